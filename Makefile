@@ -1,0 +1,54 @@
+# arca: two commands a newcomer needs, `make run` and `make test`; the rest
+# is for people working on arca. Meson and Ninja do the building.
+
+BUILD      ?= build
+ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_TIME  ?= 60
+
+.PHONY: all bootstrap build build-asan build-fuzz run test fuzz bench install clean
+
+all: build
+
+bootstrap:
+	@scripts/bootstrap
+
+# Normal build: the binaries people run and the end-to-end tests drive.
+$(BUILD)/build.ninja:
+	meson setup $(BUILD)
+build: bootstrap $(BUILD)/build.ninja
+	ninja -C $(BUILD)
+
+# Unit tests run under AddressSanitizer and UndefinedBehaviorSanitizer.
+$(ASAN_BUILD)/build.ninja:
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+build-asan: bootstrap $(ASAN_BUILD)/build.ninja
+	ninja -C $(ASAN_BUILD)
+
+# libFuzzer targets need clang; the core is instrumented for coverage.
+$(FUZZ_BUILD)/build.ninja:
+	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
+build-fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
+	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred
+
+run: build
+	$(BUILD)/arca --help
+	@echo
+	$(BUILD)/arcad --help
+
+test: build build-asan build-fuzz
+	scripts/run-tests --build $(BUILD) --asan $(ASAN_BUILD) --fuzz $(FUZZ_BUILD)
+
+# Longer fuzzing: FUZZ_TIME seconds per target.
+fuzz: build-fuzz
+	scripts/run-tests --only fuzz --fuzz $(FUZZ_BUILD) --fuzz-seconds $(FUZZ_TIME)
+
+bench: build
+	bench/core
+
+install: build
+	meson install -C $(BUILD)
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD) $(FUZZ_BUILD)

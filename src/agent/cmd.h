@@ -1,0 +1,11 @@
+/*
+ * cmd.h: one function per `arca` command. Each takes the arguments after
+ * `arca` (argv[0] is the command word) and returns an exit code (exitcode.h).
+ */
+#ifndef ARCA_CMD_H
+#define ARCA_CMD_H
+
+int cmd_version(int argc, char **argv);
+int cmd_credentials(int argc, char **argv);
+
+#endif

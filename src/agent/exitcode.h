@@ -1,0 +1,16 @@
+/*
+ * exitcode.h: the agent's documented exit codes (SPEC section 7, rule 5).
+ * Scripts branch on these; never change the meaning of a number.
+ */
+#ifndef ARCA_EXITCODE_H
+#define ARCA_EXITCODE_H
+
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,        /* the operation failed; the message says why */
+	EXIT_USAGE = 2,       /* bad command line */
+	EXIT_CRED_INVALID = 3, /* vault credentials invalid, superseded or unreadable */
+	EXIT_CRED_EXPIRED = 4, /* vault credentials expired */
+};
+
+#endif
