@@ -1,0 +1,234 @@
+/* test_object.c: sealing and opening objects; nothing unauthenticated escapes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "compress.h"
+#include "keys.h"
+#include "object.h"
+
+static struct keys *k;
+
+static int setup(void **state)
+{
+	(void)state;
+	k = keys_generate(NULL);
+	return k ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	keys_free(k);
+	return 0;
+}
+
+static void seal(enum object_kind kind, const uint8_t *p, size_t len, int level,
+		 struct objid *id, struct buf *out)
+{
+	objid_compute(k, p, len, id);
+	assert_int_equal(object_seal(k, kind, id, p, len, level, out, NULL), 0);
+}
+
+static void test_roundtrip_kinds_and_sizes(void **state)
+{
+	(void)state;
+	const size_t sizes[] = { 0, 1, 100, 4096, 1 << 20, (3 << 20) + 7 };
+	uint8_t *rnd = malloc((3 << 20) + 7);
+
+	randombytes_buf(rnd, (3 << 20) + 7);
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		for (int kind = OBJECT_DATA; kind <= OBJECT_META; kind++) {
+			struct buf s = BUF_INIT, p = BUF_INIT;
+			struct objid id;
+			enum object_kind got;
+
+			seal((enum object_kind)kind, rnd, sizes[i], 3, &id, &s);
+			assert_int_equal(s.len, object_sealed_size(sizes[i]));
+			assert_int_equal(object_open(k, &id, s.data, s.len, &got, &p, NULL), 0);
+			assert_int_equal(got, kind);
+			assert_int_equal(p.len, sizes[i]);
+			if (sizes[i])
+				assert_memory_equal(p.data, rnd, sizes[i]);
+			buf_free(&s);
+			buf_free(&p);
+		}
+	}
+	free(rnd);
+}
+
+static void test_compressible_is_smaller(void **state)
+{
+	(void)state;
+	uint8_t text[200000];
+	struct buf s = BUF_INIT, raw = BUF_INIT, p = BUF_INIT;
+	struct objid id;
+	enum object_kind kind;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = (uint8_t)"folder/file.txt "[i % 16];
+	seal(OBJECT_TREE, text, sizeof(text), 3, &id, &s);
+	seal(OBJECT_TREE, text, sizeof(text), COMPRESS_LEVEL_NONE, &id, &raw);
+	assert_true(s.len < 10000);
+	assert_true(raw.len >= sizeof(text));
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, NULL), 0);
+	assert_memory_equal(p.data, text, sizeof(text));
+	buf_reset(&p);
+	assert_int_equal(object_open(k, &id, raw.data, raw.len, &kind, &p, NULL), 0);
+	assert_memory_equal(p.data, text, sizeof(text));
+	buf_free(&s);
+	buf_free(&raw);
+	buf_free(&p);
+}
+
+/* Two seals of the same content differ (fresh nonce) and both open. */
+static void test_nonces_fresh(void **state)
+{
+	(void)state;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	struct objid id;
+
+	seal(OBJECT_DATA, (const uint8_t *)"same", 4, 3, &id, &a);
+	seal(OBJECT_DATA, (const uint8_t *)"same", 4, 3, &id, &b);
+	assert_int_equal(a.len, b.len);
+	assert_memory_not_equal(a.data + 1, b.data + 1, 24);
+	assert_memory_not_equal(a.data + 25, b.data + 25, a.len - 25);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+static void test_every_flipped_byte_fails(void **state)
+{
+	(void)state;
+	uint8_t msg[3000];
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid id;
+	enum object_kind kind;
+	struct err e;
+
+	for (size_t i = 0; i < sizeof(msg); i++)
+		msg[i] = (uint8_t)(i * 7);
+	seal(OBJECT_DATA, msg, sizeof(msg), 3, &id, &s);
+	for (size_t i = 0; i < s.len; i++) {
+		for (unsigned bit = 0; bit < 8; bit += 3) {
+			s.data[i] ^= (uint8_t)(1u << bit);
+			err_clear(&e);
+			assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+			assert_true(e.code == ERR_CORRUPT || e.code == ERR_UNSUPPORTED);
+			assert_int_equal(p.len, 0);
+			s.data[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), 0);
+	buf_free(&s);
+	buf_free(&p);
+}
+
+static void test_wrong_id_key_truncation(void **state)
+{
+	(void)state;
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid id, other;
+	enum object_kind kind;
+	struct err e;
+	struct keys *k2 = keys_generate(NULL);
+
+	seal(OBJECT_DATA, (const uint8_t *)"contents of a file", 18, 3, &id, &s);
+	/* Under another id: the object cannot be moved. */
+	objid_compute(k, "something else", 14, &other);
+	assert_int_equal(object_open(k, &other, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "failed authentication"));
+	/* Another machine's key. */
+	assert_int_equal(object_open(k2, &id, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	/* Every truncation and an extension. */
+	for (size_t n = 0; n < s.len; n++)
+		assert_int_equal(object_open(k, &id, s.data, n, &kind, &p, &e), -1);
+	assert_int_equal(buf_append_u8(&s, 0, NULL), 0);
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(p.len, 0);
+	keys_free(k2);
+	buf_free(&s);
+	buf_free(&p);
+}
+
+/* An id that is not the plaintext's hash is caught after decryption. */
+static void test_id_mismatch_after_decrypt(void **state)
+{
+	(void)state;
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid liar;
+	enum object_kind kind;
+	struct err e;
+
+	objid_compute(k, "claimed", 7, &liar);
+	assert_int_equal(object_seal(k, OBJECT_DATA, &liar, (const uint8_t *)"actual", 6, 3, &s, &e), 0);
+	assert_int_equal(object_open(k, &liar, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "another id"));
+	assert_int_equal(p.len, 0);
+	buf_free(&s);
+	buf_free(&p);
+}
+
+static void test_versions_and_bad_args(void **state)
+{
+	(void)state;
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid id;
+	enum object_kind kind;
+	struct err e;
+
+	seal(OBJECT_DATA, (const uint8_t *)"v", 1, 3, &id, &s);
+	s.data[0] = 2;
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(e.code, ERR_UNSUPPORTED);
+	assert_non_null(strstr(e.msg, "update arca"));
+	assert_int_equal(object_seal(k, (enum object_kind)9, &id, (const uint8_t *)"v", 1, 3, &s, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(object_seal(k, OBJECT_DATA, &id, (const uint8_t *)"v", (size_t)OBJECT_MAX_PLAIN + 1, 3, &s, &e), -1);
+	assert_int_equal(e.code, ERR_TOO_LARGE);
+	buf_free(&s);
+}
+
+static void test_padme(void **state)
+{
+	(void)state;
+	const uint64_t in[] = { 0, 1, 2, 3, 9, 12, 13, 100, 1000, 1048576, 1048577, 1500000,
+				8388608 + 1, 1ull << 40 };
+	const uint64_t want[] = { 0, 1, 2, 3, 10, 12, 14, 104, 1024, 1048576, 1081344, 1507328,
+				  8650752, 1ull << 40 };
+
+	for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
+		uint64_t p = object_padme(in[i]);
+
+		assert_true(p == want[i]);
+		assert_true(p >= in[i]);
+		assert_true(p - in[i] <= in[i] / 8 + 1);
+	}
+	/* Overhead stays under 12.5% everywhere. */
+	for (uint64_t l = 2; l < 200000; l += 17)
+		assert_true(object_padme(l) - l <= l / 8);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip_kinds_and_sizes),
+		cmocka_unit_test(test_compressible_is_smaller),
+		cmocka_unit_test(test_nonces_fresh),
+		cmocka_unit_test(test_every_flipped_byte_fails),
+		cmocka_unit_test(test_wrong_id_key_truncation),
+		cmocka_unit_test(test_id_mismatch_after_decrypt),
+		cmocka_unit_test(test_versions_and_bad_args),
+		cmocka_unit_test(test_padme),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
