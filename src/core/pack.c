@@ -301,14 +301,14 @@ int pack_toc_decode(const uint8_t *toc, size_t len, const struct pack_trailer *t
 	}
 	for (uint32_t i = 0; i < count; i++) {
 		struct pack_entry *p = &ents[i];
-		const uint8_t *res;
+		const uint8_t *res = NULL;
 
-		/* Cannot fail: the length was checked above. */
-		rd_copy(&r, p->id.b, OBJID_LEN);
-		rd_u8(&r, &p->kind);
-		rd_bytes(&r, 3, &res);
-		rd_le32(&r, &p->length);
-		rd_le64(&r, &p->offset);
+		/* The length was checked above; the reads fail only on a bug. */
+		if (rd_copy(&r, p->id.b, OBJID_LEN) || rd_u8(&r, &p->kind) || rd_bytes(&r, 3, &res) ||
+		    rd_le32(&r, &p->length) || rd_le64(&r, &p->offset)) {
+			err_set(e, ERR_CORRUPT, "pack table entry %u is truncated", i);
+			goto out;
+		}
 		if (p->kind < OBJECT_DATA || p->kind > OBJECT_META || res[0] || res[1] || res[2]) {
 			err_set(e, ERR_CORRUPT, "pack table entry %u has a bad kind or reserved bytes", i);
 			goto out;

@@ -610,7 +610,7 @@ struct tree *tree_decode(const uint8_t *p, size_t len, struct err *e)
 	struct dec d = { rd_make(p, len), e, 0 };
 	struct tree *t = NULL;
 	uint8_t version;
-	size_t n;
+	size_t n = 0;
 
 	if (len > TREE_BYTES_MAX) {
 		err_set(e, ERR_TOO_LARGE, "tree of %zu bytes is over the limit of %u", len, TREE_BYTES_MAX);
