@@ -218,6 +218,47 @@ static void test_padme(void **state)
 		assert_true(object_padme(l) - l <= l / 8);
 }
 
+/* A passphrase change re-wraps the master key only: objects sealed before it
+ * open with the keys unwrapped under the new passphrase, byte for byte as
+ * they were stored, and the old passphrase no longer opens the new blob. */
+static void test_passphrase_change_keeps_objects(void **state)
+{
+	(void)state;
+	const struct kdf_params cheap = { 1, 8192 };
+	struct buf w1 = BUF_INIT, w2 = BUF_INIT, s = BUF_INIT, p = BUF_INIT;
+	struct keys *mine = keys_generate(NULL), *before, *after;
+	uint8_t stored[256];
+	struct objid id;
+	enum object_kind kind;
+	struct err e;
+
+	assert_int_equal(keys_wrap(mine, "first passphrase 123", &cheap, &w1, &e), 0);
+	before = keys_unwrap(w1.data, w1.len, "first passphrase 123", &e);
+	assert_non_null(before);
+	objid_compute(before, "old data", 8, &id);
+	assert_int_equal(object_seal(before, OBJECT_DATA, &id, (const uint8_t *)"old data", 8, 3, &s, &e), 0);
+	memcpy(stored, s.data, s.len);
+
+	/* The change: open with the old passphrase, wrap under the new one. */
+	assert_int_equal(keys_wrap(before, "second passphrase 456", &cheap, &w2, &e), 0);
+	after = keys_unwrap(w2.data, w2.len, "second passphrase 456", &e);
+	assert_non_null(after);
+	assert_null(keys_unwrap(w2.data, w2.len, "first passphrase 123", &e));
+	assert_int_equal(e.code, ERR_PASSPHRASE);
+
+	assert_int_equal(object_open(after, &id, s.data, s.len, &kind, &p, &e), 0);
+	assert_int_equal(p.len, 8);
+	assert_memory_equal(p.data, "old data", 8);
+	assert_memory_equal(s.data, stored, s.len); /* nothing rewritten */
+	keys_free(mine);
+	keys_free(before);
+	keys_free(after);
+	buf_free(&w1);
+	buf_free(&w2);
+	buf_free(&s);
+	buf_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -229,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_id_mismatch_after_decrypt),
 		cmocka_unit_test(test_versions_and_bad_args),
 		cmocka_unit_test(test_padme),
+		cmocka_unit_test(test_passphrase_change_keeps_objects),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
