@@ -20,7 +20,6 @@
  *
  * The writer validates with the same checks, then prints a fixed layout.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
