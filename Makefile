@@ -32,10 +32,9 @@ $(FUZZ_BUILD)/build.ninja:
 build-fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
 	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred
 
+# Start the vault service on its embedded defaults (data folder ./data).
 run: build
-	$(BUILD)/arca --help
-	@echo
-	$(BUILD)/arcad --help
+	BUILD=$(abspath $(BUILD)) scripts/run
 
 test: build build-asan build-fuzz
 	scripts/run-tests --build $(BUILD) --asan $(ASAN_BUILD) --fuzz $(FUZZ_BUILD)

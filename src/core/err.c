@@ -88,6 +88,11 @@ const char *err_code_name(enum err_code code)
 	case ERR_PASSPHRASE: return "passphrase";
 	case ERR_EXPIRED: return "expired";
 	case ERR_CREDENTIALS: return "credentials";
+	case ERR_NOT_FOUND: return "not_found";
+	case ERR_EXISTS: return "exists";
+	case ERR_LIMIT: return "limit";
+	case ERR_DENIED: return "denied";
+	case ERR_LOCKED: return "locked";
 	case ERR_CRYPTO: return "crypto";
 	}
 	return "unknown";

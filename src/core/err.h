@@ -24,6 +24,11 @@ enum err_code {
 	ERR_EXPIRED,     /* a credential is past its expiry */
 	ERR_CREDENTIALS, /* vault credentials are invalid */
 	ERR_CRYPTO,      /* a cryptographic library call failed unexpectedly */
+	ERR_NOT_FOUND,   /* no such thing (vault, user, token, ...) */
+	ERR_EXISTS,      /* a thing of that name exists already */
+	ERR_LIMIT,       /* a limit of the product is reached: the message names it */
+	ERR_DENIED,      /* not signed in, or not allowed */
+	ERR_LOCKED,      /* the thing cannot change in its present state */
 };
 
 #define ERR_MSG_MAX 512

@@ -94,6 +94,19 @@ static bool name_ok(const char *s)
 	return true;
 }
 
+int vaultcred_check_name(const char *name, struct err *e)
+{
+	size_t n = strlen(name);
+
+	if (name_ok(name))
+		return 0;
+	if (n < VNAME_MIN || n > VNAME_MAX)
+		return err_set(e, ERR_INVALID, "vault name must be %d to %d characters long (it has %zu)",
+			       VNAME_MIN, VNAME_MAX, n);
+	return err_set(e, ERR_INVALID, "vault name may hold only letters, digits and '-', and must "
+		       "start with a letter");
+}
+
 /* 1..MAX bytes of printable ASCII without spaces. */
 static bool token_ok(const char *s, size_t max)
 {

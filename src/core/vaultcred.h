@@ -34,6 +34,9 @@
  * 50 (name) + 1 + 10 (date) + 17 (".VaultCredentials") + 1. */
 #define VAULTCRED_FILENAME_MAX 79
 
+/* How long vault credentials are valid, from issue to expiry (SPEC: 48 hours). */
+#define VAULTCRED_VALIDITY (48 * 3600)
+
 /* Most seconds IssuedAt may lie ahead of the checker's clock (clock skew). */
 #define VAULTCRED_MAX_SKEW 300
 
@@ -95,5 +98,13 @@ int vaultcred_filename(const char *vault_name, int64_t issued, char *out, size_t
  * than VAULTCRED_MAX_SKEW seconds after NOW (a clock is wrong).
  */
 int vaultcred_check_time(const struct vaultcred *vc, int64_t now, struct err *e);
+
+/*
+ * Check a vault name against the naming rule of SPEC section 1: 2 to 50
+ * characters, ASCII letters, digits and '-', starting with a letter. Returns
+ * 0, or -1 with ERR_INVALID and a message that says which part of the rule
+ * NAME breaks.
+ */
+int vaultcred_check_name(const char *name, struct err *e);
 
 #endif

@@ -900,6 +900,33 @@ static void test_flip_every_byte(void **state)
 	free(good);
 }
 
+/* The vault-name rule on its own, as the service applies it to new vaults. */
+static void test_check_name(void **state)
+{
+	(void)state;
+	struct err e;
+	char fifty[51], fiftyone[52];
+
+	memset(fifty, 'a', 50);
+	fifty[50] = 0;
+	memset(fiftyone, 'a', 51);
+	fiftyone[51] = 0;
+	assert_int_equal(vaultcred_check_name("ab", &e), 0);
+	assert_int_equal(vaultcred_check_name("Backup-Vault-2", &e), 0);
+	assert_int_equal(vaultcred_check_name(fifty, &e), 0);
+	assert_int_equal(vaultcred_check_name("a", &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_non_null(strstr(e.msg, "2 to 50"));
+	assert_int_equal(vaultcred_check_name(fiftyone, &e), -1);
+	assert_non_null(strstr(e.msg, "it has 51"));
+	assert_int_equal(vaultcred_check_name("1abc", &e), -1);
+	assert_non_null(strstr(e.msg, "start with a letter"));
+	assert_int_equal(vaultcred_check_name("ab_c", &e), -1);
+	assert_int_equal(vaultcred_check_name("ab c", &e), -1);
+	assert_int_equal(vaultcred_check_name("-abc", &e), -1);
+	assert_int_equal(vaultcred_check_name("caf\xc3\xa9", &e), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -920,6 +947,7 @@ int main(void)
 		cmocka_unit_test(test_load),
 		cmocka_unit_test(test_silent),
 		cmocka_unit_test(test_flip_every_byte),
+		cmocka_unit_test(test_check_name),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);

@@ -1,0 +1,635 @@
+/*
+ * api.c: request handlers; see api.h and docs/API.md.
+ *
+ * Routing is a table of (method, path pattern) → handler, where a pattern
+ * segment "*" captures one path segment. Every handler but sign-in and
+ * health runs for an authenticated principal of one subscription, and sees
+ * only that subscription's rows.
+ */
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "pki.h"
+#include "vaultcred.h"
+
+#define SESSION_SECONDS (12 * 3600)
+#define MAX_SEGMENTS 8
+
+struct call {
+	struct service *s;
+	const struct http_request *req;
+	struct http_response *res;
+	struct principal who;
+	const char *arg[MAX_SEGMENTS]; /* captured path segments */
+	int64_t now;
+};
+
+/* ---- responses ---- */
+
+static void reply_json(struct call *c, int status, json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+
+	c->res->status = status;
+	c->res->content_type = "application/json";
+	if (text)
+		buf_append(&c->res->body, text, strlen(text), NULL);
+	free(text);
+	json_decref(body);
+}
+
+static int status_of(enum err_code code)
+{
+	switch (code) {
+	case ERR_INVALID: return 400;
+	case ERR_DENIED: return 401;
+	case ERR_NOT_FOUND: return 404;
+	case ERR_EXISTS:
+	case ERR_LOCKED:
+	case ERR_LIMIT: return 409;
+	case ERR_TOO_LARGE: return 413;
+	default: return 500;
+	}
+}
+
+static void reply_err(struct call *c, const struct err *e)
+{
+	reply_json(c, status_of(e->code),
+		   json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code), "message", e->msg));
+}
+
+static void reply_msg(struct call *c, enum err_code code, const char *msg)
+{
+	struct err e;
+
+	err_set(&e, code, "%s", msg);
+	reply_err(c, &e);
+}
+
+static void audit(struct call *c, const char *action, const char *target, const char *detail)
+{
+	catalog_audit(c->s->cat, c->who.subscription, c->now, c->who.name, action, target, detail, NULL);
+}
+
+/* The request body as a JSON object, or NULL after replying 400. */
+static json_t *body_json(struct call *c)
+{
+	json_error_t je;
+	json_t *j;
+
+	if (c->req->body_len == 0) {
+		reply_msg(c, ERR_INVALID, "this request needs a JSON object as its body");
+		return NULL;
+	}
+	j = json_loadb((const char *)c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &je);
+	if (!json_is_object(j)) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "request body is not a JSON object: %s", j ? "wrong type" : je.text);
+		json_decref(j);
+		reply_msg(c, ERR_INVALID, msg);
+		return NULL;
+	}
+	return j;
+}
+
+/* A string member of J, or NULL after replying 400 (REQUIRED) or NULL when
+ * absent and optional. */
+static const char *member(struct call *c, json_t *j, const char *key, int required, int *bad)
+{
+	json_t *v = json_object_get(j, key);
+	char msg[128];
+
+	if (v == NULL && !required)
+		return NULL;
+	if (!json_is_string(v)) {
+		snprintf(msg, sizeof(msg), "\"%s\" must be a string", key);
+		reply_msg(c, ERR_INVALID, msg);
+		*bad = 1;
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static void fmt_time(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static json_t *vault_json(const struct vault *v)
+{
+	char created[32];
+
+	fmt_time(v->created, created);
+	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:i,s:s}", "id", v->id, "name", v->name,
+			 "region", v->region, "redundancy", v->redundancy, "redundancy_locked",
+			 v->locked, "machines", v->machines, "machines_max", 50, "created", created);
+}
+
+/* ---- sessions and tokens ---- */
+
+static void new_token(char out[65])
+{
+	uint8_t b[32];
+
+	randombytes_buf(b, sizeof(b));
+	sodium_bin2hex(out, 65, b, sizeof(b));
+}
+
+static void h_health(struct call *c)
+{
+	reply_json(c, 200, json_pack("{s:s,s:s}", "status", "ok", "version", ARCA_VERSION));
+}
+
+static void h_signin(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *user, *password;
+	char hash[crypto_pwhash_STRBYTES], token[65], th[65], expires[32];
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	user = member(c, j, "user", 1, &bad);
+	password = bad ? NULL : member(c, j, "password", 1, &bad);
+	if (bad)
+		goto out;
+	/* Why one message for both failures: do not tell which user names exist. */
+	if (catalog_user_find(c->s->cat, user, hash, sizeof(hash), &c->who, &e) != 0 ||
+	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
+		reply_msg(c, ERR_DENIED, "user name or password is wrong");
+		goto out;
+	}
+	new_token(token);
+	service_token_hash(token, th);
+	if (catalog_session_create(c->s->cat, th, c->who.actor, c->now + SESSION_SECONDS, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "session.create", user, "");
+	fmt_time(c->now + SESSION_SECONDS, expires);
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "token", token, "expires", expires,
+				     "subscription", c->who.subscription));
+out:
+	json_decref(j);
+}
+
+static const char *bearer(struct call *c)
+{
+	const char *h = http_header(c->req, "Authorization");
+
+	if (h == NULL || strncmp(h, "Bearer ", 7) != 0)
+		return NULL;
+	return h + 7;
+}
+
+static void h_signout(struct call *c)
+{
+	char th[65];
+	struct err e;
+
+	service_token_hash(bearer(c), th);
+	if (catalog_session_delete(c->s->cat, th, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "session.delete", c->who.name, "");
+	reply_json(c, 200, json_pack("{s:b}", "signed_out", 1));
+}
+
+static void h_token_create(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *name;
+	char token[65], th[65];
+	catalog_id id;
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	name = member(c, j, "name", 1, &bad);
+	if (bad)
+		goto out;
+	if (strlen(name) < 1 || strlen(name) > 64) {
+		reply_msg(c, ERR_INVALID, "an API token's name must be 1 to 64 characters");
+		goto out;
+	}
+	new_token(token);
+	service_token_hash(token, th);
+	if (catalog_token_create(c->s->cat, &c->who, name, th, c->now, id, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "token.create", name, "");
+	/* The token itself is shown once, here; the catalog keeps its hash. */
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "id", id, "name", name, "token", token));
+out:
+	json_decref(j);
+}
+
+static void h_token_list(struct call *c)
+{
+	struct api_token *t = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (catalog_token_list(c->s->cat, c->who.subscription, &t, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char created[32], used[32];
+
+		fmt_time(t[i].created, created);
+		fmt_time(t[i].last_used, used);
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?}", "id", t[i].id, "name",
+						   t[i].name, "created", created, "last_used",
+						   t[i].last_used ? used : NULL));
+	}
+	free(t);
+	reply_json(c, 200, json_pack("{s:o}", "tokens", a));
+}
+
+static void h_token_delete(struct call *c)
+{
+	struct err e;
+
+	if (catalog_token_delete(c->s->cat, c->who.subscription, c->arg[0], &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "token.delete", c->arg[0], "");
+	reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg[0]));
+}
+
+/* ---- regions and vaults ---- */
+
+static void h_regions(struct call *c)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < c->s->n_regions; i++)
+		json_array_append_new(a, json_pack("{s:s,s:s?}", "name", c->s->regions[i].name, "pair",
+						   c->s->regions[i].pair[0] ? c->s->regions[i].pair : NULL));
+	reply_json(c, 200, json_pack("{s:o}", "regions", a));
+}
+
+static int check_redundancy(struct call *c, const char *r)
+{
+	if (strcmp(r, "LRS") == 0 || strcmp(r, "GRS") == 0)
+		return 0;
+	reply_msg(c, ERR_INVALID, "storage redundancy must be \"LRS\" (one copy in the region) or "
+		  "\"GRS\" (also copied to the region's pair)");
+	return -1;
+}
+
+static void h_vault_create(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *name, *region, *red;
+	struct vault v;
+	struct err e;
+	struct buf cert = BUF_INIT, key = BUF_INIT;
+	EVP_PKEY *k = NULL;
+	X509 *ca = NULL;
+	char cn[96];
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	name = member(c, j, "name", 1, &bad);
+	region = bad ? NULL : member(c, j, "region", 1, &bad);
+	red = bad ? NULL : member(c, j, "redundancy", 0, &bad);
+	if (bad)
+		goto out;
+	if (red == NULL)
+		red = "GRS";
+	if (vaultcred_check_name(name, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	if (service_region(c->s, region) == NULL) {
+		char msg[160];
+
+		snprintf(msg, sizeof(msg), "no region named \"%.64s\"; GET /api/v1/regions lists them", region);
+		reply_msg(c, ERR_INVALID, msg);
+		goto out;
+	}
+	if (check_redundancy(c, red) != 0)
+		goto out;
+	memset(&v, 0, sizeof(v));
+	catalog_new_id(v.id);
+	snprintf(v.subscription, sizeof(v.subscription), "%s", c->who.subscription);
+	snprintf(v.name, sizeof(v.name), "%s", name);
+	snprintf(v.region, sizeof(v.region), "%s", region);
+	snprintf(v.redundancy, sizeof(v.redundancy), "%s", red);
+	v.created = c->now;
+	/* The vault's own CA, valid 20 years, signs its vault credentials. */
+	snprintf(cn, sizeof(cn), "arca vault %s CA", name);
+	if ((k = pki_key_new(&e)) == NULL || (ca = pki_ca_new(k, cn, c->now, 20LL * 365 * 86400, &e)) == NULL ||
+	    pki_cert_pem(ca, &cert, &e) || pki_key_pem(k, &key, &e) ||
+	    catalog_vault_create(c->s->cat, &v, (const char *)cert.data, (const char *)key.data, &e)) {
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "vault.create", name, red);
+	reply_json(c, 201, vault_json(&v));
+out:
+	buf_free(&cert);
+	buf_wipe(&key);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+	json_decref(j);
+}
+
+static void h_vault_list(struct call *c)
+{
+	struct vault *v = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (catalog_vault_list(c->s->cat, c->who.subscription, &v, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, vault_json(&v[i]));
+	free(v);
+	reply_json(c, 200, json_pack("{s:o,s:i}", "vaults", a, "vaults_max", CATALOG_VAULTS_MAX));
+}
+
+static void h_vault_get(struct call *c)
+{
+	struct vault v;
+	struct err e;
+	char fp[65], exp[32];
+	int64_t expires;
+	json_t *j;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	j = vault_json(&v);
+	if (catalog_credential_latest(c->s->cat, v.id, fp, &expires, NULL) == 0) {
+		fmt_time(expires, exp);
+		json_object_set_new(j, "credentials", json_pack("{s:s,s:s,s:b}", "fingerprint", fp,
+								"expires", exp, "valid", expires > c->now));
+	}
+	reply_json(c, 200, j);
+}
+
+static void h_vault_patch(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *red;
+	struct vault v;
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	red = member(c, j, "redundancy", 1, &bad);
+	if (bad || check_redundancy(c, red) != 0)
+		goto out;
+	if (catalog_vault_set_redundancy(c->s->cat, c->who.subscription, c->arg[0], red, &e) != 0 ||
+	    catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "vault.redundancy", c->arg[0], red);
+	reply_json(c, 200, vault_json(&v));
+out:
+	json_decref(j);
+}
+
+static void h_vault_delete(struct call *c)
+{
+	struct err e;
+
+	if (catalog_vault_delete(c->s->cat, c->who.subscription, c->arg[0], &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "vault.delete", c->arg[0], "");
+	reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg[0]));
+}
+
+/* Issue vault credentials: a new key pair and a certificate from the vault's
+ * CA, valid 48 hours. The certificate is recorded as the vault's only valid
+ * one; the private key goes into the file and nowhere else. */
+static void h_credentials(struct call *c)
+{
+	struct vault v;
+	struct err e;
+	char *ca_pem = NULL, *ca_key_pem = NULL, serial[80], fp[65], cn[96];
+	struct buf cert = BUF_INIT, key = BUF_INIT, file = BUF_INIT;
+	EVP_PKEY *ca_key = NULL, *k = NULL;
+	X509 *ca = NULL, *x = NULL;
+	struct pki_leaf leaf;
+	struct vaultcred vc;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
+	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
+	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL ||
+	    (k = pki_key_new(&e)) == NULL)
+		goto fail;
+	memset(&leaf, 0, sizeof(leaf));
+	snprintf(cn, sizeof(cn), "arca vault credentials %s", v.name);
+	leaf.cn = cn;
+	leaf.not_before = c->now;
+	leaf.not_after = c->now + VAULTCRED_VALIDITY;
+	if ((x = pki_issue(ca, ca_key, k, &leaf, &e)) == NULL || pki_cert_pem(x, &cert, &e) ||
+	    pki_key_pem(k, &key, &e))
+		goto fail;
+	memset(&vc, 0, sizeof(vc));
+	vc.version = VAULTCRED_VERSION;
+	vc.service_url = c->s->url;
+	vc.subscription = v.subscription;
+	vc.vault_id = v.id;
+	vc.vault_name = v.name;
+	vc.region = v.region;
+	vc.issued = leaf.not_before;
+	vc.expires = leaf.not_after;
+	vc.cert_pem = (char *)cert.data;
+	vc.key_pem = (char *)key.data;
+	vc.trust_anchor_pem = c->s->ca_pem;
+	if (vaultcred_write(&vc, &file, &e) != 0)
+		goto fail;
+	pki_serial_hex(x, serial, sizeof(serial));
+	pki_fingerprint(x, fp);
+	if (catalog_credential_add(c->s->cat, v.id, serial, fp, (const char *)cert.data, vc.issued,
+				   vc.expires, &e) != 0)
+		goto fail;
+	audit(c, "credentials.download", v.name, fp);
+	c->res->status = 201;
+	c->res->content_type = "application/xml";
+	{
+		char name[VAULTCRED_FILENAME_MAX];
+
+		if (vaultcred_filename(v.name, vc.issued, name, sizeof(name), &e) != 0)
+			goto fail;
+		snprintf(c->res->disposition, sizeof(c->res->disposition),
+			 "attachment; filename=\"%s\"", name);
+	}
+	/* The response body is the only copy of the private key. */
+	buf_append(&c->res->body, file.data, file.len, NULL);
+	goto out;
+fail:
+	reply_err(c, &e);
+out:
+	if (ca_key_pem)
+		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
+	free(ca_key_pem);
+	free(ca_pem);
+	buf_free(&cert);
+	buf_wipe(&key);
+	buf_wipe(&file);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+	X509_free(x);
+}
+
+static void h_audit(struct call *c)
+{
+	struct audit_entry *a = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *arr;
+
+	if (catalog_audit_list(c->s->cat, c->who.subscription, 200, &a, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char t[32];
+
+		fmt_time(a[i].time, t);
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s,s:s}", "id", (json_int_t)a[i].id,
+						     "time", t, "actor", a[i].actor, "action", a[i].action,
+						     "target", a[i].target, "detail", a[i].detail));
+	}
+	free(a);
+	reply_json(c, 200, json_pack("{s:o}", "audit", arr));
+}
+
+/* ---- routing ---- */
+
+struct route {
+	const char *method;
+	const char *pattern; /* segments; "*" captures one */
+	void (*fn)(struct call *);
+	int public;          /* no authentication */
+};
+
+static const struct route routes[] = {
+	{ "GET", "/api/v1/health", h_health, 1 },
+	{ "POST", "/api/v1/session", h_signin, 1 },
+	{ "DELETE", "/api/v1/session", h_signout, 0 },
+	{ "GET", "/api/v1/tokens", h_token_list, 0 },
+	{ "POST", "/api/v1/tokens", h_token_create, 0 },
+	{ "DELETE", "/api/v1/tokens/*", h_token_delete, 0 },
+	{ "GET", "/api/v1/regions", h_regions, 0 },
+	{ "GET", "/api/v1/vaults", h_vault_list, 0 },
+	{ "POST", "/api/v1/vaults", h_vault_create, 0 },
+	{ "GET", "/api/v1/vaults/*", h_vault_get, 0 },
+	{ "PATCH", "/api/v1/vaults/*", h_vault_patch, 0 },
+	{ "DELETE", "/api/v1/vaults/*", h_vault_delete, 0 },
+	{ "POST", "/api/v1/vaults/*/credentials", h_credentials, 0 },
+	{ "GET", "/api/v1/audit", h_audit, 0 },
+};
+
+/* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into
+ * COPY, which is PATH split at '/'). */
+static int match(const char *pattern, char *copy, const char **arg)
+{
+	char *save = NULL, *seg = strtok_r(copy, "/", &save);
+	const char *p = pattern + 1;
+	int n = 0;
+
+	while (*p || seg) {
+		const char *end = strchr(p, '/');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+
+		if (seg == NULL || len == 0)
+			return 0;
+		if (len == 1 && *p == '*') {
+			if (n >= MAX_SEGMENTS)
+				return 0;
+			arg[n++] = seg;
+		} else if (strlen(seg) != len || strncmp(seg, p, len) != 0) {
+			return 0;
+		}
+		p = end ? end + 1 : p + len;
+		seg = strtok_r(NULL, "/", &save);
+	}
+	return 1;
+}
+
+void api_handle(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct call c;
+	char copy[1024];
+	int path_found = 0;
+
+	memset(&c, 0, sizeof(c));
+	c.s = ctx;
+	c.req = req;
+	c.res = res;
+	c.now = (int64_t)time(NULL);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		const struct route *r = &routes[i];
+
+		if (snprintf(copy, sizeof(copy), "%s", req->path) >= (int)sizeof(copy))
+			break;
+		if (!match(r->pattern, copy, c.arg))
+			continue;
+		path_found = 1;
+		if (strcmp(r->method, req->method) != 0)
+			continue;
+		if (!r->public) {
+			const char *tok = bearer(&c);
+			char th[65];
+			struct err e;
+
+			if (tok == NULL) {
+				reply_msg(&c, ERR_DENIED, "sign in first: send \"Authorization: Bearer "
+					  "TOKEN\" with a session or API token");
+				return;
+			}
+			service_token_hash(tok, th);
+			if (catalog_authenticate(c.s->cat, th, c.now, &c.who, &e) != 0) {
+				reply_err(&c, &e);
+				return;
+			}
+		}
+		r->fn(&c);
+		return;
+	}
+	if (path_found) {
+		reply_json(&c, 405, json_pack("{s:{s:s,s:s}}", "error", "code", "method",
+					      "message", "this method is not allowed on this path"));
+		return;
+	}
+	reply_json(&c, 404, json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
+				      "no such API path; see docs/API.md"));
+}

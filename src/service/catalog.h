@@ -1,0 +1,135 @@
+/*
+ * catalog.h: the service's catalog, everything it knows apart from stored
+ * packs: subscriptions, users and their sessions, API tokens, vaults with
+ * their certificate authorities, issued vault credentials, and the audit
+ * log. This header is the interface the rest of arcad uses; the embedded
+ * implementation is SQLite (catalog_sqlite.c, WAL mode, versioned
+ * migrations). Every function is safe to call from several threads.
+ *
+ * Limits of SPEC section 1 that concern the catalog's own rows (25 vaults
+ * per subscription, vault names unique per subscription, redundancy locked
+ * after the first registration) are enforced here, inside one transaction,
+ * so that two concurrent requests cannot both pass a check.
+ */
+#ifndef ARCA_CATALOG_H
+#define ARCA_CATALOG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+
+#define CATALOG_ID_LEN 32 /* ids are 32 lowercase hex digits */
+#define CATALOG_VAULTS_MAX 25
+
+struct catalog;
+
+typedef char catalog_id[CATALOG_ID_LEN + 1];
+
+/* Who a request acts for: a signed-in user or an API token, always of one
+ * subscription. */
+struct principal {
+	catalog_id subscription;
+	catalog_id actor;  /* user id or token id */
+	char name[128];    /* user name, or "token:<name>" for the audit log */
+	bool is_token;
+};
+
+struct vault {
+	catalog_id id;
+	catalog_id subscription;
+	char name[51];
+	char region[65];
+	char redundancy[4]; /* "LRS" or "GRS" */
+	bool locked;        /* redundancy locked: a machine has registered */
+	int machines;
+	int64_t created;
+};
+
+struct api_token {
+	catalog_id id;
+	char name[65];
+	int64_t created;
+	int64_t last_used; /* 0 = never */
+};
+
+struct audit_entry {
+	int64_t id;
+	int64_t time;
+	char actor[128];
+	char action[64];
+	char target[128];
+	char detail[256];
+};
+
+/* Open (creating if needed) the catalog in the SQLite file PATH and bring its
+ * schema up to date. NULL with E set. */
+struct catalog *catalog_open(const char *path, struct err *e);
+
+/* Close C. C may be NULL. */
+void catalog_close(struct catalog *c);
+
+/* A new random id (32 hex digits). */
+void catalog_new_id(catalog_id out);
+
+/* Subscriptions and users. */
+int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
+				struct err *e);
+int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
+			const char *password_hash, int64_t now, struct err *e);
+/* The password hash and principal of user NAME; ERR_NOT_FOUND if none. */
+int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
+		      struct principal *p, struct err *e);
+
+/* Sessions: TOKEN_HASH is the hex SHA-256 of the bearer token. */
+int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
+			   int64_t expires, struct err *e);
+int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e);
+
+/* API tokens of a subscription. */
+int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
+			 const char *token_hash, int64_t now, catalog_id id, struct err *e);
+int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
+		       size_t *n, struct err *e);
+int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
+			 struct err *e);
+
+/* Who holds the bearer token whose hash is TOKEN_HASH: a live session or an
+ * API token. ERR_DENIED if neither. */
+int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
+			 struct principal *p, struct err *e);
+
+/* Vaults. Create refuses a taken name (ERR_EXISTS) and a 26th vault
+ * (ERR_LIMIT). The CA's certificate and key are kept with the vault. */
+int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
+			 const char *ca_key_pem, struct err *e);
+int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out,
+		       size_t *n, struct err *e);
+int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
+		      struct vault *v, struct err *e);
+/* The vault's CA as PEM text; the caller frees both strings. */
+int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
+		     struct err *e);
+/* Change redundancy; ERR_LOCKED once a machine has registered. */
+int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
+				 const char *redundancy, struct err *e);
+/* Delete a vault; ERR_LOCKED while machines are registered. */
+int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
+			 struct err *e);
+
+/* Record vault credentials just issued for VAULT_ID: from now on they are
+ * the only valid ones of that vault (every earlier record is superseded). */
+int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
+			   const char *fingerprint, const char *cert_pem, int64_t issued,
+			   int64_t expires, struct err *e);
+/* The fingerprint of the vault's latest credentials, ERR_NOT_FOUND if none. */
+int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
+			      int64_t *expires, struct err *e);
+
+/* The audit log of a subscription: add one entry, or list the newest LIMIT. */
+int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
+		  const char *action, const char *target, const char *detail, struct err *e);
+int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
+		       struct audit_entry **out, size_t *n, struct err *e);
+
+#endif

@@ -1,0 +1,750 @@
+/*
+ * catalog_sqlite.c: the catalog in one SQLite file; see catalog.h.
+ *
+ * One connection, WAL mode, a busy timeout, and a mutex around every public
+ * function: SQLite serialises writers anyway, and the mutex makes each
+ * function's read-check-write sequence one transaction that no other thread
+ * can interleave. The schema is versioned in PRAGMA user_version; each
+ * migration runs in its own transaction, so a crash leaves the previous
+ * version intact.
+ */
+#include "catalog.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+struct catalog {
+	sqlite3 *db;
+	pthread_mutex_t mu;
+};
+
+static const char *const migrations[] = {
+	/* 1: subscriptions, users, sessions, tokens, vaults, credentials, audit */
+	"CREATE TABLE subscriptions (id TEXT PRIMARY KEY, name TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE users (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),"
+	"  expires INTEGER NOT NULL);"
+	"CREATE TABLE api_tokens (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created INTEGER NOT NULL,"
+	"  last_used INTEGER NOT NULL DEFAULT 0, UNIQUE (subscription, name));"
+	"CREATE TABLE vaults (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT NOT NULL, region TEXT NOT NULL, redundancy TEXT NOT NULL CHECK (redundancy IN ('LRS','GRS')),"
+	"  locked INTEGER NOT NULL DEFAULT 0, machines INTEGER NOT NULL DEFAULT 0,"
+	"  ca_cert TEXT NOT NULL, ca_key TEXT NOT NULL, created INTEGER NOT NULL,"
+	"  UNIQUE (subscription, name));"
+	"CREATE TABLE credentials (serial TEXT PRIMARY KEY, vault_id TEXT NOT NULL REFERENCES vaults(id),"
+	"  fingerprint TEXT NOT NULL, cert TEXT NOT NULL, issued INTEGER NOT NULL, expires INTEGER NOT NULL,"
+	"  superseded INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX credentials_vault ON credentials (vault_id, superseded);"
+	"CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL,"
+	"  time INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE INDEX audit_subscription ON audit (subscription, id);",
+};
+
+static int db_fail(struct catalog *c, struct err *e, const char *what)
+{
+	return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+}
+
+static int exec(struct catalog *c, const char *sql, struct err *e)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		err_set(e, ERR_IO, "catalog: %s", msg ? msg : "statement failed");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+/* Prepare SQL; the caller binds its arguments and finalizes it. */
+static sqlite3_stmt *prep(struct catalog *c, const char *sql, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(c, e, "prepare");
+		return NULL;
+	}
+	return st;
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
+{
+	const unsigned char *s = sqlite3_column_text(st, col);
+
+	snprintf(dst, n, "%s", s ? (const char *)s : "");
+}
+
+/* Run a statement that returns no rows. 0, or -1; a UNIQUE violation is
+ * ERR_EXISTS with message EXISTS_MSG. */
+static int step_done(struct catalog *c, sqlite3_stmt *st, const char *exists_msg, struct err *e)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_DONE)
+		return 0;
+	if (rc == SQLITE_CONSTRAINT && exists_msg)
+		return err_set(e, ERR_EXISTS, "%s", exists_msg);
+	return db_fail(c, e, "write");
+}
+
+void catalog_new_id(catalog_id out)
+{
+	uint8_t b[CATALOG_ID_LEN / 2];
+
+	randombytes_buf(b, sizeof(b));
+	sodium_bin2hex(out, CATALOG_ID_LEN + 1, b, sizeof(b));
+}
+
+struct catalog *catalog_open(const char *path, struct err *e)
+{
+	struct catalog *c = calloc(1, sizeof(*c));
+	sqlite3_stmt *st = NULL;
+	int version = 0;
+
+	if (c == NULL || sodium_init() < 0) {
+		free(c);
+		err_oom(e);
+		return NULL;
+	}
+	pthread_mutex_init(&c->mu, NULL);
+	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+		err_set(e, ERR_IO, "catalog %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
+		goto fail;
+	}
+	sqlite3_busy_timeout(c->db, 10000);
+	if (exec(c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", e))
+		goto fail;
+	if ((st = prep(c, "PRAGMA user_version", e)) == NULL)
+		goto fail;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		version = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	if (version > (int)(sizeof(migrations) / sizeof(migrations[0]))) {
+		err_set(e, ERR_UNSUPPORTED, "catalog %s has schema version %d, newer than this "
+			"arcad knows; update arcad", path, version);
+		goto fail;
+	}
+	for (int v = version; v < (int)(sizeof(migrations) / sizeof(migrations[0])); v++) {
+		char bump[64];
+
+		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
+		if (exec(c, "BEGIN IMMEDIATE;", e) || exec(c, migrations[v], e) || exec(c, bump, e) ||
+		    exec(c, "COMMIT;", e)) {
+			exec(c, "ROLLBACK;", NULL);
+			err_prefix(e, "migrating the catalog to version %d: ", v + 1);
+			goto fail;
+		}
+	}
+	return c;
+fail:
+	catalog_close(c);
+	return NULL;
+}
+
+void catalog_close(struct catalog *c)
+{
+	if (c == NULL)
+		return;
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+#define LOCK(c) pthread_mutex_lock(&(c)->mu)
+#define UNLOCK(c) pthread_mutex_unlock(&(c)->mu)
+
+int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
+				struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO subscriptions (id, name, created) VALUES (?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, name);
+		sqlite3_bind_int64(st, 3, now);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
+			const char *password_hash, int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	catalog_id id;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO users (id, subscription, name, password_hash, created) "
+			  "VALUES (?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, subscription);
+		bind_text(st, 3, name);
+		bind_text(st, 4, password_hash);
+		sqlite3_bind_int64(st, 5, now);
+		rc = step_done(c, st, "a user of that name exists already", e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
+		      struct principal *p, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, subscription, password_hash FROM users WHERE name = ?", e))) {
+		bind_text(st, 1, name);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			memset(p, 0, sizeof(*p));
+			copy_col(p->actor, sizeof(p->actor), st, 0);
+			copy_col(p->subscription, sizeof(p->subscription), st, 1);
+			copy_col(hash, hashlen, st, 2);
+			snprintf(p->name, sizeof(p->name), "%s", name);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no user %s", name);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
+			   int64_t expires, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO sessions (token_hash, user_id, expires) VALUES (?, ?, ?)", e))) {
+		bind_text(st, 1, token_hash);
+		bind_text(st, 2, user_id);
+		sqlite3_bind_int64(st, 3, expires);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM sessions WHERE token_hash = ?", e))) {
+		bind_text(st, 1, token_hash);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
+			 const char *token_hash, int64_t now, catalog_id id, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO api_tokens (id, subscription, name, token_hash, created) "
+			  "VALUES (?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, p->subscription);
+		bind_text(st, 3, name);
+		bind_text(st, 4, token_hash);
+		sqlite3_bind_int64(st, 5, now);
+		rc = step_done(c, st, "an API token of that name exists already", e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
+		       size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct api_token *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ? "
+			  "ORDER BY created, name", e)) == NULL)
+		goto out;
+	bind_text(st, 1, subscription);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct api_token *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
+		copy_col(v[cnt].name, sizeof(v[cnt].name), st, 1);
+		v[cnt].created = sqlite3_column_int64(st, 2);
+		v[cnt].last_used = sqlite3_column_int64(st, 3);
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}
+
+int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
+			 struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM api_tokens WHERE subscription = ? AND id = ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && sqlite3_changes(c->db) == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no API token %s", id);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
+			 struct principal *p, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(p, 0, sizeof(*p));
+	LOCK(c);
+	if ((st = prep(c, "SELECT u.id, u.subscription, u.name FROM sessions s JOIN users u "
+			  "ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires > ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, token_hash);
+	sqlite3_bind_int64(st, 2, now);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		copy_col(p->actor, sizeof(p->actor), st, 0);
+		copy_col(p->subscription, sizeof(p->subscription), st, 1);
+		copy_col(p->name, sizeof(p->name), st, 2);
+		rc = 0;
+		goto out;
+	}
+	sqlite3_finalize(st);
+	if ((st = prep(c, "SELECT id, subscription, name FROM api_tokens WHERE token_hash = ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, token_hash);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char name[65];
+
+		copy_col(p->actor, sizeof(p->actor), st, 0);
+		copy_col(p->subscription, sizeof(p->subscription), st, 1);
+		copy_col(name, sizeof(name), st, 2);
+		snprintf(p->name, sizeof(p->name), "token:%s", name);
+		p->is_token = true;
+		sqlite3_finalize(st);
+		st = prep(c, "UPDATE api_tokens SET last_used = ? WHERE id = ?", e);
+		if (st) {
+			sqlite3_bind_int64(st, 1, now);
+			bind_text(st, 2, p->actor);
+			sqlite3_step(st);
+		}
+		rc = 0;
+		goto out;
+	}
+	err_set(e, ERR_DENIED, "not signed in: sign in again, or check the API token");
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	return rc;
+}
+
+static void vault_row(sqlite3_stmt *st, struct vault *v)
+{
+	memset(v, 0, sizeof(*v));
+	copy_col(v->id, sizeof(v->id), st, 0);
+	copy_col(v->subscription, sizeof(v->subscription), st, 1);
+	copy_col(v->name, sizeof(v->name), st, 2);
+	copy_col(v->region, sizeof(v->region), st, 3);
+	copy_col(v->redundancy, sizeof(v->redundancy), st, 4);
+	v->locked = sqlite3_column_int(st, 5) != 0;
+	v->machines = sqlite3_column_int(st, 6);
+	v->created = sqlite3_column_int64(st, 7);
+}
+
+#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created"
+
+int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
+			 const char *ca_key_pem, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+	int64_t count = 0;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((st = prep(c, "SELECT count(*) FROM vaults WHERE subscription = ?", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, v->subscription);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		count = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (count >= CATALOG_VAULTS_MAX) {
+		err_set(e, ERR_LIMIT, "a subscription holds at most %d vaults; delete one first",
+			CATALOG_VAULTS_MAX);
+		goto rollback;
+	}
+	if ((st = prep(c, "INSERT INTO vaults (id, subscription, name, region, redundancy, ca_cert, "
+			  "ca_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, v->id);
+	bind_text(st, 2, v->subscription);
+	bind_text(st, 3, v->name);
+	bind_text(st, 4, v->region);
+	bind_text(st, 5, v->redundancy);
+	bind_text(st, 6, ca_cert_pem);
+	bind_text(st, 7, ca_key_pem);
+	sqlite3_bind_int64(st, 8, v->created);
+	if (step_done(c, st, "a vault of that name exists in this subscription", e) != 0) {
+		sqlite3_finalize(st);
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	rc = exec(c, "COMMIT;", e);
+	if (rc == 0)
+		goto out;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out,
+		       size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct vault *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ? ORDER BY name", e)) == NULL)
+		goto out;
+	bind_text(st, 1, subscription);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct vault *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		vault_row(st, &v[cnt++]);
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}
+
+static int vault_get_locked(struct catalog *c, const char *subscription, const char *name,
+			    struct vault *v, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ? AND name = ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, name);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			vault_row(st, v);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no vault named %s in this subscription", name);
+		}
+		sqlite3_finalize(st);
+	}
+	return rc;
+}
+
+int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
+		      struct vault *v, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = vault_get_locked(c, subscription, name, v, e);
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
+		     struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*cert_pem = *key_pem = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT ca_cert, ca_key FROM vaults WHERE id = ?", e))) {
+		bind_text(st, 1, vault_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*cert_pem = strdup((const char *)sqlite3_column_text(st, 0));
+			*key_pem = strdup((const char *)sqlite3_column_text(st, 1));
+			if (*cert_pem && *key_pem)
+				rc = 0;
+			else
+				err_oom(e);
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no vault %s", vault_id);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	if (rc != 0) {
+		free(*cert_pem);
+		free(*key_pem);
+		*cert_pem = *key_pem = NULL;
+	}
+	return rc;
+}
+
+int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
+				 const char *redundancy, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct vault v;
+	int rc = -1;
+
+	LOCK(c);
+	if (vault_get_locked(c, subscription, name, &v, e) != 0)
+		goto out;
+	if (v.locked) {
+		err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine has "
+			"registered to it, and redundancy can change only before the first "
+			"registration", name);
+		goto out;
+	}
+	if ((st = prep(c, "UPDATE vaults SET redundancy = ? WHERE id = ? AND locked = 0", e))) {
+		bind_text(st, 1, redundancy);
+		bind_text(st, 2, v.id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
+			 struct err *e)
+{
+	sqlite3_stmt *st;
+	struct vault v;
+	int rc = -1;
+
+	LOCK(c);
+	if (vault_get_locked(c, subscription, name, &v, e) != 0)
+		goto out;
+	if (v.machines > 0) {
+		err_set(e, ERR_LOCKED, "vault %s has %d registered machines; delete them first",
+			name, v.machines);
+		goto out;
+	}
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((st = prep(c, "DELETE FROM credentials WHERE vault_id = ?", e))) {
+		bind_text(st, 1, v.id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	if (rc == 0 && (st = prep(c, "DELETE FROM vaults WHERE id = ? AND machines = 0", e))) {
+		bind_text(st, 1, v.id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	} else {
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = exec(c, "COMMIT;", e);
+	if (rc != 0)
+		exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
+			   const char *fingerprint, const char *cert_pem, int64_t issued,
+			   int64_t expires, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	/* Invariant: at most one row per vault has superseded = 0, the latest. */
+	if ((st = prep(c, "UPDATE credentials SET superseded = 1 WHERE vault_id = ?", e))) {
+		bind_text(st, 1, vault_id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	if (rc == 0 && (st = prep(c, "INSERT INTO credentials (serial, vault_id, fingerprint, cert, "
+				     "issued, expires) VALUES (?, ?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, serial);
+		bind_text(st, 2, vault_id);
+		bind_text(st, 3, fingerprint);
+		bind_text(st, 4, cert_pem);
+		sqlite3_bind_int64(st, 5, issued);
+		sqlite3_bind_int64(st, 6, expires);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	} else {
+		rc = -1;
+	}
+	if (rc == 0)
+		rc = exec(c, "COMMIT;", e);
+	if (rc != 0)
+		exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
+			      int64_t *expires, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT fingerprint, expires FROM credentials WHERE vault_id = ? AND "
+			  "superseded = 0", e))) {
+		bind_text(st, 1, vault_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			copy_col(fingerprint, 65, st, 0);
+			*expires = sqlite3_column_int64(st, 1);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no vault credentials issued for this vault");
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
+		  const char *action, const char *target, const char *detail, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO audit (subscription, time, actor, action, target, detail) "
+			  "VALUES (?, ?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, subscription);
+		sqlite3_bind_int64(st, 2, now);
+		bind_text(st, 3, actor);
+		bind_text(st, 4, action);
+		bind_text(st, 5, target);
+		bind_text(st, 6, detail ? detail : "");
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
+		       struct audit_entry **out, size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct audit_entry *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, time, actor, action, target, detail FROM audit WHERE "
+			  "subscription = ? ORDER BY id DESC LIMIT ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, subscription);
+	sqlite3_bind_int(st, 2, limit);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct audit_entry *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		v[cnt].id = sqlite3_column_int64(st, 0);
+		v[cnt].time = sqlite3_column_int64(st, 1);
+		copy_col(v[cnt].actor, sizeof(v[cnt].actor), st, 2);
+		copy_col(v[cnt].action, sizeof(v[cnt].action), st, 3);
+		copy_col(v[cnt].target, sizeof(v[cnt].target), st, 4);
+		copy_col(v[cnt].detail, sizeof(v[cnt].detail), st, 5);
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}

@@ -1,0 +1,203 @@
+/*
+ * http.c: libmicrohttpd glue; see http.h.
+ *
+ * libmicrohttpd calls the access handler several times per request: first
+ * with the headers, then with pieces of the body, then with no more data.
+ * We keep the body in a buffer bounded by HTTP_BODY_MAX, answer 413 past it,
+ * and call the application handler once, at the end.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+struct http_server {
+	struct MHD_Daemon *d;
+	http_handler h;
+	void *ctx;
+	uint16_t port;
+};
+
+struct pending {
+	struct buf body;
+	bool too_large;
+};
+
+bool http_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, host, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+const char *http_header(const struct http_request *req, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *res)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(res->body.len, res->body.data,
+								 MHD_RESPMEM_MUST_COPY);
+	enum MHD_Result ok;
+
+	if (r == NULL)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", res->content_type ? res->content_type
+								     : "application/json");
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	if (res->disposition[0])
+		MHD_add_response_header(r, "Content-Disposition", res->disposition);
+	ok = MHD_queue_response(c, (unsigned)res->status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
+static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
+				 const char *method, const char *version, const char *upload,
+				 size_t *upload_size, void **state)
+{
+	struct http_server *s = cls;
+	struct pending *p = *state;
+	struct http_request req;
+	struct http_response res;
+	enum MHD_Result ok;
+
+	(void)version;
+	if (p == NULL) {
+		if ((p = calloc(1, sizeof(*p))) == NULL)
+			return MHD_NO;
+		*state = p;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		if (!p->too_large && p->body.len + *upload_size <= HTTP_BODY_MAX)
+			buf_append(&p->body, upload, *upload_size, NULL);
+		else
+			p->too_large = true;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	memset(&res, 0, sizeof(res));
+	if (p->too_large) {
+		res.status = 413;
+		static const char msg[] = "{\"error\":{\"code\":\"too_large\",\"message\":"
+					  "\"request body is over 1 MiB\"}}";
+
+		buf_append(&res.body, msg, sizeof(msg) - 1, NULL);
+	} else {
+		req.method = method;
+		req.path = url;
+		req.body = p->body.data;
+		req.body_len = p->body.len;
+		req.conn = c;
+		s->h(s->ctx, &req, &res);
+	}
+	ok = respond(c, &res);
+	buf_free(&res.body);
+	return ok;
+}
+
+static void done_cb(void *cls, struct MHD_Connection *c, void **state,
+		    enum MHD_RequestTerminationCode why)
+{
+	struct pending *p = *state;
+
+	(void)cls, (void)c, (void)why;
+	if (p) {
+		buf_free(&p->body);
+		free(p);
+		*state = NULL;
+	}
+}
+
+struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
+			       const char *key_pem, http_handler h, void *ctx, struct err *e)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
+			 MHD_USE_ERROR_LOG;
+	const union MHD_DaemonInfo *info;
+	struct http_server *s;
+	const char *bind_host = strcmp(host, "localhost") == 0 ? "127.0.0.1" : host;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, bind_host, &a4->sin_addr) == 1) {
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons(port);
+	} else if (inet_pton(AF_INET6, bind_host, &a6->sin6_addr) == 1) {
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons(port);
+		flags |= MHD_USE_IPv6;
+	} else {
+		err_set(e, ERR_INVALID, "listen address %s is not an IPv4 or IPv6 address", host);
+		return NULL;
+	}
+	if ((cert_pem == NULL) != (key_pem == NULL)) {
+		err_set(e, ERR_INVALID, "TLS needs both a certificate and a key");
+		return NULL;
+	}
+	if (cert_pem == NULL && !http_is_loopback(host)) {
+		err_set(e, ERR_INVALID, "plain HTTP is allowed only on a loopback address, not on %s; "
+			"serve HTTPS there", host);
+		return NULL;
+	}
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	s->h = h;
+	s->ctx = ctx;
+	if (cert_pem)
+		flags |= MHD_USE_TLS;
+	s->d = cert_pem
+		? MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
+				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
+				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END)
+		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
+				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
+	if (s->d == NULL) {
+		err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an address of this "
+			"machine)", host, port);
+		free(s);
+		return NULL;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
+	s->port = info ? info->port : port;
+	return s;
+}
+
+uint16_t http_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+void http_stop(struct http_server *s)
+{
+	if (s == NULL)
+		return;
+	MHD_stop_daemon(s->d);
+	free(s);
+}

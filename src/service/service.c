@@ -1,0 +1,359 @@
+/* service.c: data folder, configuration and CA of the service; see service.h. */
+#include "service.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "passphrase.h"
+#include "pki.h"
+
+static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
+{
+	int k = snprintf(out, n, "%s/%s", a, b);
+
+	if (k < 0 || (size_t)k >= n)
+		return err_set(e, ERR_TOO_LARGE, "path %s/%s is too long", a, b);
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode, struct err *e)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return err_set(e, ERR_TOO_LARGE, "path %s is too long", path);
+	for (char *p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = 0;
+		if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+			return err_errno(e, "create folder %s", tmp);
+		*p = '/';
+	}
+	if (mkdir(tmp, mode) != 0 && errno != EEXIST)
+		return err_errno(e, "create folder %s", tmp);
+	return 0;
+}
+
+/* Write LEN bytes to PATH atomically with MODE: temporary file, fsync,
+ * rename, fsync of the folder. */
+static int write_file(const char *path, const void *p, size_t len, mode_t mode, struct err *e)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX], *slash;
+	int fd, rc = -1;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+		return err_set(e, ERR_TOO_LARGE, "path %s is too long", path);
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) < 0)
+		return err_errno(e, "create %s", tmp);
+	if (write(fd, p, len) != (ssize_t)len || fsync(fd) != 0) {
+		err_errno(e, "write %s", tmp);
+		close(fd);
+		unlink(tmp);
+		return -1;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		err_errno(e, "rename %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s", path);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = 0;
+		if ((fd = open(dir[0] ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+			fsync(fd);
+			close(fd);
+		}
+	}
+	rc = 0;
+	return rc;
+}
+
+static char *read_file(const char *path, struct err *e)
+{
+	FILE *f = fopen(path, "rb");
+	char *s = NULL;
+	long n;
+
+	if (f == NULL) {
+		err_errno(e, "read %s", path);
+		return NULL;
+	}
+	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > (1 << 20) ||
+	    fseek(f, 0, SEEK_SET) != 0 || (s = malloc((size_t)n + 1)) == NULL ||
+	    fread(s, 1, (size_t)n, f) != (size_t)n) {
+		err_set(e, ERR_IO, "cannot read %s", path);
+		free(s);
+		s = NULL;
+	} else {
+		s[n] = 0;
+	}
+	fclose(f);
+	return s;
+}
+
+void service_token_hash(const char *token, char out[65])
+{
+	unsigned char md[32];
+
+	SHA256((const unsigned char *)token, strlen(token), md);
+	sodium_bin2hex(out, 65, md, sizeof(md));
+}
+
+int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSWORD_LEN + 1],
+		 struct err *e)
+{
+	char path[PATH_MAX], hash[crypto_pwhash_STRBYTES];
+	struct catalog *cat = NULL;
+	struct buf pem = BUF_INIT, key = BUF_INIT;
+	EVP_PKEY *k = NULL;
+	X509 *ca = NULL;
+	json_t *conf = NULL;
+	char *text = NULL;
+	catalog_id sub;
+	const char *password = o->password;
+	int64_t now = (int64_t)time(NULL);
+	struct stat st;
+	int rc = -1;
+
+	generated[0] = 0;
+	if (sodium_init() < 0)
+		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
+	if (path_join(path, sizeof(path), o->data, "catalog.db", e) != 0)
+		return -1;
+	if (stat(path, &st) == 0)
+		return err_set(e, ERR_EXISTS, "%s holds a catalog already: this data folder is "
+			       "initialised; run `arcad serve --data %s`", o->data, o->data);
+	if (mkdir_p(o->data, 0700, e) != 0)
+		return -1;
+	if (password == NULL) {
+		/* The passphrase generator's alphabet reads well on a terminal. */
+		char p[PASSPHRASE_GEN_CHARS + 1];
+
+		if (passphrase_generate(p, e) != 0)
+			return -1;
+		memcpy(generated, p, SERVICE_PASSWORD_LEN);
+		generated[SERVICE_PASSWORD_LEN] = 0;
+		sodium_memzero(p, sizeof(p));
+		password = generated;
+	} else if (strlen(password) < 12) {
+		return err_set(e, ERR_INVALID, "the owner's password needs at least 12 characters");
+	}
+
+	/* Configuration: two regions paired with each other for GRS. */
+	conf = json_pack("{s:s, s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "url", "",
+			 "regions", "name", "local-1", "store", "store/local-1", "pair", "local-2",
+			 "name", "local-2", "store", "store/local-2", "pair", "local-1");
+	if (conf == NULL || (text = json_dumps(conf, JSON_INDENT(2))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (path_join(path, sizeof(path), o->data, "arcad.json", e) ||
+	    write_file(path, text, strlen(text), 0600, e))
+		goto out;
+	for (int i = 1; i <= 2; i++) {
+		char rel[64];
+
+		snprintf(rel, sizeof(rel), "store/local-%d", i);
+		if (path_join(path, sizeof(path), o->data, rel, e) || mkdir_p(path, 0700, e))
+			goto out;
+	}
+
+	/* The service CA, valid 20 years: its certificate is the trust anchor. */
+	if (path_join(path, sizeof(path), o->data, "tls", e) || mkdir_p(path, 0700, e))
+		goto out;
+	if ((k = pki_key_new(e)) == NULL || (ca = pki_ca_new(k, "arca service CA", now,
+							       20LL * 365 * 86400, e)) == NULL ||
+	    pki_cert_pem(ca, &pem, e) || pki_key_pem(k, &key, e))
+		goto out;
+	if (path_join(path, sizeof(path), o->data, "tls/ca.key", e) ||
+	    write_file(path, key.data, key.len, 0600, e) ||
+	    path_join(path, sizeof(path), o->data, "tls/ca.pem", e) ||
+	    write_file(path, pem.data, pem.len, 0644, e))
+		goto out;
+
+	/* Catalog, subscription and owner. */
+	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
+		err_oom(e);
+		goto out;
+	}
+	if (path_join(path, sizeof(path), o->data, "catalog.db", e) ||
+	    (cat = catalog_open(path, e)) == NULL ||
+	    catalog_subscription_create(cat, o->subscription ? o->subscription : "default", now, sub, e) ||
+	    catalog_user_create(cat, sub, o->user, hash, now, e) ||
+	    catalog_audit(cat, sub, now, "arcad init", "subscription.create", o->user, "", e))
+		goto out;
+	rc = 0;
+out:
+	catalog_close(cat);
+	json_decref(conf);
+	free(text);
+	buf_free(&pem);
+	buf_wipe(&key);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+	return rc;
+}
+
+static int load_config(struct service *s, struct err *e)
+{
+	char path[PATH_MAX];
+	json_error_t je;
+	json_t *conf, *regions, *r, *url;
+	size_t i;
+	int rc = -1;
+
+	if (path_join(path, sizeof(path), s->data, "arcad.json", e) != 0)
+		return -1;
+	if ((conf = json_load_file(path, JSON_REJECT_DUPLICATES, &je)) == NULL)
+		return err_set(e, ERR_INVALID, "%s: %s (line %d)", path, je.text, je.line);
+	regions = json_object_get(conf, "regions");
+	if (!json_is_array(regions) || json_array_size(regions) == 0 ||
+	    json_array_size(regions) > SERVICE_REGIONS_MAX) {
+		err_set(e, ERR_INVALID, "%s: \"regions\" must list 1 to %d regions", path,
+			SERVICE_REGIONS_MAX);
+		goto out;
+	}
+	json_array_foreach(regions, i, r) {
+		const char *name = json_string_value(json_object_get(r, "name"));
+		const char *store = json_string_value(json_object_get(r, "store"));
+		const char *pair = json_string_value(json_object_get(r, "pair"));
+		struct region *g = &s->regions[i];
+
+		if (name == NULL || store == NULL || strlen(name) == 0 || strlen(name) >= sizeof(g->name)) {
+			err_set(e, ERR_INVALID, "%s: region %zu needs a \"name\" and a \"store\"", path, i);
+			goto out;
+		}
+		snprintf(g->name, sizeof(g->name), "%s", name);
+		snprintf(g->pair, sizeof(g->pair), "%s", pair ? pair : "");
+		if (store[0] == '/')
+			snprintf(g->store, sizeof(g->store), "%s", store);
+		else if (path_join(g->store, sizeof(g->store), s->data, store, e) != 0)
+			goto out;
+	}
+	s->n_regions = json_array_size(regions);
+	url = json_object_get(conf, "url");
+	snprintf(s->url, sizeof(s->url), "%s", json_is_string(url) ? json_string_value(url) : "");
+	rc = 0;
+out:
+	json_decref(conf);
+	return rc;
+}
+
+int service_open(struct service *s, const char *data, struct err *e)
+{
+	char path[PATH_MAX], *key = NULL;
+
+	memset(s, 0, sizeof(*s));
+	if (sodium_init() < 0)
+		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
+	if (snprintf(s->data, sizeof(s->data), "%s", data) >= (int)sizeof(s->data))
+		return err_set(e, ERR_TOO_LARGE, "path %s is too long", data);
+	if (path_join(path, sizeof(path), data, "catalog.db", e) != 0)
+		return -1;
+	if (access(path, R_OK | W_OK) != 0)
+		return err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
+			       "`arcad init --data %s` first", data, data);
+	if (load_config(s, e) != 0)
+		goto fail;
+	if ((s->cat = catalog_open(path, e)) == NULL)
+		goto fail;
+	if (path_join(path, sizeof(path), data, "tls/ca.pem", e) ||
+	    (s->ca_pem = read_file(path, e)) == NULL ||
+	    (s->ca_cert = pki_cert_parse(s->ca_pem, e)) == NULL ||
+	    path_join(path, sizeof(path), data, "tls/ca.key", e) ||
+	    (key = read_file(path, e)) == NULL || (s->ca_key = pki_key_parse(key, e)) == NULL)
+		goto fail;
+	sodium_memzero(key, strlen(key));
+	free(key);
+	return 0;
+fail:
+	if (key) {
+		sodium_memzero(key, strlen(key));
+		free(key);
+	}
+	service_close(s);
+	return -1;
+}
+
+void service_close(struct service *s)
+{
+	catalog_close(s->cat);
+	X509_free(s->ca_cert);
+	EVP_PKEY_free(s->ca_key);
+	free(s->ca_pem);
+	memset(s, 0, sizeof(*s));
+}
+
+int service_tls_cert(struct service *s, const char *const *hosts, int64_t now, char **cert_pem,
+		     char **key_pem, struct err *e)
+{
+	const char *dns[20] = { "localhost" }, *ips[20] = { "127.0.0.1", "::1" };
+	size_t nd = 1, ni = 2;
+	struct buf c = BUF_INIT, k = BUF_INIT;
+	EVP_PKEY *key = NULL;
+	X509 *x = NULL;
+	struct pki_leaf leaf;
+	int rc = -1;
+
+	for (; hosts && *hosts; hosts++) {
+		struct in6_addr a;
+		int is_ip = inet_pton(AF_INET, *hosts, &a) == 1 || inet_pton(AF_INET6, *hosts, &a) == 1;
+
+		if (strcmp(*hosts, "localhost") == 0 || strcmp(*hosts, "127.0.0.1") == 0 ||
+		    strcmp(*hosts, "::1") == 0)
+			continue;
+		if (is_ip && ni < 19)
+			ips[ni++] = *hosts;
+		else if (!is_ip && nd < 19)
+			dns[nd++] = *hosts;
+	}
+	memset(&leaf, 0, sizeof(leaf));
+	leaf.cn = dns[nd > 1 ? 1 : 0];
+	leaf.not_before = now - 300;
+	leaf.not_after = now + 90LL * 86400;
+	leaf.dns = dns;
+	leaf.ips = ips;
+	leaf.server = 1;
+	if ((key = pki_key_new(e)) && (x = pki_issue(s->ca_cert, s->ca_key, key, &leaf, e)) &&
+	    pki_cert_pem(x, &c, e) == 0 && pki_key_pem(key, &k, e) == 0) {
+		*cert_pem = (char *)c.data;
+		*key_pem = (char *)k.data;
+		c.data = k.data = NULL;
+		rc = 0;
+	}
+	buf_free(&c);
+	buf_wipe(&k);
+	X509_free(x);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+void service_set_url(struct service *s, const char *scheme, const char *host, unsigned port)
+{
+	if (s->url[0])
+		return;
+	snprintf(s->url, sizeof(s->url), strchr(host, ':') ? "%s://[%s]:%u" : "%s://%s:%u", scheme,
+		 host, port);
+}
+
+const struct region *service_region(const struct service *s, const char *name)
+{
+	for (size_t i = 0; i < s->n_regions; i++)
+		if (strcmp(s->regions[i].name, name) == 0)
+			return &s->regions[i];
+	return NULL;
+}

@@ -1,0 +1,79 @@
+/*
+ * service.h: one running vault service: its data folder, configuration,
+ * catalog and certificate authority, and the two things a person does with
+ * it from the command line: initialise a data folder, and open one to serve.
+ *
+ * A data folder holds arcad.json (regions and the public URL), catalog.db,
+ * tls/ (the service CA and its key, mode 0600) and store/<region>/.
+ */
+#ifndef ARCA_SERVICE_H
+#define ARCA_SERVICE_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+#include "catalog.h"
+#include "err.h"
+
+#define SERVICE_REGIONS_MAX 16
+#define SERVICE_PASSWORD_LEN 24
+
+struct region {
+	char name[65];
+	char store[PATH_MAX]; /* folder of the local store */
+	char pair[65];        /* GRS copies go to this region ("" = none) */
+};
+
+struct service {
+	char data[PATH_MAX];
+	struct catalog *cat;
+	struct region regions[SERVICE_REGIONS_MAX];
+	size_t n_regions;
+	X509 *ca_cert;    /* the service CA: signs the TLS certificate */
+	EVP_PKEY *ca_key;
+	char *ca_pem;     /* the trust anchor carried by vault credentials */
+	char url[512];    /* the URL agents use; set by service_set_url */
+};
+
+/* What `arcad init` is told. */
+struct service_init_opts {
+	const char *data;     /* folder to create or fill (must hold no catalog yet) */
+	const char *user;     /* owner's user name */
+	const char *password; /* NULL: generate one, returned in GENERATED */
+	const char *subscription;
+};
+
+/* Create a data folder: configuration with two paired regions, catalog, the
+ * service CA, the first subscription and its owner. With no password given,
+ * writes a new one (SERVICE_PASSWORD_LEN characters) to GENERATED.
+ * 0, or -1 with E set (ERR_EXISTS when DATA already holds a catalog). */
+int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSWORD_LEN + 1],
+		 struct err *e);
+
+/* Open the data folder DATA into S. 0, or -1 with E set. */
+int service_open(struct service *s, const char *data, struct err *e);
+
+/* Release what S holds. */
+void service_close(struct service *s);
+
+/* A fresh TLS certificate and key (PEM, caller frees both) for the names
+ * HOSTS (NULL-terminated; localhost, 127.0.0.1 and ::1 are always in),
+ * signed by the service CA and valid 90 days. 0 or -1. */
+int service_tls_cert(struct service *s, const char *const *hosts, int64_t now, char **cert_pem,
+		     char **key_pem, struct err *e);
+
+/* Set the URL agents reach the service at: the configured one, else
+ * SCHEME://HOST:PORT. */
+void service_set_url(struct service *s, const char *scheme, const char *host, unsigned port);
+
+/* The region called NAME, or NULL. */
+const struct region *service_region(const struct service *s, const char *name);
+
+/* The hex SHA-256 of a bearer token, as the catalog stores it. */
+void service_token_hash(const char *token, char out[65]);
+
+#endif
