@@ -14,9 +14,12 @@
 #include <time.h>
 
 #include <jansson.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 
+#include "keys.h"
 #include "pki.h"
+#include "replay.h"
 #include "vaultcred.h"
 
 #define SESSION_SECONDS (12 * 3600)
@@ -27,6 +30,7 @@ struct call {
 	const struct http_request *req;
 	struct http_response *res;
 	struct principal who;
+	struct machine machine; /* the caller, for machine-signed requests */
 	const char *arg[MAX_SEGMENTS]; /* captured path segments */
 	int64_t now;
 };
@@ -50,6 +54,8 @@ static int status_of(enum err_code code)
 	switch (code) {
 	case ERR_INVALID: return 400;
 	case ERR_DENIED: return 401;
+	case ERR_EXPIRED:
+	case ERR_CREDENTIALS: return 403;
 	case ERR_NOT_FOUND: return 404;
 	case ERR_EXISTS:
 	case ERR_LOCKED:
@@ -532,14 +538,349 @@ static void h_audit(struct call *c)
 	reply_json(c, 200, json_pack("{s:o}", "audit", arr));
 }
 
+/* ---- machines ---- */
+
+static void sha256_hex(const void *p, size_t n, char out[65])
+{
+	unsigned char md[32];
+
+	SHA256(p, n, md);
+	sodium_bin2hex(out, 65, md, sizeof(md));
+}
+
+/* SPEC section 3's exact words, with what was wrong as detail. */
+static void reply_credentials(struct call *c, const struct err *why)
+{
+	int expired = why->code == ERR_EXPIRED;
+
+	reply_json(c, 403, json_pack("{s:{s:s,s:s,s:s}}", "error", "code",
+				     expired ? "credentials_expired" : "credentials_invalid",
+				     "message", expired ? "Vault credentials file provided has expired"
+							: "Invalid vault credentials provided",
+				     "detail", why->msg));
+}
+
+static int check_machine_name(const char *n)
+{
+	size_t len = strlen(n);
+
+	if (len < 1 || len > 64 || !((n[0] >= 'a' && n[0] <= 'z') || (n[0] >= 'A' && n[0] <= 'Z') ||
+				     (n[0] >= '0' && n[0] <= '9')))
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		char ch = n[i];
+
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+		      ch == '-' || ch == '.' || ch == '_'))
+			return -1;
+	}
+	return 0;
+}
+
+static int check_clock(struct call *c, int64_t t)
+{
+	char msg[160];
+
+	if (t >= c->now - REPLAY_WINDOW && t <= c->now + REPLAY_WINDOW)
+		return 0;
+	snprintf(msg, sizeof(msg), "the request's time is %lld seconds off the service's clock "
+		 "(at most %d allowed): set this machine's clock right and retry",
+		 (long long)(t - c->now), REPLAY_WINDOW);
+	reply_msg(c, ERR_INVALID, msg);
+	return -1;
+}
+
+/*
+ * POST /register: a machine proves it holds the vault credentials' private
+ * key by signing what it registers; the service checks the certificate's
+ * chain, validity and that it is the vault's latest, then issues the machine
+ * its own certificate and keeps its wrapped master key (which it cannot open).
+ */
+static void h_register(struct call *c)
+{
+	json_t *j = body_json(c), *jt;
+	const char *vault_id, *cert_pem, *name, *pub_pem, *wrapped_b64, *nonce, *sig_b64;
+	uint8_t wrapped[KEYS_WRAPPED_LEN + 1], sig[512], kid[KEY_ID_LEN];
+	size_t wrapped_len = 0, sig_len = 0;
+	char pub_hash[65], wrapped_hash[65], fp[65], key_id[33], cn[160];
+	struct buf msg = BUF_INIT, mcert = BUF_INIT;
+	X509 *cred = NULL, *ca = NULL, *issued = NULL;
+	EVP_PKEY *ca_key = NULL, *pub = NULL;
+	char *ca_pem = NULL, *ca_key_pem = NULL;
+	struct vault v;
+	struct machine m;
+	struct registration r;
+	struct pki_leaf leaf;
+	struct err e;
+	int64_t t;
+	bool again = false;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	vault_id = member(c, j, "vault_id", 1, &bad);
+	cert_pem = bad ? NULL : member(c, j, "credential_certificate", 1, &bad);
+	name = bad ? NULL : member(c, j, "machine_name", 1, &bad);
+	pub_pem = bad ? NULL : member(c, j, "machine_public_key", 1, &bad);
+	wrapped_b64 = bad ? NULL : member(c, j, "wrapped_key", 1, &bad);
+	nonce = bad ? NULL : member(c, j, "nonce", 1, &bad);
+	sig_b64 = bad ? NULL : member(c, j, "signature", 1, &bad);
+	if (bad)
+		goto out;
+	if (!json_is_integer(jt = json_object_get(j, "time"))) {
+		reply_msg(c, ERR_INVALID, "\"time\" must be the Unix time of the request, an integer");
+		goto out;
+	}
+	t = (int64_t)json_integer_value(jt);
+	if (check_machine_name(name) != 0) {
+		reply_msg(c, ERR_INVALID, "machine name must be 1 to 64 letters, digits, '-', '.' or "
+			  "'_', starting with a letter or digit");
+		goto out;
+	}
+	if (strlen(nonce) < 16 || strlen(nonce) > 64) {
+		reply_msg(c, ERR_INVALID, "\"nonce\" must be 16 to 64 characters");
+		goto out;
+	}
+	if (sodium_base642bin(wrapped, sizeof(wrapped), wrapped_b64, strlen(wrapped_b64), NULL,
+			      &wrapped_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    keys_wrapped_key_id(wrapped, wrapped_len, kid, &e) != 0) {
+		reply_msg(c, ERR_INVALID, "\"wrapped_key\" must be a wrapped master key, in base64");
+		goto out;
+	}
+	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
+	if (sodium_base642bin(sig, sizeof(sig), sig_b64, strlen(sig_b64), NULL, &sig_len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+		reply_msg(c, ERR_INVALID, "\"signature\" must be base64");
+		goto out;
+	}
+	if ((pub = pki_pubkey_parse(pub_pem, &e)) == NULL) {
+		reply_msg(c, ERR_INVALID, "\"machine_public_key\" must be a PEM public key");
+		goto out;
+	}
+	/* The credentials: this vault's, issued by its CA, valid now. */
+	if ((cred = pki_cert_parse(cert_pem, &e)) == NULL ||
+	    catalog_vault_by_id(c->s->cat, vault_id, &v, &e) != 0 ||
+	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
+	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL ||
+	    pki_verify(cred, ca, c->now, &e) != 0) {
+		if (e.code != ERR_EXPIRED)
+			e.code = ERR_CREDENTIALS;
+		reply_credentials(c, &e);
+		goto out;
+	}
+	/* Possession of the credentials' key: it signed this registration. */
+	sha256_hex(pub_pem, strlen(pub_pem), pub_hash);
+	sha256_hex(wrapped, wrapped_len, wrapped_hash);
+	if (buf_append(&msg, "arca-register-v1\n", 17, &e) != 0)
+		goto fail;
+	{
+		char line[512];
+		int n = snprintf(line, sizeof(line), "%s\n%s\n%lld\n%s\n%s\n%s\n", vault_id, name,
+				 (long long)t, nonce, pub_hash, wrapped_hash);
+
+		if (n < 0 || (size_t)n >= sizeof(line) || buf_append(&msg, line, (size_t)n, &e) != 0)
+			goto fail;
+	}
+	if (pki_check_signature(X509_get0_pubkey(cred), msg.data, msg.len, sig, sig_len, &e) != 0) {
+		err_set(&e, ERR_CREDENTIALS, "the registration is not signed by the vault "
+			"credentials' private key");
+		reply_credentials(c, &e);
+		goto out;
+	}
+	if (check_clock(c, t) != 0)
+		goto out;
+	{
+		char rkey[160];
+
+		snprintf(rkey, sizeof(rkey), "register/%s/%s", vault_id, nonce);
+		if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+			reply_err(c, &e);
+			goto out;
+		}
+	}
+	/* The machine's own certificate from the vault's CA, valid a year. */
+	snprintf(cn, sizeof(cn), "arca machine %s/%s", v.name, name);
+	memset(&leaf, 0, sizeof(leaf));
+	leaf.cn = cn;
+	leaf.not_before = c->now - 300;
+	leaf.not_after = c->now + 365LL * 86400;
+	pki_fingerprint(cred, fp);
+	if ((issued = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(issued, &mcert, &e))
+		goto fail;
+	memset(&r, 0, sizeof(r));
+	r.vault_id = v.id;
+	r.credential_fingerprint = fp;
+	r.name = name;
+	r.public_key_pem = pub_pem;
+	r.cert_pem = (const char *)mcert.data;
+	r.wrapped_key = wrapped;
+	r.wrapped_len = wrapped_len;
+	r.key_id = key_id;
+	r.now = c->now;
+	if (catalog_machine_register(c->s->cat, &r, &m, &again, &e) != 0) {
+		if (e.code == ERR_CREDENTIALS)
+			reply_credentials(c, &e);
+		else
+			reply_err(c, &e);
+		goto out;
+	}
+	catalog_audit(c->s->cat, v.subscription, c->now, name, again ? "machine.reregister"
+		      : "machine.register", name, v.name, NULL);
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "machine_id", m.id, "machine_name",
+				     m.name, "vault_id", v.id, "vault_name", v.name, "certificate",
+				     (const char *)mcert.data, "reregistered", again));
+	goto out;
+fail:
+	reply_err(c, &e);
+out:
+	if (ca_key_pem)
+		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
+	free(ca_key_pem);
+	free(ca_pem);
+	buf_free(&msg);
+	buf_free(&mcert);
+	X509_free(cred);
+	X509_free(ca);
+	X509_free(issued);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(pub);
+	json_decref(j);
+}
+
+static json_t *machine_json(const struct machine *m)
+{
+	char reg[32], seen[32];
+
+	fmt_time(m->registered, reg);
+	fmt_time(m->last_seen, seen);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s?}", "id", m->id, "name", m->name, "key_id", m->key_id,
+			 "registered", reg, "last_seen", m->last_seen ? seen : NULL);
+}
+
+static void h_machine_list(struct call *c)
+{
+	struct vault v;
+	struct machine *m = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
+	    catalog_machine_list(c->s->cat, v.id, &m, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, machine_json(&m[i]));
+	free(m);
+	reply_json(c, 200, json_pack("{s:o,s:i}", "machines", a, "machines_max", CATALOG_MACHINES_MAX));
+}
+
+/*
+ * Authenticate a machine-signed request: the machine's id, the time, a nonce
+ * and an ECDSA signature by the machine's key over method, path, time, nonce
+ * and the body's SHA-256. Why not TLS client certificates: TLS may end at a
+ * proxy or load balancer; a signature travels with the request.
+ */
+static int machine_auth(struct call *c)
+{
+	const char *id = http_header(c->req, "X-Arca-Machine");
+	const char *ts = http_header(c->req, "X-Arca-Time");
+	const char *nonce = http_header(c->req, "X-Arca-Nonce");
+	const char *sig64 = http_header(c->req, "X-Arca-Signature");
+	char body_hash[65], *pub_pem = NULL, rkey[160], *end;
+	uint8_t sig[512];
+	size_t sig_len;
+	struct buf msg = BUF_INIT;
+	EVP_PKEY *pub = NULL;
+	struct err e;
+	long long t;
+	int rc = -1;
+
+	if (!id || !ts || !nonce || !sig64) {
+		reply_msg(c, ERR_DENIED, "a machine request needs the X-Arca-Machine, X-Arca-Time, "
+			  "X-Arca-Nonce and X-Arca-Signature headers");
+		return -1;
+	}
+	t = strtoll(ts, &end, 10);
+	if (*end || end == ts || strlen(nonce) < 16 || strlen(nonce) > 64) {
+		reply_msg(c, ERR_DENIED, "X-Arca-Time must be Unix seconds and X-Arca-Nonce 16 to 64 "
+			  "characters");
+		return -1;
+	}
+	if (check_clock(c, (int64_t)t) != 0)
+		return -1;
+	if (catalog_machine_get(c->s->cat, id, &c->machine, &pub_pem, &e) != 0 ||
+	    (pub = pki_pubkey_parse(pub_pem, &e)) == NULL) {
+		reply_msg(c, ERR_DENIED, "unknown machine: register it with vault credentials");
+		goto out;
+	}
+	sha256_hex(c->req->body_len ? c->req->body : (const uint8_t *)"", c->req->body_len, body_hash);
+	if (buf_append(&msg, "arca-request-v1\n", 16, &e) || buf_append(&msg, c->req->method,
+		strlen(c->req->method), &e) || buf_append_u8(&msg, '\n', &e) ||
+	    buf_append(&msg, c->req->path, strlen(c->req->path), &e) || buf_append_u8(&msg, '\n', &e) ||
+	    buf_append(&msg, ts, strlen(ts), &e) || buf_append_u8(&msg, '\n', &e) ||
+	    buf_append(&msg, nonce, strlen(nonce), &e) || buf_append_u8(&msg, '\n', &e) ||
+	    buf_append(&msg, body_hash, 64, &e) || buf_append_u8(&msg, '\n', &e)) {
+		reply_err(c, &e);
+		goto out;
+	}
+	if (sodium_base642bin(sig, sizeof(sig), sig64, strlen(sig64), NULL, &sig_len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    pki_check_signature(pub, msg.data, msg.len, sig, sig_len, &e) != 0) {
+		reply_msg(c, ERR_DENIED, "the request's signature does not verify with this machine's key");
+		goto out;
+	}
+	snprintf(rkey, sizeof(rkey), "%s/%s", id, nonce);
+	if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	if (catalog_machine_seen(c->s->cat, id, c->now, NULL) == 0)
+		c->machine.last_seen = c->now;
+	rc = 0;
+out:
+	free(pub_pem);
+	EVP_PKEY_free(pub);
+	buf_free(&msg);
+	return rc;
+}
+
+/* GET /machine: the calling machine as the service knows it, with its
+ * wrapped master key, from which a lost agent state can be rebuilt. */
+static void h_machine_self(struct call *c)
+{
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	struct err e;
+	json_t *j;
+
+	if (catalog_machine_wrapped_key(c->s->cat, c->machine.id, &blob, &len, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	if (len > KEYS_WRAPPED_LEN)
+		len = KEYS_WRAPPED_LEN;
+	sodium_bin2base64(b64, sizeof(b64), blob, len, sodium_base64_VARIANT_ORIGINAL);
+	free(blob);
+	j = machine_json(&c->machine);
+	json_object_set_new(j, "vault_id", json_string(c->machine.vault_id));
+	json_object_set_new(j, "wrapped_key", json_string(b64));
+	reply_json(c, 200, j);
+}
+
 /* ---- routing ---- */
 
 struct route {
 	const char *method;
 	const char *pattern; /* segments; "*" captures one */
 	void (*fn)(struct call *);
-	int public;          /* no authentication */
+	int auth;            /* AUTH_* */
 };
+
+enum { AUTH_USER = 0, AUTH_NONE = 1, AUTH_MACHINE = 2 };
 
 static const struct route routes[] = {
 	{ "GET", "/api/v1/health", h_health, 1 },
@@ -555,7 +896,10 @@ static const struct route routes[] = {
 	{ "PATCH", "/api/v1/vaults/*", h_vault_patch, 0 },
 	{ "DELETE", "/api/v1/vaults/*", h_vault_delete, 0 },
 	{ "POST", "/api/v1/vaults/*/credentials", h_credentials, 0 },
+	{ "GET", "/api/v1/vaults/*/machines", h_machine_list, 0 },
 	{ "GET", "/api/v1/audit", h_audit, 0 },
+	{ "POST", "/api/v1/register", h_register, AUTH_NONE },
+	{ "GET", "/api/v1/machine", h_machine_self, AUTH_MACHINE },
 };
 
 /* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into
@@ -606,7 +950,10 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		path_found = 1;
 		if (strcmp(r->method, req->method) != 0)
 			continue;
-		if (!r->public) {
+		if (r->auth == AUTH_MACHINE) {
+			if (machine_auth(&c) != 0)
+				return;
+		} else if (r->auth == AUTH_USER) {
 			const char *tok = bearer(&c);
 			char th[65];
 			struct err e;

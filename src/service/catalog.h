@@ -46,6 +46,31 @@ struct vault {
 	int64_t created;
 };
 
+#define CATALOG_MACHINES_MAX 50
+
+struct machine {
+	catalog_id id;
+	catalog_id vault_id;
+	char name[65];
+	char key_id[33];     /* hex fingerprint of the master key (keys.h) */
+	int64_t registered;  /* first registration */
+	int64_t renewed;     /* latest registration or certificate */
+	int64_t last_seen;
+};
+
+/* What a registration brings. */
+struct registration {
+	const char *vault_id;
+	const char *credential_fingerprint; /* must be the vault's latest */
+	const char *name;
+	const char *public_key_pem;         /* the machine's own key */
+	const char *cert_pem;               /* the certificate the vault issues it */
+	const uint8_t *wrapped_key;         /* the wrapped master key blob */
+	size_t wrapped_len;
+	const char *key_id;
+	int64_t now;
+};
+
 struct api_token {
 	catalog_id id;
 	char name[65];
@@ -107,6 +132,8 @@ int catalog_vault_list(struct catalog *c, const char *subscription, struct vault
 		       size_t *n, struct err *e);
 int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
 		      struct vault *v, struct err *e);
+/* A vault by id, of any subscription (registration knows only the id). */
+int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e);
 /* The vault's CA as PEM text; the caller frees both strings. */
 int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
 		     struct err *e);
@@ -125,6 +152,23 @@ int catalog_credential_add(struct catalog *c, const char *vault_id, const char *
 /* The fingerprint of the vault's latest credentials, ERR_NOT_FOUND if none. */
 int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
 			      int64_t *expires, struct err *e);
+
+/* Register a machine: checks, in one transaction, that the credentials are
+ * the vault's latest (ERR_CREDENTIALS) and the 50-machine limit (ERR_LIMIT);
+ * a machine of the same name registers again and keeps its id and recovery
+ * points, with the new key, certificate and wrapped key. Locks the vault's
+ * redundancy. Fills M; *AGAIN tells a re-registration. */
+int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
+			     bool *again, struct err *e);
+int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
+			 struct err *e);
+/* A machine by id, with its public key (caller frees); ERR_NOT_FOUND. */
+int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
+			struct err *e);
+/* The machine's wrapped master key blob (caller frees). */
+int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
+				struct err *e);
+int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
 /* The audit log of a subscription: add one entry, or list the newest LIMIT. */
 int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,

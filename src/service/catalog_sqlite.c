@@ -46,6 +46,11 @@ static const char *const migrations[] = {
 	"  time INTEGER NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
 	"  detail TEXT NOT NULL);"
 	"CREATE INDEX audit_subscription ON audit (subscription, id);",
+	/* 2: machines */
+	"CREATE TABLE machines (id TEXT PRIMARY KEY, vault_id TEXT NOT NULL REFERENCES vaults(id),"
+	"  name TEXT NOT NULL, public_key TEXT NOT NULL, cert TEXT NOT NULL, wrapped_key BLOB NOT NULL,"
+	"  key_id TEXT NOT NULL, registered INTEGER NOT NULL, renewed INTEGER NOT NULL,"
+	"  last_seen INTEGER NOT NULL DEFAULT 0, UNIQUE (vault_id, name));",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -527,6 +532,26 @@ int catalog_vault_get(struct catalog *c, const char *subscription, const char *n
 	return rc;
 }
 
+int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE id = ?", e))) {
+		bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			vault_row(st, v);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no vault with id %.40s", id);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
 		     struct err *e)
 {
@@ -746,5 +771,217 @@ out:
 	sqlite3_finalize(st);
 	UNLOCK(c);
 	free(v);
+	return rc;
+}
+
+#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen"
+
+static void machine_row(sqlite3_stmt *st, struct machine *m)
+{
+	memset(m, 0, sizeof(*m));
+	copy_col(m->id, sizeof(m->id), st, 0);
+	copy_col(m->vault_id, sizeof(m->vault_id), st, 1);
+	copy_col(m->name, sizeof(m->name), st, 2);
+	copy_col(m->key_id, sizeof(m->key_id), st, 3);
+	m->registered = sqlite3_column_int64(st, 4);
+	m->renewed = sqlite3_column_int64(st, 5);
+	m->last_seen = sqlite3_column_int64(st, 6);
+}
+
+int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
+			     bool *again, struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1, found = 0;
+	int64_t count = 0;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	/* Only the latest credentials of the vault register. */
+	if ((st = prep(c, "SELECT 1 FROM credentials WHERE vault_id = ? AND fingerprint = ? AND "
+			  "superseded = 0", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, r->vault_id);
+	bind_text(st, 2, r->credential_fingerprint);
+	found = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	if (!found) {
+		err_set(e, ERR_CREDENTIALS, "these vault credentials are not the latest issued for "
+			"the vault: a newer file was downloaded since");
+		goto rollback;
+	}
+	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, r->vault_id);
+	bind_text(st, 2, r->name);
+	*again = sqlite3_step(st) == SQLITE_ROW;
+	if (*again)
+		machine_row(st, m);
+	sqlite3_finalize(st);
+	if (!*again) {
+		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ?", e)) == NULL)
+			goto rollback;
+		bind_text(st, 1, r->vault_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			count = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (count >= CATALOG_MACHINES_MAX) {
+			err_set(e, ERR_LIMIT, "the vault has %d registered machines, its limit; "
+				"delete one or use another vault", CATALOG_MACHINES_MAX);
+			goto rollback;
+		}
+		memset(m, 0, sizeof(*m));
+		catalog_new_id(m->id);
+		snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
+		snprintf(m->name, sizeof(m->name), "%s", r->name);
+		m->registered = r->now;
+		st = prep(c, "INSERT INTO machines (public_key, cert, wrapped_key, key_id, renewed, id, "
+			  "vault_id, name, registered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
+	} else {
+		st = prep(c, "UPDATE machines SET public_key = ?, cert = ?, wrapped_key = ?, key_id = ?, "
+			  "renewed = ? WHERE id = ?", e);
+	}
+	if (st == NULL)
+		goto rollback;
+	bind_text(st, 1, r->public_key_pem);
+	bind_text(st, 2, r->cert_pem);
+	sqlite3_bind_blob(st, 3, r->wrapped_key, (int)r->wrapped_len, SQLITE_TRANSIENT);
+	bind_text(st, 4, r->key_id);
+	sqlite3_bind_int64(st, 5, r->now);
+	bind_text(st, 6, m->id);
+	if (!*again) {
+		bind_text(st, 7, m->vault_id);
+		bind_text(st, 8, m->name);
+		sqlite3_bind_int64(st, 9, m->registered);
+	}
+	if (step_done(c, st, NULL, e) != 0) {
+		sqlite3_finalize(st);
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	snprintf(m->key_id, sizeof(m->key_id), "%s", r->key_id);
+	m->renewed = r->now;
+	/* Invariant: machines counts rows; the first registration locks redundancy. */
+	if ((st = prep(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
+			  "WHERE vault_id = ?) WHERE id = ?", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, r->vault_id);
+	bind_text(st, 2, r->vault_id);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
+		goto out;
+rollback:
+	rc = -1;
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
+			 struct err *e)
+{
+	sqlite3_stmt *st;
+	struct machine *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? ORDER BY name", e)) == NULL)
+		goto out;
+	bind_text(st, 1, vault_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct machine *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		machine_row(st, &v[cnt++]);
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}
+
+int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
+			struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*public_key_pem = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT " MACHINE_COLS ", public_key FROM machines WHERE id = ?", e))) {
+		bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			machine_row(st, m);
+			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 7))) != NULL)
+				rc = 0;
+			else
+				err_oom(e);
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
+				struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*blob = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT wrapped_key FROM machines WHERE id = ?", e))) {
+		bind_text(st, 1, id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			int n = sqlite3_column_bytes(st, 0);
+
+			if ((*blob = malloc(n > 0 ? (size_t)n : 1)) != NULL) {
+				if (n > 0)
+					memcpy(*blob, sqlite3_column_blob(st, 0), (size_t)n);
+				*len = (size_t)n;
+				rc = 0;
+			} else {
+				err_oom(e);
+			}
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET last_seen = ? WHERE id = ?", e))) {
+		sqlite3_bind_int64(st, 1, now);
+		bind_text(st, 2, id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
 	return rc;
 }

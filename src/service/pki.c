@@ -241,3 +241,28 @@ int pki_verify(X509 *cert, X509 *ca, int64_t now, struct err *e)
 		return err_set(e, ERR_CREDENTIALS, "certificate is not valid yet");
 	return 0;
 }
+
+EVP_PKEY *pki_pubkey_parse(const char *pem, struct err *e)
+{
+	BIO *b = BIO_new_mem_buf(pem, -1);
+	EVP_PKEY *k = b ? PEM_read_bio_PUBKEY(b, NULL, NULL, NULL) : NULL;
+
+	BIO_free(b);
+	ERR_clear_error();
+	if (k == NULL)
+		err_set(e, ERR_INVALID, "not a PEM public key");
+	return k;
+}
+
+int pki_check_signature(EVP_PKEY *key, const uint8_t *msg, size_t len, const uint8_t *sig,
+			size_t siglen, struct err *e)
+{
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int ed = EVP_PKEY_get_id(key) == EVP_PKEY_ED25519, ok = 0;
+
+	if (ctx && EVP_DigestVerifyInit(ctx, NULL, ed ? NULL : EVP_sha256(), NULL, key) == 1)
+		ok = EVP_DigestVerify(ctx, sig, siglen, msg, len) == 1;
+	EVP_MD_CTX_free(ctx);
+	ERR_clear_error();
+	return ok ? 0 : err_set(e, ERR_DENIED, "signature does not verify");
+}

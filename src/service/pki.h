@@ -57,6 +57,14 @@ void pki_serial_hex(X509 *x, char *out, size_t outlen);
 /* SHA-256 of the certificate's DER as 64 hex digits and a NUL. */
 void pki_fingerprint(X509 *x, char out[65]);
 
+/* Parse a PEM public key (SubjectPublicKeyInfo). NULL with ERR_INVALID. */
+EVP_PKEY *pki_pubkey_parse(const char *pem, struct err *e);
+
+/* Whether SIG (DER ECDSA, or raw Ed25519) is KEY's signature of MSG with
+ * SHA-256 (ECDSA) or pure Ed25519. 0, or -1 with ERR_DENIED. */
+int pki_check_signature(EVP_PKEY *key, const uint8_t *msg, size_t len, const uint8_t *sig,
+			size_t siglen, struct err *e);
+
 /* Whether CERT was signed by CA (signature and issuer name), and is within
  * its validity at NOW. 0, or -1 with ERR_CREDENTIALS saying which. */
 int pki_verify(X509 *cert, X509 *ca, int64_t now, struct err *e);

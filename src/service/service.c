@@ -17,6 +17,7 @@
 
 #include "passphrase.h"
 #include "pki.h"
+#include "replay.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
 {
@@ -271,6 +272,10 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL)
 		goto fail;
+	if ((s->replay = replay_new(1u << 16)) == NULL) {
+		err_oom(e);
+		goto fail;
+	}
 	if (path_join(path, sizeof(path), data, "tls/ca.pem", e) ||
 	    (s->ca_pem = read_file(path, e)) == NULL ||
 	    (s->ca_cert = pki_cert_parse(s->ca_pem, e)) == NULL ||
@@ -292,6 +297,7 @@ fail:
 void service_close(struct service *s)
 {
 	catalog_close(s->cat);
+	replay_free(s->replay);
 	X509_free(s->ca_cert);
 	EVP_PKEY_free(s->ca_key);
 	free(s->ca_pem);

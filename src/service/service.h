@@ -37,6 +37,7 @@ struct service {
 	EVP_PKEY *ca_key;
 	char *ca_pem;     /* the trust anchor carried by vault credentials */
 	char url[512];    /* the URL agents use; set by service_set_url */
+	struct replay *replay; /* nonces of signed requests seen lately */
 };
 
 /* What `arcad init` is told. */

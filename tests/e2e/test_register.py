@@ -1,0 +1,203 @@
+"""Machine registration with vault credentials, and machine-signed requests,
+driven from the test with openssl until the agent registers by itself."""
+import base64
+import hashlib
+import json
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from test_service import Service, init
+
+
+def openssl(*args, data=None):
+    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout
+
+
+def sign(key_path, msg):
+    return base64.b64encode(openssl("dgst", "-sha256", "-sign", key_path, data=msg)).decode()
+
+
+def wrapped_key():
+    """A structurally valid wrapped-key blob (docs/FORMAT.md): the service
+    checks its shape and reads its key id, and can open nothing."""
+    head = b"ARCAWKEY" + bytes([1, 1, 0, 0]) + (1).to_bytes(4, "little") \
+        + (8192).to_bytes(8, "little") + os.urandom(16 + 16 + 24 + 48)
+    return head + hashlib.blake2b(head, digest_size=16).digest()
+
+
+class Creds:
+    def __init__(self, xml, tmp):
+        self.xml = xml
+        self.vault_id = re.search(rb"<VaultId>(.*?)</VaultId>", xml).group(1).decode()
+        self.cert = re.search(rb"<Certificate>\s*(.*?)\s*</Certificate>", xml, re.S).group(1).decode() + "\n"
+        key = re.search(rb"<PrivateKey>\s*(.*?)\s*</PrivateKey>", xml, re.S).group(1) + b"\n"
+        self.key = tmp / f"cred-{os.urandom(4).hex()}.key"
+        self.key.write_bytes(key)
+
+
+@pytest.fixture
+def env(arcad_bin, tmp_path):
+    s = Service(arcad_bin, init(arcad_bin, tmp_path))
+    s.sign_in()
+    st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1"})
+    assert st == 201
+    mkey = tmp_path / "machine.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(mkey))
+    mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
+    yield s, tmp_path, mkey, mpub
+    s.stop()
+
+
+def download(s, tmp):
+    st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
+    assert st == 201
+    return Creds(xml, tmp)
+
+
+def register(s, creds, name, mpub, blob=None, signer=None, t=None):
+    blob = blob or wrapped_key()
+    t = int(time.time()) if t is None else t
+    nonce = os.urandom(16).hex()
+    msg = (f"arca-register-v1\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
+           f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n").encode()
+    body = {"vault_id": creds.vault_id, "credential_certificate": creds.cert, "machine_name": name,
+            "machine_public_key": mpub, "wrapped_key": base64.b64encode(blob).decode(),
+            "time": t, "nonce": nonce, "signature": sign(str(signer or creds.key), msg)}
+    return s.call("POST", "/register", body, token="")
+
+
+def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None):
+    t = str(int(time.time()) if t is None else t)
+    nonce = nonce or os.urandom(16).hex()
+    msg = f"arca-request-v1\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
+    req = urllib.request.Request(s.url + "/api/v1" + path, method=method, data=body or None)
+    req.add_header("X-Arca-Machine", machine_id)
+    req.add_header("X-Arca-Time", t)
+    req.add_header("X-Arca-Nonce", nonce)
+    req.add_header("X-Arca-Signature", sign(str(key), msg.encode()))
+    try:
+        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    blob = wrapped_key()
+    st, body, _ = register(s, creds, "server-01", mpub, blob=blob)
+    assert st == 201, body
+    assert body["vault_name"] == "backup-vault" and body["reregistered"] is False
+    mid = body["machine_id"]
+    (tmp / "m.pem").write_text(body["certificate"])
+    o = subprocess.run(["openssl", "x509", "-in", str(tmp / "m.pem"), "-noout", "-issuer"],
+                       capture_output=True, text=True)
+    assert "arca vault backup-vault CA" in o.stdout
+
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 1 and v["redundancy_locked"] is True
+    st, body, _ = s.call("PATCH", "/vaults/backup-vault", {"redundancy": "LRS"})
+    assert st == 409 and body["error"]["code"] == "locked"
+    assert "locked" in body["error"]["message"]
+    st, body, _ = s.call("DELETE", "/vaults/backup-vault")
+    assert st == 409
+    st, body, _ = s.call("GET", "/vaults/backup-vault/machines")
+    assert [m["name"] for m in body["machines"]] == ["server-01"]
+
+    # The machine reads back what the service keeps for it, signing each request.
+    st, me = signed(s, mid, mkey, "GET", "/machine")
+    assert st == 200, me
+    assert base64.b64decode(me["wrapped_key"]) == blob
+    assert me["name"] == "server-01" and me["last_seen"]
+
+    # Registering again under the same name keeps the machine (and its points).
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 201 and body["reregistered"] is True and body["machine_id"] == mid
+    st, body, _ = s.call("GET", "/audit")
+    actions = [a["action"] for a in body["audit"]]
+    assert "machine.register" in actions and "machine.reregister" in actions
+
+
+def test_only_the_latest_credentials_register(env):
+    s, tmp, mkey, mpub = env
+    first = download(s, tmp)
+    second = download(s, tmp)
+    st, body, _ = register(s, first, "server-01", mpub)
+    assert st == 403
+    assert body["error"]["message"] == "Invalid vault credentials provided"
+    assert "latest" in body["error"]["detail"]
+    st, body, _ = register(s, second, "server-01", mpub)
+    assert st == 201, body
+
+
+def test_registration_must_be_signed_by_the_credentials_key(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub, signer=mkey)
+    assert st == 403
+    assert body["error"]["message"] == "Invalid vault credentials provided"
+    # A certificate from another service (or edited) is refused the same way.
+    other = tmp / "other"
+    other.mkdir()
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", str(other / "k"), "-out", str(other / "c"), "-subj", "/CN=x", "-days", "2")
+    creds.cert = (other / "c").read_text()
+    creds.key = other / "k"
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 403 and body["error"]["code"] == "credentials_invalid"
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 0 and v["redundancy_locked"] is False
+
+
+def test_registration_input_checks(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "bad name!", mpub)
+    assert st == 400 and "machine name" in body["error"]["message"]
+    st, body, _ = register(s, creds, "server-01", mpub, blob=b"\x00" * 144)
+    assert st == 400 and "wrapped master key" in body["error"]["message"]
+    st, body, _ = register(s, creds, "server-01", mpub, t=int(time.time()) - 3600)
+    assert st == 400 and "clock" in body["error"]["message"]
+
+
+def test_fifty_machines_per_vault(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    for i in range(50):
+        st, body, _ = register(s, creds, f"m{i:02d}", mpub)
+        assert st == 201, body
+    st, body, _ = register(s, creds, "m50", mpub)
+    assert st == 409 and body["error"]["code"] == "limit"
+    assert "50" in body["error"]["message"]
+    # A machine that exists may still register again.
+    st, body, _ = register(s, creds, "m07", mpub)
+    assert st == 201 and body["reregistered"] is True
+
+
+def test_signed_requests_refuse_replays_forgeries_and_skew(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub)
+    mid = body["machine_id"]
+    nonce = os.urandom(16).hex()
+    t = int(time.time())
+    st, _ = signed(s, mid, mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 200
+    st, body = signed(s, mid, mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 401 and "replay" in body["error"]["message"]
+    st, body = signed(s, mid, creds.key, "GET", "/machine")
+    assert st == 401 and "signature" in body["error"]["message"]
+    st, body = signed(s, mid, mkey, "GET", "/machine", t=int(time.time()) + 3600)
+    assert st == 400 and "clock" in body["error"]["message"]
+    st, body = signed(s, "0" * 32, mkey, "GET", "/machine")
+    assert st == 401
+    # A user's session is not a machine.
+    st, body, _ = s.call("GET", "/machine")
+    assert st == 401
