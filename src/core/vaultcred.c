@@ -386,7 +386,12 @@ static int check_fields(const struct vaultcred *vc, struct err *e)
 
 /* ---- writer ------------------------------------------------------------ */
 
-/* Append the N bytes at S with &, <, > and " escaped. */
+static bool is_xml_space(int c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+/* Append the N bytes at S with &, <, > and " escaped, and CR as "&#13;". */
 static int append_escaped(struct buf *out, const char *s, size_t n, struct err *e)
 {
 	for (size_t i = 0; i < n; i++) {
@@ -398,6 +403,9 @@ static int append_escaped(struct buf *out, const char *s, size_t n, struct err *
 		case '<': rep = "&lt;"; break;
 		case '>': rep = "&gt;"; break;
 		case '"': rep = "&quot;"; break;
+		/* Why: a parser turns a raw CR into LF; only a reference
+		 * brings a CR (from "&#13;" in the file read) back intact. */
+		case '\r': rep = "&#13;"; break;
 		default: break;
 		}
 		rc = rep ? buf_append(out, rep, strlen(rep), e) : buf_append_u8(out, (uint8_t)s[i], e);
@@ -418,8 +426,9 @@ static int append_field(struct buf *out, enum field f, const char *value, bool p
 {
 	size_t n = strlen(value);
 
-	/* Trim the PEM's trailing line breaks; the layout adds exactly one. */
-	while (pem && n > 0 && (value[n - 1] == '\n' || value[n - 1] == '\r'))
+	/* Trim the PEM's trailing whitespace, as the parser does; the layout
+	 * adds exactly one line break. */
+	while (pem && n > 0 && is_xml_space(value[n - 1]))
 		n--;
 	if (append_str(out, "  <", e) || append_str(out, field_name[f], e) ||
 	    append_str(out, pem ? ">\n" : ">", e))
@@ -587,11 +596,6 @@ static void wipe_keys(xmlDocPtr doc)
 			    (doc->dict == NULL || !xmlDictOwns(doc->dict, c->content)))
 				sodium_memzero(c->content, strlen((const char *)c->content));
 	}
-}
-
-static bool is_xml_space(int c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
 static bool is_blank(const xmlChar *s)
@@ -866,38 +870,61 @@ static void add_copy_advice(struct err *e)
 		snprintf(e->msg + n, sizeof(e->msg) - n, "; %s", msg_copy);
 }
 
+/* PATH as a message shows it: whole when short, else "..." and its last
+ * PATH_SHOWN_MAX - 3 bytes, so that the system's words and the advice after
+ * it always fit in struct err. */
+#define PATH_SHOWN_MAX 200
+
+static const char *shown_path(const char *path, char out[PATH_SHOWN_MAX + 1])
+{
+	size_t n = strlen(path);
+
+	if (n <= PATH_SHOWN_MAX)
+		return path;
+	snprintf(out, PATH_SHOWN_MAX + 1, "...%s", path + n - (PATH_SHOWN_MAX - 3));
+	return out;
+}
+
 struct vaultcred *vaultcred_load(const char *path, struct err *e)
 {
 	struct vaultcred *vc = NULL;
 	struct stat st;
 	uint8_t *data = NULL;
 	size_t cap = VAULTCRED_MAX_BYTES + 1, len = 0;
+	char short_path[PATH_SHOWN_MAX + 1];
+	const char *shown;
 	int fd;
+
+	if (path == NULL) {
+		err_set(e, ERR_INVALID, "no vault credentials file was given");
+		return NULL;
+	}
+	shown = shown_path(path, short_path);
 
 	/* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) < 0) {
-		err_errno(e, "cannot open vault credentials file %s", path);
+		err_errno(e, "cannot open vault credentials file %s", shown);
 		add_copy_advice(e);
 		return NULL;
 	}
 	if (fstat(fd, &st) != 0) {
-		err_errno(e, "cannot read vault credentials file %s", path);
+		err_errno(e, "cannot read vault credentials file %s", shown);
 		add_copy_advice(e);
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
 		err_set(e, ERR_IO, "cannot read vault credentials file %s: it is a folder, not a "
-			"file; %s", path, msg_copy);
+			"file; %s", shown, msg_copy);
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		err_set(e, ERR_IO, "cannot read vault credentials file %s: not a regular file; "
-			"%s", path, msg_copy);
+			"%s", shown, msg_copy);
 		goto out;
 	}
 	if (st.st_size > VAULTCRED_MAX_BYTES) {
 		err_set(e, ERR_CREDENTIALS, "vault credentials file %s is %jd bytes; the limit "
-			"is %d bytes", path, (intmax_t)st.st_size, VAULTCRED_MAX_BYTES);
+			"is %d bytes", shown, (intmax_t)st.st_size, VAULTCRED_MAX_BYTES);
 		goto out;
 	}
 	if ((data = malloc(cap)) == NULL) {
@@ -912,7 +939,7 @@ struct vaultcred *vaultcred_load(const char *path, struct err *e)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			err_errno(e, "cannot read vault credentials file %s", path);
+			err_errno(e, "cannot read vault credentials file %s", shown);
 			add_copy_advice(e);
 			goto out;
 		}
@@ -922,11 +949,11 @@ struct vaultcred *vaultcred_load(const char *path, struct err *e)
 	}
 	if (len > VAULTCRED_MAX_BYTES) {
 		err_set(e, ERR_CREDENTIALS, "vault credentials file %s is more than %d bytes; "
-			"the limit is %d bytes", path, VAULTCRED_MAX_BYTES, VAULTCRED_MAX_BYTES);
+			"the limit is %d bytes", shown, VAULTCRED_MAX_BYTES, VAULTCRED_MAX_BYTES);
 		goto out;
 	}
 	if ((vc = vaultcred_parse(data, len, e)) == NULL)
-		err_prefix(e, "%s: ", path);
+		err_prefix(e, "%s: ", shown);
 out:
 	if (data != NULL) {
 		sodium_memzero(data, cap);

@@ -50,8 +50,9 @@ struct vaultcred {
 /*
  * Validate VC by the same rules the parser applies (fields, times, PEMs, key
  * matching the certificate; version must be VAULTCRED_VERSION), then append
- * the XML document to OUT. OUT then holds the private key: release it with
- * buf_wipe. Returns 0, or -1 with E set (ERR_CREDENTIALS naming the field
+ * the XML document to OUT (fixed layout; &, <, >, " and CR escaped, so that
+ * parsing the output gives back the same fields). OUT then holds the private
+ * key: release it with buf_wipe. Returns 0, or -1 with E set (ERR_CREDENTIALS naming the field
  * and rule, ERR_NOMEM) and OUT as it was before the call.
  */
 int vaultcred_write(const struct vaultcred *vc, struct buf *out, struct err *e);
@@ -65,6 +66,9 @@ int vaultcred_write(const struct vaultcred *vc, struct buf *out, struct err *e);
  * certificate issued by the trust anchor whose signature fails),
  * ERR_UNSUPPORTED (a newer format version), or ERR_NOMEM.
  * Does not look at the clock: see vaultcred_check_time.
+ * Safe to call from several threads at once: each call has its own libxml2
+ * parser context, and the calling thread's libxml2 error handler is borrowed
+ * for the parse only and given back (libxml2 keeps it per thread).
  */
 struct vaultcred *vaultcred_parse(const uint8_t *p, size_t len, struct err *e);
 
@@ -74,7 +78,8 @@ struct vaultcred *vaultcred_parse(const uint8_t *p, size_t len, struct err *e);
  * are freed. Returns a new struct vaultcred, or NULL with E set: ERR_IO when
  * PATH cannot be read (missing, a folder, no permission, not a regular file;
  * the message names PATH and suggests copying the file to a local folder and
- * retrying), otherwise as vaultcred_parse, with PATH in the message.
+ * retrying; a path over 200 bytes is shown by its end), otherwise as
+ * vaultcred_parse, with PATH in the message. PATH NULL is ERR_INVALID.
  */
 struct vaultcred *vaultcred_load(const char *path, struct err *e);
 

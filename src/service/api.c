@@ -8,18 +8,23 @@
  */
 #include "api.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <jansson.h>
 #include <openssl/sha.h>
 #include <sodium.h>
 
 #include "keys.h"
+#include "pack.h"
 #include "pki.h"
 #include "replay.h"
+#include "store.h"
 #include "vaultcred.h"
 
 #define SESSION_SECONDS (12 * 3600)
@@ -816,7 +821,7 @@ static int machine_auth(struct call *c)
 		reply_msg(c, ERR_DENIED, "unknown machine: register it with vault credentials");
 		goto out;
 	}
-	sha256_hex(c->req->body_len ? c->req->body : (const uint8_t *)"", c->req->body_len, body_hash);
+	sodium_bin2hex(body_hash, sizeof(body_hash), c->req->body_sha256, 32);
 	if (buf_append(&msg, "arca-request-v1\n", 16, &e) || buf_append(&msg, c->req->method,
 		strlen(c->req->method), &e) || buf_append_u8(&msg, '\n', &e) ||
 	    buf_append(&msg, c->req->path, strlen(c->req->path), &e) || buf_append_u8(&msg, '\n', &e) ||
@@ -871,6 +876,329 @@ static void h_machine_self(struct call *c)
 	reply_json(c, 200, j);
 }
 
+/* ---- packs and recovery points ---- */
+
+static int is_hex64(const char *s)
+{
+	if (s == NULL || strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* The store of the calling machine's vault's region. */
+static struct store *machine_store(struct call *c, struct err *e)
+{
+	struct vault v;
+	const struct region *r;
+
+	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, e) != 0)
+		return NULL;
+	if ((r = service_region(c->s, v.region)) == NULL) {
+		err_set(e, ERR_NOT_FOUND, "the vault's region %s is not in this service's "
+			"configuration", v.region);
+		return NULL;
+	}
+	return r->store;
+}
+
+/* Map a spooled upload read-only. NULL (and *LEN 0) for an empty file. */
+static const uint8_t *map_upload(struct call *c, size_t *len, struct err *e)
+{
+	int fd;
+	void *p;
+
+	*len = c->req->body_len;
+	if (*len == 0)
+		return NULL;
+	if ((fd = open(c->req->body_file, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_errno(e, "open upload");
+		return MAP_FAILED;
+	}
+	p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		err_errno(e, "map upload");
+	return p;
+}
+
+/*
+ * PUT /packs/{id}: store a pack. The body's SHA-256 must be the id (so a
+ * damaged upload is refused), the table of contents must check out without
+ * keys; then the pack goes to the region's store and its objects into the
+ * catalog. Uploading a pack that is stored already is a no-op: a client that
+ * lost its connection just sends it again.
+ */
+static void h_pack_put(struct call *c)
+{
+	const char *id = c->arg[0];
+	char hex[65];
+	catalog_id owner;
+	struct pack_entry *ents = NULL;
+	const uint8_t *map = NULL;
+	struct store *st;
+	size_t n = 0, len = 0;
+	struct err e;
+
+	if (!is_hex64(id)) {
+		reply_msg(c, ERR_INVALID, "a pack id is 64 lowercase hex digits (the SHA-256 of the pack)");
+		return;
+	}
+	sodium_bin2hex(hex, sizeof(hex), c->req->body_sha256, 32);
+	if (c->req->body_file == NULL || strcmp(hex, id) != 0) {
+		reply_msg(c, ERR_INVALID, "the uploaded bytes' SHA-256 is not the pack id: the upload "
+			  "was damaged or cut short; send the pack again");
+		return;
+	}
+	if (catalog_pack_owner(c->s->cat, id, owner, NULL) == 0) {
+		if (strcmp(owner, c->machine.id) != 0) {
+			reply_msg(c, ERR_EXISTS, "another machine stored this pack");
+			return;
+		}
+		reply_json(c, 200, json_pack("{s:s,s:b}", "id", id, "already_stored", 1));
+		return;
+	}
+	if ((st = machine_store(c, &e)) == NULL || (map = map_upload(c, &len, &e)) == MAP_FAILED) {
+		reply_err(c, &e);
+		return;
+	}
+	if (pack_toc_read(map, len, &ents, &n, &e) != 0) {
+		err_prefix(&e, "the pack's table of contents does not check out: ");
+		e.code = ERR_INVALID;
+		reply_err(c, &e);
+		goto out;
+	}
+	if (store_put_file(st, id, c->req->body_file, &e) != 0 ||
+	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	reply_json(c, 201, json_pack("{s:s,s:I,s:I}", "id", id, "objects", (json_int_t)n, "size",
+				     (json_int_t)len));
+out:
+	if (map && map != MAP_FAILED)
+		munmap((void *)map, len);
+	free(ents);
+}
+
+/* GET /packs/{id}, with an optional "Range: bytes=FIRST-[LAST]": a pack of
+ * the calling machine's vault. */
+static void h_pack_get(struct call *c)
+{
+	const char *id = c->arg[0], *range = http_header(c->req, "Range");
+	catalog_id owner;
+	struct machine m;
+	char *pub = NULL;
+	struct store *st;
+	uint64_t size, first = 0, last;
+	struct err e;
+	int fd;
+
+	if (!is_hex64(id) || catalog_pack_owner(c->s->cat, id, owner, &e) != 0 ||
+	    catalog_machine_get(c->s->cat, owner, &m, &pub, &e) != 0 ||
+	    strcmp(m.vault_id, c->machine.vault_id) != 0) {
+		free(pub);
+		reply_msg(c, ERR_NOT_FOUND, "no such pack in this vault");
+		return;
+	}
+	free(pub);
+	if ((st = machine_store(c, &e)) == NULL || (fd = store_open(st, id, &size, &e)) < 0) {
+		reply_err(c, &e);
+		return;
+	}
+	last = size ? size - 1 : 0;
+	if (range) {
+		char *end;
+		unsigned long long a, b;
+
+		if (strncmp(range, "bytes=", 6) != 0 || (a = strtoull(range + 6, &end, 10), *end != '-') ||
+		    end == range + 6) {
+			close(fd);
+			reply_msg(c, ERR_INVALID, "Range must be bytes=FIRST-LAST or bytes=FIRST-");
+			return;
+		}
+		if (end[1] == 0) {
+			b = last;
+		} else {
+			const char *rest = end + 1;
+
+			b = strtoull(rest, &end, 10);
+			if (end == rest)
+				end = (char *)"x"; /* no digits: refuse below */
+		}
+		if (*end && !(end[0] == '-' && end[1] == 0)) {
+			close(fd);
+			reply_msg(c, ERR_INVALID, "Range must be bytes=FIRST-LAST or bytes=FIRST-");
+			return;
+		}
+		if (a > b || a >= size) {
+			close(fd);
+			c->res->status = 416;
+			snprintf(c->res->content_range, sizeof(c->res->content_range), "bytes */%llu",
+				 (unsigned long long)size);
+			return;
+		}
+		first = a;
+		last = b < size ? b : size - 1;
+		c->res->status = 206;
+		snprintf(c->res->content_range, sizeof(c->res->content_range), "bytes %llu-%llu/%llu",
+			 (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
+	} else {
+		c->res->status = 200;
+	}
+	c->res->content_type = "application/octet-stream";
+	http_respond_file(c->res, fd, first, size ? last - first + 1 : 0);
+}
+
+/* Hex ids from the JSON array J into IDS (pointers into J). -1 after
+ * replying 400. */
+static int id_list(struct call *c, json_t *j, const char *what, const char ***ids, size_t *n)
+{
+	size_t i;
+	json_t *v;
+	char msg[128];
+
+	if (!json_is_array(j)) {
+		snprintf(msg, sizeof(msg), "\"%s\" must be an array of object ids", what);
+		reply_msg(c, ERR_INVALID, msg);
+		return -1;
+	}
+	*n = json_array_size(j);
+	if ((*ids = calloc(*n ? *n : 1, sizeof(**ids))) == NULL) {
+		reply_msg(c, ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	json_array_foreach(j, i, v) {
+		if (!is_hex64(json_string_value(v))) {
+			snprintf(msg, sizeof(msg), "\"%s\"[%zu] is not an object id (64 lowercase hex "
+				 "digits)", what, i);
+			free(*ids);
+			*ids = NULL;
+			reply_msg(c, ERR_INVALID, msg);
+			return -1;
+		}
+		(*ids)[i] = json_string_value(v);
+	}
+	return 0;
+}
+
+/* POST /objects/missing {"ids": [...]}: which of these this machine has not
+ * stored (the agent's bulk deduplication question). */
+static void h_objects_missing(struct call *c)
+{
+	json_t *j = body_json(c), *out;
+	const char **ids = NULL;
+	bool *missing = NULL;
+	size_t n = 0;
+	struct err e;
+
+	if (j == NULL || id_list(c, json_object_get(j, "ids"), "ids", &ids, &n) != 0)
+		goto done;
+	if ((missing = calloc(n ? n : 1, sizeof(*missing))) == NULL ||
+	    catalog_objects_missing(c->s->cat, c->machine.id, ids, n, missing, &e) != 0) {
+		if (missing == NULL)
+			err_oom(&e);
+		reply_err(c, &e);
+		goto done;
+	}
+	out = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (missing[i])
+			json_array_append_new(out, json_string(ids[i]));
+	reply_json(c, 200, json_pack("{s:o}", "missing", out));
+done:
+	free(missing);
+	free(ids);
+	json_decref(j);
+}
+
+static json_t *point_json(const struct recovery_point *p)
+{
+	char t[32];
+
+	fmt_time(p->created, t);
+	return json_pack("{s:s,s:s,s:s?,s:s,s:I,s:I}", "id", p->id, "meta", p->meta, "parent",
+			 p->parent[0] ? p->parent : NULL, "created", t, "objects",
+			 (json_int_t)p->objects, "bytes", (json_int_t)p->bytes);
+}
+
+/*
+ * POST /recovery-points {"meta": id, "parent": id|null, "objects": [ids]}:
+ * commit a recovery point atomically. Every referenced object must be stored
+ * already; the service records the time by its own clock.
+ */
+static void h_point_commit(struct call *c)
+{
+	const uint8_t *map = NULL;
+	size_t len = 0, n = 0;
+	json_t *j = NULL, *jp;
+	json_error_t je;
+	const char **ids = NULL, *meta, *parent = NULL;
+	struct recovery_point rp;
+	struct err e;
+
+	if ((map = map_upload(c, &len, &e)) == MAP_FAILED) {
+		reply_err(c, &e);
+		return;
+	}
+	j = map ? json_loadb((const char *)map, len, JSON_REJECT_DUPLICATES, &je) : NULL;
+	if (!json_is_object(j)) {
+		reply_msg(c, ERR_INVALID, "a recovery point is a JSON object with \"meta\", "
+			  "\"parent\" and \"objects\"");
+		goto out;
+	}
+	meta = json_string_value(json_object_get(j, "meta"));
+	jp = json_object_get(j, "parent");
+	if (!is_hex64(meta) || (jp && !json_is_null(jp) && !json_is_string(jp))) {
+		reply_msg(c, ERR_INVALID, "\"meta\" must be the object id of the point's record, "
+			  "and \"parent\" a recovery point id or null");
+		goto out;
+	}
+	parent = json_is_string(jp) ? json_string_value(jp) : NULL;
+	if (id_list(c, json_object_get(j, "objects"), "objects", &ids, &n) != 0)
+		goto out;
+	{
+		bool has_meta = false;
+
+		for (size_t i = 0; i < n && !has_meta; i++)
+			has_meta = strcmp(ids[i], meta) == 0;
+		if (!has_meta) {
+			reply_msg(c, ERR_INVALID, "\"objects\" must include the \"meta\" object");
+			goto out;
+		}
+	}
+	if (catalog_point_commit(c->s->cat, c->machine.id, meta, parent, ids, n, c->now, &rp, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	reply_json(c, 201, point_json(&rp));
+out:
+	free(ids);
+	json_decref(j);
+	if (map && map != MAP_FAILED)
+		munmap((void *)map, len);
+}
+
+static void h_point_list(struct call *c)
+{
+	struct recovery_point *p = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (catalog_point_list(c->s->cat, c->machine.id, &p, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, point_json(&p[i]));
+	free(p);
+	reply_json(c, 200, json_pack("{s:o,s:i}", "recovery_points", a, "max", CATALOG_POINTS_MAX));
+}
+
 /* ---- routing ---- */
 
 struct route {
@@ -900,6 +1228,11 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/audit", h_audit, 0 },
 	{ "POST", "/api/v1/register", h_register, AUTH_NONE },
 	{ "GET", "/api/v1/machine", h_machine_self, AUTH_MACHINE },
+	{ "PUT", "/api/v1/packs/*", h_pack_put, AUTH_MACHINE },
+	{ "GET", "/api/v1/packs/*", h_pack_get, AUTH_MACHINE },
+	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
+	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
+	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 };
 
 /* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into

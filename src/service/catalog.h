@@ -170,6 +170,41 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
 				struct err *e);
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
+#define CATALOG_POINTS_MAX 366
+
+struct pack_entry;
+
+struct recovery_point {
+	catalog_id id;
+	char meta[65];   /* object id of the point's sealed record (root tree and totals) */
+	char parent[33]; /* the point this one was made after, or "" */
+	int64_t created; /* by the service's clock, at commit */
+	int64_t objects; /* objects referenced */
+	int64_t bytes;   /* stored bytes of those objects */
+};
+
+/* Record a stored pack of MACHINE and the objects its table lists (an
+ * object already known for the machine keeps its first place). */
+int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
+		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+		     struct err *e);
+/* The machine that uploaded pack ID; ERR_NOT_FOUND if none. */
+int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
+		       struct err *e);
+/* Of the N hex object ids IDS, mark in MISSING[i] those the machine has not
+ * stored. */
+int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
+			    size_t n, bool *missing, struct err *e);
+/* Commit a recovery point referencing the N objects IDS (all stored by the
+ * machine, else ERR_NOT_FOUND naming how many are missing), at most
+ * CATALOG_POINTS_MAX live points (ERR_LIMIT). The time is NOW, the
+ * service's. Fills RP. */
+int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
+			 const char *parent, const char *const *ids, size_t n, int64_t now,
+			 struct recovery_point *rp, struct err *e);
+int catalog_point_list(struct catalog *c, const char *machine_id, struct recovery_point **out,
+		       size_t *n, struct err *e);
+
 /* The audit log of a subscription: add one entry, or list the newest LIMIT. */
 int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
 		  const char *action, const char *target, const char *detail, struct err *e);

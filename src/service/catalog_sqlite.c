@@ -9,6 +9,7 @@
  * version intact.
  */
 #include "catalog.h"
+#include "pack.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -51,6 +52,18 @@ static const char *const migrations[] = {
 	"  name TEXT NOT NULL, public_key TEXT NOT NULL, cert TEXT NOT NULL, wrapped_key BLOB NOT NULL,"
 	"  key_id TEXT NOT NULL, registered INTEGER NOT NULL, renewed INTEGER NOT NULL,"
 	"  last_seen INTEGER NOT NULL DEFAULT 0, UNIQUE (vault_id, name));",
+	/* 3: packs, objects, recovery points */
+	"CREATE TABLE packs (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"  size INTEGER NOT NULL, created INTEGER NOT NULL);"
+	"CREATE TABLE objects (machine_id TEXT NOT NULL, id TEXT NOT NULL, pack_id TEXT NOT NULL"
+	"  REFERENCES packs(id), kind INTEGER NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL,"
+	"  PRIMARY KEY (machine_id, id)) WITHOUT ROWID;"
+	"CREATE TABLE points (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"  meta TEXT NOT NULL, parent TEXT NOT NULL, created INTEGER NOT NULL, objects INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL, deleted INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX points_machine ON points (machine_id, created);"
+	"CREATE TABLE point_objects (point_id TEXT NOT NULL, object_id TEXT NOT NULL,"
+	"  PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -983,5 +996,223 @@ int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct 
 		sqlite3_finalize(st);
 	}
 	UNLOCK(c);
+	return rc;
+}
+
+int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
+		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+		     struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((st = prep(c, "INSERT OR IGNORE INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, pack_id);
+	bind_text(st, 2, machine_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	sqlite3_bind_int64(st, 4, now);
+	if (step_done(c, st, NULL, e) != 0)
+		goto rollback;
+	sqlite3_finalize(st);
+	if ((st = prep(c, "INSERT OR IGNORE INTO objects (machine_id, id, pack_id, kind, offset, length) "
+			  "VALUES (?, ?, ?, ?, ?, ?)", e)) == NULL)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&ents[i].id, hex);
+		sqlite3_reset(st);
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, hex);
+		bind_text(st, 3, pack_id);
+		sqlite3_bind_int(st, 4, ents[i].kind);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)ents[i].offset);
+		sqlite3_bind_int64(st, 6, ents[i].length);
+		if (step_done(c, st, NULL, e) != 0)
+			goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (exec(c, "COMMIT;", e) == 0) {
+		rc = 0;
+		goto out;
+	}
+rollback:
+	sqlite3_finalize(st);
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
+		       struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT machine_id FROM packs WHERE id = ?", e))) {
+		bind_text(st, 1, pack_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			copy_col(machine_id, sizeof(catalog_id), st, 0);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no pack %.16s", pack_id);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
+			    size_t n, bool *missing, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT 1 FROM objects WHERE machine_id = ? AND id = ?", e))) {
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_reset(st);
+			bind_text(st, 1, machine_id);
+			bind_text(st, 2, ids[i]);
+			missing[i] = sqlite3_step(st) != SQLITE_ROW;
+		}
+		sqlite3_finalize(st);
+		rc = 0;
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
+			 const char *parent, const char *const *ids, size_t n, int64_t now,
+			 struct recovery_point *rp, struct err *e)
+{
+	sqlite3_stmt *st = NULL, *ins = NULL;
+	int64_t live = 0, bytes = 0, missing = 0;
+	int rc = -1;
+
+	memset(rp, 0, sizeof(*rp));
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((st = prep(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, machine_id);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		live = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = NULL;
+	if (live >= CATALOG_POINTS_MAX) {
+		err_set(e, ERR_LIMIT, "the machine has %d recovery points, its limit; retention "
+			"must remove some before the next backup commits", CATALOG_POINTS_MAX);
+		goto rollback;
+	}
+	catalog_new_id(rp->id);
+	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL ||
+	    (ins = prep(c, "INSERT OR IGNORE INTO point_objects (point_id, object_id) VALUES (?, ?)", e)) == NULL)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, ids[i]);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			missing++;
+			continue;
+		}
+		bytes += sqlite3_column_int64(st, 0);
+		sqlite3_reset(ins);
+		bind_text(ins, 1, rp->id);
+		bind_text(ins, 2, ids[i]);
+		if (step_done(c, ins, NULL, e) != 0)
+			goto rollback;
+	}
+	if (missing) {
+		err_set(e, ERR_NOT_FOUND, "%lld of the %zu referenced objects are not stored for this "
+			"machine; upload them and commit again", (long long)missing, n);
+		goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	snprintf(rp->meta, sizeof(rp->meta), "%s", meta);
+	snprintf(rp->parent, sizeof(rp->parent), "%s", parent ? parent : "");
+	rp->created = now;
+	rp->objects = (int64_t)n;
+	rp->bytes = bytes;
+	if ((st = prep(c, "INSERT INTO points (id, machine_id, meta, parent, created, objects, bytes) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, machine_id);
+	bind_text(st, 3, rp->meta);
+	bind_text(st, 4, rp->parent);
+	sqlite3_bind_int64(st, 5, now);
+	sqlite3_bind_int64(st, 6, rp->objects);
+	sqlite3_bind_int64(st, 7, bytes);
+	if (step_done(c, st, NULL, e) != 0)
+		goto rollback;
+	sqlite3_finalize(st);
+	sqlite3_finalize(ins);
+	st = ins = NULL;
+	if (exec(c, "COMMIT;", e) == 0) {
+		rc = 0;
+		goto out;
+	}
+rollback:
+	sqlite3_finalize(st);
+	sqlite3_finalize(ins);
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_point_list(struct catalog *c, const char *machine_id, struct recovery_point **out,
+		       size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct recovery_point *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
+			  "machine_id = ? AND deleted = 0 ORDER BY created, rowid", e)) == NULL)
+		goto out;
+	bind_text(st, 1, machine_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct recovery_point *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		memset(&v[cnt], 0, sizeof(v[cnt]));
+		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
+		copy_col(v[cnt].meta, sizeof(v[cnt].meta), st, 1);
+		copy_col(v[cnt].parent, sizeof(v[cnt].parent), st, 2);
+		v[cnt].created = sqlite3_column_int64(st, 3);
+		v[cnt].objects = sqlite3_column_int64(st, 4);
+		v[cnt].bytes = sqlite3_column_int64(st, 5);
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
 	return rc;
 }

@@ -15,19 +15,66 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <fcntl.h>
+#include <limits.h>
+#include <unistd.h>
+
 #include <microhttpd.h>
+#include <openssl/evp.h>
 
 struct http_server {
 	struct MHD_Daemon *d;
 	http_handler h;
 	void *ctx;
 	uint16_t port;
+	struct {
+		char method[8];
+		char prefix[64];
+		uint64_t max;
+	} uploads[4];
+	int n_uploads;
+	char spool[PATH_MAX];
 };
 
 struct pending {
 	struct buf body;
 	bool too_large;
+	bool failed;       /* the spool file could not be written */
+	int fd;            /* spool file, or -1 */
+	char path[PATH_MAX];
+	uint64_t size, max;
+	EVP_MD_CTX *sha;
 };
+
+int http_add_upload(struct http_server *s, const char *method, const char *path_prefix,
+		    uint64_t max, const char *spool_dir)
+{
+	if (s->n_uploads >= 4)
+		return -1;
+	snprintf(s->uploads[s->n_uploads].method, sizeof(s->uploads[0].method), "%s", method);
+	snprintf(s->uploads[s->n_uploads].prefix, sizeof(s->uploads[0].prefix), "%s", path_prefix);
+	s->uploads[s->n_uploads++].max = max;
+	snprintf(s->spool, sizeof(s->spool), "%s", spool_dir);
+	return 0;
+}
+
+void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint64_t len)
+{
+	res->use_fd = true;
+	res->fd = fd;
+	res->fd_offset = offset;
+	res->fd_len = len;
+}
+
+/* The size limit of an upload rule that METHOD URL matches, or 0. */
+static uint64_t upload_max(const struct http_server *s, const char *method, const char *url)
+{
+	for (int i = 0; i < s->n_uploads; i++)
+		if (strcmp(method, s->uploads[i].method) == 0 &&
+		    strncmp(url, s->uploads[i].prefix, strlen(s->uploads[i].prefix)) == 0)
+			return s->uploads[i].max;
+	return 0;
+}
 
 bool http_is_loopback(const char *host)
 {
@@ -50,8 +97,9 @@ const char *http_header(const struct http_request *req, const char *name)
 
 static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *res)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(res->body.len, res->body.data,
-								 MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = res->use_fd
+		? MHD_create_response_from_fd_at_offset64(res->fd_len, res->fd, res->fd_offset)
+		: MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ok;
 
 	if (r == NULL)
@@ -62,6 +110,9 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *r
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (res->disposition[0])
 		MHD_add_response_header(r, "Content-Disposition", res->disposition);
+	if (res->content_range[0])
+		MHD_add_response_header(r, "Content-Range", res->content_range);
+	MHD_add_response_header(r, "Accept-Ranges", "bytes");
 	ok = MHD_queue_response(c, (unsigned)res->status, r);
 	MHD_destroy_response(r);
 	return ok;
@@ -79,32 +130,66 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 
 	(void)version;
 	if (p == NULL) {
-		if ((p = calloc(1, sizeof(*p))) == NULL)
+		if ((p = calloc(1, sizeof(*p))) == NULL || (p->sha = EVP_MD_CTX_new()) == NULL ||
+		    EVP_DigestInit_ex(p->sha, EVP_sha256(), NULL) != 1) {
+			if (p)
+				EVP_MD_CTX_free(p->sha);
+			free(p);
 			return MHD_NO;
+		}
+		p->fd = -1;
+		if ((p->max = upload_max(s, method, url)) == 0) {
+			p->max = HTTP_BODY_MAX;
+		} else {
+			if (snprintf(p->path, sizeof(p->path), "%s/upload.XXXXXX", s->spool) >=
+				    (int)sizeof(p->path) ||
+			    (p->fd = mkostemp(p->path, O_CLOEXEC)) < 0) {
+				p->failed = true;
+				p->path[0] = 0;
+			}
+		}
 		*state = p;
 		return MHD_YES;
 	}
 	if (*upload_size) {
-		if (!p->too_large && p->body.len + *upload_size <= HTTP_BODY_MAX)
-			buf_append(&p->body, upload, *upload_size, NULL);
-		else
-			p->too_large = true;
+		if (p->too_large || p->failed || p->size + *upload_size > p->max) {
+			p->too_large = !p->failed;
+		} else if (p->fd >= 0) {
+			if (write(p->fd, upload, *upload_size) != (ssize_t)*upload_size)
+				p->failed = true;
+		} else if (buf_append(&p->body, upload, *upload_size, NULL) != 0) {
+			p->failed = true;
+		}
+		if (!p->too_large && !p->failed) {
+			EVP_DigestUpdate(p->sha, upload, *upload_size);
+			p->size += *upload_size;
+		}
 		*upload_size = 0;
 		return MHD_YES;
 	}
 	memset(&res, 0, sizeof(res));
-	if (p->too_large) {
-		res.status = 413;
-		static const char msg[] = "{\"error\":{\"code\":\"too_large\",\"message\":"
-					  "\"request body is over 1 MiB\"}}";
+	if (p->too_large || p->failed) {
+		char msg[200];
+		int n = snprintf(msg, sizeof(msg), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+				 p->failed ? "io" : "too_large", p->failed
+				 ? "the service could not store the request body; retry later"
+				 : "request body is over the limit for this path");
 
-		buf_append(&res.body, msg, sizeof(msg) - 1, NULL);
+		res.status = p->failed ? 500 : 413;
+		buf_append(&res.body, msg, (size_t)n, NULL);
 	} else {
+		memset(&req, 0, sizeof(req));
 		req.method = method;
 		req.path = url;
-		req.body = p->body.data;
-		req.body_len = p->body.len;
+		req.body = p->fd >= 0 ? NULL : p->body.data;
+		req.body_len = (size_t)p->size;
+		req.body_file = p->fd >= 0 ? p->path : NULL;
+		EVP_DigestFinal_ex(p->sha, req.body_sha256, NULL);
 		req.conn = c;
+		if (p->fd >= 0) {
+			close(p->fd);
+			p->fd = -1;
+		}
 		s->h(s->ctx, &req, &res);
 	}
 	ok = respond(c, &res);
@@ -119,6 +204,11 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 
 	(void)cls, (void)c, (void)why;
 	if (p) {
+		if (p->fd >= 0)
+			close(p->fd);
+		if (p->path[0])
+			unlink(p->path); /* gone already if the handler kept it */
+		EVP_MD_CTX_free(p->sha);
 		buf_free(&p->body);
 		free(p);
 		*state = NULL;

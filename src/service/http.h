@@ -21,8 +21,11 @@
 struct http_request {
 	const char *method;
 	const char *path; /* without the query string */
-	const uint8_t *body;
-	size_t body_len;
+	const uint8_t *body; /* in memory (small bodies), or NULL when spooled */
+	size_t body_len;     /* bytes in BODY, or in the spooled file */
+	const char *body_file; /* an upload spooled to this file, or NULL; the
+				* handler may rename it away, else it is removed */
+	uint8_t body_sha256[32]; /* of the whole body, computed as it arrived */
 	void *conn; /* for http_header */
 };
 
@@ -31,6 +34,10 @@ struct http_response {
 	const char *content_type;
 	struct buf body;
 	char disposition[160]; /* Content-Disposition, or empty */
+	bool use_fd;           /* send FD's range instead of BODY */
+	int fd;
+	uint64_t fd_offset, fd_len;
+	char content_range[96]; /* Content-Range for a partial response, or empty */
 };
 
 /* The handler fills RES for REQ; it runs on a server thread. */
@@ -51,8 +58,18 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 /* The port the server listens on. */
 uint16_t http_port(const struct http_server *s);
 
+/* Let METHOD requests under PATH_PREFIX carry up to MAX bytes, spooled to a
+ * temporary file in SPOOL_DIR instead of memory (at most 4 such rules). Call
+ * before requests come. 0, or -1 when the rules are full. */
+int http_add_upload(struct http_server *s, const char *method, const char *path_prefix,
+		    uint64_t max, const char *spool_dir);
+
 /* Stop serving and release S. S may be NULL. */
 void http_stop(struct http_server *s);
+
+/* Answer with LEN bytes of the open file FD from OFFSET (the response owns
+ * FD from here on). */
+void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint64_t len);
 
 /* A request header's value, or NULL. */
 const char *http_header(const struct http_request *req, const char *name);

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "http.h"
+#include "pack.h"
 #include "service.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -222,6 +223,10 @@ static int cmd_serve(int argc, char **argv)
 		fprintf(stderr, "arcad serve: %s\n", e.msg);
 		goto out;
 	}
+	/* Packs (up to the pack format's limit) and recovery points (their lists of
+	 * object ids) arrive as files, not in memory. */
+	http_add_upload(srv, "PUT", "/api/v1/packs/", PACK_MAX_BYTES, s.tmp);
+	http_add_upload(srv, "POST", "/api/v1/recovery-points", 256u << 20, s.tmp);
 	service_set_url(&s, plain ? "http" : "https", host, http_port(srv));
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;

@@ -18,6 +18,7 @@
 #include "passphrase.h"
 #include "pki.h"
 #include "replay.h"
+#include "store.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
 {
@@ -241,8 +242,8 @@ static int load_config(struct service *s, struct err *e)
 		snprintf(g->name, sizeof(g->name), "%s", name);
 		snprintf(g->pair, sizeof(g->pair), "%s", pair ? pair : "");
 		if (store[0] == '/')
-			snprintf(g->store, sizeof(g->store), "%s", store);
-		else if (path_join(g->store, sizeof(g->store), s->data, store, e) != 0)
+			snprintf(g->store_path, sizeof(g->store_path), "%s", store);
+		else if (path_join(g->store_path, sizeof(g->store_path), s->data, store, e) != 0)
 			goto out;
 	}
 	s->n_regions = json_array_size(regions);
@@ -276,6 +277,11 @@ int service_open(struct service *s, const char *data, struct err *e)
 		err_oom(e);
 		goto fail;
 	}
+	for (size_t i = 0; i < s->n_regions; i++)
+		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
+			goto fail;
+	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e))
+		goto fail;
 	if (path_join(path, sizeof(path), data, "tls/ca.pem", e) ||
 	    (s->ca_pem = read_file(path, e)) == NULL ||
 	    (s->ca_cert = pki_cert_parse(s->ca_pem, e)) == NULL ||
@@ -298,6 +304,8 @@ void service_close(struct service *s)
 {
 	catalog_close(s->cat);
 	replay_free(s->replay);
+	for (size_t i = 0; i < s->n_regions; i++)
+		store_close(s->regions[i].store);
 	X509_free(s->ca_cert);
 	EVP_PKEY_free(s->ca_key);
 	free(s->ca_pem);

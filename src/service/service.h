@@ -22,10 +22,13 @@
 #define SERVICE_REGIONS_MAX 16
 #define SERVICE_PASSWORD_LEN 24
 
+struct store;
+
 struct region {
 	char name[65];
-	char store[PATH_MAX]; /* folder of the local store */
-	char pair[65];        /* GRS copies go to this region ("" = none) */
+	char store_path[PATH_MAX]; /* folder of the local store */
+	char pair[65];             /* GRS copies go to this region ("" = none) */
+	struct store *store;       /* open while the service is */
 };
 
 struct service {
@@ -38,6 +41,7 @@ struct service {
 	char *ca_pem;     /* the trust anchor carried by vault credentials */
 	char url[512];    /* the URL agents use; set by service_set_url */
 	struct replay *replay; /* nonces of signed requests seen lately */
+	char tmp[PATH_MAX];    /* uploads in progress */
 };
 
 /* What `arcad init` is told. */

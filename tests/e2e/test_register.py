@@ -72,7 +72,8 @@ def register(s, creds, name, mpub, blob=None, signer=None, t=None):
     return s.call("POST", "/register", body, token="")
 
 
-def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None):
+def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
+           raw=False):
     t = str(int(time.time()) if t is None else t)
     nonce = nonce or os.urandom(16).hex()
     msg = f"arca-request-v1\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
@@ -81,9 +82,12 @@ def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None):
     req.add_header("X-Arca-Time", t)
     req.add_header("X-Arca-Nonce", nonce)
     req.add_header("X-Arca-Signature", sign(str(key), msg.encode()))
+    for k, v in (headers or {}).items():
+        req.add_header(k, v)
     try:
         with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
-            return r.status, json.loads(r.read())
+            data = r.read()
+            return r.status, (data if raw else json.loads(data))
     except urllib.error.HTTPError as e:
         return e.code, json.loads(e.read())
 

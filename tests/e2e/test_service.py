@@ -54,12 +54,17 @@ class Service:
         return body
 
     def stop(self):
+        """Stop the service; it must exit cleanly, and under the sanitizer
+        build without any report (leaks included)."""
         self.proc.send_signal(signal.SIGTERM)
         try:
-            self.proc.wait(timeout=10)
+            _, err = self.proc.communicate(timeout=20)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            self.proc.wait()
+            _, err = self.proc.communicate()
+            raise AssertionError("arcad did not stop on SIGTERM")
+        assert "Sanitizer" not in err and "runtime error" not in err, err[-4000:]
+        assert self.proc.returncode == 0, err[-2000:]
 
 
 def init(arcad, tmp_path):

@@ -80,7 +80,11 @@ static X509 *make_cert(EVP_PKEY *key, const char *cn, X509 *issuer, EVP_PKEY *si
 	X509_set_subject_name(x, name);
 	X509_set_issuer_name(x, issuer ? X509_get_subject_name(issuer) : name);
 	X509_set_pubkey(x, key);
-	assert_true(X509_sign(x, signer ? signer : key, EVP_sha256()) > 0);
+	EVP_PKEY *by = signer ? signer : key;
+
+	/* Ed25519 signs without a separate digest. */
+	assert_true(X509_sign(x, by, EVP_PKEY_id(by) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) >
+		    0);
 	X509_NAME_free(name);
 	return x;
 }
@@ -271,6 +275,99 @@ static void test_roundtrip_escaping_and_append(void **state)
 	assert_string_equal(out->service_url, in.service_url);
 	vaultcred_free(out);
 	buf_wipe(&b);
+}
+
+/* Ed25519 keys work as well as P-256 ones, signature check included; an
+ * Ed25519 key with a P-256 certificate does not match. */
+static void test_roundtrip_ed25519(void **state)
+{
+	(void)state;
+	EVP_PKEY *ca_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	EVP_PKEY *other = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ca, *cert, *forged;
+	struct vaultcred in = sample(), *out;
+	struct buf b = BUF_INIT;
+	struct err e;
+	char *ca_p, *cert_p, *key_p, *forged_p, *text, *bad;
+
+	assert_non_null(ca_key), assert_non_null(key), assert_non_null(other);
+	ca = make_cert(ca_key, "arca vault CA", NULL, NULL);
+	cert = make_cert(key, "vault credential", ca, ca_key);
+	forged = make_cert(key, "vault credential", ca, other);
+	ca_p = cert_to_pem(ca), cert_p = cert_to_pem(cert), key_p = key_to_pem(key);
+	forged_p = cert_to_pem(forged);
+	in.cert_pem = cert_p, in.key_pem = key_p, in.trust_anchor_pem = ca_p;
+	assert_int_equal(vaultcred_write(&in, &b, &e), 0);
+	out = vaultcred_parse(b.data, b.len, &e);
+	if (out == NULL)
+		fail_msg("%s", e.msg);
+	assert_string_equal(out->cert_pem, cert_p);
+	assert_string_equal(out->key_pem, key_p);
+	assert_string_equal(out->trust_anchor_pem, ca_p);
+	vaultcred_free(out);
+	text = malloc(b.len + 1);
+	memcpy(text, b.data, b.len), text[b.len] = '\0';
+	/* Named as issued by the anchor, signed by another key. */
+	bad = replace(text, cert_p, forged_p);
+	expect_reject(bad, ERR_CREDENTIALS, "<Certificate>", "signature does not verify");
+	free(bad);
+	/* The P-256 key of the sample with this Ed25519 certificate. */
+	bad = replace(text, key_p, key_pem);
+	expect_reject(bad, ERR_CREDENTIALS, "<PrivateKey>", "does not match");
+	free(bad), free(text);
+	buf_wipe(&b);
+	free(ca_p), free(cert_p), free(key_p), free(forged_p);
+	X509_free(ca), X509_free(cert), X509_free(forged);
+	EVP_PKEY_free(ca_key), EVP_PKEY_free(key), EVP_PKEY_free(other);
+}
+
+/* A carriage return can only reach a parsed value through "&#13;" (XML
+ * turns raw CRs into LFs); the writer must give it back the same way, and
+ * PEMs with CRLF line ends must survive write and parse unchanged. */
+static void test_roundtrip_carriage_returns(void **state)
+{
+	(void)state;
+	char *good = sample_text(), *crlf, *text;
+	struct vaultcred in = sample(), *out, *again;
+	struct buf b = BUF_INIT;
+	struct err e;
+	size_t n = 0;
+
+	text = replace(good, "-----BEGIN CERTIFICATE-----\n", "-----BEGIN CERTIFICATE-----&#13;\n");
+	out = parse_str(text, &e);
+	if (out == NULL)
+		fail_msg("%s", e.msg);
+	assert_non_null(strstr(out->cert_pem, "-----\r\n"));
+	assert_int_equal(vaultcred_write(out, &b, &e), 0);
+	assert_non_null(strstr((char *)b.data, "&#13;"));
+	again = vaultcred_parse(b.data, b.len, &e);
+	if (again == NULL)
+		fail_msg("%s", e.msg);
+	assert_string_equal(again->cert_pem, out->cert_pem);
+	vaultcred_free(again), vaultcred_free(out), free(text);
+	buf_wipe(&b);
+
+	/* Every line of the key ends in CRLF. */
+	crlf = malloc(strlen(key_pem) * 2 + 1);
+	for (const char *p = key_pem; *p != '\0'; p++) {
+		if (*p == '\n')
+			crlf[n++] = '\r';
+		crlf[n++] = *p;
+	}
+	crlf[n] = '\0';
+	in.key_pem = crlf;
+	assert_int_equal(vaultcred_write(&in, &b, &e), 0);
+	out = vaultcred_parse(b.data, b.len, &e);
+	if (out == NULL)
+		fail_msg("%s", e.msg);
+	/* The final CRLF is trimmed to one LF, as for every PEM; the rest stays. */
+	crlf[n - 2] = '\n', crlf[n - 1] = '\0';
+	assert_string_equal(out->key_pem, crlf);
+	vaultcred_free(out);
+	buf_wipe(&b);
+	free(crlf);
+	free(good);
 }
 
 /* A file laid out the way the service and people write it: PEMs inline,
@@ -781,6 +878,36 @@ static void test_load(void **state)
 	assert_non_null(strstr(e.msg, tmpdir));
 	assert_non_null(strstr(e.msg, "it is a folder"));
 	assert_non_null(strstr(e.msg, "copy the vault credentials file to a local folder"));
+	/* A path too long to show whole: its end is shown, and the advice
+	 * still fits. */
+	{
+		char deep[600];
+		size_t len = (size_t)snprintf(deep, sizeof(deep), "%s/", tmpdir);
+
+		while (len < 500)
+			deep[len++] = 'd';
+		snprintf(deep + len, sizeof(deep) - len, "/end-of-path.VaultCredentials");
+		assert_null(vaultcred_load(deep, &e));
+		assert_int_equal(e.code, ERR_IO);
+		assert_non_null(strstr(e.msg, "ddd/end-of-path.VaultCredentials"));
+		assert_non_null(strstr(e.msg, "..."));
+		assert_non_null(strstr(e.msg, "copy the vault credentials file to a local "
+					      "folder and retry"));
+	}
+	/* No permission (meaningless for root, who reads anything). */
+	if (geteuid() != 0) {
+		char locked[256];
+
+		snprintf(locked, sizeof(locked), "%s/locked.VaultCredentials", tmpdir);
+		write_file(locked, good, strlen(good));
+		assert_int_equal(chmod(locked, 0), 0);
+		assert_null(vaultcred_load(locked, &e));
+		assert_int_equal(e.code, ERR_IO);
+		assert_non_null(strstr(e.msg, locked));
+		assert_non_null(strstr(e.msg, "copy the vault credentials file"));
+	}
+	assert_null(vaultcred_load(NULL, &e));
+	assert_int_equal(e.code, ERR_INVALID);
 	/* A FIFO must not hang the reader. */
 	snprintf(fifo, sizeof(fifo), "%s/fifo", tmpdir);
 	assert_int_equal(mkfifo(fifo, 0600), 0);
@@ -866,7 +993,7 @@ static void test_silent(void **state)
 /* ---- flips ---------------------------------------------------------------- */
 
 /* Flipping any single byte of a valid file never crashes; a refusal always
- * comes with a code and a message. */
+ * comes with a code and a message, and an acceptance gives a valid result. */
 static void test_flip_every_byte(void **state)
 {
 	(void)state;
@@ -889,6 +1016,15 @@ static void test_flip_every_byte(void **state)
 				assert_int_not_equal(e.code, ERR_OK);
 				assert_true(e.msg[0] != '\0');
 				refused++;
+			} else {
+				/* Accepted means still valid: the writer,
+				 * which checks everything again, agrees. */
+				struct buf b = BUF_INIT;
+
+				if (vaultcred_write(vc, &b, &e) != 0)
+					fail_msg("flip at %zu accepted but not writable: %s", i,
+						 e.msg);
+				buf_wipe(&b);
 			}
 			vaultcred_free(vc);
 		}
@@ -932,6 +1068,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_roundtrip_escaping_and_append),
+		cmocka_unit_test(test_roundtrip_ed25519),
+		cmocka_unit_test(test_roundtrip_carriage_returns),
 		cmocka_unit_test(test_parse_handwritten),
 		cmocka_unit_test(test_write_rejects),
 		cmocka_unit_test(test_filename),

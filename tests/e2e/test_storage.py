@@ -1,0 +1,145 @@
+"""Encrypted storage through the service: packs uploaded by a registered
+machine (hash-checked, table of contents read without keys, idempotent),
+read back whole or by byte range, the bulk question of which objects are
+missing, and recovery points committed atomically by the service's clock."""
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import BUILD
+from test_register import download, register, signed, env  # noqa: F401 (fixture)
+
+
+def make_pack(tmp, n=4, size=50000, seed="machine-1"):
+    out = tmp / f"pack-{os.urandom(4).hex()}"
+    p = subprocess.run([os.path.join(BUILD, "arca-test-pack"), str(out), str(n), str(size), seed],
+                       capture_output=True, text=True, check=True)
+    info = json.loads(p.stdout)
+    return out.read_bytes(), info
+
+
+@pytest.fixture
+def machine(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 201
+    return s, tmp, body["machine_id"], mkey, mpub, creds
+
+
+def test_upload_read_back_and_ranges(machine):
+    s, tmp, mid, mkey, _, _ = machine
+    data, info = make_pack(tmp)
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)
+    assert st == 201, body
+    assert body["objects"] == 4 and body["size"] == len(data)
+    # Idempotent: the same upload again is accepted without storing twice.
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)
+    assert st == 200 and body["already_stored"] is True
+    st, back = signed(s, mid, mkey, "GET", "/packs/" + info["pack"], raw=True)
+    assert st == 200 and back == data
+    st, part = signed(s, mid, mkey, "GET", "/packs/" + info["pack"], raw=True,
+                      headers={"Range": "bytes=16-1039"})
+    assert st == 206 and part == data[16:1040]
+    st, tail = signed(s, mid, mkey, "GET", "/packs/" + info["pack"], raw=True,
+                      headers={"Range": f"bytes={len(data) - 56}-"})
+    assert st == 206 and tail == data[-56:]
+    # The stored file is the pack, byte for byte, in the vault region's store.
+    stored = s.data / "store" / "local-1" / "packs" / info["pack"][:2] / info["pack"]
+    assert stored.read_bytes() == data
+    assert not any((s.data / "tmp").iterdir()), "no upload left behind"
+
+
+def test_damaged_or_foreign_uploads_are_refused(machine):
+    s, tmp, mid, mkey, _, _ = machine
+    data, info = make_pack(tmp)
+    bad = bytearray(data)
+    bad[100] ^= 1
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], bytes(bad))
+    assert st == 400 and "SHA-256" in body["error"]["message"]
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data[:1000])
+    assert st == 400
+    garbage = os.urandom(5000)
+    import hashlib
+    gid = hashlib.sha256(garbage).hexdigest()
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + gid, garbage)
+    assert st == 400 and "table of contents" in body["error"]["message"]
+    st, body = signed(s, mid, mkey, "PUT", "/packs/not-an-id", data)
+    assert st == 400
+    st, body = signed(s, mid, mkey, "GET", "/packs/" + gid)
+    assert st == 404
+    # A user token is not a machine: no storage through it.
+    st, body, _ = s.call("PUT", "/packs/" + info["pack"], None)
+    assert st == 401
+    assert not any((s.data / "tmp").iterdir())
+
+
+def test_missing_objects_and_recovery_points(machine):
+    s, tmp, mid, mkey, _, _ = machine
+    data, info = make_pack(tmp, n=5)
+    ids = info["objects"]
+    absent = "ab" * 32
+    st, body = signed(s, mid, mkey, "POST", "/objects/missing",
+                      json.dumps({"ids": ids + [absent]}).encode())
+    assert st == 200 and set(body["missing"]) == set(ids + [absent])
+    # Committing before the objects are stored fails and leaves no point.
+    point = {"meta": ids[-1], "parent": None, "objects": ids}
+    st, body = signed(s, mid, mkey, "POST", "/recovery-points", json.dumps(point).encode())
+    assert st == 404 and "upload them" in body["error"]["message"]
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert body["recovery_points"] == []
+
+    st, _ = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)
+    assert st == 201
+    st, body = signed(s, mid, mkey, "POST", "/objects/missing",
+                      json.dumps({"ids": ids + [absent]}).encode())
+    assert body["missing"] == [absent]
+
+    before = int(time.time())
+    st, rp = signed(s, mid, mkey, "POST", "/recovery-points", json.dumps(point).encode())
+    assert st == 201, rp
+    assert rp["objects"] == 5 and rp["bytes"] > 5 * 50000
+    created = time.strptime(rp["created"], "%Y-%m-%dT%H:%M:%SZ")
+    assert abs(time.mktime(created) - time.mktime(time.gmtime(before))) < 60
+    st, rp2 = signed(s, mid, mkey, "POST", "/recovery-points",
+                     json.dumps({"meta": ids[-1], "parent": rp["id"], "objects": ids}).encode())
+    assert st == 201 and rp2["parent"] == rp["id"]
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert [p["id"] for p in body["recovery_points"]] == [rp["id"], rp2["id"]]
+    assert body["max"] == 366
+
+    # Bad input: the meta object must be among the references; ids are checked.
+    st, body = signed(s, mid, mkey, "POST", "/recovery-points",
+                      json.dumps({"meta": absent, "objects": ids}).encode())
+    assert st == 400
+    st, body = signed(s, mid, mkey, "POST", "/recovery-points",
+                      json.dumps({"meta": ids[0], "objects": ["xyz"]}).encode())
+    assert st == 400
+
+
+def test_another_machine_of_the_vault_reads_but_does_not_own(machine, tmp_path):
+    s, tmp, mid, mkey, mpub, creds = machine
+    data, info = make_pack(tmp)
+    st, _ = signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)
+    assert st == 201
+    # A second machine of the same vault (its own key).
+    key2 = tmp / "m2.key"
+    subprocess.run(["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-out", str(key2)], check=True)
+    pub2 = subprocess.run(["openssl", "pkey", "-in", str(key2), "-pubout"], capture_output=True,
+                          text=True, check=True).stdout
+    st, body, _ = register(s, creds, "server-02", pub2)
+    assert st == 201
+    mid2 = body["machine_id"]
+    st, back = signed(s, mid2, key2, "GET", "/packs/" + info["pack"], raw=True)
+    assert st == 200 and back == data
+    # Its own object questions see only its own objects.
+    st, body = signed(s, mid2, key2, "POST", "/objects/missing",
+                      json.dumps({"ids": info["objects"]}).encode())
+    assert body["missing"] == info["objects"]
+    # And it cannot claim the first machine's pack as its own upload.
+    st, body = signed(s, mid2, key2, "PUT", "/packs/" + info["pack"], data)
+    assert st == 409
