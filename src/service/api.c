@@ -758,8 +758,12 @@ static json_t *machine_json(const struct machine *m)
 
 	fmt_time(m->registered, reg);
 	fmt_time(m->last_seen, seen);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s?}", "id", m->id, "name", m->name, "key_id", m->key_id,
-			 "registered", reg, "last_seen", m->last_seen ? seen : NULL);
+	char del[32];
+
+	fmt_time(m->deleted, del);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?}", "id", m->id, "name", m->name, "key_id",
+			 m->key_id, "registered", reg, "last_seen", m->last_seen ? seen : NULL,
+			 "deleted", m->deleted ? del : NULL);
 }
 
 static void h_machine_list(struct call *c)
@@ -1188,7 +1192,7 @@ static void h_point_list(struct call *c)
 	struct err e;
 	json_t *a;
 
-	if (catalog_point_list(c->s->cat, c->machine.id, &p, &n, &e) != 0) {
+	if (catalog_point_list(c->s->cat, c->machine.id, false, &p, &n, &e) != 0) {
 		reply_err(c, &e);
 		return;
 	}
@@ -1197,6 +1201,215 @@ static void h_point_list(struct call *c)
 		json_array_append_new(a, point_json(&p[i]));
 	free(p);
 	reply_json(c, 200, json_pack("{s:o,s:i}", "recovery_points", a, "max", CATALOG_POINTS_MAX));
+}
+
+/* ---- security PIN, deletion and undeletion ---- */
+
+static void pin_hash(const char *subscription, const char *pin, char out[65])
+{
+	char both[128];
+
+	snprintf(both, sizeof(both), "%s:%s", subscription, pin);
+	sha256_hex(both, strlen(both), out);
+	sodium_memzero(both, sizeof(both));
+}
+
+/* POST /pin: a signed-in user (not an API token) gets a security PIN, valid
+ * five minutes, that critical operations ask for. */
+static void h_pin(struct call *c)
+{
+	char pin[9], hash[65], exp[32];
+	struct err e;
+
+	if (c->who.is_token) {
+		reply_msg(c, ERR_DENIED, "a security PIN is for a person signed in, not an API token");
+		return;
+	}
+	for (int i = 0; i < 8; i++)
+		pin[i] = (char)('0' + randombytes_uniform(10));
+	pin[8] = 0;
+	pin_hash(c->who.subscription, pin, hash);
+	if (catalog_pin_create(c->s->cat, c->who.subscription, hash, c->now + CATALOG_PIN_SECONDS, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "pin.create", c->who.name, "");
+	fmt_time(c->now + CATALOG_PIN_SECONDS, exp);
+	reply_json(c, 201, json_pack("{s:s,s:s}", "pin", pin, "expires", exp));
+	sodium_memzero(pin, sizeof(pin));
+}
+
+/* A critical operation WHAT on TARGET needs the X-Arca-PIN header; every use
+ * raises an alert. 0, or -1 after replying. */
+static int require_pin(struct call *c, const char *what, const char *target)
+{
+	const char *pin = http_header(c->req, "X-Arca-PIN");
+	char hash[65], msg[512];
+	struct err e;
+
+	if (pin == NULL) {
+		reply_msg(c, ERR_DENIED, "this operation needs a security PIN: generate one in the "
+			  "portal (valid 5 minutes) and send it as X-Arca-PIN");
+		return -1;
+	}
+	pin_hash(c->who.subscription, pin, hash);
+	if (catalog_pin_check(c->s->cat, c->who.subscription, hash, c->now, &e) != 0) {
+		audit(c, "pin.refused", target, what);
+		reply_err(c, &e);
+		return -1;
+	}
+	snprintf(msg, sizeof(msg), "security PIN used by %s to %s %s", c->who.name, what, target);
+	catalog_alert(c->s->cat, c->who.subscription, c->now, "pin.used", target, msg, NULL);
+	return 0;
+}
+
+/* The vault arg[0] of the caller's subscription and its machine arg[1]. */
+static int vault_machine(struct call *c, struct vault *v, struct machine *m)
+{
+	struct err e;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], v, &e) != 0 ||
+	    catalog_machine_by_name(c->s->cat, v->id, c->arg[1], m, &e) != 0) {
+		reply_err(c, &e);
+		return -1;
+	}
+	return 0;
+}
+
+static void h_machine_delete(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+	char target[160], msg[512];
+	struct err e;
+
+	if (vault_machine(c, &v, &m) != 0)
+		return;
+	snprintf(target, sizeof(target), "%s/%s", v.name, m.name);
+	if (require_pin(c, "delete machine", target) != 0)
+		return;
+	if (catalog_machine_delete(c->s->cat, v.id, m.name, c->now, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "machine.delete", target, "soft delete: restorable for 14 days");
+	snprintf(msg, sizeof(msg), "machine %s was deleted by %s; its data can be undeleted for "
+		 "%d days", target, c->who.name, CATALOG_SOFT_DELETE_DAYS);
+	catalog_alert(c->s->cat, c->who.subscription, c->now, "machine.deleted", target, msg, NULL);
+	reply_json(c, 200, json_pack("{s:s,s:i}", "deleted", m.name, "restorable_days",
+				     CATALOG_SOFT_DELETE_DAYS));
+}
+
+static void h_machine_undelete(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+	char target[160];
+	struct err e;
+
+	if (vault_machine(c, &v, &m) != 0)
+		return;
+	snprintf(target, sizeof(target), "%s/%s", v.name, m.name);
+	if (catalog_machine_undelete(c->s->cat, v.id, m.name, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "machine.undelete", target, "");
+	reply_json(c, 200, json_pack("{s:s}", "undeleted", m.name));
+}
+
+static void h_machine_points(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+	struct recovery_point *p = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (vault_machine(c, &v, &m) != 0)
+		return;
+	if (catalog_point_list(c->s->cat, m.id, true, &p, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		json_t *j = point_json(&p[i]);
+
+		if (p[i].deleted) {
+			char t[32];
+
+			fmt_time(p[i].deleted, t);
+			json_object_set_new(j, "deleted", json_string(t));
+		}
+		json_array_append_new(a, j);
+	}
+	free(p);
+	reply_json(c, 200, json_pack("{s:o}", "recovery_points", a));
+}
+
+static void h_point_delete(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+	char target[256];
+	struct err e;
+
+	if (vault_machine(c, &v, &m) != 0)
+		return;
+	snprintf(target, sizeof(target), "%s/%s/%.40s", v.name, m.name, c->arg[2]);
+	if (require_pin(c, "delete recovery point", target) != 0)
+		return;
+	if (catalog_point_delete(c->s->cat, m.id, c->arg[2], c->now, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "point.delete", target, "soft delete: restorable for 14 days");
+	reply_json(c, 200, json_pack("{s:s,s:i}", "deleted", c->arg[2], "restorable_days",
+				     CATALOG_SOFT_DELETE_DAYS));
+}
+
+static void h_point_undelete(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+	char target[256];
+	struct err e;
+
+	if (vault_machine(c, &v, &m) != 0)
+		return;
+	snprintf(target, sizeof(target), "%s/%s/%.40s", v.name, m.name, c->arg[2]);
+	if (catalog_point_undelete(c->s->cat, m.id, c->arg[2], &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	audit(c, "point.undelete", target, "");
+	reply_json(c, 200, json_pack("{s:s}", "undeleted", c->arg[2]));
+}
+
+static void h_alerts(struct call *c)
+{
+	struct alert *a = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *arr;
+
+	if (catalog_alert_list(c->s->cat, c->who.subscription, 200, &a, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	arr = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char t[32];
+
+		fmt_time(a[i].time, t);
+		json_array_append_new(arr, json_pack("{s:I,s:s,s:s,s:s,s:s}", "id", (json_int_t)a[i].id,
+						     "time", t, "kind", a[i].kind, "target", a[i].target,
+						     "message", a[i].message));
+	}
+	free(a);
+	reply_json(c, 200, json_pack("{s:o}", "alerts", arr));
 }
 
 /* ---- routing ---- */
@@ -1225,6 +1438,13 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/vaults/*", h_vault_delete, 0 },
 	{ "POST", "/api/v1/vaults/*/credentials", h_credentials, 0 },
 	{ "GET", "/api/v1/vaults/*/machines", h_machine_list, 0 },
+	{ "DELETE", "/api/v1/vaults/*/machines/*", h_machine_delete, 0 },
+	{ "POST", "/api/v1/vaults/*/machines/*/undelete", h_machine_undelete, 0 },
+	{ "GET", "/api/v1/vaults/*/machines/*/recovery-points", h_machine_points, 0 },
+	{ "DELETE", "/api/v1/vaults/*/machines/*/recovery-points/*", h_point_delete, 0 },
+	{ "POST", "/api/v1/vaults/*/machines/*/recovery-points/*/undelete", h_point_undelete, 0 },
+	{ "POST", "/api/v1/pin", h_pin, 0 },
+	{ "GET", "/api/v1/alerts", h_alerts, 0 },
 	{ "GET", "/api/v1/audit", h_audit, 0 },
 	{ "POST", "/api/v1/register", h_register, AUTH_NONE },
 	{ "GET", "/api/v1/machine", h_machine_self, AUTH_MACHINE },

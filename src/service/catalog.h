@@ -56,6 +56,7 @@ struct machine {
 	int64_t registered;  /* first registration */
 	int64_t renewed;     /* latest registration or certificate */
 	int64_t last_seen;
+	int64_t deleted;     /* when soft-deleted, 0 when live */
 };
 
 /* What a registration brings. */
@@ -174,8 +175,12 @@ int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct 
 
 struct pack_entry;
 
+#define CATALOG_SOFT_DELETE_DAYS 14
+#define CATALOG_PIN_SECONDS 300
+
 struct recovery_point {
 	catalog_id id;
+	int64_t deleted;  /* when soft-deleted, 0 when live */
 	char meta[65];   /* object id of the point's sealed record (root tree and totals) */
 	char parent[33]; /* the point this one was made after, or "" */
 	int64_t created; /* by the service's clock, at commit */
@@ -202,8 +207,53 @@ int catalog_objects_missing(struct catalog *c, const char *machine_id, const cha
 int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
 			 const char *parent, const char *const *ids, size_t n, int64_t now,
 			 struct recovery_point *rp, struct err *e);
-int catalog_point_list(struct catalog *c, const char *machine_id, struct recovery_point **out,
-		       size_t *n, struct err *e);
+/* The machine's points, oldest first: live ones only, or (ALL) with the
+ * soft-deleted ones too. */
+int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
+		       struct recovery_point **out, size_t *n, struct err *e);
+/* Soft-delete a point at NOW, or bring a soft-deleted one back (ERR_LIMIT
+ * if that would make 367 live points). ERR_NOT_FOUND otherwise. */
+int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
+			 int64_t now, struct err *e);
+int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
+			   struct err *e);
+
+/* Soft-delete machine NAME of a vault at NOW: it can no longer sign in, its
+ * data stays restorable for 14 days; or bring it back. */
+int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
+			   struct err *e);
+int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
+			     struct err *e);
+/* A machine of a vault by name, live or soft-deleted. */
+int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
+			    struct machine *m, struct err *e);
+
+/* Purge what was soft-deleted before NOW - 14 days: points, and machines
+ * with their points and object records (their packs are then unreferenced;
+ * the space collector frees them). *POINTS and *MACHINES count what went. */
+int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *machines,
+		  struct err *e);
+
+/* Security PINs: store the hash of a new PIN valid until EXPIRES; check one
+ * (ERR_DENIED when unknown or expired). */
+int catalog_pin_create(struct catalog *c, const char *subscription, const char *pin_hash,
+		       int64_t expires, struct err *e);
+int catalog_pin_check(struct catalog *c, const char *subscription, const char *pin_hash,
+		      int64_t now, struct err *e);
+
+struct alert {
+	int64_t id;
+	int64_t time;
+	char kind[64];
+	char target[128];
+	char message[256];
+};
+
+/* Raise an alert for a subscription; list the newest LIMIT. */
+int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
+		  const char *target, const char *message, struct err *e);
+int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
+		       struct alert **out, size_t *n, struct err *e);
 
 /* The audit log of a subscription: add one entry, or list the newest LIMIT. */
 int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,

@@ -64,6 +64,11 @@ static const char *const migrations[] = {
 	"CREATE INDEX points_machine ON points (machine_id, created);"
 	"CREATE TABLE point_objects (point_id TEXT NOT NULL, object_id TEXT NOT NULL,"
 	"  PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;",
+	/* 4: soft-deleted machines, security PINs, alerts */
+	"ALTER TABLE machines ADD COLUMN deleted INTEGER NOT NULL DEFAULT 0;"
+	"CREATE TABLE pins (subscription TEXT NOT NULL, hash TEXT NOT NULL, expires INTEGER NOT NULL);"
+	"CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL,"
+	"  time INTEGER NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL);",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -638,6 +643,17 @@ int catalog_vault_delete(struct catalog *c, const char *subscription, const char
 			name, v.machines);
 		goto out;
 	}
+	if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, v.id);
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
+		sqlite3_finalize(st);
+		err_set(e, ERR_LOCKED, "vault %s holds deleted machines that can still be undeleted; "
+			"it can be deleted once they are purged, %d days after their deletion",
+			name, CATALOG_SOFT_DELETE_DAYS);
+		goto out;
+	}
+	sqlite3_finalize(st);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto out;
 	if ((st = prep(c, "DELETE FROM credentials WHERE vault_id = ?", e))) {
@@ -787,7 +803,7 @@ out:
 	return rc;
 }
 
-#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen"
+#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen, deleted"
 
 static void machine_row(sqlite3_stmt *st, struct machine *m)
 {
@@ -799,6 +815,7 @@ static void machine_row(sqlite3_stmt *st, struct machine *m)
 	m->registered = sqlite3_column_int64(st, 4);
 	m->renewed = sqlite3_column_int64(st, 5);
 	m->last_seen = sqlite3_column_int64(st, 6);
+	m->deleted = sqlite3_column_int64(st, 7);
 }
 
 int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
@@ -832,8 +849,15 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 	if (*again)
 		machine_row(st, m);
 	sqlite3_finalize(st);
+	if (*again && m->deleted) {
+		/* Why refuse: deletion needed a PIN; fresh credentials must not undo it. */
+		err_set(e, ERR_LOCKED, "machine %s of this vault was deleted; undelete it (within "
+			"%d days of its deletion) or register under another name", r->name,
+			CATALOG_SOFT_DELETE_DAYS);
+		goto rollback;
+	}
 	if (!*again) {
-		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ?", e)) == NULL)
+		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0", e)) == NULL)
 			goto rollback;
 		bind_text(st, 1, r->vault_id);
 		if (sqlite3_step(st) == SQLITE_ROW)
@@ -877,7 +901,7 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 	m->renewed = r->now;
 	/* Invariant: machines counts rows; the first registration locks redundancy. */
 	if ((st = prep(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
-			  "WHERE vault_id = ?) WHERE id = ?", e)) == NULL)
+			  "WHERE vault_id = ? AND deleted = 0) WHERE id = ?", e)) == NULL)
 		goto rollback;
 	bind_text(st, 1, r->vault_id);
 	bind_text(st, 2, r->vault_id);
@@ -936,11 +960,12 @@ int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, ch
 
 	*public_key_pem = NULL;
 	LOCK(c);
-	if ((st = prep(c, "SELECT " MACHINE_COLS ", public_key FROM machines WHERE id = ?", e))) {
+	if ((st = prep(c, "SELECT " MACHINE_COLS ", public_key FROM machines WHERE id = ? AND "
+			  "deleted = 0", e))) {
 		bind_text(st, 1, id);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			machine_row(st, m);
-			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 7))) != NULL)
+			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 8))) != NULL)
 				rc = 0;
 			else
 				err_oom(e);
@@ -1174,8 +1199,8 @@ out:
 	return rc;
 }
 
-int catalog_point_list(struct catalog *c, const char *machine_id, struct recovery_point **out,
-		       size_t *n, struct err *e)
+int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
+		       struct recovery_point **out, size_t *n, struct err *e)
 {
 	sqlite3_stmt *st;
 	struct recovery_point *v = NULL;
@@ -1183,10 +1208,11 @@ int catalog_point_list(struct catalog *c, const char *machine_id, struct recover
 	int rc = -1;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
-			  "machine_id = ? AND deleted = 0 ORDER BY created, rowid", e)) == NULL)
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
+			  "machine_id = ? AND (deleted = 0 OR ?) ORDER BY created, rowid", e)) == NULL)
 		goto out;
 	bind_text(st, 1, machine_id);
+	sqlite3_bind_int(st, 2, all);
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		if (cnt == cap) {
 			struct recovery_point *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
@@ -1204,6 +1230,293 @@ int catalog_point_list(struct catalog *c, const char *machine_id, struct recover
 		v[cnt].created = sqlite3_column_int64(st, 3);
 		v[cnt].objects = sqlite3_column_int64(st, 4);
 		v[cnt].bytes = sqlite3_column_int64(st, 5);
+		v[cnt].deleted = sqlite3_column_int64(st, 6);
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}
+
+/* Run one UPDATE with text arguments A, B (B may be NULL) and integer N at
+ * the ?s in order: ?1 = N when HAS_N, then the texts. Returns the rows
+ * changed, or -1. */
+static int64_t update(struct catalog *c, const char *sql, int64_t nval, int has_n, const char *a,
+		      const char *b, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, sql, e);
+	int i = 1;
+	int64_t changed = -1;
+
+	if (st == NULL)
+		return -1;
+	if (has_n)
+		sqlite3_bind_int64(st, i++, nval);
+	bind_text(st, i++, a);
+	if (b)
+		bind_text(st, i++, b);
+	if (step_done(c, st, NULL, e) == 0)
+		changed = sqlite3_changes(c->db);
+	sqlite3_finalize(st);
+	return changed;
+}
+
+int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
+			 int64_t now, struct err *e)
+{
+	int64_t n;
+
+	LOCK(c);
+	n = update(c, "UPDATE points SET deleted = ? WHERE machine_id = ? AND id = ? AND deleted = 0",
+		   now, 1, machine_id, point_id, e);
+	UNLOCK(c);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine", point_id);
+	return n < 0 ? -1 : 0;
+}
+
+int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
+			   struct err *e)
+{
+	sqlite3_stmt *st;
+	int64_t live = 0, n = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0", e))) {
+		bind_text(st, 1, machine_id);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			live = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+		if (live >= CATALOG_POINTS_MAX)
+			err_set(e, ERR_LIMIT, "the machine has %d live recovery points, its limit",
+				CATALOG_POINTS_MAX);
+		else
+			n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
+				   "deleted != 0", 0, 0, machine_id, point_id, e);
+	}
+	UNLOCK(c);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
+			       "(it may have been purged %d days after its deletion)", point_id,
+			       CATALOG_SOFT_DELETE_DAYS);
+	return n < 0 ? -1 : 0;
+}
+
+int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
+			    struct machine *m, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e))) {
+		bind_text(st, 1, vault_id);
+		bind_text(st, 2, name);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			machine_row(st, m);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no machine named %.64s in this vault", name);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int set_machine_deleted(struct catalog *c, const char *vault_id, const char *name,
+			       int64_t when, struct err *e)
+{
+	int64_t n;
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	n = update(c, when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
+			   : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
+		   when, 1, vault_id, name, e);
+	if (n == 0)
+		err_set(e, ERR_NOT_FOUND, when ? "no registered machine named %.64s in this vault"
+			: "no deleted machine named %.64s in this vault (it may have been purged)", name);
+	if (n <= 0 || update(c, "UPDATE vaults SET machines = (SELECT count(*) FROM machines WHERE "
+			     "vault_id = ?1 AND deleted = 0) WHERE id = ?1", 0, 0, vault_id, NULL, e) < 0 ||
+	    exec(c, "COMMIT;", e) != 0) {
+		exec(c, "ROLLBACK;", NULL);
+		goto out;
+	}
+	rc = 0;
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
+			   struct err *e)
+{
+	return set_machine_deleted(c, vault_id, name, now, e);
+}
+
+int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
+			     struct err *e)
+{
+	return set_machine_deleted(c, vault_id, name, 0, e);
+}
+
+int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *machines,
+		  struct err *e)
+{
+	const int64_t before = now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400;
+	static const char *const steps[] = {
+		/* Points: their references, then the points. */
+		"DELETE FROM point_objects WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
+		"AND deleted < ?1)",
+		"DELETE FROM points WHERE deleted != 0 AND deleted < ?1",
+		/* Machines: everything of theirs. */
+		"DELETE FROM point_objects WHERE point_id IN (SELECT p.id FROM points p JOIN machines m "
+		"ON m.id = p.machine_id WHERE m.deleted != 0 AND m.deleted < ?1)",
+		"DELETE FROM points WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
+		"DELETE FROM objects WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
+		"DELETE FROM packs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
+		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
+	};
+	int rc = -1;
+
+	*points = *machines = 0;
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		sqlite3_stmt *st = prep(c, steps[i], e);
+
+		if (st == NULL)
+			goto rollback;
+		sqlite3_bind_int64(st, 1, before);
+		if (step_done(c, st, NULL, e) != 0) {
+			sqlite3_finalize(st);
+			goto rollback;
+		}
+		if (i == 1)
+			*points = sqlite3_changes(c->db);
+		if (i == 6)
+			*machines = sqlite3_changes(c->db);
+		sqlite3_finalize(st);
+	}
+	if (exec(c, "COMMIT;", e) == 0) {
+		rc = 0;
+		goto out;
+	}
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_pin_create(struct catalog *c, const char *subscription, const char *pin_hash,
+		       int64_t expires, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires) VALUES (?, ?, ?)", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, pin_hash);
+		sqlite3_bind_int64(st, 3, expires);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_pin_check(struct catalog *c, const char *subscription, const char *pin_hash,
+		      int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM pins WHERE expires <= ?", e)) != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if ((st = prep(c, "SELECT 1 FROM pins WHERE subscription = ? AND hash = ? AND expires > ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, pin_hash);
+		sqlite3_bind_int64(st, 3, now);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rc = 0;
+		else
+			err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
+				"for %d minutes): generate a new one in the portal", CATALOG_PIN_SECONDS / 60);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
+		  const char *target, const char *message, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO alerts (subscription, time, kind, target, message) VALUES "
+			  "(?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, subscription);
+		sqlite3_bind_int64(st, 2, now);
+		bind_text(st, 3, kind);
+		bind_text(st, 4, target);
+		bind_text(st, 5, message);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
+		       struct alert **out, size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct alert *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, time, kind, target, message FROM alerts WHERE subscription = ? "
+			  "ORDER BY id DESC LIMIT ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, subscription);
+	sqlite3_bind_int(st, 2, limit);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct alert *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		v[cnt].id = sqlite3_column_int64(st, 0);
+		v[cnt].time = sqlite3_column_int64(st, 1);
+		copy_col(v[cnt].kind, sizeof(v[cnt].kind), st, 2);
+		copy_col(v[cnt].target, sizeof(v[cnt].target), st, 3);
+		copy_col(v[cnt].message, sizeof(v[cnt].message), st, 4);
 		cnt++;
 	}
 	*out = v;

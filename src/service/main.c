@@ -3,6 +3,7 @@
  * word and hands the rest to the command's function; each returns an exit
  * code: 0 success, 1 failure, 2 usage error.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,6 +162,31 @@ static int parse_listen(const char *s, char *host, size_t n, unsigned *port)
 
 static volatile sig_atomic_t stopping;
 
+#define PURGE_EVERY 3600 /* seconds between purges of what was soft-deleted */
+
+/* Purge what was soft-deleted more than 14 days ago, now and every hour,
+ * until the service stops. */
+static void *purger(void *arg)
+{
+	struct service *s = arg;
+
+	for (unsigned i = 0; !stopping; i++) {
+		if (i % PURGE_EVERY == 0) {
+			int64_t p, m;
+			struct err e;
+
+			if (catalog_purge(s->cat, (int64_t)time(NULL), &p, &m, &e) != 0)
+				fprintf(stderr, "arcad: purge: %s\n", e.msg);
+			else if (p || m)
+				printf("arcad: purged %lld recovery points and %lld machines deleted "
+				       "over %d days ago\n", (long long)p, (long long)m,
+				       CATALOG_SOFT_DELETE_DAYS);
+		}
+		sleep(1);
+	}
+	return NULL;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -178,6 +204,8 @@ static int cmd_serve(int argc, char **argv)
 	char *cert = NULL, *key = NULL;
 	struct err e;
 	struct sigaction sa;
+	pthread_t purge_thread;
+	int have_purger = 0;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = NULL;
@@ -235,11 +263,22 @@ static int cmd_serve(int argc, char **argv)
 	printf("arcad: serving %s\n", s.url);
 	printf("arcad: API at %s/api/v1/; the TLS trust anchor is %s/tls/ca.pem\n", s.url, data);
 	fflush(stdout);
-	while (!stopping)
-		pause();
+	if (pthread_create(&purge_thread, NULL, purger, &s) == 0)
+		have_purger = 1;
+	/* Why poll rather than pause(): a signal may land on any thread (the
+	 * server's or the purger's); the flag reaches us either way. */
+	while (!stopping) {
+		struct timespec t = { 0, 100 * 1000 * 1000 };
+
+		nanosleep(&t, NULL);
+	}
+	fflush(stdout);
 	printf("arcad: stopping\n");
 	rc = 0;
 out:
+	stopping = 1;
+	if (have_purger)
+		pthread_join(purge_thread, NULL);
 	http_stop(srv);
 	if (key)
 		sodium_memzero(key, strlen(key));

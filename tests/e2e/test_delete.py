@@ -1,0 +1,118 @@
+"""Deleting machines and recovery points: a signed-in user with a security
+PIN, soft delete (undelete within 14 days), an alert each time a PIN is
+used, and a machine that can add but never delete."""
+import json
+
+import pytest
+
+from test_register import download, register, signed, env  # noqa: F401 (fixture)
+from test_storage import make_pack
+
+
+@pytest.fixture
+def point(env):
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub)
+    mid = body["machine_id"]
+    data, info = make_pack(tmp, n=2, size=1000)
+    assert signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201
+    rps = []
+    for _ in range(2):
+        st, rp = signed(s, mid, mkey, "POST", "/recovery-points", json.dumps(
+            {"meta": info["objects"][0], "parent": None, "objects": info["objects"]}).encode())
+        assert st == 201
+        rps.append(rp["id"])
+    return s, tmp, mid, mkey, mpub, creds, rps
+
+
+def pin(s):
+    st, body, _ = s.call("POST", "/pin")
+    assert st == 201 and len(body["pin"]) == 8 and body["pin"].isdigit()
+    return body["pin"]
+
+
+def call_pin(s, method, path, p):
+    import urllib.request
+    import urllib.error
+    req = urllib.request.Request(s.url + "/api/v1" + path, method=method)
+    req.add_header("Authorization", "Bearer " + s.token)
+    if p is not None:
+        req.add_header("X-Arca-PIN", p)
+    try:
+        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def test_point_delete_needs_pin_and_undeletes(point):
+    s, tmp, mid, mkey, _, _, rps = point
+    path = f"/vaults/backup-vault/machines/server-01/recovery-points/{rps[0]}"
+    st, body = call_pin(s, "DELETE", path, None)
+    assert st == 401 and "security PIN" in body["error"]["message"]
+    st, body = call_pin(s, "DELETE", path, "12345678")
+    assert st == 401 and "wrong or has expired" in body["error"]["message"]
+    st, body = call_pin(s, "DELETE", path, pin(s))
+    assert st == 200 and body["restorable_days"] == 14
+    # The machine no longer sees it; the user sees it as deleted.
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert [p["id"] for p in body["recovery_points"]] == [rps[1]]
+    st, body, _ = s.call("GET", "/vaults/backup-vault/machines/server-01/recovery-points")
+    listed = {p["id"]: p for p in body["recovery_points"]}
+    assert "deleted" in listed[rps[0]] and "deleted" not in listed[rps[1]]
+    st, body, _ = s.call("POST", path + "/undelete")
+    assert st == 200
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert [p["id"] for p in body["recovery_points"]] == rps
+    st, body, _ = s.call("GET", "/alerts")
+    assert body["alerts"][0]["kind"] == "pin.used"
+    assert "delete recovery point" in body["alerts"][0]["message"]
+    st, body, _ = s.call("GET", "/audit")
+    actions = [a["action"] for a in body["audit"]]
+    assert "point.delete" in actions and "point.undelete" in actions and "pin.refused" in actions
+
+
+def test_machine_cannot_delete(point):
+    s, tmp, mid, mkey, _, _, rps = point
+    st, body = signed(s, mid, mkey, "DELETE", "/recovery-points/" + rps[0])
+    assert st in (404, 405)
+    st, body = signed(s, mid, mkey, "DELETE",
+                      f"/vaults/backup-vault/machines/server-01/recovery-points/{rps[0]}")
+    assert st == 401  # user paths need a signed-in user, whatever a machine signs
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert len(body["recovery_points"]) == 2
+
+
+def test_pin_is_for_people_not_tokens(point):
+    s = point[0]
+    st, body, _ = s.call("POST", "/tokens", {"name": "script"})
+    st, body, _ = s.call("POST", "/pin", token=body["token"])
+    assert st == 401 and "person" in body["error"]["message"]
+
+
+def test_machine_soft_delete(point):
+    s, tmp, mid, mkey, mpub, creds, rps = point
+    path = "/vaults/backup-vault/machines/server-01"
+    st, body = call_pin(s, "DELETE", path, pin(s))
+    assert st == 200
+    # Deleted: it cannot sign in, cannot register again by name, and the vault
+    # counts it no more but keeps it until the purge.
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert st == 401
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 409 and "undelete" in body["error"]["message"]
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 0
+    st, body, _ = s.call("DELETE", "/vaults/backup-vault")
+    assert st == 409 and "purged" in body["error"]["message"]
+    st, body, _ = s.call("GET", "/vaults/backup-vault/machines")
+    assert body["machines"][0]["deleted"]
+    st, body, _ = s.call("GET", "/alerts")
+    kinds = [a["kind"] for a in body["alerts"]]
+    assert "machine.deleted" in kinds and "pin.used" in kinds
+    # Undelete: it works again, with its recovery points.
+    st, body, _ = s.call("POST", path + "/undelete")
+    assert st == 200
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert st == 200 and len(body["recovery_points"]) == 2

@@ -1,0 +1,250 @@
+/* test_catalog.c: the SQLite catalog's rules, with time given explicitly:
+ * 14-day soft delete and purge, PIN expiry, the vault and point limits, and
+ * that a reopened catalog keeps its schema and rows. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "catalog.h"
+#include "keys.h"
+#include "pack.h"
+
+#define DAY 86400
+
+struct fx {
+	char dir[64], path[96];
+	struct catalog *c;
+	catalog_id sub;
+	struct vault v;
+	struct machine m;
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct registration r;
+	uint8_t blob[KEYS_WRAPPED_LEN] = { 0 };
+	bool again;
+
+	strcpy(f->dir, "/tmp/arca-catalog-XXXXXX");
+	if (mkdtemp(f->dir) == NULL)
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/catalog.db", f->dir);
+	f->c = catalog_open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_subscription_create(f->c, "s", 1000, f->sub, NULL), 0);
+	catalog_new_id(f->v.id);
+	strcpy(f->v.subscription, f->sub);
+	strcpy(f->v.name, "vault-a");
+	strcpy(f->v.region, "local-1");
+	strcpy(f->v.redundancy, "GRS");
+	assert_int_equal(catalog_vault_create(f->c, &f->v, "cert", "key", NULL), 0);
+	assert_int_equal(catalog_credential_add(f->c, f->v.id, "01", "fp1", "cert", 1000, 1000 + 2 * DAY, NULL), 0);
+	memset(&r, 0, sizeof(r));
+	r.vault_id = f->v.id, r.credential_fingerprint = "fp1", r.name = "m1";
+	r.public_key_pem = "pub", r.cert_pem = "cert", r.wrapped_key = blob;
+	r.wrapped_len = sizeof(blob), r.key_id = "00", r.now = 1000;
+	assert_int_equal(catalog_machine_register(f->c, &r, &f->m, &again, NULL), 0);
+	assert_false(again);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	char cmd[128];
+
+	catalog_close(f->c);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", f->dir);
+	if (system(cmd) != 0)
+		return -1;
+	free(f);
+	return 0;
+}
+
+/* Store one pack with one object and commit a point on it at T. */
+static void commit_point(struct fx *f, int64_t t, struct recovery_point *rp)
+{
+	struct pack_entry ent;
+	char hex[OBJID_HEX_LEN + 1], pack[65];
+	const char *ids[1] = { hex };
+
+	memset(&ent, 0, sizeof(ent));
+	ent.id.b[0] = 0xab;
+	ent.kind = 1, ent.offset = 16, ent.length = 100;
+	objid_to_hex(&ent.id, hex);
+	memset(pack, 'c', 64);
+	pack[64] = 0;
+	assert_int_equal(catalog_pack_add(f->c, f->m.id, pack, 1000, &ent, 1, t, NULL), 0);
+	assert_int_equal(catalog_point_commit(f->c, f->m.id, hex, NULL, ids, 1, t, rp, NULL), 0);
+	assert_true(rp->created == t);
+}
+
+static void test_point_soft_delete_and_purge(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp, *list;
+	size_t n;
+	int64_t pts, ms;
+	const int64_t t = 2000;
+
+	commit_point(f, t, &rp);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, t, NULL), 0);
+	assert_int_equal(catalog_point_list(f->c, f->m.id, false, &list, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	/* A day short of 14: nothing goes. */
+	assert_int_equal(catalog_purge(f->c, t + 14 * DAY - 1, &pts, &ms, NULL), 0);
+	assert_true(pts == 0 && ms == 0);
+	assert_int_equal(catalog_point_list(f->c, f->m.id, true, &list, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_true(list[0].deleted == t);
+	free(list);
+	/* Past 14 days it is purged, and cannot be undeleted any more. */
+	assert_int_equal(catalog_purge(f->c, t + 14 * DAY + 1, &pts, &ms, NULL), 0);
+	assert_true(pts == 1 && ms == 0);
+	assert_int_equal(catalog_point_list(f->c, f->m.id, true, &list, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	free(list);
+	assert_int_equal(catalog_point_undelete(f->c, f->m.id, rp.id, NULL), -1);
+}
+
+static void test_undelete_within_window(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp;
+	int64_t pts, ms;
+	struct err e;
+
+	commit_point(f, 3000, &rp);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 3000, NULL), 0);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 3001, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_purge(f->c, 3000 + 13 * DAY, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_point_undelete(f->c, f->m.id, rp.id, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 3000 + 30 * DAY, &pts, &ms, NULL), 0);
+	assert_true(pts == 0); /* live again: never purged */
+}
+
+static void test_machine_soft_delete_and_purge(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp;
+	struct vault v;
+	struct machine m;
+	char *pub;
+	int64_t pts, ms;
+	struct err e;
+
+	commit_point(f, 5000, &rp);
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", 6000, NULL), 0);
+	assert_int_equal(catalog_machine_get(f->c, f->m.id, &m, &pub, &e), -1); /* cannot sign in */
+	assert_int_equal(catalog_vault_get(f->c, f->sub, "vault-a", &v, NULL), 0);
+	assert_int_equal(v.machines, 0);
+	assert_true(v.locked); /* redundancy stays locked */
+	assert_int_equal(catalog_vault_delete(f->c, f->sub, "vault-a", &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_purge(f->c, 6000 + 14 * DAY + 1, &pts, &ms, NULL), 0);
+	assert_true(ms == 1);
+	assert_int_equal(catalog_machine_by_name(f->c, f->v.id, "m1", &m, &e), -1);
+	assert_int_equal(catalog_vault_delete(f->c, f->sub, "vault-a", NULL), 0);
+}
+
+static void test_pin_expiry(void **state)
+{
+	struct fx *f = *state;
+	struct err e;
+
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS, NULL), 0);
+	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000, NULL), 0);
+	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS - 1, NULL), 0);
+	assert_int_equal(catalog_pin_check(f->c, f->sub, "h2", 10000, &e), -1);
+	assert_int_equal(catalog_pin_check(f->c, "other", "h1", 10000, &e), -1);
+	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_non_null(strstr(e.msg, "5 minutes"));
+}
+
+static void test_point_limit_366(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp;
+	struct err e;
+	char hex[OBJID_HEX_LEN + 1];
+	const char *ids[1] = { hex };
+
+	commit_point(f, 7000, &rp);
+	strcpy(hex, rp.meta);
+	for (int i = 1; i < CATALOG_POINTS_MAX; i++)
+		assert_int_equal(catalog_point_commit(f->c, f->m.id, hex, NULL, ids, 1, 7000 + i, &rp,
+						      NULL), 0);
+	assert_int_equal(catalog_point_commit(f->c, f->m.id, hex, NULL, ids, 1, 9000, &rp, &e), -1);
+	assert_int_equal(e.code, ERR_LIMIT);
+	assert_non_null(strstr(e.msg, "366"));
+	/* Deleting one makes room; undeleting it would exceed the limit again. */
+	{
+		struct recovery_point *list;
+		size_t n;
+
+		assert_int_equal(catalog_point_list(f->c, f->m.id, false, &list, &n, NULL), 0);
+		assert_int_equal(n, 366);
+		assert_int_equal(catalog_point_delete(f->c, f->m.id, list[0].id, 9001, NULL), 0);
+		assert_int_equal(catalog_point_commit(f->c, f->m.id, hex, NULL, ids, 1, 9002, &rp, NULL), 0);
+		assert_int_equal(catalog_point_undelete(f->c, f->m.id, list[0].id, &e), -1);
+		assert_int_equal(e.code, ERR_LIMIT);
+		free(list);
+	}
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+	struct fx *f = *state;
+	struct vault v;
+
+	catalog_close(f->c);
+	f->c = catalog_open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_vault_get(f->c, f->sub, "vault-a", &v, NULL), 0);
+	assert_int_equal(v.machines, 1);
+}
+
+static void test_vault_limit(void **state)
+{
+	struct fx *f = *state;
+	struct vault v = f->v;
+	struct err e;
+
+	for (int i = 1; i < CATALOG_VAULTS_MAX; i++) {
+		catalog_new_id(v.id);
+		snprintf(v.name, sizeof(v.name), "v%d", i);
+		assert_int_equal(catalog_vault_create(f->c, &v, "c", "k", NULL), 0);
+	}
+	catalog_new_id(v.id);
+	strcpy(v.name, "one-too-many");
+	assert_int_equal(catalog_vault_create(f->c, &v, "c", "k", &e), -1);
+	assert_int_equal(e.code, ERR_LIMIT);
+	strcpy(v.name, "v3");
+	assert_int_equal(catalog_vault_create(f->c, &v, "c", "k", &e), -1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_point_soft_delete_and_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undelete_within_window, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_machine_soft_delete_and_purge, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_point_limit_366, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
