@@ -1412,6 +1412,150 @@ static void h_alerts(struct call *c)
 	reply_json(c, 200, json_pack("{s:o}", "alerts", arr));
 }
 
+/* ---- jobs and usage ---- */
+
+/* POST /jobs {"kind": "backup"|"restore"} (machine): a job starts. */
+static void h_job_start(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *kind;
+	struct job job;
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	kind = member(c, j, "kind", 1, &bad);
+	if (bad)
+		goto out;
+	if (strcmp(kind, "backup") != 0 && strcmp(kind, "restore") != 0) {
+		reply_msg(c, ERR_INVALID, "a job's kind is \"backup\" or \"restore\"");
+		goto out;
+	}
+	if (catalog_job_start(c->s->cat, c->machine.id, kind, c->now, &job, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "id", job.id, "kind", kind, "status", "running"));
+out:
+	json_decref(j);
+}
+
+/* PATCH /jobs/{id} (machine): the job ends complete, partial (with what was
+ * skipped in "report") or failed, with its figures. */
+static void h_job_end(struct call *c)
+{
+	json_t *j = body_json(c), *rep;
+	const char *status, *point;
+	struct job job;
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	memset(&job, 0, sizeof(job));
+	snprintf(job.id, sizeof(job.id), "%.32s", c->arg[0]);
+	status = member(c, j, "status", 1, &bad);
+	point = bad ? NULL : member(c, j, "recovery_point", 0, &bad);
+	if (bad)
+		goto out;
+	if (strcmp(status, "complete") && strcmp(status, "partial") && strcmp(status, "failed")) {
+		reply_msg(c, ERR_INVALID, "a job ends \"complete\", \"partial\" or \"failed\"");
+		goto out;
+	}
+	rep = json_object_get(j, "report");
+	if (rep && !json_is_object(rep)) {
+		reply_msg(c, ERR_INVALID, "\"report\" must be an object (warnings, skipped files)");
+		goto out;
+	}
+	if (strcmp(status, "partial") == 0 && !json_is_array(json_object_get(rep, "skipped"))) {
+		reply_msg(c, ERR_INVALID, "a partial job lists what it skipped in report.skipped");
+		goto out;
+	}
+	snprintf(job.status, sizeof(job.status), "%s", status);
+	snprintf(job.point, sizeof(job.point), "%.32s", point ? point : "");
+	job.files = json_integer_value(json_object_get(j, "files"));
+	job.bytes_read = json_integer_value(json_object_get(j, "bytes_read"));
+	job.bytes_stored = json_integer_value(json_object_get(j, "bytes_stored"));
+	job.report = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
+	if (catalog_job_end(c->s->cat, c->machine.id, &job, c->now, &e) != 0)
+		reply_err(c, &e);
+	else
+		reply_json(c, 200, json_pack("{s:s,s:s}", "id", job.id, "status", status));
+	free(job.report);
+	if (strcmp(status, "complete") != 0) {
+		struct vault v;
+		char msg[256];
+
+		if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, NULL) == 0) {
+			snprintf(msg, sizeof(msg), "job %.32s of machine %s ended %s", job.id,
+				 c->machine.name, status);
+			catalog_alert(c->s->cat, v.subscription, c->now, strcmp(status, "failed") ? "job.partial"
+				      : "job.failed", c->machine.name, msg, NULL);
+		}
+	}
+out:
+	json_decref(j);
+}
+
+static void h_job_list(struct call *c)
+{
+	struct vault v;
+	struct job *jobs = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
+	    catalog_job_list(c->s->cat, v.id, 200, &jobs, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		char st[32], en[32];
+		json_t *rep = json_loads(jobs[i].report, 0, NULL);
+
+		fmt_time(jobs[i].started, st);
+		fmt_time(jobs[i].ended, en);
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:I,s:I,s:I,s:s?,s:o}",
+			"id", jobs[i].id, "machine", jobs[i].machine, "kind", jobs[i].kind, "status",
+			jobs[i].status, "started", st, "ended", jobs[i].ended ? en : NULL, "files",
+			(json_int_t)jobs[i].files, "bytes_read", (json_int_t)jobs[i].bytes_read,
+			"bytes_stored", (json_int_t)jobs[i].bytes_stored, "recovery_point",
+			jobs[i].point[0] ? jobs[i].point : NULL, "report", rep ? rep : json_object()));
+	}
+	catalog_job_list_free(jobs, n);
+	reply_json(c, 200, json_pack("{s:o}", "jobs", a));
+}
+
+static void h_usage(struct call *c)
+{
+	struct vault v;
+	struct usage *u = NULL;
+	size_t n = 0;
+	struct err e;
+	json_int_t total = 0;
+	json_t *a;
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
+	    catalog_usage(c->s->cat, v.id, &u, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++) {
+		total += (json_int_t)u[i].stored_bytes;
+		json_array_append_new(a, json_pack("{s:s,s:I,s:I,s:I}", "machine", u[i].machine, "packs",
+						   (json_int_t)u[i].packs, "stored_bytes",
+						   (json_int_t)u[i].stored_bytes, "recovery_points",
+						   (json_int_t)u[i].points));
+	}
+	free(u);
+	reply_json(c, 200, json_pack("{s:s,s:I,s:o}", "vault", v.name, "stored_bytes", total,
+				     "machines", a));
+}
+
 /* ---- routing ---- */
 
 struct route {
@@ -1453,6 +1597,10 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
+	{ "POST", "/api/v1/jobs", h_job_start, AUTH_MACHINE },
+	{ "PATCH", "/api/v1/jobs/*", h_job_end, AUTH_MACHINE },
+	{ "GET", "/api/v1/vaults/*/jobs", h_job_list, 0 },
+	{ "GET", "/api/v1/vaults/*/usage", h_usage, 0 },
 };
 
 /* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into

@@ -241,6 +241,40 @@ int catalog_pin_create(struct catalog *c, const char *subscription, const char *
 int catalog_pin_check(struct catalog *c, const char *subscription, const char *pin_hash,
 		      int64_t now, struct err *e);
 
+struct job {
+	catalog_id id;
+	catalog_id machine_id;
+	char machine[65];
+	char kind[16];    /* "backup" or "restore" */
+	char status[16];  /* "running", "complete", "partial", "failed" */
+	int64_t started, ended;
+	int64_t files, bytes_read, bytes_stored;
+	char point[33];   /* the recovery point it committed, or "" */
+	char *report;     /* JSON text: warnings and what was skipped; caller frees */
+};
+
+/* Start a job of the machine at NOW; fills J's id. */
+int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
+		      struct job *j, struct err *e);
+/* End a running job of the machine with STATUS and figures. ERR_NOT_FOUND
+ * for another machine's or an ended job. */
+int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
+		    struct err *e);
+/* The newest LIMIT jobs of a vault's machines (reports included). */
+int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
+		     size_t *n, struct err *e);
+void catalog_job_list_free(struct job *j, size_t n);
+
+struct usage {
+	catalog_id machine_id;
+	char machine[65];
+	int64_t packs, stored_bytes, points;
+};
+
+/* Stored bytes, packs and live recovery points per machine of a vault. */
+int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
+		  struct err *e);
+
 struct alert {
 	int64_t id;
 	int64_t time;

@@ -69,6 +69,13 @@ static const char *const migrations[] = {
 	"CREATE TABLE pins (subscription TEXT NOT NULL, hash TEXT NOT NULL, expires INTEGER NOT NULL);"
 	"CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, subscription TEXT NOT NULL,"
 	"  time INTEGER NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL);",
+	/* 5: jobs */
+	"CREATE TABLE jobs (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"  kind TEXT NOT NULL, status TEXT NOT NULL, started INTEGER NOT NULL, ended INTEGER NOT NULL"
+	"  DEFAULT 0, files INTEGER NOT NULL DEFAULT 0, bytes_read INTEGER NOT NULL DEFAULT 0,"
+	"  bytes_stored INTEGER NOT NULL DEFAULT 0, point TEXT NOT NULL DEFAULT '',"
+	"  report TEXT NOT NULL DEFAULT '{}');"
+	"CREATE INDEX jobs_machine ON jobs (machine_id, started);",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -1387,6 +1394,8 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 		"deleted < ?1)",
 		"DELETE FROM packs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
 		"deleted < ?1)",
+		"DELETE FROM jobs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
 		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
 	};
 	int rc = -1;
@@ -1407,7 +1416,7 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 		}
 		if (i == 1)
 			*points = sqlite3_changes(c->db);
-		if (i == 6)
+		if (i == sizeof(steps) / sizeof(steps[0]) - 1)
 			*machines = sqlite3_changes(c->db);
 		sqlite3_finalize(st);
 	}
@@ -1517,6 +1526,165 @@ int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
 		copy_col(v[cnt].kind, sizeof(v[cnt].kind), st, 2);
 		copy_col(v[cnt].target, sizeof(v[cnt].target), st, 3);
 		copy_col(v[cnt].message, sizeof(v[cnt].message), st, 4);
+		cnt++;
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	free(v);
+	return rc;
+}
+
+int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
+		      struct job *j, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(j, 0, sizeof(*j));
+	catalog_new_id(j->id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO jobs (id, machine_id, kind, status, started) VALUES "
+			  "(?, ?, ?, 'running', ?)", e))) {
+		bind_text(st, 1, j->id);
+		bind_text(st, 2, machine_id);
+		bind_text(st, 3, kind);
+		sqlite3_bind_int64(st, 4, now);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	j->started = now;
+	return rc;
+}
+
+int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
+		    struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE jobs SET status = ?, ended = ?, files = ?, bytes_read = ?, "
+			  "bytes_stored = ?, point = ?, report = ? WHERE id = ? AND machine_id = ? AND "
+			  "status = 'running'", e))) {
+		bind_text(st, 1, j->status);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, j->files);
+		sqlite3_bind_int64(st, 4, j->bytes_read);
+		sqlite3_bind_int64(st, 5, j->bytes_stored);
+		bind_text(st, 6, j->point);
+		bind_text(st, 7, j->report ? j->report : "{}");
+		bind_text(st, 8, j->id);
+		bind_text(st, 9, machine_id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && sqlite3_changes(c->db) == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no running job %.40s of this machine", j->id);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+void catalog_job_list_free(struct job *j, size_t n)
+{
+	for (size_t i = 0; j && i < n; i++)
+		free(j[i].report);
+	free(j);
+}
+
+int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
+		     size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	struct job *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT j.id, j.machine_id, m.name, j.kind, j.status, j.started, j.ended, "
+			  "j.files, j.bytes_read, j.bytes_stored, j.point, j.report FROM jobs j JOIN "
+			  "machines m ON m.id = j.machine_id WHERE m.vault_id = ? ORDER BY j.started "
+			  "DESC, j.rowid DESC LIMIT ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, vault_id);
+	sqlite3_bind_int(st, 2, limit);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct job *j;
+
+		if (cnt == cap) {
+			struct job *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		j = &v[cnt];
+		memset(j, 0, sizeof(*j));
+		copy_col(j->id, sizeof(j->id), st, 0);
+		copy_col(j->machine_id, sizeof(j->machine_id), st, 1);
+		copy_col(j->machine, sizeof(j->machine), st, 2);
+		copy_col(j->kind, sizeof(j->kind), st, 3);
+		copy_col(j->status, sizeof(j->status), st, 4);
+		j->started = sqlite3_column_int64(st, 5);
+		j->ended = sqlite3_column_int64(st, 6);
+		j->files = sqlite3_column_int64(st, 7);
+		j->bytes_read = sqlite3_column_int64(st, 8);
+		j->bytes_stored = sqlite3_column_int64(st, 9);
+		copy_col(j->point, sizeof(j->point), st, 10);
+		cnt++;
+		if ((j->report = strdup((const char *)sqlite3_column_text(st, 11))) == NULL) {
+			err_oom(e);
+			goto out;
+		}
+	}
+	*out = v;
+	*n = cnt;
+	v = NULL;
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	UNLOCK(c);
+	catalog_job_list_free(v, cnt);
+	return rc;
+}
+
+int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
+		  struct err *e)
+{
+	sqlite3_stmt *st;
+	struct usage *v = NULL;
+	size_t cnt = 0, cap = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT m.id, m.name, (SELECT count(*) FROM packs p WHERE p.machine_id = m.id), "
+			  "(SELECT coalesce(sum(size), 0) FROM packs p WHERE p.machine_id = m.id), "
+			  "(SELECT count(*) FROM points q WHERE q.machine_id = m.id AND q.deleted = 0) "
+			  "FROM machines m WHERE m.vault_id = ? ORDER BY m.name", e)) == NULL)
+		goto out;
+	bind_text(st, 1, vault_id);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		if (cnt == cap) {
+			struct usage *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
+
+			if (p == NULL) {
+				err_oom(e);
+				goto out;
+			}
+			v = p;
+		}
+		copy_col(v[cnt].machine_id, sizeof(v[cnt].machine_id), st, 0);
+		copy_col(v[cnt].machine, sizeof(v[cnt].machine), st, 1);
+		v[cnt].packs = sqlite3_column_int64(st, 2);
+		v[cnt].stored_bytes = sqlite3_column_int64(st, 3);
+		v[cnt].points = sqlite3_column_int64(st, 4);
 		cnt++;
 	}
 	*out = v;
