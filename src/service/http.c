@@ -90,9 +90,14 @@ bool http_is_loopback(const char *host)
 	return false;
 }
 
+static const char *mhd_header(void *conn, const char *name)
+{
+	return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_HEADER_KIND, name);
+}
+
 const char *http_header(const struct http_request *req, const char *name)
 {
-	return MHD_lookup_connection_value((struct MHD_Connection *)req->conn, MHD_HEADER_KIND, name);
+	return req->header ? req->header(req->conn, name) : NULL;
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *res)
@@ -185,12 +190,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		req.body_len = (size_t)p->size;
 		req.body_file = p->fd >= 0 ? p->path : NULL;
 		EVP_DigestFinal_ex(p->sha, req.body_sha256, NULL);
+		req.header = mhd_header;
 		req.conn = c;
 		if (p->fd >= 0) {
 			close(p->fd);
 			p->fd = -1;
 		}
 		s->h(s->ctx, &req, &res);
+	}
+	/* Before answering, so that a client that got its answer never sees
+	 * the upload's temporary file (the handler may have moved it already). */
+	if (p->path[0]) {
+		unlink(p->path);
+		p->path[0] = 0;
 	}
 	ok = respond(c, &res);
 	buf_free(&res.body);

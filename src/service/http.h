@@ -26,7 +26,9 @@ struct http_request {
 	const char *body_file; /* an upload spooled to this file, or NULL; the
 				* handler may rename it away, else it is removed */
 	uint8_t body_sha256[32]; /* of the whole body, computed as it arrived */
-	void *conn; /* for http_header */
+	/* How http_header finds a header: the server's lookup, or a test's. */
+	const char *(*header)(void *conn, const char *name);
+	void *conn;
 };
 
 struct http_response {
