@@ -19,9 +19,10 @@ $(BUILD)/build.ninja:
 build: bootstrap $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# Unit tests run under AddressSanitizer and UndefinedBehaviorSanitizer.
+# Unit tests run under AddressSanitizer and UndefinedBehaviorSanitizer; this
+# test build's service also takes an injected clock.
 $(ASAN_BUILD)/build.ninja:
-	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false
+	meson setup $(ASAN_BUILD) -Db_sanitize=address,undefined -Db_lundef=false -Dtest_clock=true
 build-asan: bootstrap $(ASAN_BUILD)/build.ninja
 	ninja -C $(ASAN_BUILD)
 

@@ -1640,7 +1640,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 	c.s = ctx;
 	c.req = req;
 	c.res = res;
-	c.now = (int64_t)time(NULL);
+	c.now = service_now();
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
 		const struct route *r = &routes[i];
 

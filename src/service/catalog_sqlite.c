@@ -461,7 +461,7 @@ int catalog_vault_create(struct catalog *c, const struct vault *v, const char *c
 		count = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (count >= CATALOG_VAULTS_MAX) {
-		err_set(e, ERR_LIMIT, "a subscription holds at most %d vaults; delete one first",
+		err_set(e, ERR_LIMIT, "A subscription can have at most %d vaults; delete one first",
 			CATALOG_VAULTS_MAX);
 		goto rollback;
 	}
@@ -871,8 +871,8 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 			count = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 		if (count >= CATALOG_MACHINES_MAX) {
-			err_set(e, ERR_LIMIT, "the vault has %d registered machines, its limit; "
-				"delete one or use another vault", CATALOG_MACHINES_MAX);
+			err_set(e, ERR_LIMIT, "A vault can have at most %d machines; delete one or "
+				"register this machine to another vault", CATALOG_MACHINES_MAX);
 			goto rollback;
 		}
 		memset(m, 0, sizeof(*m));
@@ -1143,7 +1143,7 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 	sqlite3_finalize(st);
 	st = NULL;
 	if (live >= CATALOG_POINTS_MAX) {
-		err_set(e, ERR_LIMIT, "the machine has %d recovery points, its limit; retention "
+		err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points; retention "
 			"must remove some before the next backup commits", CATALOG_POINTS_MAX);
 		goto rollback;
 	}
@@ -1301,7 +1301,7 @@ int catalog_point_undelete(struct catalog *c, const char *machine_id, const char
 			live = sqlite3_column_int64(st, 0);
 		sqlite3_finalize(st);
 		if (live >= CATALOG_POINTS_MAX)
-			err_set(e, ERR_LIMIT, "the machine has %d live recovery points, its limit",
+			err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points",
 				CATALOG_POINTS_MAX);
 		else
 			n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "

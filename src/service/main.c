@@ -46,7 +46,8 @@ static void usage(FILE *f)
 static int cmd_version(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "--json") == 0) {
-		json_t *o = json_pack("{s:s}", "version", ARCA_VERSION);
+		json_t *o = json_pack("{s:s,s:b}", "version", ARCA_VERSION, "test_clock",
+				      service_test_clock());
 
 		json_dumpf(o, stdout, JSON_COMPACT);
 		fputc('\n', stdout);
@@ -175,7 +176,7 @@ static void *purger(void *arg)
 			int64_t p, m;
 			struct err e;
 
-			if (catalog_purge(s->cat, (int64_t)time(NULL), &p, &m, &e) != 0)
+			if (catalog_purge(s->cat, service_now(), &p, &m, &e) != 0)
 				fprintf(stderr, "arcad: purge: %s\n", e.msg);
 			else if (p || m)
 				printf("arcad: purged %lld recovery points and %lld machines deleted "
@@ -242,6 +243,7 @@ static int cmd_serve(int argc, char **argv)
 	if (!plain) {
 		const char *hosts[] = { host, NULL };
 
+		/* The transport's certificate follows the real clock, never a test's. */
 		if (service_tls_cert(&s, hosts, (int64_t)time(NULL), &cert, &key, &e) != 0) {
 			fprintf(stderr, "arcad serve: TLS certificate: %s\n", e.msg);
 			goto out;

@@ -106,6 +106,27 @@ static char *read_file(const char *path, struct err *e)
 	return s;
 }
 
+int64_t service_now(void)
+{
+	int64_t now = (int64_t)time(NULL);
+#ifdef ARCA_TEST_CLOCK
+	const char *off = getenv("ARCA_TEST_CLOCK_OFFSET");
+
+	if (off)
+		now += strtoll(off, NULL, 10);
+#endif
+	return now;
+}
+
+int service_test_clock(void)
+{
+#ifdef ARCA_TEST_CLOCK
+	return 1;
+#else
+	return 0;
+#endif
+}
+
 void service_token_hash(const char *token, char out[65])
 {
 	unsigned char md[32];
@@ -126,7 +147,7 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	char *text = NULL;
 	catalog_id sub;
 	const char *password = o->password;
-	int64_t now = (int64_t)time(NULL);
+	int64_t now = service_now();
 	struct stat st;
 	int rc = -1;
 

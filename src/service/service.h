@@ -78,6 +78,15 @@ void service_set_url(struct service *s, const char *scheme, const char *host, un
 /* The region called NAME, or NULL. */
 const struct region *service_region(const struct service *s, const char *name);
 
+/* The service's clock, in Unix seconds. Retention, expiry and commit times
+ * all come from here. In a test build (-Dtest_clock=true) the environment
+ * variable ARCA_TEST_CLOCK_OFFSET moves it by that many seconds; other
+ * builds ignore the variable. */
+int64_t service_now(void);
+
+/* Whether this build takes an injected clock. */
+int service_test_clock(void);
+
 /* The hex SHA-256 of a bearer token, as the catalog stores it. */
 void service_token_hash(const char *token, char out[65]);
 

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from test_service import Service, init
+from test_service import Service, has_test_clock, init
 
 
 def openssl(*args, data=None):
@@ -179,7 +179,7 @@ def test_fifty_machines_per_vault(env):
         assert st == 201, body
     st, body, _ = register(s, creds, "m50", mpub)
     assert st == 409 and body["error"]["code"] == "limit"
-    assert "50" in body["error"]["message"]
+    assert "A vault can have at most 50 machines" in body["error"]["message"]
     # A machine that exists may still register again.
     st, body, _ = register(s, creds, "m07", mpub)
     assert st == 201 and body["reregistered"] is True
@@ -205,3 +205,30 @@ def test_signed_requests_refuse_replays_forgeries_and_skew(env):
     # A user's session is not a machine.
     st, body, _ = s.call("GET", "/machine")
     assert st == 401
+
+
+def test_expired_credentials(arcad_bin, env):
+    """Vault credentials expire 48 hours after issue, by the service's clock."""
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build's service takes no injected clock (the sanitizer build does)")
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    # A second service process on the same data folder, its clock 48 hours on.
+    later = Service(arcad_bin, s.data, clock_offset=48 * 3600 + 60)
+    try:
+        # The request's own time must follow the service's clock.
+        st, body, _ = register(later, creds, "server-01", mpub,
+                               t=int(time.time()) + 48 * 3600 + 60)
+        assert st == 403, body
+        assert body["error"]["code"] == "credentials_expired"
+        assert body["error"]["message"] == "Vault credentials file provided has expired"
+    finally:
+        later.stop()
+    # One second before expiry they still register.
+    almost = Service(arcad_bin, s.data, clock_offset=48 * 3600 - 30)
+    try:
+        st, body, _ = register(almost, creds, "server-01", mpub,
+                               t=int(time.time()) + 48 * 3600 - 30)
+        assert st == 201, body
+    finally:
+        almost.stop()
