@@ -21,6 +21,7 @@
 #include <sodium.h>
 
 #include "keys.h"
+#include "ops.h"
 #include "pack.h"
 #include "pki.h"
 #include "replay.h"
@@ -315,10 +316,6 @@ static void h_vault_create(struct call *c)
 	const char *name, *region, *red;
 	struct vault v;
 	struct err e;
-	struct buf cert = BUF_INIT, key = BUF_INIT;
-	EVP_PKEY *k = NULL;
-	X509 *ca = NULL;
-	char cn[96];
 	int bad = 0;
 
 	if (j == NULL)
@@ -328,43 +325,13 @@ static void h_vault_create(struct call *c)
 	red = bad ? NULL : member(c, j, "redundancy", 0, &bad);
 	if (bad)
 		goto out;
-	if (red == NULL)
-		red = "GRS";
-	if (vaultcred_check_name(name, &e) != 0) {
+	if (ops_vault_create(c->s, c->who.subscription, c->who.name, name, region, red, c->now, &v,
+			     &e) != 0) {
 		reply_err(c, &e);
 		goto out;
 	}
-	if (service_region(c->s, region) == NULL) {
-		char msg[160];
-
-		snprintf(msg, sizeof(msg), "no region named \"%.64s\"; GET /api/v1/regions lists them", region);
-		reply_msg(c, ERR_INVALID, msg);
-		goto out;
-	}
-	if (check_redundancy(c, red) != 0)
-		goto out;
-	memset(&v, 0, sizeof(v));
-	catalog_new_id(v.id);
-	snprintf(v.subscription, sizeof(v.subscription), "%s", c->who.subscription);
-	snprintf(v.name, sizeof(v.name), "%s", name);
-	snprintf(v.region, sizeof(v.region), "%s", region);
-	snprintf(v.redundancy, sizeof(v.redundancy), "%s", red);
-	v.created = c->now;
-	/* The vault's own CA, valid 20 years, signs its vault credentials. */
-	snprintf(cn, sizeof(cn), "arca vault %s CA", name);
-	if ((k = pki_key_new(&e)) == NULL || (ca = pki_ca_new(k, cn, c->now, 20LL * 365 * 86400, &e)) == NULL ||
-	    pki_cert_pem(ca, &cert, &e) || pki_key_pem(k, &key, &e) ||
-	    catalog_vault_create(c->s->cat, &v, (const char *)cert.data, (const char *)key.data, &e)) {
-		reply_err(c, &e);
-		goto out;
-	}
-	audit(c, "vault.create", name, red);
 	reply_json(c, 201, vault_json(&v));
 out:
-	buf_free(&cert);
-	buf_wipe(&key);
-	EVP_PKEY_free(k);
-	X509_free(ca);
 	json_decref(j);
 }
 
@@ -443,80 +410,23 @@ static void h_vault_delete(struct call *c)
 	reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg[0]));
 }
 
-/* Issue vault credentials: a new key pair and a certificate from the vault's
- * CA, valid 48 hours. The certificate is recorded as the vault's only valid
- * one; the private key goes into the file and nowhere else. */
+/* The response body is the only copy of the credentials' private key. */
 static void h_credentials(struct call *c)
 {
-	struct vault v;
+	char name[VAULTCRED_FILENAME_MAX];
+	struct buf file = BUF_INIT;
 	struct err e;
-	char *ca_pem = NULL, *ca_key_pem = NULL, serial[80], fp[65], cn[96];
-	struct buf cert = BUF_INIT, key = BUF_INIT, file = BUF_INIT;
-	EVP_PKEY *ca_key = NULL, *k = NULL;
-	X509 *ca = NULL, *x = NULL;
-	struct pki_leaf leaf;
-	struct vaultcred vc;
 
-	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
-	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
-	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL ||
-	    (k = pki_key_new(&e)) == NULL)
-		goto fail;
-	memset(&leaf, 0, sizeof(leaf));
-	snprintf(cn, sizeof(cn), "arca vault credentials %s", v.name);
-	leaf.cn = cn;
-	leaf.not_before = c->now;
-	leaf.not_after = c->now + VAULTCRED_VALIDITY;
-	if ((x = pki_issue(ca, ca_key, k, &leaf, &e)) == NULL || pki_cert_pem(x, &cert, &e) ||
-	    pki_key_pem(k, &key, &e))
-		goto fail;
-	memset(&vc, 0, sizeof(vc));
-	vc.version = VAULTCRED_VERSION;
-	vc.service_url = c->s->url;
-	vc.subscription = v.subscription;
-	vc.vault_id = v.id;
-	vc.vault_name = v.name;
-	vc.region = v.region;
-	vc.issued = leaf.not_before;
-	vc.expires = leaf.not_after;
-	vc.cert_pem = (char *)cert.data;
-	vc.key_pem = (char *)key.data;
-	vc.trust_anchor_pem = c->s->ca_pem;
-	if (vaultcred_write(&vc, &file, &e) != 0)
-		goto fail;
-	pki_serial_hex(x, serial, sizeof(serial));
-	pki_fingerprint(x, fp);
-	if (catalog_credential_add(c->s->cat, v.id, serial, fp, (const char *)cert.data, vc.issued,
-				   vc.expires, &e) != 0)
-		goto fail;
-	audit(c, "credentials.download", v.name, fp);
+	if (ops_credentials_issue(c->s, c->who.subscription, c->who.name, c->arg[0], c->now, &file,
+				  name, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
 	c->res->status = 201;
 	c->res->content_type = "application/xml";
-	{
-		char name[VAULTCRED_FILENAME_MAX];
-
-		if (vaultcred_filename(v.name, vc.issued, name, sizeof(name), &e) != 0)
-			goto fail;
-		snprintf(c->res->disposition, sizeof(c->res->disposition),
-			 "attachment; filename=\"%s\"", name);
-	}
-	/* The response body is the only copy of the private key. */
+	snprintf(c->res->disposition, sizeof(c->res->disposition), "attachment; filename=\"%s\"", name);
 	buf_append(&c->res->body, file.data, file.len, NULL);
-	goto out;
-fail:
-	reply_err(c, &e);
-out:
-	if (ca_key_pem)
-		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
-	free(ca_key_pem);
-	free(ca_pem);
-	buf_free(&cert);
-	buf_wipe(&key);
 	buf_wipe(&file);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(k);
-	X509_free(ca);
-	X509_free(x);
 }
 
 static void h_audit(struct call *c)

@@ -101,6 +101,8 @@ void catalog_new_id(catalog_id out);
 /* Subscriptions and users. */
 int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
 				struct err *e);
+/* The first subscription made (the one `arcad init` creates). */
+int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e);
 int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
 			const char *password_hash, int64_t now, struct err *e);
 /* The password hash and principal of user NAME; ERR_NOT_FOUND if none. */

@@ -218,6 +218,25 @@ int catalog_subscription_create(struct catalog *c, const char *name, int64_t now
 	return rc;
 }
 
+int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id FROM subscriptions ORDER BY created, rowid LIMIT 1", e))) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			copy_col(id, sizeof(catalog_id), st, 0);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "the catalog has no subscription: run arcad init");
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
 			const char *password_hash, int64_t now, struct err *e)
 {

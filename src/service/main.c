@@ -3,6 +3,7 @@
  * word and hands the rest to the command's function; each returns an exit
  * code: 0 success, 1 failure, 2 usage error.
  */
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +16,8 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "ops.h"
+#include "passphrase.h"
 #include "http.h"
 #include "pack.h"
 #include "service.h"
@@ -36,6 +39,15 @@ static void usage(FILE *f)
 		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
 		"                     serve the API over HTTPS (default %s);\n"
 		"                     --http serves plain HTTP, on a loopback address only\n"
+		"  vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]\n"
+		"  vault list|show|delete --data DIR [NAME]\n"
+		"  vault credentials --data DIR NAME -o FILE [--url URL]\n"
+		"                     manage vaults of the first subscription; credentials are\n"
+		"                     written to FILE (mode 0600)\n"
+		"  machine list --data DIR VAULT\n"
+		"  user add --data DIR NAME [--password-file FILE]\n"
+		"  token create --data DIR NAME\n"
+		"                     every admin command takes --json\n"
 		"  version [--json]   print the service's version\n"
 		"  help               print this help\n"
 		"\n"
@@ -290,6 +302,288 @@ out:
 	return rc;
 }
 
+/* ---- admin commands: the same code as the API, on the data folder ---- */
+
+struct admin {
+	const char *data, *region, *redundancy, *out, *password_file, *url;
+	const char *arg[2];
+	int nargs, json;
+	struct service s;
+	catalog_id sub;
+};
+
+/* Parse the options of an admin command from argv[2]. 0, or 2 (usage). */
+static int admin_parse(int argc, char **argv, struct admin *a)
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 2; i < argc; i++) {
+		const char **slot = NULL;
+
+		if (strcmp(argv[i], "--data") == 0)
+			slot = &a->data;
+		else if (strcmp(argv[i], "--region") == 0)
+			slot = &a->region;
+		else if (strcmp(argv[i], "--redundancy") == 0)
+			slot = &a->redundancy;
+		else if (strcmp(argv[i], "-o") == 0 || strcmp(argv[i], "--output") == 0)
+			slot = &a->out;
+		else if (strcmp(argv[i], "--password-file") == 0)
+			slot = &a->password_file;
+		else if (strcmp(argv[i], "--url") == 0)
+			slot = &a->url;
+		else if (strcmp(argv[i], "--json") == 0) {
+			a->json = 1;
+			continue;
+		} else if (argv[i][0] == '-' || a->nargs == 2) {
+			fprintf(stderr, "arcad %s %s: unexpected argument '%s'\n", argv[0], argv[1], argv[i]);
+			return 2;
+		} else {
+			a->arg[a->nargs++] = argv[i];
+			continue;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "arcad: %s needs a value\n", argv[i]);
+			return 2;
+		}
+		*slot = argv[++i];
+	}
+	if (a->data == NULL) {
+		fprintf(stderr, "arcad %s %s: --data DIR is required\n", argv[0], argv[1]);
+		return 2;
+	}
+	return 0;
+}
+
+static int admin_fail(const char *what, const struct err *e, int json)
+{
+	if (json) {
+		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code),
+				      "message", e->msg);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	} else {
+		fprintf(stderr, "arcad %s: %s\n", what, e->msg);
+	}
+	return 1;
+}
+
+static void print_json(json_t *o)
+{
+	json_dumpf(o, stdout, JSON_COMPACT | JSON_SORT_KEYS);
+	fputc('\n', stdout);
+	json_decref(o);
+}
+
+static json_t *vault_obj(const struct vault *v)
+{
+	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i}", "id", v->id, "name", v->name, "region",
+			 v->region, "redundancy", v->redundancy, "redundancy_locked", v->locked,
+			 "machines", v->machines);
+}
+
+static int need_args(struct admin *a, int n, const char *usage)
+{
+	if (a->nargs != n) {
+		fprintf(stderr, "usage: arcad %s\n", usage);
+		return 2;
+	}
+	return 0;
+}
+
+static int cmd_admin(int argc, char **argv)
+{
+	struct admin a;
+	struct err e;
+	int rc;
+	const int64_t now = service_now();
+	const char *what = argv[0], *verb = argc > 1 ? argv[1] : "";
+	char label[64];
+
+	snprintf(label, sizeof(label), "%s %s", what, verb);
+	if (argc < 2) {
+		fprintf(stderr, "arcad %s: which? see arcad help\n", what);
+		return 2;
+	}
+	if ((rc = admin_parse(argc, argv, &a)) != 0)
+		return rc;
+	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
+		return admin_fail(label, &e, a.json);
+	rc = 0;
+	if (strcmp(what, "vault") == 0 && strcmp(verb, "create") == 0) {
+		struct vault v;
+
+		if ((rc = need_args(&a, 1, "vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]")))
+			goto out;
+		if (ops_vault_create(&a.s, a.sub, "arcad admin", a.arg[0], a.region ? a.region
+				     : a.s.regions[0].name, a.redundancy, now, &v, &e) != 0)
+			goto fail;
+		if (a.json)
+			print_json(vault_obj(&v));
+		else
+			printf("Created vault %s in %s (%s).\n", v.name, v.region, v.redundancy);
+	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "list") == 0) {
+		struct vault *v = NULL;
+		size_t n = 0;
+
+		if (catalog_vault_list(a.s.cat, a.sub, &v, &n, &e) != 0)
+			goto fail;
+		if (a.json) {
+			json_t *arr = json_array();
+
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(arr, vault_obj(&v[i]));
+			print_json(json_pack("{s:o}", "vaults", arr));
+		} else {
+			for (size_t i = 0; i < n; i++)
+				printf("%-50s %-10s %s%s  %d machines\n", v[i].name, v[i].region,
+				       v[i].redundancy, v[i].locked ? " (locked)" : "", v[i].machines);
+		}
+		free(v);
+	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "show") == 0) {
+		struct vault v;
+
+		if ((rc = need_args(&a, 1, "vault show --data DIR NAME")))
+			goto out;
+		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0)
+			goto fail;
+		if (a.json)
+			print_json(vault_obj(&v));
+		else
+			printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
+			       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
+	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "delete") == 0) {
+		if ((rc = need_args(&a, 1, "vault delete --data DIR NAME")))
+			goto out;
+		if (catalog_vault_delete(a.s.cat, a.sub, a.arg[0], &e) != 0)
+			goto fail;
+		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "vault.delete", a.arg[0], "", NULL);
+		if (a.json)
+			print_json(json_pack("{s:s}", "deleted", a.arg[0]));
+		else
+			printf("Deleted vault %s.\n", a.arg[0]);
+	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "credentials") == 0) {
+		struct buf file = BUF_INIT;
+		char name[VAULTCRED_FILENAME_MAX];
+		FILE *f;
+		int fd;
+
+		if ((rc = need_args(&a, 1, "vault credentials --data DIR NAME -o FILE [--url URL]")))
+			goto out;
+		if (a.out == NULL) {
+			fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
+			rc = 2;
+			goto out;
+		}
+		if (a.url)
+			snprintf(a.s.url, sizeof(a.s.url), "%s", a.url);
+		else
+			service_set_url(&a.s, "https", "127.0.0.1", 8443);
+		if (ops_credentials_issue(&a.s, a.sub, "arcad admin", a.arg[0], now, &file, name, &e) != 0)
+			goto fail;
+		fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		f = fd >= 0 ? fdopen(fd, "w") : NULL;
+		if (f == NULL || fwrite(file.data, 1, file.len, f) != file.len || fclose(f) != 0) {
+			err_errno(&e, "write %s", a.out);
+			buf_wipe(&file);
+			goto fail;
+		}
+		buf_wipe(&file);
+		if (a.json)
+			print_json(json_pack("{s:s,s:s,s:s}", "file", a.out, "name", name, "service_url", a.s.url));
+		else
+			printf("Wrote vault credentials for %s to %s (valid 48 hours; any earlier file of "
+			       "this vault no longer registers machines).\n", a.arg[0], a.out);
+	} else if (strcmp(what, "machine") == 0 && strcmp(verb, "list") == 0) {
+		struct vault v;
+		struct machine *m = NULL;
+		size_t n = 0;
+
+		if ((rc = need_args(&a, 1, "machine list --data DIR VAULT")))
+			goto out;
+		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0 ||
+		    catalog_machine_list(a.s.cat, v.id, &m, &n, &e) != 0)
+			goto fail;
+		if (a.json) {
+			json_t *arr = json_array();
+
+			for (size_t i = 0; i < n; i++)
+				json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "id", m[i].id, "name",
+								     m[i].name, "deleted", m[i].deleted != 0));
+			print_json(json_pack("{s:o}", "machines", arr));
+		} else {
+			for (size_t i = 0; i < n; i++)
+				printf("%-64s %s%s\n", m[i].name, m[i].id, m[i].deleted ? " (deleted)" : "");
+		}
+		free(m);
+	} else if (strcmp(what, "user") == 0 && strcmp(verb, "add") == 0) {
+		char pw[256], hash[crypto_pwhash_STRBYTES], gen[PASSPHRASE_GEN_CHARS + 1];
+
+		if ((rc = need_args(&a, 1, "user add --data DIR NAME [--password-file FILE]")))
+			goto out;
+		if (a.password_file) {
+			if (read_secret_file(a.password_file, pw, sizeof(pw)) != 0 || strlen(pw) < 12) {
+				err_set(&e, ERR_INVALID, "the password in %s must have at least 12 characters",
+					a.password_file);
+				goto fail;
+			}
+		} else {
+			if (passphrase_generate(gen, &e) != 0)
+				goto fail;
+			memcpy(pw, gen, SERVICE_PASSWORD_LEN);
+			pw[SERVICE_PASSWORD_LEN] = 0;
+		}
+		if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+				      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
+		    catalog_user_create(a.s.cat, a.sub, a.arg[0], hash, now, &e) != 0) {
+			sodium_memzero(pw, sizeof(pw));
+			goto fail;
+		}
+		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "user.create", a.arg[0], "", NULL);
+		if (a.json)
+			print_json(json_pack("{s:s,s:s?}", "user", a.arg[0], "password",
+					     a.password_file ? NULL : pw));
+		else if (a.password_file)
+			printf("Added user %s.\n", a.arg[0]);
+		else
+			printf("Added user %s.\nPassword: %s\n(shown once)\n", a.arg[0], pw);
+		sodium_memzero(pw, sizeof(pw));
+		sodium_memzero(gen, sizeof(gen));
+	} else if (strcmp(what, "token") == 0 && strcmp(verb, "create") == 0) {
+		struct principal p;
+		uint8_t raw[32];
+		char token[65], th[65];
+		catalog_id id;
+
+		if ((rc = need_args(&a, 1, "token create --data DIR NAME")))
+			goto out;
+		memset(&p, 0, sizeof(p));
+		snprintf(p.subscription, sizeof(p.subscription), "%s", a.sub);
+		randombytes_buf(raw, sizeof(raw));
+		sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
+		service_token_hash(token, th);
+		if (catalog_token_create(a.s.cat, &p, a.arg[0], th, now, id, &e) != 0)
+			goto fail;
+		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "token.create", a.arg[0], "", NULL);
+		if (a.json)
+			print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a.arg[0], "token", token));
+		else
+			printf("API token %s: %s\n(shown once; send it as \"Authorization: Bearer TOKEN\")\n",
+			       a.arg[0], token);
+		sodium_memzero(token, sizeof(token));
+	} else {
+		fprintf(stderr, "arcad: unknown command '%s %s'; run 'arcad help' for the list\n", what, verb);
+		rc = 2;
+	}
+	goto out;
+fail:
+	rc = admin_fail(label, &e, a.json);
+out:
+	service_close(&a.s);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
@@ -308,6 +602,9 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "vault") == 0 || strcmp(cmd, "machine") == 0 || strcmp(cmd, "user") == 0 ||
+	    strcmp(cmd, "token") == 0)
+		return cmd_admin(argc - 1, argv + 1);
 	fprintf(stderr, "arcad: unknown command '%s'; run 'arcad help' for the list\n", cmd);
 	return 2;
 }

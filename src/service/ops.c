@@ -1,0 +1,120 @@
+/* ops.c: operations shared by the API and the admin CLI; see ops.h. */
+#include "ops.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "pki.h"
+
+int ops_vault_create(struct service *s, const char *subscription, const char *actor,
+		     const char *name, const char *region, const char *redundancy, int64_t now,
+		     struct vault *v, struct err *e)
+{
+	struct buf cert = BUF_INIT, key = BUF_INIT;
+	EVP_PKEY *k = NULL;
+	X509 *ca = NULL;
+	char cn[96];
+	int rc = -1;
+
+	if (redundancy == NULL)
+		redundancy = "GRS";
+	if (vaultcred_check_name(name, e) != 0)
+		return -1;
+	if (service_region(s, region) == NULL)
+		return err_set(e, ERR_INVALID, "no region named \"%.64s\"; the regions are listed by "
+			       "GET /api/v1/regions and in arcad.json", region);
+	if (strcmp(redundancy, "LRS") != 0 && strcmp(redundancy, "GRS") != 0)
+		return err_set(e, ERR_INVALID, "storage redundancy must be \"LRS\" (one copy in the "
+			       "region) or \"GRS\" (also copied to the region's pair)");
+	memset(v, 0, sizeof(*v));
+	catalog_new_id(v->id);
+	snprintf(v->subscription, sizeof(v->subscription), "%s", subscription);
+	snprintf(v->name, sizeof(v->name), "%s", name);
+	snprintf(v->region, sizeof(v->region), "%s", region);
+	snprintf(v->redundancy, sizeof(v->redundancy), "%s", redundancy);
+	v->created = now;
+	/* The vault's own CA, valid 20 years, signs its vault credentials. */
+	snprintf(cn, sizeof(cn), "arca vault %s CA", name);
+	if ((k = pki_key_new(e)) == NULL || (ca = pki_ca_new(k, cn, now, 20LL * 365 * 86400, e)) == NULL ||
+	    pki_cert_pem(ca, &cert, e) || pki_key_pem(k, &key, e) ||
+	    catalog_vault_create(s->cat, v, (const char *)cert.data, (const char *)key.data, e))
+		goto out;
+	catalog_audit(s->cat, subscription, now, actor, "vault.create", name, redundancy, NULL);
+	rc = 0;
+out:
+	buf_free(&cert);
+	buf_wipe(&key);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+	return rc;
+}
+
+int ops_credentials_issue(struct service *s, const char *subscription, const char *actor,
+			  const char *name, int64_t now, struct buf *file,
+			  char filename[VAULTCRED_FILENAME_MAX], struct err *e)
+{
+	struct vault v;
+	char *ca_pem = NULL, *ca_key_pem = NULL, serial[80], fp[65], cn[96];
+	struct buf cert = BUF_INIT, key = BUF_INIT;
+	EVP_PKEY *ca_key = NULL, *k = NULL;
+	X509 *ca = NULL, *x = NULL;
+	struct pki_leaf leaf;
+	struct vaultcred vc;
+	size_t start = file->len;
+	int rc = -1;
+
+	if (catalog_vault_get(s->cat, subscription, name, &v, e) != 0 ||
+	    catalog_vault_ca(s->cat, v.id, &ca_pem, &ca_key_pem, e) != 0 ||
+	    (ca = pki_cert_parse(ca_pem, e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, e)) == NULL ||
+	    (k = pki_key_new(e)) == NULL)
+		goto out;
+	memset(&leaf, 0, sizeof(leaf));
+	snprintf(cn, sizeof(cn), "arca vault credentials %s", v.name);
+	leaf.cn = cn;
+	leaf.not_before = now;
+	leaf.not_after = now + VAULTCRED_VALIDITY;
+	if ((x = pki_issue(ca, ca_key, k, &leaf, e)) == NULL || pki_cert_pem(x, &cert, e) ||
+	    pki_key_pem(k, &key, e))
+		goto out;
+	memset(&vc, 0, sizeof(vc));
+	vc.version = VAULTCRED_VERSION;
+	vc.service_url = s->url;
+	vc.subscription = v.subscription;
+	vc.vault_id = v.id;
+	vc.vault_name = v.name;
+	vc.region = v.region;
+	vc.issued = leaf.not_before;
+	vc.expires = leaf.not_after;
+	vc.cert_pem = (char *)cert.data;
+	vc.key_pem = (char *)key.data;
+	vc.trust_anchor_pem = s->ca_pem;
+	if (vaultcred_write(&vc, file, e) != 0 ||
+	    vaultcred_filename(v.name, vc.issued, filename, VAULTCRED_FILENAME_MAX, e) != 0)
+		goto out;
+	pki_serial_hex(x, serial, sizeof(serial));
+	pki_fingerprint(x, fp);
+	/* The certificate is recorded; the private key exists only in FILE. */
+	if (catalog_credential_add(s->cat, v.id, serial, fp, (const char *)cert.data, vc.issued,
+				   vc.expires, e) != 0)
+		goto out;
+	catalog_audit(s->cat, subscription, now, actor, "credentials.download", v.name, fp, NULL);
+	rc = 0;
+out:
+	if (rc != 0 && file->len > start) {
+		sodium_memzero(file->data + start, file->len - start);
+		file->len = start;
+	}
+	if (ca_key_pem)
+		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
+	free(ca_key_pem);
+	free(ca_pem);
+	buf_free(&cert);
+	buf_wipe(&key);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(k);
+	X509_free(ca);
+	X509_free(x);
+	return rc;
+}

@@ -1,0 +1,34 @@
+/*
+ * ops.h: the service's operations that both the JSON API and the admin
+ * command line perform, written once: create a vault (checking its name,
+ * region and redundancy, and making its certificate authority) and issue
+ * vault credentials. Each checks its input, acts on the catalog, writes the
+ * audit log as ACTOR, and reports failure as a value.
+ */
+#ifndef ARCA_OPS_H
+#define ARCA_OPS_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "catalog.h"
+#include "err.h"
+#include "service.h"
+#include "vaultcred.h"
+
+/* Create vault NAME in SUBSCRIPTION, in REGION, with REDUNDANCY ("LRS" or
+ * "GRS"; NULL for GRS). Fills V. 0, or -1 with E set: ERR_INVALID for a bad
+ * name, region or redundancy; ERR_EXISTS; ERR_LIMIT past 25 vaults. */
+int ops_vault_create(struct service *s, const char *subscription, const char *actor,
+		     const char *name, const char *region, const char *redundancy, int64_t now,
+		     struct vault *v, struct err *e);
+
+/* Issue vault credentials for vault NAME of SUBSCRIPTION: a new key pair, a
+ * certificate from the vault's CA valid 48 hours, recorded as the vault's
+ * only valid credentials. Appends the file to FILE (which then holds the
+ * private key: release it with buf_wipe) and its name to FILENAME. 0 or -1. */
+int ops_credentials_issue(struct service *s, const char *subscription, const char *actor,
+			  const char *name, int64_t now, struct buf *file,
+			  char filename[VAULTCRED_FILENAME_MAX], struct err *e);
+
+#endif
