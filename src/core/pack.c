@@ -13,6 +13,7 @@
 #include <openssl/sha.h>
 
 #include "bytes.h"
+#include "compress.h"
 #include "keys.h"
 
 static const uint8_t pack_magic[8] = { 'A', 'R', 'C', 'A', 'P', 'A', 'C', 'K' };
@@ -23,6 +24,7 @@ enum { PACK_VERSION = 1, TOC_HEAD_LEN = 8 };
 struct pack_writer {
 	const struct keys *k;
 	int level;
+	struct compress_ctx *z; /* NULL for a keyless writer */
 	struct buf data; /* header and sealed objects */
 	struct pack_entry *ents;
 	size_t n, cap;
@@ -76,14 +78,23 @@ static void writer_start(struct pack_writer *w)
 
 struct pack_writer *pack_writer_new(const struct keys *k, int level, struct err *e)
 {
-	struct pack_writer *w = calloc(1, sizeof(*w));
+	struct pack_writer *w;
 
-	if (w == NULL) {
+	if (k != NULL && (level < COMPRESS_LEVEL_NONE || level > COMPRESS_LEVEL_MAX)) {
+		err_set(e, ERR_INVALID, "compression level %d out of range (1 to %d, or 0 for none)",
+			level, COMPRESS_LEVEL_MAX);
+		return NULL;
+	}
+	if ((w = calloc(1, sizeof(*w))) == NULL) {
 		err_oom(e);
 		return NULL;
 	}
 	w->k = k;
 	w->level = level;
+	if (k != NULL && (w->z = compress_ctx_new(e)) == NULL) {
+		free(w);
+		return NULL;
+	}
 	return w;
 }
 
@@ -91,6 +102,7 @@ void pack_writer_free(struct pack_writer *w)
 {
 	if (w == NULL)
 		return;
+	compress_ctx_free(w->z);
 	buf_free(&w->data);
 	free(w->ents);
 	free(w->slots);
@@ -150,8 +162,12 @@ static int writer_commit(struct pack_writer *w, const struct objid *id, uint8_t 
 			 size_t offset, struct err *e)
 {
 	size_t len = w->data.len - offset, j;
+	/* The size the finished pack would have with this object, so that a
+	 * writer never makes a pack the readers refuse. */
+	uint64_t total = (uint64_t)w->data.len + TOC_HEAD_LEN +
+			 (uint64_t)(w->n + 1) * PACK_ENTRY_LEN + PACK_TRAILER_LEN;
 
-	if (len > UINT32_MAX || w->data.len > PACK_MAX_BYTES) {
+	if (len > UINT32_MAX || total > PACK_MAX_BYTES) {
 		w->data.len = offset;
 		return err_set(e, ERR_TOO_LARGE, "pack would exceed %llu bytes",
 			       (unsigned long long)PACK_MAX_BYTES);
@@ -176,7 +192,7 @@ int pack_writer_add(struct pack_writer *w, enum object_kind kind, const struct o
 	if (writer_prepare(w, id, e) != 0)
 		return -1;
 	off = w->data.len;
-	if (object_seal(w->k, kind, id, plain, len, w->level, &w->data, e) != 0)
+	if (object_seal_ctx(w->z, w->k, kind, id, plain, len, w->level, &w->data, e) != 0)
 		return -1;
 	return writer_commit(w, id, (uint8_t)kind, off, e);
 }

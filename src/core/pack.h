@@ -48,9 +48,11 @@ struct pack_trailer {
 
 struct pack_writer;
 
-/* A writer that seals objects with K at zstd LEVEL. K may be NULL for a
- * keyless writer (the service's) that only takes sealed objects. NULL with
- * E set on failure. */
+/* A writer that seals objects with K at zstd LEVEL (COMPRESS_LEVEL_NONE or
+ * 1..COMPRESS_LEVEL_MAX), keeping one compression context for all of them.
+ * K may be NULL for a keyless writer (the service's) that only takes sealed
+ * objects; LEVEL is then ignored. The writer borrows K, which must outlive
+ * it. NULL with E set: ERR_INVALID for a bad level, ERR_NOMEM. */
 struct pack_writer *pack_writer_new(const struct keys *k, int level, struct err *e);
 
 /* Seal PLAIN (whose id is ID) as an object of KIND and add it. Refuses an id

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "compress.h"
@@ -259,6 +260,185 @@ static void test_passphrase_change_keeps_objects(void **state)
 	buf_free(&p);
 }
 
+/*
+ * An object built here from docs/FORMAT.md alone, not with object_seal: the
+ * format as written is the format as read. INNER is the whole padded inner
+ * plaintext (header, body, padding); the caller may make it malformed.
+ */
+static void craft(const struct objid *id, const uint8_t *inner, size_t inner_len,
+		  struct buf *out)
+{
+	static const uint8_t domain[16] = "arca object v1";
+	uint8_t nonce[24], subkey[32], iv[12] = { 0 }, ad[33], *p;
+	crypto_generichash_state st;
+	EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	int n;
+
+	randombytes_buf(nonce, sizeof(nonce));
+	crypto_generichash_init(&st, k->object, 32, 32);
+	crypto_generichash_update(&st, domain, sizeof(domain));
+	crypto_generichash_update(&st, nonce, 16);
+	crypto_generichash_final(&st, subkey, 32);
+	memcpy(iv, nonce + 16, 8);
+	ad[0] = 1;
+	memcpy(ad + 1, id->b, 32);
+	buf_reset(out);
+	assert_int_equal(buf_append_u8(out, 1, NULL), 0);
+	assert_int_equal(buf_append(out, nonce, 24, NULL), 0);
+	p = buf_extend(out, inner_len + 16, NULL);
+	assert_non_null(p);
+	assert_int_equal(EVP_EncryptInit_ex2(c, EVP_aes_256_gcm(), subkey, iv, NULL), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, NULL, &n, ad, sizeof(ad)), 1);
+	assert_int_equal(EVP_EncryptUpdate(c, p, &n, inner, (int)inner_len), 1);
+	assert_int_equal(EVP_EncryptFinal_ex(c, p + inner_len, &n), 1);
+	assert_int_equal(EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_GET_TAG, 16, p + inner_len), 1);
+	EVP_CIPHER_CTX_free(c);
+}
+
+/* The inner plaintext of a raw object holding PLAIN, padded to PADDED. */
+static size_t inner_raw(uint8_t *in, uint8_t kind, const char *plain, size_t padded)
+{
+	size_t len = strlen(plain);
+
+	memset(in, 0, padded);
+	in[0] = kind;
+	in[4] = (uint8_t)len; /* lengths under 256 here */
+	in[8] = (uint8_t)len;
+	memcpy(in + 12, plain, len);
+	return padded;
+}
+
+static void test_format_as_documented(void **state)
+{
+	(void)state;
+	const char *plain = "written from the spec"; /* 21 bytes: Padmé(33) = 36 */
+	uint8_t in[64];
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid id;
+	enum object_kind kind;
+	struct err e;
+
+	assert_int_equal(object_padme(12 + 21), 36);
+	objid_compute(k, plain, 21, &id);
+	craft(&id, in, inner_raw(in, OBJECT_META, plain, 36), &s);
+	assert_int_equal(s.len, object_sealed_size(21));
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), 0);
+	assert_int_equal(kind, OBJECT_META);
+	assert_int_equal(p.len, 21);
+	assert_memory_equal(p.data, plain, 21);
+
+	/* Authentic but malformed: each is refused after decryption. */
+	struct {
+		size_t at;
+		uint8_t v;
+		const char *why;
+	} bad[] = {
+		{ 0, 0, "header" },     /* kind 0 */
+		{ 0, 4, "header" },     /* kind 4 */
+		{ 1, 2, "header" },     /* unknown flag */
+		{ 2, 1, "header" },     /* reserved */
+		{ 3, 1, "header" },     /* reserved */
+		{ 4, 20, "header" },    /* plain length != body length, raw */
+		{ 8, 25, "header" },    /* body past its padded size */
+		{ 8, 20, "header" },    /* Padmé(12 + 20) = 32 != 36 */
+		{ 7, 0x40, "header" },  /* plaintext length over 1 GiB */
+		{ 33, 1, "padding" },   /* non-zero padding */
+		{ 13, 'X', "another id" }, /* content not of this id */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		inner_raw(in, OBJECT_META, plain, 36);
+		in[bad[i].at] = bad[i].v;
+		craft(&id, in, 36, &s);
+		err_clear(&e);
+		assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+		assert_int_equal(e.code, ERR_CORRUPT);
+		assert_non_null(strstr(e.msg, bad[i].why));
+		assert_int_equal(p.len, 21); /* OUT as it was */
+	}
+	/* A padded length that is not Padmé of anything we would write. */
+	inner_raw(in, OBJECT_META, plain, 37);
+	craft(&id, in, 37, &s);
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+	assert_non_null(strstr(e.msg, "header"));
+	/* The compressed flag on a body that is not a zstd frame. */
+	inner_raw(in, OBJECT_META, plain, 36);
+	in[1] = 1;
+	in[4] = 40; /* claims 40 bytes of plaintext from a 21-byte "frame" */
+	craft(&id, in, 36, &s);
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_non_null(strstr(e.msg, "zstd"));
+	buf_free(&s);
+	buf_free(&p);
+}
+
+/* Opening appends after what OUT holds, and a failure leaves that intact;
+ * reused contexts give the same bytes as temporary ones. */
+static void test_append_and_contexts(void **state)
+{
+	(void)state;
+	struct compress_ctx *c = compress_ctx_new(NULL);
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	uint8_t text[5000], rnd[700];
+	struct objid id, rid;
+	enum object_kind kind;
+	struct err e;
+
+	for (size_t i = 0; i < sizeof(text); i++)
+		text[i] = (uint8_t)(i % 50);
+	randombytes_buf(rnd, sizeof(rnd));
+	assert_int_equal(buf_append(&p, "keep", 4, NULL), 0);
+	objid_compute(k, text, sizeof(text), &id);
+	objid_compute(k, rnd, sizeof(rnd), &rid);
+	for (int round = 0; round < 3; round++) {
+		size_t before = p.len;
+
+		buf_reset(&s);
+		assert_int_equal(object_seal_ctx(c, k, OBJECT_TREE, &id, text, sizeof(text), 3, &s, NULL), 0);
+		assert_true(s.len < sizeof(text) / 4); /* compressed */
+		assert_int_equal(object_open_ctx(c, k, &id, s.data, s.len, &kind, &p, &e), 0);
+		assert_int_equal(p.len, before + sizeof(text));
+		assert_memory_equal(p.data + before, text, sizeof(text));
+		/* Under the other id it fails and OUT keeps its length. */
+		assert_int_equal(object_open_ctx(c, k, &rid, s.data, s.len, &kind, &p, &e), -1);
+		assert_int_equal(p.len, before + sizeof(text));
+		buf_reset(&s);
+		assert_int_equal(object_seal_ctx(NULL, k, OBJECT_DATA, &rid, rnd, sizeof(rnd), 3, &s, NULL), 0);
+		assert_int_equal(s.len, object_sealed_size(sizeof(rnd))); /* raw */
+		assert_int_equal(object_open_ctx(c, k, &rid, s.data, s.len, &kind, &p, &e), 0);
+		assert_memory_equal(p.data + before + sizeof(text), rnd, sizeof(rnd));
+	}
+	assert_memory_equal(p.data, "keep", 4);
+	compress_ctx_free(c);
+	buf_free(&s);
+	buf_free(&p);
+}
+
+/* Every bit flip anywhere in a raw (incompressible) object fails too. */
+static void test_every_flipped_bit_raw(void **state)
+{
+	(void)state;
+	uint8_t rnd[300];
+	struct buf s = BUF_INIT, p = BUF_INIT;
+	struct objid id;
+	enum object_kind kind;
+	struct err e;
+
+	randombytes_buf(rnd, sizeof(rnd));
+	seal(OBJECT_DATA, rnd, sizeof(rnd), 3, &id, &s);
+	assert_int_equal(s.len, object_sealed_size(sizeof(rnd)));
+	for (size_t i = 0; i < s.len * 8; i++) {
+		s.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+		assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), -1);
+		assert_true(e.code == ERR_CORRUPT || e.code == ERR_UNSUPPORTED);
+		assert_int_equal(p.len, 0);
+		s.data[i / 8] ^= (uint8_t)(1u << (i % 8));
+	}
+	assert_int_equal(object_open(k, &id, s.data, s.len, &kind, &p, &e), 0);
+	buf_free(&s);
+	buf_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +451,9 @@ int main(void)
 		cmocka_unit_test(test_versions_and_bad_args),
 		cmocka_unit_test(test_padme),
 		cmocka_unit_test(test_passphrase_change_keeps_objects),
+		cmocka_unit_test(test_format_as_documented),
+		cmocka_unit_test(test_append_and_contexts),
+		cmocka_unit_test(test_every_flipped_bit_raw),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -7,8 +7,11 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <openssl/sha.h>
 #include <sodium.h>
 
+#include "bytes.h"
+#include "compress.h"
 #include "keys.h"
 #include "pack.h"
 
@@ -262,6 +265,147 @@ static void test_trailer_parse(void **state)
 	buf_free(&pack);
 }
 
+/* Rewrite the trailer's table hash after the test has edited the table, so
+ * that the edit reaches the structure checks behind the hash. */
+static void rehash(struct buf *pack)
+{
+	uint8_t *t = pack->data + pack->len - PACK_TRAILER_LEN;
+
+	SHA256(pack->data + le64_get(t), le32_get(t + 8), t + 16);
+}
+
+/* A table with the right hash but a wrong structure is refused without keys. */
+static void test_toc_structure_behind_hash(void **state)
+{
+	(void)state;
+	struct objid ids[3];
+	struct buf pack = BUF_INIT, copy = BUF_INIT;
+	struct pack_entry *ents;
+	size_t n, toc;
+	struct err e;
+	/* Offsets inside the table: count at 0, entry i at 8 + 48 i: id (32),
+	 * kind (1), reserved (3), length (4), offset (8). */
+	struct {
+		size_t at;
+		int delta; /* added to the byte */
+		const char *why;
+	} bad[] = {
+		{ 0, 1, "claims" },               /* count one too many */
+		{ 0, -1, "claims" },              /* count one too few */
+		{ 4, 1, "header" },               /* reserved */
+		{ 8 + 32, 3, "kind" },            /* kind 4 */
+		{ 8 + 32, -1, "kind" },           /* kind 0 */
+		{ 8 + 33, 1, "reserved" },        /* entry reserved */
+		{ 8 + 36, 1, "gap" },             /* first length one more: overlap */
+		{ 8 + 36, -1, "gap" },            /* first length one less: gap */
+		{ 8 + 40, 1, "gap" },             /* first offset 17 */
+		{ 8 + 48 + 40, 1, "gap" },        /* second offset off by one */
+		{ 8 + 2 * 48 + 36, -1, "end at" }, /* last object ends before the table */
+		{ 8 + 48, 0, "twice" },           /* second id = first id (below) */
+	};
+
+	small_pack(3, ids, &pack);
+	toc = le64_get(pack.data + pack.len - PACK_TRAILER_LEN);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		buf_reset(&copy);
+		assert_int_equal(buf_append(&copy, pack.data, pack.len, NULL), 0);
+		if (bad[i].delta == 0)
+			memcpy(copy.data + toc + bad[i].at, copy.data + toc + 8, OBJID_LEN);
+		else
+			copy.data[toc + bad[i].at] = (uint8_t)(copy.data[toc + bad[i].at] + bad[i].delta);
+		/* Without the new hash the hash check catches it first. */
+		assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), -1);
+		assert_non_null(strstr(e.msg, "hash"));
+		rehash(&copy);
+		err_clear(&e);
+		assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), -1);
+		assert_int_equal(e.code, ERR_CORRUPT);
+		assert_non_null(strstr(e.msg, bad[i].why));
+	}
+	/* The untouched copy with a recomputed hash still reads: rehash is right. */
+	buf_reset(&copy);
+	assert_int_equal(buf_append(&copy, pack.data, pack.len, NULL), 0);
+	rehash(&copy);
+	assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), 0);
+	free(ents);
+	/* Header: reserved bytes and version. */
+	copy.data[12] = 1;
+	assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), -1);
+	assert_non_null(strstr(e.msg, "reserved"));
+	copy.data[12] = 0;
+	copy.data[8] = 0;
+	assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	copy.data[8] = 9;
+	assert_int_equal(pack_toc_read(copy.data, copy.len, &ents, &n, &e), -1);
+	assert_int_equal(e.code, ERR_UNSUPPORTED);
+	buf_free(&pack);
+	buf_free(&copy);
+}
+
+/* One writer makes several packs in turn; level bounds; entries in order. */
+static void test_writer_reuse_and_args(void **state)
+{
+	(void)state;
+	struct pack_writer *w;
+	struct buf a = BUF_INIT, b = BUF_INIT;
+	uint8_t pa[PACK_ID_LEN], pb[PACK_ID_LEN];
+	struct objid id1, id2;
+	struct err e;
+
+	assert_true(PACK_TARGET_DEFAULT == 16u << 20);
+	assert_null(pack_writer_new(k, -1, &e));
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_null(pack_writer_new(k, COMPRESS_LEVEL_MAX + 1, &e));
+	w = pack_writer_new(k, COMPRESS_LEVEL_NONE, &e);
+	assert_non_null(w);
+	assert_int_equal(pack_writer_size(w), 0);
+	objid_compute(k, "one", 3, &id1);
+	objid_compute(k, "two", 3, &id2);
+	assert_int_equal(pack_writer_add(w, OBJECT_DATA, &id1, (const uint8_t *)"one", 3, &e), 0);
+	assert_int_equal(pack_writer_add(w, OBJECT_META, &id2, (const uint8_t *)"two", 3, &e), 0);
+	assert_int_equal(pack_writer_size(w), PACK_HEADER_LEN + 2 * object_sealed_size(3));
+	assert_int_equal(pack_writer_entries(w)[1].kind, OBJECT_META);
+	assert_int_equal(pack_writer_entries(w)[1].offset, PACK_HEADER_LEN + object_sealed_size(3));
+	assert_int_equal(pack_writer_finish(w, &a, pa, &e), 0);
+	assert_int_equal(pack_writer_size(w), 0);
+	/* The same id may go into the next pack. */
+	assert_int_equal(pack_writer_add(w, OBJECT_DATA, &id1, (const uint8_t *)"one", 3, &e), 0);
+	assert_int_equal(pack_writer_finish(w, &b, pb, &e), 0);
+	assert_memory_not_equal(pa, pb, PACK_ID_LEN);
+	assert_int_equal(read_all(&a, &e), 0);
+	assert_int_equal(read_all(&b, &e), 0);
+	/* finish appends: two packs in one buffer are not one pack. */
+	assert_int_equal(buf_append(&a, b.data, b.len, NULL), 0);
+	assert_int_equal(read_all(&a, &e), -1);
+	pack_writer_free(w);
+	buf_free(&a);
+	buf_free(&b);
+}
+
+/* The keyless writer refuses sealed objects that cannot be objects. */
+static void test_add_sealed_refusals(void **state)
+{
+	(void)state;
+	struct pack_writer *gc = pack_writer_new(NULL, 0, NULL);
+	struct pack_entry ent = { .kind = 7, .length = 100 };
+	uint8_t junk[100] = { 0 };
+	struct err e;
+
+	assert_int_equal(pack_writer_add_sealed(gc, &ent, junk, &e), -1);
+	assert_non_null(strstr(e.msg, "kind"));
+	ent.kind = OBJECT_DATA;
+	ent.length = OBJECT_OVERHEAD - 1;
+	assert_int_equal(pack_writer_add_sealed(gc, &ent, junk, &e), -1);
+	assert_non_null(strstr(e.msg, "short"));
+	ent.length = 100;
+	assert_int_equal(pack_writer_add_sealed(gc, &ent, junk, &e), 0);
+	assert_int_equal(pack_writer_add_sealed(gc, &ent, junk, &e), -1);
+	assert_non_null(strstr(e.msg, "already"));
+	assert_true(pack_writer_has(gc, &ent.id));
+	pack_writer_free(gc);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -272,6 +416,9 @@ int main(void)
 		cmocka_unit_test(test_truncation_and_garbage),
 		cmocka_unit_test(test_table_kind_lie),
 		cmocka_unit_test(test_trailer_parse),
+		cmocka_unit_test(test_toc_structure_behind_hash),
+		cmocka_unit_test(test_writer_reuse_and_args),
+		cmocka_unit_test(test_add_sealed_refusals),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
