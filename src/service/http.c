@@ -22,6 +22,10 @@
 #include <microhttpd.h>
 #include <openssl/evp.h>
 
+/* Per-connection buffer: upload bodies arrive in pieces of about this size.
+ * libmicrohttpd's default (32 KiB) means hundreds of calls per MiB. */
+#define CONN_MEMORY (1u << 20)
+
 struct http_server {
 	struct MHD_Daemon *d;
 	http_handler h;
@@ -274,11 +278,13 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
 	if (s->d == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an address of this "
