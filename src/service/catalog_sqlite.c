@@ -8,6 +8,7 @@
  * migration runs in its own transaction, so a crash leaves the previous
  * version intact.
  */
+#include "bytes.h"
 #include "catalog.h"
 #include "pack.h"
 
@@ -130,6 +131,24 @@ static int step_done(struct catalog *c, sqlite3_stmt *st, const char *exists_msg
 	if (rc == SQLITE_CONSTRAINT && exists_msg)
 		return err_set(e, ERR_EXISTS, "%s", exists_msg);
 	return db_fail(c, e, "write");
+}
+
+/* Make room in *V (CNT elements of SIZE bytes used, *CAP allocated) for one
+ * more, doubling. 0, or -1 with ERR_NOMEM. Every list function grows its
+ * result this way. */
+static int grow(void **v, size_t *cap, size_t cnt, size_t size, struct err *e)
+{
+	size_t n, bytes;
+	void *p;
+
+	if (cnt < *cap)
+		return 0;
+	n = *cap ? *cap * 2 : 16;
+	if (!size_mul(n, size, &bytes) || (p = realloc(*v, bytes)) == NULL)
+		return err_oom(e);
+	*v = p;
+	*cap = n;
+	return 0;
 }
 
 void catalog_new_id(catalog_id out)
@@ -354,15 +373,8 @@ int catalog_token_list(struct catalog *c, const char *subscription, struct api_t
 		goto out;
 	bind_text(st, 1, subscription);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct api_token *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
 		copy_col(v[cnt].name, sizeof(v[cnt].name), st, 1);
 		v[cnt].created = sqlite3_column_int64(st, 2);
@@ -523,15 +535,8 @@ int catalog_vault_list(struct catalog *c, const char *subscription, struct vault
 		goto out;
 	bind_text(st, 1, subscription);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct vault *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		vault_row(st, &v[cnt++]);
 	}
 	*out = v;
@@ -801,15 +806,8 @@ int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
 	bind_text(st, 1, subscription);
 	sqlite3_bind_int(st, 2, limit);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct audit_entry *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		v[cnt].id = sqlite3_column_int64(st, 0);
 		v[cnt].time = sqlite3_column_int64(st, 1);
 		copy_col(v[cnt].actor, sizeof(v[cnt].actor), st, 2);
@@ -956,15 +954,8 @@ int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine
 		goto out;
 	bind_text(st, 1, vault_id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct machine *p = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		machine_row(st, &v[cnt++]);
 	}
 	*out = v;
@@ -1240,15 +1231,8 @@ int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
 	bind_text(st, 1, machine_id);
 	sqlite3_bind_int(st, 2, all);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct recovery_point *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		memset(&v[cnt], 0, sizeof(v[cnt]));
 		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
 		copy_col(v[cnt].meta, sizeof(v[cnt].meta), st, 1);
@@ -1531,15 +1515,8 @@ int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
 	bind_text(st, 1, subscription);
 	sqlite3_bind_int(st, 2, limit);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct alert *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		v[cnt].id = sqlite3_column_int64(st, 0);
 		v[cnt].time = sqlite3_column_int64(st, 1);
 		copy_col(v[cnt].kind, sizeof(v[cnt].kind), st, 2);
@@ -1635,15 +1612,8 @@ int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct 
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct job *j;
 
-		if (cnt == cap) {
-			struct job *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		j = &v[cnt];
 		memset(j, 0, sizeof(*j));
 		copy_col(j->id, sizeof(j->id), st, 0);
@@ -1690,15 +1660,8 @@ int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, s
 		goto out;
 	bind_text(st, 1, vault_id);
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (cnt == cap) {
-			struct usage *p = realloc(v, (cap = cap ? cap * 2 : 16) * sizeof(*v));
-
-			if (p == NULL) {
-				err_oom(e);
-				goto out;
-			}
-			v = p;
-		}
+		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
+			goto out;
 		copy_col(v[cnt].machine_id, sizeof(v[cnt].machine_id), st, 0);
 		copy_col(v[cnt].machine, sizeof(v[cnt].machine), st, 1);
 		v[cnt].packs = sqlite3_column_int64(st, 2);
