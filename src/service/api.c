@@ -790,6 +790,69 @@ static void h_machine_self(struct call *c)
 	reply_json(c, 200, j);
 }
 
+/* The machine called arg[0] in the caller's vault, live: the source of a
+ * restore on another machine. 0, or -1 after replying 404. */
+static int source_machine(struct call *c, struct machine *m)
+{
+	struct err e;
+
+	if (catalog_machine_by_name(c->s->cat, c->machine.vault_id, c->arg[0], m, &e) != 0 ||
+	    m->deleted) {
+		reply_msg(c, ERR_NOT_FOUND, "no machine of that name in this vault");
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /machines/{name} (machine): another machine of the same vault, with its
+ * wrapped master key, for a restore here with that machine's passphrase.
+ * Read only: nothing of the source can be changed through it. */
+static void h_source_machine(struct call *c)
+{
+	struct machine m;
+	uint8_t *blob = NULL;
+	size_t len = 0;
+	char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	struct err e;
+	json_t *j;
+
+	if (source_machine(c, &m) != 0)
+		return;
+	if (catalog_machine_wrapped_key(c->s->cat, m.id, &blob, &len, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	sodium_bin2base64(b64, sizeof(b64), blob, len > KEYS_WRAPPED_LEN ? KEYS_WRAPPED_LEN : len,
+			  sodium_base64_VARIANT_ORIGINAL);
+	free(blob);
+	j = machine_json(&m);
+	json_object_set_new(j, "wrapped_key", json_string(b64));
+	reply_json(c, 200, j);
+}
+
+static json_t *point_json(const struct recovery_point *p);
+
+static void h_source_points(struct call *c)
+{
+	struct machine m;
+	struct recovery_point *p = NULL;
+	size_t n = 0;
+	struct err e;
+	json_t *a;
+
+	if (source_machine(c, &m) != 0)
+		return;
+	if (catalog_point_list(c->s->cat, m.id, false, &p, &n, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	a = json_array();
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, point_json(&p[i]));
+	free(p);
+	reply_json(c, 200, json_pack("{s:s,s:o}", "machine", m.name, "recovery_points", a));
+}
+
 /* ---- packs and recovery points ---- */
 
 static int is_hex64(const char *s)
@@ -1507,6 +1570,8 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
+	{ "GET", "/api/v1/machines/*", h_source_machine, AUTH_MACHINE },
+	{ "GET", "/api/v1/machines/*/recovery-points", h_source_points, AUTH_MACHINE },
 	{ "POST", "/api/v1/jobs", h_job_start, AUTH_MACHINE },
 	{ "PATCH", "/api/v1/jobs/*", h_job_end, AUTH_MACHINE },
 	{ "GET", "/api/v1/vaults/*/jobs", h_job_list, 0 },

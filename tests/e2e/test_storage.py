@@ -136,6 +136,15 @@ def test_another_machine_of_the_vault_reads_but_does_not_own(machine, tmp_path):
     mid2 = body["machine_id"]
     st, back = signed(s, mid2, key2, "GET", "/packs/" + info["pack"], raw=True)
     assert st == 200 and back == data
+    # It finds the source machine, its wrapped key and its points, read only.
+    st, src = signed(s, mid2, key2, "GET", "/machines/server-01")
+    assert st == 200 and src["id"] == mid and len(src["wrapped_key"]) > 100
+    st, body = signed(s, mid, mkey, "POST", "/recovery-points", json.dumps(
+        {"meta": info["objects"][0], "objects": info["objects"]}).encode())
+    st, pts = signed(s, mid2, key2, "GET", "/machines/server-01/recovery-points")
+    assert st == 200 and [p["id"] for p in pts["recovery_points"]] == [body["id"]]
+    assert signed(s, mid2, key2, "GET", "/machines/nobody")[0] == 404
+    assert signed(s, mid2, key2, "DELETE", "/machines/server-01")[0] in (404, 405)
     # Its own object questions see only its own objects.
     st, body = signed(s, mid2, key2, "POST", "/objects/missing",
                       json.dumps({"ids": info["objects"]}).encode())
