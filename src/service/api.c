@@ -865,11 +865,12 @@ static int is_hex64(const char *s)
 	return 1;
 }
 
-/* The store of the calling machine's vault's region. */
-static struct store *machine_store(struct call *c, struct err *e)
+/* The store of the calling machine's vault's region; with PAIR, also the
+ * store GRS copies go to (NULL for an LRS vault or a region without a pair). */
+static struct store *machine_store_pair(struct call *c, struct store **pair, struct err *e)
 {
 	struct vault v;
-	const struct region *r;
+	const struct region *r, *p;
 
 	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, e) != 0)
 		return NULL;
@@ -878,7 +879,16 @@ static struct store *machine_store(struct call *c, struct err *e)
 			"configuration", v.region);
 		return NULL;
 	}
+	if (pair) {
+		p = strcmp(v.redundancy, "GRS") == 0 && r->pair[0] ? service_region(c->s, r->pair) : NULL;
+		*pair = p ? p->store : NULL;
+	}
 	return r->store;
+}
+
+static struct store *machine_store(struct call *c, struct err *e)
+{
+	return machine_store_pair(c, NULL, e);
 }
 
 /* Map a spooled upload read-only. NULL (and *LEN 0) for an empty file. */
@@ -915,7 +925,7 @@ static void h_pack_put(struct call *c)
 	catalog_id owner;
 	struct pack_entry *ents = NULL;
 	const uint8_t *map = NULL;
-	struct store *st;
+	struct store *st, *pair = NULL;
 	size_t n = 0, len = 0;
 	struct err e;
 
@@ -937,7 +947,8 @@ static void h_pack_put(struct call *c)
 		reply_json(c, 200, json_pack("{s:s,s:b}", "id", id, "already_stored", 1));
 		return;
 	}
-	if ((st = machine_store(c, &e)) == NULL || (map = map_upload(c, &len, &e)) == MAP_FAILED) {
+	if ((st = machine_store_pair(c, &pair, &e)) == NULL ||
+	    (map = map_upload(c, &len, &e)) == MAP_FAILED) {
 		reply_err(c, &e);
 		return;
 	}
@@ -947,7 +958,9 @@ static void h_pack_put(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
+	/* Why copy before acknowledging: a GRS vault promises the second copy. */
 	if (store_put_file(st, id, c->req->body_file, &e) != 0 ||
+	    (pair && store_copy(st, pair, id, &e) != 0) ||
 	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
 		reply_err(c, &e);
 		goto out;

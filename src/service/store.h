@@ -26,6 +26,11 @@ void store_close(struct store *s);
  * (packs are content-addressed, so both are the same bytes). 0 or -1. */
 int store_put_file(struct store *s, const char *id, const char *tmp_path, struct err *e);
 
+/* Copy pack ID from store FROM into store TO (the GRS copy to the paired
+ * region), atomically as store_put_file. A pack TO has already is kept.
+ * 0 or -1. */
+int store_copy(struct store *from, struct store *to, const char *id, struct err *e);
+
 /* Whether pack ID is stored, and its size. */
 bool store_has(struct store *s, const char *id, uint64_t *size);
 

@@ -186,3 +186,20 @@ int store_open(struct store *s, const char *id, uint64_t *size, struct err *e)
 	*size = (uint64_t)st.st_size;
 	return fd;
 }
+
+int store_copy(struct store *from, struct store *to, const char *id, struct err *e)
+{
+	char sdir[PATH_MAX], src[PATH_MAX], ddir[PATH_MAX], dst[PATH_MAX];
+	struct stat st;
+
+	if (pack_path(from, id, sdir, src, e) != 0 || pack_path(to, id, ddir, dst, e) != 0 ||
+	    mkdir_one(ddir, e) != 0)
+		return -1;
+	if (stat(dst, &st) == 0)
+		return 0;
+	if (copy_into(to, src, dst, e) != 0)
+		return -1;
+	if (fsync_dir(ddir) != 0)
+		return err_errno(e, "fsync %s", ddir);
+	return 0;
+}

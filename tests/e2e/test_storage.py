@@ -47,9 +47,11 @@ def test_upload_read_back_and_ranges(machine):
     st, tail = signed(s, mid, mkey, "GET", "/packs/" + info["pack"], raw=True,
                       headers={"Range": f"bytes={len(data) - 56}-"})
     assert st == 206 and tail == data[-56:]
-    # The stored file is the pack, byte for byte, in the vault region's store.
-    stored = s.data / "store" / "local-1" / "packs" / info["pack"][:2] / info["pack"]
-    assert stored.read_bytes() == data
+    # The stored file is the pack, byte for byte, in the vault region's store,
+    # and (the vault is GRS, the default) in the paired region's too.
+    for region in ("local-1", "local-2"):
+        stored = s.data / "store" / region / "packs" / info["pack"][:2] / info["pack"]
+        assert stored.read_bytes() == data
     assert not any((s.data / "tmp").iterdir()), "no upload left behind"
 
 
@@ -152,3 +154,17 @@ def test_another_machine_of_the_vault_reads_but_does_not_own(machine, tmp_path):
     # And it cannot claim the first machine's pack as its own upload.
     st, body = signed(s, mid2, key2, "PUT", "/packs/" + info["pack"], data)
     assert st == 409
+
+
+def test_lrs_keeps_one_copy(env, tmp_path):
+    s, tmp, mkey, mpub = env
+    st, body, _ = s.call("POST", "/vaults", {"name": "local-only", "region": "local-2",
+                                             "redundancy": "LRS"})
+    st, xml, _ = s.call("POST", "/vaults/local-only/credentials", raw=True)
+    from test_register import Creds
+    st, m, _ = register(s, Creds(xml, tmp), "server-09", mpub)
+    data, info = make_pack(tmp)
+    assert signed(s, m["machine_id"], mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201
+    p = info["pack"]
+    assert (s.data / "store" / "local-2" / "packs" / p[:2] / p).exists()
+    assert not (s.data / "store" / "local-1" / "packs" / p[:2] / p).exists()
