@@ -273,3 +273,20 @@ def test_serve_needs_an_initialised_folder(arcad_bin, tmp_path):
     p = run([arcad_bin, "serve", "--data", str(tmp_path / "empty"), "--listen", "127.0.0.1:0"])
     assert p.returncode == 1
     assert "arcad init --data" in p.stderr
+
+
+def test_limits_hold_under_concurrent_requests(svc):
+    """40 vault creations at once: exactly 25 succeed, the rest name the limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def create(i):
+        return svc.call("POST", "/vaults", {"name": f"c{i}", "region": "local-1"})[:2]
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(create, range(40)))
+    ok = [r for r in results if r[0] == 201]
+    refused = [r for r in results if r[0] == 409]
+    assert len(ok) == 25 and len(refused) == 15
+    assert all("at most 25 vaults" in r[1]["error"]["message"] for r in refused)
+    st, body, _ = svc.call("GET", "/vaults")
+    assert len(body["vaults"]) == 25
