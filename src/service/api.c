@@ -1398,6 +1398,54 @@ static void h_alerts(struct call *c)
 	reply_json(c, 200, json_pack("{s:o}", "alerts", arr));
 }
 
+/* PUT /machine/wrapped-key {"wrapped_key": base64} (machine, security PIN):
+ * a passphrase change. The blob must wrap the same master key, so no data is
+ * re-encrypted or uploaded again; the change raises an alert. */
+static void h_machine_rewrap(struct call *c)
+{
+	json_t *j = body_json(c);
+	const char *b64;
+	uint8_t blob[KEYS_WRAPPED_LEN + 1], kid[KEY_ID_LEN];
+	size_t len = 0;
+	char key_id[33], target[160], msg[256];
+	struct vault v;
+	struct err e;
+	int bad = 0;
+
+	if (j == NULL)
+		return;
+	b64 = member(c, j, "wrapped_key", 1, &bad);
+	if (bad)
+		goto out;
+	if (sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    keys_wrapped_key_id(blob, len, kid, &e) != 0) {
+		reply_msg(c, ERR_INVALID, "\"wrapped_key\" must be a wrapped master key, in base64");
+		goto out;
+	}
+	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	/* The PIN is the subscription's: a person generated it in the portal. */
+	snprintf(c->who.subscription, sizeof(c->who.subscription), "%s", v.subscription);
+	snprintf(c->who.name, sizeof(c->who.name), "machine:%s", c->machine.name);
+	snprintf(target, sizeof(target), "%s/%s", v.name, c->machine.name);
+	if (require_pin(c, "change the passphrase of", target) != 0)
+		goto out;
+	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
+	if (catalog_machine_set_wrapped_key(c->s->cat, c->machine.id, blob, len, key_id, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "passphrase.change", target, "");
+	snprintf(msg, sizeof(msg), "the passphrase of machine %s was changed", target);
+	catalog_alert(c->s->cat, v.subscription, c->now, "passphrase.changed", target, msg, NULL);
+	reply_json(c, 200, json_pack("{s:s,s:s}", "machine", c->machine.name, "key_id", key_id));
+out:
+	json_decref(j);
+}
+
 /* ---- jobs and usage ---- */
 
 /* POST /jobs {"kind": "backup"|"restore"} (machine): a job starts. */
@@ -1584,6 +1632,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*", h_source_machine, AUTH_MACHINE },
+	{ "PUT", "/api/v1/machine/wrapped-key", h_machine_rewrap, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*/recovery-points", h_source_points, AUTH_MACHINE },
 	{ "POST", "/api/v1/jobs", h_job_start, AUTH_MACHINE },
 	{ "PATCH", "/api/v1/jobs/*", h_job_end, AUTH_MACHINE },

@@ -171,6 +171,10 @@ int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, ch
 /* The machine's wrapped master key blob (caller frees). */
 int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
 				struct err *e);
+/* Replace the machine's wrapped master key (a passphrase change): the new
+ * blob must wrap the same master key (same KEY_ID), else ERR_INVALID. */
+int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
+				    size_t len, const char *key_id, struct err *e);
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
 #define CATALOG_POINTS_MAX 366

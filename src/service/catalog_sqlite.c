@@ -1025,6 +1025,28 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
 	return rc;
 }
 
+int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
+				    size_t len, const char *key_id, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET wrapped_key = ? WHERE id = ? AND key_id = ? AND "
+			  "deleted = 0", e))) {
+		sqlite3_bind_blob(st, 1, blob, (int)len, SQLITE_TRANSIENT);
+		bind_text(st, 2, id);
+		bind_text(st, 3, key_id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && sqlite3_changes(c->db) == 0)
+			rc = err_set(e, ERR_INVALID, "the new wrapped key does not wrap this machine's "
+				     "master key: a passphrase change re-wraps the same key");
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;

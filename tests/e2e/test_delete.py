@@ -116,3 +116,27 @@ def test_machine_soft_delete(point):
     assert st == 200
     st, body = signed(s, mid, mkey, "GET", "/recovery-points")
     assert st == 200 and len(body["recovery_points"]) == 2
+
+
+def test_passphrase_change_needs_pin_and_keeps_the_key(point):
+    from test_register import wrapped_key
+    s, tmp, mid, mkey, _, _, rps = point
+    st, me = signed(s, mid, mkey, "GET", "/machine")
+    kid = bytes.fromhex(me["key_id"])
+    new = wrapped_key(kid)
+    body = json.dumps({"wrapped_key": __import__("base64").b64encode(new).decode()}).encode()
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body)
+    assert st == 401 and "security PIN" in r["error"]["message"]
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body, headers={"X-Arca-PIN": pin(s)})
+    assert st == 200, r
+    st, me = signed(s, mid, mkey, "GET", "/machine")
+    assert __import__("base64").b64decode(me["wrapped_key"]) == new
+    # Another master key is not a passphrase change: refused.
+    other = json.dumps({"wrapped_key": __import__("base64").b64encode(wrapped_key()).decode()}).encode()
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", other, headers={"X-Arca-PIN": pin(s)})
+    assert st == 400 and "same key" in r["error"]["message"]
+    st, body, _ = s.call("GET", "/alerts")
+    assert "passphrase.changed" in [a["kind"] for a in body["alerts"]]
+    # Its recovery points are untouched.
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert [p["id"] for p in body["recovery_points"]] == rps

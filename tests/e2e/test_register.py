@@ -23,11 +23,11 @@ def sign(key_path, msg):
     return base64.b64encode(openssl("dgst", "-sha256", "-sign", key_path, data=msg)).decode()
 
 
-def wrapped_key():
+def wrapped_key(key_id=None):
     """A structurally valid wrapped-key blob (docs/FORMAT.md): the service
     checks its shape and reads its key id, and can open nothing."""
     head = b"ARCAWKEY" + bytes([1, 1, 0, 0]) + (1).to_bytes(4, "little") \
-        + (8192).to_bytes(8, "little") + os.urandom(16 + 16 + 24 + 48)
+        + (8192).to_bytes(8, "little") + (key_id or os.urandom(16)) + os.urandom(16 + 24 + 48)
     return head + hashlib.blake2b(head, digest_size=16).digest()
 
 
