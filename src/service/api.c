@@ -1446,6 +1446,51 @@ out:
 	json_decref(j);
 }
 
+/* POST /machine/certificate (machine): a new certificate from the vault's CA
+ * for the machine's key, valid a year. The agent renews well before expiry;
+ * a machine away past it registers again with fresh vault credentials. */
+static void h_machine_renew(struct call *c)
+{
+	char *ca_pem = NULL, *ca_key_pem = NULL, *pub_pem = NULL, cn[160];
+	X509 *ca = NULL, *x = NULL;
+	EVP_PKEY *ca_key = NULL, *pub = NULL;
+	struct buf cert = BUF_INIT;
+	struct pki_leaf leaf;
+	struct machine m;
+	struct vault v;
+	struct err e;
+
+	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0 ||
+	    catalog_machine_get(c->s->cat, c->machine.id, &m, &pub_pem, &e) != 0 ||
+	    (pub = pki_pubkey_parse(pub_pem, &e)) == NULL ||
+	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
+	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL)
+		goto fail;
+	snprintf(cn, sizeof(cn), "arca machine %s/%s", v.name, m.name);
+	memset(&leaf, 0, sizeof(leaf));
+	leaf.cn = cn;
+	leaf.not_before = c->now - 300;
+	leaf.not_after = c->now + 365LL * 86400;
+	if ((x = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(x, &cert, &e) ||
+	    catalog_machine_set_cert(c->s->cat, m.id, (const char *)cert.data, c->now, &e))
+		goto fail;
+	reply_json(c, 201, json_pack("{s:s}", "certificate", (const char *)cert.data));
+	goto out;
+fail:
+	reply_err(c, &e);
+out:
+	if (ca_key_pem)
+		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
+	free(ca_key_pem);
+	free(ca_pem);
+	free(pub_pem);
+	buf_free(&cert);
+	X509_free(ca);
+	X509_free(x);
+	EVP_PKEY_free(ca_key);
+	EVP_PKEY_free(pub);
+}
+
 /* ---- jobs and usage ---- */
 
 /* POST /jobs {"kind": "backup"|"restore"} (machine): a job starts. */
@@ -1633,6 +1678,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*", h_source_machine, AUTH_MACHINE },
 	{ "PUT", "/api/v1/machine/wrapped-key", h_machine_rewrap, AUTH_MACHINE },
+	{ "POST", "/api/v1/machine/certificate", h_machine_renew, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*/recovery-points", h_source_points, AUTH_MACHINE },
 	{ "POST", "/api/v1/jobs", h_job_start, AUTH_MACHINE },
 	{ "PATCH", "/api/v1/jobs/*", h_job_end, AUTH_MACHINE },

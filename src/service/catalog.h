@@ -175,6 +175,9 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
  * blob must wrap the same master key (same KEY_ID), else ERR_INVALID. */
 int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
 				    size_t len, const char *key_id, struct err *e);
+/* Record a renewed machine certificate at NOW. */
+int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
+			     struct err *e);
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
 #define CATALOG_POINTS_MAX 366

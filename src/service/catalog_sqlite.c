@@ -1047,6 +1047,24 @@ int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uin
 	return rc;
 }
 
+int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
+			     struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET cert = ?, renewed = ? WHERE id = ? AND deleted = 0", e))) {
+		bind_text(st, 1, cert_pem);
+		sqlite3_bind_int64(st, 2, now);
+		bind_text(st, 3, id);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;

@@ -121,6 +121,14 @@ def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):
     assert base64.b64decode(me["wrapped_key"]) == blob
     assert me["name"] == "server-01" and me["last_seen"]
 
+    # It renews its certificate, signed as every machine request.
+    st, body = signed(s, mid, mkey, "POST", "/machine/certificate")
+    assert st == 201 and body["certificate"].startswith("-----BEGIN CERTIFICATE-----")
+    (tmp / "m2.pem").write_text(body["certificate"])
+    o = subprocess.run(["openssl", "x509", "-in", str(tmp / "m2.pem"), "-noout", "-enddate"],
+                       capture_output=True, text=True)
+    assert o.returncode == 0 and str(time.gmtime().tm_year + 1) in o.stdout
+
     # Registering again under the same name keeps the machine (and its points).
     st, body, _ = register(s, creds, "server-01", mpub)
     assert st == 201 and body["reregistered"] is True and body["machine_id"] == mid
