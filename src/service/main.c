@@ -3,7 +3,10 @@
  * word and hands the rest to the command's function; each returns an exit
  * code: 0 success, 1 failure, 2 usage error.
  */
+#include <dirent.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -177,8 +180,33 @@ static volatile sig_atomic_t stopping;
 
 #define PURGE_EVERY 3600 /* seconds between purges of what was soft-deleted */
 
-/* Purge what was soft-deleted more than 14 days ago, now and every hour,
- * until the service stops. */
+#define UPLOAD_LEASE (24 * 3600) /* an upload in progress is forgotten after a day */
+
+/* Remove uploads in progress that nobody touched for UPLOAD_LEASE seconds:
+ * leases expire by themselves, there is no lock for a person to clean up. */
+static void expire_uploads(const char *tmp)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	time_t now = time(NULL);
+
+	if (d == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		char path[PATH_MAX + 256];
+		struct stat st;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < now - UPLOAD_LEASE)
+			unlink(path);
+	}
+	closedir(d);
+}
+
+/* Purge what was soft-deleted more than 14 days ago, and expire stale
+ * uploads, now and every hour, until the service stops. */
 static void *purger(void *arg)
 {
 	struct service *s = arg;
@@ -194,6 +222,7 @@ static void *purger(void *arg)
 				printf("arcad: purged %lld recovery points and %lld machines deleted "
 				       "over %d days ago\n", (long long)p, (long long)m,
 				       CATALOG_SOFT_DELETE_DAYS);
+			expire_uploads(s->tmp);
 		}
 		sleep(1);
 	}

@@ -168,3 +168,36 @@ def test_lrs_keeps_one_copy(env, tmp_path):
     p = info["pack"]
     assert (s.data / "store" / "local-2" / "packs" / p[:2] / p).exists()
     assert not (s.data / "store" / "local-1" / "packs" / p[:2] / p).exists()
+
+
+def test_resumable_upload(machine):
+    s, tmp, mid, mkey, _, _ = machine
+    data, info = make_pack(tmp, n=3, size=40000)
+    pid, total = info["pack"], str(len(data))
+    a, b = len(data) // 3, 2 * len(data) // 3
+    hdr = lambda off: {"X-Arca-Length": total, "X-Arca-Offset": str(off)}  # noqa: E731
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + pid, data[:a], headers=hdr(0))
+    assert st == 202 and body["received"] == a
+    # The connection broke; the client asks where to resume.
+    st, body = signed(s, mid, mkey, "GET", f"/packs/{pid}/upload")
+    assert body["received"] == a
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + pid, data[b:], headers=hdr(b))
+    assert st == 409 and body["received"] == a          # a gap is refused, nothing lost
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + pid, data[a:b], headers=hdr(a))
+    assert st == 202 and body["received"] == b
+    st, body = signed(s, mid, mkey, "GET", "/packs/" + pid)
+    assert st == 404                                    # not visible until complete
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + pid, data[b:], headers=hdr(b))
+    assert st == 201 and body["size"] == len(data)
+    st, back = signed(s, mid, mkey, "GET", "/packs/" + pid, raw=True)
+    assert back == data
+    assert not any((s.data / "tmp").iterdir())
+    # Pieces of something else under this id: refused once assembled.
+    data2, info2 = make_pack(tmp, n=2, size=1000)
+    fake = bytearray(data2)
+    fake[50] ^= 1
+    st, body = signed(s, mid, mkey, "PUT", "/packs/" + info2["pack"], bytes(fake),
+                      headers={"X-Arca-Length": str(len(fake)), "X-Arca-Offset": "0"})
+    assert st == 400 and "start again" in body["error"]["message"]
+    st, body = signed(s, mid, mkey, "GET", f"/packs/{info2['pack']}/upload")
+    assert body["received"] == 0
