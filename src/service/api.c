@@ -304,15 +304,6 @@ static void h_regions(struct call *c)
 	reply_json(c, 200, json_pack("{s:o}", "regions", a));
 }
 
-static int check_redundancy(struct call *c, const char *r)
-{
-	if (strcmp(r, "LRS") == 0 || strcmp(r, "GRS") == 0)
-		return 0;
-	reply_msg(c, ERR_INVALID, "storage redundancy must be \"LRS\" (one copy in the region) or "
-		  "\"GRS\" (also copied to the region's pair)");
-	return -1;
-}
-
 static void h_vault_create(struct call *c)
 {
 	json_t *j = body_json(c);
@@ -388,8 +379,12 @@ static void h_vault_patch(struct call *c)
 	if (j == NULL)
 		return;
 	red = member(c, j, "redundancy", 1, &bad);
-	if (bad || check_redundancy(c, red) != 0)
+	if (bad)
 		goto out;
+	if (ops_check_redundancy(red, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
 	if (catalog_vault_set_redundancy(c->s->cat, c->who.subscription, c->arg[0], red, &e) != 0 ||
 	    catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0) {
 		reply_err(c, &e);

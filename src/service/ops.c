@@ -8,6 +8,14 @@
 
 #include "pki.h"
 
+int ops_check_redundancy(const char *r, struct err *e)
+{
+	if (strcmp(r, "LRS") == 0 || strcmp(r, "GRS") == 0)
+		return 0;
+	return err_set(e, ERR_INVALID, "storage redundancy must be \"LRS\" (one copy in the "
+		       "region) or \"GRS\" (also copied to the region's pair)");
+}
+
 int ops_vault_create(struct service *s, const char *subscription, const char *actor,
 		     const char *name, const char *region, const char *redundancy, int64_t now,
 		     struct vault *v, struct err *e)
@@ -25,9 +33,8 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 	if (service_region(s, region) == NULL)
 		return err_set(e, ERR_INVALID, "no region named \"%.64s\"; the regions are listed by "
 			       "GET /api/v1/regions and in arcad.json", region);
-	if (strcmp(redundancy, "LRS") != 0 && strcmp(redundancy, "GRS") != 0)
-		return err_set(e, ERR_INVALID, "storage redundancy must be \"LRS\" (one copy in the "
-			       "region) or \"GRS\" (also copied to the region's pair)");
+	if (ops_check_redundancy(redundancy, e) != 0)
+		return -1;
 	memset(v, 0, sizeof(*v));
 	catalog_new_id(v->id);
 	snprintf(v->subscription, sizeof(v->subscription), "%s", subscription);

@@ -16,6 +16,10 @@
 #include "service.h"
 #include "vaultcred.h"
 
+/* Whether R is a storage redundancy: "LRS" or "GRS". 0, or -1 with
+ * ERR_INVALID saying what each means. */
+int ops_check_redundancy(const char *r, struct err *e);
+
 /* Create vault NAME in SUBSCRIPTION, in REGION, with REDUNDANCY ("LRS" or
  * "GRS"; NULL for GRS). Fills V. 0, or -1 with E set: ERR_INVALID for a bad
  * name, region or redundancy; ERR_EXISTS; ERR_LIMIT past 25 vaults. */
