@@ -130,3 +130,35 @@ def test_restart_keeps_what_was_acknowledged(env, arcad_bin):
     assert [p["id"] for p in body["recovery_points"]] == [rp["id"]]
     st, back = signed(s2, mid, mkey, "GET", "/packs/" + info["pack"], raw=True)
     assert back == data
+
+
+def test_point_and_machine_limits_end_to_end(env):
+    """The 367th recovery point and, under concurrency, the 51st machine."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, a, _ = register(s, creds, "server-a", mpub)
+    mid = a["machine_id"]
+    data, info = make_pack(tmp, n=1, size=100)
+    assert signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201
+    point = json.dumps({"meta": info["objects"][0], "objects": info["objects"]}).encode()
+
+    def commit(_):
+        return signed(s, mid, mkey, "POST", "/recovery-points", point)[0]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(commit, range(370)))
+    assert codes.count(201) == 366 and codes.count(409) == 4
+    st, body = signed(s, mid, mkey, "POST", "/recovery-points", point)
+    assert st == 409 and "A machine can have at most 366 recovery points" in body["error"]["message"]
+
+    # 60 machines register at once: exactly 49 more fit beside server-a.
+    def reg(i):
+        return register(s, creds, f"m{i:02d}", mpub)[0]
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(reg, range(60)))
+    assert codes.count(201) == 49 and codes.count(409) == 11
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 50
