@@ -25,6 +25,7 @@
 
 #include "keys.h"
 #include "ops.h"
+#include "policy.h"
 #include "pack.h"
 #include "pki.h"
 #include "replay.h"
@@ -1642,6 +1643,86 @@ out:
 	EVP_PKEY_free(pub);
 }
 
+/* ---- backup policies ---- */
+
+/* PUT /vaults/{v}/machines/{m}/policy (user): set the machine's schedule and
+ * retention. Shortening any retention needs a security PIN and raises an
+ * alert; floors and the 3-a-day and 366-point limits always hold. */
+static void h_policy_set(struct call *c)
+{
+	json_t *j = body_json(c);
+	struct policy p, old;
+	struct vault v;
+	struct machine m;
+	char *text = NULL, *prev = NULL, target[160], msg[512];
+	struct err e;
+
+	if (j == NULL)
+		return;
+	if (vault_machine(c, &v, &m) != 0)
+		goto out;
+	if (policy_parse(j, &p, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	snprintf(target, sizeof(target), "%s/%s", v.name, m.name);
+	if (catalog_policy_get(c->s->cat, m.id, &prev, NULL) == 0) {
+		json_t *pj = json_loads(prev, 0, NULL);
+
+		if (pj && policy_parse(pj, &old, NULL) == 0 && policy_shortens(&old, &p)) {
+			if (require_pin(c, "shorten the retention of", target) != 0) {
+				json_decref(pj);
+				goto out;
+			}
+			snprintf(msg, sizeof(msg), "retention of %s was shortened by %s", target, c->who.name);
+			catalog_alert(c->s->cat, c->who.subscription, c->now, "retention.shortened", target,
+				      msg, NULL);
+		}
+		json_decref(pj);
+	}
+	if ((text = policy_json(&p)) == NULL || catalog_policy_set(c->s->cat, m.id, text, c->now, &e) != 0) {
+		if (text == NULL)
+			err_oom(&e);
+		reply_err(c, &e);
+		goto out;
+	}
+	audit(c, "policy.set", target, text);
+	reply_json(c, 200, json_loads(text, 0, NULL));
+out:
+	free(text);
+	free(prev);
+	json_decref(j);
+}
+
+/* The stored policy of machine ID as the reply, or 404. */
+static void reply_policy(struct call *c, const char *id)
+{
+	char *text = NULL;
+	struct err e;
+
+	if (catalog_policy_get(c->s->cat, id, &text, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, json_loads(text, 0, NULL));
+	free(text);
+}
+
+static void h_policy_get(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+
+	if (vault_machine(c, &v, &m) == 0)
+		reply_policy(c, m.id);
+}
+
+/* GET /machine/policy (machine): the agent picks up its policy. */
+static void h_machine_policy(struct call *c)
+{
+	reply_policy(c, c->machine.id);
+}
+
 /* ---- jobs and usage ---- */
 
 /* POST /jobs {"kind": "backup"|"restore"} (machine): a job starts. */
@@ -1818,6 +1899,9 @@ static const struct route routes[] = {
 	{ "DELETE", "/api/v1/vaults/*/machines/*/recovery-points/*", h_point_delete, 0 },
 	{ "POST", "/api/v1/vaults/*/machines/*/recovery-points/*/undelete", h_point_undelete, 0 },
 	{ "POST", "/api/v1/pin", h_pin, 0 },
+	{ "PUT", "/api/v1/vaults/*/machines/*/policy", h_policy_set, 0 },
+	{ "GET", "/api/v1/vaults/*/machines/*/policy", h_policy_get, 0 },
+	{ "GET", "/api/v1/machine/policy", h_machine_policy, AUTH_MACHINE },
 	{ "GET", "/api/v1/alerts", h_alerts, 0 },
 	{ "GET", "/api/v1/audit", h_audit, 0 },
 	{ "POST", "/api/v1/register", h_register, AUTH_NONE },

@@ -284,6 +284,11 @@ struct usage {
 int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
 		  struct err *e);
 
+/* A machine's backup policy as JSON text (validated by the API), or ERR_NOT_FOUND. */
+int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e);
+int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
+		       struct err *e);
+
 struct alert {
 	int64_t id;
 	int64_t time;

@@ -77,6 +77,9 @@ static const char *const migrations[] = {
 	"  bytes_stored INTEGER NOT NULL DEFAULT 0, point TEXT NOT NULL DEFAULT '',"
 	"  report TEXT NOT NULL DEFAULT '{}');"
 	"CREATE INDEX jobs_machine ON jobs (machine_id, started);",
+	/* 6: backup policies */
+	"CREATE TABLE policies (machine_id TEXT PRIMARY KEY REFERENCES machines(id),"
+	"  policy TEXT NOT NULL, updated INTEGER NOT NULL);",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -1439,6 +1442,8 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 		"deleted < ?1)",
 		"DELETE FROM jobs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
 		"deleted < ?1)",
+		"DELETE FROM policies WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
 		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
 	};
 	int rc = -1;
@@ -1717,5 +1722,48 @@ out:
 	sqlite3_finalize(st);
 	UNLOCK(c);
 	free(v);
+	return rc;
+}
+
+int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*json = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e))) {
+		bind_text(st, 1, machine_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			if ((*json = strdup((const char *)sqlite3_column_text(st, 0))) != NULL)
+				rc = 0;
+			else
+				err_oom(e);
+		} else {
+			err_set(e, ERR_NOT_FOUND, "the machine has no backup policy yet");
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
+		       struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
+			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
+			  "updated = excluded.updated", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, json);
+		sqlite3_bind_int64(st, 3, now);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
 	return rc;
 }

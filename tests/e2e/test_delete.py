@@ -140,3 +140,52 @@ def test_passphrase_change_needs_pin_and_keeps_the_key(point):
     # Its recovery points are untouched.
     st, body = signed(s, mid, mkey, "GET", "/recovery-points")
     assert [p["id"] for p in body["recovery_points"]] == rps
+
+
+def test_policy_limits_floors_and_pin(point):
+    s, tmp, mid, mkey, _, _, _ = point
+    path = "/vaults/backup-vault/machines/server-01/policy"
+    good = {"schedule": ["21:00", "09:30"], "keep_daily": 30, "keep_weekly": 8,
+            "keep_monthly": 12, "keep_yearly": 2}
+    st, body, _ = s.call("PUT", path, good)
+    assert st == 200, body
+    assert body["schedule"] == ["09:30", "21:00"] and body["max_points"] == 82
+    st, body = signed(s, mid, mkey, "GET", "/machine/policy")
+    assert st == 200 and body["keep_daily"] == 30
+    # Four times a day, floors, 366 points: refused with the reason and the limit.
+    st, body, _ = s.call("PUT", path, dict(good, schedule=["01:00", "02:00", "03:00", "04:00"]))
+    assert st == 409 and "at most 3 times a day" in body["error"]["message"]
+    st, body, _ = s.call("PUT", path, dict(good, keep_daily=3))
+    assert st == 400 and "below 7" in body["error"]["message"]
+    st, body, _ = s.call("PUT", path, dict(good, keep_weekly=2))
+    assert st == 400 and "below 4" in body["error"]["message"]
+    st, body, _ = s.call("PUT", path, dict(good, schedule=["01:00", "02:00", "03:00"], keep_daily=120))
+    assert st == 409 and "at most 366 recovery points" in body["error"]["message"]
+    st, body, _ = s.call("PUT", path, dict(good, schedule=["25:00"]))
+    assert st == 400
+    # Lengthening needs nothing; shortening needs a PIN and raises an alert.
+    st, body, _ = s.call("PUT", path, dict(good, keep_daily=60))
+    assert st == 200
+    st, body = call_pin_json(s, "PUT", path, dict(good, keep_daily=10), None)
+    assert st == 401 and "security PIN" in body["error"]["message"]
+    st, body = call_pin_json(s, "PUT", path, dict(good, keep_daily=10), pin(s))
+    assert st == 200 and body["keep_daily"] == 10
+    st, body, _ = s.call("GET", "/alerts")
+    assert "retention.shortened" in [a["kind"] for a in body["alerts"]]
+    st, body, _ = s.call("GET", path)
+    assert body["keep_daily"] == 10
+
+
+def call_pin_json(s, method, path, body, p):
+    import urllib.request
+    import urllib.error
+    req = urllib.request.Request(s.url + "/api/v1" + path, method=method,
+                                 data=json.dumps(body).encode())
+    req.add_header("Authorization", "Bearer " + s.token)
+    if p is not None:
+        req.add_header("X-Arca-PIN", p)
+    try:
+        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())

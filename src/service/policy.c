@@ -1,0 +1,131 @@
+/* policy.c: backup policies and their rules; see policy.h. */
+#include "policy.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const day_names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+
+static int keep(json_t *j, const char *key, int floor, int *out, struct err *e)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (v == NULL) {
+		*out = 0;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > 10000)
+		return err_set(e, ERR_INVALID, "\"%s\" must be a whole number from 0 (not used) up", key);
+	*out = (int)json_integer_value(v);
+	if (*out > 0 && *out < floor)
+		return err_set(e, ERR_INVALID, "\"%s\" is %d; retention can never be set below %d "
+			       "for this kind of point", key, *out, floor);
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+int policy_parse(json_t *j, struct policy *p, struct err *e)
+{
+	json_t *sched, *days, *v;
+	size_t i;
+	int n;
+
+	memset(p, 0, sizeof(*p));
+	if (!json_is_object(j))
+		return err_set(e, ERR_INVALID, "a policy is a JSON object");
+	sched = json_object_get(j, "schedule");
+	if (!json_is_array(sched) || json_array_size(sched) == 0)
+		return err_set(e, ERR_INVALID, "\"schedule\" must list 1 to %d times of day, as \"HH:MM\"",
+			       POLICY_TIMES_MAX);
+	if (json_array_size(sched) > POLICY_TIMES_MAX)
+		return err_set(e, ERR_LIMIT, "A machine can be backed up at most %d times a day; this "
+			       "schedule has %zu times", POLICY_TIMES_MAX, json_array_size(sched));
+	json_array_foreach(sched, i, v) {
+		const char *t = json_string_value(v);
+		int h, m;
+		char tail;
+
+		if (t == NULL || strlen(t) != 5 || sscanf(t, "%2d:%2d%c", &h, &m, &tail) != 2 ||
+		    t[2] != ':' || h < 0 || h > 23 || m < 0 || m > 59)
+			return err_set(e, ERR_INVALID, "schedule time %zu must be \"HH:MM\" (00:00 to 23:59)", i + 1);
+		p->minutes[i] = h * 60 + m;
+	}
+	p->times = (int)json_array_size(sched);
+	qsort(p->minutes, (size_t)p->times, sizeof(int), cmp_int);
+	for (int k = 1; k < p->times; k++)
+		if (p->minutes[k] == p->minutes[k - 1])
+			return err_set(e, ERR_INVALID, "the schedule names the same time twice");
+	days = json_object_get(j, "days");
+	if (days == NULL) {
+		p->days = 0x7f;
+	} else {
+		if (!json_is_array(days) || json_array_size(days) == 0)
+			return err_set(e, ERR_INVALID, "\"days\" must list weekdays (\"mon\" to \"sun\"), "
+				       "or be left out for every day");
+		json_array_foreach(days, i, v) {
+			const char *d = json_string_value(v);
+			int k;
+
+			for (k = 0; k < 7 && !(d && strcmp(d, day_names[k]) == 0); k++)
+				;
+			if (k == 7)
+				return err_set(e, ERR_INVALID, "\"days\" entry %zu is not one of mon, tue, wed, "
+					       "thu, fri, sat, sun", i + 1);
+			p->days |= 1u << k;
+		}
+	}
+	if (keep(j, "keep_daily", 7, &p->keep_daily, e) || keep(j, "keep_weekly", 4, &p->keep_weekly, e) ||
+	    keep(j, "keep_monthly", 3, &p->keep_monthly, e) || keep(j, "keep_yearly", 1, &p->keep_yearly, e))
+		return -1;
+	if (!p->keep_daily && !p->keep_weekly && !p->keep_monthly && !p->keep_yearly)
+		return err_set(e, ERR_INVALID, "a policy keeps at least one kind of point "
+			       "(keep_daily, keep_weekly, keep_monthly or keep_yearly)");
+	if ((n = policy_max_points(p)) > POLICY_POINTS_MAX)
+		return err_set(e, ERR_LIMIT, "this policy could keep %d recovery points; A machine can "
+			       "have at most %d recovery points", n, POLICY_POINTS_MAX);
+	return 0;
+}
+
+int policy_max_points(const struct policy *p)
+{
+	int days = __builtin_popcount(p->days);
+
+	/* Daily points: every scheduled backup of the last keep_daily days, on
+	 * the scheduled weekdays (rounded up). One point a week, month, year for
+	 * the others; a point may count for several kinds, so this is a bound. */
+	return (p->keep_daily * days + 6) / 7 * p->times + p->keep_weekly + p->keep_monthly +
+	       p->keep_yearly;
+}
+
+bool policy_shortens(const struct policy *o, const struct policy *n)
+{
+	return n->keep_daily < o->keep_daily || n->keep_weekly < o->keep_weekly ||
+	       n->keep_monthly < o->keep_monthly || n->keep_yearly < o->keep_yearly;
+}
+
+char *policy_json(const struct policy *p)
+{
+	json_t *sched = json_array(), *days = json_array(), *o;
+	char *s;
+
+	for (int i = 0; i < p->times; i++) {
+		char t[16];
+
+		snprintf(t, sizeof(t), "%02d:%02d", p->minutes[i] / 60 % 24, p->minutes[i] % 60);
+		json_array_append_new(sched, json_string(t));
+	}
+	for (int k = 0; k < 7; k++)
+		if (p->days & (1u << k))
+			json_array_append_new(days, json_string(day_names[k]));
+	o = json_pack("{s:o,s:o,s:i,s:i,s:i,s:i,s:i}", "schedule", sched, "days", days, "keep_daily",
+		      p->keep_daily, "keep_weekly", p->keep_weekly, "keep_monthly", p->keep_monthly,
+		      "keep_yearly", p->keep_yearly, "max_points", policy_max_points(p));
+	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	return s;
+}

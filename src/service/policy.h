@@ -1,0 +1,44 @@
+/*
+ * policy.h: a machine's backup policy: when it backs up (one to three times
+ * a day, on every day or chosen weekdays) and how long it keeps daily,
+ * weekly, monthly and yearly recovery points. Parsing checks every rule of
+ * SPEC sections 1 and 2: at most 3 backups a day, retention floors (7 daily,
+ * 4 weekly, 3 monthly, 1 yearly when a kind is used), and no policy that
+ * could keep more than 366 points.
+ */
+#ifndef ARCA_POLICY_H
+#define ARCA_POLICY_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "err.h"
+
+#define POLICY_TIMES_MAX 3
+#define POLICY_POINTS_MAX 366
+
+struct policy {
+	int times;                          /* backups a day, 1..3 */
+	int minutes[POLICY_TIMES_MAX];      /* minutes after midnight, ascending */
+	unsigned days;                      /* bit 0 = Monday .. bit 6 = Sunday */
+	int keep_daily, keep_weekly, keep_monthly, keep_yearly; /* 0 = kind unused */
+};
+
+/* Parse and check a policy from its JSON object J:
+ * {"schedule": ["HH:MM", ...], "days": ["mon", ...] (optional, default every
+ * day), "keep_daily": N, "keep_weekly": N, "keep_monthly": N, "keep_yearly": N}.
+ * 0, or -1 with ERR_INVALID (a rule, named) or ERR_LIMIT (3 a day, 366 points). */
+int policy_parse(json_t *j, struct policy *p, struct err *e);
+
+/* The canonical JSON of P (caller frees with free()). NULL when out of memory. */
+char *policy_json(const struct policy *p);
+
+/* How many recovery points P could keep at most. */
+int policy_max_points(const struct policy *p);
+
+/* Whether NEW keeps any kind of point for less long than OLD (which needs a
+ * security PIN). */
+bool policy_shortens(const struct policy *old, const struct policy *new_);
+
+#endif
