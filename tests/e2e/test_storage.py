@@ -201,3 +201,35 @@ def test_resumable_upload(machine):
     assert st == 400 and "start again" in body["error"]["message"]
     st, body = signed(s, mid, mkey, "GET", f"/packs/{info2['pack']}/upload")
     assert body["received"] == 0
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_memory_stays_flat_as_objects_grow(machine):
+    """The service keeps what it knows in the catalog, not in memory: its
+    resident size after 40 packs and after 240 packs (12,000 more objects)
+    stays within a few MiB."""
+    s, tmp, mid, mkey, _, _ = machine
+    with open(f"/proc/{s.proc.pid}/maps") as f:
+        if "libasan" in f.read():
+            pytest.skip("resident sizes mean nothing under AddressSanitizer's quarantine")
+
+    def upload(k):
+        for i in range(k):
+            data, info = make_pack(tmp, n=60, size=200, seed=f"flat-{k}-{i}-{os.urandom(4).hex()}")
+            assert signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201
+
+    upload(40)
+    before = rss_kib(s.proc.pid)
+    upload(200)
+    after = rss_kib(s.proc.pid)
+    st, body, _ = s.call("GET", "/vaults/backup-vault/usage")
+    assert body["machines"][0]["packs"] == 240
+    print(f"\narcad resident size: {before} KiB after 40 packs, {after} KiB after 240 packs")
+    assert after - before < 8 * 1024
