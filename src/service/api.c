@@ -9,6 +9,8 @@
 #include "api.h"
 
 #include <fcntl.h>
+#include <stdbool.h>
+#include <strings.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -94,7 +96,18 @@ static void audit(struct call *c, const char *action, const char *target, const 
 	catalog_audit(c->s->cat, c->who.subscription, c->now, c->who.name, action, target, detail, NULL);
 }
 
-/* The request body as a JSON object, or NULL after replying 400. */
+/* Whether the request's Content-Type is WANT (parameters such as charset
+ * aside); a request without one is taken as WANT. */
+static bool content_type_is(struct call *c, const char *want)
+{
+	const char *ct = http_header(c->req, "Content-Type");
+	size_t n = strlen(want);
+
+	return ct == NULL || (strncasecmp(ct, want, n) == 0 && (ct[n] == 0 || ct[n] == ';'));
+}
+
+/* The request body as a JSON object, or NULL after replying 400 (or 415 for
+ * another content type). */
 static json_t *body_json(struct call *c)
 {
 	json_error_t je;
@@ -102,6 +115,11 @@ static json_t *body_json(struct call *c)
 
 	if (c->req->body_len == 0) {
 		reply_msg(c, ERR_INVALID, "this request needs a JSON object as its body");
+		return NULL;
+	}
+	if (!content_type_is(c, "application/json")) {
+		reply_json(c, 415, json_pack("{s:{s:s,s:s}}", "error", "code", "content_type", "message",
+					     "send the body as JSON, with Content-Type: application/json"));
 		return NULL;
 	}
 	j = json_loadb((const char *)c->req->body, c->req->body_len, JSON_REJECT_DUPLICATES, &je);
@@ -1061,6 +1079,11 @@ static void h_pack_put(struct call *c)
 	}
 	if (c->req->body_file == NULL) {
 		reply_msg(c, ERR_INVALID, "send the pack as the request body");
+		return;
+	}
+	if (!content_type_is(c, "application/octet-stream")) {
+		reply_json(c, 415, json_pack("{s:{s:s,s:s}}", "error", "code", "content_type", "message",
+					     "send the pack's bytes with Content-Type: application/octet-stream"));
 		return;
 	}
 	if (total_h == NULL) {

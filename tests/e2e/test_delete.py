@@ -37,6 +37,7 @@ def call_pin(s, method, path, p):
     import urllib.error
     req = urllib.request.Request(s.url + "/api/v1" + path, method=method)
     req.add_header("Authorization", "Bearer " + s.token)
+    req.add_header("Content-Type", "application/json")
     if p is not None:
         req.add_header("X-Arca-PIN", p)
     try:
@@ -182,6 +183,7 @@ def call_pin_json(s, method, path, body, p):
     req = urllib.request.Request(s.url + "/api/v1" + path, method=method,
                                  data=json.dumps(body).encode())
     req.add_header("Authorization", "Bearer " + s.token)
+    req.add_header("Content-Type", "application/json")
     if p is not None:
         req.add_header("X-Arca-PIN", p)
     try:

@@ -16,7 +16,7 @@ from test_storage import make_pack
 ATTACKS = {"tried": 0}
 
 
-def refused(st, allowed=(400, 401, 403, 404, 405, 409, 413)):
+def refused(st, allowed=(400, 401, 403, 404, 405, 409, 413, 415)):
     ATTACKS["tried"] += 1
     assert st in allowed, st
 
@@ -96,6 +96,11 @@ def test_bad_input_keeps_the_service_serving(env):
     refused(raw(s, "POST", "/api/v1/vaults", b'{"name":"a","name":"b","region":"local-1"}', h)[0])
     refused(raw(s, "POST", "/api/v1/vaults", b"x" * (1 << 20 + 1), h)[0])      # over 1 MiB
     refused(raw(s, "POST", "/api/v1/vaults", "\u00e9".encode("latin-1"), h)[0])
+    j = dict(h, **{"Content-Type": "application/json"})
+    assert raw(s, "POST", "/api/v1/vaults", b'{"name": "v1", "region": "local-1"}',
+               dict(h, **{"Content-Type": "text/plain"}))[0] == 415           # wrong content type
+    ATTACKS["tried"] += 1
+    refused(raw(s, "POST", "/api/v1/vaults", b"{not json", j)[0])
     refused(raw(s, "GET", "/api/v1/vaults/..%2f..%2fetc", None, h)[0])
     refused(raw(s, "GET", "/api/v1/vaults/" + "a" * 900, None, h)[0])
     creds = download(s, tmp)

@@ -78,6 +78,9 @@ def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, heade
     nonce = nonce or os.urandom(16).hex()
     msg = f"arca-request-v1\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
     req = urllib.request.Request(s.url + "/api/v1" + path, method=method, data=body or None)
+    if body:
+        req.add_header("Content-Type", "application/octet-stream" if path.startswith("/packs/")
+                       else "application/json")
     req.add_header("X-Arca-Machine", machine_id)
     req.add_header("X-Arca-Time", t)
     req.add_header("X-Arca-Nonce", nonce)

@@ -41,6 +41,8 @@ class Service:
     def call(self, method, path, body=None, token=None, raw=False):
         req = urllib.request.Request(self.url + "/api/v1" + path, method=method,
                                      data=None if body is None else json.dumps(body).encode())
+        if body is not None:
+            req.add_header("Content-Type", "application/json")
         tok = token if token is not None else self.token
         if tok:
             req.add_header("Authorization", "Bearer " + tok)
