@@ -1338,12 +1338,49 @@ static void h_point_commit(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
+	/* The lease of the backup, if it took one, ends with its commit. */
+	if (json_is_string(json_object_get(j, "lease")))
+		catalog_lease_end(c->s->cat, c->machine.id, json_string_value(json_object_get(j, "lease")),
+				  NULL);
 	reply_json(c, 201, point_json(&rp));
 out:
 	free(ids);
 	json_decref(j);
 	if (map && map != MAP_FAILED)
 		munmap((void *)map, len);
+}
+
+#define LEASE_SECONDS (6 * 3600)
+
+/* POST /recovery-points/begin (machine): a backup starts; its lease keeps
+ * the objects it stores safe from collection until it commits (or the lease
+ * runs out, six hours on). Nothing is locked: other backups and collection
+ * go on. */
+static void h_point_begin(struct call *c)
+{
+	catalog_id id;
+	char exp[32];
+	struct err e;
+
+	if (catalog_lease_begin(c->s->cat, c->machine.id, c->now, c->now + LEASE_SECONDS, id, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	fmt_time(c->now + LEASE_SECONDS, exp);
+	reply_json(c, 201, json_pack("{s:s,s:s}", "lease", id, "expires", exp));
+}
+
+/* GET /recovery-points/{id} (machine): one of its own points. */
+static void h_point_show(struct call *c)
+{
+	struct recovery_point rp;
+	struct err e;
+
+	if (catalog_point_get(c->s->cat, c->machine.id, c->arg[0], &rp, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, point_json(&rp));
 }
 
 static void h_point_list(struct call *c)
@@ -1935,6 +1972,8 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
+	{ "POST", "/api/v1/recovery-points/begin", h_point_begin, AUTH_MACHINE },
+	{ "GET", "/api/v1/recovery-points/*", h_point_show, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*", h_source_machine, AUTH_MACHINE },
 	{ "PUT", "/api/v1/machine/wrapped-key", h_machine_rewrap, AUTH_MACHINE },
 	{ "POST", "/api/v1/machine/certificate", h_machine_renew, AUTH_MACHINE },

@@ -218,6 +218,16 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 			 struct recovery_point *rp, struct err *e);
 /* The machine's points, oldest first: live ones only, or (ALL) with the
  * soft-deleted ones too. */
+/* Begin a backup: a lease on the machine's objects stored from now on, so
+ * that collecting space leaves them alone until the backup commits or the
+ * lease expires at EXPIRES (no lock: a crashed client's lease just ends). */
+int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
+			catalog_id id, struct err *e);
+/* End a lease (at commit). ERR_NOT_FOUND for another machine's or an unknown one. */
+int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e);
+/* One live point of the machine, or ERR_NOT_FOUND. */
+int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
+		      struct recovery_point *rp, struct err *e);
 int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
 		       struct recovery_point **out, size_t *n, struct err *e);
 /* Soft-delete a point at NOW, or bring a soft-deleted one back (ERR_LIMIT

@@ -80,6 +80,9 @@ static const char *const migrations[] = {
 	/* 6: backup policies */
 	"CREATE TABLE policies (machine_id TEXT PRIMARY KEY REFERENCES machines(id),"
 	"  policy TEXT NOT NULL, updated INTEGER NOT NULL);",
+	/* 7: leases of backups in progress */
+	"CREATE TABLE leases (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"  started INTEGER NOT NULL, expires INTEGER NOT NULL);",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -1444,6 +1447,8 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 		"deleted < ?1)",
 		"DELETE FROM policies WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
 		"deleted < ?1)",
+		"DELETE FROM leases WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
+		"deleted < ?1)",
 		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
 	};
 	int rc = -1;
@@ -1762,6 +1767,80 @@ int catalog_policy_set(struct catalog *c, const char *machine_id, const char *js
 		bind_text(st, 2, json);
 		sqlite3_bind_int64(st, 3, now);
 		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
+			catalog_id id, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	/* Expired leases go whenever a new one begins: nobody has to clean up. */
+	if ((st = prep(c, "DELETE FROM leases WHERE expires <= ?", e)) != NULL) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_step(st);
+		sqlite3_finalize(st);
+	}
+	if ((st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, machine_id);
+		sqlite3_bind_int64(st, 3, now);
+		sqlite3_bind_int64(st, 4, expires);
+		rc = step_done(c, st, NULL, e);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM leases WHERE id = ? AND machine_id = ?", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, machine_id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && sqlite3_changes(c->db) == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine (it may have "
+				     "expired: begin again)", id);
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
+		      struct recovery_point *rp, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
+			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, point_id);
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			memset(rp, 0, sizeof(*rp));
+			copy_col(rp->id, sizeof(rp->id), st, 0);
+			copy_col(rp->meta, sizeof(rp->meta), st, 1);
+			copy_col(rp->parent, sizeof(rp->parent), st, 2);
+			rp->created = sqlite3_column_int64(st, 3);
+			rp->objects = sqlite3_column_int64(st, 4);
+			rp->bytes = sqlite3_column_int64(st, 5);
+			rc = 0;
+		} else {
+			err_set(e, ERR_NOT_FOUND, "no recovery point %.40s of this machine", point_id);
+		}
 		sqlite3_finalize(st);
 	}
 	UNLOCK(c);

@@ -101,8 +101,14 @@ def test_missing_objects_and_recovery_points(machine):
     assert body["missing"] == [absent]
 
     before = int(time.time())
-    st, rp = signed(s, mid, mkey, "POST", "/recovery-points", json.dumps(point).encode())
+    st, lease = signed(s, mid, mkey, "POST", "/recovery-points/begin")
+    assert st == 201 and lease["lease"] and lease["expires"]
+    st, rp = signed(s, mid, mkey, "POST", "/recovery-points",
+                    json.dumps(dict(point, lease=lease["lease"])).encode())
     assert st == 201, rp
+    st, shown = signed(s, mid, mkey, "GET", "/recovery-points/" + rp["id"])
+    assert st == 200 and shown == rp
+    assert signed(s, mid, mkey, "GET", "/recovery-points/" + "0" * 32)[0] == 404
     assert rp["objects"] == 5 and rp["bytes"] > 5 * 50000
     created = time.strptime(rp["created"], "%Y-%m-%dT%H:%M:%SZ")
     assert abs(time.mktime(created) - time.mktime(time.gmtime(before))) < 60
