@@ -282,10 +282,8 @@ static int cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	if (!plain) {
-		const char *hosts[] = { host, NULL };
-
 		/* The transport's certificate follows the real clock, never a test's. */
-		if (service_tls_cert(&s, hosts, (int64_t)time(NULL), &cert, &key, &e) != 0) {
+		if (service_tls_for(&s, host, (int64_t)time(NULL), &cert, &key, &e) != 0) {
 			fprintf(stderr, "arcad serve: TLS certificate: %s\n", e.msg);
 			goto out;
 		}

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 #include <openssl/sha.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "passphrase.h"
@@ -207,6 +208,22 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	    write_file(path, pem.data, pem.len, 0644, e))
 		goto out;
 
+	/* The TLS certificate for the loopback names; serve renews it as needed. */
+	{
+		struct service tmp;
+		char *tc = NULL, *tk = NULL;
+
+		memset(&tmp, 0, sizeof(tmp));
+		snprintf(tmp.data, sizeof(tmp.data), "%s", o->data);
+		tmp.ca_cert = ca;
+		tmp.ca_key = k;
+		if (service_tls_for(&tmp, "127.0.0.1", now, &tc, &tk, e) != 0)
+			goto out;
+		sodium_memzero(tk, strlen(tk));
+		free(tk);
+		free(tc);
+	}
+
 	/* Catalog, subscription and owner. */
 	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
@@ -375,6 +392,46 @@ int service_tls_cert(struct service *s, const char *const *hosts, int64_t now, c
 	X509_free(x);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int service_tls_for(struct service *s, const char *host, int64_t now, char **cert_pem,
+		    char **key_pem, struct err *e)
+{
+	char cpath[PATH_MAX], kpath[PATH_MAX];
+	const char *hosts[] = { host, NULL };
+	X509 *x = NULL;
+	time_t soon = (time_t)(now + 30LL * 86400);
+	int ok = 0;
+
+	if (path_join(cpath, sizeof(cpath), s->data, "tls/server.pem", e) ||
+	    path_join(kpath, sizeof(kpath), s->data, "tls/server.key", e))
+		return -1;
+	*cert_pem = read_file(cpath, NULL);
+	*key_pem = *cert_pem ? read_file(kpath, NULL) : NULL;
+	if (*cert_pem && *key_pem && (x = pki_cert_parse(*cert_pem, NULL)) != NULL) {
+		struct in6_addr a;
+		int is_ip = inet_pton(AF_INET, host, &a) == 1 || inet_pton(AF_INET6, host, &a) == 1;
+
+		/* Reuse: issued by our CA, valid a month more, and naming HOST. */
+		ok = X509_check_issued(s->ca_cert, x) == X509_V_OK &&
+		     X509_cmp_time(X509_get0_notAfter(x), &soon) > 0 &&
+		     (is_ip ? X509_check_ip_asc(x, host, 0) == 1
+			    : X509_check_host(x, host, 0, 0, NULL) == 1);
+		X509_free(x);
+	}
+	if (ok)
+		return 0;
+	if (*key_pem)
+		sodium_memzero(*key_pem, strlen(*key_pem));
+	free(*key_pem);
+	free(*cert_pem);
+	*cert_pem = *key_pem = NULL;
+	if (service_tls_cert(s, hosts, now, cert_pem, key_pem, e) != 0)
+		return -1;
+	if (write_file(kpath, *key_pem, strlen(*key_pem), 0600, e) != 0 ||
+	    write_file(cpath, *cert_pem, strlen(*cert_pem), 0644, e) != 0)
+		return -1;
+	return 0;
 }
 
 void service_set_url(struct service *s, const char *scheme, const char *host, unsigned port)

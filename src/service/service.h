@@ -71,6 +71,12 @@ void service_close(struct service *s);
 int service_tls_cert(struct service *s, const char *const *hosts, int64_t now, char **cert_pem,
 		     char **key_pem, struct err *e);
 
+/* The TLS certificate and key (PEM, caller frees) to serve HOST with: the
+ * one in tls/server.pem when it names HOST and has over 30 days left, else a
+ * fresh one from service_tls_cert, saved there (key mode 0600). 0 or -1. */
+int service_tls_for(struct service *s, const char *host, int64_t now, char **cert_pem,
+		    char **key_pem, struct err *e);
+
 /* Set the URL agents reach the service at: the configured one, else
  * SCHEME://HOST:PORT. */
 void service_set_url(struct service *s, const char *scheme, const char *host, unsigned port);
