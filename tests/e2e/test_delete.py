@@ -32,12 +32,15 @@ def pin(s):
     return body["pin"]
 
 
-def call_pin(s, method, path, p):
+def call_pin(s, method, path, p, body=None):
+    """A signed-in user's request with the security PIN P (None: without)."""
     import urllib.request
     import urllib.error
-    req = urllib.request.Request(s.url + "/api/v1" + path, method=method)
+    req = urllib.request.Request(s.url + "/api/v1" + path, method=method,
+                                 data=None if body is None else json.dumps(body).encode())
     req.add_header("Authorization", "Bearer " + s.token)
-    req.add_header("Content-Type", "application/json")
+    if body is not None:
+        req.add_header("Content-Type", "application/json")
     if p is not None:
         req.add_header("X-Arca-PIN", p)
     try:
@@ -167,27 +170,12 @@ def test_policy_limits_floors_and_pin(point):
     # Lengthening needs nothing; shortening needs a PIN and raises an alert.
     st, body, _ = s.call("PUT", path, dict(good, keep_daily=60))
     assert st == 200
-    st, body = call_pin_json(s, "PUT", path, dict(good, keep_daily=10), None)
+    st, body = call_pin(s, "PUT", path, None, dict(good, keep_daily=10))
     assert st == 401 and "security PIN" in body["error"]["message"]
-    st, body = call_pin_json(s, "PUT", path, dict(good, keep_daily=10), pin(s))
+    st, body = call_pin(s, "PUT", path, pin(s), dict(good, keep_daily=10))
     assert st == 200 and body["keep_daily"] == 10
     st, body, _ = s.call("GET", "/alerts")
     assert "retention.shortened" in [a["kind"] for a in body["alerts"]]
     st, body, _ = s.call("GET", path)
     assert body["keep_daily"] == 10
 
-
-def call_pin_json(s, method, path, body, p):
-    import urllib.request
-    import urllib.error
-    req = urllib.request.Request(s.url + "/api/v1" + path, method=method,
-                                 data=json.dumps(body).encode())
-    req.add_header("Authorization", "Bearer " + s.token)
-    req.add_header("Content-Type", "application/json")
-    if p is not None:
-        req.add_header("X-Arca-PIN", p)
-    try:
-        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
