@@ -171,6 +171,20 @@ def test_registration_must_be_signed_by_the_credentials_key(env):
     assert v["machines"] == 0 and v["redundancy_locked"] is False
 
 
+def test_edited_or_truncated_credentials(env):
+    s, tmp, mkey, mpub = env
+    good = download(s, tmp)
+    pem = good.cert
+    lines = pem.splitlines()
+    edited = "\n".join(lines[:3] + [lines[3][:10] + ("A" if lines[3][10] != "A" else "B")
+                                      + lines[3][11:]] + lines[4:]) + "\n"
+    for cert in (pem[: len(pem) // 2], edited):
+        good.cert = cert
+        st, body, _ = register(s, good, "server-01", mpub)
+        assert st == 403, body
+        assert body["error"]["message"] == "Invalid vault credentials provided"
+
+
 def test_registration_input_checks(env):
     s, tmp, mkey, mpub = env
     creds = download(s, tmp)
