@@ -7,5 +7,12 @@
 
 int cmd_version(int argc, char **argv);
 int cmd_credentials(int argc, char **argv);
+int cmd_register(int argc, char **argv);
+int cmd_properties(int argc, char **argv);
+int cmd_backup(int argc, char **argv);
+int cmd_recovery_points(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_find(int argc, char **argv);
+int cmd_restore(int argc, char **argv);
 
 #endif

@@ -17,15 +17,43 @@ static void usage(FILE *f)
 		"\n"
 		"Usage: arca COMMAND [OPTIONS]\n"
 		"\n"
-		"Commands:\n"
-		"  credentials check FILE   check a vault credentials file: who issued it,\n"
-		"                           for which vault, and until when it is valid\n"
+		"Setup:\n"
+		"  register --vault-credentials FILE   register this machine to a vault\n"
+		"      [--home DIR] [--cache DIR] [--machine-name NAME]\n"
+		"      [--proxy URL [--proxy-user USER] [--proxy-password-file FILE]]\n"
+		"      [--generate-passphrase | --passphrase-file FILE]\n"
+		"      [--passphrase-out FILE | --confirm-saved]\n"
+		"  properties [--proxy URL | --no-proxy] [--cache DIR]\n"
+		"      [--throttle-work RATE] [--throttle-other RATE] [--work-hours 9-17]\n"
+		"      [--change-passphrase --passphrase-file FILE --pin PIN]\n"
+		"      [--add-passphrase --passphrase-file FILE --recovery-kit FILE]\n"
+		"  credentials check FILE   check a vault credentials file\n"
+		"\n"
+		"Backup:\n"
+		"  backup PATH... [--exclude PATTERN]... [--include PATTERN]...\n"
+		"\n"
+		"Recovery (add --from-machine NAME to read another machine of the vault):\n"
+		"  recovery-points          list the recovery points\n"
+		"  ls POINT [PATH]          list a folder of a recovery point\n"
+		"  find PATTERN             find files across recovery points\n"
+		"  restore POINT [PATH...] --target DIR\n"
+		"      [--on-conflict overwrite|keep-both|skip] [--no-permissions]\n"
+		"  POINT is 'latest' or a recovery point id (or a unique prefix of one)\n"
+		"\n"
 		"  version                  print the agent's version\n"
 		"  help                     print this help\n"
 		"\n"
-		"Every command accepts --json for machine-readable output.\n"
-		"Exit codes: 0 success, 1 failure, 2 usage error, 3 vault credentials\n"
-		"invalid, 4 vault credentials expired.\n",
+		"Every command accepts --home DIR (default /var/lib/arca) and --json.\n"
+		"\n"
+		"Exit codes:\n"
+		"  0  success\n"
+		"  1  failure; the message says why\n"
+		"  2  usage error\n"
+		"  3  vault credentials invalid, superseded or unreadable\n"
+		"  4  vault credentials expired\n"
+		"  5  partial: done, but some entries were skipped or not restored (listed)\n"
+		"  6  the passphrase is wrong or breaks the rules\n"
+		"  7  the cache folder has less free space than the backup needs\n",
 		ARCA_VERSION);
 }
 
@@ -43,8 +71,18 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0)
 		return cmd_version(argc - 1, argv + 1);
-	if (strcmp(cmd, "credentials") == 0)
-		return cmd_credentials(argc - 1, argv + 1);
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "credentials", cmd_credentials },   { "register", cmd_register },
+		{ "properties", cmd_properties },     { "backup", cmd_backup },
+		{ "recovery-points", cmd_recovery_points }, { "ls", cmd_ls },
+		{ "find", cmd_find },                 { "restore", cmd_restore },
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (strcmp(cmd, cmds[i].name) == 0)
+			return cmds[i].fn(argc - 1, argv + 1);
 	fprintf(stderr, "arca: unknown command '%s'; run 'arca help' for the list\n", cmd);
 	return EXIT_USAGE;
 }

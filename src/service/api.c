@@ -1279,6 +1279,60 @@ done:
 	json_decref(j);
 }
 
+/*
+ * POST /objects/locate {"ids": [...], "machine": NAME?}: where each object
+ * lies (pack, offset, length), for reading it back with a range request.
+ * Without "machine" the caller's own objects; with it, those of another
+ * machine of the caller's vault (a restore elsewhere, read only).
+ */
+static void h_objects_locate(struct call *c)
+{
+	json_t *j = body_json(c), *out, *name;
+	const char **ids = NULL;
+	struct object_loc *loc = NULL;
+	bool *found = NULL;
+	struct machine m;
+	const char *owner = c->machine.id;
+	size_t n = 0;
+	struct err e;
+
+	if (j == NULL || id_list(c, json_object_get(j, "ids"), "ids", &ids, &n) != 0)
+		goto done;
+	name = json_object_get(j, "machine");
+	if (name != NULL) {
+		if (!json_is_string(name) ||
+		    catalog_machine_by_name(c->s->cat, c->machine.vault_id, json_string_value(name),
+					    &m, &e) != 0 ||
+		    m.deleted) {
+			reply_msg(c, ERR_NOT_FOUND, "no machine of that name in this vault");
+			goto done;
+		}
+		owner = m.id;
+	}
+	if ((found = calloc(n ? n : 1, sizeof(*found))) == NULL ||
+	    (loc = calloc(n ? n : 1, sizeof(*loc))) == NULL) {
+		reply_err(c, (err_oom(&e), &e));
+		goto done;
+	}
+	if (catalog_objects_locate(c->s->cat, owner, ids, n, loc, found, &e) != 0) {
+		reply_err(c, &e);
+		goto done;
+	}
+	out = json_array();
+	for (size_t i = 0; i < n; i++)
+		if (found[i])
+			json_array_append_new(out, json_pack("{s:s,s:s,s:i,s:I,s:I}", "id", ids[i],
+							      "pack", loc[i].pack, "kind", loc[i].kind,
+							      "offset", (json_int_t)loc[i].offset,
+							      "length", (json_int_t)loc[i].length));
+	reply_json(c, 200, json_pack("{s:o}", "objects", out));
+done:
+	free(loc);
+	free(found);
+	free(ids);
+	json_decref(j);
+}
+
 static json_t *point_json(const struct recovery_point *p)
 {
 	char t[32];
@@ -1970,6 +2024,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/packs/*", h_pack_get, AUTH_MACHINE },
 	{ "GET", "/api/v1/packs/*/upload", h_pack_progress, AUTH_MACHINE },
 	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
+	{ "POST", "/api/v1/objects/locate", h_objects_locate, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points/begin", h_point_begin, AUTH_MACHINE },

@@ -209,6 +209,17 @@ int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machin
  * stored. */
 int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
 			    size_t n, bool *missing, struct err *e);
+/* Where an object is stored: its pack, and its sealed bytes' place there. */
+struct object_loc {
+	char pack[65];
+	int kind;
+	uint64_t offset;
+	uint32_t length;
+};
+/* Of the N hex object ids IDS, the place of each one MACHINE stored, in
+ * LOC[i] with FOUND[i] true; FOUND[i] false for the others. */
+int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
+			   size_t n, struct object_loc *loc, bool *found, struct err *e);
 /* Commit a recovery point referencing the N objects IDS (all stored by the
  * machine, else ERR_NOT_FOUND naming how many are missing), at most
  * CATALOG_POINTS_MAX live points (ERR_LIMIT). The time is NOW, the

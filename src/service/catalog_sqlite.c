@@ -1179,6 +1179,35 @@ int catalog_objects_missing(struct catalog *c, const char *machine_id, const cha
 	return rc;
 }
 
+int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
+			   size_t n, struct object_loc *loc, bool *found, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT pack_id, kind, offset, length FROM objects"
+			  " WHERE machine_id = ? AND id = ?", e))) {
+		for (size_t i = 0; i < n; i++) {
+			sqlite3_reset(st);
+			bind_text(st, 1, machine_id);
+			bind_text(st, 2, ids[i]);
+			found[i] = sqlite3_step(st) == SQLITE_ROW;
+			if (!found[i])
+				continue;
+			snprintf(loc[i].pack, sizeof(loc[i].pack), "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+			loc[i].kind = sqlite3_column_int(st, 1);
+			loc[i].offset = (uint64_t)sqlite3_column_int64(st, 2);
+			loc[i].length = (uint32_t)sqlite3_column_int64(st, 3);
+		}
+		sqlite3_finalize(st);
+		rc = 0;
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
 			 const char *parent, const char *const *ids, size_t n, int64_t now,
 			 struct recovery_point *rp, struct err *e)

@@ -1,0 +1,1447 @@
+/*
+ * backup.c: walk, chunk, deduplicate, seal, pack, upload, commit.
+ *
+ * One thread walks the selection, reads changed files, chunks them, hashes
+ * and seals new chunks; a second thread uploads finished packs, so reading
+ * and compressing overlap with the network. Objects this machine stored
+ * before are known from the cache (checked against the service at the
+ * start) or found by one bulk question per batch of new ones; the service is
+ * the truth, the cache only saves work. Nothing is visible until the commit.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <fnmatch.h>
+#include <grp.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "backup.h"
+#include "chunker.h"
+#include "client.h"
+#include "compress.h"
+#include "idmap.h"
+#include "object.h"
+#include "pack.h"
+#include "repo.h"
+#include "tree.h"
+
+#define READ_BLOCK (4u << 20)
+#define PEND_MAX_OBJECTS 512
+#define PEND_MAX_BYTES (16u << 20)
+#define CHECK_BATCH 8192
+#define QUEUE_LEN 2
+
+/* What the file index remembers of a file, to skip reading it next time. */
+struct fent {
+	uint64_t ino, size;
+	int64_t msec, csec;
+	uint32_t mnsec, cnsec;
+};
+
+struct pend {
+	struct objid id;
+	uint8_t kind;
+	struct buf sealed;
+};
+
+/* The first entry of a hard-link group seen in this backup. */
+struct link {
+	struct tree_chunk *chunks;
+	size_t n_chunks;
+	struct tree_extent *ext;
+	size_t n_ext;
+	int sparse, ok;
+	uint64_t size;
+};
+
+struct upq {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct buf items[QUEUE_LEN];
+	char ids[QUEUE_LEN][65];
+	int n, head, done, failed;
+	struct err err;
+	uint64_t bytes, packs;
+	struct client *c;
+	const struct state *s;
+};
+
+struct owner {
+	uint32_t id;
+	char *name;
+};
+
+struct bk {
+	struct state *s;
+	const struct backup_opts *o;
+	struct backup_result *res;
+	struct client *c;
+	struct repo repo;
+	struct compress_ctx *cctx;
+	struct chunker *ch;
+	struct pack_writer *pw;
+	struct idmap known, refs, fidx_old, fidx_new, links;
+	struct pend *pend;
+	size_t n_pend, pend_bytes;
+	struct upq q;
+	pthread_t th;
+	int th_started;
+	uint8_t *rbuf;
+	struct buf chunk;
+	struct link *lk;
+	size_t n_lk;
+	struct owner *users, *groups;
+	size_t n_users, n_groups;
+	struct timespec t0, last_shown;
+};
+
+static double since(const struct timespec *a)
+{
+	struct timespec b;
+
+	clock_gettime(CLOCK_MONOTONIC, &b);
+	return (double)(b.tv_sec - a->tv_sec) + (double)(b.tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void skip(struct bk *b, const char *path, const char *why)
+{
+	json_array_append_new(b->res->skipped, json_pack("{s:s,s:s}", "path", path, "error", why));
+	fprintf(stderr, "%sarca backup: skipped %s: %s\n", b->o->progress ? "\r\033[K" : "",
+		path, why);
+}
+
+static void human(double v, char *out, size_t n)
+{
+	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	int i = 0;
+
+	while (v >= 1024 && i < 4)
+		v /= 1024, i++;
+	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+}
+
+static void progress(struct bk *b, int last)
+{
+	char done[32], total[32], rate[32];
+	double t;
+
+	if (!b->o->progress || (!last && since(&b->last_shown) < 0.5))
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &b->last_shown);
+	t = since(&b->t0);
+	human((double)b->res->bytes_read, done, sizeof(done));
+	human((double)b->res->bytes_total, total, sizeof(total));
+	human(t > 0 ? (double)b->res->bytes_read / t : 0, rate, sizeof(rate));
+	fprintf(stderr, "\r\033[K%llu files, %s read of %s, %s/s",
+		(unsigned long long)(b->res->files_new + b->res->files_changed +
+				     b->res->files_unchanged), done, total, rate);
+	if (b->res->bytes_read > 0 && b->res->bytes_total > b->res->bytes_read && t > 1) {
+		double left = t * (double)(b->res->bytes_total - b->res->bytes_read) /
+			      (double)b->res->bytes_read;
+
+		fprintf(stderr, ", %.0f s left", left);
+	}
+	if (last)
+		fputc('\n', stderr);
+}
+
+/* ---- uploading ---- */
+
+static void *uploader(void *arg)
+{
+	struct upq *q = arg;
+	struct buf out = BUF_INIT;
+
+	for (;;) {
+		struct buf item;
+		char path[128];
+		long st;
+		struct err e;
+		int ok = 0;
+
+		pthread_mutex_lock(&q->mu);
+		while (q->n == 0 && !q->done)
+			pthread_cond_wait(&q->cv, &q->mu);
+		if (q->n == 0) {
+			pthread_mutex_unlock(&q->mu);
+			break;
+		}
+		item = q->items[q->head];
+		snprintf(path, sizeof(path), "/packs/%s", q->ids[q->head]);
+		pthread_mutex_unlock(&q->mu);
+
+		client_set_rate(q->c, state_rate_now(q->s));
+		for (int attempt = 0; attempt < 4 && !ok; attempt++) {
+			if (attempt)
+				sleep(1u << (attempt - 1));
+			ok = client_call(q->c, "PUT", path, "application/octet-stream", item.data,
+					 item.len, NULL, &out, &st, &e) == 0;
+			if (!ok && e.code != ERR_IO)
+				break;
+		}
+		pthread_mutex_lock(&q->mu);
+		if (ok) {
+			q->bytes += item.len;
+			q->packs++;
+		} else if (!q->failed) {
+			q->failed = 1;
+			q->err = e;
+			err_prefix(&q->err, "uploading a pack: ");
+		}
+		buf_free(&q->items[q->head]);
+		q->head = (q->head + 1) % QUEUE_LEN;
+		q->n--;
+		pthread_cond_broadcast(&q->cv);
+		pthread_mutex_unlock(&q->mu);
+	}
+	buf_free(&out);
+	return NULL;
+}
+
+static int enqueue(struct bk *b, struct buf *pack, const uint8_t id[PACK_ID_LEN], struct err *e)
+{
+	struct upq *q = &b->q;
+	int slot;
+
+	pthread_mutex_lock(&q->mu);
+	while (q->n == QUEUE_LEN && !q->failed)
+		pthread_cond_wait(&q->cv, &q->mu);
+	if (q->failed) {
+		*e = q->err;
+		pthread_mutex_unlock(&q->mu);
+		buf_free(pack);
+		return -1;
+	}
+	slot = (q->head + q->n) % QUEUE_LEN;
+	q->items[slot] = *pack;
+	sodium_bin2hex(q->ids[slot], 65, id, PACK_ID_LEN);
+	*pack = (struct buf)BUF_INIT;
+	q->n++;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	return 0;
+}
+
+/* Stop the uploader once the queue is empty; -1 if an upload failed. */
+static int drain(struct bk *b, struct err *e)
+{
+	struct upq *q = &b->q;
+	int rc;
+
+	if (!b->th_started)
+		return 0;
+	pthread_mutex_lock(&q->mu);
+	q->done = 1;
+	pthread_cond_broadcast(&q->cv);
+	pthread_mutex_unlock(&q->mu);
+	pthread_join(b->th, NULL);
+	b->th_started = 0;
+	rc = q->failed ? -1 : 0;
+	if (rc)
+		*e = q->err;
+	b->res->bytes_stored = q->bytes;
+	b->res->packs = q->packs;
+	return rc;
+}
+
+/* ---- objects ---- */
+
+static int finish_pack(struct bk *b, struct err *e)
+{
+	struct buf pack = BUF_INIT;
+	uint8_t id[PACK_ID_LEN];
+
+	if (pack_writer_count(b->pw) == 0)
+		return 0;
+	if (pack_writer_finish(b->pw, &pack, id, e)) {
+		buf_free(&pack);
+		return -1;
+	}
+	return enqueue(b, &pack, id, e);
+}
+
+/* Ask the service which pending objects it lacks; pack those. */
+static int flush_pending(struct bk *b, struct err *e)
+{
+	json_t *a, *body, *ans, *v;
+	char hex[OBJID_HEX_LEN + 1];
+	size_t i, k = 0;
+	int rc = -1;
+
+	if (b->n_pend == 0)
+		return 0;
+	a = json_array();
+	for (i = 0; i < b->n_pend; i++) {
+		objid_to_hex(&b->pend[i].id, hex);
+		json_array_append_new(a, json_string(hex));
+	}
+	body = json_pack("{s:o}", "ids", a);
+	ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
+	json_decref(body);
+	if (ans == NULL)
+		goto out;
+	/* The answer lists the missing ids in the order asked. */
+	json_array_foreach(json_object_get(ans, "missing"), i, v) {
+		const char *m = json_string_value(v);
+
+		for (; m && k < b->n_pend; k++) {
+			struct pend *p = &b->pend[k];
+			struct pack_entry ent;
+
+			objid_to_hex(&p->id, hex);
+			if (strcmp(hex, m) != 0)
+				continue;
+			memset(&ent, 0, sizeof(ent));
+			ent.id = p->id;
+			ent.kind = p->kind;
+			ent.length = (uint32_t)p->sealed.len;
+			if (!pack_writer_has(b->pw, &p->id) &&
+			    pack_writer_add_sealed(b->pw, &ent, p->sealed.data, e))
+				goto out;
+			k++;
+			break;
+		}
+		if (pack_writer_size(b->pw) >= PACK_TARGET_DEFAULT && finish_pack(b, e))
+			goto out;
+	}
+	rc = 0;
+out:
+	json_decref(ans);
+	for (i = 0; i < b->n_pend; i++)
+		buf_free(&b->pend[i].sealed);
+	b->n_pend = 0;
+	b->pend_bytes = 0;
+	return rc;
+}
+
+/* The object ID of KIND (plaintext PLAIN) is part of this recovery point:
+ * store it unless this machine has it already. */
+static int emit(struct bk *b, enum object_kind kind, const struct objid *id,
+		const uint8_t *plain, size_t len, struct err *e)
+{
+	struct pend *p;
+	bool added;
+
+	if (idmap_put(&b->refs, id, &added) == NULL || idmap_put(&b->known, id, &added) == NULL)
+		return err_oom(e);
+	if (!added)
+		return 0;
+	p = &b->pend[b->n_pend];
+	p->id = *id;
+	p->kind = (uint8_t)kind;
+	p->sealed = (struct buf)BUF_INIT;
+	if (object_seal_ctx(b->cctx, b->s->keys, kind, id, plain, len,
+			    COMPRESS_LEVEL_DEFAULT, &p->sealed, e))
+		return -1;
+	if (kind != OBJECT_DATA)
+		repo_cache_put(b->s->cache, id, p->sealed.data, p->sealed.len);
+	b->n_pend++;
+	b->pend_bytes += p->sealed.len;
+	if (b->n_pend == PEND_MAX_OBJECTS || b->pend_bytes >= PEND_MAX_BYTES)
+		return flush_pending(b, e);
+	return 0;
+}
+
+/* ---- metadata ---- */
+
+static const char *owner_name(struct bk *b, int group, uint32_t id)
+{
+	struct owner **list = group ? &b->groups : &b->users;
+	size_t *n = group ? &b->n_groups : &b->n_users;
+	char tmp[16384], *name = NULL;
+	struct owner *grown;
+
+	for (size_t i = 0; i < *n; i++)
+		if ((*list)[i].id == id)
+			return (*list)[i].name;
+	if (group) {
+		struct group g, *r = NULL;
+
+		if (getgrgid_r(id, &g, tmp, sizeof(tmp), &r) == 0 && r && r->gr_name[0])
+			name = strdup(r->gr_name);
+	} else {
+		struct passwd pw, *r = NULL;
+
+		if (getpwuid_r(id, &pw, tmp, sizeof(tmp), &r) == 0 && r && r->pw_name[0])
+			name = strdup(r->pw_name);
+	}
+	if ((grown = realloc(*list, (*n + 1) * sizeof(**list))) == NULL) {
+		free(name);
+		return NULL;
+	}
+	*list = grown;
+	(*list)[*n].id = id;
+	(*list)[*n].name = name;
+	(*n)++;
+	return name;
+}
+
+static int cmp_xattr(const void *a, const void *b)
+{
+	return strcmp(((const struct tree_xattr *)a)->name, ((const struct tree_xattr *)b)->name);
+}
+
+/* Parse a kernel posix_acl xattr value into A (base-only access ACLs left out). */
+static void parse_acl(const uint8_t *v, ssize_t len, int access, struct tree_acl *a)
+{
+	size_t n;
+
+	a->e = NULL;
+	a->n = 0;
+	if (len < 4 || (len - 4) % 8 != 0 || v[0] != 2)
+		return;
+	n = (size_t)(len - 4) / 8;
+	if (n == 0 || (access && n <= 3) || (a->e = calloc(n, sizeof(*a->e))) == NULL)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = v + 4 + 8 * i;
+		uint16_t tag = (uint16_t)(p[0] | p[1] << 8), perm = (uint16_t)(p[2] | p[3] << 8);
+		uint32_t id = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 |
+			      (uint32_t)p[7] << 24;
+
+		a->e[i].tag = (uint8_t)tag;
+		a->e[i].perm = (uint8_t)(perm & 7);
+		a->e[i].id = (tag == TREE_ACL_USER || tag == TREE_ACL_GROUP) ? id : 0;
+	}
+	a->n = n;
+}
+
+/* Extended attributes and ACLs of PATH. A failure to read them is reported,
+ * and the entry kept without them. */
+static void read_xattrs(struct bk *b, const char *path, struct tree_entry *x)
+{
+	char *names = NULL, *p;
+	ssize_t n = llistxattr(path, NULL, 0), got;
+
+	if (n < 0) {
+		if (errno != ENOTSUP && errno != ENODATA) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "extended attributes not read: %s", strerror(errno));
+			skip(b, path, why);
+		}
+		return;
+	}
+	if (n == 0 || (names = malloc((size_t)n)) == NULL)
+		return;
+	if ((n = llistxattr(path, names, (size_t)n)) < 0) {
+		free(names);
+		return;
+	}
+	for (p = names; p < names + n; p += strlen(p) + 1) {
+		uint8_t *val = NULL;
+		int acl_access = strcmp(p, "system.posix_acl_access") == 0;
+		int acl_default = strcmp(p, "system.posix_acl_default") == 0;
+
+		if ((got = lgetxattr(path, p, NULL, 0)) < 0)
+			continue;
+		if (got > 0 && ((val = malloc((size_t)got)) == NULL ||
+				(got = lgetxattr(path, p, val, (size_t)got)) < 0)) {
+			free(val);
+			continue;
+		}
+		if (acl_access || acl_default) {
+			parse_acl(val, got, acl_access, acl_access ? &x->acl_access : &x->acl_default);
+			free(val);
+			continue;
+		}
+		struct tree_xattr *grown = realloc(x->xattrs, (x->n_xattrs + 1) * sizeof(*grown));
+
+		if (grown == NULL) {
+			free(val);
+			continue;
+		}
+		x->xattrs = grown;
+		x->xattrs[x->n_xattrs].name = strdup(p);
+		x->xattrs[x->n_xattrs].value = val;
+		x->xattrs[x->n_xattrs].len = (size_t)got;
+		x->n_xattrs++;
+	}
+	free(names);
+	if (x->n_xattrs > 1)
+		qsort(x->xattrs, x->n_xattrs, sizeof(*x->xattrs), cmp_xattr);
+}
+
+static void fill_meta(struct bk *b, const char *path, const char *name, const struct stat *st,
+		      struct tree_entry *x)
+{
+	memset(x, 0, sizeof(*x));
+	x->name = (char *)name;
+	x->mode = st->st_mode & 07777;
+	x->uid = st->st_uid;
+	x->gid = st->st_gid;
+	x->user = (char *)owner_name(b, 0, st->st_uid);
+	x->group = (char *)owner_name(b, 1, st->st_gid);
+	x->mtime = (struct tree_time){ st->st_mtim.tv_sec, (uint32_t)st->st_mtim.tv_nsec };
+	x->atime = (struct tree_time){ st->st_atim.tv_sec, (uint32_t)st->st_atim.tv_nsec };
+	x->ctime = (struct tree_time){ st->st_ctim.tv_sec, (uint32_t)st->st_ctim.tv_nsec };
+	switch (st->st_mode & S_IFMT) {
+	case S_IFREG: x->type = TREE_FILE; x->size = (uint64_t)st->st_size; break;
+	case S_IFDIR: x->type = TREE_DIR; break;
+	case S_IFLNK: x->type = TREE_SYMLINK; break;
+	case S_IFCHR: x->type = TREE_CHR; break;
+	case S_IFBLK: x->type = TREE_BLK; break;
+	case S_IFIFO: x->type = TREE_FIFO; break;
+	default: x->type = TREE_SOCK; break;
+	}
+	if (x->type == TREE_CHR || x->type == TREE_BLK) {
+		x->dev_major = major(st->st_rdev);
+		x->dev_minor = minor(st->st_rdev);
+	}
+	read_xattrs(b, path, x);
+}
+
+/* Free what fill_meta and the content functions allocated (not the names
+ * and owner strings, which belong to others). */
+static void clear_entry(struct tree_entry *x)
+{
+	for (size_t i = 0; i < x->n_xattrs; i++) {
+		free(x->xattrs[i].name);
+		free(x->xattrs[i].value);
+	}
+	free(x->xattrs);
+	free(x->acl_access.e);
+	free(x->acl_default.e);
+	free(x->extents);
+	free(x->chunks);
+	free(x->target);
+	memset(x, 0, sizeof(*x));
+}
+
+/* ---- file contents ---- */
+
+struct chunks {
+	struct tree_chunk *v;
+	size_t n, cap;
+};
+
+static int push_chunk(struct bk *b, struct chunks *cs, struct err *e)
+{
+	struct objid id;
+
+	if (b->chunk.len == 0)
+		return 0;
+	if (cs->n == cs->cap) {
+		size_t cap = cs->cap ? cs->cap * 2 : 16;
+		struct tree_chunk *v = realloc(cs->v, cap * sizeof(*v));
+
+		if (v == NULL)
+			return err_oom(e);
+		cs->v = v, cs->cap = cap;
+	}
+	objid_compute(b->s->keys, b->chunk.data, b->chunk.len, &id);
+	cs->v[cs->n].id = id;
+	cs->v[cs->n].len = (uint32_t)b->chunk.len;
+	cs->n++;
+	if (emit(b, OBJECT_DATA, &id, b->chunk.data, b->chunk.len, e))
+		return -1;
+	buf_reset(&b->chunk);
+	return 0;
+}
+
+/* Read the data extents of FD and chunk them into X. 1 when the file changed
+ * under us (reported), 0 done, -1 on a failure that stops the backup. */
+static int read_content(struct bk *b, const char *path, int fd, const struct stat *st,
+			struct tree_entry *x, struct err *e)
+{
+	struct tree_extent one = { 0, (uint64_t)st->st_size }, *ext = &one;
+	size_t n_ext = st->st_size > 0 ? 1 : 0;
+	struct chunks cs = { NULL, 0, 0 };
+
+	/* Sparse files: find the data with SEEK_DATA and SEEK_HOLE. */
+	if (st->st_size > 0 && (uint64_t)st->st_blocks * 512 < (uint64_t)st->st_size) {
+		struct tree_extent *v = NULL;
+		size_t n = 0, cap = 0;
+		off_t pos = 0, data, hole;
+
+		while (pos < st->st_size && (data = lseek(fd, pos, SEEK_DATA)) >= 0) {
+			if ((hole = lseek(fd, data, SEEK_HOLE)) < 0)
+				hole = st->st_size;
+			if (hole > st->st_size)
+				hole = st->st_size;
+			if (hole <= data)
+				break;
+			if (n == cap) {
+				struct tree_extent *g;
+
+				cap = cap ? cap * 2 : 8;
+				if ((g = realloc(v, cap * sizeof(*v))) == NULL) {
+					free(v);
+					return err_oom(e);
+				}
+				v = g;
+			}
+			v[n++] = (struct tree_extent){ (uint64_t)data, (uint64_t)(hole - data) };
+			pos = hole;
+		}
+		if (n == 1 && v[0].off == 0 && v[0].len == (uint64_t)st->st_size) {
+			free(v);
+		} else {
+			x->sparse = true;
+			x->extents = v;
+			x->n_extents = n;
+			ext = v;
+			n_ext = n;
+		}
+	}
+	chunker_reset(b->ch);
+	buf_reset(&b->chunk);
+	for (size_t i = 0; i < n_ext; i++) {
+		uint64_t off = ext[i].off, end = ext[i].off + ext[i].len;
+
+		while (off < end) {
+			size_t want = end - off < READ_BLOCK ? (size_t)(end - off) : READ_BLOCK;
+			ssize_t r = pread(fd, b->rbuf, want, (off_t)off);
+			size_t pos = 0;
+
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0) {
+				char why[256];
+
+				snprintf(why, sizeof(why), r < 0 ? "read failed: %s" :
+					 "the file shrank while it was read; the next backup takes it",
+					 strerror(errno));
+				skip(b, path, why);
+				free(cs.v);
+				return 1;
+			}
+			off += (uint64_t)r;
+			b->res->bytes_read += (uint64_t)r;
+			while (pos < (size_t)r) {
+				bool cut;
+				size_t k = chunker_next(b->ch, b->rbuf + pos, (size_t)r - pos, &cut);
+
+				if (buf_append(&b->chunk, b->rbuf + pos, k, e)) {
+					free(cs.v);
+					return -1;
+				}
+				pos += k;
+				if (cut && push_chunk(b, &cs, e)) {
+					free(cs.v);
+					return -1;
+				}
+			}
+			progress(b, 0);
+		}
+	}
+	if (push_chunk(b, &cs, e)) {
+		free(cs.v);
+		return -1;
+	}
+	x->chunks = cs.v;
+	x->n_chunks = cs.n;
+	return 0;
+}
+
+static void path_key(const char *path, struct objid *k)
+{
+	crypto_generichash(k->b, sizeof(k->b), (const uint8_t *)path, strlen(path), NULL, 0);
+}
+
+static int copy_content(struct tree_entry *x, const struct tree_chunk *c, size_t nc,
+			const struct tree_extent *ext, size_t ne, int sparse, struct err *e)
+{
+	x->sparse = sparse;
+	if (nc && (x->chunks = malloc(nc * sizeof(*c))) == NULL)
+		return err_oom(e);
+	if (ne && (x->extents = malloc(ne * sizeof(*ext))) == NULL)
+		return err_oom(e);
+	if (nc)
+		memcpy(x->chunks, c, nc * sizeof(*c));
+	if (ne)
+		memcpy(x->extents, ext, ne * sizeof(*ext));
+	x->n_chunks = nc;
+	x->n_extents = ne;
+	return 0;
+}
+
+/* A regular file's content: from the parent recovery point when the file is
+ * unchanged, from the first link of its hard-link group, or read. 1 when it
+ * was skipped, 0 done, -1 to stop. */
+static int file_content(struct bk *b, const char *path, const struct stat *st,
+			const struct tree_entry *prev, struct tree_entry *x, struct err *e)
+{
+	struct objid key, lkey;
+	struct fent *old, *nw, f = { (uint64_t)st->st_ino, (uint64_t)st->st_size,
+				     st->st_mtim.tv_sec, st->st_ctim.tv_sec,
+				     (uint32_t)st->st_mtim.tv_nsec, (uint32_t)st->st_ctim.tv_nsec };
+	struct link *lk = NULL;
+	bool added;
+	int fd, r;
+
+	path_key(path, &key);
+	if (st->st_nlink > 1) {
+		uint64_t dev_ino[2] = { (uint64_t)st->st_dev, (uint64_t)st->st_ino };
+		uint64_t *slot;
+
+		crypto_generichash(lkey.b, sizeof(lkey.b), (const uint8_t *)dev_ino, sizeof(dev_ino),
+				   NULL, 0);
+		if ((slot = idmap_put(&b->links, &lkey, &added)) == NULL)
+			return err_oom(e);
+		if (added) {
+			struct link *g = realloc(b->lk, (b->n_lk + 1) * sizeof(*g));
+
+			if (g == NULL)
+				return err_oom(e);
+			b->lk = g;
+			memset(&b->lk[b->n_lk], 0, sizeof(*g));
+			*slot = ++b->n_lk;
+		} else if (b->lk[*slot - 1].ok) {
+			lk = &b->lk[*slot - 1];
+			x->link_id = *slot;
+			x->nlink = (uint32_t)st->st_nlink;
+			x->size = lk->size;
+			b->res->files_unchanged++;
+			return copy_content(x, lk->chunks, lk->n_chunks, lk->ext, lk->n_ext,
+					    lk->sparse, e);
+		}
+		x->link_id = *slot;
+		x->nlink = (uint32_t)st->st_nlink;
+		lk = &b->lk[*slot - 1];
+	}
+	old = idmap_get(&b->fidx_old, &key);
+	if (prev && prev->type == TREE_FILE && old && memcmp(old, &f, sizeof(f)) == 0 &&
+	    prev->size == f.size && prev->mtime.sec == f.msec && prev->mtime.nsec == f.mnsec &&
+	    prev->ctime.sec == f.csec && prev->ctime.nsec == f.cnsec) {
+		if (copy_content(x, prev->chunks, prev->n_chunks, prev->extents, prev->n_extents,
+				 prev->sparse, e))
+			return -1;
+		for (size_t i = 0; i < prev->n_chunks; i++)
+			if (idmap_put(&b->refs, &prev->chunks[i].id, &added) == NULL)
+				return err_oom(e);
+		b->res->files_unchanged++;
+	} else {
+		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME)) < 0 &&
+		    errno == EPERM)
+			fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "cannot open: %s", strerror(errno));
+			skip(b, path, why);
+			return 1;
+		}
+		r = read_content(b, path, fd, st, x, e);
+		close(fd);
+		if (r)
+			return r;
+		if (prev && prev->type == TREE_FILE)
+			b->res->files_changed++;
+		else
+			b->res->files_new++;
+	}
+	if ((nw = idmap_put(&b->fidx_new, &key, &added)) == NULL)
+		return err_oom(e);
+	memcpy(nw, &f, sizeof(f));
+	if (lk) {
+		lk->ok = 1;
+		lk->size = x->size;
+		lk->sparse = x->sparse;
+		if ((x->n_chunks && (lk->chunks = malloc(x->n_chunks * sizeof(*x->chunks))) == NULL) ||
+		    (x->n_extents && (lk->ext = malloc(x->n_extents * sizeof(*x->extents))) == NULL))
+			return err_oom(e);
+		if (x->n_chunks)
+			memcpy(lk->chunks, x->chunks, x->n_chunks * sizeof(*x->chunks));
+		if (x->n_extents)
+			memcpy(lk->ext, x->extents, x->n_extents * sizeof(*x->extents));
+		lk->n_chunks = x->n_chunks;
+		lk->n_ext = x->n_extents;
+	}
+	return 0;
+}
+
+/* ---- folders and the selection ---- */
+
+static int excluded(const struct bk *b, const char *path, const char *name, int is_dir)
+{
+	if ((b->s->cache && strcmp(path, b->s->cache) == 0) || strcmp(path, b->s->home) == 0)
+		return 1;
+	for (size_t i = 0; i < b->o->n_excludes; i++)
+		if (fnmatch(b->o->excludes[i], path, 0) == 0 ||
+		    fnmatch(b->o->excludes[i], name, 0) == 0)
+			return 1;
+	if (is_dir || b->o->n_includes == 0)
+		return 0;
+	for (size_t i = 0; i < b->o->n_includes; i++)
+		if (fnmatch(b->o->includes[i], path, 0) == 0 ||
+		    fnmatch(b->o->includes[i], name, 0) == 0)
+			return 0;
+	return 1;
+}
+
+static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
+		      struct objid *out, struct err *e);
+
+/* Add the entry NAME at PATH (lstat ST) to T. PREV is the parent recovery
+ * point's entry of that name, or NULL. 0 (added or skipped) or -1. */
+static int add_entry(struct bk *b, struct tree *t, const char *path, const char *name,
+		     const struct stat *st, const struct tree_entry *prev, struct err *e)
+{
+	struct tree_entry x;
+	int r = 0;
+
+	if (excluded(b, path, name, S_ISDIR(st->st_mode)))
+		return 0;
+	fill_meta(b, path, name, st, &x);
+	if (x.type == TREE_DIR) {
+		r = backup_dir(b, path, prev && prev->type == TREE_DIR ? &prev->subtree : NULL,
+			       &x.subtree, e);
+		b->res->dirs++;
+	} else if (x.type == TREE_FILE) {
+		r = file_content(b, path, st, prev, &x, e);
+	} else if (x.type == TREE_SYMLINK) {
+		char target[TREE_TARGET_MAX + 2];
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+
+		b->res->others++;
+		if (n <= 0 || n > TREE_TARGET_MAX) {
+			skip(b, path, n < 0 ? strerror(errno) : "symlink target empty or too long");
+			r = 1;
+		} else {
+			target[n] = '\0';
+			x.target = strdup(target);
+		}
+	} else {
+		b->res->others++;
+	}
+	if (r == 0 && tree_add(t, &x, e) != 0) {
+		char why[ERR_MSG_MAX + 32];
+
+		snprintf(why, sizeof(why), "not recordable: %s", e->msg);
+		skip(b, path, why);
+	}
+	x.name = NULL, x.user = NULL, x.group = NULL;
+	clear_entry(&x);
+	return r < 0 ? -1 : 0;
+}
+
+/* Encode T, store it as a tree object, give its id. */
+static int put_tree(struct bk *b, struct tree *t, struct objid *out, struct err *e)
+{
+	struct buf enc = BUF_INIT;
+	int rc = -1;
+
+	if (tree_encode(t, &enc, e) == 0) {
+		objid_compute(b->s->keys, enc.data, enc.len, out);
+		rc = emit(b, OBJECT_TREE, out, enc.data, enc.len, e);
+	}
+	buf_free(&enc);
+	return rc;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
+		      struct objid *out, struct err *e)
+{
+	struct tree *t = tree_new(e), *pt = NULL;
+	DIR *d;
+	struct dirent *de;
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	int rc = -1;
+
+	if (t == NULL)
+		return -1;
+	if (prev) {
+		struct err pe;
+
+		pt = repo_tree(&b->repo, prev, &pe); /* none: read everything */
+	}
+	if ((d = opendir(path)) == NULL) {
+		char why[256];
+
+		snprintf(why, sizeof(why), "folder not read: %s", strerror(errno));
+		skip(b, path, why);
+	} else {
+		while ((de = readdir(d)) != NULL) {
+			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+				continue;
+			if (n == cap) {
+				char **g = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof(*g));
+
+				if (g == NULL) {
+					closedir(d);
+					err_oom(e);
+					goto out;
+				}
+				names = g;
+			}
+			if ((names[n] = strdup(de->d_name)) == NULL) {
+				closedir(d);
+				err_oom(e);
+				goto out;
+			}
+			n++;
+		}
+		closedir(d);
+	}
+	/* Name order: the walk, and so the packs, come out the same each run. */
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char child[8192];
+		struct stat st;
+
+		if (snprintf(child, sizeof(child), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+			     names[i]) >= (int)sizeof(child)) {
+			skip(b, path, "a path inside is too long");
+			continue;
+		}
+		if (lstat(child, &st) != 0) {
+			if (errno != ENOENT)
+				skip(b, child, strerror(errno));
+			continue;
+		}
+		if (add_entry(b, t, child, names[i], &st, pt ? tree_find(pt, names[i]) : NULL, e))
+			goto out;
+	}
+	rc = put_tree(b, t, out, e);
+out:
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	tree_free(t);
+	tree_free(pt);
+	return rc;
+}
+
+/* The selection as a tree of path components from "/". */
+struct node {
+	char *name;
+	struct node *kids;
+	size_t n;
+	int selected;
+};
+
+static void node_free(struct node *nd)
+{
+	for (size_t i = 0; i < nd->n; i++)
+		node_free(&nd->kids[i]);
+	free(nd->kids);
+	free(nd->name);
+}
+
+static int node_add(struct node *root, const char *path, struct err *e)
+{
+	struct node *at = root;
+	char *copy = strdup(path), *save = NULL, *c;
+
+	if (copy == NULL)
+		return err_oom(e);
+	for (c = strtok_r(copy, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		struct node *next = NULL;
+
+		if (at->selected)
+			break;
+		for (size_t i = 0; i < at->n; i++)
+			if (strcmp(at->kids[i].name, c) == 0)
+				next = &at->kids[i];
+		if (next == NULL) {
+			struct node *g = realloc(at->kids, (at->n + 1) * sizeof(*g));
+
+			if (g == NULL) {
+				free(copy);
+				return err_oom(e);
+			}
+			at->kids = g;
+			next = &at->kids[at->n++];
+			memset(next, 0, sizeof(*next));
+			next->name = strdup(c);
+		}
+		at = next;
+	}
+	if (!at->selected) {
+		for (size_t i = 0; i < at->n; i++)
+			node_free(&at->kids[i]);
+		free(at->kids);
+		at->kids = NULL;
+		at->n = 0;
+		at->selected = 1;
+	}
+	free(copy);
+	return 0;
+}
+
+/* The tree of folder ND at PATH: the whole folder when selected, else only
+ * the selected paths below it (with this folder's own metadata). */
+static int backup_node(struct bk *b, const struct node *nd, const char *path,
+		       const struct objid *prev, struct objid *out, struct err *e)
+{
+	struct tree *t, *pt = NULL;
+	int rc = -1;
+
+	if (nd->selected)
+		return backup_dir(b, path, prev, out, e);
+	if ((t = tree_new(e)) == NULL)
+		return -1;
+	if (prev) {
+		struct err pe;
+
+		pt = repo_tree(&b->repo, prev, &pe);
+	}
+	for (size_t i = 0; i < nd->n; i++) {
+		const struct node *k = &nd->kids[i];
+		const struct tree_entry *kp = pt ? tree_find(pt, k->name) : NULL;
+		char child[8192];
+		struct stat st;
+		struct tree_entry x;
+
+		snprintf(child, sizeof(child), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+			 k->name);
+		if (lstat(child, &st) != 0) {
+			skip(b, child, strerror(errno));
+			continue;
+		}
+		if (k->selected || !S_ISDIR(st.st_mode)) {
+			if (add_entry(b, t, child, k->name, &st, kp, e))
+				goto out;
+			continue;
+		}
+		fill_meta(b, child, k->name, &st, &x);
+		if (backup_node(b, k, child, kp && kp->type == TREE_DIR ? &kp->subtree : NULL,
+				&x.subtree, e)) {
+			x.name = x.user = x.group = NULL;
+			clear_entry(&x);
+			goto out;
+		}
+		if (tree_add(t, &x, e) != 0)
+			skip(b, child, e->msg);
+		x.name = x.user = x.group = NULL;
+		clear_entry(&x);
+	}
+	rc = put_tree(b, t, out, e);
+out:
+	tree_free(t);
+	tree_free(pt);
+	return rc;
+}
+
+/* Sum the sizes of the regular files selected (for the cache-space check
+ * and the time left). */
+static uint64_t selected_bytes(const struct bk *b, const char *path)
+{
+	struct stat st;
+	uint64_t sum = 0;
+	DIR *d;
+	struct dirent *de;
+	const char *name = strrchr(path, '/');
+
+	if (lstat(path, &st) != 0 || excluded(b, path, name ? name + 1 : path, S_ISDIR(st.st_mode)))
+		return 0;
+	if (S_ISREG(st.st_mode))
+		return (uint64_t)st.st_size;
+	if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL) {
+		char child[8192];
+
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		if (snprintf(child, sizeof(child), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+			     de->d_name) < (int)sizeof(child))
+			sum += selected_bytes(b, child);
+	}
+	closedir(d);
+	return sum;
+}
+
+/* ---- the cache's indexes ---- */
+
+static const char ids_magic[8] = { 'A', 'R', 'C', 'A', 'I', 'D', 'S', '1' };
+static const char fidx_magic[8] = { 'A', 'R', 'C', 'A', 'F', 'I', 'X', '1' };
+
+/* Load a cache index file into M (values of M->vsize bytes). A missing or
+ * damaged file leaves M empty: the cache is only a hint. */
+static void index_load(const char *cache, const char *name, const char magic[8], struct idmap *m)
+{
+	char path[4200];
+	struct buf b = BUF_INIT;
+	size_t rec = OBJID_LEN + m->vsize;
+	bool added;
+
+	snprintf(path, sizeof(path), "%s/%s", cache, name);
+	if (access(path, F_OK) != 0 || state_read_file(path, (size_t)1 << 34, &b, NULL) ||
+	    b.len < 8 || memcmp(b.data, magic, 8) != 0 || (b.len - 8) % rec != 0) {
+		buf_free(&b);
+		return;
+	}
+	for (size_t off = 8; off < b.len; off += rec) {
+		void *v = idmap_put(m, (const struct objid *)(b.data + off), &added);
+
+		if (v == NULL)
+			break;
+		memcpy(v, b.data + off + OBJID_LEN, m->vsize);
+	}
+	buf_free(&b);
+}
+
+static int index_save(const char *cache, const char *name, const char magic[8],
+		      const struct idmap *m, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	const struct objid *k;
+	void *v;
+	size_t i = 0;
+	int rc;
+
+	if (buf_append(&b, magic, 8, e))
+		return -1;
+	while (idmap_next(m, &i, &k, &v))
+		if (buf_append(&b, k->b, OBJID_LEN, e) || buf_append(&b, v, m->vsize, e)) {
+			buf_free(&b);
+			return -1;
+		}
+	rc = state_write_file(cache, name, b.data, b.len, 0600, e);
+	buf_free(&b);
+	return rc;
+}
+
+/* Keep only the cached ids the service confirms it holds for us. */
+static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
+{
+	const struct objid *k;
+	size_t i = 0;
+
+	while (cached->n > 0) {
+		json_t *a = json_array(), *body, *ans, *v;
+		size_t n = 0, j, bi = 0;
+		char hex[OBJID_HEX_LEN + 1];
+		struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
+
+		if (all == NULL) {
+			json_decref(a);
+			return err_oom(e);
+		}
+		while (n < CHECK_BATCH && idmap_next(cached, &i, &k, NULL)) {
+			all[n++] = *k;
+			objid_to_hex(k, hex);
+			json_array_append_new(a, json_string(hex));
+		}
+		if (n == 0) {
+			free(all);
+			json_decref(a);
+			break;
+		}
+		body = json_pack("{s:o}", "ids", a);
+		ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
+		json_decref(body);
+		if (ans == NULL) {
+			free(all);
+			return -1;
+		}
+		json_array_foreach(json_object_get(ans, "missing"), j, v) {
+			const char *m = json_string_value(v);
+
+			for (; m && bi < n; bi++) {
+				objid_to_hex(&all[bi], hex);
+				if (strcmp(hex, m) == 0) {
+					memset(all[bi].b, 0, OBJID_LEN); /* mark: not stored */
+					bi++;
+					break;
+				}
+			}
+		}
+		json_decref(ans);
+		for (j = 0; j < n; j++) {
+			static const struct objid zero;
+			bool added;
+
+			if (objid_cmp(&all[j], &zero) != 0 && idmap_put(&b->known, &all[j], &added) == NULL) {
+				free(all);
+				return err_oom(e);
+			}
+		}
+		free(all);
+	}
+	return 0;
+}
+
+/* ---- one backup ---- */
+
+static int commit(struct bk *b, const struct objid *meta, const char *parent, const char *lease,
+		  struct err *e)
+{
+	json_t *a = json_array(), *body, *ans;
+	const struct objid *k;
+	char hex[OBJID_HEX_LEN + 1];
+	size_t i = 0;
+
+	while (idmap_next(&b->refs, &i, &k, NULL)) {
+		objid_to_hex(k, hex);
+		json_array_append_new(a, json_string(hex));
+	}
+	objid_to_hex(meta, hex);
+	body = json_pack("{s:s,s:s?,s:s?,s:o}", "meta", hex, "parent", parent, "lease", lease,
+			 "objects", a);
+	ans = client_json(b->c, "POST", "/recovery-points", body, NULL, NULL, e);
+	json_decref(body);
+	if (ans == NULL)
+		return -1;
+	snprintf(b->res->point, sizeof(b->res->point), "%s",
+		 json_string_value(json_object_get(ans, "id")) ?: "");
+	json_decref(ans);
+	return 0;
+}
+
+static void end_job(struct bk *b, const char *job, const char *status, const char *why)
+{
+	char path[128];
+	json_t *body, *ans;
+	struct err e;
+
+	if (job == NULL)
+		return;
+	snprintf(path, sizeof(path), "/jobs/%s", job);
+	body = json_pack("{s:s,s:I,s:I,s:I,s:s?,s:{s:O,s:s?,s:I,s:I,s:I}}", "status", status,
+			 "files", (json_int_t)(b->res->files_new + b->res->files_changed +
+					       b->res->files_unchanged),
+			 "bytes_read", (json_int_t)b->res->bytes_read,
+			 "bytes_stored", (json_int_t)b->res->bytes_stored,
+			 "recovery_point", b->res->point[0] ? b->res->point : NULL,
+			 "report", "skipped", b->res->skipped, "error", why,
+			 "files_new", (json_int_t)b->res->files_new,
+			 "files_changed", (json_int_t)b->res->files_changed,
+			 "files_unchanged", (json_int_t)b->res->files_unchanged);
+	ans = client_json(b->c, "PATCH", path, body, NULL, NULL, &e);
+	json_decref(body);
+	json_decref(ans);
+}
+
+int backup_run(struct state *s, const struct backup_opts *o, struct backup_result *res,
+	       struct err *e)
+{
+	struct bk b;
+	struct node root = { NULL, NULL, 0, 0 };
+	struct chunker_params cp;
+	struct statvfs vfs;
+	json_t *ans = NULL, *points, *last, *meta = NULL;
+	char *job = NULL, *lease = NULL, *parent = NULL, host[256] = "";
+	struct objid root_id, meta_id, prev_root, *prev = NULL;
+	struct idmap cached;
+	struct buf mbuf = BUF_INIT;
+	char *mtext = NULL;
+	int rc = -1;
+
+	memset(&b, 0, sizeof(b));
+	memset(res, 0, sizeof(*res));
+	res->skipped = json_array();
+	b.s = s, b.o = o, b.res = res;
+	clock_gettime(CLOCK_MONOTONIC, &b.t0);
+	idmap_init(&b.known, 0);
+	idmap_init(&b.refs, 0);
+	idmap_init(&b.fidx_old, sizeof(struct fent));
+	idmap_init(&b.fidx_new, sizeof(struct fent));
+	idmap_init(&b.links, sizeof(uint64_t));
+	idmap_init(&cached, 0);
+	pthread_mutex_init(&b.q.mu, NULL);
+	pthread_cond_init(&b.q.cv, NULL);
+
+	for (size_t i = 0; i < o->n_paths; i++) {
+		struct stat st;
+
+		if (lstat(o->paths[i], &st) != 0) {
+			err_errno(e, "cannot back up %s", o->paths[i]);
+			goto out;
+		}
+		if (node_add(&root, o->paths[i], e))
+			goto out;
+	}
+	/* The cache folder needs 5% of the selected data free. */
+	for (size_t i = 0; i < o->n_paths; i++)
+		res->bytes_total += selected_bytes(&b, o->paths[i]);
+	if (statvfs(s->cache, &vfs) != 0) {
+		err_errno(e, "cannot check the free space of the cache folder %s", s->cache);
+		goto out;
+	} else {
+		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize, need = res->bytes_total / 20;
+
+		if (avail < need) {
+			err_set(e, ERR_LIMIT, "The cache folder %s has %llu bytes free; a backup of "
+				"the selected data (%llu bytes) needs at least 5%% of it free, "
+				"%llu bytes. Free space there, or move the cache folder with "
+				"'arca properties --cache DIR'.", s->cache,
+				(unsigned long long)avail, (unsigned long long)res->bytes_total,
+				(unsigned long long)need);
+			goto out;
+		}
+	}
+
+	if ((b.c = state_client(s, e)) == NULL || (b.cctx = compress_ctx_new(e)) == NULL ||
+	    (b.pw = pack_writer_new(s->keys, COMPRESS_LEVEL_DEFAULT, e)) == NULL ||
+	    (b.pend = calloc(PEND_MAX_OBJECTS, sizeof(*b.pend))) == NULL ||
+	    (b.rbuf = malloc(READ_BLOCK)) == NULL) {
+		if (b.pend == NULL || b.rbuf == NULL)
+			err_oom(e);
+		goto out;
+	}
+	chunker_params_default(&cp);
+	if ((b.ch = chunker_new(&cp, s->keys->chunker, e)) == NULL)
+		goto out;
+	b.repo = (struct repo){ b.c, s->keys, NULL, s->cache, b.cctx };
+
+	/* The job and the lease that keeps what we upload from collection. */
+	{
+		json_t *jb = json_pack("{s:s}", "kind", "backup");
+
+		ans = client_json(b.c, "POST", "/jobs", jb, NULL, NULL, e);
+		json_decref(jb);
+		if (ans == NULL)
+			goto out;
+	}
+	job = strdup(json_string_value(json_object_get(ans, "id")) ?: "");
+	json_decref(ans);
+	if ((ans = client_json(b.c, "POST", "/recovery-points/begin", NULL, NULL, NULL, e)) == NULL)
+		goto fail_job;
+	lease = strdup(json_string_value(json_object_get(ans, "lease")) ?: "");
+	json_decref(ans);
+
+	/* The parent: the newest recovery point, for unchanged files. */
+	if ((ans = client_json(b.c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
+		goto fail_job;
+	points = json_object_get(ans, "recovery_points");
+	if ((last = json_array_get(points, json_array_size(points) - 1)) != NULL) {
+		struct err me;
+
+		parent = strdup(json_string_value(json_object_get(last, "id")) ?: "");
+		meta = repo_meta(&b.repo, json_string_value(json_object_get(last, "meta")), &me);
+		if (meta && objid_from_hex(json_string_value(json_object_get(meta, "root")),
+					   &prev_root, NULL) == 0)
+			prev = &prev_root;
+		json_decref(meta);
+		meta = NULL;
+	}
+	json_decref(ans);
+	ans = NULL;
+
+	/* What this machine stored before, as far as the service confirms. */
+	index_load(s->cache, "stored.ids", ids_magic, &cached);
+	if (prev)
+		index_load(s->cache, "files.idx", fidx_magic, &b.fidx_old);
+	if (verify_known(&b, &cached, e))
+		goto fail_job;
+
+	if ((b.q.c = state_client(s, e)) == NULL)
+		goto fail_job;
+	b.q.s = s;
+	if (pthread_create(&b.th, NULL, uploader, &b.q) != 0) {
+		err_set(e, ERR_IO, "cannot start the upload thread");
+		goto fail_job;
+	}
+	b.th_started = 1;
+
+	if (root.selected) {
+		if (backup_dir(&b, "/", prev, &root_id, e))
+			goto fail_job;
+	} else if (backup_node(&b, &root, "/", prev, &root_id, e)) {
+		goto fail_job;
+	}
+
+	/* The recovery point's record. */
+	gethostname(host, sizeof(host) - 1);
+	{
+		json_t *paths = json_array();
+		char hex[OBJID_HEX_LEN + 1];
+
+		for (size_t i = 0; i < o->n_paths; i++)
+			json_array_append_new(paths, json_string(o->paths[i]));
+		objid_to_hex(&root_id, hex);
+		meta = json_pack("{s:i,s:s,s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "version", 1, "root",
+				 hex, "paths", paths, "machine", s->machine_name, "hostname", host,
+				 "files", (json_int_t)(res->files_new + res->files_changed +
+						       res->files_unchanged),
+				 "dirs", (json_int_t)res->dirs, "bytes",
+				 (json_int_t)res->bytes_total, "started", (json_int_t)time(NULL),
+				 "skipped", (json_int_t)json_array_size(res->skipped));
+		if (meta == NULL || (mtext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+			err_oom(e);
+			goto fail_job;
+		}
+		objid_compute(s->keys, mtext, strlen(mtext), &meta_id);
+		if (emit(&b, OBJECT_META, &meta_id, (const uint8_t *)mtext, strlen(mtext), e))
+			goto fail_job;
+	}
+	if (flush_pending(&b, e) || finish_pack(&b, e) || drain(&b, e))
+		goto fail_job;
+	if (commit(&b, &meta_id, parent, lease, e))
+		goto fail_job;
+	progress(&b, 1);
+	res->seconds = since(&b.t0);
+	end_job(&b, job, json_array_size(res->skipped) ? "partial" : "complete", NULL);
+
+	/* The cache, for next time (a failure here costs only speed). */
+	index_save(s->cache, "stored.ids", ids_magic, &b.known, NULL);
+	index_save(s->cache, "files.idx", fidx_magic, &b.fidx_new, NULL);
+	rc = 0;
+	goto out;
+fail_job:
+	{
+		struct err ignore;
+
+		drain(&b, &ignore);
+	}
+	res->seconds = since(&b.t0);
+	if (b.o->progress)
+		fputc('\n', stderr);
+	end_job(&b, job, "failed", e->msg);
+out:
+	if (b.th_started) {
+		struct err ignore;
+
+		drain(&b, &ignore);
+	}
+	for (size_t i = 0; i < b.n_pend; i++)
+		buf_free(&b.pend[i].sealed);
+	for (size_t i = 0; i < QUEUE_LEN; i++)
+		buf_free(&b.q.items[i]);
+	for (size_t i = 0; i < b.n_lk; i++) {
+		free(b.lk[i].chunks);
+		free(b.lk[i].ext);
+	}
+	for (size_t i = 0; i < b.n_users; i++)
+		free(b.users[i].name);
+	for (size_t i = 0; i < b.n_groups; i++)
+		free(b.groups[i].name);
+	free(b.users);
+	free(b.groups);
+	free(b.lk);
+	free(b.pend);
+	free(b.rbuf);
+	free(mtext);
+	buf_free(&mbuf);
+	buf_wipe(&b.chunk);
+	json_decref(meta);
+	free(job);
+	free(lease);
+	free(parent);
+	node_free(&root);
+	idmap_free(&b.known);
+	idmap_free(&b.refs);
+	idmap_free(&b.fidx_old);
+	idmap_free(&b.fidx_new);
+	idmap_free(&b.links);
+	idmap_free(&cached);
+	chunker_free(b.ch);
+	pack_writer_free(b.pw);
+	compress_ctx_free(b.cctx);
+	client_free(b.q.c);
+	client_free(b.c);
+	pthread_mutex_destroy(&b.q.mu);
+	pthread_cond_destroy(&b.q.cv);
+	return rc;
+}

@@ -1,0 +1,303 @@
+/*
+ * client.c: requests to arcad over libcurl, signed by the machine key.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <sodium.h>
+
+#include "client.h"
+
+struct client {
+	CURL *curl;
+	char *url;
+	char machine_id[64];
+	EVP_PKEY *key;
+};
+
+static int curl_ready;
+
+struct client *client_new(const struct client_opts *o, struct err *e)
+{
+	struct client *c;
+	struct curl_blob ca;
+
+	if (!curl_ready) {
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+			err_set(e, ERR_IO, "cannot start libcurl");
+			return NULL;
+		}
+		curl_ready = 1;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL || (c->url = strdup(o->url)) == NULL ||
+	    (c->curl = curl_easy_init()) == NULL) {
+		if (c)
+			free(c->url);
+		free(c);
+		err_oom(e);
+		return NULL;
+	}
+	/* Trust only the service's own anchor, never the system's store. */
+	ca.data = (void *)o->ca_pem;
+	ca.len = strlen(o->ca_pem);
+	ca.flags = CURL_BLOB_COPY;
+	curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &ca);
+	curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* An empty proxy turns off the environment's proxy variables: the
+	 * agent goes through a proxy only when told to. */
+	curl_easy_setopt(c->curl, CURLOPT_PROXY, o->proxy ? o->proxy : "");
+	curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "");
+	if (o->proxy && o->proxy_user) {
+		curl_easy_setopt(c->curl, CURLOPT_PROXYUSERNAME, o->proxy_user);
+		curl_easy_setopt(c->curl, CURLOPT_PROXYPASSWORD,
+				 o->proxy_pass ? o->proxy_pass : "");
+		curl_easy_setopt(c->curl, CURLOPT_PROXYAUTH, (long)CURLAUTH_ANY);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_LOW_SPEED_TIME, 120L);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, "https,http");
+	return c;
+}
+
+void client_free(struct client *c)
+{
+	if (c == NULL)
+		return;
+	curl_easy_cleanup(c->curl);
+	free(c->url);
+	free(c);
+}
+
+void client_set_machine(struct client *c, const char *machine_id, EVP_PKEY *key)
+{
+	snprintf(c->machine_id, sizeof(c->machine_id), "%s", machine_id);
+	c->key = key;
+}
+
+void client_set_rate(struct client *c, uint64_t rate)
+{
+	curl_easy_setopt(c->curl, CURLOPT_MAX_SEND_SPEED_LARGE, (curl_off_t)rate);
+}
+
+void client_sha256_hex(const void *data, size_t len, char out[65])
+{
+	uint8_t h[32];
+
+	SHA256(data, len, h);
+	sodium_bin2hex(out, 65, h, sizeof(h));
+}
+
+int client_sign_b64(EVP_PKEY *key, const void *msg, size_t len, struct buf *out,
+		    struct err *e)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	const EVP_MD *alg = EVP_PKEY_is_a(key, "ED25519") ? NULL : EVP_sha256();
+	uint8_t sig[256];
+	size_t siglen = sizeof(sig), b64len;
+	char *p;
+
+	if (md == NULL || EVP_DigestSignInit(md, NULL, alg, NULL, key) != 1 ||
+	    EVP_DigestSign(md, sig, &siglen, msg, len) != 1) {
+		EVP_MD_CTX_free(md);
+		return err_set(e, ERR_CRYPTO, "cannot sign with the machine key");
+	}
+	EVP_MD_CTX_free(md);
+	b64len = sodium_base64_ENCODED_LEN(siglen, sodium_base64_VARIANT_ORIGINAL);
+	if ((p = (char *)buf_extend(out, b64len, e)) == NULL)
+		return -1;
+	sodium_bin2base64(p, b64len, sig, siglen, sodium_base64_VARIANT_ORIGINAL);
+	out->len -= 1; /* keep the NUL past the length */
+	return 0;
+}
+
+static size_t on_data(char *p, size_t size, size_t n, void *arg)
+{
+	struct buf *b = arg;
+
+	return buf_append(b, p, size * n, NULL) == 0 ? size * n : 0;
+}
+
+static enum err_code code_of(const char *code, long status)
+{
+	static const struct {
+		const char *name;
+		enum err_code code;
+	} map[] = {
+		{ "limit", ERR_LIMIT },       { "not_found", ERR_NOT_FOUND },
+		{ "denied", ERR_DENIED },     { "exists", ERR_EXISTS },
+		{ "locked", ERR_LOCKED },     { "invalid", ERR_INVALID },
+		{ "too_large", ERR_TOO_LARGE }, { "credentials_expired", ERR_EXPIRED },
+		{ "credentials_invalid", ERR_CREDENTIALS },
+	};
+
+	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
+		if (strcmp(code, map[i].name) == 0)
+			return map[i].code;
+	return status >= 500 ? ERR_IO : ERR_INVALID;
+}
+
+/* Turn a service's error answer into E. */
+static int service_error(const struct buf *body, long status, struct err *e)
+{
+	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
+	json_t *err = json_object_get(j, "error");
+	const char *code = json_string_value(json_object_get(err, "code"));
+	const char *msg = json_string_value(json_object_get(err, "message"));
+	const char *detail = json_string_value(json_object_get(err, "detail"));
+
+	if (msg == NULL)
+		err_set(e, status >= 500 ? ERR_IO : ERR_INVALID,
+			"the service answered HTTP %ld without an error message", status);
+	else if (detail)
+		err_set(e, code_of(code, status), "%s\n  %s", msg, detail);
+	else
+		err_set(e, code_of(code, status), "%s", msg);
+	json_decref(j);
+	return -1;
+}
+
+static int add_header(struct curl_slist **l, const char *fmt, const char *v)
+{
+	char line[512];
+	struct curl_slist *n;
+
+	snprintf(line, sizeof(line), fmt, v);
+	if ((n = curl_slist_append(*l, line)) == NULL)
+		return -1;
+	*l = n;
+	return 0;
+}
+
+/* The four signing headers of docs/API.md. */
+static int sign_headers(struct client *c, const char *method, const char *path,
+			const void *body, size_t len, struct curl_slist **l, struct err *e)
+{
+	char t[24], nonce_hex[33], hash[65];
+	uint8_t nonce[16];
+	struct buf msg = BUF_INIT, sig = BUF_INIT;
+	int rc = -1;
+
+	snprintf(t, sizeof(t), "%lld", (long long)time(NULL));
+	randombytes_buf(nonce, sizeof(nonce));
+	sodium_bin2hex(nonce_hex, sizeof(nonce_hex), nonce, sizeof(nonce));
+	client_sha256_hex(len ? body : "", len, hash);
+	if (buf_append(&msg, "arca-request-v1\n", 16, e) || buf_append(&msg, method, strlen(method), e) ||
+	    buf_append(&msg, "\n/api/v1", 8, e) || buf_append(&msg, path, strlen(path), e) ||
+	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, t, strlen(t), e) ||
+	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, nonce_hex, 32, e) ||
+	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, hash, 64, e) ||
+	    buf_append(&msg, "\n", 1, e))
+		goto out;
+	if (client_sign_b64(c->key, msg.data, msg.len, &sig, e))
+		goto out;
+	if (add_header(l, "X-Arca-Machine: %s", c->machine_id) ||
+	    add_header(l, "X-Arca-Time: %s", t) || add_header(l, "X-Arca-Nonce: %s", nonce_hex) ||
+	    add_header(l, "X-Arca-Signature: %s", (const char *)sig.data)) {
+		err_oom(e);
+		goto out;
+	}
+	rc = 0;
+out:
+	buf_free(&msg);
+	buf_free(&sig);
+	return rc;
+}
+
+int client_call(struct client *c, const char *method, const char *path, const char *ctype,
+		const void *body, size_t len, const char *const *headers, struct buf *out,
+		long *status, struct err *e)
+{
+	struct curl_slist *l = NULL;
+	char url[1024];
+	char errbuf[CURL_ERROR_SIZE] = "";
+	CURLcode cc;
+	long st = 0, connect = 0;
+	int rc = -1;
+
+	*status = 0;
+	buf_reset(out);
+	snprintf(url, sizeof(url), "%s/api/v1%s", c->url, path);
+	if (add_header(&l, "%s", "Expect:") ||
+	    (ctype && add_header(&l, "Content-Type: %s", ctype))) {
+		err_oom(e);
+		goto out;
+	}
+	for (size_t i = 0; headers && headers[i]; i++)
+		if (add_header(&l, "%s", headers[i])) {
+			err_oom(e);
+			goto out;
+		}
+	if (c->key && sign_headers(c, method, path, body, len, &l, e))
+		goto out;
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, l);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
+	if (strcmp(method, "GET") == 0) {
+		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
+	} else {
+		curl_easy_setopt(c->curl, CURLOPT_POST, 1L);
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, len ? body : "");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST,
+				 strcmp(method, "POST") == 0 ? NULL : method);
+	}
+	cc = curl_easy_perform(c->curl);
+	curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &st);
+	curl_easy_getinfo(c->curl, CURLINFO_HTTP_CONNECTCODE, &connect);
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
+	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
+	if (connect == 407 || st == 407) {
+		err_set(e, ERR_DENIED, "the proxy refused the user name or password (HTTP 407): "
+				       "check them with 'arca properties' and retry");
+		goto out;
+	}
+	if (cc != CURLE_OK) {
+		err_set(e, ERR_IO, "cannot reach the service at %s: %s", c->url,
+			errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		goto out;
+	}
+	*status = st;
+	if (st < 200 || st > 299) {
+		service_error(out, st, e);
+		goto out;
+	}
+	rc = 0;
+out:
+	curl_slist_free_all(l);
+	return rc;
+}
+
+json_t *client_json(struct client *c, const char *method, const char *path, json_t *body,
+		    const char *const *headers, long *status, struct err *e)
+{
+	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+	struct buf out = BUF_INIT;
+	json_t *j = NULL;
+	json_error_t je;
+	long st;
+
+	if (body && text == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	if (client_call(c, method, path, body ? "application/json" : NULL, text,
+			text ? strlen(text) : 0, headers, &out, status ? status : &st, e) == 0 &&
+	    (j = json_loadb((const char *)out.data, out.len, 0, &je)) == NULL)
+		err_set(e, ERR_IO, "the service's answer to %s %s is not JSON: %s", method, path,
+			je.text);
+	free(text);
+	buf_free(&out);
+	return j;
+}

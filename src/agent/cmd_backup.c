@@ -1,0 +1,175 @@
+/*
+ * cmd_backup.c: `arca backup [PATH ...]`: back the paths up to a new
+ * recovery point and report what happened, as text or JSON.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "backup.h"
+#include "cmd.h"
+#include "exitcode.h"
+#include "state.h"
+
+/* PATH made absolute, with ".", ".." and repeated slashes resolved as
+ * names (symlinks are not followed: the link itself is what is selected). */
+int abs_path(const char *path, char *out, size_t size)
+{
+	char tmp[PATH_MAX * 2], *save = NULL, *c;
+	size_t n = 0;
+
+	if (path[0] == '/')
+		snprintf(tmp, sizeof(tmp), "%s", path);
+	else {
+		char cwd[PATH_MAX];
+
+		if (getcwd(cwd, sizeof(cwd)) == NULL)
+			return -1;
+		snprintf(tmp, sizeof(tmp), "%s/%s", cwd, path);
+	}
+	out[0] = '\0';
+	for (c = strtok_r(tmp, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		if (strcmp(c, ".") == 0)
+			continue;
+		if (strcmp(c, "..") == 0) {
+			char *slash = strrchr(out, '/');
+
+			n = slash ? (size_t)(slash - out) : 0;
+			out[n] = '\0';
+			continue;
+		}
+		if (n + strlen(c) + 2 > size)
+			return -1;
+		out[n++] = '/';
+		strcpy(out + n, c);
+		n += strlen(c);
+	}
+	if (n == 0)
+		snprintf(out, size, "/");
+	return 0;
+}
+
+static int add(char ***v, size_t *n, const char *s)
+{
+	char **g = realloc(*v, (*n + 1) * sizeof(*g));
+
+	if (g == NULL || (g[*n] = strdup(s)) == NULL) {
+		if (g)
+			*v = g;
+		return -1;
+	}
+	*v = g;
+	(*n)++;
+	return 0;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+int cmd_backup(int argc, char **argv)
+{
+	struct backup_opts o;
+	struct backup_result r;
+	struct state s;
+	struct err e;
+	const char *home = STATE_HOME_DEFAULT;
+	int json = 0, rc;
+
+	memset(&o, 0, sizeof(o));
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		char p[PATH_MAX];
+
+		if (strcmp(a, "--json") == 0)
+			json = 1;
+		else if ((strcmp(a, "--home") == 0 || strcmp(a, "--exclude") == 0 ||
+			  strcmp(a, "--include") == 0) && i + 1 < argc) {
+			if (a[2] == 'h')
+				home = argv[++i];
+			else if (add(a[2] == 'e' ? &o.excludes : &o.includes,
+				     a[2] == 'e' ? &o.n_excludes : &o.n_includes, argv[++i]))
+				return EXIT_FAIL;
+		} else if (a[0] == '-') {
+			fprintf(stderr, "arca backup: unknown option '%s'\n"
+					"usage: arca backup [--home DIR] [--exclude PATTERN]... "
+					"[--include PATTERN]... [--json] PATH...\n", a);
+			return EXIT_USAGE;
+		} else if (abs_path(a, p, sizeof(p)) != 0 || add(&o.paths, &o.n_paths, p)) {
+			fprintf(stderr, "arca backup: the path '%s' is too long\n", a);
+			return EXIT_USAGE;
+		}
+	}
+	err_clear(&e);
+	if (state_load(&s, home, 1, &e) != 0) {
+		fprintf(stderr, "arca backup: %s\n", e.msg);
+		state_free(&s);
+		return EXIT_FAIL;
+	}
+	if (o.n_paths == 0) {
+		fprintf(stderr, "arca backup: name the files and folders to back up, e.g. "
+				"'arca backup /home /etc'\n");
+		state_free(&s);
+		return EXIT_USAGE;
+	}
+	o.progress = !json && isatty(STDERR_FILENO);
+	if (backup_run(&s, &o, &r, &e) != 0) {
+		rc = e.code == ERR_LIMIT ? EXIT_CACHE_SPACE : EXIT_FAIL;
+		if (json) {
+			json_t *j = json_pack("{s:s,s:{s:s,s:s},s:O}", "status", "failed", "error",
+					      "code", err_code_name(e.code), "message", e.msg,
+					      "skipped", r.skipped);
+
+			json_dumpf(j, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(j);
+		}
+		fprintf(stderr, "arca backup: %s\n", e.msg);
+	} else {
+		const char *status = json_array_size(r.skipped) ? "partial" : "complete";
+
+		rc = json_array_size(r.skipped) ? EXIT_PARTIAL : EXIT_OK;
+		if (json) {
+			json_t *j = json_pack("{s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:O}",
+					      "status", status, "recovery_point", r.point,
+					      "files_new", (json_int_t)r.files_new,
+					      "files_changed", (json_int_t)r.files_changed,
+					      "files_unchanged", (json_int_t)r.files_unchanged,
+					      "dirs", (json_int_t)r.dirs,
+					      "bytes_read", (json_int_t)r.bytes_read,
+					      "bytes_total", (json_int_t)r.bytes_total,
+					      "bytes_stored", (json_int_t)r.bytes_stored,
+					      "packs", (json_int_t)r.packs,
+					      "duration", r.seconds, "skipped", r.skipped);
+
+			json_dumpf(j, stdout, JSON_COMPACT);
+			fputc('\n', stdout);
+			json_decref(j);
+		} else {
+			printf("Recovery point %s: %s.\n"
+			       "  files: %llu new, %llu changed, %llu unchanged; %llu folders\n"
+			       "  read %llu bytes, stored %llu bytes in %llu packs, %.1f s\n",
+			       r.point, status, (unsigned long long)r.files_new,
+			       (unsigned long long)r.files_changed,
+			       (unsigned long long)r.files_unchanged, (unsigned long long)r.dirs,
+			       (unsigned long long)r.bytes_read, (unsigned long long)r.bytes_stored,
+			       (unsigned long long)r.packs, r.seconds);
+			if (json_array_size(r.skipped))
+				printf("  %zu items skipped (listed above and in the job's report)\n",
+				       json_array_size(r.skipped));
+		}
+	}
+	json_decref(r.skipped);
+	free_list(o.paths, o.n_paths);
+	free_list(o.excludes, o.n_excludes);
+	free_list(o.includes, o.n_includes);
+	state_free(&s);
+	return rc;
+}

@@ -1,0 +1,316 @@
+/*
+ * cmd_properties.c: `arca properties`: show and change the agent's
+ * properties (SPEC section 4, "Change properties"): the proxy, bandwidth
+ * throttling by work hours, the cache folder (its contents move along), and
+ * the passphrase (the master key is wrapped anew; no data is re-encrypted or
+ * uploaded; the service asks for a security PIN from the portal). A second
+ * passphrase can be added, wrapping the same master key, for a recovery kit
+ * kept offline.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "cmd.h"
+#include "exitcode.h"
+#include "keys.h"
+#include "passphrase.h"
+#include "state.h"
+#include "term.h"
+
+int mkdirs(const char *dir, int mode, struct err *e);
+
+/* "10M", "512k", "1G" or plain bytes, a second; 0 = unlimited. */
+static int parse_rate(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	uint64_t mul = 1;
+
+	if (end == s)
+		return -1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1024, end++; break;
+	case 'm': case 'M': mul = 1024 * 1024, end++; break;
+	case 'g': case 'G': mul = 1024ull * 1024 * 1024, end++; break;
+	default: break;
+	}
+	if (*end != '\0')
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Move the cache folder FROM's contents to TO (a rename when they share a
+ * file system, else a copy of its files; the cache is only a copy of what
+ * the service holds, so a failure loses nothing). */
+static int move_cache(const char *from, const char *to, struct err *e)
+{
+	const char *names[] = { "stored.ids", "files.idx" };
+	char a[4200], b[4200];
+
+	if (mkdirs(to, 0700, e))
+		return -1;
+	for (size_t i = 0; i < 2; i++) {
+		struct buf data = BUF_INIT;
+
+		snprintf(a, sizeof(a), "%s/%s", from, names[i]);
+		if (access(a, F_OK) != 0)
+			continue;
+		snprintf(b, sizeof(b), "%s/%s", to, names[i]);
+		if (rename(a, b) != 0) {
+			if (state_read_file(a, (size_t)1 << 34, &data, e) ||
+			    state_write_file(to, names[i], data.data, data.len, 0600, e)) {
+				buf_free(&data);
+				return -1;
+			}
+			buf_free(&data);
+			unlink(a);
+		}
+	}
+	snprintf(a, sizeof(a), "%s/objects", from);
+	snprintf(b, sizeof(b), "%s/objects", to);
+	/* On another file system the tree cache is left behind: later runs
+	 * fetch trees from the service again. */
+	if (access(a, F_OK) == 0)
+		(void)rename(a, b);
+	return 0;
+}
+
+static void show(const struct state *s, int json)
+{
+	if (json) {
+		json_t *j = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:s?,s:{s:I,s:I,s:i,s:i}}",
+				      "home", s->home, "service_url", s->service_url, "vault",
+				      s->vault_name ? s->vault_name : s->vault_id, "machine",
+				      s->machine_name, "cache", s->cache, "proxy", s->proxy,
+				      "proxy_user", s->proxy_user, "throttle", "work_rate",
+				      (json_int_t)s->rate_work, "other_rate",
+				      (json_int_t)s->rate_other, "work_start", s->work_start,
+				      "work_end", s->work_end);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+		return;
+	}
+	printf("Machine:       %s (vault %s)\n", s->machine_name,
+	       s->vault_name ? s->vault_name : s->vault_id);
+	printf("Service:       %s\n", s->service_url);
+	printf("Install:       %s\n", s->home);
+	printf("Cache folder:  %s\n", s->cache);
+	printf("Proxy:         %s%s%s\n", s->proxy ? s->proxy : "none",
+	       s->proxy_user ? " as " : "", s->proxy_user ? s->proxy_user : "");
+	printf("Throttling:    work hours %02d:00-%02d:00 Mon-Fri: %s; other hours: %s\n",
+	       s->work_start, s->work_end, s->rate_work ? "" : "unlimited",
+	       s->rate_other ? "" : "unlimited");
+	if (s->rate_work || s->rate_other)
+		printf("               (bytes a second: work %llu, other %llu; 0 is unlimited)\n",
+		       (unsigned long long)s->rate_work, (unsigned long long)s->rate_other);
+}
+
+int cmd_properties(int argc, char **argv)
+{
+	const char *home = STATE_HOME_DEFAULT, *proxy = NULL, *proxy_user = NULL, *pw_file = NULL;
+	const char *cache = NULL, *work = NULL, *other = NULL, *hours = NULL;
+	const char *new_pass_file = NULL, *pin = NULL, *kit = NULL;
+	int json = 0, no_proxy = 0, change_pass = 0, add_pass = 0, changed = 0, rc = EXIT_FAIL;
+	struct state s;
+	struct err e;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], **slot = NULL;
+
+		if (strcmp(a, "--json") == 0)
+			json = 1;
+		else if (strcmp(a, "--no-proxy") == 0)
+			no_proxy = 1;
+		else if (strcmp(a, "--change-passphrase") == 0)
+			change_pass = 1;
+		else if (strcmp(a, "--add-passphrase") == 0)
+			add_pass = 1;
+		else if (strcmp(a, "--home") == 0)
+			slot = &home;
+		else if (strcmp(a, "--proxy") == 0)
+			slot = &proxy;
+		else if (strcmp(a, "--proxy-user") == 0)
+			slot = &proxy_user;
+		else if (strcmp(a, "--proxy-password-file") == 0)
+			slot = &pw_file;
+		else if (strcmp(a, "--cache") == 0)
+			slot = &cache;
+		else if (strcmp(a, "--throttle-work") == 0)
+			slot = &work;
+		else if (strcmp(a, "--throttle-other") == 0)
+			slot = &other;
+		else if (strcmp(a, "--work-hours") == 0)
+			slot = &hours;
+		else if (strcmp(a, "--passphrase-file") == 0 || strcmp(a, "--new-passphrase-file") == 0)
+			slot = &new_pass_file;
+		else if (strcmp(a, "--pin") == 0)
+			slot = &pin;
+		else if (strcmp(a, "--passphrase-out") == 0 || strcmp(a, "--recovery-kit") == 0)
+			slot = &kit;
+		else {
+			fprintf(stderr, "arca properties: unknown option '%s'; see 'arca help'\n", a);
+			return EXIT_USAGE;
+		}
+		if (slot) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "arca properties: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			*slot = argv[++i];
+		}
+	}
+	err_clear(&e);
+	if (state_load(&s, home, change_pass || add_pass, &e)) {
+		fprintf(stderr, "arca properties: %s\n", e.msg);
+		state_free(&s);
+		return EXIT_FAIL;
+	}
+	if (no_proxy || proxy) {
+		free(s.proxy), free(s.proxy_user);
+		s.proxy = proxy ? strdup(proxy) : NULL;
+		s.proxy_user = proxy && proxy_user ? strdup(proxy_user) : NULL;
+		changed = 1;
+		if (s.proxy_user) {
+			char pw[1024] = "";
+
+			if (pw_file ? term_read_secret_file(pw_file, pw, sizeof(pw), &e)
+				    : term_ask("Proxy password: ", 1, pw, sizeof(pw), &e))
+				goto fail;
+			if (state_write_file(s.home, "proxy.pass", pw, strlen(pw), 0600, &e))
+				goto fail;
+			sodium_memzero(pw, sizeof(pw));
+		}
+	}
+	if (work || other || hours) {
+		int a, b;
+
+		if ((work && parse_rate(work, &s.rate_work)) ||
+		    (other && parse_rate(other, &s.rate_other))) {
+			fprintf(stderr, "arca properties: a rate is bytes a second, with k, M or G, "
+					"e.g. 2M; 0 is unlimited\n");
+			rc = EXIT_USAGE;
+			goto out;
+		}
+		if (hours) {
+			if (sscanf(hours, "%d-%d", &a, &b) != 2 || a < 0 || b > 24 || a >= b) {
+				fprintf(stderr, "arca properties: --work-hours takes START-END in "
+						"whole hours, e.g. 9-17\n");
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			s.work_start = a, s.work_end = b;
+		}
+		changed = 1;
+	}
+	if (cache && strcmp(cache, s.cache) != 0) {
+		if (move_cache(s.cache, cache, &e))
+			goto fail;
+		free(s.cache);
+		s.cache = strdup(cache);
+		changed = 1;
+	}
+	if (change_pass || add_pass) {
+		char pass[PASSPHRASE_MAX_BYTES + 2], again[PASSPHRASE_MAX_BYTES + 2], pinb[32] = "";
+		struct buf blob = BUF_INIT;
+
+		if (new_pass_file ? term_read_secret_file(new_pass_file, pass, sizeof(pass), &e)
+				  : term_ask("New passphrase (at least 16 characters): ", 1, pass,
+					     sizeof(pass), &e))
+			goto fail;
+		if (passphrase_check(pass, &e))
+			goto fail;
+		if (!new_pass_file) {
+			if (term_ask("New passphrase again: ", 1, again, sizeof(again), &e))
+				goto fail;
+			if (strcmp(pass, again) != 0) {
+				err_set(&e, ERR_PASSPHRASE, "the two passphrases differ");
+				goto fail;
+			}
+		}
+		if (keys_wrap(s.keys, pass, NULL, &blob, &e))
+			goto fail;
+		sodium_memzero(pass, sizeof(pass));
+		if (add_pass) {
+			/* A second passphrase: its blob is kept here and in the kit. */
+			if (state_write_file(s.home, "wrapped-2.key", blob.data, blob.len, 0600, &e))
+				goto fail_blob;
+			if (kit) {
+				size_t n = sodium_base64_ENCODED_LEN(blob.len,
+								     sodium_base64_VARIANT_ORIGINAL);
+				char *b64 = malloc(n);
+				FILE *f;
+
+				if (b64 == NULL || (f = fopen(kit, "wx")) == NULL) {
+					free(b64);
+					err_errno(&e, "cannot write %s", kit);
+					goto fail_blob;
+				}
+				chmod(kit, 0600);
+				sodium_bin2base64(b64, n, blob.data, blob.len,
+						  sodium_base64_VARIANT_ORIGINAL);
+				fprintf(f, "arca second passphrase kit\n\nMachine: %s\nVault:   %s\n"
+					   "Service: %s\nWrapped key (opens with the second "
+					   "passphrase): %s\n", s.machine_name, s.vault_name,
+					s.service_url, b64);
+				fclose(f);
+				free(b64);
+			}
+		} else {
+			struct client *c;
+			json_t *body, *ans;
+			char b64[512], hdr[64];
+			const char *hs[] = { hdr, NULL };
+
+			if (pin == NULL && term_ask("Security PIN (generate one in the portal): ", 0,
+						     pinb, sizeof(pinb), &e))
+				goto fail_blob;
+			snprintf(hdr, sizeof(hdr), "X-Arca-PIN: %s", pin ? pin : pinb);
+			sodium_bin2base64(b64, sizeof(b64), blob.data, blob.len,
+					  sodium_base64_VARIANT_ORIGINAL);
+			if ((c = state_client(&s, &e)) == NULL)
+				goto fail_blob;
+			body = json_pack("{s:s}", "wrapped_key", b64);
+			ans = client_json(c, "PUT", "/machine/wrapped-key", body, hs, NULL, &e);
+			json_decref(body);
+			client_free(c);
+			if (ans == NULL)
+				goto fail_blob;
+			json_decref(ans);
+			/* The service holds the new blob: keep the same here. */
+			if (state_write_file(s.home, "wrapped.key", blob.data, blob.len, 0600, &e))
+				goto fail_blob;
+		}
+		buf_free(&blob);
+		if (!json)
+			printf(add_pass ? "A second passphrase now opens this machine's data.\n"
+					: "The passphrase is changed; no data was re-encrypted or "
+					  "uploaded. The old passphrase no longer opens this "
+					  "machine's key.\n");
+		goto saved;
+fail_blob:
+		buf_free(&blob);
+		goto fail;
+	}
+saved:
+	if (changed && state_save(&s, &e))
+		goto fail;
+	show(&s, json);
+	rc = EXIT_OK;
+	goto out;
+fail:
+	fprintf(stderr, "arca properties: %s\n", e.msg);
+	rc = e.code == ERR_PASSPHRASE ? EXIT_PASSPHRASE : EXIT_FAIL;
+out:
+	state_free(&s);
+	return rc;
+}

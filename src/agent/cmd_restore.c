@@ -1,0 +1,588 @@
+/*
+ * cmd_restore.c: the recovery commands: `arca recovery-points`, `arca ls`,
+ * `arca find` and `arca restore`, on this machine's data or, with
+ * --from-machine NAME and that machine's passphrase, on another machine's
+ * data of the same vault (read only).
+ */
+#include <fnmatch.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "cmd.h"
+#include "compress.h"
+#include "exitcode.h"
+#include "passphrase.h"
+#include "repo.h"
+#include "restore.h"
+#include "state.h"
+#include "term.h"
+
+int abs_path(const char *path, char *out, size_t size);
+
+/* A path inside a recovery point: absolute, "/" when relative. */
+static int point_path(const char *in, char *out, size_t size)
+{
+	char tmp[PATH_MAX + 2];
+
+	snprintf(tmp, sizeof(tmp), "%s%s", in[0] == '/' ? "" : "/", in);
+	return abs_path(tmp, out, size);
+}
+
+struct rctx {
+	struct state s;
+	struct client *c;
+	struct keys *other; /* the source machine's keys, for --from-machine */
+	struct repo repo;
+	json_t *points;
+	int json;
+};
+
+static void ctx_free(struct rctx *x)
+{
+	json_decref(x->points);
+	compress_ctx_free(x->repo.cctx);
+	keys_free(x->other);
+	client_free(x->c);
+	state_free(&x->s);
+}
+
+static void print_err(const char *cmd, int json, const struct err *e)
+{
+	if (json) {
+		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code),
+				      "message", e->msg);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	}
+	fprintf(stderr, "arca %s: %s\n", cmd, e->msg);
+}
+
+/* Load the agent, open the keys (ours, or the source machine's with its
+ * passphrase), and list the recovery points. */
+static int ctx_open(struct rctx *x, const char *home, const char *from, const char *pass_file,
+		    struct err *e)
+{
+	char path[128];
+	json_t *ans;
+
+	memset(x, 0, sizeof(*x));
+	if (state_load(&x->s, home, from == NULL, e) || (x->c = state_client(&x->s, e)) == NULL ||
+	    (x->repo.cctx = compress_ctx_new(e)) == NULL)
+		return -1;
+	x->repo.c = x->c;
+	x->repo.keys = x->s.keys;
+	x->repo.cache = x->s.cache;
+	if (from) {
+		char pass[PASSPHRASE_MAX_BYTES + 2];
+		const char *b64;
+		uint8_t blob[512];
+		size_t len = 0;
+
+		snprintf(path, sizeof(path), "/machines/%s", from);
+		if (strchr(from, '/') || (ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
+			return err_prefix(e, "machine %s: ", from);
+		b64 = json_string_value(json_object_get(ans, "wrapped_key"));
+		if (b64 == NULL || sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len,
+						     NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+			json_decref(ans);
+			return err_set(e, ERR_CORRUPT, "the service holds no wrapped key for %s", from);
+		}
+		json_decref(ans);
+		if (pass_file ? term_read_secret_file(pass_file, pass, sizeof(pass), e)
+			      : term_ask("Passphrase of the source machine: ", 1, pass, sizeof(pass), e))
+			return -1;
+		x->other = keys_unwrap(blob, len, pass, e);
+		sodium_memzero(pass, sizeof(pass));
+		if (x->other == NULL) {
+			if (e->code == ERR_PASSPHRASE)
+				err_set(e, ERR_PASSPHRASE, "the passphrase does not open machine %s's "
+					"key: check it against that machine's recovery kit", from);
+			return -1;
+		}
+		x->repo.keys = x->other;
+		x->repo.machine = from;
+		x->repo.cache = NULL;
+		snprintf(path, sizeof(path), "/machines/%s/recovery-points", from);
+	} else {
+		snprintf(path, sizeof(path), "/recovery-points");
+	}
+	if ((ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
+		return -1;
+	x->points = json_incref(json_object_get(ans, "recovery_points"));
+	json_decref(ans);
+	return 0;
+}
+
+/* The recovery point named ID ("latest", a full id or a unique prefix). */
+static json_t *find_point(struct rctx *x, const char *id, struct err *e)
+{
+	json_t *p, *hit = NULL;
+	size_t i, n = json_array_size(x->points);
+
+	if (n == 0) {
+		err_set(e, ERR_NOT_FOUND, "there is no recovery point yet: run 'arca backup' first");
+		return NULL;
+	}
+	if (strcmp(id, "latest") == 0)
+		return json_array_get(x->points, n - 1);
+	json_array_foreach(x->points, i, p) {
+		const char *pid = json_string_value(json_object_get(p, "id"));
+
+		if (pid && strncmp(pid, id, strlen(id)) == 0) {
+			if (hit) {
+				err_set(e, ERR_INVALID, "'%s' names more than one recovery point: give "
+					"more of its id", id);
+				return NULL;
+			}
+			hit = p;
+		}
+	}
+	if (hit == NULL)
+		err_set(e, ERR_NOT_FOUND, "no recovery point '%s': 'arca recovery-points' lists them",
+			id);
+	return hit;
+}
+
+static int point_root(struct rctx *x, json_t *p, struct objid *root, struct err *e)
+{
+	json_t *meta = repo_meta(&x->repo, json_string_value(json_object_get(p, "meta")), e);
+	int rc;
+
+	if (meta == NULL)
+		return -1;
+	rc = objid_from_hex(json_string_value(json_object_get(meta, "root")), root, e);
+	json_decref(meta);
+	return rc;
+}
+
+/* Common options. */
+struct ropts {
+	const char *home, *from, *pass_file, *target, *conflict;
+	int json, no_perms;
+	char *pos[64];
+	int n_pos;
+};
+
+static int parse(const char *cmd, int argc, char **argv, struct ropts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->home = STATE_HOME_DEFAULT;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], **slot = NULL;
+
+		if (strcmp(a, "--json") == 0)
+			o->json = 1;
+		else if (strcmp(a, "--no-permissions") == 0)
+			o->no_perms = 1;
+		else if (strcmp(a, "--home") == 0)
+			slot = &o->home;
+		else if (strcmp(a, "--from-machine") == 0)
+			slot = &o->from;
+		else if (strcmp(a, "--passphrase-file") == 0)
+			slot = &o->pass_file;
+		else if (strcmp(a, "--target") == 0)
+			slot = &o->target;
+		else if (strcmp(a, "--on-conflict") == 0)
+			slot = &o->conflict;
+		else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "arca %s: unknown option '%s'; see 'arca help'\n", cmd, a);
+			return -1;
+		} else if (o->n_pos < 64) {
+			o->pos[o->n_pos++] = argv[i];
+		}
+		if (slot) {
+			if (i + 1 >= argc) {
+				fprintf(stderr, "arca %s: %s needs a value\n", cmd, a);
+				return -1;
+			}
+			*slot = argv[++i];
+		}
+	}
+	return 0;
+}
+
+static int exit_of(const struct err *e)
+{
+	return e->code == ERR_PASSPHRASE ? EXIT_PASSPHRASE : EXIT_FAIL;
+}
+
+int cmd_recovery_points(int argc, char **argv)
+{
+	struct ropts o;
+	struct rctx x;
+	struct err e;
+	json_t *p;
+	size_t i;
+
+	if (parse("recovery-points", argc, argv, &o))
+		return EXIT_USAGE;
+	err_clear(&e);
+	/* Listing needs no keys: the service lists the points. */
+	memset(&x, 0, sizeof(x));
+	if (state_load(&x.s, o.home, 0, &e) || (x.c = state_client(&x.s, &e)) == NULL) {
+		print_err("recovery-points", o.json, &e);
+		ctx_free(&x);
+		return EXIT_FAIL;
+	}
+	{
+		char path[128];
+		json_t *ans;
+
+		if (o.from)
+			snprintf(path, sizeof(path), "/machines/%s/recovery-points", o.from);
+		else
+			snprintf(path, sizeof(path), "/recovery-points");
+		if ((ans = client_json(x.c, "GET", path, NULL, NULL, NULL, &e)) == NULL) {
+			print_err("recovery-points", o.json, &e);
+			ctx_free(&x);
+			return EXIT_FAIL;
+		}
+		x.points = json_incref(json_object_get(ans, "recovery_points"));
+		json_decref(ans);
+	}
+	if (o.json) {
+		json_t *out = json_pack("{s:O}", "recovery_points", x.points);
+
+		json_dumpf(out, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(out);
+	} else {
+		printf("%-34s  %-20s  %10s  %14s\n", "RECOVERY POINT", "CREATED (UTC)", "OBJECTS",
+		       "STORED BYTES");
+		json_array_foreach(x.points, i, p)
+			printf("%-34s  %-20s  %10lld  %14lld\n",
+			       json_string_value(json_object_get(p, "id")),
+			       json_string_value(json_object_get(p, "created")),
+			       (long long)json_integer_value(json_object_get(p, "objects")),
+			       (long long)json_integer_value(json_object_get(p, "bytes")));
+		if (json_array_size(x.points) == 0)
+			printf("(none yet: run 'arca backup PATH ...')\n");
+	}
+	ctx_free(&x);
+	return EXIT_OK;
+}
+
+static const char *type_name(int t)
+{
+	static const char *n[] = { "?", "file", "dir", "symlink", "chr", "blk", "fifo", "socket" };
+
+	return t >= 1 && t <= 7 ? n[t] : "?";
+}
+
+static json_t *entry_json(const struct tree_entry *x, const char *path)
+{
+	char when[32];
+	time_t t = (time_t)x->mtime.sec;
+	struct tm tm;
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_pack("{s:s,s:s,s:s,s:I,s:s?,s:s?,s:i,s:s,s:s?}", "name", x->name, "path", path,
+			 "type", type_name(x->type), "size", (json_int_t)x->size, "user", x->user,
+			 "group", x->group, "mode", (int)x->mode, "mtime", when, "target",
+			 x->target);
+}
+
+static void print_entry(const struct tree_entry *x, const char *path)
+{
+	char when[32], mode[11] = "----------";
+	time_t t = (time_t)x->mtime.sec;
+	struct tm tm;
+	const char *tc = "?-dlcbps";
+
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	mode[0] = tc[x->type < 8 ? x->type : 0];
+	for (int i = 0; i < 9; i++)
+		if (x->mode & (1u << (8 - i)))
+			mode[1 + i] = "rwxrwxrwx"[i];
+	printf("%s %-8s %-8s %12llu %s %s%s%s\n", mode, x->user ? x->user : "?",
+	       x->group ? x->group : "?", (unsigned long long)x->size, when, path,
+	       x->target ? " -> " : "", x->target ? x->target : "");
+}
+
+int cmd_ls(int argc, char **argv)
+{
+	struct ropts o;
+	struct rctx x;
+	struct err e;
+	struct objid root;
+	const struct tree_entry *ent = NULL;
+	struct tree *t = NULL, *dir = NULL;
+	json_t *p, *out = json_array();
+	char path[PATH_MAX] = "/";
+	int rc = EXIT_FAIL;
+
+	if (parse("ls", argc, argv, &o) || o.n_pos < 1 || o.n_pos > 2) {
+		fprintf(stderr, "usage: arca ls RECOVERY-POINT [PATH] [--from-machine NAME] [--json]\n");
+		json_decref(out);
+		return EXIT_USAGE;
+	}
+	err_clear(&e);
+	if (o.n_pos == 2 && point_path(o.pos[1], path, sizeof(path)) != 0) {
+		fprintf(stderr, "arca ls: the path is too long\n");
+		json_decref(out);
+		return EXIT_USAGE;
+	}
+	if (ctx_open(&x, o.home, o.from, o.pass_file, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	    point_root(&x, p, &root, &e) || (t = restore_lookup(&x.repo, &root, path, &ent, &e)) == NULL)
+		goto fail;
+	if (ent && ent->type == TREE_DIR) {
+		if ((dir = repo_tree(&x.repo, &ent->subtree, &e)) == NULL)
+			goto fail;
+	} else if (ent) {
+		if (o.json)
+			json_array_append_new(out, entry_json(ent, path));
+		else
+			print_entry(ent, path);
+	}
+	{
+		const struct tree *show = dir ? dir : (ent ? NULL : t);
+
+		for (size_t i = 0; show && i < show->n; i++) {
+			char child[PATH_MAX + 256];
+
+			snprintf(child, sizeof(child), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
+				 show->e[i].name);
+			if (o.json)
+				json_array_append_new(out, entry_json(&show->e[i], child));
+			else
+				print_entry(&show->e[i], child);
+		}
+	}
+	if (o.json) {
+		json_t *j = json_pack("{s:s,s:s,s:O}", "recovery_point",
+				      json_string_value(json_object_get(p, "id")), "path", path,
+				      "entries", out);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+	}
+	rc = EXIT_OK;
+	goto out;
+fail:
+	print_err("ls", o.json, &e);
+	rc = exit_of(&e);
+out:
+	json_decref(out);
+	tree_free(dir);
+	tree_free(t);
+	ctx_free(&x);
+	return rc;
+}
+
+/* Walk the tree ID below PATH, printing entries that match PAT. */
+static int find_walk(struct rctx *x, const struct objid *id, const char *path, const char *pat,
+		     const char *point, const char *created, json_t *out, size_t *hits,
+		     struct err *e)
+{
+	struct tree *t = repo_tree(&x->repo, id, e);
+
+	if (t == NULL)
+		return -1;
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tree_entry *ent = &t->e[i];
+		char child[8192];
+
+		snprintf(child, sizeof(child), "%s/%s", path, ent->name);
+		if (fnmatch(pat, ent->name, 0) == 0 || fnmatch(pat, child, 0) == 0) {
+			(*hits)++;
+			if (x->json) {
+				json_t *j = entry_json(ent, child);
+
+				json_object_set_new(j, "recovery_point", json_string(point));
+				json_object_set_new(j, "created", json_string(created));
+				json_array_append_new(out, j);
+			} else {
+				printf("%s  %s  %s%s\n", point, created, child,
+				       ent->type == TREE_DIR ? "/" : "");
+			}
+		}
+		if (ent->type == TREE_DIR &&
+		    find_walk(x, &ent->subtree, child, pat, point, created, out, hits, e)) {
+			tree_free(t);
+			return -1;
+		}
+	}
+	tree_free(t);
+	return 0;
+}
+
+int cmd_find(int argc, char **argv)
+{
+	struct ropts o;
+	struct rctx x;
+	struct err e;
+	json_t *p, *out = json_array();
+	size_t i, hits = 0;
+	int rc = EXIT_FAIL;
+
+	if (parse("find", argc, argv, &o) || o.n_pos != 1) {
+		fprintf(stderr, "usage: arca find PATTERN [--from-machine NAME] [--json]\n"
+				"  PATTERN is a shell pattern matched against names and full "
+				"paths, e.g. '*.pdf' or '/home/*/notes.txt'\n");
+		json_decref(out);
+		return EXIT_USAGE;
+	}
+	err_clear(&e);
+	if (ctx_open(&x, o.home, o.from, o.pass_file, &e))
+		goto fail;
+	x.json = o.json;
+	json_array_foreach(x.points, i, p) {
+		struct objid root;
+		const char *id = json_string_value(json_object_get(p, "id"));
+		const char *created = json_string_value(json_object_get(p, "created"));
+
+		if (point_root(&x, p, &root, &e) ||
+		    find_walk(&x, &root, "", o.pos[0], id, created, out, &hits, &e))
+			goto fail;
+	}
+	if (o.json) {
+		json_t *j = json_pack("{s:s,s:O}", "pattern", o.pos[0], "matches", out);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+	} else if (hits == 0) {
+		fprintf(stderr, "arca find: nothing matches '%s' in %zu recovery points\n", o.pos[0],
+			json_array_size(x.points));
+	}
+	rc = EXIT_OK;
+	goto out;
+fail:
+	print_err("find", o.json, &e);
+	rc = exit_of(&e);
+out:
+	json_decref(out);
+	ctx_free(&x);
+	return rc;
+}
+
+int cmd_restore(int argc, char **argv)
+{
+	struct ropts o;
+	struct rctx x;
+	struct err e;
+	struct restore_opts ro;
+	struct restore_result res;
+	struct objid root;
+	json_t *p;
+	char *paths[64], target[PATH_MAX];
+	int rc = EXIT_FAIL;
+
+	memset(&res, 0, sizeof(res));
+	if (parse("restore", argc, argv, &o) || o.n_pos < 1 || o.target == NULL) {
+		fprintf(stderr, "usage: arca restore RECOVERY-POINT [PATH ...] --target DIR\n"
+				"         [--on-conflict overwrite|keep-both|skip] [--no-permissions]\n"
+				"         [--from-machine NAME [--passphrase-file FILE]] [--json]\n"
+				"  RECOVERY-POINT is 'latest' or an id from 'arca recovery-points'\n");
+		return EXIT_USAGE;
+	}
+	memset(&ro, 0, sizeof(ro));
+	ro.on_conflict = CONFLICT_OVERWRITE;
+	if (o.conflict) {
+		if (strcmp(o.conflict, "overwrite") == 0)
+			ro.on_conflict = CONFLICT_OVERWRITE;
+		else if (strcmp(o.conflict, "keep-both") == 0)
+			ro.on_conflict = CONFLICT_KEEP_BOTH;
+		else if (strcmp(o.conflict, "skip") == 0)
+			ro.on_conflict = CONFLICT_SKIP;
+		else {
+			fprintf(stderr, "arca restore: --on-conflict takes overwrite, keep-both or "
+					"skip, not '%s'\n", o.conflict);
+			return EXIT_USAGE;
+		}
+	}
+	if (abs_path(o.target, target, sizeof(target)) != 0) {
+		fprintf(stderr, "arca restore: the target path is too long\n");
+		return EXIT_USAGE;
+	}
+	ro.target = target;
+	ro.no_permissions = o.no_perms;
+	ro.progress = !o.json && isatty(STDERR_FILENO);
+	for (int i = 1; i < o.n_pos; i++) {
+		char pth[PATH_MAX];
+
+		if (point_path(o.pos[i], pth, sizeof(pth)) != 0) {
+			fprintf(stderr, "arca restore: a path is too long\n");
+			return EXIT_USAGE;
+		}
+		paths[ro.n_paths++] = strdup(pth);
+	}
+	ro.paths = paths;
+	err_clear(&e);
+	if (ctx_open(&x, o.home, o.from, o.pass_file, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	    point_root(&x, p, &root, &e))
+		goto fail;
+	{
+		json_t *jb = json_pack("{s:s}", "kind", "restore"), *job;
+		struct err je;
+
+		job = client_json(x.c, "POST", "/jobs", jb, NULL, NULL, &je);
+		json_decref(jb);
+		if (restore_run(&x.repo, &root, &ro, &res, &e) != 0) {
+			json_decref(job);
+			goto fail;
+		}
+		if (job) {
+			char jp[128];
+			json_t *end = json_pack("{s:s,s:I,s:I,s:{s:O}}", "status",
+						json_array_size(res.failed) ? "partial" : "complete",
+						"files", (json_int_t)res.files, "bytes_read",
+						(json_int_t)res.bytes, "report", "skipped", res.failed);
+
+			snprintf(jp, sizeof(jp), "/jobs/%s",
+				 json_string_value(json_object_get(job, "id")) ?: "");
+			json_decref(client_json(x.c, "PATCH", jp, end, NULL, NULL, &je));
+			json_decref(end);
+			json_decref(job);
+		}
+	}
+	rc = json_array_size(res.failed) ? EXIT_PARTIAL : EXIT_OK;
+	if (o.json) {
+		json_t *j = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:O}", "status",
+				      rc ? "partial" : "complete", "recovery_point",
+				      json_string_value(json_object_get(p, "id")), "target", target,
+				      "files", (json_int_t)res.files, "dirs", (json_int_t)res.dirs,
+				      "links", (json_int_t)res.links, "others", (json_int_t)res.others,
+				      "bytes", (json_int_t)res.bytes, "skipped_existing",
+				      (json_int_t)res.skipped_existing, "duration", res.seconds,
+				      "failed", res.failed);
+
+		json_dumpf(j, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(j);
+	} else {
+		printf("Restored %llu files, %llu folders, %llu links and %llu other entries "
+		       "(%llu bytes) to %s in %.1f s.\n",
+		       (unsigned long long)res.files, (unsigned long long)res.dirs,
+		       (unsigned long long)res.links, (unsigned long long)res.others,
+		       (unsigned long long)res.bytes, target, res.seconds);
+		if (res.skipped_existing)
+			printf("%llu entries were there already and were kept (--on-conflict skip).\n",
+			       (unsigned long long)res.skipped_existing);
+		if (rc)
+			printf("%zu entries could not be restored; they are listed above.\n",
+			       json_array_size(res.failed));
+	}
+	goto out;
+fail:
+	print_err("restore", o.json, &e);
+	rc = exit_of(&e);
+out:
+	json_decref(res.failed);
+	for (size_t i = 0; i < ro.n_paths; i++)
+		free(paths[i]);
+	ctx_free(&x);
+	return rc;
+}

@@ -1,0 +1,104 @@
+/*
+ * idmap.c: open addressing with linear probing; keys are already uniform
+ * (keyed hashes), so their first bytes are the hash.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "idmap.h"
+
+#define SLOT(m, i) ((m)->slots + (i) * (1 + OBJID_LEN + (m)->vsize))
+
+void idmap_init(struct idmap *m, size_t vsize)
+{
+	memset(m, 0, sizeof(*m));
+	m->vsize = vsize;
+}
+
+void idmap_free(struct idmap *m)
+{
+	free(m->slots);
+	m->slots = NULL;
+	m->cap = m->n = 0;
+}
+
+static size_t home_of(const struct idmap *m, const struct objid *k)
+{
+	uint64_t h;
+
+	memcpy(&h, k->b, sizeof(h));
+	return (size_t)(h & (m->cap - 1));
+}
+
+void *idmap_get(const struct idmap *m, const struct objid *key)
+{
+	if (m->cap == 0)
+		return NULL;
+	for (size_t i = home_of(m, key);; i = (i + 1) & (m->cap - 1)) {
+		uint8_t *s = SLOT(m, i);
+
+		if (!s[0])
+			return NULL;
+		if (memcmp(s + 1, key->b, OBJID_LEN) == 0)
+			return s + 1 + OBJID_LEN;
+	}
+}
+
+static int grow(struct idmap *m)
+{
+	struct idmap big = *m;
+	size_t slot = 1 + OBJID_LEN + m->vsize;
+
+	big.cap = m->cap ? m->cap * 2 : 1024;
+	big.n = 0;
+	if ((big.slots = calloc(big.cap, slot)) == NULL)
+		return -1;
+	for (size_t i = 0; i < m->cap; i++) {
+		uint8_t *s = SLOT(m, i);
+		bool added;
+
+		if (s[0])
+			memcpy(idmap_put(&big, (const struct objid *)(s + 1), &added),
+			       s + 1 + OBJID_LEN, m->vsize);
+	}
+	free(m->slots);
+	*m = big;
+	return 0;
+}
+
+void *idmap_put(struct idmap *m, const struct objid *key, bool *added)
+{
+	*added = false;
+	if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0)
+		return NULL;
+	for (size_t i = home_of(m, key);; i = (i + 1) & (m->cap - 1)) {
+		uint8_t *s = SLOT(m, i);
+
+		if (!s[0]) {
+			s[0] = 1;
+			memcpy(s + 1, key->b, OBJID_LEN);
+			memset(s + 1 + OBJID_LEN, 0, m->vsize);
+			m->n++;
+			*added = true;
+			return s + 1 + OBJID_LEN;
+		}
+		if (memcmp(s + 1, key->b, OBJID_LEN) == 0)
+			return s + 1 + OBJID_LEN;
+	}
+}
+
+bool idmap_next(const struct idmap *m, size_t *i, const struct objid **key, void **value)
+{
+	for (; *i < m->cap; (*i)++) {
+		uint8_t *s = SLOT(m, *i);
+
+		if (s[0]) {
+			*key = (const struct objid *)(s + 1);
+			if (value)
+				*value = s + 1 + OBJID_LEN;
+			(*i)++;
+			return true;
+		}
+	}
+	return false;
+}

@@ -1,0 +1,54 @@
+/*
+ * repo.h: reading a machine's objects back from the service: locate them
+ * (which pack, where), fetch their sealed bytes with range requests (one
+ * request for a run of neighbours), and open them with the machine's keys,
+ * which authenticates each one. Trees and recovery-point records are kept
+ * sealed in the cache folder (objects/), so a later backup or browse needs
+ * no download; the cache is only a copy, never trusted over the service.
+ */
+#ifndef ARCA_AGENT_REPO_H
+#define ARCA_AGENT_REPO_H
+
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "client.h"
+#include "err.h"
+#include "keys.h"
+#include "object.h"
+#include "tree.h"
+
+struct compress_ctx;
+
+struct repo {
+	struct client *c;
+	const struct keys *keys;
+	const char *machine; /* another machine's name (read only), or NULL for ours */
+	const char *cache;   /* the cache folder, or NULL */
+	struct compress_ctx *cctx;
+};
+
+/* Open R's sealed object ID of kind WANT into OUT. */
+int repo_read(struct repo *r, const struct objid *id, enum object_kind want, struct buf *out,
+	      struct err *e);
+/* Read and decode the tree ID. NULL with E set. */
+struct tree *repo_tree(struct repo *r, const struct objid *id, struct err *e);
+/* The recovery point's record (meta object) META_HEX, as JSON. */
+json_t *repo_meta(struct repo *r, const char *meta_hex, struct err *e);
+
+/* Called with each of a file's chunks in order: 0 to go on, -1 to stop.
+ * PLAIN is NULL and E set when chunk I failed to read or open. */
+typedef int (*repo_chunk_fn)(void *arg, size_t i, const uint8_t *plain, size_t len,
+			     const struct err *e);
+/* Read N chunks, neighbours in one range request, calling FN in order.
+ * Returns 0, or -1 when FN stopped or the service could not be asked. */
+int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
+		     repo_chunk_fn fn, void *arg, struct err *e);
+
+/* Store a sealed object in the cache (best effort). */
+void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
+		    size_t len);
+
+#endif

@@ -1,0 +1,576 @@
+/*
+ * restore.c: trees back into folders and files.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/openat2.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idmap.h"
+#include "restore.h"
+#include "state.h"
+
+int mkdirs(const char *dir, int mode, struct err *e);
+
+struct rs {
+	struct repo *r;
+	const struct restore_opts *o;
+	struct restore_result *res;
+	int rootfd;
+	struct idmap links; /* link id -> index into link_paths */
+	char **link_paths;  /* first restored path of each link group, relative */
+	size_t n_links;
+	struct timespec t0, shown;
+	int is_root;
+};
+
+static void failed(struct rs *s, const char *path, const char *why)
+{
+	json_array_append_new(s->res->failed, json_pack("{s:s,s:s}", "path", path, "error", why));
+	fprintf(stderr, "%sarca restore: %s: %s\n", s->o->progress ? "\r\033[K" : "", path, why);
+}
+
+static void progress(struct rs *s, int last)
+{
+	struct timespec now;
+
+	if (!s->o->progress)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!last && (now.tv_sec - s->shown.tv_sec) * 1000 +
+			     (now.tv_nsec - s->shown.tv_nsec) / 1000000 < 500)
+		return;
+	s->shown = now;
+	fprintf(stderr, "\r\033[K%llu files, %.1f MiB restored",
+		(unsigned long long)s->res->files, (double)s->res->bytes / (1 << 20));
+	if (last)
+		fputc('\n', stderr);
+}
+
+static uint32_t uid_of(const struct tree_entry *x)
+{
+	char tmp[16384];
+	struct passwd pw, *r = NULL;
+
+	if (x->user && getpwnam_r(x->user, &pw, tmp, sizeof(tmp), &r) == 0 && r)
+		return r->pw_uid;
+	return x->uid;
+}
+
+static uint32_t gid_of(const struct tree_entry *x)
+{
+	char tmp[16384];
+	struct group g, *r = NULL;
+
+	if (x->group && getgrnam_r(x->group, &g, tmp, sizeof(tmp), &r) == 0 && r)
+		return r->gr_gid;
+	return x->gid;
+}
+
+/* The kernel's posix_acl xattr value of A. */
+static size_t acl_value(const struct tree_acl *a, uint8_t *out)
+{
+	out[0] = 2, out[1] = out[2] = out[3] = 0;
+	for (size_t i = 0; i < a->n; i++) {
+		uint8_t *p = out + 4 + 8 * i;
+		uint32_t id = (a->e[i].tag == TREE_ACL_USER || a->e[i].tag == TREE_ACL_GROUP)
+				      ? a->e[i].id : 0xffffffffu;
+
+		p[0] = a->e[i].tag, p[1] = 0, p[2] = a->e[i].perm, p[3] = 0;
+		p[4] = (uint8_t)id, p[5] = (uint8_t)(id >> 8), p[6] = (uint8_t)(id >> 16);
+		p[7] = (uint8_t)(id >> 24);
+	}
+	return 4 + 8 * a->n;
+}
+
+static int set_acl(int fd, const char *proc, const char *name, const struct tree_acl *a)
+{
+	uint8_t *v;
+	size_t n;
+	int rc;
+
+	if (a->n == 0)
+		return 0;
+	if ((v = malloc(4 + 8 * a->n)) == NULL)
+		return -1;
+	n = acl_value(a, v);
+	rc = fd >= 0 ? fsetxattr(fd, name, v, n, 0) : lsetxattr(proc, name, v, n, 0);
+	free(v);
+	return rc;
+}
+
+/* Give X's metadata back to the entry NAME in DIRFD (FD open on it for
+ * files and folders, else -1). Times last. */
+static void apply_meta(struct rs *s, int dirfd, const char *name, int fd,
+		       const struct tree_entry *x, const char *path)
+{
+	char proc[64 + 256], why[300];
+	struct timespec ts[2] = { { x->atime.sec, x->atime.nsec },
+				  { x->mtime.sec, x->mtime.nsec } };
+	int link = x->type == TREE_SYMLINK;
+
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name);
+	if (!s->o->no_permissions) {
+		if (s->is_root) {
+			int r = fd >= 0 ? fchown(fd, uid_of(x), gid_of(x))
+					: fchownat(dirfd, name, uid_of(x), gid_of(x),
+						   AT_SYMLINK_NOFOLLOW);
+
+			if (r != 0) {
+				snprintf(why, sizeof(why), "owner not restored: %s", strerror(errno));
+				failed(s, path, why);
+			}
+		}
+		if (!link && (fd >= 0 ? fchmod(fd, x->mode) : fchmodat(dirfd, name, x->mode, 0)) != 0) {
+			snprintf(why, sizeof(why), "permissions not restored: %s", strerror(errno));
+			failed(s, path, why);
+		}
+		if (!link && (set_acl(fd, proc, "system.posix_acl_access", &x->acl_access) ||
+			      set_acl(fd, proc, "system.posix_acl_default", &x->acl_default))) {
+			snprintf(why, sizeof(why), "ACL not restored: %s", strerror(errno));
+			failed(s, path, why);
+		}
+	}
+	for (size_t i = 0; i < x->n_xattrs; i++) {
+		const struct tree_xattr *a = &x->xattrs[i];
+		int r = fd >= 0 ? fsetxattr(fd, a->name, a->value ? a->value : (const uint8_t *)"",
+					    a->len, 0)
+				: lsetxattr(proc, a->name, a->value ? a->value : (const uint8_t *)"",
+					    a->len, 0);
+
+		if (r != 0) {
+			snprintf(why, sizeof(why), "extended attribute %.64s not restored: %s",
+				 a->name, strerror(errno));
+			failed(s, path, why);
+		}
+	}
+	if ((fd >= 0 ? futimens(fd, ts) : utimensat(dirfd, name, ts, AT_SYMLINK_NOFOLLOW)) != 0) {
+		snprintf(why, sizeof(why), "times not restored: %s", strerror(errno));
+		failed(s, path, why);
+	}
+}
+
+/* Open the folder REL (relative to the target) without leaving it and
+ * without following any symlink. */
+static int open_beneath(int rootfd, const char *rel)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+					   RESOLVE_NO_MAGICLINKS };
+
+	if (rel[0] == '\0')
+		return dup(rootfd);
+	return (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+}
+
+struct writer {
+	int fd;
+	const struct tree_entry *x;
+	size_t ext;    /* current extent */
+	uint64_t done; /* bytes written in it, or in the file when dense */
+	struct rs *s;
+	const char *path;
+	int bad;
+};
+
+static int write_chunk(void *arg, size_t i, const uint8_t *p, size_t len, const struct err *e)
+{
+	struct writer *w = arg;
+
+	(void)i;
+	if (p == NULL) {
+		char why[ERR_MSG_MAX + 64];
+
+		snprintf(why, sizeof(why), "not restored, its content failed verification: %s",
+			 e->msg);
+		failed(w->s, w->path, why);
+		w->bad = 1;
+		return -1;
+	}
+	while (len > 0) {
+		uint64_t off, room;
+		ssize_t n;
+
+		if (w->x->sparse) {
+			if (w->ext >= w->x->n_extents)
+				goto overflow;
+			off = w->x->extents[w->ext].off + w->done;
+			room = w->x->extents[w->ext].len - w->done;
+		} else {
+			off = w->done;
+			room = w->x->size - w->done;
+		}
+		if (room == 0)
+			goto overflow;
+		n = pwrite(w->fd, p, len < room ? len : (size_t)room, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			char why[256];
+
+			snprintf(why, sizeof(why), "write failed: %s", strerror(errno));
+			failed(w->s, w->path, why);
+			w->bad = 1;
+			return -1;
+		}
+		p += n, len -= (size_t)n;
+		w->done += (uint64_t)n;
+		w->s->res->bytes += (uint64_t)n;
+		if (w->x->sparse && w->done == w->x->extents[w->ext].len)
+			w->ext++, w->done = 0;
+	}
+	progress(w->s, 0);
+	return 0;
+overflow:
+	failed(w->s, w->path, "not restored: its chunks hold more data than its size");
+	w->bad = 1;
+	return -1;
+}
+
+/* A free name for keep-both: NAME.restored, NAME.restored-2, ... */
+static int other_name(int dirfd, const char *name, char *out, size_t size)
+{
+	struct stat st;
+
+	for (int i = 1; i < 1000; i++) {
+		if (i == 1)
+			snprintf(out, size, "%.230s.restored", name);
+		else
+			snprintf(out, size, "%.230s.restored-%d", name, i);
+		if (fstatat(dirfd, out, &st, AT_SYMLINK_NOFOLLOW) != 0 && errno == ENOENT)
+			return 0;
+	}
+	return -1;
+}
+
+static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
+			struct err *e);
+
+/* Restore X into DIRFD (whose path relative to the target is REL). */
+static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct tree_entry *x,
+			 struct err *e)
+{
+	char path[8192], alt[300], why[ERR_MSG_MAX + 64];
+	const char *name = x->name;
+	struct stat st;
+	int exists, fd = -1, rc = 0;
+
+	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
+	exists = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (exists && !(x->type == TREE_DIR && S_ISDIR(st.st_mode))) {
+		if (s->o->on_conflict == CONFLICT_SKIP) {
+			s->res->skipped_existing++;
+			return 0;
+		}
+		if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
+			if (other_name(dirfd, x->name, alt, sizeof(alt)) != 0) {
+				failed(s, path, "no free name to keep both");
+				return 0;
+			}
+			name = alt;
+		} else if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+			snprintf(why, sizeof(why), "cannot replace what is there: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
+	}
+	switch (x->type) {
+	case TREE_DIR: {
+		struct tree *sub;
+		struct err te;
+
+		if ((!exists || name == alt) && mkdirat(dirfd, name, 0700) != 0) {
+			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
+		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
+			return 0;
+		}
+		if ((sub = repo_tree(s->r, &x->subtree, &te)) == NULL) {
+			snprintf(why, sizeof(why), "folder not restored: %s", te.msg);
+			failed(s, path, why);
+		} else {
+			char sub_rel[8192];
+
+			snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
+			rc = restore_tree(s, fd, sub_rel, sub, e);
+			tree_free(sub);
+		}
+		s->res->dirs++;
+		break;
+	}
+	case TREE_FILE: {
+		uint64_t *slot;
+		bool added;
+		struct objid key = { { 0 } };
+
+		if (x->link_id) {
+			memcpy(key.b, &x->link_id, sizeof(x->link_id));
+			key.b[31] = 1;
+			slot = idmap_get(&s->links, &key);
+			if (slot) {
+				int from;
+				char *base = strrchr(s->link_paths[*slot], '/');
+				const char *first = base ? base + 1 : s->link_paths[*slot];
+
+				if (base)
+					*base = '\0';
+				from = open_beneath(s->rootfd, base ? s->link_paths[*slot] : "");
+				if (base)
+					*base = '/';
+				if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0) {
+					close(from);
+					s->res->links++;
+					return 0;
+				}
+				if (from >= 0)
+					close(from);
+				/* else restore it as a file of its own */
+			}
+		}
+		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			snprintf(why, sizeof(why), "cannot create: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
+		{
+			struct writer w = { fd, x, 0, 0, s, path, 0 };
+			struct err re;
+
+			if (x->n_chunks)
+				repo_read_chunks(s->r, x->chunks, x->n_chunks, write_chunk, &w, &re);
+			if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
+				snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
+				failed(s, path, why);
+				w.bad = 1;
+			}
+			if (w.bad) {
+				close(fd);
+				unlinkat(dirfd, name, 0);
+				return 0;
+			}
+		}
+		s->res->files++;
+		if (x->link_id && (slot = idmap_put(&s->links, &key, &added)) != NULL && added) {
+			char **g = realloc(s->link_paths, (s->n_links + 1) * sizeof(*g));
+			char first[8192];
+
+			snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
+			if (g) {
+				s->link_paths = g;
+				g[s->n_links] = strdup(first);
+				*slot = s->n_links++;
+			}
+		}
+		break;
+	}
+	case TREE_SYMLINK:
+		if (symlinkat(x->target, dirfd, name) != 0) {
+			snprintf(why, sizeof(why), "cannot make the symlink: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
+		s->res->others++;
+		break;
+	default: {
+		mode_t type = x->type == TREE_FIFO ? S_IFIFO : x->type == TREE_SOCK ? S_IFSOCK
+			      : x->type == TREE_CHR ? S_IFCHR : S_IFBLK;
+
+		if (mknodat(dirfd, name, type | 0600, makedev(x->dev_major, x->dev_minor)) != 0) {
+			snprintf(why, sizeof(why), "cannot make the special file: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
+		s->res->others++;
+	}
+	}
+	apply_meta(s, dirfd, name, fd, x, path);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
+			struct err *e)
+{
+	for (size_t i = 0; i < t->n; i++)
+		if (restore_entry(s, dirfd, rel, &t->e[i], e))
+			return -1;
+	return 0;
+}
+
+struct tree *restore_lookup(struct repo *r, const struct objid *root, const char *path,
+			    const struct tree_entry **ent, struct err *e)
+{
+	struct tree *t = repo_tree(r, root, e);
+	char *copy = strdup(path), *save = NULL, *c, *next;
+
+	*ent = NULL;
+	if (t == NULL || copy == NULL) {
+		free(copy);
+		if (copy == NULL)
+			err_oom(e);
+		tree_free(t);
+		return NULL;
+	}
+	for (c = strtok_r(copy, "/", &save); c; c = next) {
+		const struct tree_entry *x = tree_find(t, c);
+
+		next = strtok_r(NULL, "/", &save);
+		if (x == NULL) {
+			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point", path);
+			goto fail;
+		}
+		if (next == NULL) {
+			*ent = x;
+			break;
+		}
+		if (x->type != TREE_DIR) {
+			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point (%s is not a folder)",
+				path, c);
+			goto fail;
+		}
+		{
+			struct objid sub = x->subtree;
+
+			tree_free(t);
+			if ((t = repo_tree(r, &sub, e)) == NULL)
+				goto fail;
+		}
+	}
+	free(copy);
+	return t;
+fail:
+	free(copy);
+	tree_free(t);
+	return NULL;
+}
+
+/* Restore PATH: its parent folders (with their metadata, applied after),
+ * then the entry itself. */
+static int restore_path(struct rs *s, const struct objid *root, const char *path, struct err *e)
+{
+	struct tree **trees = NULL;
+	const struct tree_entry **parents = NULL;
+	int *fds = NULL, depth = 0, fd = s->rootfd, rc = -1, nt = 0;
+	char *copy = strdup(path), *save = NULL, *c, *next;
+	char rel[8192] = "";
+	struct tree *t;
+
+	if (copy == NULL || (trees = calloc(4096, sizeof(*trees))) == NULL ||
+	    (parents = calloc(4096, sizeof(*parents))) == NULL ||
+	    (fds = calloc(4096, sizeof(*fds))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if ((t = repo_tree(s->r, root, e)) == NULL)
+		goto out;
+	trees[nt++] = t;
+	for (c = strtok_r(copy, "/", &save); c; c = next) {
+		const struct tree_entry *x = tree_find(t, c);
+		int nfd;
+
+		next = strtok_r(NULL, "/", &save);
+		if (x == NULL || (next && x->type != TREE_DIR)) {
+			failed(s, path, "not in this recovery point");
+			rc = 0;
+			goto out;
+		}
+		if (next == NULL) {
+			rc = restore_entry(s, fd, rel, x, e);
+			goto out;
+		}
+		if (depth >= 4095) {
+			failed(s, path, "too deep");
+			rc = 0;
+			goto out;
+		}
+		/* A parent folder: make it, give its metadata back at the end. */
+		mkdirat(fd, x->name, 0700);
+		nfd = openat(fd, x->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			failed(s, path, "refused: a parent is not a folder (a symlink would lead "
+					"outside the target)");
+			rc = 0;
+			goto out;
+		}
+		parents[depth] = x;
+		fds[depth++] = nfd;
+		fd = nfd;
+		snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "%s%s", rel[0] ? "/" : "",
+			 x->name);
+		if ((t = repo_tree(s->r, &x->subtree, e)) == NULL)
+			goto out;
+		trees[nt++] = t;
+	}
+	rc = 0;
+out:
+	/* Parent folders' metadata, innermost first, so their times hold. */
+	for (int i = depth - 1; i >= 0; i--) {
+		apply_meta(s, i ? fds[i - 1] : s->rootfd, parents[i]->name, fds[i], parents[i],
+			   parents[i]->name);
+		close(fds[i]);
+	}
+	for (int i = 0; i < nt; i++)
+		tree_free(trees[i]);
+	free(trees);
+	free(parents);
+	free(fds);
+	free(copy);
+	return rc;
+}
+
+int restore_run(struct repo *r, const struct objid *root, const struct restore_opts *o,
+		struct restore_result *res, struct err *e)
+{
+	struct rs s;
+	struct timespec t1;
+	int rc = -1;
+
+	memset(&s, 0, sizeof(s));
+	memset(res, 0, sizeof(*res));
+	res->failed = json_array();
+	s.r = r, s.o = o, s.res = res;
+	s.is_root = geteuid() == 0;
+	idmap_init(&s.links, sizeof(uint64_t));
+	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	if (mkdirs(o->target, 0700, e))
+		return -1;
+	if ((s.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return err_errno(e, "cannot open the target folder %s", o->target);
+	if (o->n_paths == 0) {
+		struct tree *t = repo_tree(r, root, e);
+
+		if (t) {
+			rc = restore_tree(&s, s.rootfd, "", t, e);
+			tree_free(t);
+		}
+	} else {
+		rc = 0;
+		for (size_t i = 0; rc == 0 && i < o->n_paths; i++)
+			rc = restore_path(&s, root, o->paths[i], e);
+	}
+	progress(&s, 1);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->seconds = (double)(t1.tv_sec - s.t0.tv_sec) + (double)(t1.tv_nsec - s.t0.tv_nsec) / 1e9;
+	close(s.rootfd);
+	for (size_t i = 0; i < s.n_links; i++)
+		free(s.link_paths[i]);
+	free(s.link_paths);
+	idmap_free(&s.links);
+	return rc;
+}

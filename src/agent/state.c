@@ -1,0 +1,262 @@
+/*
+ * state.c: the agent's install folder.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/pem.h>
+#include <sodium.h>
+
+#include "state.h"
+
+int state_write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
+		     struct err *e)
+{
+	char path[4096], tmp[4200];
+	int fd, dfd;
+	const uint8_t *b = p;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode)) < 0)
+		return err_errno(e, "cannot write %s", tmp);
+	fchmod(fd, (mode_t)mode);
+	while (len > 0) {
+		ssize_t w = write(fd, b, len);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			err_errno(e, "cannot write %s", tmp);
+			close(fd);
+			unlink(tmp);
+			return -1;
+		}
+		b += w, len -= (size_t)w;
+	}
+	if (fsync(fd) != 0 || close(fd) != 0) {
+		err_errno(e, "cannot write %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if (rename(tmp, path) != 0) {
+		err_errno(e, "cannot rename %s", tmp);
+		unlink(tmp);
+		return -1;
+	}
+	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+int state_read_file(const char *path, size_t max, struct buf *out, struct err *e)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	uint8_t *p;
+	ssize_t r;
+
+	if (fd < 0)
+		return err_errno(e, "cannot read %s", path);
+	for (;;) {
+		if ((p = buf_extend(out, 65536, e)) == NULL) {
+			close(fd);
+			return -1;
+		}
+		r = read(fd, p, 65536);
+		if (r < 0 && errno == EINTR) {
+			out->len -= 65536;
+			continue;
+		}
+		if (r < 0) {
+			out->len -= 65536;
+			close(fd);
+			return err_errno(e, "cannot read %s", path);
+		}
+		out->len -= 65536 - (size_t)r;
+		if (r == 0)
+			break;
+		if (out->len > max) {
+			close(fd);
+			return err_set(e, ERR_TOO_LARGE, "%s is larger than %zu bytes", path, max);
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+static char *dup_str(json_t *o, const char *k)
+{
+	const char *v = json_string_value(json_object_get(o, k));
+
+	return v ? strdup(v) : NULL;
+}
+
+const char *state_home_arg(int argc, char **argv)
+{
+	for (int i = 1; i + 1 < argc; i++)
+		if (strcmp(argv[i], "--home") == 0)
+			return argv[i + 1];
+	return STATE_HOME_DEFAULT;
+}
+
+int state_load(struct state *s, const char *home, int with_keys, struct err *e)
+{
+	char path[4096];
+	struct buf b = BUF_INIT;
+	json_t *j;
+	json_error_t je;
+	BIO *bio;
+
+	memset(s, 0, sizeof(*s));
+	if ((s->home = strdup(home)) == NULL)
+		return err_oom(e);
+	snprintf(path, sizeof(path), "%s/agent.json", home);
+	if (access(path, F_OK) != 0) {
+		if (errno == ENOENT)
+			return err_set(e, ERR_NOT_FOUND,
+				       "no agent is registered in %s: run 'arca register "
+				       "--vault-credentials FILE --home %s' first", home, home);
+		return err_errno(e, "cannot read %s (the agent's state is readable by root only)",
+				 path);
+	}
+	if (state_read_file(path, 1 << 20, &b, e))
+		return -1;
+	j = json_loadb((const char *)b.data, b.len, 0, &je);
+	buf_free(&b);
+	if (j == NULL)
+		return err_set(e, ERR_CORRUPT, "%s is damaged: %s", path, je.text);
+	s->service_url = dup_str(j, "service_url");
+	s->vault_id = dup_str(j, "vault_id");
+	s->vault_name = dup_str(j, "vault_name");
+	s->subscription = dup_str(j, "subscription");
+	s->region = dup_str(j, "region");
+	s->machine_id = dup_str(j, "machine_id");
+	s->machine_name = dup_str(j, "machine_name");
+	s->cache = dup_str(j, "cache");
+	s->proxy = dup_str(j, "proxy");
+	s->proxy_user = dup_str(j, "proxy_user");
+	s->rate_work = (uint64_t)json_integer_value(json_object_get(j, "rate_work"));
+	s->rate_other = (uint64_t)json_integer_value(json_object_get(j, "rate_other"));
+	s->work_start = (int)json_integer_value(json_object_get(j, "work_start"));
+	s->work_end = (int)json_integer_value(json_object_get(j, "work_end"));
+	json_decref(j);
+	if (!s->service_url || !s->machine_id || !s->machine_name || !s->cache || !s->vault_id)
+		return err_set(e, ERR_CORRUPT, "%s lacks a field; register again", path);
+
+	snprintf(path, sizeof(path), "%s/ca.pem", home);
+	if (state_read_file(path, 1 << 20, &b, e) || buf_append_u8(&b, 0, e))
+		return -1;
+	s->ca_pem = (char *)b.data;
+	b = (struct buf)BUF_INIT;
+	if (s->proxy_user) {
+		snprintf(path, sizeof(path), "%s/proxy.pass", home);
+		if (state_read_file(path, 4096, &b, e) == 0 && buf_append_u8(&b, 0, e) == 0) {
+			s->proxy_pass = (char *)b.data;
+			b = (struct buf)BUF_INIT;
+		}
+		buf_free(&b);
+	}
+	snprintf(path, sizeof(path), "%s/machine.key", home);
+	if ((bio = BIO_new_file(path, "r")) == NULL)
+		return err_set(e, ERR_IO, "cannot read the machine key %s", path);
+	s->key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	BIO_free(bio);
+	if (s->key == NULL)
+		return err_set(e, ERR_CORRUPT, "the machine key %s is damaged", path);
+	if (with_keys) {
+		snprintf(path, sizeof(path), "%s/master.key", home);
+		if (state_read_file(path, 64, &b, e))
+			return -1;
+		if (b.len != KEY_LEN) {
+			buf_wipe(&b);
+			return err_set(e, ERR_CORRUPT, "%s is damaged", path);
+		}
+		s->keys = keys_from_master(b.data, e);
+		buf_wipe(&b);
+		if (s->keys == NULL)
+			return -1;
+	}
+	return 0;
+}
+
+int state_save(const struct state *s, struct err *e)
+{
+	json_t *j = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:I,s:I,s:i,s:i}",
+			      "service_url", s->service_url, "vault_id", s->vault_id,
+			      "vault_name", s->vault_name, "subscription", s->subscription,
+			      "region", s->region, "machine_id", s->machine_id,
+			      "machine_name", s->machine_name, "cache", s->cache,
+			      "proxy", s->proxy, "proxy_user", s->proxy_user,
+			      "rate_work", (json_int_t)s->rate_work,
+			      "rate_other", (json_int_t)s->rate_other,
+			      "work_start", s->work_start, "work_end", s->work_end);
+	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	int rc;
+
+	json_decref(j);
+	if (text == NULL)
+		return err_oom(e);
+	rc = state_write_file(s->home, "agent.json", text, strlen(text), 0600, e);
+	free(text);
+	return rc;
+}
+
+void state_free(struct state *s)
+{
+	free(s->home);
+	free(s->service_url);
+	free(s->vault_id);
+	free(s->vault_name);
+	free(s->subscription);
+	free(s->region);
+	free(s->machine_id);
+	free(s->machine_name);
+	free(s->cache);
+	free(s->proxy);
+	free(s->proxy_user);
+	if (s->proxy_pass) {
+		sodium_memzero(s->proxy_pass, strlen(s->proxy_pass));
+		free(s->proxy_pass);
+	}
+	free(s->ca_pem);
+	EVP_PKEY_free(s->key);
+	keys_free(s->keys);
+	memset(s, 0, sizeof(*s));
+}
+
+uint64_t state_rate_now(const struct state *s)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	int work;
+
+	localtime_r(&t, &tm);
+	if (s->work_start < s->work_end)
+		work = tm.tm_wday >= 1 && tm.tm_wday <= 5 && tm.tm_hour >= s->work_start &&
+		       tm.tm_hour < s->work_end;
+	else
+		work = 0;
+	return work ? s->rate_work : s->rate_other;
+}
+
+struct client *state_client(const struct state *s, struct err *e)
+{
+	struct client_opts o = { s->service_url, s->ca_pem, s->proxy, s->proxy_user,
+				 s->proxy_pass };
+	struct client *c = client_new(&o, e);
+
+	if (c) {
+		client_set_machine(c, s->machine_id, s->key);
+		client_set_rate(c, state_rate_now(s));
+	}
+	return c;
+}

@@ -1,0 +1,68 @@
+/*
+ * state.h: the agent's install folder (--home, default /var/lib/arca), mode
+ * 0700 and readable by root only:
+ *
+ *   agent.json     service URL, vault, machine, cache folder, proxy, throttle
+ *   ca.pem         the trust anchor of the service's TLS certificate
+ *   machine.key    the machine's private key (PEM, 0600)
+ *   machine.pem    the machine's certificate from the vault
+ *   master.key     the 32-byte master key (0600), so that scheduled backups
+ *                  need no passphrase
+ *   wrapped.key    the master key wrapped by the passphrase (the service
+ *                  keeps the same blob)
+ *   proxy.pass     the proxy's password, when one is set (0600)
+ *
+ * Every file is written whole to a temporary name, synced and renamed.
+ */
+#ifndef ARCA_AGENT_STATE_H
+#define ARCA_AGENT_STATE_H
+
+#include <stdint.h>
+
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "client.h"
+#include "err.h"
+#include "keys.h"
+
+#define STATE_HOME_DEFAULT "/var/lib/arca"
+#define STATE_CACHE_DEFAULT "/var/cache/arca"
+
+struct state {
+	char *home;
+	char *service_url, *vault_id, *vault_name, *subscription, *region;
+	char *machine_id, *machine_name;
+	char *cache;
+	char *proxy, *proxy_user, *proxy_pass;
+	/* Throttling: bytes a second in and out of work hours (0 = none). */
+	uint64_t rate_work, rate_other;
+	int work_start, work_end; /* hours, [start, end) */
+	char *ca_pem;
+	EVP_PKEY *key;
+	struct keys *keys;
+};
+
+/* Load the agent installed in HOME. ERR_NOT_FOUND (with a message that says
+ * to register) when nothing is there. WITH_KEYS also opens master.key. */
+int state_load(struct state *s, const char *home, int with_keys, struct err *e);
+/* Write agent.json from S (the other files are written by their own calls). */
+int state_save(const struct state *s, struct err *e);
+void state_free(struct state *s);
+
+/* Write LEN bytes to DIR/NAME atomically with MODE. */
+int state_write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
+		     struct err *e);
+/* Read all of PATH (at most MAX bytes) into OUT. */
+int state_read_file(const char *path, size_t max, struct buf *out, struct err *e);
+
+/* The upload rate for this hour by the throttle settings. */
+uint64_t state_rate_now(const struct state *s);
+
+/* A client for S's service, signed as S's machine. */
+struct client *state_client(const struct state *s, struct err *e);
+
+/* The home folder from "--home DIR" in ARGV, or the default. */
+const char *state_home_arg(int argc, char **argv);
+
+#endif
