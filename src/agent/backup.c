@@ -668,6 +668,17 @@ static int copy_content(struct tree_entry *x, const struct tree_chunk *c, size_t
 	return 0;
 }
 
+/* Whether the service confirmed it holds every chunk of PREV (the known
+ * set was checked against it at the start): a file whose chunk the service
+ * lost is read and uploaded again. */
+static int all_stored(struct bk *b, const struct tree_entry *prev)
+{
+	for (size_t i = 0; i < prev->n_chunks; i++)
+		if (idmap_get(&b->known, &prev->chunks[i].id) == NULL)
+			return 0;
+	return 1;
+}
+
 /* A regular file's content: from the parent recovery point when the file is
  * unchanged, from the first link of its hard-link group, or read. 1 when it
  * was skipped, 0 done, -1 to stop. */
@@ -715,7 +726,8 @@ static int file_content(struct bk *b, const char *path, const struct stat *st,
 	old = idmap_get(&b->fidx_old, &key);
 	if (prev && prev->type == TREE_FILE && old && memcmp(old, &f, sizeof(f)) == 0 &&
 	    prev->size == f.size && prev->mtime.sec == f.msec && prev->mtime.nsec == f.mnsec &&
-	    prev->ctime.sec == f.csec && prev->ctime.nsec == f.cnsec) {
+	    prev->ctime.sec == f.csec && prev->ctime.nsec == f.cnsec &&
+	    all_stored(b, prev)) {
 		if (copy_content(x, prev->chunks, prev->n_chunks, prev->extents, prev->n_extents,
 				 prev->sparse, e))
 			return -1;
@@ -893,7 +905,8 @@ static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 		closedir(d);
 	}
 	/* Name order: the walk, and so the packs, come out the same each run. */
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char child[8192];
 		struct stat st;

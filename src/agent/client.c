@@ -18,6 +18,7 @@ struct client {
 	char *url;
 	char machine_id[64];
 	EVP_PKEY *key;
+	int proxy_auth; /* a proxy with a user name is set */
 };
 
 static int curl_ready;
@@ -55,6 +56,7 @@ struct client *client_new(const struct client_opts *o, struct err *e)
 	curl_easy_setopt(c->curl, CURLOPT_PROXY, o->proxy ? o->proxy : "");
 	curl_easy_setopt(c->curl, CURLOPT_NOPROXY, "");
 	if (o->proxy && o->proxy_user) {
+		c->proxy_auth = 1;
 		curl_easy_setopt(c->curl, CURLOPT_PROXYUSERNAME, o->proxy_user);
 		curl_easy_setopt(c->curl, CURLOPT_PROXYPASSWORD,
 				 o->proxy_pass ? o->proxy_pass : "");
@@ -258,7 +260,9 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 	curl_easy_getinfo(c->curl, CURLINFO_HTTP_CONNECTCODE, &connect);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, NULL);
-	if (connect == 407 || st == 407) {
+	/* 407 is the standard answer; some proxies (tinyproxy) answer a
+	 * CONNECT with 401. */
+	if (connect == 407 || st == 407 || (c->proxy_auth && connect == 401)) {
 		err_set(e, ERR_DENIED, "the proxy refused the user name or password (HTTP 407): "
 				       "check them with 'arca properties' and retry");
 		goto out;

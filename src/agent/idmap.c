@@ -7,7 +7,13 @@
 
 #include "idmap.h"
 
-#define SLOT(m, i) ((m)->slots + (i) * (1 + OBJID_LEN + (m)->vsize))
+/* A slot: key, value, used flag; padded to 8 bytes so values are aligned
+ * for any scalar type. */
+#define SLOT_SIZE(m) ((OBJID_LEN + (m)->vsize + 1 + 7) & ~(size_t)7)
+#define SLOT(m, i) ((m)->slots + (i) * SLOT_SIZE(m))
+#define USED(m, s) ((s)[OBJID_LEN + (m)->vsize])
+#define KEY(s) (s)
+#define VAL(s) ((s) + OBJID_LEN)
 
 void idmap_init(struct idmap *m, size_t vsize)
 {
@@ -37,17 +43,17 @@ void *idmap_get(const struct idmap *m, const struct objid *key)
 	for (size_t i = home_of(m, key);; i = (i + 1) & (m->cap - 1)) {
 		uint8_t *s = SLOT(m, i);
 
-		if (!s[0])
+		if (!USED(m, s))
 			return NULL;
-		if (memcmp(s + 1, key->b, OBJID_LEN) == 0)
-			return s + 1 + OBJID_LEN;
+		if (memcmp(KEY(s), key->b, OBJID_LEN) == 0)
+			return VAL(s);
 	}
 }
 
 static int grow(struct idmap *m)
 {
 	struct idmap big = *m;
-	size_t slot = 1 + OBJID_LEN + m->vsize;
+	size_t slot = SLOT_SIZE(m);
 
 	big.cap = m->cap ? m->cap * 2 : 1024;
 	big.n = 0;
@@ -57,9 +63,9 @@ static int grow(struct idmap *m)
 		uint8_t *s = SLOT(m, i);
 		bool added;
 
-		if (s[0])
-			memcpy(idmap_put(&big, (const struct objid *)(s + 1), &added),
-			       s + 1 + OBJID_LEN, m->vsize);
+		if (USED(m, s))
+			memcpy(idmap_put(&big, (const struct objid *)KEY(s), &added), VAL(s),
+			       m->vsize);
 	}
 	free(m->slots);
 	*m = big;
@@ -74,16 +80,16 @@ void *idmap_put(struct idmap *m, const struct objid *key, bool *added)
 	for (size_t i = home_of(m, key);; i = (i + 1) & (m->cap - 1)) {
 		uint8_t *s = SLOT(m, i);
 
-		if (!s[0]) {
-			s[0] = 1;
-			memcpy(s + 1, key->b, OBJID_LEN);
-			memset(s + 1 + OBJID_LEN, 0, m->vsize);
+		if (!USED(m, s)) {
+			USED(m, s) = 1;
+			memcpy(KEY(s), key->b, OBJID_LEN);
+			memset(VAL(s), 0, m->vsize);
 			m->n++;
 			*added = true;
-			return s + 1 + OBJID_LEN;
+			return VAL(s);
 		}
-		if (memcmp(s + 1, key->b, OBJID_LEN) == 0)
-			return s + 1 + OBJID_LEN;
+		if (memcmp(KEY(s), key->b, OBJID_LEN) == 0)
+			return VAL(s);
 	}
 }
 
@@ -92,10 +98,10 @@ bool idmap_next(const struct idmap *m, size_t *i, const struct objid **key, void
 	for (; *i < m->cap; (*i)++) {
 		uint8_t *s = SLOT(m, *i);
 
-		if (s[0]) {
-			*key = (const struct objid *)(s + 1);
+		if (USED(m, s)) {
+			*key = (const struct objid *)KEY(s);
 			if (value)
-				*value = s + 1 + OBJID_LEN;
+				*value = VAL(s);
 			(*i)++;
 			return true;
 		}

@@ -14,7 +14,7 @@
 #include "objid.h"
 
 struct idmap {
-	uint8_t *slots; /* cap slots of (1 used byte, 32 key bytes, vsize value bytes) */
+	uint8_t *slots; /* cap slots of (32 key bytes, vsize value bytes, a used byte) */
 	size_t cap, n, vsize;
 };
 

@@ -283,13 +283,14 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 			failed(s, path, why);
 			return 0;
 		}
+		exists = 0;
 	}
 	switch (x->type) {
 	case TREE_DIR: {
 		struct tree *sub;
 		struct err te;
 
-		if ((!exists || name == alt) && mkdirat(dirfd, name, 0700) != 0) {
+		if (!exists && mkdirat(dirfd, name, 0700) != 0) {
 			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
 			failed(s, path, why);
 			return 0;

@@ -14,8 +14,11 @@ class Agent:
         self.arca, self.home, self.cache = arca, str(home), str(cache)
 
     def run(self, *args, input=None, timeout=300, env=None):
-        return subprocess.run([self.arca, *args, "--home", self.home], input=input,
-                              capture_output=True, text=True, timeout=timeout, env=env)
+        p = subprocess.run([self.arca, *args, "--home", self.home], input=input,
+                           capture_output=True, text=True, timeout=timeout, env=env)
+        # Under the sanitizer build, any report fails the test.
+        assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-4000:]
+        return p
 
     def json(self, *args, ok=(0,)):
         p = self.run(*args, "--json")
