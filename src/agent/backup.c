@@ -34,6 +34,7 @@
 #include "idmap.h"
 #include "object.h"
 #include "pack.h"
+#include "packer.h"
 #include "repo.h"
 #include "tree.h"
 
@@ -41,7 +42,6 @@
 #define PEND_MAX_OBJECTS 512
 #define PEND_MAX_BYTES (16u << 20)
 #define CHECK_BATCH 8192
-#define QUEUE_LEN 2
 
 /* What the file index remembers of a file, to skip reading it next time. */
 struct fent {
@@ -50,11 +50,6 @@ struct fent {
 	uint32_t mnsec, cnsec;
 };
 
-struct pend {
-	struct objid id;
-	uint8_t kind;
-	struct buf sealed;
-};
 
 /* The first entry of a hard-link group seen in this backup. */
 struct link {
@@ -64,18 +59,6 @@ struct link {
 	size_t n_ext;
 	int sparse, ok;
 	uint64_t size;
-};
-
-struct upq {
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	struct buf items[QUEUE_LEN];
-	char ids[QUEUE_LEN][65];
-	int n, head, done, failed;
-	struct err err;
-	uint64_t bytes, packs;
-	struct client *c;
-	const struct state *s;
 };
 
 struct owner {
@@ -91,13 +74,10 @@ struct bk {
 	struct repo repo;
 	struct compress_ctx *cctx;
 	struct chunker *ch;
-	struct pack_writer *pw;
+	struct packer *pk;
 	struct idmap known, refs, fidx_old, fidx_new, links;
-	struct pend *pend;
+	struct pobj *pend; /* new objects, until the service says which it lacks */
 	size_t n_pend, pend_bytes;
-	struct upq q;
-	pthread_t th;
-	int th_started;
 	uint8_t *rbuf;
 	struct buf chunk;
 	struct link *lk;
@@ -157,170 +137,16 @@ static void progress(struct bk *b, int last)
 		fputc('\n', stderr);
 }
 
-/* ---- uploading ---- */
-
-static void *uploader(void *arg)
-{
-	struct upq *q = arg;
-	struct buf out = BUF_INIT;
-
-	for (;;) {
-		struct buf item;
-		char path[128];
-		long st;
-		struct err e;
-		int ok = 0;
-
-		pthread_mutex_lock(&q->mu);
-		while (q->n == 0 && !q->done)
-			pthread_cond_wait(&q->cv, &q->mu);
-		if (q->n == 0) {
-			pthread_mutex_unlock(&q->mu);
-			break;
-		}
-		item = q->items[q->head];
-		snprintf(path, sizeof(path), "/packs/%s", q->ids[q->head]);
-		pthread_mutex_unlock(&q->mu);
-
-		client_set_rate(q->c, state_rate_now(q->s));
-		for (int attempt = 0; attempt < 4 && !ok; attempt++) {
-			if (attempt)
-				sleep(1u << (attempt - 1));
-			ok = client_call(q->c, "PUT", path, "application/octet-stream", item.data,
-					 item.len, NULL, &out, &st, &e) == 0;
-			if (!ok && e.code != ERR_IO)
-				break;
-		}
-		pthread_mutex_lock(&q->mu);
-		if (ok) {
-			q->bytes += item.len;
-			q->packs++;
-		} else if (!q->failed) {
-			q->failed = 1;
-			q->err = e;
-			err_prefix(&q->err, "uploading a pack: ");
-		}
-		buf_free(&q->items[q->head]);
-		q->head = (q->head + 1) % QUEUE_LEN;
-		q->n--;
-		pthread_cond_broadcast(&q->cv);
-		pthread_mutex_unlock(&q->mu);
-	}
-	buf_free(&out);
-	return NULL;
-}
-
-static int enqueue(struct bk *b, struct buf *pack, const uint8_t id[PACK_ID_LEN], struct err *e)
-{
-	struct upq *q = &b->q;
-	int slot;
-
-	pthread_mutex_lock(&q->mu);
-	while (q->n == QUEUE_LEN && !q->failed)
-		pthread_cond_wait(&q->cv, &q->mu);
-	if (q->failed) {
-		*e = q->err;
-		pthread_mutex_unlock(&q->mu);
-		buf_free(pack);
-		return -1;
-	}
-	slot = (q->head + q->n) % QUEUE_LEN;
-	q->items[slot] = *pack;
-	sodium_bin2hex(q->ids[slot], 65, id, PACK_ID_LEN);
-	*pack = (struct buf)BUF_INIT;
-	q->n++;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	return 0;
-}
-
-/* Stop the uploader once the queue is empty; -1 if an upload failed. */
-static int drain(struct bk *b, struct err *e)
-{
-	struct upq *q = &b->q;
-	int rc;
-
-	if (!b->th_started)
-		return 0;
-	pthread_mutex_lock(&q->mu);
-	q->done = 1;
-	pthread_cond_broadcast(&q->cv);
-	pthread_mutex_unlock(&q->mu);
-	pthread_join(b->th, NULL);
-	b->th_started = 0;
-	rc = q->failed ? -1 : 0;
-	if (rc)
-		*e = q->err;
-	b->res->bytes_stored = q->bytes;
-	b->res->packs = q->packs;
-	return rc;
-}
-
 /* ---- objects ---- */
 
-static int finish_pack(struct bk *b, struct err *e)
-{
-	struct buf pack = BUF_INIT;
-	uint8_t id[PACK_ID_LEN];
-
-	if (pack_writer_count(b->pw) == 0)
-		return 0;
-	if (pack_writer_finish(b->pw, &pack, id, e)) {
-		buf_free(&pack);
-		return -1;
-	}
-	return enqueue(b, &pack, id, e);
-}
-
-/* Ask the service which pending objects it lacks; pack those. */
+/* Hand the pending objects to the packer, which asks the service which it
+ * lacks while this thread reads on. */
 static int flush_pending(struct bk *b, struct err *e)
 {
-	json_t *a, *body, *ans, *v;
-	char hex[OBJID_HEX_LEN + 1];
-	size_t i, k = 0;
-	int rc = -1;
+	int rc = packer_put(b->pk, b->pend, b->n_pend, e);
 
-	if (b->n_pend == 0)
-		return 0;
-	a = json_array();
-	for (i = 0; i < b->n_pend; i++) {
-		objid_to_hex(&b->pend[i].id, hex);
-		json_array_append_new(a, json_string(hex));
-	}
-	body = json_pack("{s:o}", "ids", a);
-	ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
-	json_decref(body);
-	if (ans == NULL)
-		goto out;
-	/* The answer lists the missing ids in the order asked. */
-	json_array_foreach(json_object_get(ans, "missing"), i, v) {
-		const char *m = json_string_value(v);
-
-		for (; m && k < b->n_pend; k++) {
-			struct pend *p = &b->pend[k];
-			struct pack_entry ent;
-
-			objid_to_hex(&p->id, hex);
-			if (strcmp(hex, m) != 0)
-				continue;
-			memset(&ent, 0, sizeof(ent));
-			ent.id = p->id;
-			ent.kind = p->kind;
-			ent.length = (uint32_t)p->sealed.len;
-			if (!pack_writer_has(b->pw, &p->id) &&
-			    pack_writer_add_sealed(b->pw, &ent, p->sealed.data, e))
-				goto out;
-			k++;
-			break;
-		}
-		if (pack_writer_size(b->pw) >= PACK_TARGET_DEFAULT && finish_pack(b, e))
-			goto out;
-	}
-	rc = 0;
-out:
-	json_decref(ans);
-	for (i = 0; i < b->n_pend; i++)
-		buf_free(&b->pend[i].sealed);
+	for (size_t i = 0; i < b->n_pend; i++)
+		buf_free(&b->pend[i].plain);
 	b->n_pend = 0;
 	b->pend_bytes = 0;
 	return rc;
@@ -331,7 +157,7 @@ out:
 static int emit(struct bk *b, enum object_kind kind, const struct objid *id,
 		const uint8_t *plain, size_t len, struct err *e)
 {
-	struct pend *p;
+	struct pobj *p;
 	bool added;
 
 	if (idmap_put(&b->refs, id, &added) == NULL || idmap_put(&b->known, id, &added) == NULL)
@@ -341,14 +167,11 @@ static int emit(struct bk *b, enum object_kind kind, const struct objid *id,
 	p = &b->pend[b->n_pend];
 	p->id = *id;
 	p->kind = (uint8_t)kind;
-	p->sealed = (struct buf)BUF_INIT;
-	if (object_seal_ctx(b->cctx, b->s->keys, kind, id, plain, len,
-			    COMPRESS_LEVEL_DEFAULT, &p->sealed, e))
+	p->plain = (struct buf)BUF_INIT;
+	if (buf_append(&p->plain, plain, len, e))
 		return -1;
-	if (kind != OBJECT_DATA)
-		repo_cache_put(b->s->cache, id, p->sealed.data, p->sealed.len);
 	b->n_pend++;
-	b->pend_bytes += p->sealed.len;
+	b->pend_bytes += len;
 	if (b->n_pend == PEND_MAX_OBJECTS || b->pend_bytes >= PEND_MAX_BYTES)
 		return flush_pending(b, e);
 	return 0;
@@ -1262,8 +1085,6 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	idmap_init(&b.fidx_new, sizeof(struct fent));
 	idmap_init(&b.links, sizeof(uint64_t));
 	idmap_init(&cached, 0);
-	pthread_mutex_init(&b.q.mu, NULL);
-	pthread_cond_init(&b.q.cv, NULL);
 
 	for (size_t i = 0; i < o->n_paths; i++) {
 		struct stat st;
@@ -1296,7 +1117,6 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	}
 
 	if ((b.c = state_client(s, e)) == NULL || (b.cctx = compress_ctx_new(e)) == NULL ||
-	    (b.pw = pack_writer_new(s->keys, COMPRESS_LEVEL_DEFAULT, e)) == NULL ||
 	    (b.pend = calloc(PEND_MAX_OBJECTS, sizeof(*b.pend))) == NULL ||
 	    (b.rbuf = malloc(READ_BLOCK)) == NULL) {
 		if (b.pend == NULL || b.rbuf == NULL)
@@ -1306,7 +1126,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	chunker_params_default(&cp);
 	if ((b.ch = chunker_new(&cp, s->keys->chunker, e)) == NULL)
 		goto out;
-	b.repo = (struct repo){ b.c, s->keys, NULL, s->cache, b.cctx };
+	b.repo = (struct repo){ b.c, s->keys, NULL, s->cache, b.cctx, NULL };
 
 	/* The job and the lease that keeps what we upload from collection. */
 	{
@@ -1349,14 +1169,13 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	if (verify_known(&b, &cached, e))
 		goto fail_job;
 
-	if ((b.q.c = state_client(s, e)) == NULL)
-		goto fail_job;
-	b.q.s = s;
-	if (pthread_create(&b.th, NULL, uploader, &b.q) != 0) {
-		err_set(e, ERR_IO, "cannot start the upload thread");
-		goto fail_job;
+	/* Sealing threads: one per core beside this one, at least one. */
+	{
+		long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+		if ((b.pk = packer_new(s, cores > 1 ? (int)cores : 1, e)) == NULL)
+			goto fail_job;
 	}
-	b.th_started = 1;
 
 	if (root.selected) {
 		if (backup_dir(&b, "/", prev, &root_id, e))
@@ -1389,7 +1208,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 		if (emit(&b, OBJECT_META, &meta_id, (const uint8_t *)mtext, strlen(mtext), e))
 			goto fail_job;
 	}
-	if (flush_pending(&b, e) || finish_pack(&b, e) || drain(&b, e))
+	if (flush_pending(&b, e) || packer_finish(b.pk, &res->bytes_stored, &res->packs, e))
 		goto fail_job;
 	if (commit(&b, &meta_id, parent, lease, e))
 		goto fail_job;
@@ -1403,25 +1222,16 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	rc = 0;
 	goto out;
 fail_job:
-	{
-		struct err ignore;
-
-		drain(&b, &ignore);
-	}
+	packer_free(b.pk);
+	b.pk = NULL;
 	res->seconds = since(&b.t0);
 	if (b.o->progress)
 		fputc('\n', stderr);
 	end_job(&b, job, "failed", e->msg);
 out:
-	if (b.th_started) {
-		struct err ignore;
-
-		drain(&b, &ignore);
-	}
+	packer_free(b.pk);
 	for (size_t i = 0; i < b.n_pend; i++)
-		buf_free(&b.pend[i].sealed);
-	for (size_t i = 0; i < QUEUE_LEN; i++)
-		buf_free(&b.q.items[i]);
+		buf_free(&b.pend[i].plain);
 	for (size_t i = 0; i < b.n_lk; i++) {
 		free(b.lk[i].chunks);
 		free(b.lk[i].ext);
@@ -1450,11 +1260,7 @@ out:
 	idmap_free(&b.links);
 	idmap_free(&cached);
 	chunker_free(b.ch);
-	pack_writer_free(b.pw);
 	compress_ctx_free(b.cctx);
-	client_free(b.q.c);
 	client_free(b.c);
-	pthread_mutex_destroy(&b.q.mu);
-	pthread_cond_destroy(&b.q.cv);
 	return rc;
 }

@@ -52,12 +52,12 @@ static int parse_rate(const char *s, uint64_t *out)
  * the service holds, so a failure loses nothing). */
 static int move_cache(const char *from, const char *to, struct err *e)
 {
-	const char *names[] = { "stored.ids", "files.idx" };
+	const char *names[] = { "stored.ids", "files.idx", "trees.dat" };
 	char a[4200], b[4200];
 
 	if (mkdirs(to, 0700, e))
 		return -1;
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		struct buf data = BUF_INIT;
 
 		snprintf(a, sizeof(a), "%s/%s", from, names[i]);
@@ -74,12 +74,6 @@ static int move_cache(const char *from, const char *to, struct err *e)
 			unlink(a);
 		}
 	}
-	snprintf(a, sizeof(a), "%s/objects", from);
-	snprintf(b, sizeof(b), "%s/objects", to);
-	/* On another file system the tree cache is left behind: later runs
-	 * fetch trees from the service again. */
-	if (access(a, F_OK) == 0)
-		(void)rename(a, b);
 	return 0;
 }
 

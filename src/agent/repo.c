@@ -3,12 +3,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "idmap.h"
 #include "repo.h"
 #include "state.h"
 
@@ -22,30 +24,136 @@ struct loc {
 	int found;
 };
 
+/*
+ * The tree cache: sealed tree and record objects in one append-only file,
+ * cache/trees.dat: "ARCATRC1", then records of id (32 bytes), length (u32
+ * little-endian) and the sealed bytes. One file, not a file per object: a
+ * backup of a large tree writes thousands of folders. The index lives in
+ * memory, built by one scan when the file is first used; a torn last
+ * record (a crash while appending) is cut off then. Records are
+ * authenticated when opened, like everything read back.
+ */
+#define TREES_FILE "trees.dat"
+#define TREES_MAX (512ull << 20) /* start over past this */
+
+static struct {
+	pthread_mutex_t mu;
+	char path[4200];
+	int fd;
+	uint64_t end;
+	struct idmap at; /* id -> { offset u64, length u64 } */
+} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 } };
+
+static const char trees_magic[8] = { 'A', 'R', 'C', 'A', 'T', 'R', 'C', '1' };
+
+/* Open CACHE's tree file (with tc.mu held). 0 or -1. */
+static int tc_open(const char *cache)
+{
+	char path[4200];
+	uint8_t head[OBJID_LEN + 4];
+	struct stat st;
+	uint64_t off = 8;
+	bool added;
+
+	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
+	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
+		return 0;
+	if (tc.fd >= 0)
+		close(tc.fd);
+	idmap_free(&tc.at);
+	idmap_init(&tc.at, 2 * sizeof(uint64_t));
+	snprintf(tc.path, sizeof(tc.path), "%s", path);
+	if ((tc.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return -1;
+	if (fstat(tc.fd, &st) != 0)
+		goto reset;
+	if (st.st_size < 8 || (uint64_t)st.st_size > TREES_MAX ||
+	    pread(tc.fd, head, 8, 0) != 8 || memcmp(head, trees_magic, 8) != 0)
+		goto reset;
+	while (off + sizeof(head) <= (uint64_t)st.st_size &&
+	       pread(tc.fd, head, sizeof(head), (off_t)off) == (ssize_t)sizeof(head)) {
+		uint64_t len = (uint64_t)head[32] | (uint64_t)head[33] << 8 |
+			       (uint64_t)head[34] << 16 | (uint64_t)head[35] << 24;
+		uint64_t *v;
+
+		if (off + sizeof(head) + len > (uint64_t)st.st_size)
+			break;
+		if ((v = idmap_put(&tc.at, (const struct objid *)head, &added)) == NULL)
+			break;
+		v[0] = off + sizeof(head);
+		v[1] = len;
+		off += sizeof(head) + len;
+	}
+	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0)
+		goto reset;
+	tc.end = off;
+	return 0;
+reset:
+	idmap_free(&tc.at);
+	idmap_init(&tc.at, 2 * sizeof(uint64_t));
+	if (ftruncate(tc.fd, 0) != 0 || pwrite(tc.fd, trees_magic, 8, 0) != 8) {
+		close(tc.fd);
+		tc.fd = -1;
+		return -1;
+	}
+	tc.end = 8;
+	return 0;
+}
+
 void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
 		    size_t len)
 {
-	char dir[4200], hex[OBJID_HEX_LEN + 1];
+	uint8_t head[OBJID_LEN + 4];
+	uint64_t *v;
+	bool added;
 
-	if (cache == NULL)
+	if (cache == NULL || len > UINT32_MAX)
 		return;
-	objid_to_hex(id, hex);
-	snprintf(dir, sizeof(dir), "%s/objects", cache);
-	mkdir(dir, 0700);
-	state_write_file(dir, hex, sealed, len, 0600, NULL);
+	pthread_mutex_lock(&tc.mu);
+	if (tc_open(cache) == 0 && tc.end + sizeof(head) + len <= TREES_MAX) {
+		memcpy(head, id->b, OBJID_LEN);
+		head[32] = (uint8_t)len, head[33] = (uint8_t)(len >> 8);
+		head[34] = (uint8_t)(len >> 16), head[35] = (uint8_t)(len >> 24);
+		if (pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
+		    pwrite(tc.fd, sealed, len, (off_t)(tc.end + sizeof(head))) == (ssize_t)len &&
+		    (v = idmap_put(&tc.at, id, &added)) != NULL) {
+			v[0] = tc.end + sizeof(head);
+			v[1] = len;
+			tc.end += sizeof(head) + len;
+		}
+	}
+	pthread_mutex_unlock(&tc.mu);
 }
 
 static int cache_get(const char *cache, const struct objid *id, struct buf *out)
 {
-	char path[4200], hex[OBJID_HEX_LEN + 1];
+	const uint64_t *v;
+	uint8_t *p;
+	int rc = -1;
 
 	if (cache == NULL)
 		return -1;
-	objid_to_hex(id, hex);
-	snprintf(path, sizeof(path), "%s/objects/%s", cache, hex);
-	if (access(path, F_OK) != 0)
-		return -1;
-	return state_read_file(path, OBJECT_MAX_PLAIN, out, NULL);
+	pthread_mutex_lock(&tc.mu);
+	if (tc_open(cache) == 0 && (v = idmap_get(&tc.at, id)) != NULL && v[1] > 0 &&
+	    (p = buf_extend(out, v[1], NULL)) != NULL) {
+		if (pread(tc.fd, p, v[1], (off_t)v[0]) == (ssize_t)v[1])
+			rc = 0;
+		else
+			buf_reset(out);
+	}
+	pthread_mutex_unlock(&tc.mu);
+	return rc;
+}
+
+/* Forget a damaged record (a later put appends a good one). */
+static void cache_drop(const struct objid *id)
+{
+	uint64_t *v;
+
+	pthread_mutex_lock(&tc.mu);
+	if ((v = idmap_get(&tc.at, id)) != NULL)
+		v[1] = 0;
+	pthread_mutex_unlock(&tc.mu);
 }
 
 /* Locate N ids into LOC. */
@@ -140,10 +248,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	}
 	if (object_open_ctx(r->cctx, r->keys, id, sealed.data, sealed.len, &kind, out, e)) {
 		if (cached) { /* a damaged cache copy: ask the service instead */
-			char path[4200];
-
-			snprintf(path, sizeof(path), "%s/objects/%s", r->cache, hex);
-			unlink(path);
+			cache_drop(id);
 			buf_free(&sealed);
 			return repo_read(r, id, want, out, e);
 		}
@@ -193,6 +298,150 @@ out:
 	return j;
 }
 
+/* Objects fetched ahead: each id's slice of one of the fetched ranges. */
+struct repo_pre {
+	struct idmap at; /* id -> struct slice */
+	struct buf *runs;
+	size_t n_runs;
+};
+
+struct slice {
+	uint32_t run, off, len;
+};
+
+struct want {
+	struct objid id;
+	struct loc l;
+};
+
+static int cmp_want(const void *a, const void *b)
+{
+	const struct want *x = a, *y = b;
+	int c = strcmp(x->l.pack, y->l.pack);
+
+	if (c)
+		return c;
+	return x->l.offset < y->l.offset ? -1 : x->l.offset > y->l.offset;
+}
+
+void repo_prefetch_clear(struct repo *r)
+{
+	if (r->pre == NULL)
+		return;
+	for (size_t i = 0; i < r->pre->n_runs; i++)
+		buf_free(&r->pre->runs[i]);
+	free(r->pre->runs);
+	idmap_free(&r->pre->at);
+	free(r->pre);
+	r->pre = NULL;
+}
+
+#define PRE_GAP (256u << 10) /* read across gaps this small rather than ask twice */
+
+void repo_prefetch(struct repo *r, const struct objid *ids, size_t n, size_t max_bytes)
+{
+	struct want *w = calloc(n ? n : 1, sizeof(*w));
+	struct loc *loc = calloc(n ? n : 1, sizeof(*loc));
+	struct objid *uniq = calloc(n ? n : 1, sizeof(*uniq));
+	struct idmap seen;
+	size_t m = 0, k = 0, total = 0;
+	struct err e;
+	bool added;
+
+	repo_prefetch_clear(r);
+	idmap_init(&seen, 0);
+	if (w == NULL || loc == NULL || uniq == NULL || (r->pre = calloc(1, sizeof(*r->pre))) == NULL)
+		goto out;
+	idmap_init(&r->pre->at, sizeof(struct slice));
+	for (size_t i = 0; i < n; i++)
+		if (idmap_put(&seen, &ids[i], &added) && added)
+			uniq[m++] = ids[i];
+	if (m == 0 || locate(r, uniq, m, loc, &e))
+		goto out;
+	for (size_t i = 0; i < m; i++)
+		if (loc[i].found && total + loc[i].length <= max_bytes) {
+			w[k].id = uniq[i];
+			w[k++].l = loc[i];
+			total += loc[i].length;
+		}
+	qsort(w, k, sizeof(*w), cmp_want);
+	for (size_t i = 0; i < k;) {
+		size_t j = i + 1;
+		uint64_t end = w[i].l.offset + w[i].l.length;
+		struct buf *g;
+
+		while (j < k && strcmp(w[j].l.pack, w[i].l.pack) == 0 &&
+		       w[j].l.offset >= end && w[j].l.offset - end <= PRE_GAP &&
+		       w[j].l.offset + w[j].l.length - w[i].l.offset <= RUN_MAX) {
+			end = w[j].l.offset + w[j].l.length;
+			j++;
+		}
+		if ((g = realloc(r->pre->runs, (r->pre->n_runs + 1) * sizeof(*g))) == NULL)
+			break;
+		r->pre->runs = g;
+		g[r->pre->n_runs] = (struct buf)BUF_INIT;
+		if (fetch(r, w[i].l.pack, w[i].l.offset, end - w[i].l.offset, &g[r->pre->n_runs],
+			  &e) != 0) {
+			buf_free(&g[r->pre->n_runs]);
+			i = j;
+			continue;
+		}
+		for (size_t x = i; x < j; x++) {
+			struct slice *sl = idmap_put(&r->pre->at, &w[x].id, &added);
+
+			if (sl) {
+				sl->run = (uint32_t)r->pre->n_runs;
+				sl->off = (uint32_t)(w[x].l.offset - w[i].l.offset);
+				sl->len = w[x].l.length;
+			}
+		}
+		r->pre->n_runs++;
+		i = j;
+	}
+out:
+	idmap_free(&seen);
+	free(w);
+	free(loc);
+	free(uniq);
+}
+
+/* Serve all N chunks from what was fetched ahead, if it holds them all. 1
+ * when served (FN called for each), 0 when not, -1 when FN stopped. */
+static int from_prefetch(struct repo *r, const struct tree_chunk *chunks, size_t n,
+			 repo_chunk_fn fn, void *arg)
+{
+	struct buf plain = BUF_INIT;
+	int rc = 1;
+
+	if (r->pre == NULL)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (idmap_get(&r->pre->at, &chunks[i].id) == NULL)
+			return 0;
+	for (size_t i = 0; i < n && rc == 1; i++) {
+		const struct slice *sl = idmap_get(&r->pre->at, &chunks[i].id);
+		enum object_kind kind;
+		struct err oe;
+
+		buf_reset(&plain);
+		if (object_open_ctx(r->cctx, r->keys, &chunks[i].id,
+				    r->pre->runs[sl->run].data + sl->off, sl->len, &kind, &plain,
+				    &oe) != 0 ||
+		    (kind != OBJECT_DATA && err_set(&oe, ERR_CORRUPT, "a chunk is not a data object")) ||
+		    (plain.len != chunks[i].len &&
+		     err_set(&oe, ERR_CORRUPT, "a chunk has %zu bytes, the tree says %u", plain.len,
+			     chunks[i].len))) {
+			if (fn(arg, i, NULL, 0, &oe))
+				rc = -1;
+			continue;
+		}
+		if (fn(arg, i, plain.data, plain.len, NULL))
+			rc = -1;
+	}
+	buf_wipe(&plain);
+	return rc;
+}
+
 int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e)
 {
@@ -202,6 +451,18 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 	int rc = -1;
 	size_t i = 0;
 
+	switch (from_prefetch(r, chunks, n, fn, arg)) {
+	case 1:
+		free(ids);
+		free(loc);
+		return 0;
+	case -1:
+		free(ids);
+		free(loc);
+		return err_set(e, ERR_CORRUPT, "stopped reading a file's chunks");
+	default:
+		break;
+	}
 	if (ids == NULL || loc == NULL) {
 		err_oom(e);
 		goto out;

@@ -22,12 +22,15 @@
 
 struct compress_ctx;
 
+struct repo_pre;
+
 struct repo {
 	struct client *c;
 	const struct keys *keys;
 	const char *machine; /* another machine's name (read only), or NULL for ours */
 	const char *cache;   /* the cache folder, or NULL */
 	struct compress_ctx *cctx;
+	struct repo_pre *pre; /* objects fetched ahead (repo_prefetch) */
 };
 
 /* Open R's sealed object ID of kind WANT into OUT. */
@@ -46,6 +49,14 @@ typedef int (*repo_chunk_fn)(void *arg, size_t i, const uint8_t *plain, size_t l
  * Returns 0, or -1 when FN stopped or the service could not be asked. */
 int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e);
+
+/* Fetch the sealed objects IDS ahead, up to MAX_BYTES, in as few range
+ * requests as their places allow (neighbours in a pack come in one), so
+ * that repo_read_chunks serves many small files without a request each.
+ * Best effort: what is not fetched is read as usual. */
+void repo_prefetch(struct repo *r, const struct objid *ids, size_t n, size_t max_bytes);
+/* Forget what was fetched ahead. */
+void repo_prefetch_clear(struct repo *r);
 
 /* Store a sealed object in the cache (best effort). */
 void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,

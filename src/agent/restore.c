@@ -57,24 +57,75 @@ static void progress(struct rs *s, int last)
 		fputc('\n', stderr);
 }
 
+/* Owner names to local ids, looked up once per name. */
+struct idname {
+	char *name;
+	uint32_t id;
+	int found;
+};
+
+static struct idname *users, *groups;
+static size_t n_users, n_groups;
+
+static int lookup(int group, const char *name, uint32_t *id)
+{
+	struct idname **list = group ? &groups : &users, *g;
+	size_t *n = group ? &n_groups : &n_users;
+	char tmp[16384];
+
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0) {
+			*id = (*list)[i].id;
+			return (*list)[i].found;
+		}
+	if ((g = realloc(*list, (*n + 1) * sizeof(*g))) == NULL)
+		return 0;
+	*list = g;
+	g[*n].name = strdup(name);
+	g[*n].found = 0;
+	if (group) {
+		struct group gr, *r = NULL;
+
+		if (getgrnam_r(name, &gr, tmp, sizeof(tmp), &r) == 0 && r)
+			g[*n].id = r->gr_gid, g[*n].found = 1;
+	} else {
+		struct passwd pw, *r = NULL;
+
+		if (getpwnam_r(name, &pw, tmp, sizeof(tmp), &r) == 0 && r)
+			g[*n].id = r->pw_uid, g[*n].found = 1;
+	}
+	if (g[*n].name == NULL)
+		return 0;
+	*id = g[*n].id;
+	return g[(*n)++].found;
+}
+
+static void lookup_free(void)
+{
+	for (size_t i = 0; i < n_users; i++)
+		free(users[i].name);
+	for (size_t i = 0; i < n_groups; i++)
+		free(groups[i].name);
+	free(users);
+	free(groups);
+	users = groups = NULL;
+	n_users = n_groups = 0;
+}
+
+/* The local id of the entry's owner: by name when this machine knows the
+ * name (as tar and rsync do), else the recorded number. */
 static uint32_t uid_of(const struct tree_entry *x)
 {
-	char tmp[16384];
-	struct passwd pw, *r = NULL;
+	uint32_t id;
 
-	if (x->user && getpwnam_r(x->user, &pw, tmp, sizeof(tmp), &r) == 0 && r)
-		return r->pw_uid;
-	return x->uid;
+	return x->user && lookup(0, x->user, &id) ? id : x->uid;
 }
 
 static uint32_t gid_of(const struct tree_entry *x)
 {
-	char tmp[16384];
-	struct group g, *r = NULL;
+	uint32_t id;
 
-	if (x->group && getgrnam_r(x->group, &g, tmp, sizeof(tmp), &r) == 0 && r)
-		return r->gr_gid;
-	return x->gid;
+	return x->group && lookup(1, x->group, &id) ? id : x->gid;
 }
 
 /* The kernel's posix_acl xattr value of A. */
@@ -405,11 +456,46 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 	return rc;
 }
 
+#define PREFETCH_MAX (64u << 20)
+
+/* Restore a folder's entries: first everything but folders, with the
+ * content of its small files fetched ahead in a few requests, then the
+ * folders (each fetching for itself). */
 static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
 			struct err *e)
 {
+	struct objid *ids = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t bytes = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tree_entry *x = &t->e[i];
+
+		if (x->type != TREE_FILE || x->size > PREFETCH_MAX / 4)
+			continue;
+		for (size_t c = 0; c < x->n_chunks && bytes < PREFETCH_MAX; c++) {
+			if (n == cap) {
+				struct objid *g = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*g));
+
+				if (g == NULL)
+					break;
+				ids = g;
+			}
+			ids[n++] = x->chunks[c].id;
+			bytes += x->chunks[c].len;
+		}
+	}
+	if (n > 1)
+		repo_prefetch(s->r, ids, n, PREFETCH_MAX + (PREFETCH_MAX >> 3));
+	free(ids);
 	for (size_t i = 0; i < t->n; i++)
-		if (restore_entry(s, dirfd, rel, &t->e[i], e))
+		if (t->e[i].type != TREE_DIR && restore_entry(s, dirfd, rel, &t->e[i], e)) {
+			repo_prefetch_clear(s->r);
+			return -1;
+		}
+	repo_prefetch_clear(s->r);
+	for (size_t i = 0; i < t->n; i++)
+		if (t->e[i].type == TREE_DIR && restore_entry(s, dirfd, rel, &t->e[i], e))
 			return -1;
 	return 0;
 }
@@ -573,5 +659,6 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 		free(s.link_paths[i]);
 	free(s.link_paths);
 	idmap_free(&s.links);
+	lookup_free();
 	return rc;
 }

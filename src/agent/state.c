@@ -16,8 +16,8 @@
 
 #include "state.h"
 
-int state_write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
-		     struct err *e)
+static int write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
+		      int sync, struct err *e)
 {
 	char path[4096], tmp[4200];
 	int fd, dfd;
@@ -41,7 +41,7 @@ int state_write_file(const char *dir, const char *name, const void *p, size_t le
 		}
 		b += w, len -= (size_t)w;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
+	if ((sync && fsync(fd) != 0) || close(fd) != 0) {
 		err_errno(e, "cannot write %s", tmp);
 		unlink(tmp);
 		return -1;
@@ -51,11 +51,23 @@ int state_write_file(const char *dir, const char *name, const void *p, size_t le
 		unlink(tmp);
 		return -1;
 	}
-	if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
+	if (sync && (dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) >= 0) {
 		fsync(dfd);
 		close(dfd);
 	}
 	return 0;
+}
+
+int state_write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
+		     struct err *e)
+{
+	return write_file(dir, name, p, len, mode, 1, e);
+}
+
+int state_write_hint(const char *dir, const char *name, const void *p, size_t len, int mode,
+		     struct err *e)
+{
+	return write_file(dir, name, p, len, mode, 0, e);
 }
 
 int state_read_file(const char *path, size_t max, struct buf *out, struct err *e)

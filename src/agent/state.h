@@ -50,8 +50,12 @@ int state_load(struct state *s, const char *home, int with_keys, struct err *e);
 int state_save(const struct state *s, struct err *e);
 void state_free(struct state *s);
 
-/* Write LEN bytes to DIR/NAME atomically with MODE. */
+/* Write LEN bytes to DIR/NAME atomically with MODE, synced to disk. */
 int state_write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
+		     struct err *e);
+/* The same without syncing: for the cache, whose files are only hints (a
+ * file lost in a crash is fetched again). */
+int state_write_hint(const char *dir, const char *name, const void *p, size_t len, int mode,
 		     struct err *e);
 /* Read all of PATH (at most MAX bytes) into OUT. */
 int state_read_file(const char *path, size_t max, struct buf *out, struct err *e);

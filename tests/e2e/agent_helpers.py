@@ -29,11 +29,12 @@ class Agent:
 class World:
     """One service with one vault, and what a test needs to register agents."""
 
-    def __init__(self, arcad, arca, tmp, vault="backup-vault"):
+    def __init__(self, arcad, arca, tmp, vault="backup-vault", redundancy="GRS"):
         self.arca, self.tmp, self.vault = arca, tmp, vault
         self.s = Service(arcad, init(arcad, tmp))
         self.s.sign_in()
-        st, body, _ = self.s.call("POST", "/vaults", {"name": vault, "region": "local-1"})
+        st, body, _ = self.s.call("POST", "/vaults", {"name": vault, "region": "local-1",
+                                                      "redundancy": redundancy})
         assert st == 201, body
         self.n = 0
 

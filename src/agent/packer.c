@@ -1,0 +1,394 @@
+/*
+ * packer.c: sealing workers, one pack writer, one uploader.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "client.h"
+#include "compress.h"
+#include "object.h"
+#include "pack.h"
+#include "packer.h"
+#include "repo.h"
+
+#define JOBS_MAX 4  /* batches waiting for a worker */
+#define PACKS_MAX 2 /* finished packs waiting for the uploader */
+#define WORKERS_MAX 16
+
+struct job {
+	struct pobj *o;
+	size_t n;
+};
+
+struct packer {
+	const struct state *s;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	/* batches to seal */
+	struct job jobs[JOBS_MAX];
+	int n_jobs, head_job, no_more_jobs;
+	/* the pack being written (under mu_pack) */
+	pthread_mutex_t mu_pack;
+	struct pack_writer *pw;
+	/* finished packs to upload */
+	struct buf packs[PACKS_MAX];
+	char ids[PACKS_MAX][65];
+	int n_packs, head_pack, no_more_packs;
+	int failed;
+	struct err err;
+	uint64_t bytes, uploaded;
+	struct client *c;
+	pthread_t workers[WORKERS_MAX], up;
+	int n_workers, up_started, finished;
+};
+
+static void fail(struct packer *p, const struct err *e)
+{
+	pthread_mutex_lock(&p->mu);
+	if (!p->failed) {
+		p->failed = 1;
+		p->err = *e;
+	}
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void *uploader(void *arg)
+{
+	struct packer *p = arg;
+	struct buf out = BUF_INIT;
+
+	for (;;) {
+		struct buf item;
+		char path[128];
+		long st;
+		struct err e;
+		int ok = 0;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->n_packs == 0 && !p->no_more_packs)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->n_packs == 0) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		item = p->packs[p->head_pack];
+		snprintf(path, sizeof(path), "/packs/%s", p->ids[p->head_pack]);
+		pthread_mutex_unlock(&p->mu);
+
+		client_set_rate(p->c, state_rate_now(p->s));
+		for (int attempt = 0; attempt < 4 && !ok; attempt++) {
+			if (attempt)
+				sleep(1u << (attempt - 1));
+			ok = client_call(p->c, "PUT", path, "application/octet-stream", item.data,
+					 item.len, NULL, &out, &st, &e) == 0;
+			if (!ok && e.code != ERR_IO)
+				break; /* the service refused it: sending again will not help */
+		}
+		if (!ok) {
+			err_prefix(&e, "uploading a pack: ");
+			fail(p, &e);
+		}
+		pthread_mutex_lock(&p->mu);
+		if (ok) {
+			p->bytes += item.len;
+			p->uploaded++;
+		}
+		buf_free(&p->packs[p->head_pack]);
+		p->head_pack = (p->head_pack + 1) % PACKS_MAX;
+		p->n_packs--;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+	buf_free(&out);
+	return NULL;
+}
+
+/* Finish the pack being written and queue it for upload. Called with
+ * mu_pack held. */
+static int ship(struct packer *p, struct err *e)
+{
+	struct buf pack = BUF_INIT;
+	uint8_t id[PACK_ID_LEN];
+	int slot;
+
+	if (pack_writer_count(p->pw) == 0)
+		return 0;
+	if (pack_writer_finish(p->pw, &pack, id, e)) {
+		buf_free(&pack);
+		return -1;
+	}
+	pthread_mutex_lock(&p->mu);
+	while (p->n_packs == PACKS_MAX && !p->failed)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->failed) {
+		*e = p->err;
+		pthread_mutex_unlock(&p->mu);
+		buf_free(&pack);
+		return -1;
+	}
+	slot = (p->head_pack + p->n_packs) % PACKS_MAX;
+	p->packs[slot] = pack;
+	sodium_bin2hex(p->ids[slot], sizeof(p->ids[slot]), id, PACK_ID_LEN);
+	p->n_packs++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+static void free_job(struct job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		buf_free(&j->o[i].plain);
+	free(j->o);
+	j->o = NULL;
+	j->n = 0;
+}
+
+/* Ask the service which of J's objects it lacks; keep only those in J
+ * (the rest are freed). 0 or -1. */
+static int keep_missing(struct client *c, struct job *j, struct err *e)
+{
+	json_t *a = json_array(), *body, *ans, *v;
+	char hex[OBJID_HEX_LEN + 1];
+	size_t i, k = 0, n = 0;
+
+	for (i = 0; i < j->n; i++) {
+		objid_to_hex(&j->o[i].id, hex);
+		json_array_append_new(a, json_string(hex));
+	}
+	body = json_pack("{s:o}", "ids", a);
+	ans = client_json(c, "POST", "/objects/missing", body, NULL, NULL, e);
+	json_decref(body);
+	if (ans == NULL)
+		return -1;
+	/* The answer lists the missing ids in the order asked: move those to
+	 * the front. */
+	json_array_foreach(json_object_get(ans, "missing"), i, v) {
+		const char *m = json_string_value(v);
+
+		for (; m && k < j->n; k++) {
+			objid_to_hex(&j->o[k].id, hex);
+			if (strcmp(hex, m) != 0)
+				continue;
+			if (k != n) {
+				struct pobj t = j->o[n];
+
+				j->o[n] = j->o[k];
+				j->o[k] = t;
+			}
+			n++;
+			k++;
+			break;
+		}
+	}
+	json_decref(ans);
+	for (i = n; i < j->n; i++)
+		buf_free(&j->o[i].plain);
+	j->n = n;
+	return 0;
+}
+
+static void *worker(void *arg)
+{
+	struct packer *p = arg;
+	struct compress_ctx *cctx;
+	struct client *c;
+	struct buf sealed = BUF_INIT;
+	struct err e;
+
+	if ((cctx = compress_ctx_new(&e)) == NULL || (c = state_client(p->s, &e)) == NULL) {
+		compress_ctx_free(cctx);
+		fail(p, &e);
+		return NULL;
+	}
+	for (;;) {
+		struct job j;
+
+		pthread_mutex_lock(&p->mu);
+		while (p->n_jobs == 0 && !p->no_more_jobs && !p->failed)
+			pthread_cond_wait(&p->cv, &p->mu);
+		if (p->n_jobs == 0 || p->failed) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		j = p->jobs[p->head_job];
+		p->jobs[p->head_job] = (struct job){ NULL, 0 };
+		p->head_job = (p->head_job + 1) % JOBS_MAX;
+		p->n_jobs--;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+
+		if (keep_missing(c, &j, &e)) {
+			fail(p, &e);
+			free_job(&j);
+			break;
+		}
+		for (size_t i = 0; i < j.n; i++) {
+			struct pobj *o = &j.o[i];
+			struct pack_entry ent;
+			int rc = 0;
+
+			buf_reset(&sealed);
+			if (object_seal_ctx(cctx, p->s->keys, o->kind, &o->id, o->plain.data,
+					    o->plain.len, COMPRESS_LEVEL_DEFAULT, &sealed, &e)) {
+				fail(p, &e);
+				break;
+			}
+			if (o->kind != OBJECT_DATA)
+				repo_cache_put(p->s->cache, &o->id, sealed.data, sealed.len);
+			memset(&ent, 0, sizeof(ent));
+			ent.id = o->id;
+			ent.kind = o->kind;
+			ent.length = (uint32_t)sealed.len;
+			pthread_mutex_lock(&p->mu_pack);
+			if (!pack_writer_has(p->pw, &o->id))
+				rc = pack_writer_add_sealed(p->pw, &ent, sealed.data, &e);
+			if (rc == 0 && pack_writer_size(p->pw) >= PACK_TARGET_DEFAULT)
+				rc = ship(p, &e);
+			pthread_mutex_unlock(&p->mu_pack);
+			if (rc) {
+				fail(p, &e);
+				break;
+			}
+		}
+		free_job(&j);
+	}
+	buf_free(&sealed);
+	compress_ctx_free(cctx);
+	client_free(c);
+	return NULL;
+}
+
+struct packer *packer_new(const struct state *s, int workers, struct err *e)
+{
+	struct packer *p = calloc(1, sizeof(*p));
+
+	if (p == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	p->s = s;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_mutex_init(&p->mu_pack, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	if ((p->pw = pack_writer_new(s->keys, COMPRESS_LEVEL_DEFAULT, e)) == NULL ||
+	    (p->c = state_client(s, e)) == NULL)
+		goto fail;
+	if (pthread_create(&p->up, NULL, uploader, p) != 0) {
+		err_set(e, ERR_IO, "cannot start the upload thread");
+		goto fail;
+	}
+	p->up_started = 1;
+	if (workers < 1)
+		workers = 1;
+	if (workers > WORKERS_MAX)
+		workers = WORKERS_MAX;
+	for (; p->n_workers < workers; p->n_workers++)
+		if (pthread_create(&p->workers[p->n_workers], NULL, worker, p) != 0) {
+			err_set(e, ERR_IO, "cannot start a sealing thread");
+			goto fail;
+		}
+	return p;
+fail:
+	packer_free(p);
+	return NULL;
+}
+
+int packer_put(struct packer *p, struct pobj *objs, size_t n, struct err *e)
+{
+	struct job j;
+
+	if (n == 0)
+		return 0;
+	if ((j.o = calloc(n, sizeof(*j.o))) == NULL)
+		return err_oom(e);
+	memcpy(j.o, objs, n * sizeof(*objs));
+	for (size_t i = 0; i < n; i++)
+		objs[i].plain = (struct buf)BUF_INIT;
+	j.n = n;
+	pthread_mutex_lock(&p->mu);
+	while (p->n_jobs == JOBS_MAX && !p->failed)
+		pthread_cond_wait(&p->cv, &p->mu);
+	if (p->failed) {
+		*e = p->err;
+		pthread_mutex_unlock(&p->mu);
+		free_job(&j);
+		return -1;
+	}
+	p->jobs[(p->head_job + p->n_jobs) % JOBS_MAX] = j;
+	p->n_jobs++;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	return 0;
+}
+
+/* Stop the workers (after the queued jobs) and the uploader. */
+static void stop(struct packer *p, int ship_last)
+{
+	struct err e;
+
+	pthread_mutex_lock(&p->mu);
+	p->no_more_jobs = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	for (int i = 0; i < p->n_workers; i++)
+		pthread_join(p->workers[i], NULL);
+	p->n_workers = 0;
+	if (ship_last && !p->failed) {
+		pthread_mutex_lock(&p->mu_pack);
+		if (ship(p, &e))
+			fail(p, &e);
+		pthread_mutex_unlock(&p->mu_pack);
+	}
+	pthread_mutex_lock(&p->mu);
+	p->no_more_packs = 1;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+	if (p->up_started)
+		pthread_join(p->up, NULL);
+	p->up_started = 0;
+}
+
+int packer_finish(struct packer *p, uint64_t *bytes, uint64_t *packs, struct err *e)
+{
+	stop(p, 1);
+	p->finished = 1;
+	*bytes = p->bytes;
+	*packs = p->uploaded;
+	if (p->failed) {
+		*e = p->err;
+		return -1;
+	}
+	return 0;
+}
+
+void packer_free(struct packer *p)
+{
+	if (p == NULL)
+		return;
+	if (!p->finished) {
+		struct err e;
+
+		err_set(&e, ERR_IO, "stopped");
+		fail(p, &e); /* wake and stop everyone without shipping */
+		stop(p, 0);
+	}
+	for (int i = 0; i < JOBS_MAX; i++)
+		if (p->jobs[i].o)
+			free_job(&p->jobs[i]);
+	for (int i = 0; i < PACKS_MAX; i++)
+		buf_free(&p->packs[i]);
+	pack_writer_free(p->pw);
+	client_free(p->c);
+	pthread_mutex_destroy(&p->mu);
+	pthread_mutex_destroy(&p->mu_pack);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}

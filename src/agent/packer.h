@@ -1,0 +1,41 @@
+/*
+ * packer.h: the back half of a backup. Objects go in as plaintext; worker
+ * threads compress and seal them (object_seal), one pack writer gathers the
+ * sealed objects into packs of about 16 MiB, and an upload thread sends
+ * finished packs to the service while the workers seal the next ones. The
+ * caller (reading and chunking files) is never held up except when all of
+ * this is behind, which bounds the memory in flight.
+ */
+#ifndef ARCA_AGENT_PACKER_H
+#define ARCA_AGENT_PACKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "err.h"
+#include "objid.h"
+#include "state.h"
+
+struct pobj {
+	struct objid id;
+	uint8_t kind;     /* enum object_kind */
+	struct buf plain; /* owned by the packer once given */
+};
+
+struct packer;
+
+/* A packer for S's machine with WORKERS sealing threads. NULL with E set. */
+struct packer *packer_new(const struct state *s, int workers, struct err *e);
+/* Hand over N objects that this machine may not have stored yet (their
+ * plaintexts move to the packer; OBJS[i].plain is left empty); the objects
+ * the service holds already are dropped. Blocks while the workers are behind. -1 with the first
+ * failure of a worker or an upload. */
+int packer_put(struct packer *p, struct pobj *objs, size_t n, struct err *e);
+/* Seal, pack and upload everything handed over, then stop the threads.
+ * Fills the bytes and packs uploaded. 0, or -1 with the first failure. */
+int packer_finish(struct packer *p, uint64_t *bytes, uint64_t *packs, struct err *e);
+/* Stop (if not finished) and release. P may be NULL. */
+void packer_free(struct packer *p);
+
+#endif
