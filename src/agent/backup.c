@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/xattr.h>
@@ -620,6 +621,37 @@ static int excluded(const struct bk *b, const char *path, const char *name, int 
 static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 		      struct objid *out, struct err *e);
 
+/* Whether PATH is the root of a kernel's virtual file system (/proc, /sys,
+ * /dev/pts, cgroups, ...): nothing there is data to back up or restore. */
+static int pseudo_fs(const char *path)
+{
+	static const long kinds[] = {
+		0x9fa0,     /* proc */
+		0x62656572, /* sysfs */
+		0x1cd1,     /* devpts */
+		0x27e0eb,   /* cgroup */
+		0x63677270, /* cgroup2 */
+		0x64626720, /* debugfs */
+		0x73636673, /* securityfs */
+		0x74726163, /* tracefs */
+		0xcafe4a11, /* bpf */
+		0x6165676c, /* pstore */
+		0x62656570, /* configfs */
+		0x65735543, /* fusectl */
+		0x19800202, /* mqueue */
+		0x958458f6, /* hugetlbfs */
+		0x42494e4d, /* binfmt_misc */
+	};
+	struct statfs f;
+
+	if (statfs(path, &f) != 0)
+		return 0;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if ((long)f.f_type == kinds[i])
+			return 1;
+	return 0;
+}
+
 /* Add the entry NAME at PATH (lstat ST) to T. PREV is the parent recovery
  * point's entry of that name, or NULL. 0 (added or skipped) or -1. */
 static int add_entry(struct bk *b, struct tree *t, const char *path, const char *name,
@@ -629,6 +661,8 @@ static int add_entry(struct bk *b, struct tree *t, const char *path, const char 
 	int r = 0;
 
 	if (excluded(b, path, name, S_ISDIR(st->st_mode)))
+		return 0;
+	if (S_ISDIR(st->st_mode) && pseudo_fs(path))
 		return 0;
 	fill_meta(b, path, name, st, &x);
 	if (x.type == TREE_DIR) {
@@ -1198,7 +1232,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 				 "files", (json_int_t)(res->files_new + res->files_changed +
 						       res->files_unchanged),
 				 "dirs", (json_int_t)res->dirs, "bytes",
-				 (json_int_t)res->bytes_total, "started", (json_int_t)time(NULL),
+				 (json_int_t)res->bytes_total, "started", (json_int_t)state_now(),
 				 "skipped", (json_int_t)json_array_size(res->skipped));
 		if (meta == NULL || (mtext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
 			err_oom(e);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "state.h"
 
 struct client {
 	CURL *curl;
@@ -188,7 +189,7 @@ static int sign_headers(struct client *c, const char *method, const char *path,
 	struct buf msg = BUF_INIT, sig = BUF_INIT;
 	int rc = -1;
 
-	snprintf(t, sizeof(t), "%lld", (long long)time(NULL));
+	snprintf(t, sizeof(t), "%lld", (long long)state_now());
 	randombytes_buf(nonce, sizeof(nonce));
 	sodium_bin2hex(nonce_hex, sizeof(nonce_hex), nonce, sizeof(nonce));
 	client_sha256_hex(len ? body : "", len, hash);

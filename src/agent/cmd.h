@@ -14,5 +14,6 @@ int cmd_recovery_points(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 #endif

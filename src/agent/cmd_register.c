@@ -295,7 +295,7 @@ static int do_register(struct client *c, const struct vaultcred *vc, const char 
 					    "key cannot be read");
 		goto out;
 	}
-	snprintf(t, sizeof(t), "%lld", (long long)time(NULL));
+	snprintf(t, sizeof(t), "%lld", (long long)state_now());
 	randombytes_buf(nb, sizeof(nb));
 	sodium_bin2hex(nonce, sizeof(nonce), nb, sizeof(nb));
 	client_sha256_hex(pub_pem, strlen(pub_pem), hpub);
@@ -384,7 +384,7 @@ int cmd_register(int argc, char **argv)
 
 	/* 1-2: vault identification. */
 	if ((vc = vaultcred_load(a.creds, &e)) == NULL ||
-	    vaultcred_check_time(vc, (int64_t)time(NULL), &e) != 0) {
+	    vaultcred_check_time(vc, state_now(), &e) != 0) {
 		cred_message(&e);
 		rc = cred_exit(&e);
 		goto out;

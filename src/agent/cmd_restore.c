@@ -68,8 +68,41 @@ static void print_err(const char *cmd, int json, const struct err *e)
 
 /* Load the agent, open the keys (ours, or the source machine's with its
  * passphrase), and list the recovery points. */
+/* The wrapped key in FILE: a raw blob (wrapped-2.key), or the "Wrapped key"
+ * line of a second-passphrase kit. */
+static int read_wrapped(const char *file, uint8_t *blob, size_t size, size_t *len,
+			struct err *e)
+{
+	struct buf b = BUF_INIT;
+	const char *line;
+	int rc = -1;
+
+	if (state_read_file(file, 1 << 16, &b, e))
+		return -1;
+	if (b.len == KEYS_WRAPPED_LEN && b.len <= size) {
+		memcpy(blob, b.data, b.len);
+		*len = b.len;
+		rc = 0;
+	} else if (buf_append_u8(&b, 0, e) == 0 &&
+		   (line = strstr((const char *)b.data, "Wrapped key")) != NULL &&
+		   (line = strstr(line, "): ")) != NULL) {
+		const char *end = line + 3;
+
+		while (*end && *end != '\n' && *end != '\r')
+			end++;
+		if (sodium_base642bin(blob, size, line + 3, (size_t)(end - line - 3), NULL, len, NULL,
+				      sodium_base64_VARIANT_ORIGINAL) == 0)
+			rc = 0;
+	}
+	if (rc)
+		err_set(e, ERR_INVALID, "%s holds no wrapped key: give the second passphrase's kit "
+			"or a wrapped-2.key file", file);
+	buf_free(&b);
+	return rc;
+}
+
 static int ctx_open(struct rctx *x, const char *home, const char *from, const char *pass_file,
-		    struct err *e)
+		    const char *wrapped_file, struct err *e)
 {
 	char path[128];
 	json_t *ans;
@@ -97,6 +130,19 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 			return err_set(e, ERR_CORRUPT, "the service holds no wrapped key for %s", from);
 		}
 		json_decref(ans);
+		if (wrapped_file) {
+			uint8_t own[KEY_ID_LEN], theirs[KEY_ID_LEN];
+
+			/* Another blob, e.g. the second passphrase's: it must wrap
+			 * the same master key as the service's. */
+			if (keys_wrapped_key_id(blob, len, theirs, e) ||
+			    read_wrapped(wrapped_file, blob, sizeof(blob), &len, e) ||
+			    keys_wrapped_key_id(blob, len, own, e))
+				return -1;
+			if (memcmp(own, theirs, KEY_ID_LEN) != 0)
+				return err_set(e, ERR_INVALID, "%s wraps another master key than "
+					       "machine %s's", wrapped_file, from);
+		}
 		if (pass_file ? term_read_secret_file(pass_file, pass, sizeof(pass), e)
 			      : term_ask("Passphrase of the source machine: ", 1, pass, sizeof(pass), e))
 			return -1;
@@ -166,7 +212,7 @@ static int point_root(struct rctx *x, json_t *p, struct objid *root, struct err 
 
 /* Common options. */
 struct ropts {
-	const char *home, *from, *pass_file, *target, *conflict;
+	const char *home, *from, *pass_file, *target, *conflict, *wrapped;
 	int json, no_perms;
 	char *pos[64];
 	int n_pos;
@@ -189,6 +235,8 @@ static int parse(const char *cmd, int argc, char **argv, struct ropts *o)
 			slot = &o->from;
 		else if (strcmp(a, "--passphrase-file") == 0)
 			slot = &o->pass_file;
+		else if (strcmp(a, "--wrapped-key") == 0)
+			slot = &o->wrapped;
 		else if (strcmp(a, "--target") == 0)
 			slot = &o->target;
 		else if (strcmp(a, "--on-conflict") == 0)
@@ -333,7 +381,7 @@ int cmd_ls(int argc, char **argv)
 		json_decref(out);
 		return EXIT_USAGE;
 	}
-	if (ctx_open(&x, o.home, o.from, o.pass_file, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
 	    point_root(&x, p, &root, &e) || (t = restore_lookup(&x.repo, &root, path, &ent, &e)) == NULL)
 		goto fail;
 	if (ent && ent->type == TREE_DIR) {
@@ -435,7 +483,7 @@ int cmd_find(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	err_clear(&e);
-	if (ctx_open(&x, o.home, o.from, o.pass_file, &e))
+	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e))
 		goto fail;
 	x.json = o.json;
 	json_array_foreach(x.points, i, p) {
@@ -484,7 +532,8 @@ int cmd_restore(int argc, char **argv)
 	if (parse("restore", argc, argv, &o) || o.n_pos < 1 || o.target == NULL) {
 		fprintf(stderr, "usage: arca restore RECOVERY-POINT [PATH ...] --target DIR\n"
 				"         [--on-conflict overwrite|keep-both|skip] [--no-permissions]\n"
-				"         [--from-machine NAME [--passphrase-file FILE]] [--json]\n"
+				"         [--from-machine NAME [--passphrase-file FILE] [--wrapped-key KIT]]\n"
+				"         [--json]\n"
 				"  RECOVERY-POINT is 'latest' or an id from 'arca recovery-points'\n");
 		return EXIT_USAGE;
 	}
@@ -521,7 +570,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	ro.paths = paths;
 	err_clear(&e);
-	if (ctx_open(&x, o.home, o.from, o.pass_file, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
 	    point_root(&x, p, &root, &e))
 		goto fail;
 	{

@@ -31,8 +31,13 @@ static void usage(FILE *f)
 		"\n"
 		"Backup:\n"
 		"  backup PATH... [--exclude PATTERN]... [--include PATTERN]...\n"
+		"  policy show | preview    the schedule and retention; what retention keeps\n"
+		"  policy set --schedule HH:MM[,HH:MM[,HH:MM]] [--days mon,...]\n"
+		"      [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
+		"      [--path PATH]... [--include P]... [--exclude P]... [--pin PIN]\n"
 		"\n"
-		"Recovery (add --from-machine NAME to read another machine of the vault):\n"
+		"Recovery (add --from-machine NAME [--passphrase-file F] [--wrapped-key KIT]\n"
+		"to read another machine of the vault):\n"
 		"  recovery-points          list the recovery points\n"
 		"  ls POINT [PATH]          list a folder of a recovery point\n"
 		"  find PATTERN             find files across recovery points\n"
@@ -79,6 +84,7 @@ int main(int argc, char **argv)
 		{ "properties", cmd_properties },     { "backup", cmd_backup },
 		{ "recovery-points", cmd_recovery_points }, { "ls", cmd_ls },
 		{ "find", cmd_find },                 { "restore", cmd_restore },
+		{ "policy", cmd_policy },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

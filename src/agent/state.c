@@ -245,9 +245,21 @@ void state_free(struct state *s)
 	memset(s, 0, sizeof(*s));
 }
 
+int64_t state_now(void)
+{
+	int64_t now = (int64_t)time(NULL);
+#ifdef ARCA_TEST_CLOCK
+	const char *off = getenv("ARCA_TEST_CLOCK_OFFSET");
+
+	if (off)
+		now += strtoll(off, NULL, 10);
+#endif
+	return now;
+}
+
 uint64_t state_rate_now(const struct state *s)
 {
-	time_t t = time(NULL);
+	time_t t = (time_t)state_now();
 	struct tm tm;
 	int work;
 

@@ -60,6 +60,11 @@ int state_write_hint(const char *dir, const char *name, const void *p, size_t le
 /* Read all of PATH (at most MAX bytes) into OUT. */
 int state_read_file(const char *path, size_t max, struct buf *out, struct err *e);
 
+/* The agent's clock: time(NULL), shifted by ARCA_TEST_CLOCK_OFFSET seconds
+ * in test builds (meson -Dtest_clock=true) so that tests can move the agent
+ * and the service through days and years together. */
+int64_t state_now(void);
+
 /* The upload rate for this hour by the throttle settings. */
 uint64_t state_rate_now(const struct state *s);
 

@@ -1397,6 +1397,15 @@ static void h_point_commit(struct call *c)
 		catalog_lease_end(c->s->cat, c->machine.id, json_string_value(json_object_get(j, "lease")),
 				  NULL);
 	reply_json(c, 201, point_json(&rp));
+	/* Retention runs after every commit, by the service's clock. */
+	{
+		json_t *rep = NULL;
+		struct err re;
+
+		if (ops_retention(c->s, c->machine.id, c->now, 0, &rep, &re) != 0)
+			fprintf(stderr, "arcad: retention of machine %s: %s\n", c->machine.id, re.msg);
+		json_decref(rep);
+	}
 out:
 	free(ids);
 	json_decref(j);
@@ -1759,28 +1768,26 @@ out:
 
 /* ---- backup policies ---- */
 
-/* PUT /vaults/{v}/machines/{m}/policy (user): set the machine's schedule and
- * retention. Shortening any retention needs a security PIN and raises an
- * alert; floors and the 3-a-day and 366-point limits always hold. */
-static void h_policy_set(struct call *c)
+/* Set machine M's (of vault V) policy from the request body. Shortening
+ * any retention needs a security PIN and raises an alert; floors and the
+ * 3-a-day and 366-point limits always hold. */
+static void set_policy(struct call *c, const struct vault *v, const struct machine *m)
 {
 	json_t *j = body_json(c);
 	struct policy p, old;
-	struct vault v;
-	struct machine m;
 	char *text = NULL, *prev = NULL, target[160], msg[512];
 	struct err e;
 
+	memset(&p, 0, sizeof(p));
+	memset(&old, 0, sizeof(old));
 	if (j == NULL)
 		return;
-	if (vault_machine(c, &v, &m) != 0)
-		goto out;
 	if (policy_parse(j, &p, &e) != 0) {
 		reply_err(c, &e);
 		goto out;
 	}
-	snprintf(target, sizeof(target), "%s/%s", v.name, m.name);
-	if (catalog_policy_get(c->s->cat, m.id, &prev, NULL) == 0) {
+	snprintf(target, sizeof(target), "%s/%s", v->name, m->name);
+	if (catalog_policy_get(c->s->cat, m->id, &prev, NULL) == 0) {
 		json_t *pj = json_loads(prev, 0, NULL);
 
 		if (pj && policy_parse(pj, &old, NULL) == 0 && policy_shortens(&old, &p)) {
@@ -1794,7 +1801,7 @@ static void h_policy_set(struct call *c)
 		}
 		json_decref(pj);
 	}
-	if ((text = policy_json(&p)) == NULL || catalog_policy_set(c->s->cat, m.id, text, c->now, &e) != 0) {
+	if ((text = policy_json(&p)) == NULL || catalog_policy_set(c->s->cat, m->id, text, c->now, &e) != 0) {
 		if (text == NULL)
 			err_oom(&e);
 		reply_err(c, &e);
@@ -1803,9 +1810,38 @@ static void h_policy_set(struct call *c)
 	audit(c, "policy.set", target, text);
 	reply_json(c, 200, json_loads(text, 0, NULL));
 out:
+	policy_clear(&p);
+	policy_clear(&old);
 	free(text);
 	free(prev);
 	json_decref(j);
+}
+
+/* PUT /vaults/{v}/machines/{m}/policy (user). */
+static void h_policy_set(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+
+	if (vault_machine(c, &v, &m) == 0)
+		set_policy(c, &v, &m);
+}
+
+/* PUT /machine/policy (machine): `arca policy set`. The machine acts for
+ * its subscription here, so shortening retention needs a PIN a person
+ * generated, as for a user. */
+static void h_machine_policy_set(struct call *c)
+{
+	struct vault v;
+	struct err e;
+
+	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	snprintf(c->who.subscription, sizeof(c->who.subscription), "%s", v.subscription);
+	snprintf(c->who.name, sizeof(c->who.name), "machine:%s", c->machine.name);
+	set_policy(c, &v, &c->machine);
 }
 
 /* The stored policy of machine ID as the reply, or 404. */
@@ -1829,6 +1865,34 @@ static void h_policy_get(struct call *c)
 
 	if (vault_machine(c, &v, &m) == 0)
 		reply_policy(c, m.id);
+}
+
+/* GET .../policy/preview: which points the policy keeps now and which it
+ * would remove, before anything is removed. */
+static void reply_preview(struct call *c, const char *machine_id)
+{
+	json_t *rep = NULL;
+	struct err e;
+
+	if (ops_retention(c->s, machine_id, c->now, 1, &rep, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, rep);
+}
+
+static void h_policy_preview(struct call *c)
+{
+	struct vault v;
+	struct machine m;
+
+	if (vault_machine(c, &v, &m) == 0)
+		reply_preview(c, m.id);
+}
+
+static void h_machine_policy_preview(struct call *c)
+{
+	reply_preview(c, c->machine.id);
 }
 
 /* GET /machine/policy (machine): the agent picks up its policy. */
@@ -2016,6 +2080,9 @@ static const struct route routes[] = {
 	{ "PUT", "/api/v1/vaults/*/machines/*/policy", h_policy_set, 0 },
 	{ "GET", "/api/v1/vaults/*/machines/*/policy", h_policy_get, 0 },
 	{ "GET", "/api/v1/machine/policy", h_machine_policy, AUTH_MACHINE },
+	{ "PUT", "/api/v1/machine/policy", h_machine_policy_set, AUTH_MACHINE },
+	{ "GET", "/api/v1/vaults/*/machines/*/policy/preview", h_policy_preview, 0 },
+	{ "GET", "/api/v1/machine/policy/preview", h_machine_policy_preview, AUTH_MACHINE },
 	{ "GET", "/api/v1/alerts", h_alerts, 0 },
 	{ "GET", "/api/v1/audit", h_audit, 0 },
 	{ "POST", "/api/v1/register", h_register, AUTH_NONE },

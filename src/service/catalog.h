@@ -307,6 +307,8 @@ int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, s
 
 /* A machine's backup policy as JSON text (validated by the API), or ERR_NOT_FOUND. */
 int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e);
+/* The ids of the live machines that have a policy (caller frees *IDS). */
+int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
 		       struct err *e);
 

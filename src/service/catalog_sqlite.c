@@ -1782,6 +1782,42 @@ int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, s
 	return rc;
 }
 
+int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT p.machine_id FROM policies p JOIN machines m ON m.id = p.machine_id"
+			  " WHERE m.deleted = 0", e))) {
+		rc = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (*n == cap) {
+				catalog_id *g = realloc(*ids, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+
+				if (g == NULL) {
+					rc = err_oom(e);
+					break;
+				}
+				*ids = g;
+			}
+			snprintf((*ids)[(*n)++], sizeof(catalog_id), "%s",
+				 (const char *)sqlite3_column_text(st, 0));
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	if (rc) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
 		       struct err *e)
 {

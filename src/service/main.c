@@ -207,6 +207,31 @@ static void expire_uploads(const char *tmp)
 
 /* Purge what was soft-deleted more than 14 days ago, and expire stale
  * uploads, now and every hour, until the service stops. */
+/* Retention on the timer too, so a machine that stopped backing up still
+ * has its old points expire (never its last one). */
+static void apply_retention(struct service *s)
+{
+	catalog_id *ids = NULL;
+	size_t n = 0;
+	struct err e;
+
+	if (catalog_policy_machines(s->cat, &ids, &n, &e) != 0) {
+		fprintf(stderr, "arcad: retention: %s\n", e.msg);
+		return;
+	}
+	for (size_t i = 0; i < n && !stopping; i++) {
+		json_t *rep = NULL;
+
+		if (ops_retention(s, ids[i], service_now(), 0, &rep, &e) != 0)
+			fprintf(stderr, "arcad: retention of machine %s: %s\n", ids[i], e.msg);
+		else if (json_array_size(json_object_get(rep, "remove")))
+			printf("arcad: retention expired %zu recovery points of machine %s\n",
+			       json_array_size(json_object_get(rep, "remove")), ids[i]);
+		json_decref(rep);
+	}
+	free(ids);
+}
+
 static void *purger(void *arg)
 {
 	struct service *s = arg;
@@ -223,6 +248,7 @@ static void *purger(void *arg)
 				       "over %d days ago\n", (long long)p, (long long)m,
 				       CATALOG_SOFT_DELETE_DAYS);
 			expire_uploads(s->tmp);
+			apply_retention(s);
 		}
 		sleep(1);
 	}

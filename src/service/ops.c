@@ -1,7 +1,11 @@
 /* ops.c: operations shared by the API and the admin CLI; see ops.h. */
 #include "ops.h"
+#include "policy.h"
+#include "retention.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -123,5 +127,106 @@ out:
 	EVP_PKEY_free(k);
 	X509_free(ca);
 	X509_free(x);
+	return rc;
+}
+
+static json_t *why_json(unsigned why)
+{
+	static const char *const names[] = { "daily", "weekly", "monthly", "yearly", "last" };
+	json_t *a = json_array();
+
+	for (int i = 0; i < 5; i++)
+		if (why & (1u << i))
+			json_array_append_new(a, json_string(names[i]));
+	return a;
+}
+
+static json_t *time_json(int64_t t)
+{
+	char out[32];
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, sizeof(out), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	return json_string(out);
+}
+
+int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
+		  json_t **report, struct err *e)
+{
+	char *text = NULL;
+	json_t *pj = NULL, *keep = json_array(), *remove = json_array();
+	struct policy p;
+	struct recovery_point *pts = NULL;
+	int64_t *created = NULL;
+	unsigned *why = NULL;
+	size_t n = 0;
+	int rc = -1, have = 0;
+	struct err pe;
+
+	memset(&p, 0, sizeof(p));
+	*report = NULL;
+	if (catalog_policy_get(s->cat, machine_id, &text, &pe) == 0) {
+		if ((pj = json_loads(text, 0, NULL)) == NULL || policy_parse(pj, &p, e) != 0) {
+			err_set(e, ERR_CORRUPT, "the stored policy of machine %s does not parse",
+				machine_id);
+			goto out;
+		}
+		have = 1;
+	}
+	if (catalog_point_list(s->cat, machine_id, false, &pts, &n, e) != 0)
+		goto out;
+	if ((created = calloc(n ? n : 1, sizeof(*created))) == NULL ||
+	    (why = calloc(n ? n : 1, sizeof(*why))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		created[i] = pts[i].created;
+	if (have)
+		retention_decide(&p, now, created, n, why);
+	else
+		for (size_t i = 0; i < n; i++)
+			why[i] = KEEP_LAST; /* no policy: nothing expires */
+	for (size_t i = 0; i < n; i++) {
+		if (why[i]) {
+			json_array_append_new(keep, json_pack("{s:s,s:o,s:o}", "id", pts[i].id, "created",
+							       time_json(pts[i].created), "why",
+							       why_json(have ? why[i] : 0)));
+			continue;
+		}
+		json_array_append_new(remove, json_pack("{s:s,s:o}", "id", pts[i].id, "created",
+							 time_json(pts[i].created)));
+		if (!dry_run) {
+			struct machine m;
+			struct vault v;
+			char target[160];
+
+			if (catalog_point_delete(s->cat, machine_id, pts[i].id, now, e) != 0)
+				goto out;
+			char *pub = NULL;
+
+			if (catalog_machine_get(s->cat, machine_id, &m, &pub, NULL) == 0 &&
+			    catalog_vault_by_id(s->cat, m.vault_id, &v, NULL) == 0) {
+				snprintf(target, sizeof(target), "%s/%s/%s", v.name, m.name, pts[i].id);
+				catalog_audit(s->cat, v.subscription, now, "retention", "point.expire",
+					      target, "no longer kept by the machine's policy", NULL);
+			}
+			free(pub);
+		}
+	}
+	*report = json_pack("{s:b,s:o,s:O,s:O}", "policy", have, "now", time_json(now), "keep",
+			    keep, "remove", remove);
+	rc = 0;
+out:
+	policy_clear(&p);
+	json_decref(pj);
+	json_decref(keep);
+	json_decref(remove);
+	free(text);
+	free(pts);
+	free(created);
+	free(why);
 	return rc;
 }

@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "buf.h"
 #include "catalog.h"
 #include "err.h"
@@ -34,5 +36,14 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 int ops_credentials_issue(struct service *s, const char *subscription, const char *actor,
 			  const char *name, int64_t now, struct buf *file,
 			  char filename[VAULTCRED_FILENAME_MAX], struct err *e);
+
+/* Apply machine MACHINE_ID's retention policy at NOW (docs/RETENTION.md):
+ * decide which live recovery points it keeps and, unless DRY_RUN,
+ * soft-delete the others (restorable for 14 days), audited as
+ * "point.expire" by "retention". *REPORT (caller decrefs) is
+ * {"keep": [{"id", "created", "why": [...]}], "remove": [{"id", "created"}]};
+ * a machine without a policy keeps everything. 0 or -1. */
+int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
+		  json_t **report, struct err *e);
 
 #endif

@@ -29,7 +29,101 @@ static int cmp_int(const void *a, const void *b)
 	return *(const int *)a - *(const int *)b;
 }
 
+/* A day of the month: 1..28 (every month has it) or "last" (0). */
+static int month_day(json_t *j, const char *key, int *out, struct err *e)
+{
+	json_t *v = json_object_get(j, key);
+
+	if (v == NULL)
+		return 0;
+	if (json_is_string(v) && strcmp(json_string_value(v), "last") == 0) {
+		*out = 0;
+		return 0;
+	}
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 28)
+		return err_set(e, ERR_INVALID, "\"%s\" must be a day from 1 to 28 (every month has "
+			       "it) or \"last\"", key);
+	*out = (int)json_integer_value(v);
+	return 0;
+}
+
+static int anchors(json_t *j, struct policy *p, struct err *e)
+{
+	json_t *v;
+
+	p->weekly_day = 6;
+	p->monthly_day = 1;
+	p->yearly_month = 1;
+	p->yearly_day = 1;
+	if ((v = json_object_get(j, "weekly_day")) != NULL) {
+		int k;
+
+		for (k = 0; k < 7 && !(json_is_string(v) &&
+				       strcmp(json_string_value(v), day_names[k]) == 0); k++)
+			;
+		if (k == 7)
+			return err_set(e, ERR_INVALID, "\"weekly_day\" must be one of mon, tue, wed, "
+				       "thu, fri, sat, sun");
+		p->weekly_day = k;
+	}
+	if ((v = json_object_get(j, "yearly_month")) != NULL) {
+		if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 12)
+			return err_set(e, ERR_INVALID, "\"yearly_month\" must be a month from 1 to 12");
+		p->yearly_month = (int)json_integer_value(v);
+	}
+	return month_day(j, "monthly_day", &p->monthly_day, e) ||
+	       month_day(j, "yearly_day", &p->yearly_day, e);
+}
+
+/* The backup selection: lists of strings, kept as given for the agent. */
+static int selection(json_t *j, struct policy *p, struct err *e)
+{
+	static const char *const keys[] = { "paths", "include", "exclude" };
+	json_t *sel = NULL;
+
+	for (size_t k = 0; k < 3; k++) {
+		json_t *v = json_object_get(j, keys[k]), *x;
+		size_t i;
+
+		if (v == NULL)
+			continue;
+		if (!json_is_array(v) || json_array_size(v) > POLICY_LIST_MAX)
+			goto bad;
+		json_array_foreach(v, i, x)
+			if (!json_is_string(x) || json_string_length(x) == 0 ||
+			    json_string_length(x) > 4096 ||
+			    (k == 0 && json_string_value(x)[0] != '/'))
+				goto bad;
+		if (sel == NULL)
+			sel = json_object();
+		json_object_set(sel, keys[k], v);
+		continue;
+bad:
+		json_decref(sel);
+		return err_set(e, ERR_INVALID, "\"%s\" must list at most %d %s", keys[k],
+			       POLICY_LIST_MAX, k == 0 ? "absolute paths" : "non-empty patterns");
+	}
+	p->selection = sel;
+	return 0;
+}
+
+void policy_clear(struct policy *p)
+{
+	json_decref(p->selection);
+	p->selection = NULL;
+}
+
+static int parse(json_t *j, struct policy *p, struct err *e);
+
 int policy_parse(json_t *j, struct policy *p, struct err *e)
+{
+	if (parse(j, p, e) == 0)
+		return 0;
+	policy_clear(p);
+	return -1;
+}
+
+static int parse(json_t *j, struct policy *p, struct err *e)
 {
 	json_t *sched, *days, *v;
 	size_t i;
@@ -79,15 +173,18 @@ int policy_parse(json_t *j, struct policy *p, struct err *e)
 			p->days |= 1u << k;
 		}
 	}
+	if (anchors(j, p, e) || selection(j, p, e))
+		return -1;
 	if (keep(j, "keep_daily", 7, &p->keep_daily, e) || keep(j, "keep_weekly", 4, &p->keep_weekly, e) ||
 	    keep(j, "keep_monthly", 3, &p->keep_monthly, e) || keep(j, "keep_yearly", 1, &p->keep_yearly, e))
 		return -1;
 	if (!p->keep_daily && !p->keep_weekly && !p->keep_monthly && !p->keep_yearly)
 		return err_set(e, ERR_INVALID, "a policy keeps at least one kind of point "
 			       "(keep_daily, keep_weekly, keep_monthly or keep_yearly)");
-	if ((n = policy_max_points(p)) > POLICY_POINTS_MAX)
+	if ((n = policy_max_points(p)) > POLICY_POINTS_MAX) {
 		return err_set(e, ERR_LIMIT, "this policy could keep %d recovery points; A machine can "
 			       "have at most %d recovery points", n, POLICY_POINTS_MAX);
+	}
 	return 0;
 }
 
@@ -122,9 +219,16 @@ char *policy_json(const struct policy *p)
 	for (int k = 0; k < 7; k++)
 		if (p->days & (1u << k))
 			json_array_append_new(days, json_string(day_names[k]));
-	o = json_pack("{s:o,s:o,s:i,s:i,s:i,s:i,s:i}", "schedule", sched, "days", days, "keep_daily",
-		      p->keep_daily, "keep_weekly", p->keep_weekly, "keep_monthly", p->keep_monthly,
-		      "keep_yearly", p->keep_yearly, "max_points", policy_max_points(p));
+	o = json_pack("{s:o,s:o,s:i,s:i,s:i,s:i,s:s,s:o,s:i,s:o,s:i}", "schedule", sched, "days",
+		      days, "keep_daily", p->keep_daily, "keep_weekly", p->keep_weekly,
+		      "keep_monthly", p->keep_monthly, "keep_yearly", p->keep_yearly, "weekly_day",
+		      day_names[p->weekly_day], "monthly_day",
+		      p->monthly_day ? json_integer(p->monthly_day) : json_string("last"),
+		      "yearly_month", p->yearly_month, "yearly_day",
+		      p->yearly_day ? json_integer(p->yearly_day) : json_string("last"),
+		      "max_points", policy_max_points(p));
+	if (o && p->selection)
+		json_object_update(o, p->selection);
 	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

@@ -18,18 +18,31 @@
 #define POLICY_TIMES_MAX 3
 #define POLICY_POINTS_MAX 366
 
+#define POLICY_LIST_MAX 64 /* paths, includes, excludes each */
+
 struct policy {
 	int times;                          /* backups a day, 1..3 */
 	int minutes[POLICY_TIMES_MAX];      /* minutes after midnight, ascending */
 	unsigned days;                      /* bit 0 = Monday .. bit 6 = Sunday */
 	int keep_daily, keep_weekly, keep_monthly, keep_yearly; /* 0 = kind unused */
+	int weekly_day;                     /* 0 = Monday .. 6 = Sunday (default) */
+	int monthly_day;                    /* 1..28, or 0 for the last day (default 1) */
+	int yearly_month, yearly_day;       /* 1..12 and 1..28 or 0 = last (default 1, 1) */
+	json_t *selection; /* {"paths", "include", "exclude"} as given, or NULL; owned */
 };
 
 /* Parse and check a policy from its JSON object J:
  * {"schedule": ["HH:MM", ...], "days": ["mon", ...] (optional, default every
- * day), "keep_daily": N, "keep_weekly": N, "keep_monthly": N, "keep_yearly": N}.
- * 0, or -1 with ERR_INVALID (a rule, named) or ERR_LIMIT (3 a day, 366 points). */
+ * day), "keep_daily": N, "keep_weekly": N, "keep_monthly": N, "keep_yearly": N,
+ * "weekly_day": "sun", "monthly_day": 1 | "last", "yearly_month": 1,
+ * "yearly_day": 1 | "last", "paths": [...], "include": [...], "exclude": [...]}
+ * (the anchors and the selection optional). 0, or -1 with ERR_INVALID (a
+ * rule, named) or ERR_LIMIT (3 a day, 366 points). Release with
+ * policy_clear. */
 int policy_parse(json_t *j, struct policy *p, struct err *e);
+
+/* Release what P owns (the selection). */
+void policy_clear(struct policy *p);
 
 /* The canonical JSON of P (caller frees with free()). NULL when out of memory. */
 char *policy_json(const struct policy *p);

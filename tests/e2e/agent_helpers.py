@@ -12,10 +12,12 @@ PASSPHRASE = "correct horse battery staple 42"
 class Agent:
     def __init__(self, arca, home, cache):
         self.arca, self.home, self.cache = arca, str(home), str(cache)
+        self.env = None  # the environment of every run (a test clock, say)
 
     def run(self, *args, input=None, timeout=300, env=None):
         p = subprocess.run([self.arca, *args, "--home", self.home], input=input,
-                           capture_output=True, text=True, timeout=timeout, env=env)
+                           capture_output=True, text=True, timeout=timeout,
+                           env=env or self.env)
         # Under the sanitizer build, any report fails the test.
         assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-4000:]
         return p

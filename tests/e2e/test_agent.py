@@ -601,3 +601,110 @@ def test_objects_the_service_lost_are_uploaded_again(world, tmp_path):
     out = tmp_path / "out"
     a.json("restore", "latest", "--target", str(out))
     assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+
+
+def test_second_passphrase_opens_the_same_data(world, tmp_path):
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("either passphrase\n")
+    a.json("backup", str(src))
+    second = tmp_path / "second"
+    second.write_text("an offline second passphrase\n")
+    kit2 = tmp_path / "kit2.txt"
+    p = a.run("properties", "--add-passphrase", "--passphrase-file", str(second),
+              "--recovery-kit", str(kit2))
+    assert p.returncode == 0, p.stderr
+    assert stat.S_IMODE(os.stat(kit2).st_mode) == 0o600
+    b = world.register("laptop")
+    # The service's blob opens only with the first passphrase ...
+    p = b.run("restore", "latest", "--target", str(tmp_path / "x"), "--from-machine", "server-01",
+              "--passphrase-file", str(second))
+    assert p.returncode == 6
+    # ... the kit's blob with the second; both give the same data.
+    for pf, wk in ((a.passfile, None), (second, kit2)):
+        out = tmp_path / f"out-{pf.name}"
+        args = ["restore", "latest", "--target", str(out), "--from-machine", "server-01",
+                "--passphrase-file", str(pf)] + (["--wrapped-key", str(wk)] if wk else [])
+        r = b.json(*args)
+        assert r["status"] == "complete"
+        assert (out / str(src).lstrip("/") / "f").read_text() == "either passphrase\n"
+    # A blob of another machine's key is refused for this one.
+    p = b.run("restore", "latest", "--target", str(tmp_path / "y"), "--from-machine", "server-01",
+              "--passphrase-file", str(b.passfile), "--wrapped-key", os.path.join(b.home, "wrapped.key"))
+    assert p.returncode == 1 and "another master key" in p.stderr, p.stderr
+
+
+def converse(argv, script, timeout=60):
+    """Run ARGV on a pseudo-terminal; for each (prompt, answer) of SCRIPT wait
+    for the prompt, then type the answer. Returns (exit code, everything
+    shown)."""
+    import pty
+    import select
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execv(argv[0], argv)
+    shown, deadline = b"", time.time() + timeout
+    try:
+        for prompt, answer in script:
+            while prompt.encode() not in shown:
+                r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+                if not r:
+                    raise AssertionError(f"no prompt {prompt!r}; shown: {shown.decode(errors='replace')}")
+                try:
+                    shown += os.read(fd, 4096)
+                except OSError:
+                    raise AssertionError(f"ended before {prompt!r}: {shown.decode(errors='replace')}")
+            shown = shown.replace(prompt.encode(), b"<asked>", 1)
+            os.write(fd, answer.encode() + b"\n")
+        while True:
+            r, _, _ = select.select([fd], [], [], max(0.0, deadline - time.time()))
+            if not r:
+                break
+            try:
+                data = os.read(fd, 4096)
+            except OSError:
+                break
+            if not data:
+                break
+            shown += data
+    finally:
+        _, status = os.waitpid(pid, 0)
+        os.close(fd)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def test_interactive_registration_on_a_terminal(world, tmp_path):
+    home, kit = tmp_path / "home-tty", tmp_path / "kit-tty.txt"
+    argv = [world.arca, "register", "--vault-credentials", str(world.credentials()),
+            "--home", str(home), "--cache", str(tmp_path / "cache-tty"), "--machine-name", "tty-01"]
+    # A provided passphrase: too short first, then two that differ, then right.
+    rc, shown = converse(argv, [
+        ("Passphrase (at least 16", "short"),
+        ("Passphrase (at least 16", "a passphrase typed at a terminal"),
+        ("Passphrase again", "a passphrase typed wrong"),
+        ("Passphrase (at least 16", "a passphrase typed at a terminal"),
+        ("Passphrase again", "a passphrase typed at a terminal"),
+        ("Save a recovery kit", str(kit)),
+    ])
+    assert rc == 0, shown
+    assert "at least 16" in shown and "differ" in shown
+    assert "a passphrase typed at a terminal" not in shown  # never echoed
+    assert "Passphrase:   a passphrase typed at a terminal" in kit.read_text()
+    assert "away from this machine" in shown and "registered to vault backup-vault" in shown
+
+    # A generated one, written down instead of saved to a file.
+    home2 = tmp_path / "home-tty2"
+    argv2 = [world.arca, "register", "--vault-credentials", str(world.credentials()),
+             "--home", str(home2), "--cache", str(tmp_path / "cache-tty2"), "--machine-name", "tty-02"]
+    rc, shown = converse(argv2, [
+        ("Passphrase (at least 16", ""),
+        ("Save a recovery kit", ""),
+        ("Type 'saved'", "saved"),
+    ])
+    assert rc == 0, shown
+    import re
+    m = re.search(r"Your passphrase is:\s+(\S{36})\s", shown)
+    assert m, shown
+    st, body, _ = world.s.call("GET", "/vaults/backup-vault/machines")
+    assert sorted(x["name"] for x in body["machines"]) == ["tty-01", "tty-02"]

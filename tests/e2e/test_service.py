@@ -19,9 +19,9 @@ PASSWORD = "a long test password"
 
 
 class Service:
-    def __init__(self, arcad, data, plain=False, clock_offset=None):
+    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0):
         self.data = data
-        argv = [arcad, "serve", "--data", str(data), "--listen", "127.0.0.1:0"]
+        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
         if plain:
             argv.append("--http")
         env = dict(os.environ)

@@ -1,0 +1,37 @@
+/*
+ * retention.h: which recovery points a policy keeps (docs/RETENTION.md).
+ * A pure function of the policy, the service's clock and the commit times
+ * the service itself recorded: no client time enters it. All dates are UTC
+ * calendar dates of those times.
+ *
+ * - daily N: every point of the last N days (today counts as one);
+ * - weekly N: of each of the N latest occurrences of the weekly weekday (up
+ *   to today), the last point made on that day;
+ * - monthly N: likewise for the monthly day (1..28 or the month's last day);
+ * - yearly N: likewise for the yearly month and day;
+ * - the newest point, always: a machine never loses its last point, however
+ *   long ago it stopped backing up.
+ * A point may be kept for several reasons at once.
+ */
+#ifndef ARCA_RETENTION_H
+#define ARCA_RETENTION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+enum {
+	KEEP_DAILY = 1,
+	KEEP_WEEKLY = 2,
+	KEEP_MONTHLY = 4,
+	KEEP_YEARLY = 8,
+	KEEP_LAST = 16,
+};
+
+/* For N points created at CREATED[0..N) (ascending), set WHY[i] to the
+ * KEEP_ bits that keep point i at time NOW under P (0: remove it). */
+void retention_decide(const struct policy *p, int64_t now, const int64_t *created, size_t n,
+		      unsigned *why);
+
+#endif
