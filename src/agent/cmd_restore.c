@@ -573,6 +573,7 @@ int cmd_restore(int argc, char **argv)
 	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
 	    point_root(&x, p, &root, &e))
 		goto fail;
+	ro.state = &x.s;
 	{
 		json_t *jb = json_pack("{s:s}", "kind", "restore"), *job;
 		struct err je;

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <grp.h>
 #include <linux/openat2.h>
 #include <pwd.h>
@@ -16,45 +17,78 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "compress.h"
 #include "idmap.h"
 #include "restore.h"
 #include "state.h"
 
 int mkdirs(const char *dir, int mode, struct err *e);
 
+struct task;
+
+/* What the restore threads share, under MU. */
+struct shared {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct idmap links; /* link id -> index into link_paths */
+	char **link_paths;  /* first restored path of each link group, relative */
+	size_t n_links;
+	struct task *queue; /* folders to restore, newest first */
+	size_t outstanding; /* folders queued or in progress */
+	int fatal, stop;
+	struct err err;
+	struct timespec shown;
+};
+
+/* One thread's view of the restore: its own connection and reader. */
 struct rs {
 	struct repo *r;
 	const struct restore_opts *o;
 	struct restore_result *res;
 	int rootfd;
-	struct idmap links; /* link id -> index into link_paths */
-	char **link_paths;  /* first restored path of each link group, relative */
-	size_t n_links;
-	struct timespec t0, shown;
+	struct shared *sh;
+	struct task *current; /* the folder this thread is restoring, or NULL */
 	int is_root;
 };
 
+/* A folder whose entries are still to be restored (REL, relative to the
+ * target), and whose own metadata goes back once they all are. */
+struct task {
+	char *rel;
+	struct tree *holder; /* the folder's own entry, copied */
+	struct task *parent, *next;
+	int pending; /* this folder's processing, plus its unfinished subfolders */
+};
+
+#define COUNT(s, field, n) __atomic_add_fetch(&(s)->res->field, (n), __ATOMIC_RELAXED)
+
 static void failed(struct rs *s, const char *path, const char *why)
 {
+	pthread_mutex_lock(&s->sh->mu);
 	json_array_append_new(s->res->failed, json_pack("{s:s,s:s}", "path", path, "error", why));
 	fprintf(stderr, "%sarca restore: %s: %s\n", s->o->progress ? "\r\033[K" : "", path, why);
+	pthread_mutex_unlock(&s->sh->mu);
 }
 
 static void progress(struct rs *s, int last)
 {
 	struct timespec now;
+	struct shared *sh = s->sh;
 
 	if (!s->o->progress)
 		return;
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (!last && (now.tv_sec - s->shown.tv_sec) * 1000 +
-			     (now.tv_nsec - s->shown.tv_nsec) / 1000000 < 500)
-		return;
-	s->shown = now;
-	fprintf(stderr, "\r\033[K%llu files, %.1f MiB restored",
-		(unsigned long long)s->res->files, (double)s->res->bytes / (1 << 20));
-	if (last)
-		fputc('\n', stderr);
+	pthread_mutex_lock(&sh->mu);
+	if (last || (now.tv_sec - sh->shown.tv_sec) * 1000 +
+			    (now.tv_nsec - sh->shown.tv_nsec) / 1000000 >= 500) {
+		sh->shown = now;
+		fprintf(stderr, "\r\033[K%llu files, %.1f MiB restored",
+			(unsigned long long)__atomic_load_n(&s->res->files, __ATOMIC_RELAXED),
+			(double)__atomic_load_n(&s->res->bytes, __ATOMIC_RELAXED) / (1 << 20));
+		if (last)
+			fputc('\n', stderr);
+	}
+	pthread_mutex_unlock(&sh->mu);
 }
 
 /* Owner names to local ids, looked up once per name. */
@@ -66,8 +100,21 @@ struct idname {
 
 static struct idname *users, *groups;
 static size_t n_users, n_groups;
+static pthread_mutex_t lookup_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static int lookup_locked(int group, const char *name, uint32_t *id);
 
 static int lookup(int group, const char *name, uint32_t *id)
+{
+	int r;
+
+	pthread_mutex_lock(&lookup_mu);
+	r = lookup_locked(group, name, id);
+	pthread_mutex_unlock(&lookup_mu);
+	return r;
+}
+
+static int lookup_locked(int group, const char *name, uint32_t *id)
 {
 	struct idname **list = group ? &groups : &users, *g;
 	size_t *n = group ? &n_groups : &n_users;
@@ -276,7 +323,7 @@ static int write_chunk(void *arg, size_t i, const uint8_t *p, size_t len, const 
 		}
 		p += n, len -= (size_t)n;
 		w->done += (uint64_t)n;
-		w->s->res->bytes += (uint64_t)n;
+		COUNT(w->s, bytes, (uint64_t)n);
 		if (w->x->sparse && w->done == w->x->extents[w->ext].len)
 			w->ext++, w->done = 0;
 	}
@@ -320,7 +367,7 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 	exists = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (exists && !(x->type == TREE_DIR && S_ISDIR(st.st_mode))) {
 		if (s->o->on_conflict == CONFLICT_SKIP) {
-			s->res->skipped_existing++;
+			COUNT(s, skipped_existing, 1);
 			return 0;
 		}
 		if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
@@ -338,8 +385,8 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 	}
 	switch (x->type) {
 	case TREE_DIR: {
-		struct tree *sub;
-		struct err te;
+		struct task *t;
+		char sub_rel[8192];
 
 		if (!exists && mkdirat(dirfd, name, 0700) != 0) {
 			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
@@ -351,18 +398,30 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 			failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
 			return 0;
 		}
-		if ((sub = repo_tree(s->r, &x->subtree, &te)) == NULL) {
-			snprintf(why, sizeof(why), "folder not restored: %s", te.msg);
-			failed(s, path, why);
-		} else {
-			char sub_rel[8192];
-
-			snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
-			rc = restore_tree(s, fd, sub_rel, sub, e);
-			tree_free(sub);
+		close(fd);
+		/* Its entries are restored by whichever thread takes it; its own
+		 * metadata once they all are. */
+		snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
+		if ((t = calloc(1, sizeof(*t))) == NULL || (t->rel = strdup(sub_rel)) == NULL ||
+		    (t->holder = tree_new(e)) == NULL || tree_add(t->holder, x, e) != 0) {
+			if (t) {
+				free(t->rel);
+				tree_free(t->holder);
+			}
+			free(t);
+			return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
 		}
-		s->res->dirs++;
-		break;
+		t->pending = 1;
+		t->parent = s->current;
+		pthread_mutex_lock(&s->sh->mu);
+		if (t->parent)
+			t->parent->pending++;
+		t->next = s->sh->queue;
+		s->sh->queue = t;
+		s->sh->outstanding++;
+		pthread_cond_signal(&s->sh->cv);
+		pthread_mutex_unlock(&s->sh->mu);
+		return 0;
 	}
 	case TREE_FILE: {
 		uint64_t *slot;
@@ -370,26 +429,32 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 		struct objid key = { { 0 } };
 
 		if (x->link_id) {
+			char *first_path = NULL;
+
 			memcpy(key.b, &x->link_id, sizeof(x->link_id));
 			key.b[31] = 1;
-			slot = idmap_get(&s->links, &key);
-			if (slot) {
+			pthread_mutex_lock(&s->sh->mu);
+			slot = idmap_get(&s->sh->links, &key);
+			if (slot)
+				first_path = strdup(s->sh->link_paths[*slot]);
+			pthread_mutex_unlock(&s->sh->mu);
+			if (first_path) {
 				int from;
-				char *base = strrchr(s->link_paths[*slot], '/');
-				const char *first = base ? base + 1 : s->link_paths[*slot];
+				char *base = strrchr(first_path, '/');
+				const char *first = base ? base + 1 : first_path;
 
 				if (base)
 					*base = '\0';
-				from = open_beneath(s->rootfd, base ? s->link_paths[*slot] : "");
-				if (base)
-					*base = '/';
+				from = open_beneath(s->rootfd, base ? first_path : "");
 				if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0) {
 					close(from);
-					s->res->links++;
+					free(first_path);
+					COUNT(s, links, 1);
 					return 0;
 				}
 				if (from >= 0)
 					close(from);
+				free(first_path);
 				/* else restore it as a file of its own */
 			}
 		}
@@ -416,17 +481,22 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 				return 0;
 			}
 		}
-		s->res->files++;
-		if (x->link_id && (slot = idmap_put(&s->links, &key, &added)) != NULL && added) {
-			char **g = realloc(s->link_paths, (s->n_links + 1) * sizeof(*g));
+		COUNT(s, files, 1);
+		if (x->link_id) {
 			char first[8192];
 
 			snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
-			if (g) {
-				s->link_paths = g;
-				g[s->n_links] = strdup(first);
-				*slot = s->n_links++;
+			pthread_mutex_lock(&s->sh->mu);
+			if ((slot = idmap_put(&s->sh->links, &key, &added)) != NULL && added) {
+				char **g = realloc(s->sh->link_paths, (s->sh->n_links + 1) * sizeof(*g));
+
+				if (g) {
+					s->sh->link_paths = g;
+					g[s->sh->n_links] = strdup(first);
+					*slot = s->sh->n_links++;
+				}
 			}
+			pthread_mutex_unlock(&s->sh->mu);
 		}
 		break;
 	}
@@ -436,7 +506,7 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 			failed(s, path, why);
 			return 0;
 		}
-		s->res->others++;
+		COUNT(s, others, 1);
 		break;
 	default: {
 		mode_t type = x->type == TREE_FIFO ? S_IFIFO : x->type == TREE_SOCK ? S_IFSOCK
@@ -447,7 +517,7 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 			failed(s, path, why);
 			return 0;
 		}
-		s->res->others++;
+		COUNT(s, others, 1);
 	}
 	}
 	apply_meta(s, dirfd, name, fd, x, path);
@@ -621,24 +691,156 @@ out:
 	return rc;
 }
 
+/* Give folder T's metadata back, now that its entries are all there, then
+ * see whether that finished its parent. */
+static void complete(struct rs *s, struct task *t)
+{
+	while (t) {
+		struct task *parent = t->parent;
+		int fd = open_beneath(s->rootfd, t->rel), done = 0;
+
+		if (fd >= 0) {
+			apply_meta(s, fd, ".", fd, &t->holder->e[0], t->rel);
+			close(fd);
+		} else {
+			failed(s, t->rel, "cannot open the folder again to restore its metadata");
+		}
+		COUNT(s, dirs, 1);
+		free(t->rel);
+		tree_free(t->holder);
+		free(t);
+		pthread_mutex_lock(&s->sh->mu);
+		s->sh->outstanding--;
+		if (parent && --parent->pending == 0)
+			done = 1;
+		pthread_cond_broadcast(&s->sh->cv);
+		pthread_mutex_unlock(&s->sh->mu);
+		t = done ? parent : NULL;
+	}
+}
+
+/* Restore the entries of folder T (its subfolders become tasks of their own). */
+static void process(struct rs *s, struct task *t)
+{
+	int fd = open_beneath(s->rootfd, t->rel), pending;
+	struct tree *sub;
+	struct err e;
+
+	if (fd < 0) {
+		failed(s, t->rel, "refused: the folder is not where it was made (a symlink?)");
+	} else if ((sub = repo_tree(s->r, &t->holder->e[0].subtree, &e)) == NULL) {
+		char why[ERR_MSG_MAX + 32];
+
+		snprintf(why, sizeof(why), "folder not restored: %s", e.msg);
+		failed(s, t->rel, why);
+	} else {
+		s->current = t;
+		if (restore_tree(s, fd, t->rel, sub, &e) != 0) {
+			pthread_mutex_lock(&s->sh->mu);
+			if (!s->sh->fatal) {
+				s->sh->fatal = 1;
+				s->sh->err = e;
+			}
+			pthread_mutex_unlock(&s->sh->mu);
+		}
+		s->current = NULL;
+		tree_free(sub);
+	}
+	if (fd >= 0)
+		close(fd);
+	pthread_mutex_lock(&s->sh->mu);
+	pending = --t->pending;
+	pthread_mutex_unlock(&s->sh->mu);
+	if (pending == 0)
+		complete(s, t);
+}
+
+/* Take folders from the queue until there are none left to come (MAIN) or
+ * the restore is over (the other threads). */
+static void work(struct rs *s, int main)
+{
+	for (;;) {
+		struct task *t;
+
+		pthread_mutex_lock(&s->sh->mu);
+		while (s->sh->queue == NULL && !s->sh->stop && !(main && s->sh->outstanding == 0))
+			pthread_cond_wait(&s->sh->cv, &s->sh->mu);
+		if (s->sh->queue == NULL) {
+			pthread_mutex_unlock(&s->sh->mu);
+			return;
+		}
+		t = s->sh->queue;
+		s->sh->queue = t->next;
+		pthread_mutex_unlock(&s->sh->mu);
+		process(s, t);
+		progress(s, 0);
+	}
+}
+
+#define THREADS 4 /* restore threads: the work is mostly waiting on files and the network */
+
+struct worker {
+	pthread_t th;
+	struct rs s;
+	struct repo r;
+	int started;
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	work(&w->s, 0);
+	return NULL;
+}
+
 int restore_run(struct repo *r, const struct objid *root, const struct restore_opts *o,
 		struct restore_result *res, struct err *e)
 {
 	struct rs s;
-	struct timespec t1;
+	struct shared sh;
+	struct worker w[THREADS];
+	struct timespec t0, t1;
 	int rc = -1;
 
 	memset(&s, 0, sizeof(s));
+	memset(&sh, 0, sizeof(sh));
+	memset(w, 0, sizeof(w));
 	memset(res, 0, sizeof(*res));
 	res->failed = json_array();
-	s.r = r, s.o = o, s.res = res;
+	pthread_mutex_init(&sh.mu, NULL);
+	pthread_cond_init(&sh.cv, NULL);
+	idmap_init(&sh.links, sizeof(uint64_t));
+	s.r = r, s.o = o, s.res = res, s.sh = &sh;
 	s.is_root = geteuid() == 0;
-	idmap_init(&s.links, sizeof(uint64_t));
-	clock_gettime(CLOCK_MONOTONIC, &s.t0);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdirs(o->target, 0700, e))
-		return -1;
-	if ((s.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return err_errno(e, "cannot open the target folder %s", o->target);
+		goto out;
+	if ((s.rootfd = open(o->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		err_errno(e, "cannot open the target folder %s", o->target);
+		goto out;
+	}
+	/* More threads, each with its own connection, take folders as they
+	 * are found. */
+	for (int i = 0; o->state && i < THREADS - 1; i++) {
+		struct err we;
+
+		w[i].s = s;
+		w[i].r = *r;
+		w[i].r.pre = NULL;
+		if ((w[i].r.c = state_client(o->state, &we)) == NULL ||
+		    (w[i].r.cctx = compress_ctx_new(&we)) == NULL) {
+			client_free(w[i].r.c);
+			break;
+		}
+		w[i].s.r = &w[i].r;
+		if (pthread_create(&w[i].th, NULL, worker_main, &w[i]) != 0) {
+			client_free(w[i].r.c);
+			compress_ctx_free(w[i].r.cctx);
+			break;
+		}
+		w[i].started = 1;
+	}
 	if (o->n_paths == 0) {
 		struct tree *t = repo_tree(r, root, e);
 
@@ -651,14 +853,32 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 		for (size_t i = 0; rc == 0 && i < o->n_paths; i++)
 			rc = restore_path(&s, root, o->paths[i], e);
 	}
+	work(&s, 1);
+	pthread_mutex_lock(&sh.mu);
+	sh.stop = 1;
+	pthread_cond_broadcast(&sh.cv);
+	pthread_mutex_unlock(&sh.mu);
+	for (int i = 0; i < THREADS; i++)
+		if (w[i].started) {
+			pthread_join(w[i].th, NULL);
+			client_free(w[i].r.c);
+			compress_ctx_free(w[i].r.cctx);
+		}
+	if (rc == 0 && sh.fatal) {
+		*e = sh.err;
+		rc = -1;
+	}
 	progress(&s, 1);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	res->seconds = (double)(t1.tv_sec - s.t0.tv_sec) + (double)(t1.tv_nsec - s.t0.tv_nsec) / 1e9;
 	close(s.rootfd);
-	for (size_t i = 0; i < s.n_links; i++)
-		free(s.link_paths[i]);
-	free(s.link_paths);
-	idmap_free(&s.links);
+out:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	res->seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	for (size_t i = 0; i < sh.n_links; i++)
+		free(sh.link_paths[i]);
+	free(sh.link_paths);
+	idmap_free(&sh.links);
+	pthread_mutex_destroy(&sh.mu);
+	pthread_cond_destroy(&sh.cv);
 	lookup_free();
 	return rc;
 }

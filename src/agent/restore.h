@@ -16,6 +16,8 @@
 
 #include "repo.h"
 
+struct state;
+
 enum conflict { CONFLICT_OVERWRITE, CONFLICT_KEEP_BOTH, CONFLICT_SKIP };
 
 struct restore_opts {
@@ -25,6 +27,7 @@ struct restore_opts {
 	char **paths; /* absolute paths within the recovery point; none: all */
 	size_t n_paths;
 	int progress;
+	const struct state *state; /* for more connections (parallel restore), or NULL */
 };
 
 struct restore_result {
