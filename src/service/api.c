@@ -26,6 +26,7 @@
 #include <sodium.h>
 
 #include "keys.h"
+#include "gc.h"
 #include "ops.h"
 #include "policy.h"
 #include "pack.h"
@@ -1867,6 +1868,34 @@ static void h_policy_get(struct call *c)
 		reply_policy(c, m.id);
 }
 
+/* POST /vaults/{name}/collect (user): one pass of the space collector over
+ * the vault now (it also runs hourly on its own). */
+static void h_collect(struct call *c)
+{
+	struct vault v;
+	struct gc_stats st;
+	struct err e;
+	char detail[256];
+
+	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0 ||
+	    gc_run(c->s, v.id, c->now, &st, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	snprintf(detail, sizeof(detail), "%lld packs dropped, %lld rewritten, %lld bytes before, "
+		 "%lld after", (long long)st.packs_dropped, (long long)st.packs_rewritten,
+		 (long long)st.bytes_before, (long long)st.bytes_after);
+	audit(c, "vault.collect", v.name, detail);
+	reply_json(c, 200, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "packs_seen",
+				     (json_int_t)st.packs_seen, "packs_dropped",
+				     (json_int_t)st.packs_dropped, "packs_rewritten",
+				     (json_int_t)st.packs_rewritten, "machines_skipped",
+				     (json_int_t)st.machines_skipped, "bytes_before",
+				     (json_int_t)st.bytes_before, "bytes_after",
+				     (json_int_t)st.bytes_after, "files_deleted",
+				     (json_int_t)st.files_deleted));
+}
+
 /* GET .../policy/preview: which points the policy keeps now and which it
  * would remove, before anything is removed. */
 static void reply_preview(struct call *c, const char *machine_id)
@@ -2104,6 +2133,7 @@ static const struct route routes[] = {
 	{ "PATCH", "/api/v1/jobs/*", h_job_end, AUTH_MACHINE },
 	{ "GET", "/api/v1/vaults/*/jobs", h_job_list, 0 },
 	{ "GET", "/api/v1/vaults/*/usage", h_usage, 0 },
+	{ "POST", "/api/v1/vaults/*/collect", h_collect, 0 },
 };
 
 /* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into

@@ -205,6 +205,53 @@ int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack
 /* The machine that uploaded pack ID; ERR_NOT_FOUND if none. */
 int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
 		       struct err *e);
+/* ---- space collection (gc.c) ---- */
+
+/* A pack and how much of it recovery points still need: its objects whose
+ * recorded place is this pack, and those of them a recovery point of its
+ * machine references (live or soft-deleted: a soft-deleted point can come
+ * back). */
+struct pack_use {
+	char id[65];
+	catalog_id machine_id, vault_id;
+	int64_t size, objects, live_objects, live_bytes;
+};
+/* Every pack of the machines of vault VAULT_ID (NULL: of all vaults). */
+int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
+		       struct err *e);
+/* The hex ids of the live objects placed in PACK (caller frees *IDS, an
+ * array of 65-byte strings). */
+int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pack,
+		      char (**ids)[65], size_t *n, struct err *e);
+/* Drop PACK of MACHINE, none of whose objects is live: its object rows and
+ * its row, and record its file as doomed (deleted from REGION's store and
+ * PAIR's, if any, after AFTER), in one transaction. ERR_LOCKED, changing
+ * nothing, while the machine holds a lease (a backup in progress may rely
+ * on any of its objects) or when an object became live meanwhile. */
+int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
+		    const char *region, const char *pair, int64_t now, int64_t after,
+		    struct err *e);
+/* Record that NEW is being written (doomed after AFTER unless a move
+ * completes): a crash leaves no orphan file behind for long. */
+int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, const char *pair,
+		    int64_t after, struct err *e);
+/* Move the live objects of OLD into NEW (stored already, of NEW_SIZE bytes,
+ * holding ENTS): in one transaction, add NEW, repoint the objects, drop
+ * OLD's other rows and OLD, doom OLD's file and undoom NEW's. ERR_LOCKED,
+ * changing nothing, under a lease or when an object left out became live. */
+int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
+		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		    size_t n, const char *region, const char *pair, int64_t now, int64_t after,
+		    struct err *e);
+struct doomed {
+	char pack[65];
+	char region[65], pair[65];
+};
+/* Doomed pack files due at NOW; and forget one once its files are gone. */
+int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
+		       struct err *e);
+int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e);
+
 /* Of the N hex object ids IDS, mark in MISSING[i] those the machine has not
  * stored. */
 int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,

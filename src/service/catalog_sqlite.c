@@ -83,6 +83,12 @@ static const char *const migrations[] = {
 	/* 7: leases of backups in progress */
 	"CREATE TABLE leases (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
 	"  started INTEGER NOT NULL, expires INTEGER NOT NULL);",
+	/* 8: space collection: who references an object, what a pack holds,
+	 * pack files to delete once no reader can still be on its way */
+	"CREATE INDEX point_objects_object ON point_objects (object_id);"
+	"CREATE INDEX objects_pack ON objects (pack_id);"
+	"CREATE TABLE doomed (pack_id TEXT PRIMARY KEY, region TEXT NOT NULL, pair TEXT NOT NULL,"
+	"  after INTEGER NOT NULL);",
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -1908,6 +1914,340 @@ int catalog_point_get(struct catalog *c, const char *machine_id, const char *poi
 		}
 		sqlite3_finalize(st);
 	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- space collection ---- */
+
+/* An object row O is live when a recovery point of its machine (live or
+ * soft-deleted) references it. */
+#define LIVE "EXISTS (SELECT 1 FROM point_objects po JOIN points pt ON pt.id = po.point_id" \
+	     " WHERE po.object_id = o.id AND pt.machine_id = o.machine_id)"
+
+int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
+		       struct err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(c);
+	st = prep(c, "SELECT p.id, p.machine_id, m.vault_id, p.size,"
+		     " (SELECT count(*) FROM objects o WHERE o.pack_id = p.id AND o.machine_id = p.machine_id),"
+		     " (SELECT count(*) FROM objects o WHERE o.pack_id = p.id AND o.machine_id = p.machine_id"
+		     "   AND " LIVE "),"
+		     " (SELECT coalesce(sum(o.length), 0) FROM objects o WHERE o.pack_id = p.id"
+		     "   AND o.machine_id = p.machine_id AND " LIVE ")"
+		     " FROM packs p JOIN machines m ON m.id = p.machine_id"
+		     " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created", e);
+	if (st) {
+		if (vault_id)
+			bind_text(st, 1, vault_id);
+		rc = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			struct pack_use *u;
+
+			if (*n == cap) {
+				struct pack_use *g = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*g));
+
+				if (g == NULL) {
+					rc = err_oom(e);
+					break;
+				}
+				*out = g;
+			}
+			u = &(*out)[(*n)++];
+			copy_col(u->id, sizeof(u->id), st, 0);
+			copy_col(u->machine_id, sizeof(u->machine_id), st, 1);
+			copy_col(u->vault_id, sizeof(u->vault_id), st, 2);
+			u->size = sqlite3_column_int64(st, 3);
+			u->objects = sqlite3_column_int64(st, 4);
+			u->live_objects = sqlite3_column_int64(st, 5);
+			u->live_bytes = sqlite3_column_int64(st, 6);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	if (rc) {
+		free(*out);
+		*out = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pack,
+		      char (**ids)[65], size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	LOCK(c);
+	st = prep(c, "SELECT o.id FROM objects o WHERE o.machine_id = ? AND o.pack_id = ? AND " LIVE, e);
+	if (st) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, pack);
+		rc = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (*n == cap) {
+				char (*g)[65] = realloc(*ids, (cap = cap ? cap * 2 : 256) * sizeof(*g));
+
+				if (g == NULL) {
+					rc = err_oom(e);
+					break;
+				}
+				*ids = g;
+			}
+			copy_col((*ids)[(*n)++], 65, st, 0);
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	if (rc) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
+
+/* Run SQL with up to two text arguments and an integer; the first column of
+ * its first row, or -1 on failure. */
+static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, sql, e);
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	if (a)
+		bind_text(st, 1, a);
+	if (b)
+		bind_text(st, 2, b);
+	sqlite3_bind_int64(st, 3, i);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	else
+		db_fail(c, e, "read");
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* Within a transaction: run SQL binding A, B (text) and I. 0 or -1. */
+static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e)
+{
+	sqlite3_stmt *st = prep(c, sql, e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	if (a)
+		bind_text(st, 1, a);
+	if (b)
+		bind_text(st, 2, b);
+	sqlite3_bind_int64(st, 3, i);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int doom(struct catalog *c, const char *pack, const char *region, const char *pair,
+		int64_t after, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO doomed (pack_id, region, pair, after)"
+				   " VALUES (?, ?, ?, ?)", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, pack);
+	bind_text(st, 2, region);
+	bind_text(st, 3, pair ? pair : "");
+	sqlite3_bind_int64(st, 4, after);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Whether MACHINE holds a lease at NOW: 1, 0, or -1. */
+static int leased(struct catalog *c, const char *machine_id, int64_t now, struct err *e)
+{
+	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND ?2 IS NULL"
+			      " AND expires > ?3", machine_id, NULL, now, e);
+
+	return v < 0 ? -1 : v > 0;
+}
+
+int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, const char *pair,
+		    int64_t after, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = doom(c, pack, region, pair, after, e);
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
+		    const char *region, const char *pair, int64_t now, int64_t after,
+		    struct err *e)
+{
+	int64_t live;
+	int l;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto fail;
+	if ((l = leased(c, machine_id, now, e)) != 0) {
+		if (l > 0)
+			err_set(e, ERR_LOCKED, "a backup of the machine is in progress");
+		goto rollback;
+	}
+	live = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1 AND o.pack_id = ?2"
+			 " AND ?3 = ?3 AND " LIVE, machine_id, pack, 0, e);
+	if (live != 0) {
+		if (live > 0)
+			err_set(e, ERR_LOCKED, "an object of the pack became live");
+		goto rollback;
+	}
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2 AND ?3 = ?3",
+		 machine_id, pack, 0, e) ||
+	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1 AND ?3 = ?3", machine_id,
+		 pack, 0, e) ||
+	    doom(c, pack, region, pair, after, e) || exec(c, "COMMIT;", e))
+		goto rollback;
+	UNLOCK(c);
+	return 0;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+fail:
+	UNLOCK(c);
+	return -1;
+}
+
+int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
+		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		    size_t n, const char *region, const char *pair, int64_t now, int64_t after,
+		    struct err *e)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t left;
+	int l;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto fail;
+	if ((l = leased(c, machine_id, now, e)) != 0) {
+		if (l > 0)
+			err_set(e, ERR_LOCKED, "a backup of the machine is in progress");
+		goto rollback;
+	}
+	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, new_pack);
+	bind_text(st, 2, machine_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)new_size);
+	sqlite3_bind_int64(st, 4, now);
+	if (step_done(c, st, NULL, e))
+		goto rollback;
+	sqlite3_finalize(st);
+	if ((st = prep(c, "UPDATE objects SET pack_id = ?, offset = ?, length = ?"
+			  " WHERE machine_id = ? AND id = ? AND pack_id = ?", e)) == NULL)
+		goto rollback;
+	for (size_t i = 0; i < n; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&ents[i].id, hex);
+		sqlite3_reset(st);
+		bind_text(st, 1, new_pack);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)ents[i].offset);
+		sqlite3_bind_int64(st, 3, ents[i].length);
+		bind_text(st, 4, machine_id);
+		bind_text(st, 5, hex);
+		bind_text(st, 6, old_pack);
+		if (step_done(c, st, NULL, e))
+			goto rollback;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* What stays behind in OLD must be dead: a commit without a lease may
+	 * have made one of them live since the collector looked. */
+	left = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1 AND o.pack_id = ?2"
+			 " AND ?3 = ?3 AND " LIVE, machine_id, old_pack, 0, e);
+	if (left != 0) {
+		if (left > 0)
+			err_set(e, ERR_LOCKED, "an object of the pack became live");
+		goto rollback;
+	}
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2 AND ?3 = ?3",
+		 machine_id, old_pack, 0, e) ||
+	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1 AND ?3 = ?3", machine_id,
+		 old_pack, 0, e) ||
+	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1 AND ?2 IS NULL AND ?3 = ?3", new_pack,
+		 NULL, 0, e) ||
+	    doom(c, old_pack, region, pair, after, e) || exec(c, "COMMIT;", e))
+		goto rollback;
+	UNLOCK(c);
+	return 0;
+rollback:
+	sqlite3_finalize(st);
+	exec(c, "ROLLBACK;", NULL);
+fail:
+	UNLOCK(c);
+	return -1;
+}
+
+int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
+		       struct err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT pack_id, region, pair FROM doomed WHERE after <= ?", e))) {
+		sqlite3_bind_int64(st, 1, now);
+		rc = 0;
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			if (*n == cap) {
+				struct doomed *g = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*g));
+
+				if (g == NULL) {
+					rc = err_oom(e);
+					break;
+				}
+				*out = g;
+			}
+			copy_col((*out)[*n].pack, 65, st, 0);
+			copy_col((*out)[*n].region, 65, st, 1);
+			copy_col((*out)[*n].pair, 65, st, 2);
+			(*n)++;
+		}
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = run3(c, "DELETE FROM doomed WHERE pack_id = ?1 AND ?2 IS NULL AND ?3 = ?3", pack, NULL,
+		  0, e);
 	UNLOCK(c);
 	return rc;
 }

@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "gc.h"
 #include "ops.h"
 #include "passphrase.h"
 #include "http.h"
@@ -249,6 +250,19 @@ static void *purger(void *arg)
 				       CATALOG_SOFT_DELETE_DAYS);
 			expire_uploads(s->tmp);
 			apply_retention(s);
+			{
+				struct gc_stats st;
+
+				if (gc_run(s, NULL, service_now(), &st, &e) != 0)
+					fprintf(stderr, "arcad: collecting space: %s\n", e.msg);
+				else if (st.packs_dropped || st.packs_rewritten || st.files_deleted)
+					printf("arcad: collected space: %lld packs dropped, %lld "
+					       "rewritten, %lld files deleted; %lld bytes before, "
+					       "%lld after\n", (long long)st.packs_dropped,
+					       (long long)st.packs_rewritten,
+					       (long long)st.files_deleted,
+					       (long long)st.bytes_before, (long long)st.bytes_after);
+			}
 		}
 		sleep(1);
 	}

@@ -38,6 +38,10 @@ bool store_has(struct store *s, const char *id, uint64_t *size);
  * size. -1 with ERR_NOT_FOUND when absent. */
 int store_open(struct store *s, const char *id, uint64_t *size, struct err *e);
 
+/* Remove pack ID (the collector, once nothing refers to it). A pack that
+ * is not there is fine. 0 or -1. */
+int store_remove(struct store *s, const char *id, struct err *e);
+
 /* A folder on the store's file system for uploads in progress. */
 const char *store_tmp_dir(const struct store *s);
 

@@ -154,6 +154,19 @@ int store_put_file(struct store *s, const char *id, const char *tmp_path, struct
 	return 0;
 }
 
+int store_remove(struct store *s, const char *id, struct err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	if (pack_path(s, id, dir, path, e) != 0)
+		return -1;
+	if (unlink(path) != 0 && errno != ENOENT)
+		return err_errno(e, "remove pack %.16s", id);
+	if (fsync_dir(dir) != 0 && errno != ENOENT)
+		return err_errno(e, "fsync %s", dir);
+	return 0;
+}
+
 bool store_has(struct store *s, const char *id, uint64_t *size)
 {
 	char dir[PATH_MAX], path[PATH_MAX];

@@ -36,7 +36,8 @@ static void test_good_and_canonical(void **state)
 	s = policy_json(&p);
 	assert_string_equal(s, "{\"schedule\":[\"06:05\",\"21:00\"],\"days\":[\"mon\",\"sun\"],"
 			    "\"keep_daily\":14,\"keep_weekly\":0,\"keep_monthly\":0,\"keep_yearly\":1,"
-			    "\"max_points\":9}");
+			    "\"weekly_day\":\"sun\",\"monthly_day\":1,\"yearly_month\":1,"
+			    "\"yearly_day\":1,\"max_points\":9}");
 	free(s);
 }
 

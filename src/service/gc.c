@@ -1,0 +1,215 @@
+/* gc.c: the space collector; see gc.h. */
+#include "gc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "catalog.h"
+#include "pack.h"
+#include "store.h"
+
+static pthread_mutex_t one_pass = PTHREAD_MUTEX_INITIALIZER;
+
+/* The stores of a vault: its region's, and the pair's for GRS. */
+static int stores_of(struct service *s, const char *vault_id, const struct region **r,
+		     const struct region **pair, struct err *e)
+{
+	struct vault v;
+
+	if (catalog_vault_by_id(s->cat, vault_id, &v, e) != 0)
+		return -1;
+	if ((*r = service_region(s, v.region)) == NULL)
+		return err_set(e, ERR_NOT_FOUND, "region %s is not configured", v.region);
+	*pair = strcmp(v.redundancy, "GRS") == 0 && (*r)->pair[0] ? service_region(s, (*r)->pair)
+								    : NULL;
+	return 0;
+}
+
+static int read_all(int fd, uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r, n -= (size_t)r;
+	}
+	return 0;
+}
+
+/* Copy the live objects of pack U into a new pack and move them there. */
+static int rewrite(struct service *s, const struct pack_use *u, const struct region *r,
+		   const struct region *pair, int64_t now, int64_t *new_size, struct err *e)
+{
+	char (*live)[65] = NULL, tmp[4200], new_hex[65];
+	size_t n_live = 0, n_ents = 0;
+	struct pack_entry *ents = NULL;
+	struct pack_writer *w = NULL;
+	struct buf out = BUF_INIT;
+	uint8_t *data = NULL, new_id[PACK_ID_LEN];
+	uint64_t size;
+	int fd = -1, rc = -1;
+
+	if (catalog_pack_live(s->cat, u->machine_id, u->id, &live, &n_live, e) != 0 ||
+	    (fd = store_open(r->store, u->id, &size, e)) < 0)
+		goto out;
+	if ((data = malloc(size ? size : 1)) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (read_all(fd, data, size) != 0) {
+		err_errno(e, "read pack %.16s", u->id);
+		goto out;
+	}
+	if (pack_toc_read(data, size, &ents, &n_ents, e) != 0 ||
+	    (w = pack_writer_new(NULL, 0, e)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n_ents; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+		size_t k;
+
+		objid_to_hex(&ents[i].id, hex);
+		for (k = 0; k < n_live && strcmp(live[k], hex) != 0; k++)
+			;
+		if (k < n_live && pack_writer_add_sealed(w, &ents[i], data + ents[i].offset, e))
+			goto out;
+	}
+	if (pack_writer_count(w) == 0) {
+		err_set(e, ERR_LOCKED, "no live object left to copy");
+		goto out;
+	}
+	free(ents);
+	ents = NULL;
+	n_ents = pack_writer_count(w);
+	if ((ents = malloc(n_ents * sizeof(*ents))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	memcpy(ents, pack_writer_entries(w), n_ents * sizeof(*ents));
+	if (pack_writer_finish(w, &out, new_id, e) != 0)
+		goto out;
+	sodium_bin2hex(new_hex, sizeof(new_hex), new_id, sizeof(new_id));
+	/* Doomed first: if we crash before the move, the new file goes later. */
+	if (catalog_gc_doom(s->cat, new_hex, r->name, pair ? pair->name : "", now + 86400, e) != 0)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s/gc-%s", store_tmp_dir(r->store), new_hex);
+	{
+		int t = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		ssize_t wr = t >= 0 ? write(t, out.data, out.len) : -1;
+
+		if (t < 0 || wr != (ssize_t)out.len || close(t) != 0) {
+			err_errno(e, "write %s", tmp);
+			unlink(tmp);
+			goto out;
+		}
+	}
+	if (store_put_file(r->store, new_hex, tmp, e) != 0 ||
+	    (pair && store_copy(r->store, pair->store, new_hex, e) != 0))
+		goto out;
+	if (catalog_gc_move(s->cat, u->machine_id, u->id, new_hex, out.len, ents, n_ents, r->name,
+			    pair ? pair->name : "", now, now + GC_GRACE, e) != 0)
+		goto out; /* the new file stays doomed and goes in a day */
+	*new_size = (int64_t)out.len;
+	rc = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	free(ents);
+	free(live);
+	pack_writer_free(w);
+	buf_free(&out);
+	return rc;
+}
+
+/* Delete the files of doomed packs whose time has come. */
+static void sweep(struct service *s, int64_t now, struct gc_stats *st)
+{
+	struct doomed *d = NULL;
+	size_t n = 0;
+	struct err e;
+
+	if (catalog_doomed_due(s->cat, now, &d, &n, &e) != 0)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		const struct region *r = service_region(s, d[i].region);
+		const struct region *p = d[i].pair[0] ? service_region(s, d[i].pair) : NULL;
+
+		if ((r && store_remove(r->store, d[i].pack, &e) != 0) ||
+		    (p && store_remove(p->store, d[i].pack, &e) != 0))
+			continue; /* tried again next pass */
+		if (catalog_doomed_done(s->cat, d[i].pack, &e) == 0)
+			st->files_deleted++;
+	}
+	free(d);
+}
+
+int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats *st,
+	   struct err *e)
+{
+	struct pack_use *u = NULL;
+	size_t n = 0;
+	int rc = -1;
+	char skipped[65] = "";
+
+	memset(st, 0, sizeof(*st));
+	pthread_mutex_lock(&one_pass);
+	sweep(s, now, st);
+	if (catalog_pack_usage(s->cat, vault_id, &u, &n, e) != 0)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const struct region *r = NULL, *pair = NULL;
+		struct err pe;
+		int64_t after = u[i].size;
+		int r_ok = -1;
+
+		st->packs_seen++;
+		st->bytes_before += u[i].size;
+		if (strcmp(skipped, u[i].machine_id) == 0 ||
+		    stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0) {
+			st->bytes_after += u[i].size;
+			continue;
+		}
+		if (u[i].live_objects == 0) {
+			r_ok = catalog_gc_drop(s->cat, u[i].machine_id, u[i].id, r->name,
+					       pair ? pair->name : "", now, now + GC_GRACE, &pe);
+			if (r_ok == 0) {
+				st->packs_dropped++;
+				after = 0;
+			}
+		} else if ((double)u[i].live_bytes < GC_REWRITE_BELOW * (double)u[i].size) {
+			int64_t ns = 0;
+
+			r_ok = rewrite(s, &u[i], r, pair, now, &ns, &pe);
+			if (r_ok == 0) {
+				st->packs_rewritten++;
+				after = ns;
+			}
+		} else {
+			r_ok = 0;
+		}
+		if (r_ok != 0 && pe.code == ERR_LOCKED) {
+			/* A backup of this machine is in progress: its turn comes
+			 * next pass. */
+			snprintf(skipped, sizeof(skipped), "%s", u[i].machine_id);
+			st->machines_skipped++;
+		} else if (r_ok != 0) {
+			fprintf(stderr, "arcad: collecting pack %.16s: %s\n", u[i].id, pe.msg);
+		}
+		st->bytes_after += after;
+	}
+	rc = 0;
+out:
+	pthread_mutex_unlock(&one_pass);
+	free(u);
+	return rc;
+}

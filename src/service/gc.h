@@ -1,0 +1,36 @@
+/*
+ * gc.h: the space collector. Without keys and without a lock anyone must
+ * clean up, it frees what no recovery point needs any more: a pack none of
+ * whose objects a recovery point references is dropped; a pack mostly of
+ * such objects has its live objects copied, still sealed, into a new pack,
+ * and is dropped. A soft-deleted point still protects its objects (it can
+ * come back); a machine with a backup in progress (a lease) is left alone
+ * until the lease ends, since its agent may rely on any object it was told
+ * is stored. Every step is one catalog transaction that re-checks these
+ * rules, and pack files are deleted only an hour after the catalog stopped
+ * naming them, so a reader already on its way still finds them; a crash at
+ * any point leaves the store consistent (docs/RETENTION.md, "Space").
+ */
+#ifndef ARCA_GC_H
+#define ARCA_GC_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "service.h"
+
+#define GC_REWRITE_BELOW 0.5 /* rewrite a pack when less than this share is live */
+#define GC_GRACE 3600        /* seconds a dropped pack's file is kept for readers */
+
+struct gc_stats {
+	int64_t packs_seen, packs_dropped, packs_rewritten, machines_skipped;
+	int64_t bytes_before, bytes_after; /* stored bytes of the packs looked at */
+	int64_t files_deleted;             /* doomed pack files whose time had come */
+};
+
+/* One pass over the packs of vault VAULT_ID (NULL: all vaults) at NOW. One
+ * pass runs at a time. 0, or -1 with E set (what was done before stays). */
+int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats *st,
+	   struct err *e);
+
+#endif

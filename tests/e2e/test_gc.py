@@ -1,0 +1,206 @@
+"""Space collection by the service, without keys or locks (test clock
+builds): what no recovery point needs is freed, what a kept, soft-deleted or
+in-progress backup needs never is, and a collection killed at any moment
+leaves a store from which every kept point restores."""
+import json
+import os
+import random
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from agent_helpers import World
+from test_agent import rsync_diff
+from test_retention import Clock
+from test_service import has_test_clock
+
+DAY = 86400
+
+
+@pytest.fixture
+def world(arcad_bin, arca_bin, tmp_path):
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build takes no test clock (the sanitizer build does)")
+    w = World(arcad_bin, arca_bin, tmp_path, redundancy="GRS")
+    yield w
+    w.stop()
+
+
+def pin(world):
+    st, body, _ = world.s.call("POST", "/pin")
+    assert st == 201
+    return body["pin"]
+
+
+def stored(world):
+    st, body, _ = world.s.call("GET", "/vaults/backup-vault/usage")
+    assert st == 200
+    return body["stored_bytes"]
+
+
+def disk(world):
+    return sum(f.stat().st_size for f in (world.s.data / "store").rglob("*")
+               if f.is_file() and "/packs/" in str(f))
+
+
+def collect(world):
+    st, body, _ = world.s.call("POST", "/vaults/backup-vault/collect")
+    assert st == 200, body
+    return body
+
+
+def delete_point(world, point):
+    from test_delete import call_pin
+    st, body = call_pin(world.s, "DELETE",
+                        f"/vaults/backup-vault/machines/server-01/recovery-points/{point}", pin(world))
+    assert st == 200, body
+
+
+def make_garbage(world, clock, a, src):
+    """Two backups; the first is deleted and, 15 days later, purged: most of
+    its content is garbage then."""
+    for i in range(6):
+        (src / f"old-{i}").write_bytes(os.urandom(3 << 20))
+    (src / "kept").write_bytes(os.urandom(2 << 20))
+    first = a.json("backup", str(src))["recovery_point"]
+    for i in range(6):
+        os.remove(src / f"old-{i}")
+    (src / "new").write_bytes(os.urandom(1 << 20))
+    second = a.json("backup", str(src))["recovery_point"]
+    delete_point(world, first)
+    return first, second
+
+
+def test_collection_frees_what_no_point_needs(world, arcad_bin, tmp_path):
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    first, second = make_garbage(world, clock, a, src)
+    before = stored(world)
+    # Soft-deleted: restorable for 14 days, so nothing of it may go.
+    r = collect(world)
+    assert r["packs_dropped"] == 0 and r["packs_rewritten"] == 0 and stored(world) == before
+    # After 15 days it is purged, and the collector (on its timer at start)
+    # frees its packs; files go after the grace hour.
+    clock.move(15 * DAY, a)
+    after = stored(world)
+    assert after < before / 3, (before, after)
+    clock.move(15 * DAY + 2 * 3600, a)
+    on_disk = disk(world)
+    # GRS: two copies of what is left, and nothing else.
+    assert on_disk == 2 * stored(world), (on_disk, stored(world))
+    print(f"collection: stored {before} bytes before, {after} after; {on_disk} on disk (GRS)")
+    out = tmp_path / "out"
+    a.json("restore", second, "--target", str(out))
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+    # A backup after collection still deduplicates against what is left.
+    r = a.json("backup", str(src))
+    assert r["bytes_stored"] < 64 * 1024, r
+
+
+def test_collection_leaves_a_backup_in_progress_alone(world, arcad_bin, tmp_path):
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    first, second = make_garbage(world, clock, a, src)
+    clock.move(15 * DAY + 60, a)  # purged; the timer collected once at start
+    rounds = 0
+    for k in range(5):
+        # Change some content, then collect again and again while the
+        # backup runs: its uploads and the objects it reuses must survive.
+        for i in range(4):
+            (src / f"more-{k}-{i}").write_bytes(os.urandom(2 << 20))
+        p = subprocess.Popen([a.arca, "backup", str(src), "--home", a.home, "--json"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=a.env)
+        while p.poll() is None:
+            collect(world)
+            rounds += 1
+            time.sleep(random.random() * 0.05)
+        out, err = p.communicate()
+        assert p.returncode == 0, err
+        collect(world)
+    print(f"{rounds} collections ran during 5 backups")
+    for pt in a.json("recovery-points")["recovery_points"][-1:]:
+        o = tmp_path / f"o-{pt['id']}"
+        a.json("restore", pt["id"], "--target", str(o))
+        assert rsync_diff(src, o / str(src).lstrip("/")) == ""
+
+
+def pending_work(world):
+    """Packs the collector would still drop or rewrite: less than half live."""
+    import sqlite3
+    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
+    n = db.execute("SELECT count(*) FROM packs p WHERE 2 * (SELECT coalesce(sum(o.length), 0)"
+                   " FROM objects o WHERE o.pack_id = p.id AND EXISTS (SELECT 1 FROM point_objects po"
+                   " JOIN points pt ON pt.id = po.point_id WHERE po.object_id = o.id"
+                   " AND pt.machine_id = o.machine_id)) < p.size").fetchone()[0]
+    db.close()
+    return n
+
+
+def consistent(world):
+    """Every pack the catalog names is in both stores (GRS)."""
+    import sqlite3
+    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
+    packs = [r[0] for r in db.execute("SELECT id FROM packs")]
+    db.close()
+    files = {f.name for f in (world.s.data / "store").rglob("*") if f.is_file()}
+    missing = [p for p in packs if p not in files]
+    assert missing == [], missing
+
+
+def test_sigkill_during_collection(world, arcad_bin, tmp_path):
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    offset, kills, unfinished = 0, 0, 0
+    for run in range(20):
+        # New garbage each run: a backup of eight new files, then one that
+        # keeps two of them, and the first point deleted. 15 days later it
+        # is purged and its pack, a quarter live, is to be rewritten.
+        clock.move(offset, a)
+        for i in range(8):
+            (src / f"r{run}-{i}").write_bytes(os.urandom(512 << 10))
+        first = a.json("backup", str(src))["recovery_point"]
+        for i in range(6):
+            os.remove(src / f"r{run}-{i}")
+        a.json("backup", str(src))
+        delete_point(world, first)
+        world.s.stop()
+        # The service started then purges and collects on its timer as soon
+        # as it serves: kill it at a random moment of that.
+        offset += 15 * DAY + 2 * 3600
+        env = dict(os.environ, ARCA_TEST_CLOCK_OFFSET=str(offset))
+        proc = subprocess.Popen([arcad_bin, "serve", "--data", str(world.s.data), "--listen",
+                                 f"127.0.0.1:{clock.port}"], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=env)
+        assert b"serving" in proc.stdout.readline()
+        time.sleep(random.random() * 0.08)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        kills += 1
+        consistent(world)
+        if pending_work(world):
+            unfinished += 1
+    clock.start(offset)
+    a.env = clock.env()
+    r = collect(world)
+    consistent(world)
+    print(f"{kills} services killed while collecting ({unfinished} with work left undone); "
+          f"the store stayed consistent; a last pass: {json.dumps(r)}")
+    assert pending_work(world) == 0
+    assert unfinished > 0, "no kill landed before a collection was done"
+    out = tmp_path / "out"
+    r = a.json("restore", "latest", "--target", str(out))
+    assert r["status"] == "complete"
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+    for pt in a.json("recovery-points")["recovery_points"]:
+        o = tmp_path / f"o-{pt['id']}"
+        assert a.json("restore", pt["id"], "--target", str(o))["status"] == "complete"
