@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -1106,7 +1107,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	struct idmap cached;
 	struct buf mbuf = BUF_INIT;
 	char *mtext = NULL;
-	int rc = -1;
+	int rc = -1, lock_fd = -1;
 
 	memset(&b, 0, sizeof(b));
 	memset(res, 0, sizeof(*res));
@@ -1120,6 +1121,22 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	idmap_init(&b.links, sizeof(uint64_t));
 	idmap_init(&cached, 0);
 
+	/* Never two backups of this machine at once. The kernel drops the lock
+	 * when its holder ends, however it ends: nothing to clean up. */
+	{
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/backup.lock", s->home);
+		if ((lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+			err_errno(e, "cannot open %s", path);
+			goto out;
+		}
+		if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+			err_set(e, ERR_LOCKED, "another backup of this machine is running; it goes on, "
+				"and this one can run once it ends");
+			goto out;
+		}
+	}
 	for (size_t i = 0; i < o->n_paths; i++) {
 		struct stat st;
 
@@ -1296,5 +1313,7 @@ out:
 	chunker_free(b.ch);
 	compress_ctx_free(b.cctx);
 	client_free(b.c);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	return rc;
 }

@@ -15,5 +15,6 @@ int cmd_ls(int argc, char **argv);
 int cmd_find(int argc, char **argv);
 int cmd_restore(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_agent(int argc, char **argv);
 
 #endif

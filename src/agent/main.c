@@ -35,6 +35,7 @@ static void usage(FILE *f)
 		"  policy set --schedule HH:MM[,HH:MM[,HH:MM]] [--days mon,...]\n"
 		"      [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
 		"      [--path PATH]... [--include P]... [--exclude P]... [--pin PIN]\n"
+		"  agent                    the resident agent: backs up on the schedule\n"
 		"\n"
 		"Recovery (add --from-machine NAME [--passphrase-file F] [--wrapped-key KIT]\n"
 		"to read another machine of the vault):\n"
@@ -84,7 +85,7 @@ int main(int argc, char **argv)
 		{ "properties", cmd_properties },     { "backup", cmd_backup },
 		{ "recovery-points", cmd_recovery_points }, { "ls", cmd_ls },
 		{ "find", cmd_find },                 { "restore", cmd_restore },
-		{ "policy", cmd_policy },
+		{ "policy", cmd_policy },             { "agent", cmd_agent },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

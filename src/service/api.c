@@ -1977,8 +1977,10 @@ static void h_job_end(struct call *c)
 	point = bad ? NULL : member(c, j, "recovery_point", 0, &bad);
 	if (bad)
 		goto out;
-	if (strcmp(status, "complete") && strcmp(status, "partial") && strcmp(status, "failed")) {
-		reply_msg(c, ERR_INVALID, "a job ends \"complete\", \"partial\" or \"failed\"");
+	if (strcmp(status, "complete") && strcmp(status, "partial") && strcmp(status, "failed") &&
+	    strcmp(status, "missed")) {
+		reply_msg(c, ERR_INVALID, "a job ends \"complete\", \"partial\", \"failed\" or "
+			  "\"missed\"");
 		goto out;
 	}
 	rep = json_object_get(j, "report");
@@ -2008,8 +2010,11 @@ static void h_job_end(struct call *c)
 		if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, NULL) == 0) {
 			snprintf(msg, sizeof(msg), "job %.32s of machine %s ended %s", job.id,
 				 c->machine.name, status);
-			catalog_alert(c->s->cat, v.subscription, c->now, strcmp(status, "failed") ? "job.partial"
-				      : "job.failed", c->machine.name, msg, NULL);
+			catalog_alert(c->s->cat, v.subscription, c->now,
+				      strcmp(status, "failed") == 0   ? "job.failed"
+				      : strcmp(status, "missed") == 0 ? "backup.missed"
+								      : "job.partial",
+				      c->machine.name, msg, NULL);
 		}
 	}
 out:

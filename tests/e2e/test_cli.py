@@ -41,3 +41,29 @@ def test_version_text_and_json(arca_bin, arcad_bin):
         j = run([b, "version", "--json"])
         assert j.returncode == 0
         assert json.loads(j.stdout)["version"] == p.stdout.split()[1]
+
+
+def test_install_puts_binaries_and_working_units(tmp_path):
+    """`make install` (meson install) installs both binaries and systemd units
+    whose ExecStart names them where they were installed."""
+    import os
+    import re
+    import shutil
+    from conftest import BUILD
+    if shutil.which("meson") is None:
+        import pytest
+        pytest.fail("meson is not installed; run scripts/bootstrap")
+    p = run(["meson", "install", "-C", BUILD, "--destdir", str(tmp_path), "--quiet"])
+    assert p.returncode == 0, p.stderr
+    units = {f.name: f for f in tmp_path.rglob("*.service")}
+    assert set(units) == {"arcad.service", "arca-agent.service"}
+    for name, f in units.items():
+        assert "lib/systemd/system" in str(f)
+        text = f.read_text()
+        for exe in re.findall(r"^Exec\w*=(?:/bin/sh -c '.*exec )?(/\S+)", text, re.M):
+            if exe.startswith("/bin/"):
+                continue
+            installed = tmp_path / exe.lstrip("/")
+            assert installed.exists() and os.access(installed, os.X_OK), (name, exe)
+    assert "arca agent --home /var/lib/arca" in units["arca-agent.service"].read_text()
+    assert "arcad serve --data /var/lib/arcad" in units["arcad.service"].read_text()

@@ -1,0 +1,320 @@
+/*
+ * cmd_agent.c: `arca agent`, the resident agent (contrib/arca-agent.service
+ * runs it). It keeps the machine's schedule: at each scheduled time of its
+ * policy it backs up the policy's selection, never two at once; a backup
+ * that fails is retried with backoff until it succeeds or the next
+ * scheduled time comes, and then it is reported to the service as missed
+ * (an alert), so silence is noticed. It picks up policy changes from the
+ * service (keeping the last one it saw for when the service is away), and
+ * logs to stderr, which systemd's journal keeps.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "backup.h"
+#include "cmd.h"
+#include "exitcode.h"
+#include "state.h"
+
+#define POLICY_EVERY 300   /* seconds between policy checks */
+#define BACKOFF_FIRST 60   /* seconds before the first retry */
+#define BACKOFF_MAX 1800   /* longest wait between retries */
+
+static volatile sig_atomic_t stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stopping = 1;
+}
+
+static void iso(int64_t t, char out[32])
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	gmtime_r(&tt, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void say(const char *fmt, ...)
+{
+	char when[32];
+	va_list ap;
+
+	iso(state_now(), when);
+	fprintf(stderr, "%s arca agent: ", when);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* The first scheduled time of POLICY strictly after T, or -1. */
+static int64_t next_slot(json_t *policy, int64_t t)
+{
+	static const char *const names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
+	json_t *v;
+	size_t i;
+	unsigned days = 0;
+	int mins[3], n = 0;
+	int64_t day0 = t - ((t % 86400) + 86400) % 86400;
+
+	json_array_foreach(json_object_get(policy, "days"), i, v)
+		for (int k = 0; k < 7; k++)
+			if (json_is_string(v) && strcmp(json_string_value(v), names[k]) == 0)
+				days |= 1u << k;
+	json_array_foreach(json_object_get(policy, "schedule"), i, v) {
+		int h, m;
+
+		if (n < 3 && json_is_string(v) && sscanf(json_string_value(v), "%d:%d", &h, &m) == 2)
+			mins[n++] = h * 60 + m;
+	}
+	if (days == 0)
+		days = 0x7f;
+	for (int d = 0; d < 9 && n; d++) {
+		int64_t day = day0 + (int64_t)d * 86400;
+		int wd = (int)((((day / 86400) + 3) % 7 + 7) % 7); /* Monday = 0 */
+
+		if (!(days & (1u << wd)))
+			continue;
+		for (int k = 0; k < n; k++)
+			if (day + mins[k] * 60 > t)
+				return day + mins[k] * 60;
+	}
+	return -1;
+}
+
+/* The policy from the service, saved for later; else the saved one. */
+static json_t *fetch_policy(struct state *s)
+{
+	struct client *c;
+	struct err e;
+	json_t *p = NULL;
+	char path[4200];
+
+	if ((c = state_client(s, &e)) != NULL &&
+	    (p = client_json(c, "GET", "/machine/policy", NULL, NULL, NULL, &e)) != NULL) {
+		char *text = json_dumps(p, JSON_INDENT(2));
+
+		if (text)
+			state_write_file(s->home, "policy.json", text, strlen(text), 0600, NULL);
+		free(text);
+	}
+	client_free(c);
+	if (p)
+		return p;
+	snprintf(path, sizeof(path), "%s/policy.json", s->home);
+	return json_load_file(path, 0, NULL);
+}
+
+static int64_t backoff_first(void)
+{
+#ifdef ARCA_TEST_CLOCK
+	const char *v = getenv("ARCA_TEST_BACKOFF");
+
+	if (v)
+		return strtoll(v, NULL, 10);
+#endif
+	return BACKOFF_FIRST;
+}
+
+/* Tell the service that the backup scheduled at SLOT was missed. */
+static int report_missed(struct state *s, int64_t slot, const char *why)
+{
+	struct client *c;
+	struct err e;
+	json_t *body, *job;
+	char when[32], path[128];
+	int rc = -1;
+
+	if ((c = state_client(s, &e)) == NULL)
+		return -1;
+	body = json_pack("{s:s}", "kind", "backup");
+	job = client_json(c, "POST", "/jobs", body, NULL, NULL, &e);
+	json_decref(body);
+	if (job) {
+		iso(slot, when);
+		snprintf(path, sizeof(path), "/jobs/%s",
+			 json_string_value(json_object_get(job, "id")) ?: "");
+		body = json_pack("{s:s,s:{s:s,s:s}}", "status", "missed", "report", "scheduled", when,
+				 "error", why);
+		json_decref(job);
+		job = client_json(c, "PATCH", path, body, NULL, NULL, &e);
+		json_decref(body);
+		rc = job ? 0 : -1;
+		json_decref(job);
+	}
+	client_free(c);
+	return rc;
+}
+
+static void free_list(char **v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static char **strings(json_t *a, size_t *n)
+{
+	char **v = calloc(json_array_size(a) + 1, sizeof(*v));
+	json_t *x;
+	size_t i;
+
+	*n = 0;
+	json_array_foreach(a, i, x)
+		if (v && json_is_string(x))
+			v[(*n)++] = strdup(json_string_value(x));
+	return v;
+}
+
+/* One backup of the policy's selection. 0, or -1 with WHY filled. */
+static int run_backup(struct state *s, json_t *policy, char *why, size_t size)
+{
+	struct backup_opts o;
+	struct backup_result r;
+	struct err e;
+	int rc;
+
+	memset(&o, 0, sizeof(o));
+	o.paths = strings(json_object_get(policy, "paths"), &o.n_paths);
+	o.includes = strings(json_object_get(policy, "include"), &o.n_includes);
+	o.excludes = strings(json_object_get(policy, "exclude"), &o.n_excludes);
+	if (o.n_paths == 0) {
+		snprintf(why, size, "the policy names no paths to back up: "
+				    "'arca policy set --path PATH ...'");
+		rc = -1;
+	} else if ((rc = backup_run(s, &o, &r, &e)) != 0) {
+		snprintf(why, size, "%s", e.msg);
+	} else {
+		say("recovery point %s: %s; %llu files read anew, %llu bytes stored, %.1f s", r.point,
+		    json_array_size(r.skipped) ? "partial" : "complete",
+		    (unsigned long long)(r.files_new + r.files_changed),
+		    (unsigned long long)r.bytes_stored, r.seconds);
+	}
+	if (rc == 0 || o.n_paths)
+		json_decref(r.skipped);
+	free_list(o.paths, o.n_paths);
+	free_list(o.includes, o.n_includes);
+	free_list(o.excludes, o.n_excludes);
+	return rc;
+}
+
+/* Sleep until T (or a stop), waking every second. */
+static void sleep_until(int64_t t)
+{
+	while (!stopping && state_now() < t)
+		sleep(1);
+}
+
+int cmd_agent(int argc, char **argv)
+{
+	const char *home = STATE_HOME_DEFAULT;
+	struct sigaction sa;
+	json_t *policy = NULL;
+	int64_t last = state_now(), checked = 0;
+	struct { int64_t slot; char why[ERR_MSG_MAX]; } missed[16];
+	int n_missed = 0;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
+			home = argv[++i];
+		} else if (strcmp(argv[i], "--json") != 0) {
+			fprintf(stderr, "usage: arca agent [--home DIR]\n");
+			return EXIT_USAGE;
+		}
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	say("started for %s", home);
+	while (!stopping) {
+		struct state s;
+		struct err e;
+		int64_t slot, now = state_now(), wait;
+		char why[ERR_MSG_MAX] = "";
+
+		if (state_load(&s, home, 1, &e) != 0) {
+			say("%s", e.msg);
+			state_free(&s);
+			sleep_until(now + 60);
+			continue;
+		}
+		/* Missed backups reach the service once it can be reached. */
+		while (n_missed > 0 && report_missed(&s, missed[0].slot, missed[0].why) == 0) {
+			memmove(&missed[0], &missed[1], (size_t)(n_missed - 1) * sizeof(missed[0]));
+			n_missed--;
+		}
+		if (policy == NULL || now - checked >= POLICY_EVERY) {
+			json_t *p = fetch_policy(&s);
+
+			checked = now;
+			if (p) {
+				json_decref(policy);
+				policy = p;
+			}
+		}
+		if (policy == NULL || (slot = next_slot(policy, last)) < 0) {
+			say("no backup policy yet: set one with 'arca policy set' or in the portal");
+			state_free(&s);
+			sleep_until(now + 60);
+			continue;
+		}
+		if (slot > now) {
+			char when[32];
+
+			iso(slot, when);
+			say("next backup at %s", when);
+			state_free(&s);
+			/* Wake for policy changes meanwhile. */
+			sleep_until(slot < now + POLICY_EVERY ? slot : now + POLICY_EVERY);
+			continue;
+		}
+		/* SLOT is due: back up, retrying until the next one is due. */
+		wait = backoff_first();
+		for (;;) {
+			int64_t following = next_slot(policy, slot);
+
+			if (run_backup(&s, policy, why, sizeof(why)) == 0) {
+				why[0] = '\0';
+				break;
+			}
+			say("backup failed: %s", why);
+			if (stopping || (following > 0 && state_now() + wait >= following))
+				break;
+			say("retrying in %lld s", (long long)wait);
+			sleep_until(state_now() + wait);
+			wait = wait * 2 > BACKOFF_MAX ? BACKOFF_MAX : wait * 2;
+		}
+		if (why[0] && !stopping) {
+			char when[32];
+
+			iso(slot, when);
+			say("the backup scheduled at %s was missed", when);
+			if (n_missed < 16) {
+				missed[n_missed].slot = slot;
+				snprintf(missed[n_missed].why, sizeof(missed[n_missed].why), "%s", why);
+				n_missed++;
+			}
+			if (report_missed(&s, slot, why) == 0)
+				n_missed--;
+		}
+		last = slot;
+		state_free(&s);
+	}
+	say("stopped");
+	json_decref(policy);
+	return EXIT_OK;
+}
