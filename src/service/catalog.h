@@ -354,6 +354,14 @@ int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, s
 
 /* A machine's backup policy as JSON text (validated by the API), or ERR_NOT_FOUND. */
 int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e);
+/* For the check of missed backups: when MACHINE's policy was last set (0
+ * when it has none), whether it started a backup job at or after SINCE, and
+ * whether an alert of KIND for TARGET was raised at or after SINCE. Each
+ * returns 1, 0, or -1 on failure. */
+int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e);
+int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e);
+int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
+			const char *target, int64_t since, struct err *e);
 /* The ids of the live machines that have a policy (caller frees *IDS). */
 int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,

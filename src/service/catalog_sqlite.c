@@ -2251,3 +2251,50 @@ int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
 	UNLOCK(c);
 	return rc;
 }
+
+/* ---- missed backups ---- */
+
+int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e)
+{
+	int64_t v;
+
+	LOCK(c);
+	v = scalar(c, "SELECT coalesce(max(updated), 0) FROM policies WHERE machine_id = ?1"
+		      " AND ?2 IS NULL AND ?3 = ?3", machine_id, NULL, 0, e);
+	UNLOCK(c);
+	return v;
+}
+
+int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e)
+{
+	int64_t v;
+
+	LOCK(c);
+	v = scalar(c, "SELECT count(*) FROM jobs WHERE machine_id = ?1 AND ?2 IS NULL"
+		      " AND kind = 'backup' AND started >= ?3", machine_id, NULL, since, e);
+	UNLOCK(c);
+	return v < 0 ? -1 : v > 0;
+}
+
+int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
+			const char *target, int64_t since, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT count(*) FROM alerts WHERE subscription = ? AND kind = ?"
+			  " AND target = ? AND time >= ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, kind);
+		bind_text(st, 3, target);
+		sqlite3_bind_int64(st, 4, since);
+		if (sqlite3_step(st) == SQLITE_ROW)
+			rc = sqlite3_column_int64(st, 0) > 0;
+		else
+			db_fail(c, e, "read");
+		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}

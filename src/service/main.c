@@ -223,6 +223,8 @@ static void apply_retention(struct service *s)
 	for (size_t i = 0; i < n && !stopping; i++) {
 		json_t *rep = NULL;
 
+		if (ops_check_missed(s, ids[i], service_now(), &e) < 0)
+			fprintf(stderr, "arcad: checking machine %s's schedule: %s\n", ids[i], e.msg);
 		if (ops_retention(s, ids[i], service_now(), 0, &rep, &e) != 0)
 			fprintf(stderr, "arcad: retention of machine %s: %s\n", ids[i], e.msg);
 		else if (json_array_size(json_object_get(rep, "remove")))

@@ -230,3 +230,52 @@ out:
 	free(why);
 	return rc;
 }
+
+#define MISSED_GRACE 3600 /* an agent has this long to start a scheduled backup */
+
+int ops_check_missed(struct service *s, const char *machine_id, int64_t now, struct err *e)
+{
+	char *text = NULL, *pub = NULL, when[32], msg[256];
+	json_t *pj = NULL;
+	struct policy p;
+	struct machine m;
+	struct vault v;
+	int64_t slot, since;
+	int rc = -1, r;
+
+	memset(&p, 0, sizeof(p));
+	if (catalog_policy_get(s->cat, machine_id, &text, e) != 0 ||
+	    (pj = json_loads(text, 0, NULL)) == NULL || policy_parse(pj, &p, e) != 0 ||
+	    catalog_machine_get(s->cat, machine_id, &m, &pub, e) != 0 ||
+	    catalog_vault_by_id(s->cat, m.vault_id, &v, e) != 0)
+		goto out;
+	rc = 0;
+	since = catalog_policy_updated(s->cat, machine_id, e);
+	if (m.registered > since)
+		since = m.registered;
+	slot = policy_last_slot(&p, now - MISSED_GRACE);
+	if (slot < 0 || slot < since)
+		goto out;
+	/* An agent starts its job at the slot (a little early by its clock). */
+	if ((r = catalog_job_since(s->cat, machine_id, slot - 300, e)) != 0 ||
+	    (r = catalog_alert_since(s->cat, v.subscription, "backup.missed", m.name, slot, e)) != 0) {
+		rc = r < 0 ? -1 : 0;
+		goto out;
+	}
+	{
+		time_t tt = (time_t)slot;
+		struct tm tm;
+
+		gmtime_r(&tt, &tm);
+		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	}
+	snprintf(msg, sizeof(msg), "machine %s of vault %s did not start the backup scheduled at "
+		 "%s: is its agent running?", m.name, v.name, when);
+	rc = catalog_alert(s->cat, v.subscription, now, "backup.missed", m.name, msg, e) == 0 ? 1 : -1;
+out:
+	policy_clear(&p);
+	json_decref(pj);
+	free(text);
+	free(pub);
+	return rc;
+}

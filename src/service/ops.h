@@ -46,4 +46,11 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
 		  json_t **report, struct err *e);
 
+/* Whether machine MACHINE_ID missed its latest scheduled backup: a slot
+ * more than an hour before NOW (and after its policy was set) with no
+ * backup job started since. Raises the alert "backup.missed" once per slot,
+ * so that a machine that stopped (or whose agent did) is noticed. 1 when an
+ * alert was raised, 0 when not, -1 on failure. */
+int ops_check_missed(struct service *s, const char *machine_id, int64_t now, struct err *e);
+
 #endif

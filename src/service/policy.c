@@ -233,3 +233,20 @@ char *policy_json(const struct policy *p)
 	json_decref(o);
 	return s;
 }
+
+int64_t policy_last_slot(const struct policy *p, int64_t t)
+{
+	int64_t day0 = t - ((t % 86400) + 86400) % 86400;
+
+	for (int d = 0; d < 8; d++) {
+		int64_t day = day0 - (int64_t)d * 86400;
+		int wd = (int)((((day / 86400) + 3) % 7 + 7) % 7); /* Monday = 0 */
+
+		if (!(p->days & (1u << wd)))
+			continue;
+		for (int k = p->times - 1; k >= 0; k--)
+			if (day + p->minutes[k] * 60 <= t)
+				return day + p->minutes[k] * 60;
+	}
+	return -1;
+}

@@ -10,6 +10,7 @@
 #define ARCA_POLICY_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include <jansson.h>
 
@@ -46,6 +47,10 @@ void policy_clear(struct policy *p);
 
 /* The canonical JSON of P (caller frees with free()). NULL when out of memory. */
 char *policy_json(const struct policy *p);
+
+/* The latest scheduled backup time of P at or before T (Unix seconds, UTC),
+ * or -1 when there is none in the week before. */
+int64_t policy_last_slot(const struct policy *p, int64_t t);
 
 /* How many recovery points P could keep at most. */
 int policy_max_points(const struct policy *p);

@@ -89,3 +89,29 @@ def test_schedule_outage_restart_and_missed(world, arcad_bin, tmp_path):
     print(text)
     assert "was missed" in text and "retrying in" in text and "stopped" in text
     assert agent.returncode == 0
+
+
+def test_silence_is_noticed(world, arcad_bin, tmp_path):
+    """No agent at all: the service itself raises backup.missed for a
+    scheduled time that passed an hour ago without a backup, once."""
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    now = int(time.time())
+    slot = (now // 60 + 2) * 60
+    a.json("policy", "set", "--schedule", hhmm(slot), "--keep-daily", "7", "--path", str(tmp_path))
+    for _ in range(2):
+        clock.move(slot - now + 2 * 3600, a)  # two hours after the slot; the timer runs at start
+        st, body, _ = world.s.call("GET", "/alerts")
+        missed = [x for x in body["alerts"] if x["kind"] == "backup.missed"]
+        assert len(missed) == 1, body["alerts"]
+    assert "server-01" in missed[0]["message"] and "agent running" in missed[0]["message"]
+    # A machine that backs up at its time raises nothing.
+    clock.move(0)
+    b = world.register("server-02")
+    b.json("policy", "set", "--schedule", hhmm(slot), "--keep-daily", "7", "--path", str(tmp_path))
+    clock.move(slot - now + 30, b)
+    (tmp_path / "to-back-up").mkdir()
+    b.json("backup", str(tmp_path / "to-back-up"))
+    clock.move(slot - now + 2 * 3600, b)
+    st, body, _ = world.s.call("GET", "/alerts")
+    assert not [x for x in body["alerts"] if x["kind"] == "backup.missed" and x["target"] == "server-02"]
