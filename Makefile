@@ -6,7 +6,7 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 FUZZ_TIME  ?= 60
 
-.PHONY: all bootstrap build build-asan build-fuzz run test fuzz bench install clean
+.PHONY: all bootstrap build build-asan build-fuzz run test soak fuzz bench install clean
 
 all: build
 
@@ -46,6 +46,14 @@ fuzz: build-fuzz
 
 bench: build
 	bench/core
+
+# The randomized tests (collection during backups, SIGKILL during collection)
+# with many more rounds than `make test` runs: SOAK_RUNS=200 by default.
+SOAK_RUNS ?= 200
+soak: build-asan
+	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(ASAN_BUILD) \
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	/usr/bin/python3 -m pytest -q -s tests/e2e/test_gc.py
 
 install: build
 	meson install -C $(BUILD)

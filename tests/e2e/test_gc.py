@@ -18,6 +18,8 @@ from test_retention import Clock
 from test_service import has_test_clock
 
 DAY = 86400
+# `make soak` raises the randomized rounds far beyond what the suite runs.
+SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
 
 
 @pytest.fixture
@@ -110,7 +112,7 @@ def test_collection_leaves_a_backup_in_progress_alone(world, arcad_bin, tmp_path
     first, second = make_garbage(world, clock, a, src)
     clock.move(15 * DAY + 60, a)  # purged; the timer collected once at start
     rounds = 0
-    for k in range(5):
+    for k in range(max(5, SOAK // 4)):
         # Change some content, then collect again and again while the
         # backup runs: its uploads and the objects it reuses must survive.
         for i in range(4):
@@ -125,7 +127,7 @@ def test_collection_leaves_a_backup_in_progress_alone(world, arcad_bin, tmp_path
         out, err = p.communicate()
         assert p.returncode == 0, err
         collect(world)
-    print(f"{rounds} collections ran during 5 backups")
+    print(f"{rounds} collections ran during {max(5, SOAK // 4)} backups")
     for pt in a.json("recovery-points")["recovery_points"][-1:]:
         o = tmp_path / f"o-{pt['id']}"
         a.json("restore", pt["id"], "--target", str(o))
@@ -161,7 +163,7 @@ def test_sigkill_during_collection(world, arcad_bin, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     offset, kills, unfinished = 0, 0, 0
-    for run in range(20):
+    for run in range(max(20, SOAK)):
         # New garbage each run: a backup of eight new files, then one that
         # keeps two of them, and the first point deleted. 15 days later it
         # is purged and its pack, a quarter live, is to be rewritten.
