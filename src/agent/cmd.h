@@ -5,6 +5,12 @@
 #ifndef ARCA_CMD_H
 #define ARCA_CMD_H
 
+struct err;
+
+/* Report a failed command: with JSON, {"error": {"code", "message"}} on
+ * stdout; always "arca CMD: message" on stderr. */
+void cmd_error(const char *cmd, int json, const struct err *e);
+
 int cmd_version(int argc, char **argv);
 int cmd_credentials(int argc, char **argv);
 int cmd_register(int argc, char **argv);

@@ -211,15 +211,7 @@ usage_quiet:
 	rc = EXIT_USAGE;
 	goto out;
 fail:
-	if (json) {
-		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e.code),
-				      "message", e.msg);
-
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
-	}
-	fprintf(stderr, "arca policy: %s\n", e.msg);
+	cmd_error("policy", json, &e);
 	rc = EXIT_FAIL;
 out:
 	json_decref(body);

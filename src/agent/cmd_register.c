@@ -533,15 +533,7 @@ int cmd_register(int argc, char **argv)
 	rc = EXIT_OK;
 	goto out;
 fail:
-	if (a.json) {
-		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e.code),
-				      "message", e.msg);
-
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
-	}
-	fprintf(stderr, "arca register: %s\n", e.msg);
+	cmd_error("register", a.json, &e);
 	rc = e.code == ERR_PASSPHRASE ? EXIT_PASSPHRASE : EXIT_FAIL;
 out:
 	sodium_memzero(pass, sizeof(pass));

@@ -53,19 +53,6 @@ static void ctx_free(struct rctx *x)
 	state_free(&x->s);
 }
 
-static void print_err(const char *cmd, int json, const struct err *e)
-{
-	if (json) {
-		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code),
-				      "message", e->msg);
-
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
-		json_decref(o);
-	}
-	fprintf(stderr, "arca %s: %s\n", cmd, e->msg);
-}
-
 /* Load the agent, open the keys (ours, or the source machine's with its
  * passphrase), and list the recovery points. */
 /* The wrapped key in FILE: a raw blob (wrapped-2.key), or the "Wrapped key"
@@ -277,7 +264,7 @@ int cmd_recovery_points(int argc, char **argv)
 	/* Listing needs no keys: the service lists the points. */
 	memset(&x, 0, sizeof(x));
 	if (state_load(&x.s, o.home, 0, &e) || (x.c = state_client(&x.s, &e)) == NULL) {
-		print_err("recovery-points", o.json, &e);
+		cmd_error("recovery-points", o.json, &e);
 		ctx_free(&x);
 		return EXIT_FAIL;
 	}
@@ -290,7 +277,7 @@ int cmd_recovery_points(int argc, char **argv)
 		else
 			snprintf(path, sizeof(path), "/recovery-points");
 		if ((ans = client_json(x.c, "GET", path, NULL, NULL, NULL, &e)) == NULL) {
-			print_err("recovery-points", o.json, &e);
+			cmd_error("recovery-points", o.json, &e);
 			ctx_free(&x);
 			return EXIT_FAIL;
 		}
@@ -419,7 +406,7 @@ int cmd_ls(int argc, char **argv)
 	rc = EXIT_OK;
 	goto out;
 fail:
-	print_err("ls", o.json, &e);
+	cmd_error("ls", o.json, &e);
 	rc = exit_of(&e);
 out:
 	json_decref(out);
@@ -508,7 +495,7 @@ int cmd_find(int argc, char **argv)
 	rc = EXIT_OK;
 	goto out;
 fail:
-	print_err("find", o.json, &e);
+	cmd_error("find", o.json, &e);
 	rc = exit_of(&e);
 out:
 	json_decref(out);
@@ -627,7 +614,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	goto out;
 fail:
-	print_err("restore", o.json, &e);
+	cmd_error("restore", o.json, &e);
 	rc = exit_of(&e);
 out:
 	json_decref(res.failed);

@@ -7,8 +7,24 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "cmd.h"
+#include "err.h"
 #include "exitcode.h"
+
+void cmd_error(const char *cmd, int json, const struct err *e)
+{
+	if (json) {
+		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code),
+				      "message", e->msg);
+
+		json_dumpf(o, stdout, JSON_COMPACT);
+		fputc('\n', stdout);
+		json_decref(o);
+	}
+	fprintf(stderr, "arca %s: %s\n", cmd, e->msg);
+}
 
 static void usage(FILE *f)
 {

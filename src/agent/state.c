@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "state.h"
 
 static int write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
@@ -247,14 +248,7 @@ void state_free(struct state *s)
 
 int64_t state_now(void)
 {
-	int64_t now = (int64_t)time(NULL);
-#ifdef ARCA_TEST_CLOCK
-	const char *off = getenv("ARCA_TEST_CLOCK_OFFSET");
-
-	if (off)
-		now += strtoll(off, NULL, 10);
-#endif
-	return now;
+	return clock_now();
 }
 
 uint64_t state_rate_now(const struct state *s)

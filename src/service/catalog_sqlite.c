@@ -1801,17 +1801,11 @@ int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, stru
 			  " WHERE m.deleted = 0", e))) {
 		rc = 0;
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (*n == cap) {
-				catalog_id *g = realloc(*ids, (cap = cap ? cap * 2 : 16) * sizeof(*g));
-
-				if (g == NULL) {
-					rc = err_oom(e);
-					break;
-				}
-				*ids = g;
+			if (grow((void **)ids, &cap, *n, sizeof(**ids), e)) {
+				rc = -1;
+				break;
 			}
-			snprintf((*ids)[(*n)++], sizeof(catalog_id), "%s",
-				 (const char *)sqlite3_column_text(st, 0));
+			copy_col((*ids)[(*n)++], sizeof(catalog_id), st, 0);
 		}
 		sqlite3_finalize(st);
 	}
@@ -1950,14 +1944,9 @@ int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use 
 		while (sqlite3_step(st) == SQLITE_ROW) {
 			struct pack_use *u;
 
-			if (*n == cap) {
-				struct pack_use *g = realloc(*out, (cap = cap ? cap * 2 : 64) * sizeof(*g));
-
-				if (g == NULL) {
-					rc = err_oom(e);
-					break;
-				}
-				*out = g;
+			if (grow((void **)out, &cap, *n, sizeof(**out), e)) {
+				rc = -1;
+				break;
 			}
 			u = &(*out)[(*n)++];
 			copy_col(u->id, sizeof(u->id), st, 0);
@@ -1995,14 +1984,9 @@ int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pac
 		bind_text(st, 2, pack);
 		rc = 0;
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (*n == cap) {
-				char (*g)[65] = realloc(*ids, (cap = cap ? cap * 2 : 256) * sizeof(*g));
-
-				if (g == NULL) {
-					rc = err_oom(e);
-					break;
-				}
-				*ids = g;
+			if (grow((void **)ids, &cap, *n, sizeof(**ids), e)) {
+				rc = -1;
+				break;
 			}
 			copy_col((*ids)[(*n)++], 65, st, 0);
 		}
@@ -2221,14 +2205,9 @@ int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size
 		sqlite3_bind_int64(st, 1, now);
 		rc = 0;
 		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (*n == cap) {
-				struct doomed *g = realloc(*out, (cap = cap ? cap * 2 : 16) * sizeof(*g));
-
-				if (g == NULL) {
-					rc = err_oom(e);
-					break;
-				}
-				*out = g;
+			if (grow((void **)out, &cap, *n, sizeof(**out), e)) {
+				rc = -1;
+				break;
 			}
 			copy_col((*out)[*n].pack, 65, st, 0);
 			copy_col((*out)[*n].region, 65, st, 1);

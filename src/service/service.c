@@ -1,5 +1,6 @@
 /* service.c: data folder, configuration and CA of the service; see service.h. */
 #include "service.h"
+#include "clock.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -109,23 +110,12 @@ static char *read_file(const char *path, struct err *e)
 
 int64_t service_now(void)
 {
-	int64_t now = (int64_t)time(NULL);
-#ifdef ARCA_TEST_CLOCK
-	const char *off = getenv("ARCA_TEST_CLOCK_OFFSET");
-
-	if (off)
-		now += strtoll(off, NULL, 10);
-#endif
-	return now;
+	return clock_now();
 }
 
 int service_test_clock(void)
 {
-#ifdef ARCA_TEST_CLOCK
-	return 1;
-#else
-	return 0;
-#endif
+	return clock_is_test();
 }
 
 void service_token_hash(const char *token, char out[65])
