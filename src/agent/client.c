@@ -20,6 +20,7 @@ struct client {
 	char machine_id[64];
 	EVP_PKEY *key;
 	int proxy_auth; /* a proxy with a user name is set */
+	json_t *last_error;
 };
 
 static int curl_ready;
@@ -76,6 +77,7 @@ void client_free(struct client *c)
 	if (c == NULL)
 		return;
 	curl_easy_cleanup(c->curl);
+	json_decref(c->last_error);
 	free(c->url);
 	free(c);
 }
@@ -148,11 +150,14 @@ static enum err_code code_of(const char *code, long status)
 	return status >= 500 ? ERR_IO : ERR_INVALID;
 }
 
-/* Turn a service's error answer into E. */
-static int service_error(const struct buf *body, long status, struct err *e)
+/* Turn a service's error answer into E (and keep it in C). */
+static int service_error(struct client *c, const struct buf *body, long status, struct err *e)
 {
 	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
 	json_t *err = json_object_get(j, "error");
+
+	json_decref(c->last_error);
+	c->last_error = json_incref(err);
 	const char *code = json_string_value(json_object_get(err, "code"));
 	const char *msg = json_string_value(json_object_get(err, "message"));
 	const char *detail = json_string_value(json_object_get(err, "detail"));
@@ -228,6 +233,8 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 
 	*status = 0;
 	buf_reset(out);
+	json_decref(c->last_error);
+	c->last_error = NULL;
 	snprintf(url, sizeof(url), "%s/api/v1%s", c->url, path);
 	if (add_header(&l, "%s", "Expect:") ||
 	    (ctype && add_header(&l, "Content-Type: %s", ctype))) {
@@ -275,13 +282,18 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 	}
 	*status = st;
 	if (st < 200 || st > 299) {
-		service_error(out, st, e);
+		service_error(c, out, st, e);
 		goto out;
 	}
 	rc = 0;
 out:
 	curl_slist_free_all(l);
 	return rc;
+}
+
+json_t *client_error_body(struct client *c)
+{
+	return c->last_error;
 }
 
 json_t *client_json(struct client *c, const char *method, const char *path, json_t *body,

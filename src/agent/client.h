@@ -57,6 +57,10 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 json_t *client_json(struct client *c, const char *method, const char *path, json_t *body,
 		    const char *const *headers, long *status, struct err *e);
 
+/* The "error" object of the service's last error answer, or NULL; valid
+ * until the next call. */
+json_t *client_error_body(struct client *c);
+
 /* Sign MSG[0..LEN) with KEY (ECDSA or Ed25519 over SHA-256) and append the
  * base64 of the signature to OUT as a NUL-terminated string. 0 or -1. */
 int client_sign_b64(EVP_PKEY *key, const void *msg, size_t len, struct buf *out,

@@ -339,6 +339,37 @@ out:
 	return rc;
 }
 
+/* The machine NAME exists with another master key: the service answered
+ * with its wrapped key. If PASS opens it, register again with that master
+ * key (its points stay readable) and replace *KEYS and *WRAPPED. 0 when
+ * registered, else -1 with E saying what to do. */
+static int takeover(struct client *c, const struct vaultcred *vc, const char *name,
+		    const char *pub, const char *pass, struct keys **keys, struct buf *wrapped,
+		    json_t **ans, struct err *e)
+{
+	json_t *body = client_error_body(c);
+	const char *b64 = json_string_value(json_object_get(body, "wrapped_key"));
+	uint8_t blob[512];
+	size_t len = 0;
+	struct keys *old;
+	struct err oe;
+
+	if (b64 == NULL || sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len, NULL,
+					     sodium_base64_VARIANT_ORIGINAL) != 0)
+		return -1;
+	if ((old = keys_unwrap(blob, len, pass, &oe)) == NULL)
+		return err_set(e, ERR_PASSPHRASE, "machine %s is registered already, with another "
+			       "passphrase. To take it over (keeping its recovery points), register "
+			       "with that machine's passphrase (--passphrase-file, from its recovery "
+			       "kit); or choose another --machine-name", name);
+	keys_free(*keys);
+	*keys = old;
+	buf_wipe(wrapped);
+	if (keys_wrap(old, pass, NULL, wrapped, e))
+		return -1;
+	return do_register(c, vc, name, pub, wrapped, ans, e);
+}
+
 static char *pem_of(EVP_PKEY *k, int private)
 {
 	BIO *b = BIO_new(BIO_s_mem());
@@ -453,7 +484,8 @@ int cmd_register(int argc, char **argv)
 		if ((c = client_new(&o, &e)) == NULL)
 			goto fail;
 	}
-	if (do_register(c, vc, name, pub, &wrapped, &ans, &e)) {
+	if (do_register(c, vc, name, pub, &wrapped, &ans, &e) &&
+	    takeover(c, vc, name, pub, pass, &keys, &wrapped, &ans, &e)) {
 		if (kit)
 			unlink(kit);
 		if (e.code == ERR_EXPIRED || e.code == ERR_CREDENTIALS) {

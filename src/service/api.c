@@ -651,10 +651,29 @@ static void h_register(struct call *c)
 	r.key_id = key_id;
 	r.now = c->now;
 	if (catalog_machine_register(c->s->cat, &r, &m, &again, &e) != 0) {
-		if (e.code == ERR_CREDENTIALS)
+		uint8_t *old = NULL;
+		size_t old_len = 0;
+
+		if (e.code == ERR_CREDENTIALS) {
 			reply_credentials(c, &e);
-		else
+		} else if (e.code == ERR_KEY_MISMATCH && again &&
+			   catalog_machine_wrapped_key(c->s->cat, m.id, &old, &old_len, NULL) == 0) {
+			/* The machine's wrapped key, which its passphrase opens: the
+			 * agent takes the machine over with the same master key. A
+			 * holder of vault credentials can read it anyway (by
+			 * registering a machine and asking for another's), and it
+			 * opens only with the passphrase. */
+			char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
+
+			sodium_bin2base64(b64, sizeof(b64), old,
+					  old_len > KEYS_WRAPPED_LEN ? KEYS_WRAPPED_LEN : old_len,
+					  sodium_base64_VARIANT_ORIGINAL);
+			reply_json(c, 409, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "key_mismatch",
+						     "message", e.msg, "wrapped_key", b64));
+		} else {
 			reply_err(c, &e);
+		}
+		free(old);
 		goto out;
 	}
 	catalog_audit(c->s->cat, v.subscription, c->now, name, again ? "machine.reregister"

@@ -19,6 +19,10 @@
 
 #include "err.h"
 
+/* catalog_machine_register's refusal of a re-registration that brings
+ * another master key (the error code is ERR_EXISTS, the message says so). */
+#define ERR_KEY_MISMATCH ERR_EXISTS
+
 #define CATALOG_ID_LEN 32 /* ids are 32 lowercase hex digits */
 #define CATALOG_VAULTS_MAX 25
 

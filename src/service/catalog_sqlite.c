@@ -892,6 +892,15 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 			CATALOG_SOFT_DELETE_DAYS);
 		goto rollback;
 	}
+	if (*again && strcmp(m->key_id, r->key_id) != 0) {
+		/* Why refuse: the stored wrapped key is the only copy of the key
+		 * its recovery points are encrypted with; replacing it with
+		 * another master key would leave them unreadable. */
+		err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault keeps its recovery points under "
+			"another master key: register with that machine's passphrase to take it over "
+			"(its points stay readable), or under another name", r->name);
+		goto rollback;
+	}
 	if (!*again) {
 		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0", e)) == NULL)
 			goto rollback;

@@ -48,9 +48,11 @@ class World:
         path.write_bytes(xml)
         return path
 
-    def register(self, name, passphrase=PASSPHRASE, creds=None, extra=(), expect=0):
+    def register(self, name, passphrase=PASSPHRASE, creds=None, extra=(), expect=0, install=None):
+        """Register agent NAME, installed in home-INSTALL (default: NAME)."""
         self.n += 1
-        home, cache = self.tmp / f"home-{name}", self.tmp / f"cache-{name}"
+        install = install or name
+        home, cache = self.tmp / f"home-{install}", self.tmp / f"cache-{install}"
         pf = self.tmp / f"pass-{name}-{self.n}"
         pf.write_text(passphrase + "\n")
         kit = self.tmp / f"kit-{name}-{self.n}.txt"

@@ -708,3 +708,27 @@ def test_interactive_registration_on_a_terminal(world, tmp_path):
     assert m, shown
     st, body, _ = world.s.call("GET", "/vaults/backup-vault/machines")
     assert sorted(x["name"] for x in body["machines"]) == ["tty-01", "tty-02"]
+
+
+def test_registering_again_from_a_new_install_keeps_the_points(world, tmp_path):
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("before the reinstall\n")
+    first = a.json("backup", str(src))["recovery_point"]
+    # A new install (no home) under the same name with another passphrase:
+    # refused, and the machine's wrapped key on the service is untouched.
+    b = world.register("server-01", passphrase="a different passphrase entirely", expect=6,
+                       install="reinstalled")
+    assert "another passphrase" in b.proc.stderr and not os.path.exists(b.home)
+    assert a.json("recovery-points")["recovery_points"][0]["id"] == first
+    # With the machine's passphrase it takes the machine over, with the
+    # same master key: the old points restore.
+    c = world.register("server-01", install="reinstalled")
+    assert json.loads(c.run("properties", "--json").stdout)["machine"] == "server-01"
+    out = tmp_path / "out"
+    r = c.json("restore", first, "--target", str(out))
+    assert r["status"] == "complete"
+    assert (out / str(src).lstrip("/") / "f").read_text() == "before the reinstall\n"
+    st, body, _ = world.s.call("GET", "/vaults/backup-vault/machines")
+    assert [m["name"] for m in body["machines"]] == ["server-01"]

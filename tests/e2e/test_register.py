@@ -132,9 +132,15 @@ def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):
                        capture_output=True, text=True)
     assert o.returncode == 0 and str(time.gmtime().tm_year + 1) in o.stdout
 
-    # Registering again under the same name keeps the machine (and its points).
-    st, body, _ = register(s, creds, "server-01", mpub)
+    # Registering again under the same name keeps the machine (and its
+    # points), when it brings the same master key (another blob of it).
+    st, body, _ = register(s, creds, "server-01", mpub, blob=wrapped_key(key_id=blob[24:40]))
     assert st == 201 and body["reregistered"] is True and body["machine_id"] == mid
+    # Another master key would leave the points unreadable: refused, with the
+    # machine's wrapped key, which only its passphrase opens.
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 409 and body["error"]["code"] == "key_mismatch", body
+    assert len(base64.b64decode(body["error"]["wrapped_key"])) == 144
     st, body, _ = s.call("GET", "/audit")
     actions = [a["action"] for a in body["audit"]]
     assert "machine.register" in actions and "machine.reregister" in actions
@@ -199,14 +205,16 @@ def test_registration_input_checks(env):
 def test_fifty_machines_per_vault(env):
     s, tmp, mkey, mpub = env
     creds = download(s, tmp)
+    blobs = {}
     for i in range(50):
-        st, body, _ = register(s, creds, f"m{i:02d}", mpub)
+        blobs[i] = wrapped_key()
+        st, body, _ = register(s, creds, f"m{i:02d}", mpub, blob=blobs[i])
         assert st == 201, body
     st, body, _ = register(s, creds, "m50", mpub)
     assert st == 409 and body["error"]["code"] == "limit"
     assert "A vault can have at most 50 machines" in body["error"]["message"]
     # A machine that exists may still register again.
-    st, body, _ = register(s, creds, "m07", mpub)
+    st, body, _ = register(s, creds, "m07", mpub, blob=blobs[7])
     assert st == 201 and body["reregistered"] is True
 
 
