@@ -2010,8 +2010,19 @@ int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pac
 	return rc;
 }
 
-/* Run SQL with up to two text arguments and an integer; the first column of
- * its first row, or -1 on failure. */
+/* Bind text A and B (when not NULL) and integer I to ?1, ?2 and ?3 of ST;
+ * a statement without some of them just leaves them out. */
+static void bind3(sqlite3_stmt *st, const char *a, const char *b, int64_t i)
+{
+	if (a)
+		bind_text(st, 1, a);
+	if (b)
+		bind_text(st, 2, b);
+	if (sqlite3_bind_parameter_count(st) >= 3)
+		sqlite3_bind_int64(st, 3, i);
+}
+
+/* The first column of SQL's first row (arguments as bind3), or -1. */
 static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
 		      int64_t i, struct err *e)
 {
@@ -2020,11 +2031,7 @@ static int64_t scalar(struct catalog *c, const char *sql, const char *a, const c
 
 	if (st == NULL)
 		return -1;
-	if (a)
-		bind_text(st, 1, a);
-	if (b)
-		bind_text(st, 2, b);
-	sqlite3_bind_int64(st, 3, i);
+	bind3(st, a, b, i);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		v = sqlite3_column_int64(st, 0);
 	else
@@ -2033,7 +2040,7 @@ static int64_t scalar(struct catalog *c, const char *sql, const char *a, const c
 	return v;
 }
 
-/* Within a transaction: run SQL binding A, B (text) and I. 0 or -1. */
+/* Run SQL (arguments as bind3). 0 or -1. */
 static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
 		struct err *e)
 {
@@ -2042,11 +2049,7 @@ static int run3(struct catalog *c, const char *sql, const char *a, const char *b
 
 	if (st == NULL)
 		return -1;
-	if (a)
-		bind_text(st, 1, a);
-	if (b)
-		bind_text(st, 2, b);
-	sqlite3_bind_int64(st, 3, i);
+	bind3(st, a, b, i);
 	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	return rc;
@@ -2070,13 +2073,35 @@ static int doom(struct catalog *c, const char *pack, const char *region, const c
 	return rc;
 }
 
-/* Whether MACHINE holds a lease at NOW: 1, 0, or -1. */
-static int leased(struct catalog *c, const char *machine_id, int64_t now, struct err *e)
+/* Within a transaction: refuse (ERR_LOCKED) while MACHINE holds a lease,
+ * since a backup in progress may rely on any object it was told is stored. */
+static int not_leased(struct catalog *c, const char *machine_id, int64_t now, struct err *e)
 {
-	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND ?2 IS NULL"
-			      " AND expires > ?3", machine_id, NULL, now, e);
+	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND expires > ?3",
+			   machine_id, NULL, now, e);
 
-	return v < 0 ? -1 : v > 0;
+	if (v < 0)
+		return -1;
+	return v ? err_set(e, ERR_LOCKED, "a backup of the machine is in progress") : 0;
+}
+
+/* Within a transaction: drop what is left of PACK (its object rows and its
+ * row) and doom its file, refusing (ERR_LOCKED) if any object left there is
+ * live: a commit without a lease may have made one live since the
+ * collector looked. */
+static int drop_pack(struct catalog *c, const char *machine_id, const char *pack,
+		     const char *region, const char *pair, int64_t after, struct err *e)
+{
+	int64_t live = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1"
+				 " AND o.pack_id = ?2 AND " LIVE, machine_id, pack, 0, e);
+
+	if (live != 0)
+		return live < 0 ? -1 : err_set(e, ERR_LOCKED, "an object of the pack became live");
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine_id, pack,
+		 0, e) ||
+	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1", machine_id, pack, 0, e))
+		return -1;
+	return doom(c, pack, region, pair, after, e);
 }
 
 int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, const char *pair,
@@ -2094,29 +2119,11 @@ int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e)
 {
-	int64_t live;
-	int l;
-
 	LOCK(c);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto fail;
-	if ((l = leased(c, machine_id, now, e)) != 0) {
-		if (l > 0)
-			err_set(e, ERR_LOCKED, "a backup of the machine is in progress");
-		goto rollback;
-	}
-	live = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1 AND o.pack_id = ?2"
-			 " AND ?3 = ?3 AND " LIVE, machine_id, pack, 0, e);
-	if (live != 0) {
-		if (live > 0)
-			err_set(e, ERR_LOCKED, "an object of the pack became live");
-		goto rollback;
-	}
-	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2 AND ?3 = ?3",
-		 machine_id, pack, 0, e) ||
-	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1 AND ?3 = ?3", machine_id,
-		 pack, 0, e) ||
-	    doom(c, pack, region, pair, after, e) || exec(c, "COMMIT;", e))
+	if (not_leased(c, machine_id, now, e) ||
+	    drop_pack(c, machine_id, pack, region, pair, after, e) || exec(c, "COMMIT;", e))
 		goto rollback;
 	UNLOCK(c);
 	return 0;
@@ -2133,17 +2140,12 @@ int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_p
 		    struct err *e)
 {
 	sqlite3_stmt *st = NULL;
-	int64_t left;
-	int l;
 
 	LOCK(c);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto fail;
-	if ((l = leased(c, machine_id, now, e)) != 0) {
-		if (l > 0)
-			err_set(e, ERR_LOCKED, "a backup of the machine is in progress");
+	if (not_leased(c, machine_id, now, e))
 		goto rollback;
-	}
 	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)",
 		       e)) == NULL)
 		goto rollback;
@@ -2173,22 +2175,9 @@ int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_p
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	/* What stays behind in OLD must be dead: a commit without a lease may
-	 * have made one of them live since the collector looked. */
-	left = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1 AND o.pack_id = ?2"
-			 " AND ?3 = ?3 AND " LIVE, machine_id, old_pack, 0, e);
-	if (left != 0) {
-		if (left > 0)
-			err_set(e, ERR_LOCKED, "an object of the pack became live");
-		goto rollback;
-	}
-	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2 AND ?3 = ?3",
-		 machine_id, old_pack, 0, e) ||
-	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1 AND ?3 = ?3", machine_id,
-		 old_pack, 0, e) ||
-	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1 AND ?2 IS NULL AND ?3 = ?3", new_pack,
-		 NULL, 0, e) ||
-	    doom(c, old_pack, region, pair, after, e) || exec(c, "COMMIT;", e))
+	if (drop_pack(c, machine_id, old_pack, region, pair, after, e) ||
+	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1", new_pack, NULL, 0, e) ||
+	    exec(c, "COMMIT;", e))
 		goto rollback;
 	UNLOCK(c);
 	return 0;
@@ -2234,8 +2223,7 @@ int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
 	int rc;
 
 	LOCK(c);
-	rc = run3(c, "DELETE FROM doomed WHERE pack_id = ?1 AND ?2 IS NULL AND ?3 = ?3", pack, NULL,
-		  0, e);
+	rc = run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -2247,8 +2235,8 @@ int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct
 	int64_t v;
 
 	LOCK(c);
-	v = scalar(c, "SELECT coalesce(max(updated), 0) FROM policies WHERE machine_id = ?1"
-		      " AND ?2 IS NULL AND ?3 = ?3", machine_id, NULL, 0, e);
+	v = scalar(c, "SELECT coalesce(max(updated), 0) FROM policies WHERE machine_id = ?1",
+		   machine_id, NULL, 0, e);
 	UNLOCK(c);
 	return v;
 }
@@ -2258,8 +2246,8 @@ int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, 
 	int64_t v;
 
 	LOCK(c);
-	v = scalar(c, "SELECT count(*) FROM jobs WHERE machine_id = ?1 AND ?2 IS NULL"
-		      " AND kind = 'backup' AND started >= ?3", machine_id, NULL, since, e);
+	v = scalar(c, "SELECT count(*) FROM jobs WHERE machine_id = ?1 AND kind = 'backup'"
+		      " AND started >= ?3", machine_id, NULL, since, e);
 	UNLOCK(c);
 	return v < 0 ? -1 : v > 0;
 }
