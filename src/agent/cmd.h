@@ -6,6 +6,10 @@
 #define ARCA_CMD_H
 
 struct err;
+struct json_t;
+
+/* Print O as one line of compact JSON on stdout: a command's --json answer. */
+void cmd_print_json(const struct json_t *o);
 
 /* Report a failed command: with JSON, {"error": {"code", "message"}} on
  * stdout; always "arca CMD: message" on stderr. */

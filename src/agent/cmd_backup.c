@@ -127,8 +127,7 @@ int cmd_backup(int argc, char **argv)
 					      "code", err_code_name(e.code), "message", e.msg,
 					      "skipped", r.skipped);
 
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
+			cmd_print_json(j);
 			json_decref(j);
 		}
 		fprintf(stderr, "arca backup: %s\n", e.msg);
@@ -149,8 +148,7 @@ int cmd_backup(int argc, char **argv)
 					      "packs", (json_int_t)r.packs,
 					      "duration", r.seconds, "skipped", r.skipped);
 
-			json_dumpf(j, stdout, JSON_COMPACT);
-			fputc('\n', stdout);
+			cmd_print_json(j);
 			json_decref(j);
 		} else {
 			printf("Recovery point %s: %s.\n"

@@ -45,8 +45,7 @@ static int report_error(int json, const char *path, const struct err *e)
 				      "message", head ? head : e->msg, "detail", e->msg,
 				      "file", path);
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(o);
 		json_decref(o);
 	} else if (head != NULL) {
 		fprintf(stderr, "%s\n  %s\n", head, e->msg);
@@ -105,8 +104,7 @@ int cmd_credentials(int argc, char **argv)
 				      "region", vc->region, "issued", issued,
 				      "expires", expires, "seconds_left", (json_int_t)left);
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(o);
 		json_decref(o);
 	} else {
 		printf("Vault credentials %s\n"

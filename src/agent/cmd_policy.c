@@ -178,8 +178,7 @@ int cmd_policy(int argc, char **argv)
 		free(text);
 	}
 	if (json) {
-		json_dumpf(ans, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(ans);
 	} else if (strcmp(verb, "preview") == 0) {
 		json_t *v;
 		size_t i;

@@ -89,8 +89,7 @@ static void show(const struct state *s, int json)
 				      (json_int_t)s->rate_other, "work_start", s->work_start,
 				      "work_end", s->work_end);
 
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(j);
 		json_decref(j);
 		return;
 	}

@@ -547,8 +547,7 @@ int cmd_register(int argc, char **argv)
 				      "reregistered", json_is_true(json_object_get(ans,
 									 "reregistered")));
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(o);
 		json_decref(o);
 	} else {
 		printf("Machine %s is registered to vault %s%s.\n", s.machine_name, s.vault_name,

@@ -287,8 +287,7 @@ int cmd_recovery_points(int argc, char **argv)
 	if (o.json) {
 		json_t *out = json_pack("{s:O}", "recovery_points", x.points);
 
-		json_dumpf(out, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(out);
 		json_decref(out);
 	} else {
 		printf("%-34s  %-20s  %10s  %14s\n", "RECOVERY POINT", "CREATED (UTC)", "OBJECTS",
@@ -399,8 +398,7 @@ int cmd_ls(int argc, char **argv)
 				      json_string_value(json_object_get(p, "id")), "path", path,
 				      "entries", out);
 
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(j);
 		json_decref(j);
 	}
 	rc = EXIT_OK;
@@ -485,8 +483,7 @@ int cmd_find(int argc, char **argv)
 	if (o.json) {
 		json_t *j = json_pack("{s:s,s:O}", "pattern", o.pos[0], "matches", out);
 
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(j);
 		json_decref(j);
 	} else if (hits == 0) {
 		fprintf(stderr, "arca find: nothing matches '%s' in %zu recovery points\n", o.pos[0],
@@ -596,8 +593,7 @@ int cmd_restore(int argc, char **argv)
 				      (json_int_t)res.skipped_existing, "duration", res.seconds,
 				      "failed", res.failed);
 
-		json_dumpf(j, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(j);
 		json_decref(j);
 	} else {
 		printf("Restored %llu files, %llu folders, %llu links and %llu other entries "

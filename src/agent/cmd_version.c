@@ -22,8 +22,7 @@ int cmd_version(int argc, char **argv)
 	if (json) {
 		json_t *o = json_pack("{s:s}", "version", ARCA_VERSION);
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(o);
 		json_decref(o);
 	} else {
 		printf("arca %s\n", ARCA_VERSION);

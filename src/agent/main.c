@@ -13,14 +13,19 @@
 #include "err.h"
 #include "exitcode.h"
 
+void cmd_print_json(const json_t *o)
+{
+	json_dumpf(o, stdout, JSON_COMPACT);
+	fputc('\n', stdout);
+}
+
 void cmd_error(const char *cmd, int json, const struct err *e)
 {
 	if (json) {
 		json_t *o = json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code),
 				      "message", e->msg);
 
-		json_dumpf(o, stdout, JSON_COMPACT);
-		fputc('\n', stdout);
+		cmd_print_json(o);
 		json_decref(o);
 	}
 	fprintf(stderr, "arca %s: %s\n", cmd, e->msg);

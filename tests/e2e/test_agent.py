@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from test_delete import pin as service_pin
 from agent_helpers import PASSPHRASE, Agent, World
 
 
@@ -449,11 +450,6 @@ def test_sigkill_during_backup_then_resume(world, tmp_path):
         assert rsync_diff(src, o / str(src).lstrip("/")) == ""
 
 
-def pin(world):
-    st, body, _ = world.s.call("POST", "/pin")
-    assert st == 201
-    return body["pin"]
-
 
 def test_passphrase_change(world, tmp_path):
     a = world.register("server-01")
@@ -466,7 +462,8 @@ def test_passphrase_change(world, tmp_path):
     p = a.run("properties", "--change-passphrase", "--passphrase-file", str(new), "--pin", "00000000")
     assert p.returncode == 1 and "PIN" in p.stderr, p.stderr
     before = usage_bytes(world)
-    p = a.run("properties", "--change-passphrase", "--passphrase-file", str(new), "--pin", pin(world))
+    p = a.run("properties", "--change-passphrase", "--passphrase-file", str(new),
+              "--pin", service_pin(world.s))
     assert p.returncode == 0, p.stderr
     assert usage_bytes(world) == before  # nothing re-encrypted or uploaded
     b = world.register("laptop")

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from test_delete import pin as service_pin
 from agent_helpers import World
 from test_agent import rsync_diff
 from test_retention import Clock
@@ -30,11 +31,6 @@ def world(arcad_bin, arca_bin, tmp_path):
     yield w
     w.stop()
 
-
-def pin(world):
-    st, body, _ = world.s.call("POST", "/pin")
-    assert st == 201
-    return body["pin"]
 
 
 def stored(world):
@@ -57,7 +53,7 @@ def collect(world):
 def delete_point(world, point):
     from test_delete import call_pin
     st, body = call_pin(world.s, "DELETE",
-                        f"/vaults/backup-vault/machines/server-01/recovery-points/{point}", pin(world))
+                        f"/vaults/backup-vault/machines/server-01/recovery-points/{point}", service_pin(world.s))
     assert st == 200, body
 
 

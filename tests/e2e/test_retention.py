@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from test_delete import pin as service_pin
 from agent_helpers import World
 from test_agent import free_port, rsync_diff
 from test_service import Service, has_test_clock
@@ -18,11 +19,6 @@ def world(arcad_bin, arca_bin, tmp_path):
     yield w
     w.stop()
 
-
-def pin(world):
-    st, body, _ = world.s.call("POST", "/pin")
-    assert st == 201
-    return body["pin"]
 
 
 def test_policy_set_show_and_limits(world):
@@ -46,7 +42,7 @@ def test_policy_set_show_and_limits(world):
     # Shortening retention needs a security PIN from a person.
     p = a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "7")
     assert p.returncode == 1 and "PIN" in p.stderr
-    pol = a.json("policy", "set", "--schedule", "09:30", "--keep-daily", "7", "--pin", pin(world))
+    pol = a.json("policy", "set", "--schedule", "09:30", "--keep-daily", "7", "--pin", service_pin(world.s))
     assert pol["keep_daily"] == 7 and pol["keep_weekly"] == 0
     st, body, _ = world.s.call("GET", "/alerts")
     assert "retention.shortened" in [x["kind"] for x in body["alerts"]]
