@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "err.h"
+#include "objid.h"
 
 /* catalog_machine_register's refusal of a re-registration that brings
  * another master key (the error code is ERR_EXISTS, the message says so). */
@@ -211,28 +212,38 @@ int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machin
 		       struct err *e);
 /* ---- space collection (gc.c) ---- */
 
-/* A pack and how much of it recovery points still need: its objects whose
- * recorded place is this pack, and those of them a recovery point of its
- * machine references (live or soft-deleted: a soft-deleted point can come
- * back). */
+/* A pack of a machine, and (filled by the collector) how much of it
+ * recovery points still need. */
 struct pack_use {
 	char id[65];
 	catalog_id machine_id, vault_id;
 	int64_t size, objects, live_objects, live_bytes;
 };
-/* Every pack of the machines of vault VAULT_ID (NULL: of all vaults). */
+/* Every pack of the machines of vault VAULT_ID (NULL: of all vaults), by
+ * machine. */
 int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
 		       struct err *e);
-/* The hex ids of the live objects placed in PACK (caller frees *IDS, an
- * array of 65-byte strings). */
-int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pack,
-		      char (**ids)[65], size_t *n, struct err *e);
-/* Drop PACK of MACHINE, none of whose objects is live: its object rows and
- * its row, and record its file as doomed (deleted from REGION's store and
- * PAIR's, if any, after AFTER), in one transaction. ERR_LOCKED, changing
- * nothing, while the machine holds a lease (a backup in progress may rely
- * on any of its objects) or when an object became live meanwhile. */
-int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
+/* The objects MACHINE's recovery points reference (live or soft-deleted: a
+ * soft-deleted point can come back), as of a mark: *IDS sorted and unique
+ * (caller frees), and *MARK, which catalog_gc_drop and catalog_gc_move take
+ * to re-check against the points committed since. */
+int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
+		      int64_t *mark, struct err *e);
+struct pack_obj {
+	struct objid id;
+	int64_t length;
+};
+/* The objects whose recorded place is PACK of MACHINE, sorted by id
+ * (caller frees *OUT). */
+int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+			 struct pack_obj **out, size_t *n, struct err *e);
+/* Drop PACK of MACHINE, none of whose objects was live at MARK: its object
+ * rows and its row, and record its file as doomed (deleted from REGION's
+ * store and PAIR's, if any, after AFTER), in one transaction. ERR_LOCKED,
+ * changing nothing, while the machine holds a lease (a backup in progress
+ * may rely on any of its objects) or when a point committed since MARK
+ * references one of them. */
+int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e);
 /* Record that NEW is being written (doomed after AFTER unless a move
@@ -242,11 +253,12 @@ int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, con
 /* Move the live objects of OLD into NEW (stored already, of NEW_SIZE bytes,
  * holding ENTS): in one transaction, add NEW, repoint the objects, drop
  * OLD's other rows and OLD, doom OLD's file and undoom NEW's. ERR_LOCKED,
- * changing nothing, under a lease or when an object left out became live. */
+ * changing nothing, under a lease or when a point committed since MARK
+ * references an object left out. */
 int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
 		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
-		    size_t n, const char *region, const char *pair, int64_t now, int64_t after,
-		    struct err *e);
+		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		    int64_t after, struct err *e);
 struct doomed {
 	char pack[65];
 	char region[65], pair[65];

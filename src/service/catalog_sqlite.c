@@ -89,6 +89,20 @@ static const char *const migrations[] = {
 	"CREATE INDEX objects_pack ON objects (pack_id);"
 	"CREATE TABLE doomed (pack_id TEXT PRIMARY KEY, region TEXT NOT NULL, pair TEXT NOT NULL,"
 	"  after INTEGER NOT NULL);",
+	/* 9: a point's references as one blob of sorted binary ids (see
+	 * docs/FORMAT.md), numbered in commit order so the collector can tell
+	 * which points came after its mark; migrate_refs fills it from
+	 * point_objects, whose rows cost a hundred bytes and more a reference. */
+	"CREATE TABLE point_refs (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  point_id TEXT NOT NULL UNIQUE, machine_id TEXT NOT NULL, ids BLOB NOT NULL);"
+	"CREATE INDEX point_refs_machine ON point_refs (machine_id, seq);",
+};
+
+static int migrate_refs(struct catalog *c, struct err *e);
+
+/* Work a migration does beyond its SQL, run in the same transaction. */
+static int (*const migration_code[])(struct catalog *, struct err *) = {
+	[8] = migrate_refs,
 };
 
 static int db_fail(struct catalog *c, struct err *e, const char *what)
@@ -171,6 +185,47 @@ void catalog_new_id(catalog_id out)
 	sodium_bin2hex(out, CATALOG_ID_LEN + 1, b, sizeof(b));
 }
 
+/* Migration 9: each point's rows of point_objects become its blob in
+ * point_refs (points in commit order), then point_objects goes. */
+static int migrate_refs(struct catalog *c, struct err *e)
+{
+	sqlite3_stmt *pts = prep(c, "SELECT id, machine_id FROM points ORDER BY created, rowid", e);
+	sqlite3_stmt *objs = prep(c, "SELECT object_id FROM point_objects WHERE point_id = ?"
+				     " ORDER BY object_id", e);
+	sqlite3_stmt *ins = prep(c, "INSERT INTO point_refs (point_id, machine_id, ids)"
+				    " VALUES (?, ?, ?)", e);
+	struct objid *v = NULL;
+	size_t cap = 0;
+	int rc = pts && objs && ins ? 0 : -1;
+
+	while (rc == 0 && sqlite3_step(pts) == SQLITE_ROW) {
+		size_t n = 0;
+
+		sqlite3_reset(objs);
+		sqlite3_bind_value(objs, 1, sqlite3_column_value(pts, 0));
+		while (rc == 0 && sqlite3_step(objs) == SQLITE_ROW) {
+			const char *hex = (const char *)sqlite3_column_text(objs, 0);
+
+			if ((rc = grow((void **)&v, &cap, n, sizeof(*v), e)) == 0 &&
+			    (rc = objid_from_hex(hex ? hex : "", &v[n], e)) == 0)
+				n++;
+		}
+		if (rc)
+			break;
+		sqlite3_reset(ins);
+		sqlite3_bind_value(ins, 1, sqlite3_column_value(pts, 0));
+		sqlite3_bind_value(ins, 2, sqlite3_column_value(pts, 1));
+		sqlite3_bind_blob64(ins, 3, v ? (const void *)v : "", (sqlite3_uint64)(n * sizeof(*v)),
+				    SQLITE_STATIC);
+		rc = step_done(c, ins, NULL, e);
+	}
+	sqlite3_finalize(pts);
+	sqlite3_finalize(objs);
+	sqlite3_finalize(ins);
+	free(v);
+	return rc ? rc : exec(c, "DROP TABLE point_objects;", e);
+}
+
 struct catalog *catalog_open(const char *path, struct err *e)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
@@ -205,8 +260,10 @@ struct catalog *catalog_open(const char *path, struct err *e)
 		char bump[64];
 
 		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
-		if (exec(c, "BEGIN IMMEDIATE;", e) || exec(c, migrations[v], e) || exec(c, bump, e) ||
-		    exec(c, "COMMIT;", e)) {
+		if (exec(c, "BEGIN IMMEDIATE;", e) || exec(c, migrations[v], e) ||
+		    (v < (int)(sizeof(migration_code) / sizeof(migration_code[0])) &&
+		     migration_code[v] && migration_code[v](c, e)) ||
+		    exec(c, bump, e) || exec(c, "COMMIT;", e)) {
 			exec(c, "ROLLBACK;", NULL);
 			err_prefix(e, "migrating the catalog to version %d: ", v + 1);
 			goto fail;
@@ -1223,15 +1280,47 @@ int catalog_objects_locate(struct catalog *c, const char *machine_id, const char
 	return rc;
 }
 
+/* The N hex ids IDS as sorted, unique binary ids in *OUT (caller frees),
+ * their number in *M. */
+static int sorted_ids(const char *const *ids, size_t n, struct objid **out, size_t *m,
+		      struct err *e)
+{
+	struct objid *v = malloc((n ? n : 1) * sizeof(*v));
+	size_t k = 0;
+
+	*out = NULL;
+	*m = 0;
+	if (v == NULL)
+		return err_oom(e);
+	for (size_t i = 0; i < n; i++) {
+		if (objid_from_hex(ids[i], &v[i], e) != 0) {
+			free(v);
+			return err_set(e, ERR_INVALID, "object id %zu is not 64 hex digits", i);
+		}
+	}
+	qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))objid_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || objid_cmp(&v[k - 1], &v[i]) != 0)
+			v[k++] = v[i];
+	*out = v;
+	*m = k;
+	return 0;
+}
+
 int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
 			 const char *parent, const char *const *ids, size_t n, int64_t now,
 			 struct recovery_point *rp, struct err *e)
 {
-	sqlite3_stmt *st = NULL, *ins = NULL;
+	sqlite3_stmt *st = NULL;
+	struct objid *refs = NULL;
+	size_t n_refs = 0;
 	int64_t live = 0, bytes = 0, missing = 0;
 	int rc = -1;
 
 	memset(rp, 0, sizeof(*rp));
+	/* Sorted before taking the catalog: the list may be long. */
+	if (sorted_ids(ids, n, &refs, &n_refs, e) != 0)
+		return -1;
 	LOCK(c);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto out;
@@ -1248,23 +1337,19 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 		goto rollback;
 	}
 	catalog_new_id(rp->id);
-	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL ||
-	    (ins = prep(c, "INSERT OR IGNORE INTO point_objects (point_id, object_id) VALUES (?, ?)", e)) == NULL)
+	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL)
 		goto rollback;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n_refs; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&refs[i], hex);
 		sqlite3_reset(st);
 		bind_text(st, 1, machine_id);
-		bind_text(st, 2, ids[i]);
-		if (sqlite3_step(st) != SQLITE_ROW) {
+		bind_text(st, 2, hex);
+		if (sqlite3_step(st) != SQLITE_ROW)
 			missing++;
-			continue;
-		}
-		bytes += sqlite3_column_int64(st, 0);
-		sqlite3_reset(ins);
-		bind_text(ins, 1, rp->id);
-		bind_text(ins, 2, ids[i]);
-		if (step_done(c, ins, NULL, e) != 0)
-			goto rollback;
+		else
+			bytes += sqlite3_column_int64(st, 0);
 	}
 	if (missing) {
 		err_set(e, ERR_NOT_FOUND, "%lld of the %zu referenced objects are not stored for this "
@@ -1276,7 +1361,7 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 	snprintf(rp->meta, sizeof(rp->meta), "%s", meta);
 	snprintf(rp->parent, sizeof(rp->parent), "%s", parent ? parent : "");
 	rp->created = now;
-	rp->objects = (int64_t)n;
+	rp->objects = (int64_t)n_refs;
 	rp->bytes = bytes;
 	if ((st = prep(c, "INSERT INTO points (id, machine_id, meta, parent, created, objects, bytes) "
 			  "VALUES (?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
@@ -1291,18 +1376,26 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 	if (step_done(c, st, NULL, e) != 0)
 		goto rollback;
 	sqlite3_finalize(st);
-	sqlite3_finalize(ins);
-	st = ins = NULL;
+	if ((st = prep(c, "INSERT INTO point_refs (point_id, machine_id, ids) VALUES (?, ?, ?)",
+		       e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, machine_id);
+	sqlite3_bind_blob64(st, 3, refs, (sqlite3_uint64)(n_refs * sizeof(*refs)), SQLITE_STATIC);
+	if (step_done(c, st, NULL, e) != 0)
+		goto rollback;
+	sqlite3_finalize(st);
+	st = NULL;
 	if (exec(c, "COMMIT;", e) == 0) {
 		rc = 0;
 		goto out;
 	}
 rollback:
 	sqlite3_finalize(st);
-	sqlite3_finalize(ins);
 	exec(c, "ROLLBACK;", NULL);
 out:
 	UNLOCK(c);
+	free(refs);
 	return rc;
 }
 
@@ -1475,12 +1568,12 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 	const int64_t before = now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400;
 	static const char *const steps[] = {
 		/* Points: their references, then the points. */
-		"DELETE FROM point_objects WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
+		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
 		"AND deleted < ?1)",
 		"DELETE FROM points WHERE deleted != 0 AND deleted < ?1",
 		/* Machines: everything of theirs. */
-		"DELETE FROM point_objects WHERE point_id IN (SELECT p.id FROM points p JOIN machines m "
-		"ON m.id = p.machine_id WHERE m.deleted != 0 AND m.deleted < ?1)",
+		"DELETE FROM point_refs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 "
+		"AND deleted < ?1)",
 		"DELETE FROM points WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
 		"deleted < ?1)",
 		"DELETE FROM objects WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
@@ -1923,10 +2016,76 @@ int catalog_point_get(struct catalog *c, const char *machine_id, const char *poi
 
 /* ---- space collection ---- */
 
-/* An object row O is live when a recovery point of its machine (live or
- * soft-deleted) references it. */
-#define LIVE "EXISTS (SELECT 1 FROM point_objects po JOIN points pt ON pt.id = po.point_id" \
-	     " WHERE po.object_id = o.id AND pt.machine_id = o.machine_id)"
+static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);
+
+/* Union of the sorted unique ids A (N_A of them, in a buffer of *CAP) and
+ * B (N_B) into A; 0, or -1 out of memory. */
+static int union_into(struct objid **a, size_t *n_a, size_t *cap, const struct objid *b,
+		      size_t n_b, struct err *e)
+{
+	struct objid *out;
+	size_t i = 0, j = 0, k = 0, want = *n_a + n_b;
+
+	if ((out = malloc((want ? want : 1) * sizeof(*out))) == NULL)
+		return err_oom(e);
+	while (i < *n_a || j < n_b) {
+		int d = i == *n_a ? 1 : j == n_b ? -1 : objid_cmp(&(*a)[i], &b[j]);
+
+		if (d <= 0)
+			out[k++] = (*a)[i++];
+		else
+			out[k++] = b[j];
+		if (d >= 0)
+			j++;
+	}
+	free(*a);
+	*a = out;
+	*n_a = k;
+	*cap = want;
+	return 0;
+}
+
+int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
+		      int64_t *mark, struct err *e)
+{
+	sqlite3_stmt *st;
+	size_t cap = 0;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	*mark = 0;
+	LOCK(c);
+	/* Every point's list and the mark, read under one hold of the catalog:
+	 * no commit comes in between. */
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? ORDER BY seq", e))) {
+		bind_text(st, 1, machine_id);
+		rc = 0;
+		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+			const void *blob = sqlite3_column_blob(st, 0);
+			size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+			if (len % sizeof(struct objid) != 0) {
+				rc = err_set(e, ERR_IO, "catalog: the references of a point are damaged");
+				break;
+			}
+			rc = union_into(ids, n, &cap, blob, len / sizeof(struct objid), e);
+		}
+		sqlite3_finalize(st);
+		/* The mark: the last number handed to a point, of any machine. */
+		if (rc == 0 && (*mark = scalar(c, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence"
+						  " WHERE name = 'point_refs'", NULL, NULL, 0, e)) < 0)
+			rc = -1;
+	}
+	UNLOCK(c);
+	if (rc) {
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+	}
+	return rc;
+}
 
 int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
 		       struct err *e)
@@ -1938,13 +2097,8 @@ int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use 
 	*out = NULL;
 	*n = 0;
 	LOCK(c);
-	st = prep(c, "SELECT p.id, p.machine_id, m.vault_id, p.size,"
-		     " (SELECT count(*) FROM objects o WHERE o.pack_id = p.id AND o.machine_id = p.machine_id),"
-		     " (SELECT count(*) FROM objects o WHERE o.pack_id = p.id AND o.machine_id = p.machine_id"
-		     "   AND " LIVE "),"
-		     " (SELECT coalesce(sum(o.length), 0) FROM objects o WHERE o.pack_id = p.id"
-		     "   AND o.machine_id = p.machine_id AND " LIVE ")"
-		     " FROM packs p JOIN machines m ON m.id = p.machine_id"
+	st = prep(c, "SELECT p.id, p.machine_id, m.vault_id, p.size FROM packs p"
+		     " JOIN machines m ON m.id = p.machine_id"
 		     " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created", e);
 	if (st) {
 		if (vault_id)
@@ -1958,13 +2112,11 @@ int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use 
 				break;
 			}
 			u = &(*out)[(*n)++];
+			memset(u, 0, sizeof(*u));
 			copy_col(u->id, sizeof(u->id), st, 0);
 			copy_col(u->machine_id, sizeof(u->machine_id), st, 1);
 			copy_col(u->vault_id, sizeof(u->vault_id), st, 2);
 			u->size = sqlite3_column_int64(st, 3);
-			u->objects = sqlite3_column_int64(st, 4);
-			u->live_objects = sqlite3_column_int64(st, 5);
-			u->live_bytes = sqlite3_column_int64(st, 6);
 		}
 		sqlite3_finalize(st);
 	}
@@ -1977,36 +2129,46 @@ int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use 
 	return rc;
 }
 
-int catalog_pack_live(struct catalog *c, const char *machine_id, const char *pack,
-		      char (**ids)[65], size_t *n, struct err *e)
+/* Of the objects placed in PACK of MACHINE, their ids (sorted) and lengths;
+ * the caller holds the catalog. */
+static int pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+			struct pack_obj **out, size_t *n, struct err *e)
 {
-	sqlite3_stmt *st;
+	sqlite3_stmt *st = prep(c, "SELECT id, length FROM objects WHERE machine_id = ?"
+				   " AND pack_id = ? ORDER BY id", e);
 	size_t cap = 0;
-	int rc = -1;
+	int rc = st ? 0 : -1;
 
-	*ids = NULL;
+	*out = NULL;
 	*n = 0;
-	LOCK(c);
-	st = prep(c, "SELECT o.id FROM objects o WHERE o.machine_id = ? AND o.pack_id = ? AND " LIVE, e);
 	if (st) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, pack);
-		rc = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (grow((void **)ids, &cap, *n, sizeof(**ids), e)) {
-				rc = -1;
-				break;
-			}
-			copy_col((*ids)[(*n)++], 65, st, 0);
+		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+			const char *hex = (const char *)sqlite3_column_text(st, 0);
+
+			if ((rc = grow((void **)out, &cap, *n, sizeof(**out), e)) == 0 &&
+			    (rc = objid_from_hex(hex ? hex : "", &(*out)[*n].id, e)) == 0)
+				(*out)[(*n)++].length = sqlite3_column_int64(st, 1);
 		}
 		sqlite3_finalize(st);
 	}
-	UNLOCK(c);
 	if (rc) {
-		free(*ids);
-		*ids = NULL;
+		free(*out);
+		*out = NULL;
 		*n = 0;
 	}
+	return rc;
+}
+
+int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+			 struct pack_obj **out, size_t *n, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = pack_objects(c, machine_id, pack, out, n, e);
+	UNLOCK(c);
 	return rc;
 }
 
@@ -2085,15 +2247,47 @@ static int not_leased(struct catalog *c, const char *machine_id, int64_t now, st
 	return v ? err_set(e, ERR_LOCKED, "a backup of the machine is in progress") : 0;
 }
 
+/* Within a transaction: whether a point of MACHINE committed after MARK
+ * references an object of PACK (1), not (0), or -1. Points up to the mark
+ * were in the collector's view; only later ones can have made a dead
+ * object live again. */
+static int referenced_since(struct catalog *c, const char *machine_id, const char *pack,
+			    int64_t mark, struct err *e)
+{
+	struct pack_obj *objs = NULL;
+	size_t n = 0;
+	sqlite3_stmt *st;
+	int found = 0;
+
+	if (pack_objects(c, machine_id, pack, &objs, &n, e) != 0)
+		return -1;
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND seq > ?", e)) == NULL) {
+		free(objs);
+		return -1;
+	}
+	bind_text(st, 1, machine_id);
+	sqlite3_bind_int64(st, 2, mark);
+	while (!found && sqlite3_step(st) == SQLITE_ROW) {
+		const struct objid *ids = sqlite3_column_blob(st, 0);
+		size_t m = (size_t)sqlite3_column_bytes(st, 0) / sizeof(struct objid);
+
+		for (size_t i = 0; i < n && !found; i++)
+			found = bsearch(&objs[i].id, ids, m, sizeof(*ids),
+					(int (*)(const void *, const void *))objid_cmp) != NULL;
+	}
+	sqlite3_finalize(st);
+	free(objs);
+	return found;
+}
+
 /* Within a transaction: drop what is left of PACK (its object rows and its
- * row) and doom its file, refusing (ERR_LOCKED) if any object left there is
- * live: a commit without a lease may have made one live since the
- * collector looked. */
-static int drop_pack(struct catalog *c, const char *machine_id, const char *pack,
+ * row) and doom its file, refusing (ERR_LOCKED) if a point committed since
+ * MARK references any object left there: a commit without a lease may have
+ * made one live since the collector looked. */
+static int drop_pack(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		     const char *region, const char *pair, int64_t after, struct err *e)
 {
-	int64_t live = scalar(c, "SELECT count(*) FROM objects o WHERE o.machine_id = ?1"
-				 " AND o.pack_id = ?2 AND " LIVE, machine_id, pack, 0, e);
+	int live = referenced_since(c, machine_id, pack, mark, e);
 
 	if (live != 0)
 		return live < 0 ? -1 : err_set(e, ERR_LOCKED, "an object of the pack became live");
@@ -2115,7 +2309,7 @@ int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, con
 	return rc;
 }
 
-int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
+int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e)
 {
@@ -2123,7 +2317,7 @@ int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack,
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto fail;
 	if (not_leased(c, machine_id, now, e) ||
-	    drop_pack(c, machine_id, pack, region, pair, after, e) || exec(c, "COMMIT;", e))
+	    drop_pack(c, machine_id, pack, mark, region, pair, after, e) || exec(c, "COMMIT;", e))
 		goto rollback;
 	UNLOCK(c);
 	return 0;
@@ -2136,8 +2330,8 @@ fail:
 
 int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
 		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
-		    size_t n, const char *region, const char *pair, int64_t now, int64_t after,
-		    struct err *e)
+		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		    int64_t after, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -2175,7 +2369,7 @@ int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_p
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (drop_pack(c, machine_id, old_pack, region, pair, after, e) ||
+	if (drop_pack(c, machine_id, old_pack, mark, region, pair, after, e) ||
 	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1", new_pack, NULL, 0, e) ||
 	    exec(c, "COMMIT;", e))
 		goto rollback;

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,39 @@ static int stores_of(struct service *s, const char *vault_id, const struct regio
 	return 0;
 }
 
+/* What one machine's recovery points reference, as of a mark. */
+struct live {
+	catalog_id machine_id;
+	struct objid *ids; /* sorted, unique */
+	size_t n;
+	int64_t mark;
+};
+
+static bool is_live(const struct live *lv, const struct objid *id)
+{
+	return bsearch(id, lv->ids, lv->n, sizeof(*lv->ids),
+		       (int (*)(const void *, const void *))objid_cmp) != NULL;
+}
+
+/* Count pack U's objects and its live ones, and their bytes. */
+static int measure(struct service *s, struct pack_use *u, const struct live *lv, struct err *e)
+{
+	struct pack_obj *o = NULL;
+	size_t n = 0;
+
+	if (catalog_pack_objects(s->cat, u->machine_id, u->id, &o, &n, e) != 0)
+		return -1;
+	u->objects = (int64_t)n;
+	for (size_t i = 0; i < n; i++) {
+		if (is_live(lv, &o[i].id)) {
+			u->live_objects++;
+			u->live_bytes += o[i].length;
+		}
+	}
+	free(o);
+	return 0;
+}
+
 static int read_all(int fd, uint8_t *p, size_t n)
 {
 	while (n > 0) {
@@ -47,11 +81,12 @@ static int read_all(int fd, uint8_t *p, size_t n)
 }
 
 /* Copy the live objects of pack U into a new pack and move them there. */
-static int rewrite(struct service *s, const struct pack_use *u, const struct region *r,
-		   const struct region *pair, int64_t now, int64_t *new_size, struct err *e)
+static int rewrite(struct service *s, const struct pack_use *u, const struct live *lv,
+		   const struct region *r, const struct region *pair, int64_t now,
+		   int64_t *new_size, struct err *e)
 {
-	char (*live)[65] = NULL, tmp[4200], new_hex[65];
-	size_t n_live = 0, n_ents = 0;
+	char tmp[4200], new_hex[65];
+	size_t n_ents = 0;
 	struct pack_entry *ents = NULL;
 	struct pack_writer *w = NULL;
 	struct buf out = BUF_INIT;
@@ -59,8 +94,7 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct reg
 	uint64_t size;
 	int fd = -1, rc = -1;
 
-	if (catalog_pack_live(s->cat, u->machine_id, u->id, &live, &n_live, e) != 0 ||
-	    (fd = store_open(r->store, u->id, &size, e)) < 0)
+	if ((fd = store_open(r->store, u->id, &size, e)) < 0)
 		goto out;
 	if ((data = malloc(size ? size : 1)) == NULL) {
 		err_oom(e);
@@ -73,16 +107,10 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct reg
 	if (pack_toc_read(data, size, &ents, &n_ents, e) != 0 ||
 	    (w = pack_writer_new(NULL, 0, e)) == NULL)
 		goto out;
-	for (size_t i = 0; i < n_ents; i++) {
-		char hex[OBJID_HEX_LEN + 1];
-		size_t k;
-
-		objid_to_hex(&ents[i].id, hex);
-		for (k = 0; k < n_live && strcmp(live[k], hex) != 0; k++)
-			;
-		if (k < n_live && pack_writer_add_sealed(w, &ents[i], data + ents[i].offset, e))
+	for (size_t i = 0; i < n_ents; i++)
+		if (is_live(lv, &ents[i].id) && pack_writer_add_sealed(w, &ents[i],
+								       data + ents[i].offset, e))
 			goto out;
-	}
 	if (pack_writer_count(w) == 0) {
 		err_set(e, ERR_LOCKED, "no live object left to copy");
 		goto out;
@@ -115,8 +143,8 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct reg
 	if (store_put_file(r->store, new_hex, tmp, e) != 0 ||
 	    (pair && store_copy(r->store, pair->store, new_hex, e) != 0))
 		goto out;
-	if (catalog_gc_move(s->cat, u->machine_id, u->id, new_hex, out.len, ents, n_ents, r->name,
-			    pair ? pair->name : "", now, now + GC_GRACE, e) != 0)
+	if (catalog_gc_move(s->cat, u->machine_id, u->id, new_hex, out.len, ents, n_ents, lv->mark,
+			    r->name, pair ? pair->name : "", now, now + GC_GRACE, e) != 0)
 		goto out; /* the new file stays doomed and goes in a day */
 	*new_size = (int64_t)out.len;
 	rc = 0;
@@ -125,7 +153,6 @@ out:
 		close(fd);
 	free(data);
 	free(ents);
-	free(live);
 	pack_writer_free(w);
 	buf_free(&out);
 	return rc;
@@ -157,6 +184,7 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 	   struct err *e)
 {
 	struct pack_use *u = NULL;
+	struct live lv = { .machine_id = "" };
 	size_t n = 0;
 	int rc = -1;
 	char skipped[65] = "";
@@ -174,13 +202,23 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 
 		st->packs_seen++;
 		st->bytes_before += u[i].size;
+		/* Packs come by machine: mark each machine's references once. */
+		if (strcmp(lv.machine_id, u[i].machine_id) != 0) {
+			free(lv.ids);
+			lv.ids = NULL;
+			snprintf(lv.machine_id, sizeof(lv.machine_id), "%s", u[i].machine_id);
+			if (catalog_refs_mark(s->cat, lv.machine_id, &lv.ids, &lv.n, &lv.mark, &pe) != 0) {
+				fprintf(stderr, "arcad: collecting machine %.16s: %s\n", lv.machine_id, pe.msg);
+				snprintf(skipped, sizeof(skipped), "%s", lv.machine_id);
+			}
+		}
 		if (strcmp(skipped, u[i].machine_id) == 0 ||
-		    stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0) {
+		    stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0 || measure(s, &u[i], &lv, &pe) != 0) {
 			st->bytes_after += u[i].size;
 			continue;
 		}
 		if (u[i].live_objects == 0) {
-			r_ok = catalog_gc_drop(s->cat, u[i].machine_id, u[i].id, r->name,
+			r_ok = catalog_gc_drop(s->cat, u[i].machine_id, u[i].id, lv.mark, r->name,
 					       pair ? pair->name : "", now, now + GC_GRACE, &pe);
 			if (r_ok == 0) {
 				st->packs_dropped++;
@@ -189,7 +227,7 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 		} else if ((double)u[i].live_bytes < GC_REWRITE_BELOW * (double)u[i].size) {
 			int64_t ns = 0;
 
-			r_ok = rewrite(s, &u[i], r, pair, now, &ns, &pe);
+			r_ok = rewrite(s, &u[i], &lv, r, pair, now, &ns, &pe);
 			if (r_ok == 0) {
 				st->packs_rewritten++;
 				after = ns;
@@ -210,6 +248,7 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 	rc = 0;
 out:
 	pthread_mutex_unlock(&one_pass);
+	free(lv.ids);
 	free(u);
 	return rc;
 }

@@ -587,7 +587,6 @@ def test_objects_the_service_lost_are_uploaded_again(world, tmp_path):
     # operator restored an older catalog); the agent's cache still lists them.
     db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
     newest = db.execute("SELECT id FROM packs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()[0]
-    db.execute("DELETE FROM point_objects WHERE object_id IN (SELECT id FROM objects WHERE pack_id = ?)", (newest,))
     n = db.execute("DELETE FROM objects WHERE pack_id = ?", (newest,)).rowcount
     db.commit()
     db.close()

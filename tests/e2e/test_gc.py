@@ -130,16 +130,26 @@ def test_collection_leaves_a_backup_in_progress_alone(world, arcad_bin, tmp_path
         assert rsync_diff(src, o / str(src).lstrip("/")) == ""
 
 
+def live_ids(db):
+    """(machine, hex id) of every object a recovery point references."""
+    live = set()
+    for machine, blob in db.execute("SELECT machine_id, ids FROM point_refs"):
+        live.update((machine, blob[i:i + 32].hex()) for i in range(0, len(blob), 32))
+    return live
+
+
 def pending_work(world):
     """Packs the collector would still drop or rewrite: less than half live."""
     import sqlite3
     db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
-    n = db.execute("SELECT count(*) FROM packs p WHERE 2 * (SELECT coalesce(sum(o.length), 0)"
-                   " FROM objects o WHERE o.pack_id = p.id AND EXISTS (SELECT 1 FROM point_objects po"
-                   " JOIN points pt ON pt.id = po.point_id WHERE po.object_id = o.id"
-                   " AND pt.machine_id = o.machine_id)) < p.size").fetchone()[0]
+    live = live_ids(db)
+    packs = {p: size for p, size in db.execute("SELECT id, size FROM packs")}
+    used = dict.fromkeys(packs, 0)
+    for machine, oid, pack, length in db.execute("SELECT machine_id, id, pack_id, length FROM objects"):
+        if (machine, oid) in live:
+            used[pack] += length
     db.close()
-    return n
+    return sum(1 for p, size in packs.items() if 2 * used[p] < size)
 
 
 def consistent(world):

@@ -1,6 +1,7 @@
 /* test_catalog.c: the SQLite catalog's rules, with time given explicitly:
  * 14-day soft delete and purge, PIN expiry, the vault and point limits, and
- * that a reopened catalog keeps its schema and rows. */
+ * that a reopened catalog keeps its schema and rows; the references the
+ * space collector marks, and their migration from schema 8. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "catalog.h"
 #include "keys.h"
@@ -216,6 +218,125 @@ static void test_reopen_keeps_everything(void **state)
 	assert_int_equal(v.machines, 1);
 }
 
+/* Store pack PACK_CH (its id 64 times that letter) holding objects with
+ * first bytes FIRST[0..N). */
+static void add_pack(struct fx *f, char pack_ch, const uint8_t *first, size_t n, char *pack)
+{
+	struct pack_entry ents[8];
+
+	memset(ents, 0, sizeof(ents));
+	for (size_t i = 0; i < n; i++) {
+		ents[i].id.b[0] = first[i];
+		ents[i].kind = 1, ents[i].offset = 16 + 100 * i, ents[i].length = 100;
+	}
+	memset(pack, pack_ch, 64);
+	pack[64] = 0;
+	assert_int_equal(catalog_pack_add(f->c, f->m.id, pack, 1000, ents, n, 1000, NULL), 0);
+}
+
+/* Commit a point referencing the objects with first bytes FIRST[0..N). */
+static void commit_refs(struct fx *f, const uint8_t *first, size_t n, int64_t t,
+			struct recovery_point *rp)
+{
+	char hex[8][OBJID_HEX_LEN + 1];
+	const char *ids[8];
+
+	for (size_t i = 0; i < n; i++) {
+		struct objid id;
+
+		memset(&id, 0, sizeof(id));
+		id.b[0] = first[i];
+		objid_to_hex(&id, hex[i]);
+		ids[i] = hex[i];
+	}
+	assert_int_equal(catalog_point_commit(f->c, f->m.id, "m", NULL, ids, n, t, rp, NULL), 0);
+}
+
+/* The collector's mark: the union of every point's references; a pack
+ * dead at the mark is refused when a point committed since references it,
+ * and dropped once no point does. */
+static void test_refs_mark_and_recheck(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t a_objs[] = { 1, 2, 3 }, b_objs[] = { 4 }, p1[] = { 2, 1, 2 }, p2[] = { 4 };
+	char a[65], b[65];
+	struct recovery_point r1, r2;
+	struct objid *live;
+	struct pack_obj *objs;
+	size_t n;
+	int64_t mark, mark2, pts, ms;
+	struct err e;
+
+	add_pack(f, 'a', a_objs, 3, a);
+	add_pack(f, 'b', b_objs, 1, b);
+	commit_refs(f, p1, 3, 2000, &r1);
+	assert_int_equal(r1.objects, 2); /* duplicates count once */
+	assert_int_equal(r1.bytes, 200);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_true(live[0].b[0] == 1 && live[1].b[0] == 2);
+	free(live);
+	assert_int_equal(catalog_pack_objects(f->c, f->m.id, a, &objs, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	assert_true(objs[2].id.b[0] == 3 && objs[2].length == 100);
+	free(objs);
+	/* Pack b is dead at the mark; a point committed since revives it. */
+	commit_refs(f, p2, 1, 2001, &r2);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, b, mark, "local-1", "", 2002, 9000, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark2, NULL), 0);
+	assert_true(mark2 > mark && n == 3);
+	free(live);
+	/* Soft-deleted points still count; purged ones do not. */
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, r2.id, 2003, NULL), 0);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	assert_int_equal(n, 3);
+	free(live);
+	assert_int_equal(catalog_purge(f->c, 2003 + 15 * DAY, &pts, &ms, NULL), 0);
+	assert_int_equal(pts, 1);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	assert_int_equal(n, 2);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, b, mark, "local-1", "", 2004, 9000, NULL), 0);
+	assert_int_equal(catalog_pack_objects(f->c, f->m.id, b, &objs, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	free(objs);
+}
+
+/* A catalog of schema 8 keeps its references: migration 9 turns the rows
+ * of point_objects into each point's list. */
+static void test_migration_of_references(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 7, 5, 6 }, refs[] = { 7, 5 };
+	char a[65];
+	struct recovery_point rp;
+	struct objid *live;
+	size_t n;
+	int64_t mark;
+	sqlite3 *db;
+	char sql[512];
+
+	add_pack(f, 'a', objs, 3, a);
+	commit_refs(f, refs, 2, 2000, &rp);
+	catalog_close(f->c);
+	/* Back to schema 8, as an older arcad left it. */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	snprintf(sql, sizeof(sql),
+		 "CREATE TABLE point_objects (point_id TEXT NOT NULL, object_id TEXT NOT NULL,"
+		 " PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;"
+		 "INSERT INTO point_objects VALUES ('%s', '07%062d'), ('%s', '05%062d');"
+		 "DROP TABLE point_refs; PRAGMA user_version=8;", rp.id, 0, rp.id, 0);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->c = catalog_open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_true(live[0].b[0] == 5 && live[1].b[0] == 7 && live[1].b[31] == 0);
+	free(live);
+}
+
 static void test_vault_limit(void **state)
 {
 	struct fx *f = *state;
@@ -245,6 +366,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_point_limit_366, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_migration_of_references, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
