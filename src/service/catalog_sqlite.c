@@ -244,7 +244,13 @@ struct catalog *catalog_open(const char *path, struct err *e)
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, 10000);
-	if (exec(c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;", e))
+	/* secure_delete=FAST: deleted rows are still zeroed on the pages that
+	 * held them, but freed overflow pages (the long reference lists of
+	 * purged points) are not rewritten; Debian builds SQLite with full
+	 * secure delete, which made purging 90 points take a second under the
+	 * catalog's mutex instead of a tenth. */
+	if (exec(c, "PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;"
+		    " PRAGMA secure_delete=FAST;", e))
 		goto fail;
 	if ((st = prep(c, "PRAGMA user_version", e)) == NULL)
 		goto fail;
