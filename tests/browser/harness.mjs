@@ -110,6 +110,7 @@ export async function shot(page, suite, name) {
       }).map((e) => e.outerHTML.slice(0, 120)));
   if (unnamed.length) throw new Error(`controls without a label on ${name}: ${unnamed.join(" | ")}`);
   const dir = join(OUT, suite);
+  if (shotSeq === 0) rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   shotSeq += 1;
   await page.screenshot({ path: join(dir, `${String(shotSeq).padStart(2, "0")}-${name}.png`), fullPage: true });

@@ -138,9 +138,21 @@ export async function policy(main, { vault, machine }) {
   };
   const pin = pinField("policy-pin");
   const st = formStatus();
+  const timesField = field("Backup times (UTC, HH:MM, comma-separated)", times, "1 to 3 times a day.");
+  // The service keeps times in UTC; say what they are here.
+  const localTimes = h("p", { class: "hint", "aria-live": "polite" });
+  const showLocal = () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const shown = times.value.split(",").map((t) => t.trim()).filter((t) => /^\d\d:\d\d$/.test(t))
+      .map((t) => new Date(`${today}T${t}:00Z`).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }));
+    localTimes.textContent = shown.length ? `In your time zone: ${shown.join(", ")}.` : "";
+  };
+  times.addEventListener("input", showLocal);
+  showLocal();
+  timesField.append(localTimes);
   const form = h("form", { class: "card" },
     h("p", {}, cur ? `Current policy: keeps at most ${count(cur.max_points, "recovery point")}.` : "No policy is set: nothing expires and no backup is scheduled."),
-    field("Backup times (UTC, HH:MM, comma-separated)", times, "1 to 3 times a day."),
+    timesField,
     h("fieldset", { class: "days" }, h("legend", {}, "Days (UTC)"), dayBoxes),
     num("keep_daily", "Daily points kept", 7), num("keep_weekly", "Weekly points kept", 4),
     num("keep_monthly", "Monthly points kept", 3), num("keep_yearly", "Yearly points kept", 1),

@@ -223,9 +223,12 @@ export async function jobs(main, { vault }) {
       { label: "Stored", num: true, cell: (j) => bytes(j.bytes_stored) },
       { label: "Recovery point", cell: (j) => (j.recovery_point ? h("span", { class: "mono" }, j.recovery_point.slice(0, 12)) : "none") },
       { label: "Report", cell: (j) => {
-        const skipped = (j.report && j.report.skipped) || [];
-        const note = j.report && (j.report.error || j.report.message);
-        return skipped.length ? count(skipped.length, "item") + " skipped" : (note || "");
+        const r = j.report || {};
+        const skipped = r.skipped || [];
+        if (skipped.length) return `${count(skipped.length, "item")} skipped`;
+        if (r.error) return r.error;
+        if (r.scheduled) return h("span", {}, "scheduled for ", time(r.scheduled));
+        return j.status === "running" ? "" : "nothing skipped";
       } },
     ],
   }));
