@@ -96,6 +96,20 @@ bool http_is_loopback(const char *host)
 	return false;
 }
 
+/* libmicrohttpd's URL unescaping, except that an escaped NUL (%00) does not
+ * end the path early: "/a%00.html" must not become "/a". It becomes DEL,
+ * which no route or page has. */
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *uri)
+{
+	size_t n = MHD_http_unescape(uri);
+
+	(void)cls, (void)c;
+	for (size_t i = 0; i < n; i++)
+		if (uri[i] == 0)
+			uri[i] = 0x7f;
+	return n;
+}
+
 static const char *mhd_header(void *conn, const char *name)
 {
 	return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_HEADER_KIND, name);
@@ -314,12 +328,14 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
