@@ -283,6 +283,29 @@ test("a second download of vault credentials makes the first file fail registrat
   await shot(page, SUITE, "machines-two");
 });
 
+test("long lists come in pages; API tokens are made and shown once", async () => {
+  const { csrf } = (await pageFetch(page, "GET", "/session")).body;
+  for (let i = 1; i <= 22; i += 1) {
+    const r = await pageFetch(page, "POST", "/tokens", { name: `script-${String(i).padStart(2, "0")}` }, { "X-CSRF-Token": csrf });
+    assert.equal(r.status, 201);
+  }
+  await go("#/tokens");
+  await page.getByLabel("Token name").fill("from-the-page");
+  await page.getByRole("button", { name: "Create token" }).click();
+  const made = await page.locator(".notice.ok").innerText();
+  assert.match(made, /Token from-the-page: [0-9a-f]{64} \(copy it now/);
+  await page.getByText("Page 1 of 2 (23 in all)").waitFor();
+  assert.equal(await page.locator("tbody tr").count(), 20);
+  await shot(page, SUITE, "tokens-page-1");
+  await page.getByRole("button", { name: "Next page" }).click();
+  await page.getByText("Page 2 of 2 (23 in all)").waitFor();
+  assert.equal(await page.locator("tbody tr").count(), 3);
+  assert.equal(await page.getByRole("button", { name: "Next page" }).isDisabled(), true);
+  // The page never shows a token again, only its name.
+  assert.doesNotMatch(await page.locator("table").innerText(), /[0-9a-f]{64}/);
+  await shot(page, SUITE, "tokens-page-2");
+});
+
 test("a change without the CSRF token, or from a signed-out session, changes nothing", async () => {
   await go("#/vaults");
   const before = (await pageFetch(page, "GET", "/vaults")).body.vaults.map((v) => v.name);
