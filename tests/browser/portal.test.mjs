@@ -112,12 +112,23 @@ test("create a vault: a bad name is refused as it is typed and when sent, a good
   await shot(page, SUITE, "create-vault-taken");
 });
 
-async function downloadCredentials(n) {
+// Download vault credentials from the Quick Start page; with KEYBOARD, by
+// tabbing to the button from the top of the page and pressing Enter.
+async function downloadCredentials(n, keyboard = false) {
   await go(`#/vault/${VAULT}`);
-  const [dl] = await Promise.all([
-    page.waitForEvent("download"),
-    page.getByRole("button", { name: "Download vault credentials" }).click(),
-  ]);
+  let press;
+  if (keyboard) {
+    for (let i = 0; i < 40; i += 1) {
+      await page.keyboard.press("Tab");
+      if (await page.evaluate(() => document.activeElement.id === "download-credentials")) break;
+    }
+    assert.equal(await page.evaluate(() => document.activeElement.id), "download-credentials",
+      "the download button is reachable with Tab");
+    press = page.keyboard.press("Enter");
+  } else {
+    press = page.getByRole("button", { name: "Download vault credentials" }).click();
+  }
+  const [dl] = await Promise.all([page.waitForEvent("download"), press]);
   const path = join(dir, `download-${n}`, dl.suggestedFilename());
   mkdirSync(join(dir, `download-${n}`), { recursive: true });
   await dl.saveAs(path);
@@ -272,7 +283,7 @@ test("delete a recovery point with a security PIN, then undelete it", async () =
 });
 
 test("a second download of vault credentials makes the first file fail registration", async () => {
-  const second = await downloadCredentials(2);
+  const second = await downloadCredentials(2, true);
   const stale = register(dir, "web-02", state.first);
   assert.notEqual(stale.status, 0);
   assert.match(stale.stderr + stale.stdout, /Invalid vault credentials provided/);
