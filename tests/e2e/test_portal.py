@@ -20,6 +20,7 @@ def raw(svc, method, path, body=None, headers=None):
         h = dict(headers or {})
         if body is not None and "Content-Type" not in h:
             h["Content-Type"] = "application/json"
+        h = {k: v for k, v in h.items() if v is not None}  # None: leave the header out
         conn.request(method, path, body=data, headers=h)
         r = conn.getresponse()
         return r.status, r.headers, r.read()
@@ -122,10 +123,16 @@ def test_cookie_session_needs_the_csrf_token_for_changes(svc):
 
 
 def test_cookie_sign_in_must_declare_json(svc):
-    st, _, body = raw(svc, "POST", "/api/v1/session",
-                      json.dumps({"user": "owner", "password": PASSWORD, "cookie": True}).encode(),
-                      {"Content-Type": ""})
-    assert st in (400, 415)
+    signin = {"user": "owner", "password": PASSWORD, "cookie": True}
+    st, h, body = raw(svc, "POST", "/api/v1/session", signin, {"Content-Type": None})
+    assert st == 400 and "Content-Type: application/json" in json.loads(body)["error"]["message"]
+    assert "Set-Cookie" not in h
+    st, h, _ = raw(svc, "POST", "/api/v1/session", signin, {"Content-Type": "text/plain"})
+    assert st == 415 and "Set-Cookie" not in h
+    # Without the cookie form, the API keeps taking a body without a type.
+    st, _, body = raw(svc, "POST", "/api/v1/session", dict(signin, cookie=False),
+                      {"Content-Type": None})
+    assert st == 201 and "token" in json.loads(body)
 
 
 def test_failed_sign_ins_are_limited(svc):
