@@ -202,6 +202,8 @@ test("a real backup shows as a recovery point and a complete job, with units and
   assert.match(text, /complete/);
   assert.match(text, /\d+ files?/);
   assert.match(text, /\d+(\.\d+)? (B|KiB|MiB)/);
+  assert.match(text, /\d+ s\b/);
+  assert.match(text, /nothing skipped/);
   await shot(page, SUITE, "jobs");
 
   await go(`#/vault/${VAULT}/usage`);
@@ -315,6 +317,54 @@ test("long lists come in pages; API tokens are made and shown once", async () =>
   // The page never shows a token again, only its name.
   assert.doesNotMatch(await page.locator("table").innerText(), /[0-9a-f]{64}/);
   await shot(page, SUITE, "tokens-page-2");
+});
+
+test("security PIN page; a machine deleted with a PIN and undeleted; redundancy changed and a vault deleted before any registration", async () => {
+  await go("#/security");
+  await page.getByRole("button", { name: "Generate a security PIN" }).click();
+  assert.match(await page.locator("#pin-value").innerText(), /^\d{8}$/);
+  assert.match(await page.locator(".notice.ok").innerText(), /valid until .*GMT\+5:30 \(5 minutes\)/);
+  await shot(page, SUITE, "security-pin");
+  const pin = await page.locator("#pin-value").innerText();
+
+  await go(`#/vault/${VAULT}/machine/web-02`);
+  await page.getByLabel("Security PIN").fill(pin);
+  await page.getByRole("button", { name: "Delete this machine", exact: true }).click();
+  await page.getByText("Machine web-02 was deleted; it can be undeleted for 14 days.").waitFor();
+  await go(`#/vault/${VAULT}/machines`);
+  assert.match(await page.getByRole("row", { name: /web-02/ }).innerText(), /deleted .*restorable for 14 days/);
+  await shot(page, SUITE, "machine-deleted");
+  await go("#/alerts");
+  assert.match(await page.locator("main").innerText(), /machine\.deleted/);
+  await go(`#/vault/${VAULT}/machine/web-02`);
+  await page.getByRole("button", { name: "Undelete this machine" }).click();
+  await page.getByText("Machine web-02 was undeleted.").waitFor();
+  await go(`#/vault/${VAULT}/machines`);
+  assert.doesNotMatch(await page.getByRole("row", { name: /web-02/ }).innerText(), /deleted/);
+
+  const { csrf } = (await pageFetch(page, "GET", "/session")).body;
+  assert.equal((await pageFetch(page, "POST", "/vaults", { name: "spare-vault", region: "local-2", redundancy: "GRS" },
+    { "X-CSRF-Token": csrf })).status, 201);
+  await go("#/vaults");
+  assert.match(await page.getByRole("row", { name: /web-vault/ }).innerText(), /LRS \(locked\)/);
+  assert.match(await page.getByRole("row", { name: /spare-vault/ }).innerText(), /GRS\s+0 of 50/);
+  await shot(page, SUITE, "vaults-two");
+  await go("#/vault/spare-vault/properties");
+  assert.match(await page.locator("#redundancy").innerText(), /GRS \(can change until the first machine registers\)/);
+  await page.getByLabel("Storage redundancy").selectOption("LRS");
+  await page.getByRole("button", { name: "Save redundancy" }).click();
+  await page.locator("#redundancy", { hasText: "LRS (can change" }).waitFor();
+  await shot(page, SUITE, "properties-unlocked");
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Delete vault" }).click();
+  await ready("#/vaults");
+  assert.equal(await page.getByRole("row", { name: /spare-vault/ }).count(), 0);
+  // A vault with machines cannot be deleted: the service says why.
+  await go(`#/vault/${VAULT}/properties`);
+  page.once("dialog", (d) => d.accept());
+  await page.getByRole("button", { name: "Delete vault" }).click();
+  await page.locator(".notice.error").waitFor();
+  assert.equal((await pageFetch(page, "GET", `/vaults/${VAULT}`)).status, 200);
 });
 
 test("a change without the CSRF token, or from a signed-out session, changes nothing", async () => {

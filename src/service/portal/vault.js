@@ -193,17 +193,24 @@ export async function machines(main, { vault }) {
       caption: "Machines", rows: r.machines,
       empty: "No machine is registered yet: follow the Quick Start steps.",
       columns: [
-        { label: "Machine", cell: (m) => h("a", { href: `${vaultHref(v.name)}/machine/${encodeURIComponent(m.name)}` }, m.name) },
-        { label: "Registered", cell: (m) => time(m.registered) },
+        { label: "Machine", cell: (m) => h("a", { href: `${vaultHref(v.name)}/machine/${encodeURIComponent(m.name)}`, title: `registered ${timeText(m.registered)}` }, m.name) },
+        { label: "State", cell: (m) => machineState(m, jobs.jobs) },
         { label: "Last backup", cell: lastBackup },
         { label: "Next scheduled backup", cell: (m) => {
           const t = m.deleted ? null : nextSlot(policies[m.name]);
           return t ? time(t.toISOString()) : h("span", { class: "none" }, m.deleted ? "none" : "no schedule set");
         } },
         { label: "Last seen", cell: (m) => time(m.last_seen) },
-        { label: "State", cell: (m) => machineState(m, jobs.jobs) },
       ],
     }));
+}
+
+// How long from START to END (ISO times), with its unit: "4 s", "2 min 5 s".
+function duration(start, end) {
+  const s = Math.max(0, Math.round((new Date(end) - new Date(start)) / 1000));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+  return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
 export async function jobs(main, { vault }) {
@@ -217,7 +224,7 @@ export async function jobs(main, { vault }) {
       { label: "Machine", cell: (j) => j.machine },
       { label: "Kind", cell: (j) => j.kind },
       { label: "Outcome", cell: (j) => h("span", { class: `tag ${j.status}` }, j.status) },
-      { label: "Ended", cell: (j) => (j.ended ? time(j.ended) : "running") },
+      { label: "Took", num: true, cell: (j) => (j.ended ? h("span", { title: `ended ${timeText(j.ended)}` }, duration(j.started, j.ended)) : "running") },
       { label: "Files", num: true, cell: (j) => count(j.files, "file") },
       { label: "Read", num: true, cell: (j) => bytes(j.bytes_read) },
       { label: "Stored", num: true, cell: (j) => bytes(j.bytes_stored) },
