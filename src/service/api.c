@@ -31,6 +31,7 @@
 #include "policy.h"
 #include "pack.h"
 #include "pki.h"
+#include "portal.h"
 #include "replay.h"
 #include "store.h"
 #include "vaultcred.h"
@@ -46,6 +47,9 @@ struct call {
 	struct machine machine; /* the caller, for machine-signed requests */
 	const char *arg[MAX_SEGMENTS]; /* captured path segments */
 	int64_t now;
+	const char *token;  /* the caller's session or API token (user routes) */
+	bool by_cookie;     /* TOKEN came in the portal's session cookie */
+	char cookie[65];    /* where TOKEN points then */
 };
 
 /* ---- responses ---- */
@@ -187,13 +191,32 @@ static void h_health(struct call *c)
 	reply_json(c, 200, json_pack("{s:s,s:s}", "status", "ok", "version", ARCA_VERSION));
 }
 
+/* 429 for a sign-in refused by the limit on failed attempts. */
+static void reply_wait(struct call *c, int wait)
+{
+	char msg[200], secs[16];
+
+	snprintf(msg, sizeof(msg), "too many failed sign-ins from this address or for this user; "
+		 "wait %d seconds and try again", wait);
+	snprintf(secs, sizeof(secs), "%d", wait);
+	http_set_header(c->res, "Retry-After", secs);
+	reply_json(c, 429, json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message", msg));
+}
+
+/*
+ * POST /session. With "cookie": true (the portal) the session token goes in
+ * an HttpOnly cookie instead of the body, and the answer carries the CSRF
+ * token that changes made with the cookie must send. Failed attempts are
+ * limited per client address and per user name (portal.h).
+ */
 static void h_signin(struct call *c)
 {
 	json_t *j = body_json(c);
 	const char *user, *password;
-	char hash[crypto_pwhash_STRBYTES], token[65], th[65], expires[32];
+	char hash[crypto_pwhash_STRBYTES], token[65], th[65], expires[32], csrf[65];
 	struct err e;
-	int bad = 0;
+	bool cookie;
+	int bad = 0, wait;
 
 	if (j == NULL)
 		return;
@@ -201,9 +224,22 @@ static void h_signin(struct call *c)
 	password = bad ? NULL : member(c, j, "password", 1, &bad);
 	if (bad)
 		goto out;
+	cookie = json_is_true(json_object_get(j, "cookie"));
+	/* Why a declared content type for the cookie form: a cross-site page can
+	 * post a body without one, but not with this one (that needs CORS). */
+	if (cookie && http_header(c->req, "Content-Type") == NULL) {
+		reply_msg(c, ERR_INVALID, "a portal sign-in must be sent with Content-Type: "
+			  "application/json");
+		goto out;
+	}
+	if ((wait = portal_signin_wait(c->s->portal, c->req->peer, user, c->now)) > 0) {
+		reply_wait(c, wait);
+		goto out;
+	}
 	/* Why one message for both failures: do not tell which user names exist. */
 	if (catalog_user_find(c->s->cat, user, hash, sizeof(hash), &c->who, &e) != 0 ||
 	    crypto_pwhash_str_verify(hash, password, strlen(password)) != 0) {
+		portal_signin_failed(c->s->portal, c->req->peer, user, c->now);
 		reply_msg(c, ERR_DENIED, "user name or password is wrong");
 		goto out;
 	}
@@ -213,12 +249,36 @@ static void h_signin(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	audit(c, "session.create", user, "");
+	audit(c, "session.create", user, cookie ? "portal" : "");
 	fmt_time(c->now + SESSION_SECONDS, expires);
-	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "token", token, "expires", expires,
-				     "subscription", c->who.subscription));
+	if (cookie) {
+		portal_csrf(c->s->portal, token, csrf);
+		portal_set_cookie(c->req, c->res, token, SESSION_SECONDS);
+		reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s}", "user", user, "expires", expires,
+					     "subscription", c->who.subscription, "csrf", csrf));
+	} else {
+		reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "token", token, "expires", expires,
+					     "subscription", c->who.subscription));
+	}
+	sodium_memzero(token, sizeof(token));
 out:
 	json_decref(j);
+}
+
+/* GET /session: who is signed in; for the portal's cookie session, with the
+ * CSRF token its changes must carry. */
+static void h_whoami(struct call *c)
+{
+	json_t *j = json_pack("{s:s,s:s,s:b}", "user", c->who.name, "subscription",
+			      c->who.subscription, "api_token", c->who.is_token);
+
+	if (c->by_cookie) {
+		char csrf[65];
+
+		portal_csrf(c->s->portal, c->token, csrf);
+		json_object_set_new(j, "csrf", json_string(csrf));
+	}
+	reply_json(c, 200, j);
 }
 
 static const char *bearer(struct call *c)
@@ -235,11 +295,13 @@ static void h_signout(struct call *c)
 	char th[65];
 	struct err e;
 
-	service_token_hash(bearer(c), th);
+	service_token_hash(c->token, th);
 	if (catalog_session_delete(c->s->cat, th, &e) != 0) {
 		reply_err(c, &e);
 		return;
 	}
+	if (c->by_cookie)
+		portal_set_cookie(c->req, c->res, NULL, 0);
 	audit(c, "session.delete", c->who.name, "");
 	reply_json(c, 200, json_pack("{s:b}", "signed_out", 1));
 }
@@ -2113,6 +2175,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/health", h_health, 1 },
 	{ "POST", "/api/v1/session", h_signin, 1 },
 	{ "DELETE", "/api/v1/session", h_signout, 0 },
+	{ "GET", "/api/v1/session", h_whoami, 0 },
 	{ "GET", "/api/v1/tokens", h_token_list, 0 },
 	{ "POST", "/api/v1/tokens", h_token_create, 0 },
 	{ "DELETE", "/api/v1/tokens/*", h_token_delete, 0 },
@@ -2159,6 +2222,46 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/vaults/*/usage", h_usage, 0 },
 	{ "POST", "/api/v1/vaults/*/collect", h_collect, 0 },
 };
+
+/*
+ * Authenticate a user's request: a bearer token (session or API token), or
+ * the portal's session cookie. Why the CSRF token only for the cookie: a
+ * browser attaches cookies to requests other sites make it send, never an
+ * Authorization header; so a change made with the cookie must also prove it
+ * came from a page of the portal, which alone can read the CSRF token.
+ * 0, or -1 after replying.
+ */
+static int user_auth(struct call *c)
+{
+	const char *m = c->req->method;
+	char th[65];
+	struct err e;
+
+	if ((c->token = bearer(c)) == NULL) {
+		if (portal_cookie_token(c->req, c->cookie) != 0) {
+			reply_msg(c, ERR_DENIED, "sign in first: send \"Authorization: Bearer "
+				  "TOKEN\" with a session or API token");
+			return -1;
+		}
+		c->token = c->cookie;
+		c->by_cookie = true;
+	}
+	if (c->by_cookie && strcmp(m, "GET") != 0 && strcmp(m, "HEAD") != 0 &&
+	    !portal_csrf_ok(c->s->portal, c->token, http_header(c->req, PORTAL_CSRF_HEADER))) {
+		reply_json(c, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "csrf", "message",
+					     "this change needs the portal's CSRF token in "
+					     PORTAL_CSRF_HEADER "; reload the page and retry"));
+		return -1;
+	}
+	service_token_hash(c->token, th);
+	if (catalog_authenticate(c->s->cat, th, c->now, &c->who, &e) != 0) {
+		if (c->by_cookie)
+			portal_set_cookie(c->req, c->res, NULL, 0);
+		reply_err(c, &e);
+		return -1;
+	}
+	return 0;
+}
 
 /* Match PATH against PATTERN, capturing "*" segments into ARG (pointers into
  * COPY, which is PATH split at '/'). */
@@ -2211,21 +2314,8 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		if (r->auth == AUTH_MACHINE) {
 			if (machine_auth(&c) != 0)
 				return;
-		} else if (r->auth == AUTH_USER) {
-			const char *tok = bearer(&c);
-			char th[65];
-			struct err e;
-
-			if (tok == NULL) {
-				reply_msg(&c, ERR_DENIED, "sign in first: send \"Authorization: Bearer "
-					  "TOKEN\" with a session or API token");
-				return;
-			}
-			service_token_hash(tok, th);
-			if (catalog_authenticate(c.s->cat, th, c.now, &c.who, &e) != 0) {
-				reply_err(&c, &e);
-				return;
-			}
+		} else if (r->auth == AUTH_USER && user_auth(&c) != 0) {
+			return;
 		}
 		r->fn(&c);
 		return;

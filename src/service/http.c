@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <fcntl.h>
@@ -31,6 +32,7 @@ struct http_server {
 	http_handler h;
 	void *ctx;
 	uint16_t port;
+	bool tls;
 	struct {
 		char method[8];
 		char prefix[64];
@@ -94,9 +96,49 @@ bool http_is_loopback(const char *host)
 	return false;
 }
 
+/* libmicrohttpd's URL unescaping, except that an escaped NUL (%00) does not
+ * end the path early: "/a%00.html" must not become "/a". It becomes DEL,
+ * which no route or page has. */
+static size_t unescape_cb(void *cls, struct MHD_Connection *c, char *uri)
+{
+	size_t n = MHD_http_unescape(uri);
+
+	(void)cls, (void)c;
+	for (size_t i = 0; i < n; i++)
+		if (uri[i] == 0)
+			uri[i] = 0x7f;
+	return n;
+}
+
 static const char *mhd_header(void *conn, const char *name)
 {
 	return MHD_lookup_connection_value((struct MHD_Connection *)conn, MHD_HEADER_KIND, name);
+}
+
+int http_set_header(struct http_response *res, const char *name, const char *value)
+{
+	struct http_header_line *h;
+
+	if (res->n_headers >= HTTP_HEADERS_MAX || strlen(name) >= sizeof(h->name) ||
+	    strlen(value) >= sizeof(h->value))
+		return -1;
+	h = &res->headers[res->n_headers++];
+	snprintf(h->name, sizeof(h->name), "%s", name);
+	snprintf(h->value, sizeof(h->value), "%s", value);
+	return 0;
+}
+
+/* The client's address of connection C as text, or "" when unknown. */
+static void peer_of(struct MHD_Connection *c, char *out, size_t n)
+{
+	const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	const struct sockaddr *sa = ci ? ci->client_addr : NULL;
+
+	out[0] = 0;
+	if (sa && sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, out, (socklen_t)n);
+	else if (sa && sa->sa_family == AF_INET6)
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, out, (socklen_t)n);
 }
 
 const char *http_header(const struct http_request *req, const char *name)
@@ -110,12 +152,18 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *r
 		? MHD_create_response_from_fd_at_offset64(res->fd_len, res->fd, res->fd_offset)
 		: MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
 	enum MHD_Result ok;
+	bool cache_set = false;
 
 	if (r == NULL)
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", res->content_type ? res->content_type
 								     : "application/json");
-	MHD_add_response_header(r, "Cache-Control", "no-store");
+	for (int i = 0; i < res->n_headers; i++) {
+		MHD_add_response_header(r, res->headers[i].name, res->headers[i].value);
+		cache_set |= strcasecmp(res->headers[i].name, "Cache-Control") == 0;
+	}
+	if (!cache_set)
+		MHD_add_response_header(r, "Cache-Control", "no-store");
 	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (res->disposition[0])
 		MHD_add_response_header(r, "Content-Disposition", res->disposition);
@@ -196,6 +244,8 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		EVP_DigestFinal_ex(p->sha, req.body_sha256, NULL);
 		req.header = mhd_header;
 		req.conn = c;
+		req.tls = s->tls;
+		peer_of(c, req.peer, sizeof(req.peer));
 		if (p->fd >= 0) {
 			close(p->fd);
 			p->fd = -1;
@@ -272,17 +322,20 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 	s->ctx = ctx;
 	if (cert_pem)
 		flags |= MHD_USE_TLS;
+	s->tls = cert_pem != NULL;
 	s->d = cert_pem
 		? MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);

@@ -29,6 +29,16 @@ struct http_request {
 	/* How http_header finds a header: the server's lookup, or a test's. */
 	const char *(*header)(void *conn, const char *name);
 	void *conn;
+	bool tls;       /* the request came over TLS (cookies get Secure) */
+	char peer[64];  /* the client's address, or "" when unknown */
+};
+
+#define HTTP_HEADERS_MAX 8
+
+/* A response header a handler adds (see http_set_header). */
+struct http_header_line {
+	char name[40];
+	char value[512];
 };
 
 struct http_response {
@@ -40,6 +50,8 @@ struct http_response {
 	int fd;
 	uint64_t fd_offset, fd_len;
 	char content_range[96]; /* Content-Range for a partial response, or empty */
+	struct http_header_line headers[HTTP_HEADERS_MAX]; /* more headers */
+	int n_headers;
 };
 
 /* The handler fills RES for REQ; it runs on a server thread. */
@@ -72,6 +84,11 @@ void http_stop(struct http_server *s);
 /* Answer with LEN bytes of the open file FD from OFFSET (the response owns
  * FD from here on). */
 void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint64_t len);
+
+/* Add the response header NAME: VALUE (copied). A Cache-Control set here
+ * replaces the default "no-store". 0, or -1 when the table is full or the
+ * name or value does not fit. */
+int http_set_header(struct http_response *res, const char *name, const char *value);
 
 /* A request header's value, or NULL. */
 const char *http_header(const struct http_request *req, const char *name);

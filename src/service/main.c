@@ -24,6 +24,7 @@
 #include "passphrase.h"
 #include "http.h"
 #include "pack.h"
+#include "portal.h"
 #include "service.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -277,6 +278,18 @@ static void on_signal(int sig)
 	stopping = 1;
 }
 
+/* arcad's one HTTP handler: the JSON API under /api/, the portal's pages
+ * everywhere else. */
+static void handle(void *ctx, const struct http_request *req, struct http_response *res)
+{
+	struct service *s = ctx;
+
+	if (strncmp(req->path, "/api/", 5) == 0)
+		api_handle(ctx, req, res);
+	else
+		portal_serve(s->portal, req, res);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN;
@@ -330,7 +343,7 @@ static int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((srv = http_start(host, (uint16_t)port, cert, key, api_handle, &s, &e)) == NULL) {
+	if ((srv = http_start(host, (uint16_t)port, cert, key, handle, &s, &e)) == NULL) {
 		fprintf(stderr, "arcad serve: %s\n", e.msg);
 		goto out;
 	}
@@ -345,6 +358,7 @@ static int cmd_serve(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	printf("arcad: serving %s\n", s.url);
 	printf("arcad: API at %s/api/v1/; the TLS trust anchor is %s/tls/ca.pem\n", s.url, data);
+	printf("arcad: portal at %s/ (sign in with a user of the subscription)\n", s.url);
 	fflush(stdout);
 	if (pthread_create(&purge_thread, NULL, purger, &s) == 0)
 		have_purger = 1;

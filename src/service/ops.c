@@ -111,6 +111,16 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 				   vc.expires, e) != 0)
 		goto out;
 	catalog_audit(s->cat, subscription, now, actor, "credentials.download", v.name, fp, NULL);
+	{
+		/* Why an alert: whoever holds this file can register machines to
+		 * the vault for 48 hours; the owner should hear of every download. */
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "vault credentials for %s were downloaded by %s; they "
+			 "expire in 48 hours and every earlier file no longer registers machines",
+			 v.name, actor);
+		catalog_alert(s->cat, subscription, now, "credentials.downloaded", v.name, msg, NULL);
+	}
 	rc = 0;
 out:
 	if (rc != 0 && file->len > start) {

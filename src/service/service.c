@@ -19,6 +19,7 @@
 
 #include "passphrase.h"
 #include "pki.h"
+#include "portal.h"
 #include "replay.h"
 #include "store.h"
 
@@ -305,6 +306,8 @@ int service_open(struct service *s, const char *data, struct err *e)
 		err_oom(e);
 		goto fail;
 	}
+	if ((s->portal = portal_new(e)) == NULL)
+		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
 		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
 			goto fail;
@@ -332,6 +335,7 @@ void service_close(struct service *s)
 {
 	catalog_close(s->cat);
 	replay_free(s->replay);
+	portal_free(s->portal);
 	for (size_t i = 0; i < s->n_regions; i++)
 		store_close(s->regions[i].store);
 	X509_free(s->ca_cert);

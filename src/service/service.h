@@ -23,6 +23,7 @@
 #define SERVICE_PASSWORD_LEN 24
 
 struct store;
+struct portal;
 
 struct region {
 	char name[65];
@@ -41,6 +42,7 @@ struct service {
 	char *ca_pem;     /* the trust anchor carried by vault credentials */
 	char url[512];    /* the URL agents use; set by service_set_url */
 	struct replay *replay; /* nonces of signed requests seen lately */
+	struct portal *portal; /* the web portal: CSRF key, sign-in limits */
 	char tmp[PATH_MAX];    /* uploads in progress */
 };
 

@@ -664,6 +664,9 @@ def converse(argv, script, timeout=60):
             if not data:
                 break
             shown += data
+    except AssertionError:
+        os.kill(pid, signal.SIGKILL)  # else waitpid below waits for it forever
+        raise
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)

@@ -1,0 +1,73 @@
+/*
+ * portal.h: the web portal of arcad, the browser's side of the service. It
+ * serves the portal's pages (plain HTML, CSS and JavaScript modules from
+ * src/service/portal/, embedded at build time) with a strict
+ * Content-Security-Policy, and keeps what browser sign-in needs:
+ *
+ * - the session cookie: the same session token as the API's bearer token,
+ *   HttpOnly (page scripts never see it), SameSite=Strict, Secure over TLS;
+ * - the CSRF token that every change made with that cookie must carry in
+ *   X-CSRF-Token: an HMAC-SHA-256 of the session token under a key that
+ *   lives in memory only (a restarted service hands out new ones; nothing
+ *   about it is stored);
+ * - the limit on sign-in attempts, per client address and per user name.
+ *
+ * The JSON API itself (api.c) decides which requests need what.
+ */
+#ifndef ARCA_PORTAL_H
+#define ARCA_PORTAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "err.h"
+#include "http.h"
+
+#define PORTAL_COOKIE "arca_session"
+#define PORTAL_CSRF_HEADER "X-CSRF-Token"
+
+/* Sign-in failures allowed in a row, and one more every this many seconds:
+ * per client address, and (more) per user name. */
+#define PORTAL_SIGNIN_BURST_PEER 10
+#define PORTAL_SIGNIN_BURST_USER 20
+#define PORTAL_SIGNIN_REFILL 30
+
+struct portal;
+
+/* A portal with a fresh CSRF key and empty sign-in limits. It serves the
+ * agent binary `arca` found beside the running arcad, when there is one.
+ * NULL with E set. */
+struct portal *portal_new(struct err *e);
+
+/* Release P. P may be NULL. */
+void portal_free(struct portal *p);
+
+/* Answer REQ for a path outside /api/: a page or file of the portal (GET and
+ * HEAD only), /download/arca, or 404. */
+void portal_serve(const struct portal *p, const struct http_request *req,
+		  struct http_response *res);
+
+/* The session token of REQ's cookie (64 lowercase hex) into OUT. 0, or -1
+ * when there is no such cookie. */
+int portal_cookie_token(const struct http_request *req, char out[65]);
+
+/* Set the session cookie to TOKEN for MAX_AGE seconds, or clear it when
+ * TOKEN is NULL. Secure when REQ came over TLS. 0 or -1 (no room). */
+int portal_set_cookie(const struct http_request *req, struct http_response *res,
+		      const char *token, int max_age);
+
+/* The CSRF token (64 hex) of session TOKEN. */
+void portal_csrf(const struct portal *p, const char *token, char out[65]);
+
+/* Whether SENT (the X-CSRF-Token header, may be NULL) is session TOKEN's
+ * CSRF token; compared in constant time. */
+bool portal_csrf_ok(const struct portal *p, const char *token, const char *sent);
+
+/* 0 when a sign-in from PEER as USER may be tried at NOW, else the seconds to
+ * wait. */
+int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now);
+
+/* Record a failed sign-in from PEER as USER at NOW. */
+void portal_signin_failed(struct portal *p, const char *peer, const char *user, int64_t now);
+
+#endif

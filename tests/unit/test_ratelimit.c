@@ -1,0 +1,94 @@
+/* test_ratelimit.c: sign-in failure limits: a burst, a refill, keys apart,
+ * and a full table that forgets the least useful key, never grows. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "ratelimit.h"
+
+static void test_burst_then_refill(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(8, 3, 30, NULL);
+
+	(void)state;
+	assert_non_null(rl);
+	assert_int_equal(ratelimit_wait(rl, "a", 1000), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ratelimit_wait(rl, "a", 1000), 0);
+		ratelimit_fail(rl, "a", 1000);
+	}
+	/* Empty: the next token comes 30 seconds after the failures. */
+	assert_int_equal(ratelimit_wait(rl, "a", 1000), 30);
+	assert_int_equal(ratelimit_wait(rl, "a", 1010), 20);
+	assert_int_equal(ratelimit_wait(rl, "a", 1029), 1);
+	assert_int_equal(ratelimit_wait(rl, "a", 1030), 0);
+	/* One token came back: one more failure empties the bucket again. */
+	ratelimit_fail(rl, "a", 1030);
+	assert_true(ratelimit_wait(rl, "a", 1030) > 0);
+	/* After long enough, the whole burst is back. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(ratelimit_wait(rl, "a", 5000), 0);
+		ratelimit_fail(rl, "a", 5000);
+	}
+	assert_true(ratelimit_wait(rl, "a", 5000) > 0);
+	ratelimit_free(rl);
+}
+
+static void test_keys_are_apart(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(8, 1, 60, NULL);
+
+	(void)state;
+	ratelimit_fail(rl, "peer:127.0.0.1", 100);
+	assert_true(ratelimit_wait(rl, "peer:127.0.0.1", 100) > 0);
+	assert_int_equal(ratelimit_wait(rl, "peer:127.0.0.2", 100), 0);
+	assert_int_equal(ratelimit_wait(rl, "peer:127.0.0.10", 100), 0);
+	ratelimit_free(rl);
+}
+
+static void test_full_table_reuses_a_slot(void **state)
+{
+	struct ratelimit *rl = ratelimit_new(4, 2, 60, NULL);
+	char key[32];
+
+	(void)state;
+	/* "victim" is empty; then many one-failure keys fill the table. The
+	 * slot reused is the fullest one, so the empty bucket stays. */
+	ratelimit_fail(rl, "victim", 100);
+	ratelimit_fail(rl, "victim", 100);
+	assert_true(ratelimit_wait(rl, "victim", 100) > 0);
+	for (int i = 0; i < 100; i++) {
+		snprintf(key, sizeof(key), "flood-%d", i);
+		ratelimit_fail(rl, key, 100);
+	}
+	assert_true(ratelimit_wait(rl, "victim", 100) > 0);
+	ratelimit_free(rl);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct err e;
+
+	(void)state;
+	assert_null(ratelimit_new(0, 1, 1, &e));
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_null(ratelimit_new(1, 0, 1, &e));
+	assert_null(ratelimit_new(1, 1, 0, &e));
+	ratelimit_free(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_burst_then_refill),
+		cmocka_unit_test(test_keys_are_apart),
+		cmocka_unit_test(test_full_table_reuses_a_slot),
+		cmocka_unit_test(test_bad_arguments),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
