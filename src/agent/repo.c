@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cachefile.h"
 #include "idmap.h"
 #include "repo.h"
 #include "state.h"
@@ -24,14 +25,15 @@ struct loc {
 	int found;
 };
 
+
 /*
  * The tree cache: sealed tree and record objects in one append-only file,
- * cache/trees.dat: "ARCATRC1", then records of id (32 bytes), length (u32
- * little-endian) and the sealed bytes. One file, not a file per object: a
- * backup of a large tree writes thousands of folders. The index lives in
- * memory, built by one scan when the file is first used; a torn last
- * record (a crash while appending) is cut off then. Records are
- * authenticated when opened, like everything read back.
+ * cache/trees.dat (format in cachefile.h). One file, not a file per object:
+ * a backup of a large tree writes thousands of folders. The index lives in
+ * memory, built by one scan (cache_trees_scan) when the file is first used;
+ * a torn last record (a crash while appending) is cut off then, and a file
+ * the scan refuses starts over, the reason kept for repo_cache_note.
+ * Records are authenticated when opened, like everything read back.
  */
 #define TREES_FILE "trees.dat"
 #define TREES_MAX (512ull << 20) /* start over past this */
@@ -42,18 +44,21 @@ static struct {
 	int fd;
 	uint64_t end;
 	struct idmap at; /* id -> { offset u64, length u64 } */
-} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 } };
+	char note[ERR_MSG_MAX + 4300]; /* why the file started over, until taken */
+} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 }, "" };
 
-static const char trees_magic[8] = { 'A', 'R', 'C', 'A', 'T', 'R', 'C', '1' };
+static int tc_read(void *arg, uint64_t off, void *buf, size_t n)
+{
+	return pread(*(int *)arg, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1;
+}
 
 /* Open CACHE's tree file (with tc.mu held). 0 or -1. */
 static int tc_open(const char *cache)
 {
 	char path[4200];
-	uint8_t head[OBJID_LEN + 4];
 	struct stat st;
-	uint64_t off = 8;
-	bool added;
+	struct err e;
+	uint64_t off;
 
 	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
 	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
@@ -65,45 +70,52 @@ static int tc_open(const char *cache)
 	snprintf(tc.path, sizeof(tc.path), "%s", path);
 	if ((tc.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (fstat(tc.fd, &st) != 0)
+	if (fstat(tc.fd, &st) != 0) {
+		err_errno(&e, "cannot stat it");
 		goto reset;
-	if (st.st_size < 8 || (uint64_t)st.st_size > TREES_MAX ||
-	    pread(tc.fd, head, 8, 0) != 8 || memcmp(head, trees_magic, 8) != 0)
-		goto reset;
-	while (off + sizeof(head) <= (uint64_t)st.st_size &&
-	       pread(tc.fd, head, sizeof(head), (off_t)off) == (ssize_t)sizeof(head)) {
-		uint64_t len = (uint64_t)head[32] | (uint64_t)head[33] << 8 |
-			       (uint64_t)head[34] << 16 | (uint64_t)head[35] << 24;
-		uint64_t *v;
-
-		if (off + sizeof(head) + len > (uint64_t)st.st_size)
-			break;
-		if ((v = idmap_put(&tc.at, (const struct objid *)head, &added)) == NULL)
-			break;
-		v[0] = off + sizeof(head);
-		v[1] = len;
-		off += sizeof(head) + len;
 	}
-	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0)
+	if (st.st_size == 0) /* new */
+		goto reset_quiet;
+	if (cache_trees_scan(tc_read, &tc.fd, (uint64_t)st.st_size, TREES_MAX, &tc.at, &off, &e))
 		goto reset;
+	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0) {
+		err_errno(&e, "cannot cut off its torn last record");
+		goto reset;
+	}
 	tc.end = off;
 	return 0;
 reset:
+	snprintf(tc.note, sizeof(tc.note), "the tree cache %s was started over: %s", path, e.msg);
+reset_quiet:
 	idmap_free(&tc.at);
 	idmap_init(&tc.at, 2 * sizeof(uint64_t));
-	if (ftruncate(tc.fd, 0) != 0 || pwrite(tc.fd, trees_magic, 8, 0) != 8) {
+	if (ftruncate(tc.fd, 0) != 0 ||
+	    pwrite(tc.fd, cache_trees_magic, CACHE_MAGIC_LEN, 0) != CACHE_MAGIC_LEN) {
 		close(tc.fd);
 		tc.fd = -1;
 		return -1;
 	}
-	tc.end = 8;
+	tc.end = CACHE_MAGIC_LEN;
 	return 0;
+}
+
+int repo_cache_note(char *out, size_t size)
+{
+	int had;
+
+	pthread_mutex_lock(&tc.mu);
+	had = tc.note[0] != '\0';
+	if (had)
+		snprintf(out, size, "%s", tc.note);
+	tc.note[0] = '\0';
+	pthread_mutex_unlock(&tc.mu);
+	return had;
 }
 
 void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
 		    size_t len)
 {
-	uint8_t head[OBJID_LEN + 4];
+	uint8_t head[CACHE_TREES_HEAD];
 	uint64_t *v;
 	bool added;
 
@@ -111,9 +123,7 @@ void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *se
 		return;
 	pthread_mutex_lock(&tc.mu);
 	if (tc_open(cache) == 0 && tc.end + sizeof(head) + len <= TREES_MAX) {
-		memcpy(head, id->b, OBJID_LEN);
-		head[32] = (uint8_t)len, head[33] = (uint8_t)(len >> 8);
-		head[34] = (uint8_t)(len >> 16), head[35] = (uint8_t)(len >> 24);
+		cache_trees_head(head, id, (uint32_t)len);
 		if (pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
 		    pwrite(tc.fd, sealed, len, (off_t)(tc.end + sizeof(head))) == (ssize_t)len &&
 		    (v = idmap_put(&tc.at, id, &added)) != NULL) {
