@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "compress.h"
 #include "exitcode.h"
+#include "kit.h"
 #include "passphrase.h"
 #include "repo.h"
 #include "restore.h"
@@ -56,34 +57,16 @@ static void ctx_free(struct rctx *x)
 /* Load the agent, open the keys (ours, or the source machine's with its
  * passphrase), and list the recovery points. */
 /* The wrapped key in FILE: a raw blob (wrapped-2.key), or the "Wrapped key"
- * line of a second-passphrase kit. */
-static int read_wrapped(const char *file, uint8_t *blob, size_t size, size_t *len,
-			struct err *e)
+ * line of a second-passphrase kit (kit.h). */
+static int read_wrapped(const char *file, uint8_t blob[KEYS_WRAPPED_LEN], struct err *e)
 {
 	struct buf b = BUF_INIT;
-	const char *line;
 	int rc = -1;
 
-	if (state_read_file(file, 1 << 16, &b, e))
-		return -1;
-	if (b.len == KEYS_WRAPPED_LEN && b.len <= size) {
-		memcpy(blob, b.data, b.len);
-		*len = b.len;
+	if (state_read_file(file, KIT_MAX_BYTES, &b, e) == 0 && kit_parse(b.data, b.len, blob, e) == 0)
 		rc = 0;
-	} else if (buf_append_u8(&b, 0, e) == 0 &&
-		   (line = strstr((const char *)b.data, "Wrapped key")) != NULL &&
-		   (line = strstr(line, "): ")) != NULL) {
-		const char *end = line + 3;
-
-		while (*end && *end != '\n' && *end != '\r')
-			end++;
-		if (sodium_base642bin(blob, size, line + 3, (size_t)(end - line - 3), NULL, len, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) == 0)
-			rc = 0;
-	}
-	if (rc)
-		err_set(e, ERR_INVALID, "%s holds no wrapped key: give the second passphrase's kit "
-			"or a wrapped-2.key file", file);
+	else
+		err_prefix(e, "--wrapped-key %s: ", file);
 	buf_free(&b);
 	return rc;
 }
@@ -123,9 +106,10 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 			/* Another blob, e.g. the second passphrase's: it must wrap
 			 * the same master key as the service's. */
 			if (keys_wrapped_key_id(blob, len, theirs, e) ||
-			    read_wrapped(wrapped_file, blob, sizeof(blob), &len, e) ||
-			    keys_wrapped_key_id(blob, len, own, e))
+			    read_wrapped(wrapped_file, blob, e) ||
+			    keys_wrapped_key_id(blob, KEYS_WRAPPED_LEN, own, e))
 				return -1;
+			len = KEYS_WRAPPED_LEN;
 			if (memcmp(own, theirs, KEY_ID_LEN) != 0)
 				return err_set(e, ERR_INVALID, "%s wraps another master key than "
 					       "machine %s's", wrapped_file, from);
