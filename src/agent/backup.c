@@ -38,6 +38,7 @@
 #include "object.h"
 #include "pack.h"
 #include "packer.h"
+#include "reply.h"
 #include "repo.h"
 #include "tree.h"
 
@@ -981,59 +982,50 @@ static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 {
 	const struct objid *k;
 	size_t i = 0;
+	struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
+	bool *missing = malloc(CHECK_BATCH * sizeof(*missing));
+	int rc = -1;
 
-	while (cached->n > 0) {
-		json_t *a = json_array(), *body, *ans, *v;
-		size_t n = 0, j, bi = 0;
+	if (all == NULL || missing == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (;;) {
+		json_t *a = json_array(), *body, *ans;
+		size_t n = 0;
 		char hex[OBJID_HEX_LEN + 1];
-		struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
+		bool added;
+		int r;
 
-		if (all == NULL) {
-			json_decref(a);
-			return err_oom(e);
-		}
 		while (n < CHECK_BATCH && idmap_next(cached, &i, &k, NULL)) {
 			all[n++] = *k;
 			objid_to_hex(k, hex);
 			json_array_append_new(a, json_string(hex));
 		}
 		if (n == 0) {
-			free(all);
 			json_decref(a);
 			break;
 		}
 		body = json_pack("{s:o}", "ids", a);
 		ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
 		json_decref(body);
-		if (ans == NULL) {
-			free(all);
-			return -1;
-		}
-		json_array_foreach(json_object_get(ans, "missing"), j, v) {
-			const char *m = json_string_value(v);
-
-			for (; m && bi < n; bi++) {
-				objid_to_hex(&all[bi], hex);
-				if (strcmp(hex, m) == 0) {
-					memset(all[bi].b, 0, OBJID_LEN); /* mark: not stored */
-					bi++;
-					break;
-				}
-			}
-		}
+		if (ans == NULL)
+			goto out;
+		r = reply_missing(ans, all, n, missing, e);
 		json_decref(ans);
-		for (j = 0; j < n; j++) {
-			static const struct objid zero;
-			bool added;
-
-			if (objid_cmp(&all[j], &zero) != 0 && idmap_put(&b->known, &all[j], &added) == NULL) {
-				free(all);
-				return err_oom(e);
+		if (r)
+			goto out;
+		for (size_t j = 0; j < n; j++)
+			if (!missing[j] && idmap_put(&b->known, &all[j], &added) == NULL) {
+				err_oom(e);
+				goto out;
 			}
-		}
-		free(all);
 	}
-	return 0;
+	rc = 0;
+out:
+	free(all);
+	free(missing);
+	return rc;
 }
 
 /* ---- one backup ---- */
@@ -1191,7 +1183,8 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	/* The parent: the newest recovery point, for unchanged files. */
 	if ((ans = client_json(b.c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
 		goto fail_job;
-	points = json_object_get(ans, "recovery_points");
+	if ((points = reply_points(ans, e)) == NULL)
+		goto fail_job;
 	if ((last = json_array_get(points, json_array_size(points) - 1)) != NULL) {
 		struct err me;
 

@@ -20,6 +20,7 @@
 #include "exitcode.h"
 #include "kit.h"
 #include "passphrase.h"
+#include "reply.h"
 #include "repo.h"
 #include "restore.h"
 #include "state.h"
@@ -86,19 +87,17 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 	x->repo.cache = x->s.cache;
 	if (from) {
 		char pass[PASSPHRASE_MAX_BYTES + 2];
-		const char *b64;
-		uint8_t blob[512];
+		uint8_t blob[KEYS_WRAPPED_LEN];
 		size_t len = 0;
 
 		snprintf(path, sizeof(path), "/machines/%s", from);
 		if (strchr(from, '/') || (ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
 			return err_prefix(e, "machine %s: ", from);
-		b64 = json_string_value(json_object_get(ans, "wrapped_key"));
-		if (b64 == NULL || sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len,
-						     NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		if (reply_wrapped_key(ans, blob, e)) {
 			json_decref(ans);
-			return err_set(e, ERR_CORRUPT, "the service holds no wrapped key for %s", from);
+			return err_prefix(e, "machine %s: ", from);
 		}
+		len = KEYS_WRAPPED_LEN;
 		json_decref(ans);
 		if (wrapped_file) {
 			uint8_t own[KEY_ID_LEN], theirs[KEY_ID_LEN];
@@ -134,9 +133,9 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 	}
 	if ((ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
 		return -1;
-	x->points = json_incref(json_object_get(ans, "recovery_points"));
+	x->points = json_incref(reply_points(ans, e));
 	json_decref(ans);
-	return 0;
+	return x->points ? 0 : -1;
 }
 
 /* The recovery point named ID ("latest", a full id or a unique prefix). */
@@ -265,8 +264,13 @@ int cmd_recovery_points(int argc, char **argv)
 			ctx_free(&x);
 			return EXIT_FAIL;
 		}
-		x.points = json_incref(json_object_get(ans, "recovery_points"));
+		x.points = json_incref(reply_points(ans, &e));
 		json_decref(ans);
+		if (x.points == NULL) {
+			cmd_error("recovery-points", o.json, &e);
+			ctx_free(&x);
+			return EXIT_FAIL;
+		}
 	}
 	if (o.json) {
 		json_t *out = json_pack("{s:O}", "recovery_points", x.points);

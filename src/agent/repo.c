@@ -12,18 +12,12 @@
 
 #include "cachefile.h"
 #include "idmap.h"
+#include "reply.h"
 #include "repo.h"
 #include "state.h"
 
 #define LOCATE_BATCH 4096
 #define RUN_MAX (32u << 20) /* most bytes fetched by one range request */
-
-struct loc {
-	char pack[65];
-	uint64_t offset;
-	uint32_t length;
-	int found;
-};
 
 
 /*
@@ -167,19 +161,18 @@ static void cache_drop(const struct objid *id)
 }
 
 /* Locate N ids into LOC. */
-static int locate(struct repo *r, const struct objid *ids, size_t n, struct loc *loc,
+static int locate(struct repo *r, const struct objid *ids, size_t n, struct reply_loc *loc,
 		  struct err *e)
 {
 	for (size_t at = 0; at < n; at += LOCATE_BATCH) {
 		size_t m = n - at < LOCATE_BATCH ? n - at : LOCATE_BATCH;
-		json_t *a = json_array(), *body, *ans, *v;
+		json_t *a = json_array(), *body, *ans;
 		char hex[OBJID_HEX_LEN + 1];
-		size_t k;
+		int rc;
 
 		for (size_t i = 0; i < m; i++) {
 			objid_to_hex(&ids[at + i], hex);
 			json_array_append_new(a, json_string(hex));
-			loc[at + i].found = 0;
 		}
 		body = json_pack("{s:o}", "ids", a);
 		if (r->machine)
@@ -188,29 +181,10 @@ static int locate(struct repo *r, const struct objid *ids, size_t n, struct loc 
 		json_decref(body);
 		if (ans == NULL)
 			return -1;
-		/* The service answers in the order asked, leaving out what it
-		 * does not hold. */
-		size_t i = 0;
-
-		json_array_foreach(json_object_get(ans, "objects"), k, v) {
-			const char *id = json_string_value(json_object_get(v, "id"));
-			const char *pack = json_string_value(json_object_get(v, "pack"));
-
-			for (; id && pack && i < m; i++) {
-				objid_to_hex(&ids[at + i], hex);
-				if (strcmp(hex, id) != 0)
-					continue;
-				snprintf(loc[at + i].pack, sizeof(loc[at + i].pack), "%s", pack);
-				loc[at + i].offset = (uint64_t)json_integer_value(
-					json_object_get(v, "offset"));
-				loc[at + i].length = (uint32_t)json_integer_value(
-					json_object_get(v, "length"));
-				loc[at + i].found = 1;
-				i++;
-				break;
-			}
-		}
+		rc = reply_locate(ans, ids + at, m, loc + at, e);
 		json_decref(ans);
+		if (rc)
+			return -1;
 	}
 	return 0;
 }
@@ -238,7 +212,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	      struct err *e)
 {
 	struct buf sealed = BUF_INIT;
-	struct loc l;
+	struct reply_loc l;
 	enum object_kind kind;
 	char hex[OBJID_HEX_LEN + 1];
 	int cached = 0, rc = -1;
@@ -321,7 +295,7 @@ struct slice {
 
 struct want {
 	struct objid id;
-	struct loc l;
+	struct reply_loc l;
 };
 
 static int cmp_want(const void *a, const void *b)
@@ -351,7 +325,7 @@ void repo_prefetch_clear(struct repo *r)
 void repo_prefetch(struct repo *r, const struct objid *ids, size_t n, size_t max_bytes)
 {
 	struct want *w = calloc(n ? n : 1, sizeof(*w));
-	struct loc *loc = calloc(n ? n : 1, sizeof(*loc));
+	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
 	struct objid *uniq = calloc(n ? n : 1, sizeof(*uniq));
 	struct idmap seen;
 	size_t m = 0, k = 0, total = 0;
@@ -456,7 +430,7 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e)
 {
 	struct objid *ids = calloc(n ? n : 1, sizeof(*ids));
-	struct loc *loc = calloc(n ? n : 1, sizeof(*loc));
+	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
 	struct buf run = BUF_INIT, plain = BUF_INIT;
 	int rc = -1;
 	size_t i = 0;
