@@ -16,6 +16,13 @@
 #include "agentconf.h"
 #include "schedule.h"
 
+/* Undefined behaviour is a finding, not a warning: stop at the first. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 static void conf_free(struct state *s)
 {
 	free(s->service_url), free(s->vault_id), free(s->vault_name), free(s->subscription);

@@ -14,6 +14,13 @@
 
 #define FENT_LEN 40 /* backup.c's struct fent */
 
+/* Undefined behaviour is a finding, not a warning: stop at the first. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct idmap m, again;

@@ -11,6 +11,13 @@
 
 #include "kit.h"
 
+/* Undefined behaviour is a finding, not a warning: stop at the first. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	uint8_t blob[KEYS_WRAPPED_LEN], again[KEYS_WRAPPED_LEN], id[KEY_ID_LEN];

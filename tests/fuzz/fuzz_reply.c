@@ -22,6 +22,13 @@
 
 #define N_ASKED 5
 
+/* Undefined behaviour is a finding, not a warning: stop at the first. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 static void asked(struct objid ids[N_ASKED])
 {
 	for (int i = 0; i < N_ASKED; i++)

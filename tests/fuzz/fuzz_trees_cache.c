@@ -17,6 +17,13 @@ struct mem {
 	size_t n;
 };
 
+/* Undefined behaviour is a finding, not a warning: stop at the first. */
+const char *__ubsan_default_options(void);
+const char *__ubsan_default_options(void)
+{
+	return "halt_on_error=1:print_stacktrace=1";
+}
+
 static int mem_read(void *arg, uint64_t off, void *buf, size_t n)
 {
 	const struct mem *m = arg;
