@@ -1049,8 +1049,8 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 	json_decref(body);
 	if (ans == NULL)
 		return -1;
-	snprintf(b->res->point, sizeof(b->res->point), "%s",
-		 json_string_value(json_object_get(ans, "id")) ?: "");
+	/* Committed: an id that cannot be shown is left out, not an error. */
+	snprintf(b->res->point, sizeof(b->res->point), "%s", reply_id(ans, "id", NULL) ?: "");
 	json_decref(ans);
 	return 0;
 }
@@ -1173,11 +1173,26 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 		if (ans == NULL)
 			goto out;
 	}
-	job = strdup(json_string_value(json_object_get(ans, "id")) ?: "");
+	{
+		const char *id = reply_id(ans, "id", NULL); /* none: the job goes unreported */
+
+		job = id ? strdup(id) : NULL;
+	}
 	json_decref(ans);
 	if ((ans = client_json(b.c, "POST", "/recovery-points/begin", NULL, NULL, NULL, e)) == NULL)
 		goto fail_job;
-	lease = strdup(json_string_value(json_object_get(ans, "lease")) ?: "");
+	{
+		/* Without its lease a backup's uploads are not safe from collection. */
+		const char *id = reply_id(ans, "lease", e);
+
+		if (id == NULL || (lease = strdup(id)) == NULL) {
+			if (id)
+				err_oom(e);
+			json_decref(ans);
+			ans = NULL;
+			goto fail_job;
+		}
+	}
 	json_decref(ans);
 
 	/* The parent: the newest recovery point, for unchanged files. */

@@ -22,6 +22,7 @@
 #include "backup.h"
 #include "cmd.h"
 #include "exitcode.h"
+#include "reply.h"
 #include "schedule.h"
 #include "state.h"
 
@@ -121,18 +122,17 @@ static int report_missed(struct state *s, int64_t slot, const char *why)
 	body = json_pack("{s:s}", "kind", "backup");
 	job = client_json(c, "POST", "/jobs", body, NULL, NULL, &e);
 	json_decref(body);
-	if (job) {
+	if (job && reply_id(job, "id", &e) != NULL) {
 		iso(slot, when);
-		snprintf(path, sizeof(path), "/jobs/%s",
-			 json_string_value(json_object_get(job, "id")) ?: "");
+		snprintf(path, sizeof(path), "/jobs/%s", reply_id(job, "id", NULL));
 		body = json_pack("{s:s,s:{s:s,s:s}}", "status", "missed", "report", "scheduled", when,
 				 "error", why);
 		json_decref(job);
 		job = client_json(c, "PATCH", path, body, NULL, NULL, &e);
 		json_decref(body);
 		rc = job ? 0 : -1;
-		json_decref(job);
 	}
+	json_decref(job);
 	client_free(c);
 	return rc;
 }

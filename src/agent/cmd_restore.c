@@ -556,19 +556,18 @@ int cmd_restore(int argc, char **argv)
 			json_decref(job);
 			goto fail;
 		}
-		if (job) {
+		if (job && reply_id(job, "id", NULL)) {
 			char jp[128];
 			json_t *end = json_pack("{s:s,s:I,s:I,s:{s:O}}", "status",
 						json_array_size(res.failed) ? "partial" : "complete",
 						"files", (json_int_t)res.files, "bytes_read",
 						(json_int_t)res.bytes, "report", "skipped", res.failed);
 
-			snprintf(jp, sizeof(jp), "/jobs/%s",
-				 json_string_value(json_object_get(job, "id")) ?: "");
+			snprintf(jp, sizeof(jp), "/jobs/%s", reply_id(job, "id", NULL));
 			json_decref(client_json(x.c, "PATCH", jp, end, NULL, NULL, &je));
 			json_decref(end);
-			json_decref(job);
 		}
+		json_decref(job);
 	}
 	rc = json_array_size(res.failed) ? EXIT_PARTIAL : EXIT_OK;
 	if (o.json) {

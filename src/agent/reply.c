@@ -238,6 +238,22 @@ const char *reply_register(json_t *ans, struct err *e)
 	return id;
 }
 
+const char *reply_id(json_t *ans, const char *key, struct err *e)
+{
+	const char *id = json_string_value(json_object_get(ans, key));
+	size_t n = id ? strlen(id) : 0;
+
+	/* Why so strict: it goes into a request path, where '/', '?', '#' or
+	 * '%' would name another resource. The service's ids are hex. */
+	if (n == 0 || n > REPLY_ID_MAX ||
+	    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") != n) {
+		err_set(e, ERR_CORRUPT, "the service's answer has no \"%s\" of 1 to %d letters, "
+			"digits, '.', '_' or '-'", key, REPLY_ID_MAX);
+		return NULL;
+	}
+	return id;
+}
+
 static enum err_code code_of(const char *code, long status)
 {
 	static const struct {

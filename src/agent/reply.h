@@ -62,6 +62,12 @@ int reply_wrapped_key(json_t *obj, uint8_t blob[KEYS_WRAPPED_LEN], struct err *e
  * characters; "certificate", when present, a string. NULL with E set. */
 const char *reply_register(json_t *ans, struct err *e);
 
+/* The id KEY of ANS (a job's "id" from POST /jobs, a backup's "lease",
+ * a committed point's "id"), borrowed: 1 to REPLY_ID_MAX letters, digits,
+ * '.', '_' or '-', since the agent puts it into request paths and bodies
+ * and shows it. NULL with E set. */
+const char *reply_id(json_t *ans, const char *key, struct err *e);
+
 /* An error answer BODY[0..LEN) with HTTP STATUS as E: the service's code
  * mapped to an err code, its message (and detail), control characters
  * replaced by '?'. *KEEP gets a reference to the answer's "error" object

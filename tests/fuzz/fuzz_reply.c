@@ -10,6 +10,7 @@
  *   3: a wrapped key          accepted keys have a sound shape
  *   4: POST /register         the machine id is fit for a header
  *   5: an error answer        a message without control characters
+ *   6: an id (job, lease)     fit for a request path: letters, digits, . _ -
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -79,13 +80,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	asked(ids);
-	if (data[0] % 6 == 5) {
+	if (data[0] % 7 == 5) {
 		check_error(data + 1, size - 1);
 		return 0;
 	}
 	if ((j = json_loadb((const char *)data + 1, size - 1, 0, NULL)) == NULL)
 		return 0;
-	switch (data[0] % 6) {
+	switch (data[0] % 7) {
 	case 0: {
 		struct reply_loc loc[N_ASKED];
 
@@ -168,6 +169,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		if (keys_wrapped_key_id(blob, sizeof(blob), id, NULL) != 0)
+			abort();
+		break;
+	}
+	case 6: {
+		const char *id = reply_id(j, "id", &e);
+
+		if (id == NULL) {
+			if (e.code != ERR_CORRUPT)
+				abort();
+			break;
+		}
+		if (id[0] == 0 || strlen(id) > REPLY_ID_MAX ||
+		    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+			    strlen(id))
 			abort();
 		break;
 	}

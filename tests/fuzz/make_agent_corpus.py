@@ -142,3 +142,7 @@ put("reply", "seed-error", "\x05" + json.dumps({"error": {"code": "credentials_i
     "message": "Invalid vault credentials provided", "detail": "not the latest"}}))
 put("reply", "edge-error-escape", "\x05" + json.dumps({"error": {"code": "x", "message":
                                                                 "a\x1b[2Jb\n", "detail": "\r"}}))
+put("reply", "seed-job", "\x06" + json.dumps({"id": rbytes(16).hex(), "kind": "backup"}))
+put("reply", "seed-lease", "\x06" + json.dumps({"id": rbytes(16).hex(), "lease": rbytes(16).hex(),
+                                                 "expires": "2026-11-28T16:00:00Z"}))
+put("reply", "edge-job-path", "\x06" + json.dumps({"id": "../machine/wrapped-key"}))

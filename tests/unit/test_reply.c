@@ -232,6 +232,27 @@ static void test_wrapped_key_and_register(void **state)
 	json_decref(j);
 }
 
+static void test_ids(void **state)
+{
+	(void)state;
+	struct err e;
+	json_t *j = load("{\"id\": \"0f1e2d3c4b5a69780f1e2d3c4b5a6978\", \"lease\": \"../jobs\", "
+			 "\"empty\": \"\", \"q\": \"a?b\", \"n\": 5, \"esc\": \"a\\u001b[2J\"}");
+
+	assert_string_equal(reply_id(j, "id", NULL), "0f1e2d3c4b5a69780f1e2d3c4b5a6978");
+	assert_null(reply_id(j, "lease", &e));
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_string_equal(e.msg, "the service's answer has no \"lease\" of 1 to 63 letters, "
+			    "digits, '.', '_' or '-'");
+	assert_null(reply_id(j, "empty", NULL));
+	assert_null(reply_id(j, "q", NULL));
+	assert_null(reply_id(j, "n", NULL));
+	assert_null(reply_id(j, "esc", NULL));
+	assert_null(reply_id(j, "absent", NULL));
+	assert_null(reply_id(NULL, "id", NULL));
+	json_decref(j);
+}
+
 static void error_is(const char *body, long status, enum err_code code, const char *msg)
 {
 	struct err e;
@@ -268,6 +289,7 @@ int main(void)
 		cmocka_unit_test(test_missing),
 		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_wrapped_key_and_register),
+		cmocka_unit_test(test_ids),
 		cmocka_unit_test(test_error),
 	};
 
