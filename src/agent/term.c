@@ -31,13 +31,16 @@ int term_ask(const char *prompt, int secret, char *out, size_t size, struct err 
 
 	if (!term_interactive())
 		return err_set(e, ERR_INVALID, "no terminal to ask '%s' on: give it by option", prompt);
-	fprintf(stderr, "%s", prompt);
-	fflush(stderr);
+	/* Why echo goes off before the prompt shows: TCSAFLUSH discards what
+	 * was typed before it, and an answer typed (or pasted) as soon as the
+	 * prompt appears must not be among that. */
 	if (secret && tcgetattr(STDIN_FILENO, &old) == 0) {
 		quiet = old;
 		quiet.c_lflag &= ~(tcflag_t)ECHO;
 		restore = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
 	}
+	fprintf(stderr, "%s", prompt);
+	fflush(stderr);
 	got = fgets(out, (int)size, stdin);
 	if (restore) {
 		tcsetattr(STDIN_FILENO, TCSAFLUSH, &old);
