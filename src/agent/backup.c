@@ -30,6 +30,7 @@
 #include <sodium.h>
 
 #include "backup.h"
+#include "cachefile.h"
 #include "chunker.h"
 #include "client.h"
 #include "compress.h"
@@ -37,6 +38,7 @@
 #include "object.h"
 #include "pack.h"
 #include "packer.h"
+#include "reply.h"
 #include "repo.h"
 #include "tree.h"
 
@@ -102,6 +104,12 @@ static void skip(struct bk *b, const char *path, const char *why)
 	json_array_append_new(b->res->skipped, json_pack("{s:s,s:s}", "path", path, "error", why));
 	fprintf(stderr, "%sarca backup: skipped %s: %s\n", b->o->progress ? "\r\033[K" : "",
 		path, why);
+}
+
+/* A note on stderr about the cache, which costs speed, never data. */
+static void note(struct bk *b, const char *why)
+{
+	fprintf(stderr, "%sarca backup: note: %s\n", b->o->progress ? "\r\033[K" : "", why);
 }
 
 static void human(double v, char *out, size_t n)
@@ -934,51 +942,37 @@ static uint64_t selected_bytes(const struct bk *b, const char *path)
 
 /* ---- the cache's indexes ---- */
 
-static const char ids_magic[8] = { 'A', 'R', 'C', 'A', 'I', 'D', 'S', '1' };
-static const char fidx_magic[8] = { 'A', 'R', 'C', 'A', 'F', 'I', 'X', '1' };
-
-/* Load a cache index file into M (values of M->vsize bytes). A missing or
- * damaged file leaves M empty: the cache is only a hint. */
-static void index_load(const char *cache, const char *name, const char magic[8], struct idmap *m)
+/* Load the cache index file NAME into M (values of M->vsize bytes). A
+ * missing file leaves M empty; so does a damaged one, which is reported
+ * (it is only a hint, written anew after this backup). */
+static void index_load(struct bk *b, const char *name, const char magic[8], struct idmap *m)
 {
-	char path[4200];
-	struct buf b = BUF_INIT;
-	size_t rec = OBJID_LEN + m->vsize;
-	bool added;
+	char path[4200], why[ERR_MSG_MAX + 4400];
+	struct buf f = BUF_INIT;
+	struct err e;
 
-	snprintf(path, sizeof(path), "%s/%s", cache, name);
-	if (access(path, F_OK) != 0 || state_read_file(path, (size_t)1 << 34, &b, NULL) ||
-	    b.len < 8 || memcmp(b.data, magic, 8) != 0 || (b.len - 8) % rec != 0) {
-		buf_free(&b);
+	snprintf(path, sizeof(path), "%s/%s", b->s->cache, name);
+	if (access(path, F_OK) != 0)
+		return;
+	if (state_read_file(path, (size_t)1 << 34, &f, &e) == 0 &&
+	    cache_index_parse(f.data, f.len, magic, m, &e) == 0) {
+		buf_free(&f);
 		return;
 	}
-	for (size_t off = 8; off < b.len; off += rec) {
-		void *v = idmap_put(m, (const struct objid *)(b.data + off), &added);
-
-		if (v == NULL)
-			break;
-		memcpy(v, b.data + off + OBJID_LEN, m->vsize);
-	}
-	buf_free(&b);
+	buf_free(&f);
+	snprintf(why, sizeof(why), "the cache file %s is ignored (%s); this backup reads "
+		 "what it needs from the service and writes the file anew", path, e.msg);
+	note(b, why);
 }
 
 static int index_save(const char *cache, const char *name, const char magic[8],
 		      const struct idmap *m, struct err *e)
 {
 	struct buf b = BUF_INIT;
-	const struct objid *k;
-	void *v;
-	size_t i = 0;
-	int rc;
+	int rc = -1;
 
-	if (buf_append(&b, magic, 8, e))
-		return -1;
-	while (idmap_next(m, &i, &k, &v))
-		if (buf_append(&b, k->b, OBJID_LEN, e) || buf_append(&b, v, m->vsize, e)) {
-			buf_free(&b);
-			return -1;
-		}
-	rc = state_write_file(cache, name, b.data, b.len, 0600, e);
+	if (cache_index_write(m, magic, &b, e) == 0)
+		rc = state_write_file(cache, name, b.data, b.len, 0600, e);
 	buf_free(&b);
 	return rc;
 }
@@ -988,59 +982,50 @@ static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 {
 	const struct objid *k;
 	size_t i = 0;
+	struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
+	bool *missing = malloc(CHECK_BATCH * sizeof(*missing));
+	int rc = -1;
 
-	while (cached->n > 0) {
-		json_t *a = json_array(), *body, *ans, *v;
-		size_t n = 0, j, bi = 0;
+	if (all == NULL || missing == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (;;) {
+		json_t *a = json_array(), *body, *ans;
+		size_t n = 0;
 		char hex[OBJID_HEX_LEN + 1];
-		struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
+		bool added;
+		int r;
 
-		if (all == NULL) {
-			json_decref(a);
-			return err_oom(e);
-		}
 		while (n < CHECK_BATCH && idmap_next(cached, &i, &k, NULL)) {
 			all[n++] = *k;
 			objid_to_hex(k, hex);
 			json_array_append_new(a, json_string(hex));
 		}
 		if (n == 0) {
-			free(all);
 			json_decref(a);
 			break;
 		}
 		body = json_pack("{s:o}", "ids", a);
 		ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
 		json_decref(body);
-		if (ans == NULL) {
-			free(all);
-			return -1;
-		}
-		json_array_foreach(json_object_get(ans, "missing"), j, v) {
-			const char *m = json_string_value(v);
-
-			for (; m && bi < n; bi++) {
-				objid_to_hex(&all[bi], hex);
-				if (strcmp(hex, m) == 0) {
-					memset(all[bi].b, 0, OBJID_LEN); /* mark: not stored */
-					bi++;
-					break;
-				}
-			}
-		}
+		if (ans == NULL)
+			goto out;
+		r = reply_missing(ans, all, n, missing, e);
 		json_decref(ans);
-		for (j = 0; j < n; j++) {
-			static const struct objid zero;
-			bool added;
-
-			if (objid_cmp(&all[j], &zero) != 0 && idmap_put(&b->known, &all[j], &added) == NULL) {
-				free(all);
-				return err_oom(e);
+		if (r)
+			goto out;
+		for (size_t j = 0; j < n; j++)
+			if (!missing[j] && idmap_put(&b->known, &all[j], &added) == NULL) {
+				err_oom(e);
+				goto out;
 			}
-		}
-		free(all);
 	}
-	return 0;
+	rc = 0;
+out:
+	free(all);
+	free(missing);
+	return rc;
 }
 
 /* ---- one backup ---- */
@@ -1064,8 +1049,8 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 	json_decref(body);
 	if (ans == NULL)
 		return -1;
-	snprintf(b->res->point, sizeof(b->res->point), "%s",
-		 json_string_value(json_object_get(ans, "id")) ?: "");
+	/* Committed: an id that cannot be shown is left out, not an error. */
+	snprintf(b->res->point, sizeof(b->res->point), "%s", reply_id(ans, "id", NULL) ?: "");
 	json_decref(ans);
 	return 0;
 }
@@ -1188,17 +1173,33 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 		if (ans == NULL)
 			goto out;
 	}
-	job = strdup(json_string_value(json_object_get(ans, "id")) ?: "");
+	{
+		const char *id = reply_id(ans, "id", NULL); /* none: the job goes unreported */
+
+		job = id ? strdup(id) : NULL;
+	}
 	json_decref(ans);
 	if ((ans = client_json(b.c, "POST", "/recovery-points/begin", NULL, NULL, NULL, e)) == NULL)
 		goto fail_job;
-	lease = strdup(json_string_value(json_object_get(ans, "lease")) ?: "");
+	{
+		/* Without its lease a backup's uploads are not safe from collection. */
+		const char *id = reply_id(ans, "lease", e);
+
+		if (id == NULL || (lease = strdup(id)) == NULL) {
+			if (id)
+				err_oom(e);
+			json_decref(ans);
+			ans = NULL;
+			goto fail_job;
+		}
+	}
 	json_decref(ans);
 
 	/* The parent: the newest recovery point, for unchanged files. */
 	if ((ans = client_json(b.c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
 		goto fail_job;
-	points = json_object_get(ans, "recovery_points");
+	if ((points = reply_points(ans, e)) == NULL)
+		goto fail_job;
 	if ((last = json_array_get(points, json_array_size(points) - 1)) != NULL) {
 		struct err me;
 
@@ -1214,9 +1215,9 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	ans = NULL;
 
 	/* What this machine stored before, as far as the service confirms. */
-	index_load(s->cache, "stored.ids", ids_magic, &cached);
+	index_load(&b, "stored.ids", cache_ids_magic, &cached);
 	if (prev)
-		index_load(s->cache, "files.idx", fidx_magic, &b.fidx_old);
+		index_load(&b, "files.idx", cache_fidx_magic, &b.fidx_old);
 	if (verify_known(&b, &cached, e))
 		goto fail_job;
 
@@ -1268,8 +1269,14 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	end_job(&b, job, json_array_size(res->skipped) ? "partial" : "complete", NULL);
 
 	/* The cache, for next time (a failure here costs only speed). */
-	index_save(s->cache, "stored.ids", ids_magic, &b.known, NULL);
-	index_save(s->cache, "files.idx", fidx_magic, &b.fidx_new, NULL);
+	index_save(s->cache, "stored.ids", cache_ids_magic, &b.known, NULL);
+	index_save(s->cache, "files.idx", cache_fidx_magic, &b.fidx_new, NULL);
+	{
+		char why[ERR_MSG_MAX + 4400];
+
+		if (repo_cache_note(why, sizeof(why)))
+			note(&b, why);
+	}
 	rc = 0;
 	goto out;
 fail_job:

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "reply.h"
 #include "state.h"
 
 struct client {
@@ -131,46 +132,11 @@ static size_t on_data(char *p, size_t size, size_t n, void *arg)
 	return buf_append(b, p, size * n, NULL) == 0 ? size * n : 0;
 }
 
-static enum err_code code_of(const char *code, long status)
-{
-	static const struct {
-		const char *name;
-		enum err_code code;
-	} map[] = {
-		{ "limit", ERR_LIMIT },       { "not_found", ERR_NOT_FOUND },
-		{ "denied", ERR_DENIED },     { "exists", ERR_EXISTS },
-		{ "locked", ERR_LOCKED },     { "invalid", ERR_INVALID },
-		{ "too_large", ERR_TOO_LARGE }, { "credentials_expired", ERR_EXPIRED },
-		{ "credentials_invalid", ERR_CREDENTIALS },
-	};
-
-	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)
-		if (strcmp(code, map[i].name) == 0)
-			return map[i].code;
-	return status >= 500 ? ERR_IO : ERR_INVALID;
-}
-
-/* Turn a service's error answer into E (and keep it in C). */
+/* Turn a service's error answer into E (and keep its "error" in C). */
 static int service_error(struct client *c, const struct buf *body, long status, struct err *e)
 {
-	json_t *j = json_loadb((const char *)body->data, body->len, 0, NULL);
-	json_t *err = json_object_get(j, "error");
-
 	json_decref(c->last_error);
-	c->last_error = json_incref(err);
-	const char *code = json_string_value(json_object_get(err, "code"));
-	const char *msg = json_string_value(json_object_get(err, "message"));
-	const char *detail = json_string_value(json_object_get(err, "detail"));
-
-	if (msg == NULL)
-		err_set(e, status >= 500 ? ERR_IO : ERR_INVALID,
-			"the service answered HTTP %ld without an error message", status);
-	else if (detail)
-		err_set(e, code_of(code, status), "%s\n  %s", msg, detail);
-	else
-		err_set(e, code_of(code, status), "%s", msg);
-	json_decref(j);
-	return -1;
+	return reply_error(body->data, body->len, status, &c->last_error, e);
 }
 
 static int add_header(struct curl_slist **l, const char *fmt, const char *v)

@@ -22,6 +22,8 @@
 #include "backup.h"
 #include "cmd.h"
 #include "exitcode.h"
+#include "reply.h"
+#include "schedule.h"
 #include "state.h"
 
 #define POLICY_EVERY 300   /* seconds between policy checks */
@@ -60,41 +62,6 @@ static void say(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-/* The first scheduled time of POLICY strictly after T, or -1. */
-static int64_t next_slot(json_t *policy, int64_t t)
-{
-	static const char *const names[7] = { "mon", "tue", "wed", "thu", "fri", "sat", "sun" };
-	json_t *v;
-	size_t i;
-	unsigned days = 0;
-	int mins[3], n = 0;
-	int64_t day0 = t - ((t % 86400) + 86400) % 86400;
-
-	json_array_foreach(json_object_get(policy, "days"), i, v)
-		for (int k = 0; k < 7; k++)
-			if (json_is_string(v) && strcmp(json_string_value(v), names[k]) == 0)
-				days |= 1u << k;
-	json_array_foreach(json_object_get(policy, "schedule"), i, v) {
-		int h, m;
-
-		if (n < 3 && json_is_string(v) && sscanf(json_string_value(v), "%d:%d", &h, &m) == 2)
-			mins[n++] = h * 60 + m;
-	}
-	if (days == 0)
-		days = 0x7f;
-	for (int d = 0; d < 9 && n; d++) {
-		int64_t day = day0 + (int64_t)d * 86400;
-		int wd = (int)((((day / 86400) + 3) % 7 + 7) % 7); /* Monday = 0 */
-
-		if (!(days & (1u << wd)))
-			continue;
-		for (int k = 0; k < n; k++)
-			if (day + mins[k] * 60 > t)
-				return day + mins[k] * 60;
-	}
-	return -1;
-}
-
 /* The policy from the service, saved for later; else the saved one. */
 static json_t *fetch_policy(struct state *s)
 {
@@ -115,7 +82,19 @@ static json_t *fetch_policy(struct state *s)
 	if (p)
 		return p;
 	snprintf(path, sizeof(path), "%s/policy.json", s->home);
-	return json_load_file(path, 0, NULL);
+	if (access(path, F_OK) == 0) {
+		struct buf b = BUF_INIT;
+		json_error_t je;
+
+		if (state_read_file(path, 1 << 20, &b, &e) == 0 &&
+		    (p = json_loadb((const char *)b.data, b.len, 0, &je)) == NULL)
+			err_set(&e, ERR_CORRUPT, "not JSON: %s", je.text);
+		if (p == NULL)
+			say("the saved policy %s is not usable (%s); waiting for the service's",
+			    path, e.msg);
+		buf_free(&b);
+	}
+	return p;
 }
 
 static int64_t backoff_first(void)
@@ -143,18 +122,17 @@ static int report_missed(struct state *s, int64_t slot, const char *why)
 	body = json_pack("{s:s}", "kind", "backup");
 	job = client_json(c, "POST", "/jobs", body, NULL, NULL, &e);
 	json_decref(body);
-	if (job) {
+	if (job && reply_id(job, "id", &e) != NULL) {
 		iso(slot, when);
-		snprintf(path, sizeof(path), "/jobs/%s",
-			 json_string_value(json_object_get(job, "id")) ?: "");
+		snprintf(path, sizeof(path), "/jobs/%s", reply_id(job, "id", NULL));
 		body = json_pack("{s:s,s:{s:s,s:s}}", "status", "missed", "report", "scheduled", when,
 				 "error", why);
 		json_decref(job);
 		job = client_json(c, "PATCH", path, body, NULL, NULL, &e);
 		json_decref(body);
 		rc = job ? 0 : -1;
-		json_decref(job);
 	}
+	json_decref(job);
 	client_free(c);
 	return rc;
 }
@@ -223,6 +201,8 @@ int cmd_agent(int argc, char **argv)
 	const char *home = STATE_HOME_DEFAULT;
 	struct sigaction sa;
 	json_t *policy = NULL;
+	struct schedule sched;
+	int have_sched = 0;
 	int64_t last = state_now(), checked = 0;
 	struct { int64_t slot; char why[ERR_MSG_MAX]; } missed[16];
 	int n_missed = 0;
@@ -262,11 +242,16 @@ int cmd_agent(int argc, char **argv)
 
 			checked = now;
 			if (p) {
+				struct err pe;
+
 				json_decref(policy);
 				policy = p;
+				if (!(have_sched = schedule_parse(policy, &sched, &pe) == 0))
+					say("the policy cannot be followed: %s; fix it with 'arca policy "
+					    "set' or in the portal", pe.msg);
 			}
 		}
-		if (policy == NULL || (slot = next_slot(policy, last)) < 0) {
+		if (!have_sched || (slot = schedule_next(&sched, last)) < 0) {
 			say("no backup policy yet: set one with 'arca policy set' or in the portal");
 			state_free(&s);
 			sleep_until(now + 60);
@@ -285,7 +270,7 @@ int cmd_agent(int argc, char **argv)
 		/* SLOT is due: back up, retrying until the next one is due. */
 		wait = backoff_first();
 		for (;;) {
-			int64_t following = next_slot(policy, slot);
+			int64_t following = schedule_next(&sched, slot);
 
 			if (run_backup(&s, policy, why, sizeof(why)) == 0) {
 				why[0] = '\0';

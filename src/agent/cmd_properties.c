@@ -20,6 +20,7 @@
 #include "cmd.h"
 #include "exitcode.h"
 #include "keys.h"
+#include "kit.h"
 #include "passphrase.h"
 #include "state.h"
 #include "term.h"
@@ -238,25 +239,23 @@ int cmd_properties(int argc, char **argv)
 			if (state_write_file(s.home, "wrapped-2.key", blob.data, blob.len, 0600, &e))
 				goto fail_blob;
 			if (kit) {
-				size_t n = sodium_base64_ENCODED_LEN(blob.len,
-								     sodium_base64_VARIANT_ORIGINAL);
-				char *b64 = malloc(n);
-				FILE *f;
+				struct buf text = BUF_INIT;
+				FILE *f = NULL;
 
-				if (b64 == NULL || (f = fopen(kit, "wx")) == NULL) {
-					free(b64);
-					err_errno(&e, "cannot write %s", kit);
+				if (kit_format(s.machine_name, s.vault_name ? s.vault_name : s.vault_id,
+					       s.service_url, blob.data, &text, &e) ||
+				    (f = fopen(kit, "wx")) == NULL ||
+				    fwrite(text.data, 1, text.len, f) != text.len) {
+					if (f)
+						fclose(f);
+					buf_free(&text);
+					if (e.code != ERR_NOMEM)
+						err_errno(&e, "cannot write %s", kit);
 					goto fail_blob;
 				}
 				chmod(kit, 0600);
-				sodium_bin2base64(b64, n, blob.data, blob.len,
-						  sodium_base64_VARIANT_ORIGINAL);
-				fprintf(f, "arca second passphrase kit\n\nMachine: %s\nVault:   %s\n"
-					   "Service: %s\nWrapped key (opens with the second "
-					   "passphrase): %s\n", s.machine_name, s.vault_name,
-					s.service_url, b64);
 				fclose(f);
-				free(b64);
+				buf_free(&text);
 			}
 		} else {
 			struct client *c;

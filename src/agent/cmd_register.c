@@ -25,6 +25,7 @@
 #include "exitcode.h"
 #include "keys.h"
 #include "passphrase.h"
+#include "reply.h"
 #include "state.h"
 #include "term.h"
 #include "vaultcred.h"
@@ -348,15 +349,20 @@ static int takeover(struct client *c, const struct vaultcred *vc, const char *na
 		    json_t **ans, struct err *e)
 {
 	json_t *body = client_error_body(c);
-	const char *b64 = json_string_value(json_object_get(body, "wrapped_key"));
-	uint8_t blob[512];
-	size_t len = 0;
+	uint8_t blob[KEYS_WRAPPED_LEN];
+	size_t len = KEYS_WRAPPED_LEN;
 	struct keys *old;
 	struct err oe;
 
-	if (b64 == NULL || sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len, NULL,
-					     sodium_base64_VARIANT_ORIGINAL) != 0)
+	/* Only the 409 key_mismatch answer carries the machine's wrapped key;
+	 * any other failure stands as it is. */
+	if (json_object_get(body, "wrapped_key") == NULL)
 		return -1;
+	if (reply_wrapped_key(body, blob, &oe))
+		return err_set(e, ERR_CORRUPT, "machine %s is registered already, with another "
+			       "master key, and the service's copy of its key cannot be read (%s); "
+			       "choose another --machine-name, or report this to the service's "
+			       "operator", name, oe.msg);
 	if ((old = keys_unwrap(blob, len, pass, &oe)) == NULL)
 		return err_set(e, ERR_PASSPHRASE, "machine %s is registered already, with another "
 			       "passphrase. To take it over (keeping its recovery points), register "
@@ -511,7 +517,15 @@ int cmd_register(int argc, char **argv)
 	s.vault_name = strdup(vc->vault_name);
 	s.subscription = strdup(vc->subscription);
 	s.region = strdup(vc->region);
-	s.machine_id = strdup(json_string_value(json_object_get(ans, "machine_id")));
+	{
+		const char *id = reply_register(ans, &e);
+
+		if (id == NULL) {
+			err_prefix(&e, "nothing was written to %s: ", a.home);
+			goto fail;
+		}
+		s.machine_id = strdup(id);
+	}
 	s.machine_name = strdup(name);
 	if (!rereg || a.cache) {
 		free(s.cache);

@@ -18,7 +18,9 @@
 #include "cmd.h"
 #include "compress.h"
 #include "exitcode.h"
+#include "kit.h"
 #include "passphrase.h"
+#include "reply.h"
 #include "repo.h"
 #include "restore.h"
 #include "state.h"
@@ -56,34 +58,16 @@ static void ctx_free(struct rctx *x)
 /* Load the agent, open the keys (ours, or the source machine's with its
  * passphrase), and list the recovery points. */
 /* The wrapped key in FILE: a raw blob (wrapped-2.key), or the "Wrapped key"
- * line of a second-passphrase kit. */
-static int read_wrapped(const char *file, uint8_t *blob, size_t size, size_t *len,
-			struct err *e)
+ * line of a second-passphrase kit (kit.h). */
+static int read_wrapped(const char *file, uint8_t blob[KEYS_WRAPPED_LEN], struct err *e)
 {
 	struct buf b = BUF_INIT;
-	const char *line;
 	int rc = -1;
 
-	if (state_read_file(file, 1 << 16, &b, e))
-		return -1;
-	if (b.len == KEYS_WRAPPED_LEN && b.len <= size) {
-		memcpy(blob, b.data, b.len);
-		*len = b.len;
+	if (state_read_file(file, KIT_MAX_BYTES, &b, e) == 0 && kit_parse(b.data, b.len, blob, e) == 0)
 		rc = 0;
-	} else if (buf_append_u8(&b, 0, e) == 0 &&
-		   (line = strstr((const char *)b.data, "Wrapped key")) != NULL &&
-		   (line = strstr(line, "): ")) != NULL) {
-		const char *end = line + 3;
-
-		while (*end && *end != '\n' && *end != '\r')
-			end++;
-		if (sodium_base642bin(blob, size, line + 3, (size_t)(end - line - 3), NULL, len, NULL,
-				      sodium_base64_VARIANT_ORIGINAL) == 0)
-			rc = 0;
-	}
-	if (rc)
-		err_set(e, ERR_INVALID, "%s holds no wrapped key: give the second passphrase's kit "
-			"or a wrapped-2.key file", file);
+	else
+		err_prefix(e, "--wrapped-key %s: ", file);
 	buf_free(&b);
 	return rc;
 }
@@ -103,19 +87,17 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 	x->repo.cache = x->s.cache;
 	if (from) {
 		char pass[PASSPHRASE_MAX_BYTES + 2];
-		const char *b64;
-		uint8_t blob[512];
+		uint8_t blob[KEYS_WRAPPED_LEN];
 		size_t len = 0;
 
 		snprintf(path, sizeof(path), "/machines/%s", from);
 		if (strchr(from, '/') || (ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
 			return err_prefix(e, "machine %s: ", from);
-		b64 = json_string_value(json_object_get(ans, "wrapped_key"));
-		if (b64 == NULL || sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len,
-						     NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
+		if (reply_wrapped_key(ans, blob, e)) {
 			json_decref(ans);
-			return err_set(e, ERR_CORRUPT, "the service holds no wrapped key for %s", from);
+			return err_prefix(e, "machine %s: ", from);
 		}
+		len = KEYS_WRAPPED_LEN;
 		json_decref(ans);
 		if (wrapped_file) {
 			uint8_t own[KEY_ID_LEN], theirs[KEY_ID_LEN];
@@ -123,9 +105,10 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 			/* Another blob, e.g. the second passphrase's: it must wrap
 			 * the same master key as the service's. */
 			if (keys_wrapped_key_id(blob, len, theirs, e) ||
-			    read_wrapped(wrapped_file, blob, sizeof(blob), &len, e) ||
-			    keys_wrapped_key_id(blob, len, own, e))
+			    read_wrapped(wrapped_file, blob, e) ||
+			    keys_wrapped_key_id(blob, KEYS_WRAPPED_LEN, own, e))
 				return -1;
+			len = KEYS_WRAPPED_LEN;
 			if (memcmp(own, theirs, KEY_ID_LEN) != 0)
 				return err_set(e, ERR_INVALID, "%s wraps another master key than "
 					       "machine %s's", wrapped_file, from);
@@ -150,9 +133,9 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 	}
 	if ((ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
 		return -1;
-	x->points = json_incref(json_object_get(ans, "recovery_points"));
+	x->points = json_incref(reply_points(ans, e));
 	json_decref(ans);
-	return 0;
+	return x->points ? 0 : -1;
 }
 
 /* The recovery point named ID ("latest", a full id or a unique prefix). */
@@ -281,8 +264,13 @@ int cmd_recovery_points(int argc, char **argv)
 			ctx_free(&x);
 			return EXIT_FAIL;
 		}
-		x.points = json_incref(json_object_get(ans, "recovery_points"));
+		x.points = json_incref(reply_points(ans, &e));
 		json_decref(ans);
+		if (x.points == NULL) {
+			cmd_error("recovery-points", o.json, &e);
+			ctx_free(&x);
+			return EXIT_FAIL;
+		}
 	}
 	if (o.json) {
 		json_t *out = json_pack("{s:O}", "recovery_points", x.points);
@@ -568,19 +556,18 @@ int cmd_restore(int argc, char **argv)
 			json_decref(job);
 			goto fail;
 		}
-		if (job) {
+		if (job && reply_id(job, "id", NULL)) {
 			char jp[128];
 			json_t *end = json_pack("{s:s,s:I,s:I,s:{s:O}}", "status",
 						json_array_size(res.failed) ? "partial" : "complete",
 						"files", (json_int_t)res.files, "bytes_read",
 						(json_int_t)res.bytes, "report", "skipped", res.failed);
 
-			snprintf(jp, sizeof(jp), "/jobs/%s",
-				 json_string_value(json_object_get(job, "id")) ?: "");
+			snprintf(jp, sizeof(jp), "/jobs/%s", reply_id(job, "id", NULL));
 			json_decref(client_json(x.c, "PATCH", jp, end, NULL, NULL, &je));
 			json_decref(end);
-			json_decref(job);
 		}
+		json_decref(job);
 	}
 	rc = json_array_size(res.failed) ? EXIT_PARTIAL : EXIT_OK;
 	if (o.json) {

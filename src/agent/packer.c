@@ -15,6 +15,7 @@
 #include "object.h"
 #include "pack.h"
 #include "packer.h"
+#include "reply.h"
 #include "repo.h"
 
 #define JOBS_MAX 4  /* batches waiting for a worker */
@@ -152,14 +153,23 @@ static void free_job(struct job *j)
 }
 
 /* Ask the service which of J's objects it lacks; keep only those in J
- * (the rest are freed). 0 or -1. */
+ * (the rest are freed), in their order. 0 or -1. */
 static int keep_missing(struct client *c, struct job *j, struct err *e)
 {
-	json_t *a = json_array(), *body, *ans, *v;
+	json_t *a = json_array(), *body, *ans;
 	char hex[OBJID_HEX_LEN + 1];
-	size_t i, k = 0, n = 0;
+	struct objid *ids = malloc((j->n ? j->n : 1) * sizeof(*ids));
+	bool *missing = malloc((j->n ? j->n : 1) * sizeof(*missing));
+	size_t i, n = 0;
+	int rc = -1;
 
+	if (ids == NULL || missing == NULL) {
+		json_decref(a);
+		err_oom(e);
+		goto out;
+	}
 	for (i = 0; i < j->n; i++) {
+		ids[i] = j->o[i].id;
 		objid_to_hex(&j->o[i].id, hex);
 		json_array_append_new(a, json_string(hex));
 	}
@@ -167,32 +177,30 @@ static int keep_missing(struct client *c, struct job *j, struct err *e)
 	ans = client_json(c, "POST", "/objects/missing", body, NULL, NULL, e);
 	json_decref(body);
 	if (ans == NULL)
-		return -1;
-	/* The answer lists the missing ids in the order asked: move those to
-	 * the front. */
-	json_array_foreach(json_object_get(ans, "missing"), i, v) {
-		const char *m = json_string_value(v);
-
-		for (; m && k < j->n; k++) {
-			objid_to_hex(&j->o[k].id, hex);
-			if (strcmp(hex, m) != 0)
-				continue;
-			if (k != n) {
-				struct pobj t = j->o[n];
-
-				j->o[n] = j->o[k];
-				j->o[k] = t;
-			}
-			n++;
-			k++;
-			break;
-		}
-	}
+		goto out;
+	rc = reply_missing(ans, ids, j->n, missing, e);
 	json_decref(ans);
-	for (i = n; i < j->n; i++)
-		buf_free(&j->o[i].plain);
+	if (rc)
+		goto out;
+	/* Move the missing ones to the front, keeping their order. */
+	for (i = 0; i < j->n; i++) {
+		if (!missing[i]) {
+			buf_free(&j->o[i].plain);
+			continue;
+		}
+		if (i != n) {
+			struct pobj t = j->o[n];
+
+			j->o[n] = j->o[i];
+			j->o[i] = t;
+		}
+		n++;
+	}
 	j->n = n;
-	return 0;
+out:
+	free(ids);
+	free(missing);
+	return rc;
 }
 
 static void *worker(void *arg)

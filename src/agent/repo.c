@@ -10,28 +10,24 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cachefile.h"
 #include "idmap.h"
+#include "reply.h"
 #include "repo.h"
 #include "state.h"
 
 #define LOCATE_BATCH 4096
 #define RUN_MAX (32u << 20) /* most bytes fetched by one range request */
 
-struct loc {
-	char pack[65];
-	uint64_t offset;
-	uint32_t length;
-	int found;
-};
 
 /*
  * The tree cache: sealed tree and record objects in one append-only file,
- * cache/trees.dat: "ARCATRC1", then records of id (32 bytes), length (u32
- * little-endian) and the sealed bytes. One file, not a file per object: a
- * backup of a large tree writes thousands of folders. The index lives in
- * memory, built by one scan when the file is first used; a torn last
- * record (a crash while appending) is cut off then. Records are
- * authenticated when opened, like everything read back.
+ * cache/trees.dat (format in cachefile.h). One file, not a file per object:
+ * a backup of a large tree writes thousands of folders. The index lives in
+ * memory, built by one scan (cache_trees_scan) when the file is first used;
+ * a torn last record (a crash while appending) is cut off then, and a file
+ * the scan refuses starts over, the reason kept for repo_cache_note.
+ * Records are authenticated when opened, like everything read back.
  */
 #define TREES_FILE "trees.dat"
 #define TREES_MAX (512ull << 20) /* start over past this */
@@ -42,18 +38,21 @@ static struct {
 	int fd;
 	uint64_t end;
 	struct idmap at; /* id -> { offset u64, length u64 } */
-} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 } };
+	char note[ERR_MSG_MAX + 4300]; /* why the file started over, until taken */
+} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 }, "" };
 
-static const char trees_magic[8] = { 'A', 'R', 'C', 'A', 'T', 'R', 'C', '1' };
+static int tc_read(void *arg, uint64_t off, void *buf, size_t n)
+{
+	return pread(*(int *)arg, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1;
+}
 
 /* Open CACHE's tree file (with tc.mu held). 0 or -1. */
 static int tc_open(const char *cache)
 {
 	char path[4200];
-	uint8_t head[OBJID_LEN + 4];
 	struct stat st;
-	uint64_t off = 8;
-	bool added;
+	struct err e;
+	uint64_t off;
 
 	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
 	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
@@ -65,45 +64,52 @@ static int tc_open(const char *cache)
 	snprintf(tc.path, sizeof(tc.path), "%s", path);
 	if ((tc.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (fstat(tc.fd, &st) != 0)
+	if (fstat(tc.fd, &st) != 0) {
+		err_errno(&e, "cannot stat it");
 		goto reset;
-	if (st.st_size < 8 || (uint64_t)st.st_size > TREES_MAX ||
-	    pread(tc.fd, head, 8, 0) != 8 || memcmp(head, trees_magic, 8) != 0)
-		goto reset;
-	while (off + sizeof(head) <= (uint64_t)st.st_size &&
-	       pread(tc.fd, head, sizeof(head), (off_t)off) == (ssize_t)sizeof(head)) {
-		uint64_t len = (uint64_t)head[32] | (uint64_t)head[33] << 8 |
-			       (uint64_t)head[34] << 16 | (uint64_t)head[35] << 24;
-		uint64_t *v;
-
-		if (off + sizeof(head) + len > (uint64_t)st.st_size)
-			break;
-		if ((v = idmap_put(&tc.at, (const struct objid *)head, &added)) == NULL)
-			break;
-		v[0] = off + sizeof(head);
-		v[1] = len;
-		off += sizeof(head) + len;
 	}
-	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0)
+	if (st.st_size == 0) /* new */
+		goto reset_quiet;
+	if (cache_trees_scan(tc_read, &tc.fd, (uint64_t)st.st_size, TREES_MAX, &tc.at, &off, &e))
 		goto reset;
+	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0) {
+		err_errno(&e, "cannot cut off its torn last record");
+		goto reset;
+	}
 	tc.end = off;
 	return 0;
 reset:
+	snprintf(tc.note, sizeof(tc.note), "the tree cache %s was started over: %s", path, e.msg);
+reset_quiet:
 	idmap_free(&tc.at);
 	idmap_init(&tc.at, 2 * sizeof(uint64_t));
-	if (ftruncate(tc.fd, 0) != 0 || pwrite(tc.fd, trees_magic, 8, 0) != 8) {
+	if (ftruncate(tc.fd, 0) != 0 ||
+	    pwrite(tc.fd, cache_trees_magic, CACHE_MAGIC_LEN, 0) != CACHE_MAGIC_LEN) {
 		close(tc.fd);
 		tc.fd = -1;
 		return -1;
 	}
-	tc.end = 8;
+	tc.end = CACHE_MAGIC_LEN;
 	return 0;
+}
+
+int repo_cache_note(char *out, size_t size)
+{
+	int had;
+
+	pthread_mutex_lock(&tc.mu);
+	had = tc.note[0] != '\0';
+	if (had)
+		snprintf(out, size, "%s", tc.note);
+	tc.note[0] = '\0';
+	pthread_mutex_unlock(&tc.mu);
+	return had;
 }
 
 void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
 		    size_t len)
 {
-	uint8_t head[OBJID_LEN + 4];
+	uint8_t head[CACHE_TREES_HEAD];
 	uint64_t *v;
 	bool added;
 
@@ -111,9 +117,7 @@ void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *se
 		return;
 	pthread_mutex_lock(&tc.mu);
 	if (tc_open(cache) == 0 && tc.end + sizeof(head) + len <= TREES_MAX) {
-		memcpy(head, id->b, OBJID_LEN);
-		head[32] = (uint8_t)len, head[33] = (uint8_t)(len >> 8);
-		head[34] = (uint8_t)(len >> 16), head[35] = (uint8_t)(len >> 24);
+		cache_trees_head(head, id, (uint32_t)len);
 		if (pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
 		    pwrite(tc.fd, sealed, len, (off_t)(tc.end + sizeof(head))) == (ssize_t)len &&
 		    (v = idmap_put(&tc.at, id, &added)) != NULL) {
@@ -157,19 +161,18 @@ static void cache_drop(const struct objid *id)
 }
 
 /* Locate N ids into LOC. */
-static int locate(struct repo *r, const struct objid *ids, size_t n, struct loc *loc,
+static int locate(struct repo *r, const struct objid *ids, size_t n, struct reply_loc *loc,
 		  struct err *e)
 {
 	for (size_t at = 0; at < n; at += LOCATE_BATCH) {
 		size_t m = n - at < LOCATE_BATCH ? n - at : LOCATE_BATCH;
-		json_t *a = json_array(), *body, *ans, *v;
+		json_t *a = json_array(), *body, *ans;
 		char hex[OBJID_HEX_LEN + 1];
-		size_t k;
+		int rc;
 
 		for (size_t i = 0; i < m; i++) {
 			objid_to_hex(&ids[at + i], hex);
 			json_array_append_new(a, json_string(hex));
-			loc[at + i].found = 0;
 		}
 		body = json_pack("{s:o}", "ids", a);
 		if (r->machine)
@@ -178,29 +181,10 @@ static int locate(struct repo *r, const struct objid *ids, size_t n, struct loc 
 		json_decref(body);
 		if (ans == NULL)
 			return -1;
-		/* The service answers in the order asked, leaving out what it
-		 * does not hold. */
-		size_t i = 0;
-
-		json_array_foreach(json_object_get(ans, "objects"), k, v) {
-			const char *id = json_string_value(json_object_get(v, "id"));
-			const char *pack = json_string_value(json_object_get(v, "pack"));
-
-			for (; id && pack && i < m; i++) {
-				objid_to_hex(&ids[at + i], hex);
-				if (strcmp(hex, id) != 0)
-					continue;
-				snprintf(loc[at + i].pack, sizeof(loc[at + i].pack), "%s", pack);
-				loc[at + i].offset = (uint64_t)json_integer_value(
-					json_object_get(v, "offset"));
-				loc[at + i].length = (uint32_t)json_integer_value(
-					json_object_get(v, "length"));
-				loc[at + i].found = 1;
-				i++;
-				break;
-			}
-		}
+		rc = reply_locate(ans, ids + at, m, loc + at, e);
 		json_decref(ans);
+		if (rc)
+			return -1;
 	}
 	return 0;
 }
@@ -228,7 +212,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	      struct err *e)
 {
 	struct buf sealed = BUF_INIT;
-	struct loc l;
+	struct reply_loc l;
 	enum object_kind kind;
 	char hex[OBJID_HEX_LEN + 1];
 	int cached = 0, rc = -1;
@@ -311,7 +295,7 @@ struct slice {
 
 struct want {
 	struct objid id;
-	struct loc l;
+	struct reply_loc l;
 };
 
 static int cmp_want(const void *a, const void *b)
@@ -341,7 +325,7 @@ void repo_prefetch_clear(struct repo *r)
 void repo_prefetch(struct repo *r, const struct objid *ids, size_t n, size_t max_bytes)
 {
 	struct want *w = calloc(n ? n : 1, sizeof(*w));
-	struct loc *loc = calloc(n ? n : 1, sizeof(*loc));
+	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
 	struct objid *uniq = calloc(n ? n : 1, sizeof(*uniq));
 	struct idmap seen;
 	size_t m = 0, k = 0, total = 0;
@@ -446,7 +430,7 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e)
 {
 	struct objid *ids = calloc(n ? n : 1, sizeof(*ids));
-	struct loc *loc = calloc(n ? n : 1, sizeof(*loc));
+	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
 	struct buf run = BUF_INIT, plain = BUF_INIT;
 	int rc = -1;
 	size_t i = 0;

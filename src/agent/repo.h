@@ -58,6 +58,11 @@ void repo_prefetch(struct repo *r, const struct objid *ids, size_t n, size_t max
 /* Forget what was fetched ahead. */
 void repo_prefetch_clear(struct repo *r);
 
+/* Why the tree cache file was last started over (a damaged or foreign
+ * trees.dat), once: 1 with the message in OUT, then 0 until it happens
+ * again. The commands show it; the cache itself needs nothing done. */
+int repo_cache_note(char *out, size_t size);
+
 /* Store a sealed object in the cache (best effort). */
 void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
 		    size_t len);

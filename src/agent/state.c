@@ -14,6 +14,7 @@
 #include <openssl/pem.h>
 #include <sodium.h>
 
+#include "agentconf.h"
 #include "clock.h"
 #include "state.h"
 
@@ -106,11 +107,17 @@ int state_read_file(const char *path, size_t max, struct buf *out, struct err *e
 	return 0;
 }
 
-static char *dup_str(json_t *o, const char *k)
+/* E (a parser's refusal of PATH) as what the person at the keyboard reads. */
+static int state_damaged(const char *path, const char *home, struct err *e)
 {
-	const char *v = json_string_value(json_object_get(o, k));
+	char why[ERR_MSG_MAX];
 
-	return v ? strdup(v) : NULL;
+	if (e == NULL)
+		return -1;
+	snprintf(why, sizeof(why), "%s", e->msg);
+	return err_set(e, e->code, "%s is damaged: %s; fix it, or register again with 'arca "
+		       "register --vault-credentials FILE --home %s' (recovery points are kept)",
+		       path, why, home);
 }
 
 const char *state_home_arg(int argc, char **argv)
@@ -125,8 +132,6 @@ int state_load(struct state *s, const char *home, int with_keys, struct err *e)
 {
 	char path[4096];
 	struct buf b = BUF_INIT;
-	json_t *j;
-	json_error_t je;
 	BIO *bio;
 
 	memset(s, 0, sizeof(*s));
@@ -143,27 +148,11 @@ int state_load(struct state *s, const char *home, int with_keys, struct err *e)
 	}
 	if (state_read_file(path, 1 << 20, &b, e))
 		return -1;
-	j = json_loadb((const char *)b.data, b.len, 0, &je);
+	if (agentconf_parse((const char *)b.data, b.len, s, e)) {
+		buf_free(&b);
+		return state_damaged(path, home, e);
+	}
 	buf_free(&b);
-	if (j == NULL)
-		return err_set(e, ERR_CORRUPT, "%s is damaged: %s", path, je.text);
-	s->service_url = dup_str(j, "service_url");
-	s->vault_id = dup_str(j, "vault_id");
-	s->vault_name = dup_str(j, "vault_name");
-	s->subscription = dup_str(j, "subscription");
-	s->region = dup_str(j, "region");
-	s->machine_id = dup_str(j, "machine_id");
-	s->machine_name = dup_str(j, "machine_name");
-	s->cache = dup_str(j, "cache");
-	s->proxy = dup_str(j, "proxy");
-	s->proxy_user = dup_str(j, "proxy_user");
-	s->rate_work = (uint64_t)json_integer_value(json_object_get(j, "rate_work"));
-	s->rate_other = (uint64_t)json_integer_value(json_object_get(j, "rate_other"));
-	s->work_start = (int)json_integer_value(json_object_get(j, "work_start"));
-	s->work_end = (int)json_integer_value(json_object_get(j, "work_end"));
-	json_decref(j);
-	if (!s->service_url || !s->machine_id || !s->machine_name || !s->cache || !s->vault_id)
-		return err_set(e, ERR_CORRUPT, "%s lacks a field; register again", path);
 
 	snprintf(path, sizeof(path), "%s/ca.pem", home);
 	if (state_read_file(path, 1 << 20, &b, e) || buf_append_u8(&b, 0, e))
@@ -203,21 +192,11 @@ int state_load(struct state *s, const char *home, int with_keys, struct err *e)
 
 int state_save(const struct state *s, struct err *e)
 {
-	json_t *j = json_pack("{s:s,s:s,s:s?,s:s?,s:s?,s:s,s:s,s:s,s:s?,s:s?,s:I,s:I,s:i,s:i}",
-			      "service_url", s->service_url, "vault_id", s->vault_id,
-			      "vault_name", s->vault_name, "subscription", s->subscription,
-			      "region", s->region, "machine_id", s->machine_id,
-			      "machine_name", s->machine_name, "cache", s->cache,
-			      "proxy", s->proxy, "proxy_user", s->proxy_user,
-			      "rate_work", (json_int_t)s->rate_work,
-			      "rate_other", (json_int_t)s->rate_other,
-			      "work_start", s->work_start, "work_end", s->work_end);
-	char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+	char *text = agentconf_dump(s, e);
 	int rc;
 
-	json_decref(j);
 	if (text == NULL)
-		return err_oom(e);
+		return -1;
 	rc = state_write_file(s->home, "agent.json", text, strlen(text), 0600, e);
 	free(text);
 	return rc;

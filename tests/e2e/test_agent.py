@@ -403,6 +403,41 @@ def test_cache_folder_lost_is_rebuilt_from_the_service(world, tmp_path):
     assert rsync_diff(src, out / str(src).lstrip("/")) == ""
 
 
+def test_damaged_cache_files_are_ignored_with_a_note(world, tmp_path):
+    """A damaged cache file costs time, never a recovery point: the backup
+    says which file it ignored and why, and writes it anew."""
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(3):
+        (src / f"f{i}").write_bytes(os.urandom(64 << 10))
+    a.json("backup", str(src))
+    cache = lambda n: os.path.join(a.cache, n)
+    with open(cache("stored.ids"), "r+b") as f:
+        f.truncate(8 + 31)  # a torn record
+    with open(cache("files.idx"), "r+b") as f:
+        f.write(b"ARCAFIX9")  # a newer agent's
+    with open(cache("trees.dat"), "r+b") as f:
+        f.write(b"XXXXXXXX")  # another file's bytes
+    p = a.run("backup", str(src), "--json")
+    assert p.returncode == 0, p.stderr
+    assert f"note: the cache file {cache('stored.ids')} is ignored (31 bytes after the header " \
+           "are not a whole number of 32-byte records (a torn write?)); this backup reads " \
+           "what it needs from the service and writes the file anew" in p.stderr, p.stderr
+    assert f"the cache file {cache('files.idx')} is ignored (format version '9' (0x39), this " \
+           "agent reads version 1)" in p.stderr, p.stderr
+    assert f"note: the tree cache {cache('trees.dat')} was started over: wrong magic " \
+           "(expected \"ARCATRC1\")" in p.stderr, p.stderr
+    assert json.loads(p.stdout.strip().splitlines()[-1])["status"] == "complete"
+    # Written anew: the next backup has nothing to say.
+    p = a.run("backup", str(src), "--json")
+    assert p.returncode == 0 and "note:" not in p.stderr, p.stderr
+    assert len(a.json("recovery-points")["recovery_points"]) == 3
+    out = tmp_path / "out"
+    a.json("restore", "latest", "--target", str(out))
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+
+
 def usage_bytes(world):
     st, body, _ = world.s.call("GET", "/vaults/backup-vault/usage")
     assert st == 200
