@@ -47,6 +47,20 @@ static json_t *number_or_last(const char *s)
 	return *end == '\0' && end != s ? json_integer(v) : json_string(s);
 }
 
+/* Print the string V from the service or policy.json with BEFORE: "?"
+ * when it is not a string, and control characters shown as '?', so an
+ * answer can neither crash the printing nor drive the terminal. */
+static void put(const char *before, json_t *v)
+{
+	const char *t = json_string_value(v);
+
+	fputs(before, stdout);
+	if (t == NULL)
+		t = "?";
+	for (; *t; t++)
+		putchar((unsigned char)*t < 0x20 || *t == 0x7f ? '?' : *t);
+}
+
 static void print_policy(json_t *p)
 {
 	json_t *v;
@@ -54,29 +68,29 @@ static void print_policy(json_t *p)
 
 	printf("Schedule:   ");
 	json_array_foreach(json_object_get(p, "schedule"), i, v)
-		printf("%s%s", i ? ", " : "", json_string_value(v));
+		put(i ? ", " : "", v);
 	printf(" (UTC) on ");
 	json_array_foreach(json_object_get(p, "days"), i, v)
-		printf("%s%s", i ? "," : "", json_string_value(v));
-	printf("\nRetention:  daily %lld days, weekly %lld weeks (%s), monthly %lld months (day ",
+		put(i ? "," : "", v);
+	printf("\nRetention:  daily %lld days, weekly %lld weeks (",
 	       (long long)json_integer_value(json_object_get(p, "keep_daily")),
-	       (long long)json_integer_value(json_object_get(p, "keep_weekly")),
-	       json_string_value(json_object_get(p, "weekly_day")),
+	       (long long)json_integer_value(json_object_get(p, "keep_weekly")));
+	put("", json_object_get(p, "weekly_day"));
+	printf("), monthly %lld months (day ",
 	       (long long)json_integer_value(json_object_get(p, "keep_monthly")));
 	v = json_object_get(p, "monthly_day");
-	json_is_string(v) ? printf("%s", json_string_value(v))
-			  : printf("%lld", (long long)json_integer_value(v));
+	json_is_string(v) ? put("", v) : (void)printf("%lld", (long long)json_integer_value(v));
 	printf("), yearly %lld years\n", (long long)json_integer_value(json_object_get(p, "keep_yearly")));
 	printf("At most:    %lld recovery points\n",
 	       (long long)json_integer_value(json_object_get(p, "max_points")));
 	if (json_object_get(p, "paths")) {
 		printf("Selection: ");
 		json_array_foreach(json_object_get(p, "paths"), i, v)
-			printf(" %s", json_string_value(v));
+			put(" ", v);
 		json_array_foreach(json_object_get(p, "exclude"), i, v)
-			printf(" --exclude %s", json_string_value(v));
+			put(" --exclude ", v);
 		json_array_foreach(json_object_get(p, "include"), i, v)
-			printf(" --include %s", json_string_value(v));
+			put(" --include ", v);
 		printf("\n");
 	}
 }
@@ -188,17 +202,20 @@ int cmd_policy(int argc, char **argv)
 			json_t *w;
 			size_t k;
 
-			printf("  %s  %s  ", json_string_value(json_object_get(v, "id")),
-			       json_string_value(json_object_get(v, "created")));
+			put("  ", json_object_get(v, "id"));
+			put("  ", json_object_get(v, "created"));
+			fputs("  ", stdout);
 			json_array_foreach(json_object_get(v, "why"), k, w)
-				printf("%s%s", k ? "," : "", json_string_value(w));
+				put(k ? "," : "", w);
 			printf("\n");
 		}
 		printf("Removed by the next retention run (%zu; restorable for 14 days after):\n",
 		       json_array_size(json_object_get(ans, "remove")));
-		json_array_foreach(json_object_get(ans, "remove"), i, v)
-			printf("  %s  %s\n", json_string_value(json_object_get(v, "id")),
-			       json_string_value(json_object_get(v, "created")));
+		json_array_foreach(json_object_get(ans, "remove"), i, v) {
+			put("  ", json_object_get(v, "id"));
+			put("  ", json_object_get(v, "created"));
+			printf("\n");
+		}
 	} else {
 		print_policy(ans);
 	}

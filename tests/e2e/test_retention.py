@@ -48,6 +48,9 @@ def test_policy_set_show_and_limits(world):
     assert "retention.shortened" in [x["kind"] for x in body["alerts"]]
     shown = a.run("policy", "show")
     assert shown.returncode == 0 and "09:30" in shown.stdout
+    assert "daily 7 days" in shown.stdout and "(null)" not in shown.stdout, shown.stdout
+    text = a.run("policy", "preview")
+    assert text.returncode == 0 and "Kept (0):" in text.stdout, text.stdout
     prev = a.json("policy", "preview")
     assert prev["keep"] == [] and prev["remove"] == []
 
