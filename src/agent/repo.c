@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -46,8 +47,27 @@ static int tc_read(void *arg, uint64_t off, void *buf, size_t n)
 	return pread(*(int *)arg, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1;
 }
 
-/* Open CACHE's tree file (with tc.mu held). 0 or -1. */
+static int tc_open_locked(const char *cache);
+
+/* Open CACHE's tree file (with tc.mu held). 0 or -1. Other agent processes
+ * (the resident agent, a restore) append to the same file: every scan, cut
+ * and append happens under an exclusive flock, and appends go to the
+ * file's true end. */
 static int tc_open(const char *cache)
+{
+	char path[4200];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
+	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
+		return 0;
+	rc = tc_open_locked(cache);
+	if (tc.fd >= 0)
+		flock(tc.fd, LOCK_UN);
+	return rc;
+}
+
+static int tc_open_locked(const char *cache)
 {
 	char path[4200];
 	struct stat st;
@@ -64,6 +84,11 @@ static int tc_open(const char *cache)
 	snprintf(tc.path, sizeof(tc.path), "%s", path);
 	if ((tc.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
+	if (flock(tc.fd, LOCK_EX) != 0) {
+		close(tc.fd);
+		tc.fd = -1;
+		return -1;
+	}
 	if (fstat(tc.fd, &st) != 0) {
 		err_errno(&e, "cannot stat it");
 		goto reset;
@@ -116,15 +141,25 @@ void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *se
 	if (cache == NULL || len > UINT32_MAX)
 		return;
 	pthread_mutex_lock(&tc.mu);
-	if (tc_open(cache) == 0 && tc.end + sizeof(head) + len <= TREES_MAX) {
+	if (tc_open(cache) == 0 && flock(tc.fd, LOCK_EX) == 0) {
+		struct stat st;
+
+		/* Past what this process wrote, another may have appended (its
+		 * records stay out of this index: a miss costs a download). */
+		if (fstat(tc.fd, &st) == 0 && (uint64_t)st.st_size >= CACHE_MAGIC_LEN)
+			tc.end = (uint64_t)st.st_size;
+		else
+			tc.end = TREES_MAX; /* started over elsewhere: no appending */
 		cache_trees_head(head, id, (uint32_t)len);
-		if (pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
+		if (tc.end + sizeof(head) + len <= TREES_MAX &&
+		    pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
 		    pwrite(tc.fd, sealed, len, (off_t)(tc.end + sizeof(head))) == (ssize_t)len &&
 		    (v = idmap_put(&tc.at, id, &added)) != NULL) {
 			v[0] = tc.end + sizeof(head);
 			v[1] = len;
 			tc.end += sizeof(head) + len;
 		}
+		flock(tc.fd, LOCK_UN);
 	}
 	pthread_mutex_unlock(&tc.mu);
 }

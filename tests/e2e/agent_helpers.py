@@ -22,6 +22,11 @@ class Agent:
         assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-4000:]
         return p
 
+    def popen(self, *args):
+        """Start the agent without waiting: for runs that overlap."""
+        return subprocess.Popen([self.arca, *args, "--home", self.home], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, env=self.env)
+
     def json(self, *args, ok=(0,)):
         p = self.run(*args, "--json")
         assert p.returncode in ok, (p.returncode, p.stdout, p.stderr)

@@ -766,3 +766,45 @@ def test_registering_again_from_a_new_install_keeps_the_points(world, tmp_path):
     assert (out / str(src).lstrip("/") / "f").read_text() == "before the reinstall\n"
     st, body, _ = world.s.call("GET", "/vaults/backup-vault/machines")
     assert [m["name"] for m in body["machines"]] == ["server-01"]
+
+
+def trees_cache_records(path):
+    """The ids of trees.dat's records, checking that they tile the file
+    exactly (docs/FORMAT.md: magic, then id, u32 length, sealed bytes)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"ARCATRC1"
+    off, ids = 8, []
+    while off < len(data):
+        assert off + 36 <= len(data), f"a torn record head at {off} of {len(data)}"
+        n = int.from_bytes(data[off + 32:off + 36], "little")
+        assert 0 < n <= len(data) - off - 36, f"a record at {off} claims {n} bytes"
+        ids.append(data[off:off + 32])
+        off += 36 + n
+    return ids
+
+
+def test_two_agent_processes_share_the_tree_cache(world, tmp_path):
+    """A restore and another restore (or the resident agent's backup) may
+    run at once: their appends to trees.dat must not overwrite each other."""
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    for i in range(80):
+        (src / f"d{i}").mkdir(parents=True)
+        (src / f"d{i}" / "f").write_bytes(os.urandom(100))
+    p1 = a.json("backup", str(src))["recovery_point"]
+    for i in range(80):
+        (src / f"d{i}" / "f").write_bytes(os.urandom(100))
+    p2 = a.json("backup", str(src))["recovery_point"]
+    cache = os.path.join(a.cache, "trees.dat")
+    for rnd in range(3):
+        os.unlink(cache)
+        procs = [a.popen("restore", p, "--target", str(tmp_path / f"o{rnd}-{k}"), "--json")
+                 for k, p in enumerate([p1, p2, p1, p2])]
+        for p in procs:
+            out, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err
+        ids = trees_cache_records(cache)
+        # Every folder's tree of both points (80 + the path above, twice).
+        assert len(set(ids)) >= 2 * 81, len(set(ids))
+    p = a.run("backup", str(src), "--json")
+    assert p.returncode == 0 and "note:" not in p.stderr, p.stderr
