@@ -7,14 +7,13 @@ import os
 import random
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
 from test_delete import pin as service_pin
 from agent_helpers import World
-from test_agent import rsync_diff
+from test_agent import rsync_diff, usage_bytes as stored
 from test_retention import Clock
 from test_service import has_test_clock
 
@@ -27,16 +26,10 @@ SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
 def world(arcad_bin, arca_bin, tmp_path):
     if not has_test_clock(arcad_bin):
         pytest.skip("this build takes no test clock (the sanitizer build does)")
-    w = World(arcad_bin, arca_bin, tmp_path, redundancy="GRS")
+    w = World(arcad_bin, arca_bin, tmp_path, redundancy="GRS")  # test_schedule shares it
     yield w
     w.stop()
 
-
-
-def stored(world):
-    st, body, _ = world.s.call("GET", "/vaults/backup-vault/usage")
-    assert st == 200
-    return body["stored_bytes"]
 
 
 def disk(world):

@@ -2,25 +2,12 @@
 service restart and a network outage, and a backup it could not make before
 the next one was due is reported as missed (test clock builds: the agent's
 and the service's clocks are moved so a scheduled time comes in seconds)."""
-import os
 import signal
 import subprocess
 import time
 
-import pytest
-
-from agent_helpers import World
 from test_retention import Clock
-from test_service import has_test_clock
-
-
-@pytest.fixture
-def world(arcad_bin, arca_bin, tmp_path):
-    if not has_test_clock(arcad_bin):
-        pytest.skip("this build takes no test clock (the sanitizer build does)")
-    w = World(arcad_bin, arca_bin, tmp_path)
-    yield w
-    w.stop()
+from test_gc import world  # noqa: F401 (the fixture: a world on a test-clock build)
 
 
 def jobs(world):
