@@ -277,14 +277,19 @@ static int save_passphrase(const struct reg_args *a, const char *pass, int gener
 	}
 }
 
+/* POST /register (docs/API.md): the message signed by the credentials' key
+ * and, as the proof that this agent holds the machine's master key, by the
+ * verifier key derived from KEYS. */
 static int do_register(struct client *c, const struct vaultcred *vc, const char *name,
-		       const char *pub_pem, const struct buf *wrapped, json_t **out,
-		       struct err *e)
+		       const char *pub_pem, const struct buf *wrapped, const struct keys *keys,
+		       json_t **out, struct err *e)
 {
 	EVP_PKEY *ckey = NULL;
 	BIO *bio = BIO_new_mem_buf(vc->key_pem, -1);
-	char t[24], nonce[33], hpub[65], hwrap[65];
-	uint8_t nb[16];
+	char t[24], nonce[33], hpub[65], hwrap[65], hver[2 * KEYS_VERIFIER_LEN + 1];
+	char ver64[sodium_base64_ENCODED_LEN(KEYS_VERIFIER_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	char proof64[sodium_base64_ENCODED_LEN(KEYS_PROOF_LEN, sodium_base64_VARIANT_ORIGINAL)];
+	uint8_t nb[16], ver[KEYS_VERIFIER_LEN], proof[KEYS_PROOF_LEN];
 	struct buf msg = BUF_INIT, sig = BUF_INIT;
 	char *b64 = NULL;
 	size_t b64len = sodium_base64_ENCODED_LEN(wrapped->len, sodium_base64_VARIANT_ORIGINAL);
@@ -301,29 +306,35 @@ static int do_register(struct client *c, const struct vaultcred *vc, const char 
 	sodium_bin2hex(nonce, sizeof(nonce), nb, sizeof(nb));
 	client_sha256_hex(pub_pem, strlen(pub_pem), hpub);
 	client_sha256_hex(wrapped->data, wrapped->len, hwrap);
-	if (buf_append(&msg, "arca-register-v1\n", 17, e))
+	keys_verifier(keys, ver);
+	sodium_bin2hex(hver, sizeof(hver), ver, sizeof(ver));
+	if (buf_append(&msg, "arca-register-v2\n", 17, e))
 		goto out;
 	{
-		const char *parts[] = { vc->vault_id, name, t, nonce, hpub, hwrap };
+		const char *parts[] = { vc->vault_id, name, t, nonce, hpub, hwrap, hver };
 
-		for (size_t i = 0; i < 6; i++)
+		for (size_t i = 0; i < 7; i++)
 			if (buf_append(&msg, parts[i], strlen(parts[i]), e) ||
 			    buf_append(&msg, "\n", 1, e))
 				goto out;
 	}
 	if (client_sign_b64(ckey, msg.data, msg.len, &sig, e))
 		goto out;
+	keys_prove(keys, msg.data, msg.len, proof);
+	sodium_bin2base64(ver64, sizeof(ver64), ver, sizeof(ver), sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(proof64, sizeof(proof64), proof, sizeof(proof),
+			  sodium_base64_VARIANT_ORIGINAL);
 	if ((b64 = malloc(b64len)) == NULL) {
 		err_oom(e);
 		goto out;
 	}
 	sodium_bin2base64(b64, b64len, wrapped->data, wrapped->len,
 			  sodium_base64_VARIANT_ORIGINAL);
-	body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s}", "vault_id", vc->vault_id,
+	body = json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:s,s:s,s:s,s:s}", "vault_id", vc->vault_id,
 			 "credential_certificate", vc->cert_pem, "machine_name", name,
 			 "machine_public_key", pub_pem, "wrapped_key", b64, "time",
 			 (json_int_t)strtoll(t, NULL, 10), "nonce", nonce, "signature",
-			 (const char *)sig.data);
+			 (const char *)sig.data, "verifier", ver64, "proof", proof64);
 	if (body == NULL) {
 		err_oom(e);
 		goto out;
@@ -373,7 +384,7 @@ static int takeover(struct client *c, const struct vaultcred *vc, const char *na
 	buf_wipe(wrapped);
 	if (keys_wrap(old, pass, NULL, wrapped, e))
 		return -1;
-	return do_register(c, vc, name, pub, wrapped, ans, e);
+	return do_register(c, vc, name, pub, wrapped, old, ans, e);
 }
 
 static char *pem_of(EVP_PKEY *k, int private)
@@ -490,7 +501,7 @@ int cmd_register(int argc, char **argv)
 		if ((c = client_new(&o, &e)) == NULL)
 			goto fail;
 	}
-	if (do_register(c, vc, name, pub, &wrapped, &ans, &e) &&
+	if (do_register(c, vc, name, pub, &wrapped, keys, &ans, &e) &&
 	    takeover(c, vc, name, pub, pass, &keys, &wrapped, &ans, &e)) {
 		if (kit)
 			unlink(kit);

@@ -45,7 +45,7 @@ _Static_assert(OFF_SUM + SUM_LEN == KEYS_WRAPPED_LEN, "wrapped key length");
 _Static_assert(SALT_LEN == crypto_pwhash_SALTBYTES, "argon2 salt length");
 _Static_assert(NONCE_LEN == crypto_aead_xchacha20poly1305_ietf_NPUBBYTES, "nonce length");
 
-enum { SUBKEY_OBJECT = 1, SUBKEY_ID = 2, SUBKEY_CHUNKER = 3, SUBKEY_KEY_ID = 4 };
+enum { SUBKEY_OBJECT = 1, SUBKEY_ID = 2, SUBKEY_CHUNKER = 3, SUBKEY_KEY_ID = 4, SUBKEY_VERIFIER = 5 };
 static const char kdf_context[crypto_kdf_CONTEXTBYTES] = { 'a', 'r', 'c', 'a', 'k', 'e', 'y', 's' };
 
 static int init_sodium(struct err *e)
@@ -238,4 +238,46 @@ out:
 	sodium_free(master);
 	sodium_free(kek);
 	return k;
+}
+
+/* The verifier's key pair of K; the caller wipes SK. */
+static void verifier_pair(const struct keys *k, uint8_t pk[crypto_sign_PUBLICKEYBYTES],
+			  uint8_t sk[crypto_sign_SECRETKEYBYTES])
+{
+	uint8_t seed[crypto_sign_SEEDBYTES];
+
+	crypto_kdf_derive_from_key(seed, sizeof(seed), SUBKEY_VERIFIER, kdf_context, k->master);
+	crypto_sign_seed_keypair(pk, sk, seed);
+	sodium_memzero(seed, sizeof(seed));
+}
+
+_Static_assert(KEYS_VERIFIER_LEN == crypto_sign_PUBLICKEYBYTES, "verifier length");
+_Static_assert(KEYS_PROOF_LEN == crypto_sign_BYTES, "proof length");
+
+void keys_verifier(const struct keys *k, uint8_t pub[KEYS_VERIFIER_LEN])
+{
+	uint8_t sk[crypto_sign_SECRETKEYBYTES];
+
+	verifier_pair(k, pub, sk);
+	sodium_memzero(sk, sizeof(sk));
+}
+
+void keys_prove(const struct keys *k, const void *msg, size_t len, uint8_t sig[KEYS_PROOF_LEN])
+{
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+
+	verifier_pair(k, pk, sk);
+	crypto_sign_detached(sig, NULL, msg, len, sk);
+	sodium_memzero(sk, sizeof(sk));
+}
+
+int keys_proof_check(const uint8_t pub[KEYS_VERIFIER_LEN], const void *msg, size_t len,
+		     const uint8_t sig[KEYS_PROOF_LEN], struct err *e)
+{
+	if (init_sodium(e) != 0)
+		return -1;
+	if (crypto_sign_verify_detached(sig, msg, len, pub) != 0)
+		return err_set(e, ERR_DENIED, "the proof does not verify with the machine's "
+			       "registration verifier");
+	return 0;
 }

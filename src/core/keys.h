@@ -72,6 +72,28 @@ int keys_wrap(const struct keys *k, const char *passphrase,
 struct keys *keys_unwrap(const uint8_t *blob, size_t len, const char *passphrase,
 			 struct err *e);
 
+/*
+ * The registration verifier: an Ed25519 key pair derived from the master key
+ * (subkey 5), whose public half the service keeps from a machine's first
+ * registration. Registering again under that machine's name must carry a
+ * proof, a signature by the secret half over the registration message, so
+ * only someone who holds the master key (the passphrase opened it) can take a
+ * machine over; the public key id and the wrapped blob are not enough.
+ */
+#define KEYS_VERIFIER_LEN 32
+#define KEYS_PROOF_LEN 64
+
+/* The verifier's public key of K into PUB. */
+void keys_verifier(const struct keys *k, uint8_t pub[KEYS_VERIFIER_LEN]);
+
+/* Sign MSG (LEN bytes) with the verifier's secret key of K into SIG. */
+void keys_prove(const struct keys *k, const void *msg, size_t len, uint8_t sig[KEYS_PROOF_LEN]);
+
+/* Whether SIG is a proof over MSG under the verifier PUB: 0, or -1 with E
+ * set (ERR_DENIED). Needs no key: the service calls it. */
+int keys_proof_check(const uint8_t pub[KEYS_VERIFIER_LEN], const void *msg, size_t len,
+		     const uint8_t sig[KEYS_PROOF_LEN], struct err *e);
+
 /* Read the master-key fingerprint from a blob without opening it, so that
  * blobs wrapping the same master key can be matched. 0 or -1 (ERR_CORRUPT). */
 int keys_wrapped_key_id(const uint8_t *blob, size_t len, uint8_t key_id[KEY_ID_LEN],

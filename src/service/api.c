@@ -595,9 +595,12 @@ static void h_register(struct call *c)
 {
 	json_t *j = body_json(c), *jt;
 	const char *vault_id, *cert_pem, *name, *pub_pem, *wrapped_b64, *nonce, *sig_b64;
+	const char *ver_b64, *proof_b64;
 	uint8_t wrapped[KEYS_WRAPPED_LEN + 1], sig[512], kid[KEY_ID_LEN];
-	size_t wrapped_len = 0, sig_len = 0;
+	uint8_t verifier[KEYS_VERIFIER_LEN + 1], proof[KEYS_PROOF_LEN + 1];
+	size_t wrapped_len = 0, sig_len = 0, ver_len = 0, proof_len = 0;
 	char pub_hash[65], wrapped_hash[65], fp[65], key_id[33], cn[160];
+	char ver_hex[2 * KEYS_VERIFIER_LEN + 1];
 	struct buf msg = BUF_INIT, mcert = BUF_INIT;
 	X509 *cred = NULL, *ca = NULL, *issued = NULL;
 	EVP_PKEY *ca_key = NULL, *pub = NULL;
@@ -620,6 +623,8 @@ static void h_register(struct call *c)
 	wrapped_b64 = bad ? NULL : member(c, j, "wrapped_key", 1, &bad);
 	nonce = bad ? NULL : member(c, j, "nonce", 1, &bad);
 	sig_b64 = bad ? NULL : member(c, j, "signature", 1, &bad);
+	ver_b64 = bad ? NULL : member(c, j, "verifier", 1, &bad);
+	proof_b64 = bad ? NULL : member(c, j, "proof", 1, &bad);
 	if (bad)
 		goto out;
 	if (!json_is_integer(jt = json_object_get(j, "time"))) {
@@ -643,6 +648,15 @@ static void h_register(struct call *c)
 		goto out;
 	}
 	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
+	if (sodium_base642bin(verifier, sizeof(verifier), ver_b64, strlen(ver_b64), NULL, &ver_len,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || ver_len != KEYS_VERIFIER_LEN ||
+	    sodium_base642bin(proof, sizeof(proof), proof_b64, strlen(proof_b64), NULL, &proof_len,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || proof_len != KEYS_PROOF_LEN) {
+		reply_msg(c, ERR_INVALID, "\"verifier\" must be a 32-byte and \"proof\" a 64-byte "
+			  "Ed25519 value, in base64 (docs/API.md, POST /register)");
+		goto out;
+	}
+	sodium_bin2hex(ver_hex, sizeof(ver_hex), verifier, KEYS_VERIFIER_LEN);
 	if (sodium_base642bin(sig, sizeof(sig), sig_b64, strlen(sig_b64), NULL, &sig_len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0) {
 		reply_msg(c, ERR_INVALID, "\"signature\" must be base64");
@@ -666,12 +680,12 @@ static void h_register(struct call *c)
 	/* Possession of the credentials' key: it signed this registration. */
 	sha256_hex(pub_pem, strlen(pub_pem), pub_hash);
 	sha256_hex(wrapped, wrapped_len, wrapped_hash);
-	if (buf_append(&msg, "arca-register-v1\n", 17, &e) != 0)
+	if (buf_append(&msg, "arca-register-v2\n", 17, &e) != 0)
 		goto fail;
 	{
-		char line[512];
-		int n = snprintf(line, sizeof(line), "%s\n%s\n%lld\n%s\n%s\n%s\n", vault_id, name,
-				 (long long)t, nonce, pub_hash, wrapped_hash);
+		char line[640];
+		int n = snprintf(line, sizeof(line), "%s\n%s\n%lld\n%s\n%s\n%s\n%s\n", vault_id, name,
+				 (long long)t, nonce, pub_hash, wrapped_hash, ver_hex);
 
 		if (n < 0 || (size_t)n >= sizeof(line) || buf_append(&msg, line, (size_t)n, &e) != 0)
 			goto fail;
@@ -680,6 +694,13 @@ static void h_register(struct call *c)
 		err_set(&e, ERR_CREDENTIALS, "the registration is not signed by the vault "
 			"credentials' private key");
 		reply_credentials(c, &e);
+		goto out;
+	}
+	/* Possession of the verifier's secret key, that is, of the master key
+	 * it is derived from: what a re-registration must prove. */
+	if (keys_proof_check(verifier, msg.data, msg.len, proof, &e) != 0) {
+		reply_msg(c, ERR_INVALID, "the registration's proof does not verify with its "
+			  "verifier: the agent must sign it with the machine's master key");
 		goto out;
 	}
 	if (check_clock(c, t) != 0)
@@ -711,20 +732,34 @@ static void h_register(struct call *c)
 	r.wrapped_key = wrapped;
 	r.wrapped_len = wrapped_len;
 	r.key_id = key_id;
+	r.verifier = verifier;
+	r.cert_expires = leaf.not_after;
 	r.now = c->now;
 	if (catalog_machine_register(c->s->cat, &r, &m, &again, &e) != 0) {
 		uint8_t *old = NULL;
 		size_t old_len = 0;
 
+		if (e.code == ERR_KEY_MISMATCH && again) {
+			char amsg[320];
+
+			snprintf(amsg, sizeof(amsg), "a registration with vault credentials under the "
+				 "name of machine %s was refused: it did not prove the machine's master "
+				 "key. If nobody is reinstalling that machine, someone holds this vault's "
+				 "credentials: download new ones, which voids the old", name);
+			catalog_alert(c->s->cat, v.subscription, c->now, "machine.takeover_refused", name,
+				      amsg, NULL);
+			catalog_audit(c->s->cat, v.subscription, c->now, name, "machine.takeover_refused",
+				      name, v.name, NULL);
+		}
 		if (e.code == ERR_CREDENTIALS) {
 			reply_credentials(c, &e);
 		} else if (e.code == ERR_KEY_MISMATCH && again &&
 			   catalog_machine_wrapped_key(c->s->cat, m.id, &old, &old_len, NULL) == 0) {
 			/* The machine's wrapped key, which its passphrase opens: the
-			 * agent takes the machine over with the same master key. A
-			 * holder of vault credentials can read it anyway (by
-			 * registering a machine and asking for another's), and it
-			 * opens only with the passphrase. */
+			 * agent opens it and registers again with the proof of that
+			 * master key. A holder of vault credentials can read it
+			 * anyway (by registering a machine and asking for
+			 * another's), and it opens only with the passphrase. */
 			char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
 
 			sodium_bin2base64(b64, sizeof(b64), old,
@@ -740,6 +775,15 @@ static void h_register(struct call *c)
 	}
 	catalog_audit(c->s->cat, v.subscription, c->now, name, again ? "machine.reregister"
 		      : "machine.register", name, v.name, NULL);
+	if (again) {
+		char amsg[320];
+
+		snprintf(amsg, sizeof(amsg), "machine %s was registered again, with a new machine key, "
+			 "by an agent that proved its master key (its passphrase opened it); its "
+			 "recovery points are kept. If nobody reinstalled it, change its passphrase",
+			 name);
+		catalog_alert(c->s->cat, v.subscription, c->now, "machine.reregistered", name, amsg, NULL);
+	}
 	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "machine_id", m.id, "machine_name",
 				     m.name, "vault_id", v.id, "vault_name", v.name, "certificate",
 				     (const char *)mcert.data, "reregistered", again));
@@ -1829,7 +1873,8 @@ static void h_machine_renew(struct call *c)
 	leaf.not_before = c->now - 300;
 	leaf.not_after = c->now + 365LL * 86400;
 	if ((x = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(x, &cert, &e) ||
-	    catalog_machine_set_cert(c->s->cat, m.id, (const char *)cert.data, c->now, &e))
+	    catalog_machine_set_cert(c->s->cat, m.id, (const char *)cert.data, c->now,
+				     leaf.not_after, &e))
 		goto fail;
 	reply_json(c, 201, json_pack("{s:s}", "certificate", (const char *)cert.data));
 	goto out;

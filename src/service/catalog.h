@@ -20,8 +20,9 @@
 #include "err.h"
 #include "objid.h"
 
-/* catalog_machine_register's refusal of a re-registration that brings
- * another master key (the error code is ERR_EXISTS, the message says so). */
+/* catalog_machine_register's refusal of a re-registration that does not
+ * prove the machine's master key (the error code is ERR_EXISTS, the message
+ * says so). */
 #define ERR_KEY_MISMATCH ERR_EXISTS
 
 #define CATALOG_ID_LEN 32 /* ids are 32 lowercase hex digits */
@@ -62,6 +63,7 @@ struct machine {
 	int64_t renewed;     /* latest registration or certificate */
 	int64_t last_seen;
 	int64_t deleted;     /* when soft-deleted, 0 when live */
+	int64_t cert_expires; /* end of its certificate's validity */
 };
 
 /* What a registration brings. */
@@ -74,6 +76,8 @@ struct registration {
 	const uint8_t *wrapped_key;         /* the wrapped master key blob */
 	size_t wrapped_len;
 	const char *key_id;
+	const uint8_t *verifier;            /* KEYS_VERIFIER_LEN bytes, proven by the caller */
+	int64_t cert_expires;               /* end of the issued certificate's validity */
 	int64_t now;
 };
 
@@ -162,10 +166,14 @@ int catalog_credential_latest(struct catalog *c, const char *vault_id, char fing
 			      int64_t *expires, struct err *e);
 
 /* Register a machine: checks, in one transaction, that the credentials are
- * the vault's latest (ERR_CREDENTIALS) and the 50-machine limit (ERR_LIMIT);
- * a machine of the same name registers again and keeps its id and recovery
- * points, with the new key, certificate and wrapped key. Locks the vault's
- * redundancy. Fills M; *AGAIN tells a re-registration. */
+ * the vault's latest (ERR_CREDENTIALS) and the 50-machine limit (ERR_LIMIT).
+ * A new machine keeps R's wrapped key, key id and verifier. A machine of the
+ * same name registers again only when R's verifier (whose proof the caller
+ * checked) and key id are the ones stored at its first registration, else
+ * ERR_KEY_MISMATCH with M filled; it keeps its id, recovery points, wrapped
+ * key and verifier, and takes R's machine key and certificate. ERR_LOCKED
+ * for a soft-deleted machine. Locks the vault's redundancy. Fills M;
+ * *AGAIN tells that the name was registered already. */
 int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
 			     bool *again, struct err *e);
 int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
@@ -180,9 +188,9 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
  * blob must wrap the same master key (same KEY_ID), else ERR_INVALID. */
 int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
 				    size_t len, const char *key_id, struct err *e);
-/* Record a renewed machine certificate at NOW. */
+/* Record a renewed machine certificate at NOW, valid until EXPIRES. */
 int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
-			     struct err *e);
+			     int64_t expires, struct err *e);
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
 #define CATALOG_POINTS_MAX 366

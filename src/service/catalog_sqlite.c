@@ -10,6 +10,7 @@
  */
 #include "bytes.h"
 #include "catalog.h"
+#include "keys.h"
 #include "pack.h"
 
 #include <pthread.h>
@@ -96,6 +97,13 @@ static const char *const migrations[] = {
 	"CREATE TABLE point_refs (seq INTEGER PRIMARY KEY AUTOINCREMENT,"
 	"  point_id TEXT NOT NULL UNIQUE, machine_id TEXT NOT NULL, ids BLOB NOT NULL);"
 	"CREATE INDEX point_refs_machine ON point_refs (machine_id, seq);",
+	/* 10: each machine's registration verifier (keys.h; NULL for machines
+	 * registered before it, which cannot be taken over by registering
+	 * again) and when its certificate expires (certificates were issued
+	 * for a year at their renewal time) */
+	"ALTER TABLE machines ADD COLUMN verifier BLOB;"
+	"ALTER TABLE machines ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;"
+	"UPDATE machines SET cert_expires = renewed + 31536000;",
 };
 
 static int migrate_refs(struct catalog *c, struct err *e);
@@ -902,7 +910,8 @@ out:
 	return rc;
 }
 
-#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen, deleted"
+#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen, deleted, " \
+	"cert_expires"
 
 static void machine_row(sqlite3_stmt *st, struct machine *m)
 {
@@ -915,6 +924,7 @@ static void machine_row(sqlite3_stmt *st, struct machine *m)
 	m->renewed = sqlite3_column_int64(st, 5);
 	m->last_seen = sqlite3_column_int64(st, 6);
 	m->deleted = sqlite3_column_int64(st, 7);
+	m->cert_expires = sqlite3_column_int64(st, 8);
 }
 
 int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
@@ -955,14 +965,34 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 			CATALOG_SOFT_DELETE_DAYS);
 		goto rollback;
 	}
-	if (*again && strcmp(m->key_id, r->key_id) != 0) {
-		/* Why refuse: the stored wrapped key is the only copy of the key
-		 * its recovery points are encrypted with; replacing it with
-		 * another master key would leave them unreadable. */
-		err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault keeps its recovery points under "
-			"another master key: register with that machine's passphrase to take it over "
-			"(its points stay readable), or under another name", r->name);
-		goto rollback;
+	if (*again) {
+		/* Why a proof: the key id and the wrapped blob are public to every
+		 * holder of vault credentials, so only a proof made with the
+		 * master key (checked by the caller against R->verifier) may move
+		 * the name to a new machine key. The stored wrapped key is the
+		 * only copy its recovery points can be opened with, so a
+		 * registration never replaces it. */
+		bool proven = false;
+
+		if ((st = prep(c, "SELECT verifier FROM machines WHERE id = ?", e)) == NULL)
+			goto rollback;
+		bind_text(st, 1, m->id);
+		if (sqlite3_step(st) != SQLITE_ROW) {
+			db_fail(c, e, "reading a machine's verifier");
+			sqlite3_finalize(st);
+			goto rollback;
+		}
+		proven = sqlite3_column_bytes(st, 0) == KEYS_VERIFIER_LEN &&
+			 sodium_memcmp(sqlite3_column_blob(st, 0), r->verifier, KEYS_VERIFIER_LEN) == 0 &&
+			 strcmp(m->key_id, r->key_id) == 0;
+		sqlite3_finalize(st);
+		if (!proven) {
+			err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault is registered already and "
+				"this registration does not prove its master key: register with that "
+				"machine's passphrase to take it over (its points stay readable), or under "
+				"another name", r->name);
+			goto rollback;
+		}
 	}
 	if (!*again) {
 		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0", e)) == NULL)
@@ -981,24 +1011,27 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 		snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
 		snprintf(m->name, sizeof(m->name), "%s", r->name);
 		m->registered = r->now;
-		st = prep(c, "INSERT INTO machines (public_key, cert, wrapped_key, key_id, renewed, id, "
-			  "vault_id, name, registered) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
+		st = prep(c, "INSERT INTO machines (public_key, cert, cert_expires, renewed, id, "
+			  "wrapped_key, key_id, verifier, vault_id, name, registered) VALUES "
+			  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
 	} else {
-		st = prep(c, "UPDATE machines SET public_key = ?, cert = ?, wrapped_key = ?, key_id = ?, "
+		st = prep(c, "UPDATE machines SET public_key = ?, cert = ?, cert_expires = ?, "
 			  "renewed = ? WHERE id = ?", e);
 	}
 	if (st == NULL)
 		goto rollback;
 	bind_text(st, 1, r->public_key_pem);
 	bind_text(st, 2, r->cert_pem);
-	sqlite3_bind_blob(st, 3, r->wrapped_key, (int)r->wrapped_len, SQLITE_TRANSIENT);
-	bind_text(st, 4, r->key_id);
-	sqlite3_bind_int64(st, 5, r->now);
-	bind_text(st, 6, m->id);
+	sqlite3_bind_int64(st, 3, r->cert_expires);
+	sqlite3_bind_int64(st, 4, r->now);
+	bind_text(st, 5, m->id);
 	if (!*again) {
-		bind_text(st, 7, m->vault_id);
-		bind_text(st, 8, m->name);
-		sqlite3_bind_int64(st, 9, m->registered);
+		sqlite3_bind_blob(st, 6, r->wrapped_key, (int)r->wrapped_len, SQLITE_TRANSIENT);
+		bind_text(st, 7, r->key_id);
+		sqlite3_bind_blob(st, 8, r->verifier, KEYS_VERIFIER_LEN, SQLITE_TRANSIENT);
+		bind_text(st, 9, m->vault_id);
+		bind_text(st, 10, m->name);
+		sqlite3_bind_int64(st, 11, m->registered);
 	}
 	if (step_done(c, st, NULL, e) != 0) {
 		sqlite3_finalize(st);
@@ -1007,6 +1040,7 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 	sqlite3_finalize(st);
 	snprintf(m->key_id, sizeof(m->key_id), "%s", r->key_id);
 	m->renewed = r->now;
+	m->cert_expires = r->cert_expires;
 	/* Invariant: machines counts rows; the first registration locks redundancy. */
 	if ((st = prep(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
 			  "WHERE vault_id = ? AND deleted = 0) WHERE id = ?", e)) == NULL)
@@ -1066,7 +1100,7 @@ int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, ch
 		bind_text(st, 1, id);
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			machine_row(st, m);
-			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 8))) != NULL)
+			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 9))) != NULL)
 				rc = 0;
 			else
 				err_oom(e);
@@ -1132,16 +1166,18 @@ int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uin
 }
 
 int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
-			     struct err *e)
+			     int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
 
 	LOCK(c);
-	if ((st = prep(c, "UPDATE machines SET cert = ?, renewed = ? WHERE id = ? AND deleted = 0", e))) {
+	if ((st = prep(c, "UPDATE machines SET cert = ?, renewed = ?, cert_expires = ? WHERE id = ? "
+			  "AND deleted = 0", e))) {
 		bind_text(st, 1, cert_pem);
 		sqlite3_bind_int64(st, 2, now);
-		bind_text(st, 3, id);
+		sqlite3_bind_int64(st, 3, expires);
+		bind_text(st, 4, id);
 		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
 	}

@@ -31,6 +31,22 @@ def wrapped_key(key_id=None):
     return head + hashlib.blake2b(head, digest_size=16).digest()
 
 
+class Verifier:
+    """A registration verifier (docs/FORMAT.md): an Ed25519 key pair that the
+    agent derives from the master key; here a random one stands for it."""
+
+    def __init__(self, tmp):
+        self.tmp = tmp
+        self.key = tmp / f"verifier-{os.urandom(4).hex()}.key"
+        openssl("genpkey", "-algorithm", "ed25519", "-out", str(self.key))
+        self.pub = openssl("pkey", "-in", str(self.key), "-pubout", "-outform", "DER")[-32:]
+
+    def prove(self, msg):
+        f = self.tmp / f"msg-{os.urandom(4).hex()}"
+        f.write_bytes(msg)
+        return openssl("pkeyutl", "-sign", "-inkey", str(self.key), "-rawin", "-in", str(f))
+
+
 class Creds:
     def __init__(self, xml, tmp):
         self.xml = xml
@@ -60,15 +76,22 @@ def download(s, tmp):
     return Creds(xml, tmp)
 
 
-def register(s, creds, name, mpub, blob=None, signer=None, t=None):
+def register(s, creds, name, mpub, blob=None, signer=None, t=None, verifier=None, prover=None):
+    """POST /register as the agent does. VERIFIER is the registration
+    verifier sent (a new random one when None); PROVER signs the proof (the
+    verifier itself when None)."""
     blob = blob or wrapped_key()
     t = int(time.time()) if t is None else t
     nonce = os.urandom(16).hex()
-    msg = (f"arca-register-v1\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
-           f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n").encode()
+    verifier = verifier or Verifier(creds.key.parent)
+    msg = (f"arca-register-v2\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
+           f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n"
+           f"{verifier.pub.hex()}\n").encode()
     body = {"vault_id": creds.vault_id, "credential_certificate": creds.cert, "machine_name": name,
             "machine_public_key": mpub, "wrapped_key": base64.b64encode(blob).decode(),
-            "time": t, "nonce": nonce, "signature": sign(str(signer or creds.key), msg)}
+            "time": t, "nonce": nonce, "signature": sign(str(signer or creds.key), msg),
+            "verifier": base64.b64encode(verifier.pub).decode(),
+            "proof": base64.b64encode((prover or verifier).prove(msg)).decode()}
     return s.call("POST", "/register", body, token="")
 
 
@@ -132,18 +155,71 @@ def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):
                        capture_output=True, text=True)
     assert o.returncode == 0 and str(time.gmtime().tm_year + 1) in o.stdout
 
-    # Registering again under the same name keeps the machine (and its
-    # points), when it brings the same master key (another blob of it).
-    st, body, _ = register(s, creds, "server-01", mpub, blob=wrapped_key(key_id=blob[24:40]))
-    assert st == 201 and body["reregistered"] is True and body["machine_id"] == mid
-    # Another master key would leave the points unreadable: refused, with the
-    # machine's wrapped key, which only its passphrase opens.
-    st, body, _ = register(s, creds, "server-01", mpub)
-    assert st == 409 and body["error"]["code"] == "key_mismatch", body
-    assert len(base64.b64decode(body["error"]["wrapped_key"])) == 144
+    st, body, _ = s.call("GET", "/audit")
+    assert "machine.register" in [a["action"] for a in body["audit"]]
+
+
+def test_reregistering_proves_the_master_key(env):
+    """Vault credentials alone cannot take a machine over: registering again
+    under its name needs a proof made with its master key (the verifier kept
+    from its first registration), never replaces the stored wrapped key, and
+    raises an alert either way."""
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    blob, ver = wrapped_key(), Verifier(tmp)
+    st, body, _ = register(s, creds, "server-01", mpub, blob=blob, verifier=ver)
+    assert st == 201, body
+    mid = body["machine_id"]
+
+    # The thief holds fresh vault credentials and everything public: the
+    # machine's wrapped key (any machine of the vault may read it) and so its
+    # key id. A key of their own, the real blob, their own verifier: refused.
+    thief = tmp / "thief.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(thief))
+    tpub = openssl("pkey", "-in", str(thief), "-pubout").decode()
+    stolen = download(s, tmp)
+    for kwargs in ({"blob": blob}, {"blob": wrapped_key(key_id=blob[24:40])}):
+        st, body, _ = register(s, stolen, "server-01", tpub, **kwargs)
+        assert st == 409 and body["error"]["code"] == "key_mismatch", body
+        assert "passphrase" in body["error"]["message"]
+    # The machine's verifier with a proof made by another key: not a proof.
+    st, body, _ = register(s, stolen, "server-01", tpub, blob=blob, verifier=ver,
+                           prover=Verifier(tmp))
+    assert st == 400 and "proof" in body["error"]["message"], body
+    # The thief's key signs nothing for the machine; the real one still does,
+    # and the service still holds the machine's own wrapped key.
+    st, body = signed(s, mid, thief, "GET", "/machine")
+    assert st == 401, body
+    st, me = signed(s, mid, mkey, "GET", "/machine")
+    assert st == 200 and base64.b64decode(me["wrapped_key"]) == blob
+    st, body, _ = s.call("GET", "/alerts")
+    refused = [a for a in body["alerts"] if a["kind"] == "machine.takeover_refused"]
+    assert len(refused) == 2 and refused[0]["target"] == "server-01", body
+
+    # The machine itself, reinstalled (a new machine key) with its master key
+    # opened by its passphrase, proves it and takes its name back. It may
+    # bring another blob of the same master key: the stored one stays.
+    newkey = tmp / "new.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(newkey))
+    npub = openssl("pkey", "-in", str(newkey), "-pubout").decode()
+    st, body, _ = register(s, stolen, "server-01", npub, blob=wrapped_key(key_id=blob[24:40]),
+                           verifier=ver)
+    assert st == 201 and body["reregistered"] is True and body["machine_id"] == mid, body
+    st, body = signed(s, mid, mkey, "GET", "/machine")
+    assert st == 401
+    st, me = signed(s, mid, newkey, "GET", "/machine")
+    assert st == 200 and base64.b64decode(me["wrapped_key"]) == blob
+    st, body, _ = s.call("GET", "/alerts")
+    again = [a for a in body["alerts"] if a["kind"] == "machine.reregistered"]
+    assert len(again) == 1 and again[0]["target"] == "server-01", body
     st, body, _ = s.call("GET", "/audit")
     actions = [a["action"] for a in body["audit"]]
-    assert "machine.register" in actions and "machine.reregister" in actions
+    assert "machine.reregister" in actions
+    # Another master key altogether is refused too, with the machine's
+    # wrapped key, which only its passphrase opens.
+    st, body, _ = register(s, stolen, "server-01", npub)
+    assert st == 409 and body["error"]["code"] == "key_mismatch", body
+    assert base64.b64decode(body["error"]["wrapped_key"]) == blob
 
 
 def test_only_the_latest_credentials_register(env):
@@ -205,16 +281,16 @@ def test_registration_input_checks(env):
 def test_fifty_machines_per_vault(env):
     s, tmp, mkey, mpub = env
     creds = download(s, tmp)
-    blobs = {}
+    blobs, vers = {}, {}
     for i in range(50):
-        blobs[i] = wrapped_key()
-        st, body, _ = register(s, creds, f"m{i:02d}", mpub, blob=blobs[i])
+        blobs[i], vers[i] = wrapped_key(), Verifier(tmp)
+        st, body, _ = register(s, creds, f"m{i:02d}", mpub, blob=blobs[i], verifier=vers[i])
         assert st == 201, body
     st, body, _ = register(s, creds, "m50", mpub)
     assert st == 409 and body["error"]["code"] == "limit"
     assert "A vault can have at most 50 machines" in body["error"]["message"]
     # A machine that exists may still register again.
-    st, body, _ = register(s, creds, "m07", mpub, blob=blobs[7])
+    st, body, _ = register(s, creds, "m07", mpub, blob=blobs[7], verifier=vers[7])
     assert st == 201 and body["reregistered"] is True
 
 

@@ -315,18 +315,21 @@ static void test_migration_of_references(void **state)
 	size_t n;
 	int64_t mark;
 	sqlite3 *db;
-	char sql[512];
+	char sql[768];
 
 	add_pack(f, 'a', objs, 3, a);
 	commit_refs(f, refs, 2, 2000, &rp);
 	catalog_close(f->c);
-	/* Back to schema 8, as an older arcad left it. */
+	/* Back to schema 8, as an older arcad left it (later migrations'
+	 * columns go too). */
 	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
 	snprintf(sql, sizeof(sql),
 		 "CREATE TABLE point_objects (point_id TEXT NOT NULL, object_id TEXT NOT NULL,"
 		 " PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;"
 		 "INSERT INTO point_objects VALUES ('%s', '07%062d'), ('%s', '05%062d');"
-		 "DROP TABLE point_refs; PRAGMA user_version=8;", rp.id, 0, rp.id, 0);
+		 "DROP TABLE point_refs; ALTER TABLE machines DROP COLUMN verifier;"
+		 "ALTER TABLE machines DROP COLUMN cert_expires; PRAGMA user_version=8;",
+		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	f->c = catalog_open(f->path, NULL);

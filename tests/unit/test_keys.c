@@ -248,6 +248,46 @@ static void test_second_passphrase_and_change(void **state)
 	buf_free(&b2);
 }
 
+/* The registration verifier: the same master key gives the same verifier
+ * (a reinstalled machine proves itself), another gives another, and a proof
+ * holds only for its message and its verifier. */
+static void test_verifier_and_proof(void **state)
+{
+	(void)state;
+	uint8_t m[KEY_LEN], v1[KEYS_VERIFIER_LEN], v2[KEYS_VERIFIER_LEN], v3[KEYS_VERIFIER_LEN];
+	uint8_t sig[KEYS_PROOF_LEN];
+	static const char msg[] = "arca-register-v2\nvault\nserver-01\n";
+	struct keys *a, *b, *other;
+	struct err e;
+
+	randombytes_buf(m, sizeof(m));
+	a = keys_from_master(m, &e);
+	b = keys_from_master(m, &e);
+	other = keys_generate(&e);
+	assert_non_null(a);
+	assert_non_null(b);
+	assert_non_null(other);
+	keys_verifier(a, v1);
+	keys_verifier(b, v2);
+	keys_verifier(other, v3);
+	assert_memory_equal(v1, v2, sizeof(v1));
+	assert_memory_not_equal(v1, v3, sizeof(v1));
+	/* The verifier is none of the other subkeys, nor the key id. */
+	assert_memory_not_equal(v1, a->object, sizeof(v1));
+	assert_memory_not_equal(v1, a->id, sizeof(v1));
+	assert_memory_not_equal(v1, a->chunker, sizeof(v1));
+	keys_prove(b, msg, sizeof(msg) - 1, sig);
+	assert_int_equal(keys_proof_check(v1, msg, sizeof(msg) - 1, sig, &e), 0);
+	assert_int_equal(keys_proof_check(v3, msg, sizeof(msg) - 1, sig, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(keys_proof_check(v1, msg, sizeof(msg) - 2, sig, &e), -1);
+	sig[5] ^= 1;
+	assert_int_equal(keys_proof_check(v1, msg, sizeof(msg) - 1, sig, &e), -1);
+	keys_free(a);
+	keys_free(b);
+	keys_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -262,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_bad_params_refused),
 		cmocka_unit_test(test_params_bounded_on_read),
 		cmocka_unit_test(test_second_passphrase_and_change),
+		cmocka_unit_test(test_verifier_and_proof),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
