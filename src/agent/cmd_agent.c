@@ -239,7 +239,10 @@ int cmd_agent(int argc, char **argv)
 		}
 		if (policy == NULL || now - checked >= POLICY_EVERY) {
 			json_t *p = fetch_policy(&s);
+			struct err ce;
 
+			if (state_renew_certificate(&s, &ce) < 0)
+				say("the machine's certificate was not renewed: %s", ce.msg);
 			checked = now;
 			if (p) {
 				struct err pe;

@@ -120,6 +120,11 @@ int cmd_backup(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	o.progress = !json && isatty(STDERR_FILENO);
+	/* Why not fail the backup: the certificate may have months left. */
+	if (state_renew_certificate(&s, &e) < 0)
+		fprintf(stderr, "arca backup: warning: the machine's certificate was not renewed: "
+				"%s\n", e.msg);
+	err_clear(&e);
 	if (backup_run(&s, &o, &r, &e) != 0) {
 		rc = e.code == ERR_LIMIT ? EXIT_CACHE_SPACE : EXIT_FAIL;
 		if (json) {

@@ -12,6 +12,7 @@
 
 #include <jansson.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "agentconf.h"
@@ -256,4 +257,47 @@ struct client *state_client(const struct state *s, struct err *e)
 		client_set_rate(c, state_rate_now(s));
 	}
 	return c;
+}
+
+/* When the certificate in PATH ends, or 0 when it cannot be read. */
+static int64_t cert_end(const char *path)
+{
+	BIO *bio = BIO_new_file(path, "r");
+	X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+	struct tm tm;
+	int64_t end = 0;
+
+	if (x && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+		end = (int64_t)timegm(&tm);
+	X509_free(x);
+	BIO_free(bio);
+	return end;
+}
+
+int state_renew_certificate(const struct state *s, struct err *e)
+{
+	char path[4200];
+	struct client *c;
+	json_t *ans;
+	const char *pem;
+	int64_t end;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/machine.pem", s->home);
+	end = cert_end(path);
+	if (end && end - state_now() > (int64_t)STATE_CERT_RENEW_DAYS * 86400)
+		return 0;
+	if ((c = state_client(s, e)) == NULL)
+		return -1;
+	if ((ans = client_json(c, "POST", "/machine/certificate", NULL, NULL, NULL, e)) != NULL) {
+		pem = json_string_value(json_object_get(ans, "certificate"));
+		if (pem == NULL || strncmp(pem, "-----BEGIN CERTIFICATE-----", 27) != 0)
+			err_set(e, ERR_CORRUPT, "the service's answer to a certificate renewal holds "
+				"no certificate");
+		else if (state_write_file(s->home, "machine.pem", pem, strlen(pem), 0644, e) == 0)
+			rc = 1;
+	}
+	json_decref(ans);
+	client_free(c);
+	return rc;
 }

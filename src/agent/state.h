@@ -71,6 +71,13 @@ uint64_t state_rate_now(const struct state *s);
 /* A client for S's service, signed as S's machine. */
 struct client *state_client(const struct state *s, struct err *e);
 
+/* Renew the machine's certificate (machine.pem in S's home) when it ends
+ * within STATE_CERT_RENEW_DAYS by the agent's clock, or cannot be read: the
+ * service then issues a new one for a year. 1 when renewed, 0 when not due,
+ * -1 with E set (the old certificate stays). */
+#define STATE_CERT_RENEW_DAYS 30
+int state_renew_certificate(const struct state *s, struct err *e);
+
 /* The home folder from "--home DIR" in ARGV, or the default. */
 const char *state_home_arg(int argc, char **argv);
 

@@ -37,6 +37,8 @@
 #include "vaultcred.h"
 
 #define SESSION_SECONDS (12 * 3600)
+#define CERT_SECONDS (365 * 86400)      /* a machine certificate's validity */
+#define CERT_RENEW_SECONDS (60 * 86400) /* renewable in its last 60 days */
 #define MAX_SEGMENTS 8
 
 struct call {
@@ -719,7 +721,7 @@ static void h_register(struct call *c)
 	memset(&leaf, 0, sizeof(leaf));
 	leaf.cn = cn;
 	leaf.not_before = c->now - 300;
-	leaf.not_after = c->now + 365LL * 86400;
+	leaf.not_after = c->now + CERT_SECONDS;
 	pki_fingerprint(cred, fp);
 	if ((issued = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(issued, &mcert, &e))
 		goto fail;
@@ -807,16 +809,15 @@ out:
 
 static json_t *machine_json(const struct machine *m)
 {
-	char reg[32], seen[32];
+	char reg[32], seen[32], del[32], cert[32];
 
 	fmt_time(m->registered, reg);
 	fmt_time(m->last_seen, seen);
-	char del[32];
-
 	fmt_time(m->deleted, del);
-	return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?}", "id", m->id, "name", m->name, "key_id",
+	fmt_time(m->cert_expires, cert);
+	return json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?,s:s}", "id", m->id, "name", m->name, "key_id",
 			 m->key_id, "registered", reg, "last_seen", m->last_seen ? seen : NULL,
-			 "deleted", m->deleted ? del : NULL);
+			 "deleted", m->deleted ? del : NULL, "certificate_expires", cert);
 }
 
 static void h_machine_list(struct call *c)
@@ -837,6 +838,24 @@ static void h_machine_list(struct call *c)
 		json_array_append_new(a, machine_json(&m[i]));
 	free(m);
 	reply_json(c, 200, json_pack("{s:o,s:i}", "machines", a, "machines_max", CATALOG_MACHINES_MAX));
+}
+
+/* A machine's certificate is what lets it sign requests: past its end the
+ * machine registers again (fresh vault credentials and its passphrase) and
+ * keeps its points. 0, or -1 after replying 403. */
+static int check_certificate(struct call *c)
+{
+	char when[32], msg[320];
+
+	if (c->now < c->machine.cert_expires)
+		return 0;
+	fmt_time(c->machine.cert_expires, when);
+	snprintf(msg, sizeof(msg), "this machine's certificate expired at %s: register it again "
+		 "with fresh vault credentials and its passphrase (arca register "
+		 "--vault-credentials FILE); its recovery points are kept", when);
+	reply_json(c, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "certificate_expired",
+				     "message", msg));
+	return -1;
 }
 
 /*
@@ -899,6 +918,8 @@ static int machine_auth(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
+	if (check_certificate(c) != 0)
+		goto out;
 	if (catalog_machine_seen(c->s->cat, id, c->now, NULL) == 0)
 		c->machine.last_seen = c->now;
 	rc = 0;
@@ -1848,8 +1869,10 @@ out:
 }
 
 /* POST /machine/certificate (machine): a new certificate from the vault's CA
- * for the machine's key, valid a year. The agent renews well before expiry;
- * a machine away past it registers again with fresh vault credentials. */
+ * for the machine's key, valid a year, in the certificate's last 60 days
+ * (ERR_LOCKED before). The agent renews 30 days before expiry; a machine
+ * away past it signs nothing and registers again with fresh vault
+ * credentials and its passphrase. */
 static void h_machine_renew(struct call *c)
 {
 	char *ca_pem = NULL, *ca_key_pem = NULL, *pub_pem = NULL, cn[160];
@@ -1861,6 +1884,15 @@ static void h_machine_renew(struct call *c)
 	struct vault v;
 	struct err e;
 
+	if (c->machine.cert_expires - c->now > CERT_RENEW_SECONDS) {
+		char from[32], msg[200];
+
+		fmt_time(c->machine.cert_expires - CERT_RENEW_SECONDS, from);
+		snprintf(msg, sizeof(msg), "this machine's certificate is renewed in its last %d days; "
+			 "renew it from %s", CERT_RENEW_SECONDS / 86400, from);
+		reply_msg(c, ERR_LOCKED, msg);
+		return;
+	}
 	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0 ||
 	    catalog_machine_get(c->s->cat, c->machine.id, &m, &pub_pem, &e) != 0 ||
 	    (pub = pki_pubkey_parse(pub_pem, &e)) == NULL ||
@@ -1871,7 +1903,7 @@ static void h_machine_renew(struct call *c)
 	memset(&leaf, 0, sizeof(leaf));
 	leaf.cn = cn;
 	leaf.not_before = c->now - 300;
-	leaf.not_after = c->now + 365LL * 86400;
+	leaf.not_after = c->now + CERT_SECONDS;
 	if ((x = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(x, &cert, &e) ||
 	    catalog_machine_set_cert(c->s->cat, m.id, (const char *)cert.data, c->now,
 				     leaf.not_after, &e))
@@ -2091,6 +2123,7 @@ static void h_job_end(struct call *c)
 {
 	json_t *j = body_json(c), *rep;
 	const char *status, *point;
+	char msg[256];
 	struct job job;
 	struct err e;
 	int bad = 0;
@@ -2124,25 +2157,23 @@ static void h_job_end(struct call *c)
 	job.bytes_read = json_integer_value(json_object_get(j, "bytes_read"));
 	job.bytes_stored = json_integer_value(json_object_get(j, "bytes_stored"));
 	job.report = rep ? json_dumps(rep, JSON_COMPACT) : NULL;
-	if (catalog_job_end(c->s->cat, c->machine.id, &job, c->now, &e) != 0)
-		reply_err(c, &e);
-	else
-		reply_json(c, 200, json_pack("{s:s,s:s}", "id", job.id, "status", status));
-	free(job.report);
-	if (strcmp(status, "complete") != 0) {
+	{
 		struct vault v;
-		char msg[256];
+		struct job_alert a = { v.subscription, NULL, c->machine.name, msg };
+		bool raise = strcmp(status, "complete") != 0;
 
-		if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, NULL) == 0) {
-			snprintf(msg, sizeof(msg), "job %.32s of machine %s ended %s", job.id,
-				 c->machine.name, status);
-			catalog_alert(c->s->cat, v.subscription, c->now,
-				      strcmp(status, "failed") == 0   ? "job.failed"
-				      : strcmp(status, "missed") == 0 ? "backup.missed"
-								      : "job.partial",
-				      c->machine.name, msg, NULL);
-		}
+		snprintf(msg, sizeof(msg), "job %.32s of machine %s ended %s", job.id, c->machine.name,
+			 job.status);
+		a.kind = strcmp(status, "failed") == 0   ? "job.failed"
+			 : strcmp(status, "missed") == 0 ? "backup.missed"
+							 : "job.partial";
+		if ((raise && catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0) ||
+		    catalog_job_end(c->s->cat, c->machine.id, &job, c->now, raise ? &a : NULL, &e) != 0)
+			reply_err(c, &e);
+		else
+			reply_json(c, 200, json_pack("{s:s,s:s}", "id", job.id, "status", status));
 	}
+	free(job.report);
 out:
 	json_decref(j);
 }

@@ -357,10 +357,17 @@ struct job {
 /* Start a job of the machine at NOW; fills J's id. */
 int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
 		      struct job *j, struct err *e);
-/* End a running job of the machine with STATUS and figures. ERR_NOT_FOUND
- * for another machine's or an ended job. */
+/* The alert a job's end raises, recorded with it. */
+struct job_alert {
+	const char *subscription, *kind, *target, *message;
+};
+
+/* End a running job of the machine with STATUS and figures and, when ALERT
+ * is not NULL, raise that alert, in one transaction: the alert exists
+ * exactly when the end was recorded. ERR_NOT_FOUND for another machine's or
+ * an ended job. */
 int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
-		    struct err *e);
+		    const struct job_alert *alert, struct err *e);
 /* The newest LIMIT jobs of a vault's machines (reports included). */
 int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
 		     size_t *n, struct err *e);

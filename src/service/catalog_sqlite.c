@@ -1708,13 +1708,12 @@ int catalog_pin_check(struct catalog *c, const char *subscription, const char *p
 	return rc;
 }
 
-int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
-		  const char *target, const char *message, struct err *e)
+static int alert_insert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
+			const char *target, const char *message, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
 
-	LOCK(c);
 	if ((st = prep(c, "INSERT INTO alerts (subscription, time, kind, target, message) VALUES "
 			  "(?, ?, ?, ?, ?)", e))) {
 		bind_text(st, 1, subscription);
@@ -1725,6 +1724,16 @@ int catalog_alert(struct catalog *c, const char *subscription, int64_t now, cons
 		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
 	}
+	return rc;
+}
+
+int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
+		  const char *target, const char *message, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = alert_insert(c, subscription, now, kind, target, message, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -1788,29 +1797,41 @@ int catalog_job_start(struct catalog *c, const char *machine_id, const char *kin
 }
 
 int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
-		    struct err *e)
+		    const struct job_alert *alert, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
 
 	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
 	if ((st = prep(c, "UPDATE jobs SET status = ?, ended = ?, files = ?, bytes_read = ?, "
 			  "bytes_stored = ?, point = ?, report = ? WHERE id = ? AND machine_id = ? AND "
-			  "status = 'running'", e))) {
-		bind_text(st, 1, j->status);
-		sqlite3_bind_int64(st, 2, now);
-		sqlite3_bind_int64(st, 3, j->files);
-		sqlite3_bind_int64(st, 4, j->bytes_read);
-		sqlite3_bind_int64(st, 5, j->bytes_stored);
-		bind_text(st, 6, j->point);
-		bind_text(st, 7, j->report ? j->report : "{}");
-		bind_text(st, 8, j->id);
-		bind_text(st, 9, machine_id);
-		rc = step_done(c, st, NULL, e);
-		if (rc == 0 && sqlite3_changes(c->db) == 0)
-			rc = err_set(e, ERR_NOT_FOUND, "no running job %.40s of this machine", j->id);
-		sqlite3_finalize(st);
-	}
+			  "status = 'running'", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, j->status);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 3, j->files);
+	sqlite3_bind_int64(st, 4, j->bytes_read);
+	sqlite3_bind_int64(st, 5, j->bytes_stored);
+	bind_text(st, 6, j->point);
+	bind_text(st, 7, j->report ? j->report : "{}");
+	bind_text(st, 8, j->id);
+	bind_text(st, 9, machine_id);
+	rc = step_done(c, st, NULL, e);
+	if (rc == 0 && sqlite3_changes(c->db) == 0)
+		rc = err_set(e, ERR_NOT_FOUND, "no running job %.40s of this machine", j->id);
+	sqlite3_finalize(st);
+	/* Invariant: a job's alert exists exactly when its end was recorded. */
+	if (rc == 0 && alert)
+		rc = alert_insert(c, alert->subscription, now, alert->kind, alert->target,
+				  alert->message, e);
+	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
+		goto out;
+rollback:
+	rc = -1;
+	exec(c, "ROLLBACK;", NULL);
+out:
 	UNLOCK(c);
 	return rc;
 }

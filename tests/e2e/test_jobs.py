@@ -50,3 +50,23 @@ def test_jobs_and_usage(env):
     assert body["stored_bytes"] == len(data)
     assert body["machines"] == [{"machine": "server-01", "packs": 1, "stored_bytes": len(data),
                                  "recovery_points": 1}]
+
+
+def test_alerts_follow_what_was_recorded(env):
+    """A job's end that the catalog refuses (ended already, unknown, another
+    machine's) records nothing, so it raises no alert either."""
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub)
+    mid = body["machine_id"]
+    st, job = signed(s, mid, mkey, "POST", "/jobs", json.dumps({"kind": "backup"}).encode())
+    failed = json.dumps({"status": "failed", "report": {"error": "disk gone"}}).encode()
+    st, body = signed(s, mid, mkey, "PATCH", "/jobs/" + job["id"], failed)
+    assert st == 200, body
+    for jid in (job["id"], "0" * 32):
+        st, body = signed(s, mid, mkey, "PATCH", "/jobs/" + jid, failed)
+        assert st == 404, body
+    st, body, _ = s.call("GET", "/alerts")
+    assert [a["kind"] for a in body["alerts"] if a["kind"].startswith("job.")] == ["job.failed"]
+    st, body, _ = s.call("GET", "/vaults/backup-vault/jobs")
+    assert [j["status"] for j in body["jobs"]] == ["failed"]

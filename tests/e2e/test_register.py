@@ -1,10 +1,12 @@
 """Machine registration with vault credentials, and machine-signed requests,
 driven from the test with openssl until the agent registers by itself."""
 import base64
+import calendar
 import hashlib
 import json
 import os
 import re
+import ssl
 import subprocess
 import time
 import urllib.error
@@ -29,6 +31,18 @@ def wrapped_key(key_id=None):
     head = b"ARCAWKEY" + bytes([1, 1, 0, 0]) + (1).to_bytes(4, "little") \
         + (8192).to_bytes(8, "little") + (key_id or os.urandom(16)) + os.urandom(16 + 24 + 48)
     return head + hashlib.blake2b(head, digest_size=16).digest()
+
+
+DAY = 86400
+
+
+def cert_end(path):
+    """When the PEM certificate in PATH ends, in Unix seconds."""
+    return ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(path))["notAfter"])
+
+
+def iso_time(text):
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
 
 
 class Verifier:
@@ -147,13 +161,11 @@ def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):
     assert base64.b64decode(me["wrapped_key"]) == blob
     assert me["name"] == "server-01" and me["last_seen"]
 
-    # It renews its certificate, signed as every machine request.
+    # A new certificate is valid a year; it renews only in its last 60 days.
+    assert abs(cert_end(tmp / "m.pem") - (time.time() + 365 * DAY)) < 600
+    assert abs(iso_time(me["certificate_expires"]) - cert_end(tmp / "m.pem")) < 2
     st, body = signed(s, mid, mkey, "POST", "/machine/certificate")
-    assert st == 201 and body["certificate"].startswith("-----BEGIN CERTIFICATE-----")
-    (tmp / "m2.pem").write_text(body["certificate"])
-    o = subprocess.run(["openssl", "x509", "-in", str(tmp / "m2.pem"), "-noout", "-enddate"],
-                       capture_output=True, text=True)
-    assert o.returncode == 0 and str(time.gmtime().tm_year + 1) in o.stdout
+    assert st == 409 and "last 60 days" in body["error"]["message"], body
 
     st, body, _ = s.call("GET", "/audit")
     assert "machine.register" in [a["action"] for a in body["audit"]]
@@ -341,3 +353,56 @@ def test_expired_credentials(arcad_bin, env):
         assert st == 201, body
     finally:
         almost.stop()
+
+
+def test_machine_certificates_expire_and_renew(arcad_bin, env):
+    """A machine signs requests while its certificate is valid (a year);
+    it renews in the last 60 days; past the end it registers again with
+    fresh vault credentials and its master key's proof, keeping its id."""
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build's service takes no injected clock (the sanitizer build does)")
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "renews", mpub)
+    assert st == 201, body
+    renews = body["machine_id"]
+    ver, blob = Verifier(tmp), wrapped_key()
+    st, body, _ = register(s, creds, "away", mpub, verifier=ver, blob=blob)
+    assert st == 201, body
+    away = body["machine_id"]
+
+    def later(days):
+        return Service(arcad_bin, s.data, clock_offset=days * DAY), int(time.time()) + days * DAY
+
+    svc, t = later(310)
+    try:
+        st, body = signed(svc, renews, mkey, "POST", "/machine/certificate", t=t)
+        assert st == 201, body
+        (tmp / "renewed.pem").write_text(body["certificate"])
+        assert abs(cert_end(tmp / "renewed.pem") - (t + 365 * DAY)) < 600
+    finally:
+        svc.stop()
+    svc, t = later(366)
+    try:
+        st, body = signed(svc, renews, mkey, "GET", "/machine", t=t)
+        assert st == 200, body
+        st, body = signed(svc, away, mkey, "GET", "/machine", t=t)
+        assert st == 403 and body["error"]["code"] == "certificate_expired", body
+        assert "register it again" in body["error"]["message"]
+        # Nor may it renew: an expired certificate signs nothing.
+        st, body = signed(svc, away, mkey, "POST", "/machine/certificate", t=t)
+        assert st == 403 and body["error"]["code"] == "certificate_expired", body
+        svc.sign_in()
+        st, xml, _ = svc.call("POST", "/vaults/backup-vault/credentials", raw=True)
+        assert st == 201
+        fresh = Creds(xml, tmp)
+        newkey = tmp / "away.key"
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                str(newkey))
+        npub = openssl("pkey", "-in", str(newkey), "-pubout").decode()
+        st, body, _ = register(svc, fresh, "away", npub, verifier=ver, blob=blob, t=t)
+        assert st == 201 and body["reregistered"] and body["machine_id"] == away, body
+        st, body = signed(svc, away, newkey, "GET", "/machine", t=t)
+        assert st == 200, body
+    finally:
+        svc.stop()

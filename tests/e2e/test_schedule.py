@@ -102,3 +102,30 @@ def test_silence_is_noticed(world, arcad_bin, tmp_path):
     clock.move(slot - now + 2 * 3600, b)
     st, body, _ = world.s.call("GET", "/alerts")
     assert not [x for x in body["alerts"] if x["kind"] == "backup.missed" and x["target"] == "server-02"]
+
+
+def test_the_agent_renews_its_certificate(world, arcad_bin, tmp_path):
+    """A backup in the certificate's last 30 days renews it for a year, so a
+    machine that keeps backing up never expires; one that stays away past
+    the end is refused and told to register again."""
+    from test_register import cert_end
+    day = 86400
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    b = world.register("server-02")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_text("renew me\n")
+    pem = f"{a.home}/machine.pem"
+    first = cert_end(pem)
+    clock.move(200 * day, a)
+    assert a.json("backup", str(src))["status"] == "complete"
+    assert cert_end(pem) == first  # not due: nothing asked
+    clock.move(340 * day, a)
+    assert a.json("backup", str(src))["status"] == "complete"
+    assert abs(cert_end(pem) - (time.time() + 340 * day + 365 * day)) < 600
+    clock.move(400 * day, a)
+    assert a.json("backup", str(src))["status"] == "complete"
+    b.env = clock.env()
+    p = b.run("backup", str(src))
+    assert p.returncode != 0 and "register it again" in p.stderr, p.stderr
