@@ -320,7 +320,9 @@ int catalog_point_undelete(struct catalog *c, const char *machine_id, const char
 			   struct err *e);
 
 /* Soft-delete machine NAME of a vault at NOW: it can no longer sign in, its
- * data stays restorable for 14 days; or bring it back. */
+ * data stays restorable for 14 days; or bring it back, within the
+ * 50-machine limit (ERR_LIMIT), checked in the same transaction.
+ * ERR_NOT_FOUND for no such (live, or deleted) machine. */
 int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
 			   struct err *e);
 int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,

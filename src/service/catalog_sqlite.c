@@ -1516,31 +1516,58 @@ int catalog_point_delete(struct catalog *c, const char *machine_id, const char *
 	return n < 0 ? -1 : 0;
 }
 
+/* The one integer SQL (with text parameter A) answers, into *N: 0, or -1
+ * with E set when the statement fails or yields no row. */
+static int count_of(struct catalog *c, const char *sql, const char *a, int64_t *n, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, sql, e);
+	int rc = -1;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*n = sqlite3_column_int64(st, 0);
+		rc = 0;
+	} else {
+		db_fail(c, e, "counting rows");
+	}
+	sqlite3_finalize(st);
+	return rc;
+}
+
 int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
 			   struct err *e)
 {
-	sqlite3_stmt *st;
 	int64_t live = 0, n = -1;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0", e))) {
-		bind_text(st, 1, machine_id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			live = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		if (live >= CATALOG_POINTS_MAX)
-			err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points",
-				CATALOG_POINTS_MAX);
-		else
-			n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
-				   "deleted != 0", 0, 0, machine_id, point_id, e);
+	/* Why one transaction: two undeletes (or a commit) at once must not both
+	 * pass the 366-point check. */
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if (count_of(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0",
+		     machine_id, &live, e) != 0)
+		goto rollback;
+	if (live >= CATALOG_POINTS_MAX) {
+		err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points: delete one "
+			"before bringing this one back", CATALOG_POINTS_MAX);
+		goto rollback;
 	}
-	UNLOCK(c);
+	n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
+		   "deleted != 0", 0, 0, machine_id, point_id, e);
 	if (n == 0)
-		return err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
-			       "(it may have been purged %d days after its deletion)", point_id,
-			       CATALOG_SOFT_DELETE_DAYS);
-	return n < 0 ? -1 : 0;
+		err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
+			"(it may have been purged %d days after its deletion)", point_id,
+			CATALOG_SOFT_DELETE_DAYS);
+	if (n > 0 && exec(c, "COMMIT;", e) == 0)
+		goto out;
+rollback:
+	n = -1;
+	exec(c, "ROLLBACK;", NULL);
+out:
+	UNLOCK(c);
+	return n > 0 ? 0 : -1;
 }
 
 int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
@@ -1568,12 +1595,24 @@ int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char 
 static int set_machine_deleted(struct catalog *c, const char *vault_id, const char *name,
 			       int64_t when, struct err *e)
 {
-	int64_t n;
+	int64_t n, live = 0;
 	int rc = -1;
 
 	LOCK(c);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto out;
+	/* Bringing a machine back counts like registering one: at most 50 live
+	 * machines a vault, checked in the transaction that changes the count. */
+	if (when == 0) {
+		if (count_of(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0",
+			     vault_id, &live, e) != 0)
+			goto rollback;
+		if (live >= CATALOG_MACHINES_MAX) {
+			err_set(e, ERR_LIMIT, "A vault can have at most %d machines: delete one before "
+				"bringing machine %.64s back", CATALOG_MACHINES_MAX, name);
+			goto rollback;
+		}
+	}
 	n = update(c, when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
 			   : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
 		   when, 1, vault_id, name, e);
@@ -1582,11 +1621,12 @@ static int set_machine_deleted(struct catalog *c, const char *vault_id, const ch
 			: "no deleted machine named %.64s in this vault (it may have been purged)", name);
 	if (n <= 0 || update(c, "UPDATE vaults SET machines = (SELECT count(*) FROM machines WHERE "
 			     "vault_id = ?1 AND deleted = 0) WHERE id = ?1", 0, 0, vault_id, NULL, e) < 0 ||
-	    exec(c, "COMMIT;", e) != 0) {
-		exec(c, "ROLLBACK;", NULL);
-		goto out;
-	}
+	    exec(c, "COMMIT;", e) != 0)
+		goto rollback;
 	rc = 0;
+	goto out;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
 out:
 	UNLOCK(c);
 	return rc;

@@ -179,3 +179,29 @@ def test_policy_limits_floors_and_pin(point):
     st, body, _ = s.call("GET", path)
     assert body["keep_daily"] == 10
 
+
+
+def test_undelete_keeps_the_limits(point):
+    """Bringing a machine back counts like registering one: a vault already
+    holding 50 live machines refuses it, naming the limit, and keeps it
+    deleted (and undeletable once there is room)."""
+    s, tmp, mid, mkey, mpub, creds, rps = point
+    path = "/vaults/backup-vault/machines/server-01"
+    st, body = call_pin(s, "DELETE", path, pin(s))
+    assert st == 200, body
+    for i in range(50):
+        st, body, _ = register(s, creds, f"m{i:02d}", mpub)
+        assert st == 201, body
+    st, body, _ = s.call("POST", path + "/undelete")
+    assert st == 409 and body["error"]["code"] == "limit", body
+    assert "A vault can have at most 50 machines" in body["error"]["message"]
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 50
+    st, body = signed(s, mid, mkey, "GET", "/recovery-points")
+    assert st == 401
+    st, body = call_pin(s, "DELETE", "/vaults/backup-vault/machines/m00", pin(s))
+    assert st == 200, body
+    st, body, _ = s.call("POST", path + "/undelete")
+    assert st == 200, body
+    st, v, _ = s.call("GET", "/vaults/backup-vault")
+    assert v["machines"] == 50
