@@ -21,6 +21,8 @@
 #include "pki.h"
 #include "portal.h"
 #include "replay.h"
+#include "staging.h"
+#include "http.h"
 #include "store.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
@@ -308,6 +310,10 @@ int service_open(struct service *s, const char *data, struct err *e)
 	}
 	if ((s->portal = portal_new(e)) == NULL)
 		goto fail;
+	/* One slot per connection the server takes: each upload is one. */
+	if ((s->staging = staging_new(HTTP_CONNECTIONS_MAX, STAGING_UPLOADS_MAX, STAGING_BYTES_MAX,
+				      e)) == NULL)
+		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
 		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
 			goto fail;
@@ -336,6 +342,7 @@ void service_close(struct service *s)
 	catalog_close(s->cat);
 	replay_free(s->replay);
 	portal_free(s->portal);
+	staging_free(s->staging);
 	for (size_t i = 0; i < s->n_regions; i++)
 		store_close(s->regions[i].store);
 	X509_free(s->ca_cert);

@@ -72,19 +72,29 @@ def register(s, creds, name, mpub, blob=None, signer=None, t=None):
     return s.call("POST", "/register", body, token="")
 
 
-def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
-           raw=False):
+def signature_headers(machine_id, key, method, path, body=b"", nonce=None, t=None,
+                      length=None, sha=None):
+    """The headers of a machine-signed request (docs/API.md, arca-request-v2):
+    the signature covers the body's length and SHA-256, sent as headers too.
+    LENGTH and SHA declare another body than BODY (a test's upload that
+    sends only its head)."""
     t = str(int(time.time()) if t is None else t)
     nonce = nonce or os.urandom(16).hex()
-    msg = f"arca-request-v1\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
+    sha = sha or hashlib.sha256(body).hexdigest()
+    length = len(body) if length is None else length
+    msg = f"arca-request-v2\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{length}\n{sha}\n"
+    return {"X-Arca-Machine": machine_id, "X-Arca-Time": t, "X-Arca-Nonce": nonce,
+            "X-Arca-Content-SHA256": sha, "X-Arca-Signature": sign(str(key), msg.encode())}
+
+
+def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
+           raw=False):
     req = urllib.request.Request(s.url + "/api/v1" + path, method=method, data=body or None)
     if body:
         req.add_header("Content-Type", "application/octet-stream" if path.startswith("/packs/")
                        else "application/json")
-    req.add_header("X-Arca-Machine", machine_id)
-    req.add_header("X-Arca-Time", t)
-    req.add_header("X-Arca-Nonce", nonce)
-    req.add_header("X-Arca-Signature", sign(str(key), msg.encode()))
+    for k, v in signature_headers(machine_id, key, method, path, body, nonce, t).items():
+        req.add_header(k, v)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
