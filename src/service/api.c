@@ -33,12 +33,17 @@
 #include "pack.h"
 #include "pki.h"
 #include "portal.h"
-#include "replay.h"
 #include "staging.h"
 #include "store.h"
 #include "vaultcred.h"
 
 #define SESSION_SECONDS (12 * 3600)
+#define REPLAY_WINDOW 300 /* seconds of clock skew a signed request may have */
+/* How long a spent nonce is kept: a request with it passes the clock check
+ * only while the service's clock is within REPLAY_WINDOW of its time, itself
+ * within REPLAY_WINDOW of the clock when it was spent; twice that covers
+ * several services on one catalog whose clocks differ a little too. */
+#define NONCE_KEEP (2 * REPLAY_WINDOW)
 #define MAX_SEGMENTS 8
 
 struct call {
@@ -707,10 +712,11 @@ static void h_register(struct call *c)
 	if (check_clock(c, t) != 0)
 		goto out;
 	{
-		char rkey[160];
+		char principal[160];
 
-		snprintf(rkey, sizeof(rkey), "register/%s/%s", vault_id, nonce);
-		if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+		snprintf(principal, sizeof(principal), "register:%s", v.id);
+		if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP,
+				      &e) != 0) {
 			reply_err(c, &e);
 			goto out;
 		}
@@ -855,7 +861,7 @@ static int machine_auth(struct call *c)
 	const char *nonce = http_header(c->req, "X-Arca-Nonce");
 	const char *sig64 = http_header(c->req, "X-Arca-Signature");
 	const char *sha = http_header(c->req, "X-Arca-Content-SHA256");
-	char *pub_pem = NULL, rkey[160], *end, line[48];
+	char *pub_pem = NULL, principal[64], *end, line[48];
 	uint8_t sig[512];
 	size_t sig_len;
 	struct buf msg = BUF_INIT;
@@ -905,8 +911,8 @@ static int machine_auth(struct call *c)
 		reply_msg(c, ERR_DENIED, "the request's signature does not verify with this machine's key");
 		goto out;
 	}
-	snprintf(rkey, sizeof(rkey), "%s/%s", id, nonce);
-	if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+	snprintf(principal, sizeof(principal), "machine:%s", c->machine.id);
+	if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP, &e) != 0) {
 		reply_err(c, &e);
 		goto out;
 	}

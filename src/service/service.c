@@ -20,7 +20,6 @@
 #include "passphrase.h"
 #include "pki.h"
 #include "portal.h"
-#include "replay.h"
 #include "staging.h"
 #include "http.h"
 #include "store.h"
@@ -304,10 +303,6 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL)
 		goto fail;
-	if ((s->replay = replay_new(1u << 16)) == NULL) {
-		err_oom(e);
-		goto fail;
-	}
 	if ((s->portal = portal_new(e)) == NULL)
 		goto fail;
 	/* One slot per connection the server takes: each upload is one. */
@@ -340,7 +335,6 @@ fail:
 void service_close(struct service *s)
 {
 	catalog_close(s->cat);
-	replay_free(s->replay);
 	portal_free(s->portal);
 	staging_free(s->staging);
 	for (size_t i = 0; i < s->n_regions; i++)

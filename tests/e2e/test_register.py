@@ -60,10 +60,10 @@ def download(s, tmp):
     return Creds(xml, tmp)
 
 
-def register(s, creds, name, mpub, blob=None, signer=None, t=None):
+def register(s, creds, name, mpub, blob=None, signer=None, t=None, nonce=None):
     blob = blob or wrapped_key()
     t = int(time.time()) if t is None else t
-    nonce = os.urandom(16).hex()
+    nonce = nonce or os.urandom(16).hex()
     msg = (f"arca-register-v1\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
            f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n").encode()
     body = {"vault_id": creds.vault_id, "credential_certificate": creds.cert, "machine_name": name,
@@ -248,6 +248,47 @@ def test_signed_requests_refuse_replays_forgeries_and_skew(env):
     # A user's session is not a machine.
     st, body, _ = s.call("GET", "/machine")
     assert st == 401
+
+
+def test_replays_are_refused_after_a_restart_on_every_service_and_per_machine(arcad_bin, env):
+    """Spent nonces live in the catalog, per machine: a restart does not
+    forget them, a second service on the same catalog knows them, and one
+    machine's flood of requests cannot push another's out."""
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    blob = wrapped_key()
+    t = int(time.time())
+    reg_nonce = os.urandom(16).hex()
+    st, a, _ = register(s, creds, "server-a", mpub, blob=blob, t=t, nonce=reg_nonce)
+    assert st == 201, a
+    st, b, _ = register(s, creds, "server-b", mpub)
+    assert st == 201, b
+    nonce = os.urandom(16).hex()
+    assert signed(s, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)[0] == 200
+    # Machine b floods the service with signed requests...
+    for _ in range(150):
+        assert signed(s, b["machine_id"], mkey, "GET", "/recovery-points")[0] == 200
+    # ...and a's nonce is still spent; b may use the same nonce, its own.
+    st, body = signed(s, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    assert signed(s, b["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)[0] == 200
+    # A restarted service refuses the replays too, a registration's included.
+    s.stop()
+    s2 = Service(arcad_bin, s.data)
+    s.proc = s2.proc  # the fixture stops the new process at the end
+    st, body = signed(s2, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    st, body, _ = register(s2, creds, "server-a", mpub, blob=blob, t=t, nonce=reg_nonce)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    # Two services on one catalog: what one accepted, the other refuses.
+    s3 = Service(arcad_bin, s.data)
+    try:
+        fresh = os.urandom(16).hex()
+        assert signed(s2, a["machine_id"], mkey, "GET", "/machine", nonce=fresh, t=t)[0] == 200
+        st, body = signed(s3, a["machine_id"], mkey, "GET", "/machine", nonce=fresh, t=t)
+        assert st == 401 and "replay" in body["error"]["message"], body
+    finally:
+        s3.stop()
 
 
 def test_expired_credentials(arcad_bin, env):
