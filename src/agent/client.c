@@ -26,6 +26,8 @@ struct client {
 
 static int curl_ready;
 
+#define CLIENT_EXPECT_MIN (1u << 20) /* bodies from this size wait for 100 Continue */
+
 struct client *client_new(const struct client_opts *o, struct err *e)
 {
 	struct client *c;
@@ -151,23 +153,27 @@ static int add_header(struct curl_slist **l, const char *fmt, const char *v)
 	return 0;
 }
 
-/* The four signing headers of docs/API.md. */
+/* The signing headers of docs/API.md (arca-request-v2): the signature
+ * covers the body's length and SHA-256, which travel in headers too, so the
+ * service can check it before it stores any byte of the body. */
 static int sign_headers(struct client *c, const char *method, const char *path,
 			const void *body, size_t len, struct curl_slist **l, struct err *e)
 {
-	char t[24], nonce_hex[33], hash[65];
+	char t[24], nonce_hex[33], hash[65], length[24];
 	uint8_t nonce[16];
 	struct buf msg = BUF_INIT, sig = BUF_INIT;
 	int rc = -1;
 
 	snprintf(t, sizeof(t), "%lld", (long long)state_now());
+	snprintf(length, sizeof(length), "%zu", len);
 	randombytes_buf(nonce, sizeof(nonce));
 	sodium_bin2hex(nonce_hex, sizeof(nonce_hex), nonce, sizeof(nonce));
 	client_sha256_hex(len ? body : "", len, hash);
-	if (buf_append(&msg, "arca-request-v1\n", 16, e) || buf_append(&msg, method, strlen(method), e) ||
+	if (buf_append(&msg, "arca-request-v2\n", 16, e) || buf_append(&msg, method, strlen(method), e) ||
 	    buf_append(&msg, "\n/api/v1", 8, e) || buf_append(&msg, path, strlen(path), e) ||
 	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, t, strlen(t), e) ||
 	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, nonce_hex, 32, e) ||
+	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, length, strlen(length), e) ||
 	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, hash, 64, e) ||
 	    buf_append(&msg, "\n", 1, e))
 		goto out;
@@ -175,6 +181,7 @@ static int sign_headers(struct client *c, const char *method, const char *path,
 		goto out;
 	if (add_header(l, "X-Arca-Machine: %s", c->machine_id) ||
 	    add_header(l, "X-Arca-Time: %s", t) || add_header(l, "X-Arca-Nonce: %s", nonce_hex) ||
+	    add_header(l, "X-Arca-Content-SHA256: %s", hash) ||
 	    add_header(l, "X-Arca-Signature: %s", (const char *)sig.data)) {
 		err_oom(e);
 		goto out;
@@ -202,7 +209,11 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 	json_decref(c->last_error);
 	c->last_error = NULL;
 	snprintf(url, sizeof(url), "%s/api/v1%s", c->url, path);
-	if (add_header(&l, "%s", "Expect:") ||
+	/* Why 100-continue for large bodies: the service admits an upload by
+	 * its signed headers before it reads the body, and a refusal (its
+	 * bounds on uploads in flight) then costs no bytes and reads as
+	 * itself, not as a connection cut in the middle of the body. */
+	if (add_header(&l, "%s", len >= CLIENT_EXPECT_MIN ? "Expect: 100-continue" : "Expect:") ||
 	    (ctype && add_header(&l, "Content-Type: %s", ctype))) {
 		err_oom(e);
 		goto out;

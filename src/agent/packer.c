@@ -89,8 +89,10 @@ static void *uploader(void *arg)
 				sleep(1u << (attempt - 1));
 			ok = client_call(p->c, "PUT", path, "application/octet-stream", item.data,
 					 item.len, NULL, &out, &st, &e) == 0;
-			if (!ok && e.code != ERR_IO)
-				break; /* the service refused it: sending again will not help */
+			/* The service refused it: sending again will not help,
+			 * unless it said to wait (its bounds on uploads in flight). */
+			if (!ok && e.code != ERR_IO && st != 429 && st != 503)
+				break;
 		}
 		if (!ok) {
 			err_prefix(&e, "uploading a pack: ");

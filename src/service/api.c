@@ -8,6 +8,7 @@
  */
 #include "api.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdbool.h>
 #include <strings.h>
@@ -32,13 +33,19 @@
 #include "pack.h"
 #include "pki.h"
 #include "portal.h"
-#include "replay.h"
+#include "staging.h"
 #include "store.h"
 #include "vaultcred.h"
 
 #define SESSION_SECONDS (12 * 3600)
 #define CERT_SECONDS (365 * 86400)      /* a machine certificate's validity */
 #define CERT_RENEW_SECONDS (60 * 86400) /* renewable in its last 60 days */
+#define REPLAY_WINDOW 300 /* seconds of clock skew a signed request may have */
+/* How long a spent nonce is kept: a request with it passes the clock check
+ * only while the service's clock is within REPLAY_WINDOW of its time, itself
+ * within REPLAY_WINDOW of the clock when it was spent; twice that covers
+ * several services on one catalog whose clocks differ a little too. */
+#define NONCE_KEEP (2 * REPLAY_WINDOW)
 #define MAX_SEGMENTS 8
 
 struct call {
@@ -52,6 +59,16 @@ struct call {
 	const char *token;  /* the caller's session or API token (user routes) */
 	bool by_cookie;     /* TOKEN came in the portal's session cookie */
 	char cookie[65];    /* where TOKEN points then */
+	uint64_t body_len;  /* the signed Content-Length (machine requests) */
+	char body_sha[65];  /* the signed X-Arca-Content-SHA256 (machine requests) */
+};
+
+/* What an admitted upload carries from its headers to its handler: who
+ * signed it, what body they signed, what it reserved. */
+struct upload_ticket {
+	struct machine machine;
+	uint64_t body_len;
+	char body_sha[65];
 };
 
 /* ---- responses ---- */
@@ -537,6 +554,16 @@ static void h_audit(struct call *c)
 
 /* ---- machines ---- */
 
+static int is_hex64(const char *s)
+{
+	if (s == NULL || strlen(s) != 64)
+		return 0;
+	for (; *s; s++)
+		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
+			return 0;
+	return 1;
+}
+
 static void sha256_hex(const void *p, size_t n, char out[65])
 {
 	unsigned char md[32];
@@ -708,10 +735,11 @@ static void h_register(struct call *c)
 	if (check_clock(c, t) != 0)
 		goto out;
 	{
-		char rkey[160];
+		char principal[160];
 
-		snprintf(rkey, sizeof(rkey), "register/%s/%s", vault_id, nonce);
-		if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+		snprintf(principal, sizeof(principal), "register:%s", v.id);
+		if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP,
+				      &e) != 0) {
 			reply_err(c, &e);
 			goto out;
 		}
@@ -858,11 +886,36 @@ static int check_certificate(struct call *c)
 	return -1;
 }
 
+/* The request's Content-Length into *LEN (0 without one). 0, or -1 when it
+ * is not a plain decimal number. */
+static int content_length(struct call *c, uint64_t *len)
+{
+	const char *v = http_header(c->req, "Content-Length");
+	uint64_t n = 0;
+
+	*len = 0;
+	if (v == NULL)
+		return 0;
+	if (*v == 0)
+		return -1;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	*len = n;
+	return 0;
+}
+
 /*
- * Authenticate a machine-signed request: the machine's id, the time, a nonce
- * and an ECDSA signature by the machine's key over method, path, time, nonce
- * and the body's SHA-256. Why not TLS client certificates: TLS may end at a
- * proxy or load balancer; a signature travels with the request.
+ * Authenticate a machine-signed request from its headers alone: the
+ * machine's id, the time, a nonce, the body's declared length and SHA-256,
+ * and an ECDSA signature by the machine's key over method, path, time,
+ * nonce, length and hash (docs/API.md, arca-request-v2). Why from the
+ * headers: an upload is admitted by this before any byte of its body is
+ * stored; that the body is the one signed is checked once it has arrived
+ * (body_signed). Why not TLS client certificates: TLS may end at a proxy or
+ * load balancer; a signature travels with the request.
  */
 static int machine_auth(struct call *c)
 {
@@ -870,7 +923,8 @@ static int machine_auth(struct call *c)
 	const char *ts = http_header(c->req, "X-Arca-Time");
 	const char *nonce = http_header(c->req, "X-Arca-Nonce");
 	const char *sig64 = http_header(c->req, "X-Arca-Signature");
-	char body_hash[65], *pub_pem = NULL, rkey[160], *end;
+	const char *sha = http_header(c->req, "X-Arca-Content-SHA256");
+	char *pub_pem = NULL, principal[64], *end, line[48];
 	uint8_t sig[512];
 	size_t sig_len;
 	struct buf msg = BUF_INIT;
@@ -879,9 +933,9 @@ static int machine_auth(struct call *c)
 	long long t;
 	int rc = -1;
 
-	if (!id || !ts || !nonce || !sig64) {
+	if (!id || !ts || !nonce || !sig64 || !sha) {
 		reply_msg(c, ERR_DENIED, "a machine request needs the X-Arca-Machine, X-Arca-Time, "
-			  "X-Arca-Nonce and X-Arca-Signature headers");
+			  "X-Arca-Nonce, X-Arca-Content-SHA256 and X-Arca-Signature headers");
 		return -1;
 	}
 	t = strtoll(ts, &end, 10);
@@ -890,6 +944,12 @@ static int machine_auth(struct call *c)
 			  "characters");
 		return -1;
 	}
+	if (!is_hex64(sha) || content_length(c, &c->body_len) != 0) {
+		reply_msg(c, ERR_DENIED, "X-Arca-Content-SHA256 must be the body's SHA-256 in 64 "
+			  "lowercase hex digits, and Content-Length a decimal number");
+		return -1;
+	}
+	memcpy(c->body_sha, sha, 65);
 	if (check_clock(c, (int64_t)t) != 0)
 		return -1;
 	if (catalog_machine_get(c->s->cat, id, &c->machine, &pub_pem, &e) != 0 ||
@@ -897,13 +957,14 @@ static int machine_auth(struct call *c)
 		reply_msg(c, ERR_DENIED, "unknown machine: register it with vault credentials");
 		goto out;
 	}
-	sodium_bin2hex(body_hash, sizeof(body_hash), c->req->body_sha256, 32);
-	if (buf_append(&msg, "arca-request-v1\n", 16, &e) || buf_append(&msg, c->req->method,
+	snprintf(line, sizeof(line), "%llu", (unsigned long long)c->body_len);
+	if (buf_append(&msg, "arca-request-v2\n", 16, &e) || buf_append(&msg, c->req->method,
 		strlen(c->req->method), &e) || buf_append_u8(&msg, '\n', &e) ||
 	    buf_append(&msg, c->req->path, strlen(c->req->path), &e) || buf_append_u8(&msg, '\n', &e) ||
 	    buf_append(&msg, ts, strlen(ts), &e) || buf_append_u8(&msg, '\n', &e) ||
 	    buf_append(&msg, nonce, strlen(nonce), &e) || buf_append_u8(&msg, '\n', &e) ||
-	    buf_append(&msg, body_hash, 64, &e) || buf_append_u8(&msg, '\n', &e)) {
+	    buf_append(&msg, line, strlen(line), &e) || buf_append_u8(&msg, '\n', &e) ||
+	    buf_append(&msg, sha, 64, &e) || buf_append_u8(&msg, '\n', &e)) {
 		reply_err(c, &e);
 		goto out;
 	}
@@ -913,8 +974,8 @@ static int machine_auth(struct call *c)
 		reply_msg(c, ERR_DENIED, "the request's signature does not verify with this machine's key");
 		goto out;
 	}
-	snprintf(rkey, sizeof(rkey), "%s/%s", id, nonce);
-	if (replay_check(c->s->replay, rkey, c->now, &e) != 0) {
+	snprintf(principal, sizeof(principal), "machine:%s", c->machine.id);
+	if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP, &e) != 0) {
 		reply_err(c, &e);
 		goto out;
 	}
@@ -928,6 +989,21 @@ out:
 	EVP_PKEY_free(pub);
 	buf_free(&msg);
 	return rc;
+}
+
+/* Whether the body that arrived is the one the machine signed: its length
+ * and SHA-256 as declared. 0, or -1 after replying 400. */
+static int body_signed(struct call *c)
+{
+	char hex[65];
+
+	sodium_bin2hex(hex, sizeof(hex), c->req->body_sha256, 32);
+	if (c->req->body_len == c->body_len && strcmp(hex, c->body_sha) == 0)
+		return 0;
+	reply_msg(c, ERR_INVALID, "the body that arrived is not the one signed: its length or "
+		  "SHA-256 differs from Content-Length or X-Arca-Content-SHA256 (cut short or "
+		  "damaged on the way); send the request again");
+	return -1;
 }
 
 /* GET /machine: the calling machine as the service knows it, with its
@@ -1018,16 +1094,6 @@ static void h_source_points(struct call *c)
 }
 
 /* ---- packs and recovery points ---- */
-
-static int is_hex64(const char *s)
-{
-	if (s == NULL || strlen(s) != 64)
-		return 0;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return 0;
-	return 1;
-}
 
 /* The store of the calling machine's vault's region; with PAIR, also the
  * store GRS copies go to (NULL for an LRS vault or a region without a pair). */
@@ -1132,6 +1198,31 @@ out:
 static void partial_path(struct call *c, const char *id, char out[PARTIAL_PATH_MAX])
 {
 	snprintf(out, PARTIAL_PATH_MAX, "%s/partial-%.32s-%.64s", c->s->tmp, c->machine.id, id);
+}
+
+/* The bytes that the calling machine's resumable uploads in progress hold
+ * in the upload folder, into *HELD. 0, or -1 with E set. */
+static int partial_bytes(struct call *c, uint64_t *held, struct err *e)
+{
+	char prefix[64], path[PARTIAL_PATH_MAX + 256];
+	DIR *d = opendir(c->s->tmp);
+	struct dirent *de;
+	struct stat st;
+	size_t n;
+
+	*held = 0;
+	if (d == NULL)
+		return err_errno(e, "open the upload folder %s", c->s->tmp);
+	n = (size_t)snprintf(prefix, sizeof(prefix), "partial-%.32s-", c->machine.id);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix, n) != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", c->s->tmp, de->d_name);
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+			*held += (uint64_t)st.st_size;
+	}
+	closedir(d);
+	return 0;
 }
 
 static int64_t file_size(const char *path)
@@ -2366,41 +2457,121 @@ static int match(const char *pattern, char *copy, const char **arg)
 	return 1;
 }
 
+/* The route of the call's request into *R, its "*" segments captured in
+ * C->arg (pointers into COPY). 0; or -1 after replying 404 (no such path) or
+ * 405 (no such method on it). */
+static int route_of(struct call *c, char copy[1024], const struct route **r)
+{
+	int path_found = 0;
+
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		if (snprintf(copy, 1024, "%s", c->req->path) >= 1024)
+			break;
+		if (!match(routes[i].pattern, copy, c->arg))
+			continue;
+		path_found = 1;
+		if (strcmp(routes[i].method, c->req->method) != 0)
+			continue;
+		*r = &routes[i];
+		return 0;
+	}
+	if (path_found) {
+		reply_json(c, 405, json_pack("{s:{s:s,s:s}}", "error", "code", "method",
+					     "message", "this method is not allowed on this path"));
+		return -1;
+	}
+	reply_json(c, 404, json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
+				     "no such API path; see docs/API.md"));
+	return -1;
+}
+
 void api_handle(void *ctx, const struct http_request *req, struct http_response *res)
 {
+	const struct upload_ticket *t = req->ticket;
+	const struct route *r;
 	struct call c;
 	char copy[1024];
-	int path_found = 0;
 
 	memset(&c, 0, sizeof(c));
 	c.s = ctx;
 	c.req = req;
 	c.res = res;
 	c.now = service_now();
-	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		const struct route *r = &routes[i];
-
-		if (snprintf(copy, sizeof(copy), "%s", req->path) >= (int)sizeof(copy))
-			break;
-		if (!match(r->pattern, copy, c.arg))
-			continue;
-		path_found = 1;
-		if (strcmp(r->method, req->method) != 0)
-			continue;
-		if (r->auth == AUTH_MACHINE) {
-			if (machine_auth(&c) != 0)
-				return;
-		} else if (r->auth == AUTH_USER && user_auth(&c) != 0) {
+	if (route_of(&c, copy, &r) != 0)
+		return;
+	if (r->auth == AUTH_MACHINE) {
+		/* An admitted upload was authenticated from its headers (its
+		 * nonce is spent): it brings who signed it and what. */
+		if (t) {
+			c.machine = t->machine;
+			c.body_len = t->body_len;
+			memcpy(c.body_sha, t->body_sha, sizeof(c.body_sha));
+		} else if (machine_auth(&c) != 0) {
 			return;
 		}
-		r->fn(&c);
+		if (body_signed(&c) != 0)
+			return;
+	} else if (r->auth == AUTH_USER && user_auth(&c) != 0) {
 		return;
 	}
-	if (path_found) {
-		reply_json(&c, 405, json_pack("{s:{s:s,s:s}}", "error", "code", "method",
-					      "message", "this method is not allowed on this path"));
-		return;
+	r->fn(&c);
+}
+
+#define UPLOAD_RETRY_AFTER "10" /* seconds, for an upload refused by its machine's bounds */
+
+int api_admit(void *ctx, const struct http_request *req, void **ticket, struct http_response *res)
+{
+	const struct route *r;
+	struct upload_ticket *t;
+	struct call c;
+	char copy[1024];
+	uint64_t held;
+	struct err e;
+
+	memset(&c, 0, sizeof(c));
+	c.s = ctx;
+	c.req = req;
+	c.res = res;
+	c.now = service_now();
+	*ticket = NULL;
+	if (route_of(&c, copy, &r) != 0)
+		return -1;
+	if (r->auth != AUTH_MACHINE) {
+		reply_msg(&c, ERR_DENIED, "only a machine's signed requests may upload here");
+		return -1;
 	}
-	reply_json(&c, 404, json_pack("{s:{s:s,s:s}}", "error", "code", "not_found", "message",
-				      "no such API path; see docs/API.md"));
+	if (machine_auth(&c) != 0)
+		return -1;
+	if (partial_bytes(&c, &held, &e) != 0) {
+		reply_err(&c, &e);
+		return -1;
+	}
+	if (staging_reserve(c.s->staging, c.machine.id, c.body_len, held, &e) != 0) {
+		http_set_header(res, "Retry-After", UPLOAD_RETRY_AFTER);
+		reply_json(&c, 429, json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited",
+					      "message", e.msg));
+		return -1;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		staging_release(c.s->staging, c.machine.id, c.body_len);
+		err_oom(&e);
+		reply_err(&c, &e);
+		return -1;
+	}
+	t->machine = c.machine;
+	t->body_len = c.body_len;
+	memcpy(t->body_sha, c.body_sha, sizeof(t->body_sha));
+	*ticket = t;
+	return 0;
+}
+
+void api_release(void *ctx, void *ticket)
+{
+	struct service *s = ctx;
+	struct upload_ticket *t = ticket;
+
+	if (t == NULL)
+		return;
+	staging_release(s->staging, t->machine.id, t->body_len);
+	free(t);
 }

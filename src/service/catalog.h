@@ -193,6 +193,17 @@ int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert
 			     int64_t expires, struct err *e);
 int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
 
+/* Spend NONCE for PRINCIPAL (who signed: "machine:<id>", "register:<vault
+ * id>"), remembered until EXPIRES: 0 the first time, or when it was last
+ * used by a row that has expired by NOW; -1 with ERR_DENIED when PRINCIPAL
+ * used it before and that has not expired (a replay), or with ERR_IO.
+ * Durable and shared by every service on the catalog, and one principal's
+ * nonces never displace another's: the check and the record are one
+ * statement on the key (principal, nonce). Rows expired by NOW are pruned
+ * in the same transaction. */
+int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
+		      int64_t expires, struct err *e);
+
 #define CATALOG_POINTS_MAX 366
 
 struct pack_entry;

@@ -104,6 +104,11 @@ static const char *const migrations[] = {
 	"ALTER TABLE machines ADD COLUMN verifier BLOB;"
 	"ALTER TABLE machines ADD COLUMN cert_expires INTEGER NOT NULL DEFAULT 0;"
 	"UPDATE machines SET cert_expires = renewed + 31536000;",
+	/* 11: nonces of signed requests, per principal (a machine, a vault's
+	 * registrations), kept until they could no longer pass the clock check */
+	"CREATE TABLE nonces (principal TEXT NOT NULL, nonce TEXT NOT NULL,"
+	"  expires INTEGER NOT NULL, PRIMARY KEY (principal, nonce)) WITHOUT ROWID;"
+	"CREATE INDEX nonces_expires ON nonces (expires);",
 };
 
 static int migrate_refs(struct catalog *c, struct err *e);
@@ -1197,6 +1202,49 @@ int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct 
 		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
 	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
+		      int64_t expires, struct err *e)
+{
+	sqlite3_stmt *del = NULL, *ins = NULL;
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	/* Invariant: a live row for (principal, nonce) is never overwritten;
+	 * the upsert replaces only an expired one, so sqlite3_changes tells a
+	 * first use (1) from a replay (0) in the same statement. */
+	if ((del = prep(c, "DELETE FROM nonces WHERE expires <= ?", e)) == NULL ||
+	    (ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
+			   " ON CONFLICT (principal, nonce) DO UPDATE SET expires = excluded.expires"
+			   " WHERE nonces.expires <= ?", e)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(del, 1, now);
+	if (step_done(c, del, NULL, e))
+		goto rollback;
+	bind_text(ins, 1, principal);
+	bind_text(ins, 2, nonce);
+	sqlite3_bind_int64(ins, 3, expires);
+	sqlite3_bind_int64(ins, 4, now);
+	if (step_done(c, ins, NULL, e))
+		goto rollback;
+	if (sqlite3_changes(c->db) != 1) {
+		err_set(e, ERR_DENIED, "this request was sent before (same nonce): refused as a replay");
+		goto rollback;
+	}
+	if (exec(c, "COMMIT;", e))
+		goto rollback;
+	rc = 0;
+	goto out;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+out:
+	sqlite3_finalize(del);
+	sqlite3_finalize(ins);
 	UNLOCK(c);
 	return rc;
 }

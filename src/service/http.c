@@ -3,8 +3,15 @@
  *
  * libmicrohttpd calls the access handler several times per request: first
  * with the headers, then with pieces of the body, then with no more data.
- * We keep the body in a buffer bounded by HTTP_BODY_MAX, answer 413 past it,
- * and call the application handler once, at the end.
+ * The first call decides where the body may go: a request that matches an
+ * upload rule is checked by its declared length and by the admission
+ * function, and only then gets a spool file; a refusal is queued at once,
+ * which makes libmicrohttpd answer without reading the body and close the
+ * connection. Other bodies stay in a buffer bounded by HTTP_BODY_MAX (413
+ * past it). The application handler is called once, at the end; the ticket
+ * of an admitted request is released right after it, or, for a request that
+ * never got there (a client gone mid-body), when libmicrohttpd reports the
+ * request completed.
  */
 #include "http.h"
 
@@ -40,6 +47,8 @@ struct http_server {
 	} uploads[4];
 	int n_uploads;
 	char spool[PATH_MAX];
+	http_admit_fn admit;
+	http_release_fn release;
 };
 
 struct pending {
@@ -50,6 +59,9 @@ struct pending {
 	char path[PATH_MAX];
 	uint64_t size, max;
 	EVP_MD_CTX *sha;
+	bool answered;     /* a refusal was queued on the first call */
+	bool admitted;     /* TICKET came from the admission function */
+	void *ticket;
 };
 
 int http_add_upload(struct http_server *s, const char *method, const char *path_prefix,
@@ -62,6 +74,12 @@ int http_add_upload(struct http_server *s, const char *method, const char *path_
 	s->uploads[s->n_uploads++].max = max;
 	snprintf(s->spool, sizeof(s->spool), "%s", spool_dir);
 	return 0;
+}
+
+void http_set_admission(struct http_server *s, http_admit_fn admit, http_release_fn release)
+{
+	s->admit = admit;
+	s->release = release;
 }
 
 void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint64_t len)
@@ -175,6 +193,109 @@ static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *r
 	return ok;
 }
 
+/* Fill RES with the error answer STATUS, CODE, MSG. */
+static void error_response(struct http_response *res, int status, const char *code,
+			   const char *msg)
+{
+	char text[400];
+	int n = snprintf(text, sizeof(text), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+			 code, msg);
+
+	res->status = status;
+	buf_append(&res->body, text, n > 0 && (size_t)n < sizeof(text) ? (size_t)n : 0, NULL);
+}
+
+/* The request C's headers as an http_request without a body. */
+static void head_of(struct http_server *s, struct MHD_Connection *c, const char *url,
+		    const char *method, struct http_request *req)
+{
+	memset(req, 0, sizeof(*req));
+	req->method = method;
+	req->path = url;
+	req->header = mhd_header;
+	req->conn = c;
+	req->tls = s->tls;
+	peer_of(c, req->peer, sizeof(req->peer));
+}
+
+/* The declared length of C's body into *LEN: 0 without a Content-Length.
+ * 0, or -1 when the header is not a plain decimal number. */
+static int declared_length(struct MHD_Connection *c, uint64_t *len)
+{
+	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						    MHD_HTTP_HEADER_CONTENT_LENGTH);
+	uint64_t n = 0;
+
+	*len = 0;
+	if (v == NULL)
+		return 0;
+	if (*v == 0)
+		return -1;
+	for (; *v; v++) {
+		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
+			return -1;
+		n = n * 10 + (uint64_t)(*v - '0');
+	}
+	*len = n;
+	return 0;
+}
+
+/*
+ * The first call for a request: where may its body go? Fills RES and
+ * returns -1 to refuse it before a byte of the body is read; 0 with P set
+ * up (a spool file for an admitted upload, else the memory buffer).
+ */
+static int admit_request(struct http_server *s, struct MHD_Connection *c, const char *url,
+			 const char *method, struct pending *p, struct http_response *res)
+{
+	struct http_request req;
+	uint64_t max = upload_max(s, method, url), len;
+	bool chunked = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+
+	if (declared_length(c, &len) != 0) {
+		error_response(res, 400, "invalid", "Content-Length must be a decimal number");
+		return -1;
+	}
+	/* Why read an oversized JSON body to its end (discarding past the
+	 * limit) rather than refuse it at once: the client then reads the 413,
+	 * where an early answer would reach most clients as a reset
+	 * connection. It costs bandwidth, never memory past the limit or disk. */
+	if (max == 0) {
+		p->max = HTTP_BODY_MAX;
+		return 0;
+	}
+	if (chunked) {
+		error_response(res, 411, "length_required", "an upload must declare its length "
+			       "in Content-Length; chunked bodies are not taken on this path");
+		return -1;
+	}
+	if (len > max) {
+		error_response(res, 413, "too_large", "request body is over the limit for this path");
+		return -1;
+	}
+	if (s->admit == NULL) {
+		error_response(res, 403, "denied", "this service takes no uploads on this path");
+		return -1;
+	}
+	head_of(s, c, url, method, &req);
+	req.body_len = (size_t)len;
+	if (s->admit(s->ctx, &req, &p->ticket, res) != 0) {
+		if (res->status == 0)
+			error_response(res, 403, "denied", "this upload was not admitted");
+		return -1;
+	}
+	p->admitted = true;
+	p->max = len;
+	if (snprintf(p->path, sizeof(p->path), "%s/upload.XXXXXX", s->spool) >=
+		    (int)sizeof(p->path) ||
+	    (p->fd = mkostemp(p->path, O_CLOEXEC)) < 0) {
+		p->failed = true;
+		p->path[0] = 0;
+	}
+	return 0;
+}
+
 static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char *url,
 				 const char *method, const char *version, const char *upload,
 				 size_t *upload_size, void **state)
@@ -195,17 +316,19 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 			return MHD_NO;
 		}
 		p->fd = -1;
-		if ((p->max = upload_max(s, method, url)) == 0) {
-			p->max = HTTP_BODY_MAX;
-		} else {
-			if (snprintf(p->path, sizeof(p->path), "%s/upload.XXXXXX", s->spool) >=
-				    (int)sizeof(p->path) ||
-			    (p->fd = mkostemp(p->path, O_CLOEXEC)) < 0) {
-				p->failed = true;
-				p->path[0] = 0;
-			}
-		}
 		*state = p;
+		memset(&res, 0, sizeof(res));
+		if (admit_request(s, c, url, method, p, &res) == 0)
+			return MHD_YES;
+		/* Queued before the body: libmicrohttpd answers without reading
+		 * it and closes the connection afterwards. */
+		p->answered = true;
+		ok = respond(c, &res);
+		buf_free(&res.body);
+		return ok;
+	}
+	if (p->answered) {
+		*upload_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -235,17 +358,12 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		res.status = p->failed ? 500 : 413;
 		buf_append(&res.body, msg, (size_t)n, NULL);
 	} else {
-		memset(&req, 0, sizeof(req));
-		req.method = method;
-		req.path = url;
+		head_of(s, c, url, method, &req);
 		req.body = p->fd >= 0 ? NULL : p->body.data;
 		req.body_len = (size_t)p->size;
 		req.body_file = p->fd >= 0 ? p->path : NULL;
 		EVP_DigestFinal_ex(p->sha, req.body_sha256, NULL);
-		req.header = mhd_header;
-		req.conn = c;
-		req.tls = s->tls;
-		peer_of(c, req.peer, sizeof(req.peer));
+		req.ticket = p->ticket;
 		if (p->fd >= 0) {
 			close(p->fd);
 			p->fd = -1;
@@ -253,10 +371,17 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		s->h(s->ctx, &req, &res);
 	}
 	/* Before answering, so that a client that got its answer never sees
-	 * the upload's temporary file (the handler may have moved it already). */
+	 * the upload's temporary file (the handler may have moved it already),
+	 * nor its reservation still held when it sends the next upload. */
 	if (p->path[0]) {
 		unlink(p->path);
 		p->path[0] = 0;
+	}
+	if (p->admitted) {
+		p->admitted = false;
+		if (s->release)
+			s->release(s->ctx, p->ticket);
+		p->ticket = NULL;
 	}
 	ok = respond(c, &res);
 	buf_free(&res.body);
@@ -266,10 +391,13 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 		    enum MHD_RequestTerminationCode why)
 {
+	struct http_server *s = cls;
 	struct pending *p = *state;
 
-	(void)cls, (void)c, (void)why;
+	(void)c, (void)why;
 	if (p) {
+		if (p->admitted && s->release)
+			s->release(s->ctx, p->ticket);
 		if (p->fd >= 0)
 			close(p->fd);
 		if (p->path[0])
@@ -331,14 +459,14 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END)
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)256, MHD_OPTION_END);
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END);
 	if (s->d == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an address of this "
 			"machine)", host, port);

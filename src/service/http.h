@@ -5,6 +5,12 @@
  * TLS (GnuTLS inside libmicrohttpd) is on unless plain HTTP was asked for,
  * which is allowed on loopback addresses only. The handler knows nothing of
  * libmicrohttpd.
+ *
+ * Invariant: no byte of a body is stored on disk unless an admission
+ * function accepted the request from its headers first. Bodies of other
+ * requests stay in memory, at most HTTP_BODY_MAX bytes; a declared length
+ * over the limit is refused before the body is read. The admission function
+ * and its tickets are opaque here: this module knows nothing of the API.
  */
 #ifndef ARCA_HTTP_H
 #define ARCA_HTTP_H
@@ -17,6 +23,7 @@
 #include "err.h"
 
 #define HTTP_BODY_MAX (1u << 20) /* request bodies of the JSON API */
+#define HTTP_CONNECTIONS_MAX 256  /* connections served at once */
 
 struct http_request {
 	const char *method;
@@ -31,6 +38,7 @@ struct http_request {
 	void *conn;
 	bool tls;       /* the request came over TLS (cookies get Secure) */
 	char peer[64];  /* the client's address, or "" when unknown */
+	void *ticket;   /* what the admission function gave this request, or NULL */
 };
 
 #define HTTP_HEADERS_MAX 8
@@ -73,10 +81,30 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 uint16_t http_port(const struct http_server *s);
 
 /* Let METHOD requests under PATH_PREFIX carry up to MAX bytes, spooled to a
- * temporary file in SPOOL_DIR instead of memory (at most 4 such rules). Call
- * before requests come. 0, or -1 when the rules are full. */
+ * temporary file in SPOOL_DIR instead of memory (at most 4 such rules). Such
+ * a request must declare its length (Content-Length; a chunked one is
+ * refused with 411) and be admitted (http_set_admission) before its body is
+ * read; without an admission function every one is refused. Call before
+ * requests come. 0, or -1 when the rules are full. */
 int http_add_upload(struct http_server *s, const char *method, const char *path_prefix,
 		    uint64_t max, const char *spool_dir);
+
+/* Decide from REQ's method, path and headers alone whether its body may be
+ * spooled: REQ has no body yet and BODY_LEN is its declared length. It runs
+ * on a server thread before any body byte is read. 0 to admit, with *TICKET
+ * set to what the handler then finds in req->ticket (it may be NULL); or -1
+ * with RES filled in, which is sent at once, the body left unread and the
+ * connection closed. */
+typedef int (*http_admit_fn)(void *ctx, const struct http_request *req, void **ticket,
+			     struct http_response *res);
+
+/* Release TICKET, once, when the request it was given to ends, however it
+ * ends: answered, refused, or its client gone in the middle of the body. */
+typedef void (*http_release_fn)(void *ctx, void *ticket);
+
+/* Admit spooled uploads with ADMIT and release their tickets with RELEASE,
+ * both called with the handler's CTX. Call before requests come. */
+void http_set_admission(struct http_server *s, http_admit_fn admit, http_release_fn release);
 
 /* Stop serving and release S. S may be NULL. */
 void http_stop(struct http_server *s);

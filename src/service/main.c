@@ -348,7 +348,9 @@ static int cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	/* Packs (up to the pack format's limit) and recovery points (their lists of
-	 * object ids) arrive as files, not in memory. */
+	 * object ids) arrive as files, not in memory: only a machine's signed
+	 * requests, admitted from their headers before any byte is stored. */
+	http_set_admission(srv, api_admit, api_release);
 	http_add_upload(srv, "PUT", "/api/v1/packs/", PACK_MAX_BYTES, s.tmp);
 	http_add_upload(srv, "POST", "/api/v1/recovery-points", 256u << 20, s.tmp);
 	service_set_url(&s, plain ? "http" : "https", host, http_port(srv));

@@ -20,7 +20,8 @@
 #include "passphrase.h"
 #include "pki.h"
 #include "portal.h"
-#include "replay.h"
+#include "staging.h"
+#include "http.h"
 #include "store.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
@@ -302,11 +303,11 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL)
 		goto fail;
-	if ((s->replay = replay_new(1u << 16)) == NULL) {
-		err_oom(e);
-		goto fail;
-	}
 	if ((s->portal = portal_new(e)) == NULL)
+		goto fail;
+	/* One slot per connection the server takes: each upload is one. */
+	if ((s->staging = staging_new(HTTP_CONNECTIONS_MAX, STAGING_UPLOADS_MAX, STAGING_BYTES_MAX,
+				      e)) == NULL)
 		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
 		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
@@ -334,8 +335,8 @@ fail:
 void service_close(struct service *s)
 {
 	catalog_close(s->cat);
-	replay_free(s->replay);
 	portal_free(s->portal);
+	staging_free(s->staging);
 	for (size_t i = 0; i < s->n_regions; i++)
 		store_close(s->regions[i].store);
 	X509_free(s->ca_cert);

@@ -41,8 +41,8 @@ struct service {
 	EVP_PKEY *ca_key;
 	char *ca_pem;     /* the trust anchor carried by vault credentials */
 	char url[512];    /* the URL agents use; set by service_set_url */
-	struct replay *replay; /* nonces of signed requests seen lately */
 	struct portal *portal; /* the web portal: CSRF key, sign-in limits */
+	struct staging *staging; /* uploads in flight per machine (staging.h) */
 	char tmp[PATH_MAX];    /* uploads in progress */
 };
 

@@ -90,13 +90,14 @@ def download(s, tmp):
     return Creds(xml, tmp)
 
 
-def register(s, creds, name, mpub, blob=None, signer=None, t=None, verifier=None, prover=None):
+def register(s, creds, name, mpub, blob=None, signer=None, t=None, verifier=None, prover=None,
+             nonce=None):
     """POST /register as the agent does. VERIFIER is the registration
     verifier sent (a new random one when None); PROVER signs the proof (the
     verifier itself when None)."""
     blob = blob or wrapped_key()
     t = int(time.time()) if t is None else t
-    nonce = os.urandom(16).hex()
+    nonce = nonce or os.urandom(16).hex()
     verifier = verifier or Verifier(creds.key.parent)
     msg = (f"arca-register-v2\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
            f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n"
@@ -109,19 +110,29 @@ def register(s, creds, name, mpub, blob=None, signer=None, t=None, verifier=None
     return s.call("POST", "/register", body, token="")
 
 
-def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
-           raw=False):
+def signature_headers(machine_id, key, method, path, body=b"", nonce=None, t=None,
+                      length=None, sha=None):
+    """The headers of a machine-signed request (docs/API.md, arca-request-v2):
+    the signature covers the body's length and SHA-256, sent as headers too.
+    LENGTH and SHA declare another body than BODY (a test's upload that
+    sends only its head)."""
     t = str(int(time.time()) if t is None else t)
     nonce = nonce or os.urandom(16).hex()
-    msg = f"arca-request-v1\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{hashlib.sha256(body).hexdigest()}\n"
+    sha = sha or hashlib.sha256(body).hexdigest()
+    length = len(body) if length is None else length
+    msg = f"arca-request-v2\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{length}\n{sha}\n"
+    return {"X-Arca-Machine": machine_id, "X-Arca-Time": t, "X-Arca-Nonce": nonce,
+            "X-Arca-Content-SHA256": sha, "X-Arca-Signature": sign(str(key), msg.encode())}
+
+
+def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
+           raw=False):
     req = urllib.request.Request(s.url + "/api/v1" + path, method=method, data=body or None)
     if body:
         req.add_header("Content-Type", "application/octet-stream" if path.startswith("/packs/")
                        else "application/json")
-    req.add_header("X-Arca-Machine", machine_id)
-    req.add_header("X-Arca-Time", t)
-    req.add_header("X-Arca-Nonce", nonce)
-    req.add_header("X-Arca-Signature", sign(str(key), msg.encode()))
+    for k, v in signature_headers(machine_id, key, method, path, body, nonce, t).items():
+        req.add_header(k, v)
     for k, v in (headers or {}).items():
         req.add_header(k, v)
     try:
@@ -326,6 +337,47 @@ def test_signed_requests_refuse_replays_forgeries_and_skew(env):
     # A user's session is not a machine.
     st, body, _ = s.call("GET", "/machine")
     assert st == 401
+
+
+def test_replays_are_refused_after_a_restart_on_every_service_and_per_machine(arcad_bin, env):
+    """Spent nonces live in the catalog, per machine: a restart does not
+    forget them, a second service on the same catalog knows them, and one
+    machine's flood of requests cannot push another's out."""
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    blob = wrapped_key()
+    t = int(time.time())
+    reg_nonce = os.urandom(16).hex()
+    st, a, _ = register(s, creds, "server-a", mpub, blob=blob, t=t, nonce=reg_nonce)
+    assert st == 201, a
+    st, b, _ = register(s, creds, "server-b", mpub)
+    assert st == 201, b
+    nonce = os.urandom(16).hex()
+    assert signed(s, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)[0] == 200
+    # Machine b floods the service with signed requests...
+    for _ in range(150):
+        assert signed(s, b["machine_id"], mkey, "GET", "/recovery-points")[0] == 200
+    # ...and a's nonce is still spent; b may use the same nonce, its own.
+    st, body = signed(s, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    assert signed(s, b["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)[0] == 200
+    # A restarted service refuses the replays too, a registration's included.
+    s.stop()
+    s2 = Service(arcad_bin, s.data)
+    s.proc = s2.proc  # the fixture stops the new process at the end
+    st, body = signed(s2, a["machine_id"], mkey, "GET", "/machine", nonce=nonce, t=t)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    st, body, _ = register(s2, creds, "server-a", mpub, blob=blob, t=t, nonce=reg_nonce)
+    assert st == 401 and "replay" in body["error"]["message"], body
+    # Two services on one catalog: what one accepted, the other refuses.
+    s3 = Service(arcad_bin, s.data)
+    try:
+        fresh = os.urandom(16).hex()
+        assert signed(s2, a["machine_id"], mkey, "GET", "/machine", nonce=fresh, t=t)[0] == 200
+        st, body = signed(s3, a["machine_id"], mkey, "GET", "/machine", nonce=fresh, t=t)
+        assert st == 401 and "replay" in body["error"]["message"], body
+    finally:
+        s3.stop()
 
 
 def test_expired_credentials(arcad_bin, env):

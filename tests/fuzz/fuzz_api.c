@@ -4,6 +4,11 @@
  * run; each input picks a route by its first byte and sends the rest as the
  * body, signed in as the owner. Handlers must answer every input with a
  * well-formed JSON reply (or a file), never crash, leak or hang.
+ *
+ * The machine routes take their signing headers (X-Arca-Machine, -Time,
+ * -Nonce, -Content-SHA256, Content-Length, X-Arca-Signature) from the
+ * input's first six lines, the rest as the body; the upload route goes
+ * through api_admit first, as the server does before reading a body.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -43,11 +48,25 @@ static const struct {
 	{ "DELETE", "/api/v1/vaults/fuzz-vault/machines/x" },
 	{ "GET", "/api/v1/audit" },
 	{ "POST", "/api/v1/pin" },
+	{ "GET", "/api/v1/machine" },
+	{ "PUT", "/api/v1/packs/0000000000000000000000000000000000000000000000000000000000000000" },
 };
+
+#define FIRST_MACHINE_ROUTE 10
+
+/* The machine routes' signing headers, from the input. */
+static const char *const signing[] = { "X-Arca-Machine", "X-Arca-Time", "X-Arca-Nonce",
+				       "X-Arca-Content-SHA256", "Content-Length",
+				       "X-Arca-Signature" };
+static char signing_value[6][128];
+static int signing_on;
 
 static const char *header(void *conn, const char *name)
 {
 	(void)conn;
+	for (int i = 0; signing_on && i < 6; i++)
+		if (strcmp(name, signing[i]) == 0)
+			return signing_value[i];
 	if (strcmp(name, "Authorization") == 0)
 		return bearer;
 	if (strcmp(name, "X-Arca-PIN") == 0)
@@ -98,17 +117,55 @@ static void setup(void)
 	buf_free(&res.body);
 }
 
+/* Fill the signing headers from the first lines of DATA; the rest of it,
+ * from *OFF, is the body. */
+static void take_signing(const uint8_t *data, size_t size, size_t *off)
+{
+	for (int i = 0; i < 6; i++) {
+		size_t n = 0;
+
+		while (*off < size && data[*off] != '\n') {
+			if (n + 1 < sizeof(signing_value[i]) && data[*off] != 0)
+				signing_value[i][n++] = (char)data[*off];
+			(*off)++;
+		}
+		signing_value[i][n] = 0;
+		if (*off < size)
+			(*off)++;
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct http_response res;
-	size_t r;
+	size_t r, off = 1;
 
 	if (svc.cat == NULL)
 		setup();
 	if (size == 0)
 		return 0;
 	r = data[0] % (sizeof(routes) / sizeof(routes[0]));
-	call(routes[r].method, routes[r].path, data + 1, size - 1, &res);
+	signing_on = r >= FIRST_MACHINE_ROUTE;
+	if (signing_on)
+		take_signing(data, size, &off);
+	if (strcmp(routes[r].method, "PUT") == 0) {
+		struct http_request req;
+		void *ticket = NULL;
+
+		memset(&req, 0, sizeof(req));
+		memset(&res, 0, sizeof(res));
+		req.method = routes[r].method;
+		req.path = routes[r].path;
+		req.header = header;
+		if (api_admit(&svc, &req, &ticket, &res) == 0) {
+			api_release(&svc, ticket);
+		} else if (res.status < 400 || res.status > 599) {
+			abort();
+		}
+		buf_free(&res.body);
+	}
+	call(routes[r].method, routes[r].path, data + off, size - off, &res);
+	signing_on = 0;
 	if (res.status < 200 || res.status > 599)
 		abort();
 	/* Every answer but a credentials file is a JSON object. */

@@ -1,7 +1,7 @@
 /* test_catalog.c: the SQLite catalog's rules, with time given explicitly:
  * 14-day soft delete and purge, PIN expiry, the vault and point limits, and
  * that a reopened catalog keeps its schema and rows; the references the
- * space collector marks, and their migration from schema 8. */
+ * space collector marks, and their migration from schema 8; spent nonces. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -327,7 +327,7 @@ static void test_migration_of_references(void **state)
 		 "CREATE TABLE point_objects (point_id TEXT NOT NULL, object_id TEXT NOT NULL,"
 		 " PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;"
 		 "INSERT INTO point_objects VALUES ('%s', '07%062d'), ('%s', '05%062d');"
-		 "DROP TABLE point_refs; ALTER TABLE machines DROP COLUMN verifier;"
+		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
 		 "ALTER TABLE machines DROP COLUMN cert_expires; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -359,6 +359,48 @@ static void test_vault_limit(void **state)
 	assert_int_equal(catalog_vault_create(f->c, &v, "c", "k", &e), -1);
 }
 
+/* Spent nonces: once per principal until they expire, principals apart, a
+ * flood of one never displacing another's, expired rows pruned, and all of
+ * it kept by a reopened catalog. */
+static void test_nonces(void **state)
+{
+	struct fx *f = *state;
+	struct err e;
+	char nonce[32];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int rows = -1;
+
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1000, 1600, &e), 0);
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1001, 1601, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_non_null(strstr(e.msg, "replay"));
+	/* Another principal's nonce of the same text is its own. */
+	assert_int_equal(catalog_nonce_use(f->c, "machine:b", "n1", 1001, 1601, &e), 0);
+	assert_int_equal(catalog_nonce_use(f->c, "register:v", "n1", 1001, 1601, &e), 0);
+	/* A flood from b leaves a's nonce spent. */
+	for (int i = 0; i < 5000; i++) {
+		snprintf(nonce, sizeof(nonce), "flood-%d", i);
+		assert_int_equal(catalog_nonce_use(f->c, "machine:b", nonce, 1002, 1602, &e), 0);
+	}
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1003, 1603, &e), -1);
+	/* A reopened catalog still knows it. */
+	catalog_close(f->c);
+	f->c = catalog_open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1599, 2199, &e), -1);
+	/* Expired, it may be used again, and the expired rows are gone. */
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1603, 2203, &e), 0);
+	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1604, 2204, &e), -1);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM nonces", -1, &st, NULL), SQLITE_OK);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		rows = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	assert_int_equal(rows, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -371,6 +413,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_of_references, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
