@@ -1713,8 +1713,9 @@ static void pin_hash(const char *subscription, const char *pin, char out[65])
 	sodium_memzero(both, sizeof(both));
 }
 
-/* POST /pin: a signed-in user (not an API token) gets a security PIN, valid
- * five minutes, that critical operations ask for. */
+/* POST /pin: a person signed in (a session, not an API token) gets a
+ * security PIN of their own, valid five minutes for one critical operation
+ * of theirs, or for their machine's passphrase change in the agent. */
 static void h_pin(struct call *c)
 {
 	char pin[9], hash[65], exp[32];
@@ -1728,7 +1729,9 @@ static void h_pin(struct call *c)
 		pin[i] = (char)('0' + randombytes_uniform(10));
 	pin[8] = 0;
 	pin_hash(c->who.subscription, pin, hash);
-	if (catalog_pin_create(c->s->cat, c->who.subscription, hash, c->now + CATALOG_PIN_SECONDS, &e) != 0) {
+	if (catalog_pin_create(c->s->cat, c->who.subscription, c->who.actor, hash, c->now,
+			       c->now + CATALOG_PIN_SECONDS, &e) != 0) {
+		sodium_memzero(pin, sizeof(pin));
 		reply_err(c, &e);
 		return;
 	}
@@ -1738,21 +1741,35 @@ static void h_pin(struct call *c)
 	sodium_memzero(pin, sizeof(pin));
 }
 
-/* A critical operation WHAT on TARGET needs the X-Arca-PIN header; every use
- * raises an alert. 0, or -1 after replying. */
+/* A critical operation WHAT on TARGET needs the X-Arca-PIN header: a PIN
+ * the person signed in generated (never an API token's request), or for a
+ * machine call (c->machine set, c->who filled for its subscription) one a
+ * person of the machine's subscription generated. The PIN is consumed;
+ * every use raises an alert. 0, or -1 after replying. */
 static int require_pin(struct call *c, const char *what, const char *target)
 {
 	const char *pin = http_header(c->req, "X-Arca-PIN");
-	char hash[65], msg[512];
+	bool machine = c->machine.id[0] != 0;
+	char hash[65], msg[512], actor[80];
 	struct err e;
 
-	if (pin == NULL) {
-		reply_msg(c, ERR_DENIED, "this operation needs a security PIN: generate one in the "
-			  "portal (valid 5 minutes) and send it as X-Arca-PIN");
+	if (!machine && c->who.is_token) {
+		reply_msg(c, ERR_DENIED, "this operation needs a person signed in with a security PIN; "
+			  "an API token cannot do it");
 		return -1;
 	}
+	if (pin == NULL) {
+		reply_msg(c, ERR_DENIED, "this operation needs a security PIN: generate one in the "
+			  "portal (valid 5 minutes, for one operation) and send it as X-Arca-PIN");
+		return -1;
+	}
+	if (machine)
+		snprintf(actor, sizeof(actor), "machine:%s", c->machine.id);
+	else
+		snprintf(actor, sizeof(actor), "%s", c->who.actor);
 	pin_hash(c->who.subscription, pin, hash);
-	if (catalog_pin_check(c->s->cat, c->who.subscription, hash, c->now, &e) != 0) {
+	if (catalog_pin_use(c->s->cat, c->who.subscription, machine ? NULL : c->who.actor, actor, hash,
+			    c->now, &e) != 0) {
 		audit(c, "pin.refused", target, what);
 		reply_err(c, &e);
 		return -1;
@@ -1940,7 +1957,7 @@ static void h_machine_rewrap(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	/* The PIN is the subscription's: a person generated it in the portal. */
+	/* A person of the subscription generated the PIN in the portal. */
 	snprintf(c->who.subscription, sizeof(c->who.subscription), "%s", v.subscription);
 	snprintf(c->who.name, sizeof(c->who.name), "machine:%s", c->machine.name);
 	snprintf(target, sizeof(target), "%s/%s", v.name, c->machine.name);

@@ -348,12 +348,27 @@ int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char 
 int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *machines,
 		  struct err *e);
 
-/* Security PINs: store the hash of a new PIN valid until EXPIRES; check one
- * (ERR_DENIED when unknown or expired). */
-int catalog_pin_create(struct catalog *c, const char *subscription, const char *pin_hash,
-		       int64_t expires, struct err *e);
-int catalog_pin_check(struct catalog *c, const char *subscription, const char *pin_hash,
-		      int64_t now, struct err *e);
+/* Security PINs (docs/API.md): one is valid CATALOG_PIN_SECONDS for one
+ * operation. CATALOG_PIN_ATTEMPTS wrong PINs of an actor within
+ * CATALOG_PIN_LOCK_SECONDS of its first void its outstanding PINs and lock
+ * it out of PINs for CATALOG_PIN_LOCK_SECONDS. */
+#define CATALOG_PIN_ATTEMPTS 5
+#define CATALOG_PIN_LOCK_SECONDS 900
+
+/* Store the hash of a new PIN of user USER_ID of SUBSCRIPTION valid until
+ * EXPIRES. ERR_LOCKED while the user is locked out at NOW. 0, or -1. */
+int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
+		       const char *pin_hash, int64_t now, int64_t expires, struct err *e);
+
+/* Use (consume, atomically) a PIN of SUBSCRIPTION with hash PIN_HASH that
+ * user USER_ID generated, or with USER_ID NULL any user of the subscription
+ * (the agent's passphrase change). ACTOR (the user id, or "machine:<id>")
+ * is whose failures count; with USER_ID NULL the last allowed failure voids
+ * all the subscription's outstanding PINs, else the user's. 0; -1 with
+ * ERR_DENIED when no such PIN is valid, ERR_LOCKED while ACTOR is locked
+ * out, ERR_IO on a database error. */
+int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
+		    const char *actor, const char *pin_hash, int64_t now, struct err *e);
 
 struct job {
 	catalog_id id;

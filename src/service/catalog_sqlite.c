@@ -109,6 +109,12 @@ static const char *const migrations[] = {
 	"CREATE TABLE nonces (principal TEXT NOT NULL, nonce TEXT NOT NULL,"
 	"  expires INTEGER NOT NULL, PRIMARY KEY (principal, nonce)) WITHOUT ROWID;"
 	"CREATE INDEX nonces_expires ON nonces (expires);",
+	/* 12: a security PIN is its generator's (user_id), and wrong PINs are
+	 * counted per user or machine (pin_guard); older PINs had no owner */
+	"DELETE FROM pins;"
+	"ALTER TABLE pins ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
+	"CREATE TABLE pin_guard (actor TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
+	"  first INTEGER NOT NULL, locked_until INTEGER NOT NULL);",
 };
 
 static int migrate_refs(struct catalog *c, struct err *e);
@@ -1751,47 +1757,157 @@ out:
 	return rc;
 }
 
-int catalog_pin_create(struct catalog *c, const char *subscription, const char *pin_hash,
-		       int64_t expires, struct err *e)
+/* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
+static int pin_locked(struct catalog *c, const char *actor, int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1, r;
+
+	if ((st = prep(c, "SELECT locked_until FROM pin_guard WHERE actor = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	r = sqlite3_step(st);
+	if (r == SQLITE_DONE || (r == SQLITE_ROW && sqlite3_column_int64(st, 0) <= now))
+		rc = 0;
+	else if (r == SQLITE_ROW)
+		err_set(e, ERR_LOCKED, "%d wrong security PINs in %d minutes: the outstanding PINs "
+			"are void and PIN use is refused for %d minutes (%lld seconds left)",
+			CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60, CATALOG_PIN_LOCK_SECONDS / 60,
+			(long long)(sqlite3_column_int64(st, 0) - now));
+	else
+		db_fail(c, e, "read");
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
+		       const char *pin_hash, int64_t now, int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
 
 	LOCK(c);
-	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires) VALUES (?, ?, ?)", e))) {
+	if (pin_locked(c, user_id, now, e) != 0)
+		goto out;
+	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
+		       e))) {
 		bind_text(st, 1, subscription);
 		bind_text(st, 2, pin_hash);
 		sqlite3_bind_int64(st, 3, expires);
+		bind_text(st, 4, user_id);
 		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
 	}
+out:
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_pin_check(struct catalog *c, const char *subscription, const char *pin_hash,
-		      int64_t now, struct err *e)
+/* Inside the transaction: count a wrong PIN of ACTOR; the last allowed one
+ * voids the outstanding PINs (the user's, or with USER_ID NULL the
+ * subscription's) and locks ACTOR. *LOCKED says whether it did. 0, or -1. */
+static int pin_failed(struct catalog *c, const char *subscription, const char *user_id,
+		      const char *actor, int64_t now, bool *locked, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc;
+
+	*locked = false;
+	/* A window starts at its first failure and lasts CATALOG_PIN_LOCK_SECONDS. */
+	if ((st = prep(c, "INSERT INTO pin_guard (actor, failures, first, locked_until) VALUES (?1, 1, ?2, 0) "
+			  "ON CONFLICT (actor) DO UPDATE SET failures = CASE WHEN first <= ?2 - ?3 "
+			  "THEN 1 ELSE failures + 1 END, first = CASE WHEN first <= ?2 - ?3 THEN ?2 "
+			  "ELSE first END", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, CATALOG_PIN_LOCK_SECONDS);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "UPDATE pin_guard SET failures = 0, locked_until = ?2 + ?3 WHERE actor = ?1 "
+			  "AND failures >= ?4", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int(st, 3, CATALOG_PIN_LOCK_SECONDS);
+	sqlite3_bind_int(st, 4, CATALOG_PIN_ATTEMPTS);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (rc != 0 || sqlite3_changes(c->db) == 0)
+		return rc;
+	*locked = true;
+	if ((st = prep(c, user_id ? "DELETE FROM pins WHERE subscription = ? AND user_id = ?"
+				  : "DELETE FROM pins WHERE subscription = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, subscription);
+	if (user_id)
+		bind_text(st, 2, user_id);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
+		    const char *actor, const char *pin_hash, int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1, r;
+	bool found = false, locked = false;
 
 	LOCK(c);
-	if ((st = prep(c, "DELETE FROM pins WHERE expires <= ?", e)) != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_step(st);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if (pin_locked(c, actor, now, e) != 0)
+		goto rollback;
+	if ((st = prep(c, "DELETE FROM pins WHERE expires <= ?", e)) == NULL)
+		goto rollback;
+	sqlite3_bind_int64(st, 1, now);
+	r = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (r != 0)
+		goto rollback;
+	/* One row, consumed in the transaction that found it: single use. */
+	if ((st = prep(c, user_id ? "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
+				    "subscription = ?1 AND hash = ?2 AND user_id = ?3 LIMIT 1)"
+				  : "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
+				    "subscription = ?1 AND hash = ?2 LIMIT 1)", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, subscription);
+	bind_text(st, 2, pin_hash);
+	if (user_id)
+		bind_text(st, 3, user_id);
+	r = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (r != 0)
+		goto rollback;
+	found = sqlite3_changes(c->db) > 0;
+	if (found) {
+		if ((st = prep(c, "DELETE FROM pin_guard WHERE actor = ?", e)) == NULL)
+			goto rollback;
+		bind_text(st, 1, actor);
+		r = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
+	} else {
+		r = pin_failed(c, subscription, user_id, actor, now, &locked, e);
 	}
-	if ((st = prep(c, "SELECT 1 FROM pins WHERE subscription = ? AND hash = ? AND expires > ?", e))) {
-		bind_text(st, 1, subscription);
-		bind_text(st, 2, pin_hash);
-		sqlite3_bind_int64(st, 3, now);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			rc = 0;
-		else
-			err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
-				"for %d minutes): generate a new one in the portal", CATALOG_PIN_SECONDS / 60);
-		sqlite3_finalize(st);
-	}
+	if (r != 0 || exec(c, "COMMIT;", e) != 0)
+		goto rollback;
+	if (found)
+		rc = 0;
+	else if (locked)
+		err_set(e, ERR_DENIED, "the security PIN is wrong; that was the %dth wrong PIN in %d "
+			"minutes: the outstanding PINs are void and PIN use is refused for %d minutes",
+			CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60, CATALOG_PIN_LOCK_SECONDS / 60);
+	else
+		err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
+			"for %d minutes and for one operation): generate a new one in the portal",
+			CATALOG_PIN_SECONDS / 60);
+	goto out;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+out:
 	UNLOCK(c);
 	return rc;
 }

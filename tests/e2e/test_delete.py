@@ -205,3 +205,70 @@ def test_undelete_keeps_the_limits(point):
     assert st == 200, body
     st, v, _ = s.call("GET", "/vaults/backup-vault")
     assert v["machines"] == 50
+
+
+def test_pin_is_single_use_bound_to_its_user_and_not_for_tokens(point, arcad_bin):
+    """Issue 12, defect 6: a PIN is its generator's, for one operation, and
+    an API token can use none."""
+    import copy
+    from conftest import run
+    s, tmp, mid, mkey, _, _, rps = point
+    path = "/vaults/backup-vault/machines/server-01/recovery-points/"
+    p = pin(s)
+    assert call_pin(s, "DELETE", path + rps[0], p)[0] == 200
+    st, body = call_pin(s, "DELETE", path + rps[1], p)
+    assert st == 401 and "wrong or has expired" in body["error"]["message"]
+    # Another user of the same subscription cannot use alice's PIN.
+    r = run([arcad_bin, "user", "add", "--data", str(s.data), "bob", "--json"])
+    assert r.returncode == 0, r.stderr
+    bob = copy.copy(s)
+    st, body, _ = s.call("POST", "/session", {"user": "bob", "password": json.loads(r.stdout)["password"]})
+    assert st == 201
+    bob.token = body["token"]
+    p = pin(s)
+    st, body = call_pin(bob, "DELETE", path + rps[1], p)
+    assert st == 401 and "wrong or has expired" in body["error"]["message"]
+    # An API token cannot use a PIN a person generated.
+    st, body, _ = s.call("POST", "/tokens", {"name": "script"})
+    tok = copy.copy(s)
+    tok.token = body["token"]
+    st, body = call_pin(tok, "DELETE", path + rps[1], p)
+    assert st == 401 and "API token" in body["error"]["message"]
+    # The PIN is still alice's to use once.
+    assert call_pin(s, "DELETE", path + rps[1], p)[0] == 200
+
+
+def test_pin_attempts_are_limited(point):
+    s, tmp, mid, mkey, _, _, rps = point
+    path = "/vaults/backup-vault/machines/server-01/recovery-points/" + rps[0]
+    good = pin(s)
+    for i in range(5):
+        st, body = call_pin(s, "DELETE", path, "0000000%d" % i)
+        assert st == 401
+    assert "15 minutes" in body["error"]["message"]
+    # The outstanding PIN is void and a new one is refused too, for 15 minutes.
+    st, body = call_pin(s, "DELETE", path, good)
+    assert st == 409 and "15 minutes" in body["error"]["message"]
+    st, body, _ = s.call("POST", "/pin")
+    assert st == 409 and "15 minutes" in body["error"]["message"]
+
+
+def test_machine_pin_is_single_use_and_attempt_limited(point):
+    from test_register import wrapped_key
+    import base64
+    s, tmp, mid, mkey, _, _, rps = point
+    st, me = signed(s, mid, mkey, "GET", "/machine")
+    new = wrapped_key(bytes.fromhex(me["key_id"]))
+    body = json.dumps({"wrapped_key": base64.b64encode(new).decode()}).encode()
+    p = pin(s)
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body, headers={"X-Arca-PIN": p})
+    assert st == 200, r
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body, headers={"X-Arca-PIN": p})
+    assert st == 401 and "wrong or has expired" in r["error"]["message"]
+    good = pin(s)
+    for i in range(4):
+        st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body,
+                       headers={"X-Arca-PIN": "0000000%d" % i})
+        assert st == 401
+    st, r = signed(s, mid, mkey, "PUT", "/machine/wrapped-key", body, headers={"X-Arca-PIN": good})
+    assert st == 409 and "15 minutes" in r["error"]["message"]

@@ -165,14 +165,47 @@ static void test_pin_expiry(void **state)
 	struct fx *f = *state;
 	struct err e;
 
-	assert_int_equal(catalog_pin_create(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS, NULL), 0);
-	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000, NULL), 0);
-	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS - 1, NULL), 0);
-	assert_int_equal(catalog_pin_check(f->c, f->sub, "h2", 10000, &e), -1);
-	assert_int_equal(catalog_pin_check(f->c, "other", "h1", 10000, &e), -1);
-	assert_int_equal(catalog_pin_check(f->c, f->sub, "h1", 10000 + CATALOG_PIN_SECONDS, &e), -1);
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "h1", 10000, 10000 + CATALOG_PIN_SECONDS, NULL), 0);
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "h1", 10000, 10000 + CATALOG_PIN_SECONDS, NULL), 0);
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "h3", 10000, 10000 + CATALOG_PIN_SECONDS, NULL), 0);
+	/* Each PIN is used once; only by its user (or, USER_ID NULL, a machine). */
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "h1", 10000, NULL), 0);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u2", "u2", "h1", 10000, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, NULL, "machine:m", "h1", 10000 + CATALOG_PIN_SECONDS - 1,
+					 NULL), 0);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "h1", 10000, &e), -1);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u3", "h2", 10000, &e), -1);
+	assert_int_equal(catalog_pin_use(f->c, "other", "u1", "u3", "h3", 10000, &e), -1);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u3", "h3", 10000 + CATALOG_PIN_SECONDS, &e), -1);
 	assert_int_equal(e.code, ERR_DENIED);
 	assert_non_null(strstr(e.msg, "5 minutes"));
+}
+
+static void test_pin_attempts(void **state)
+{
+	struct fx *f = *state;
+	struct err e;
+	int64_t t = 20000;
+
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "good", t, t + CATALOG_PIN_SECONDS, NULL), 0);
+	/* Failures in another window do not add up. */
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "bad", t - CATALOG_PIN_LOCK_SECONDS, &e), -1);
+	for (int i = 0; i < CATALOG_PIN_ATTEMPTS - 1; i++)
+		assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "bad", t, &e), -1);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "bad", t, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_non_null(strstr(e.msg, "refused for 15 minutes"));
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "good", t + 1, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "new", t + 1, t + 1 + CATALOG_PIN_SECONDS, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	/* After the lock the old PIN stays void; a new one works. */
+	t += CATALOG_PIN_LOCK_SECONDS;
+	assert_int_equal(catalog_pin_create(f->c, f->sub, "u1", "new", t, t + CATALOG_PIN_SECONDS, NULL), 0);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "good", t, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_pin_use(f->c, f->sub, "u1", "u1", "new", t, NULL), 0);
 }
 
 static void test_point_limit_366(void **state)
@@ -315,7 +348,7 @@ static void test_migration_of_references(void **state)
 	size_t n;
 	int64_t mark;
 	sqlite3 *db;
-	char sql[768];
+	char sql[1024];
 
 	add_pack(f, 'a', objs, 3, a);
 	commit_refs(f, refs, 2, 2000, &rp);
@@ -328,7 +361,8 @@ static void test_migration_of_references(void **state)
 		 " PRIMARY KEY (point_id, object_id)) WITHOUT ROWID;"
 		 "INSERT INTO point_objects VALUES ('%s', '07%062d'), ('%s', '05%062d');"
 		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
-		 "ALTER TABLE machines DROP COLUMN cert_expires; PRAGMA user_version=8;",
+		 "ALTER TABLE machines DROP COLUMN cert_expires; DROP TABLE pin_guard;"
+		 "ALTER TABLE pins DROP COLUMN user_id; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -408,6 +442,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_undelete_within_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_machine_soft_delete_and_purge, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pin_expiry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pin_attempts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_point_limit_366, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),

@@ -41,7 +41,7 @@ function pinField(id) {
       shown.replaceChildren(notice("error", errorOf(e)));
     }
   });
-  const f = field("Security PIN", input, "8 digits, valid 5 minutes; needed to delete, and to shorten retention.");
+  const f = field("Security PIN", input, "8 digits, valid 5 minutes for one operation of yours; needed to delete, and to shorten retention.");
   f.append(gen, " ", shown);
   f.input = input;
   return f;
@@ -81,7 +81,9 @@ export async function points(main, { vault, machine }) {
     }
     pin.setError("");
     try {
-      await api(method, path, undefined, method === "DELETE" ? { pin: pin.input.value } : {});
+      const used = method === "DELETE" ? pin.input.value : "";
+      if (used) pin.input.value = ""; // a PIN serves one operation
+      await api(method, path, undefined, used ? { pin: used } : {});
       const msg = method === "DELETE"
         ? `Recovery point of ${timeText(p.created)} was deleted; it can be undeleted for 14 days.`
         : `Recovery point of ${timeText(p.created)} was undeleted.`;

@@ -134,7 +134,7 @@ export async function alerts(main) {
 
 export async function security(main) {
   title(main, "Security PIN",
-    h("p", {}, "Critical operations (deleting machines or recovery points, shortening retention, changing a machine's passphrase) need a security PIN. A PIN is valid for 5 minutes; each use raises an alert."));
+    h("p", {}, "Critical operations (deleting machines or recovery points, shortening retention, changing a machine's passphrase) need a security PIN. A PIN is yours alone, valid for 5 minutes and for one operation; each use raises an alert. After 5 wrong PINs in 15 minutes your PINs are void and PIN use is refused for 15 minutes."));
   const out = h("div", { "aria-live": "polite" });
   const btn = h("button", { type: "button", class: "primary" }, "Generate a security PIN");
   btn.addEventListener("click", async () => {
