@@ -1177,10 +1177,16 @@ static void store_pack_file(struct call *c, const char *id, const char *path, si
 		e.code = ERR_INVALID;
 		goto fail;
 	}
-	/* Why copy before acknowledging: a GRS vault promises the second copy. */
+	/* Why copy before acknowledging: a GRS vault promises the second copy.
+	 * Store and record under gc_upload_begin (gc.h): the sweeper cannot
+	 * delete the file of a doomed pack sent again in between. */
+	gc_upload_begin();
 	if (store_put_file(st, id, path, &e) != 0 || (pair && store_copy(st, pair, id, &e) != 0) ||
-	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0)
+	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
+		gc_upload_end();
 		goto fail;
+	}
+	gc_upload_end();
 	reply_json(c, 201, json_pack("{s:s,s:I,s:I}", "id", id, "objects", (json_int_t)n, "size",
 				     (json_int_t)len));
 	goto out;

@@ -222,7 +222,9 @@ struct recovery_point {
 };
 
 /* Record a stored pack of MACHINE and the objects its table lists (an
- * object already known for the machine keeps its first place). */
+ * object already known for the machine keeps its first place), and, in the
+ * same transaction, cancel a pending deletion of its file (its `doomed`
+ * row): a pack sent again while it waited for deletion lives again. */
 int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
 		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
 		     struct err *e);
@@ -286,6 +288,13 @@ struct doomed {
 int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
 		       struct err *e);
 int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e);
+/* Whether the files of doomed PACK may be deleted now: 1 when it is still
+ * doomed and no pack row lists it; 0 when it is listed (a machine sent it
+ * again: its doom is dropped, in the same transaction) or no longer doomed;
+ * -1 on error. The caller deletes the files only on 1, and must keep pack
+ * uploads from storing and recording a pack between this check and the
+ * deletion (gc.h: gc_upload_begin). */
+int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e);
 
 /* Of the N hex object ids IDS, mark in MISSING[i] those the machine has not
  * stored. */

@@ -118,6 +118,10 @@ static const char *const migrations[] = {
 };
 
 static int migrate_refs(struct catalog *c, struct err *e);
+static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e);
+static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);
 
 /* Work a migration does beyond its SQL, run in the same transaction. */
 static int (*const migration_code[])(struct catalog *, struct err *) = {
@@ -1293,6 +1297,12 @@ int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack
 	}
 	sqlite3_finalize(st);
 	st = NULL;
+	/* A pack sent again while its file waits for deletion (the agent's
+	 * index still listed it) lives again: its doom goes with this
+	 * transaction, so the sweeper (catalog_doomed_claim) never sees the
+	 * pack both listed and doomed. */
+	if (run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack_id, NULL, 0, e) != 0)
+		goto rollback;
 	if (exec(c, "COMMIT;", e) == 0) {
 		rc = 0;
 		goto out;
@@ -2675,6 +2685,33 @@ int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size
 		}
 		sqlite3_finalize(st);
 	}
+	UNLOCK(c);
+	return rc;
+}
+
+int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e)
+{
+	int64_t listed, doomed;
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((listed = scalar(c, "SELECT count(*) FROM packs WHERE id = ?1", pack, NULL, 0, e)) < 0 ||
+	    (doomed = scalar(c, "SELECT count(*) FROM doomed WHERE pack_id = ?1", pack, NULL, 0,
+			     e)) < 0)
+		goto rollback;
+	/* Listed again (catalog_pack_add cancels the doom itself; this catches
+	 * a row doomed by other means): keep the file, forget the doom. */
+	if (listed > 0 && run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e) != 0)
+		goto rollback;
+	if (exec(c, "COMMIT;", e))
+		goto rollback;
+	rc = listed == 0 && doomed > 0;
+	goto out;
+rollback:
+	exec(c, "ROLLBACK;", NULL);
+out:
 	UNLOCK(c);
 	return rc;
 }

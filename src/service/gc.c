@@ -17,6 +17,17 @@
 #include "store.h"
 
 static pthread_mutex_t one_pass = PTHREAD_MUTEX_INITIALIZER;
+static pthread_rwlock_t uploads = PTHREAD_RWLOCK_INITIALIZER; /* see gc.h */
+
+void gc_upload_begin(void)
+{
+	pthread_rwlock_rdlock(&uploads);
+}
+
+void gc_upload_end(void)
+{
+	pthread_rwlock_unlock(&uploads);
+}
 
 /* The stores of a vault: its region's, and the pair's for GRS. */
 static int stores_of(struct service *s, const char *vault_id, const struct region **r,
@@ -170,9 +181,20 @@ static void sweep(struct service *s, int64_t now, struct gc_stats *st)
 	for (size_t i = 0; i < n; i++) {
 		const struct region *r = service_region(s, d[i].region);
 		const struct region *p = d[i].pair[0] ? service_region(s, d[i].pair) : NULL;
+		int claim, gone;
 
-		if ((r && store_remove(r->store, d[i].pack, &e) != 0) ||
-		    (p && store_remove(p->store, d[i].pack, &e) != 0))
+		/* Exclusive: no upload stores and records a pack meanwhile. */
+		pthread_rwlock_wrlock(&uploads);
+		if ((claim = catalog_doomed_claim(s->cat, d[i].pack, &e)) != 1) {
+			pthread_rwlock_unlock(&uploads);
+			if (claim < 0)
+				fprintf(stderr, "arcad: sweeping pack %.16s: %s\n", d[i].pack, e.msg);
+			continue; /* sent again, or tried again next pass */
+		}
+		gone = !(r && store_remove(r->store, d[i].pack, &e) != 0) &&
+		       !(p && store_remove(p->store, d[i].pack, &e) != 0);
+		pthread_rwlock_unlock(&uploads);
+		if (!gone)
 			continue; /* tried again next pass */
 		if (catalog_doomed_done(s->cat, d[i].pack, &e) == 0)
 			st->files_deleted++;

@@ -28,6 +28,22 @@ struct gc_stats {
 	int64_t files_deleted;             /* doomed pack files whose time had come */
 };
 
+/*
+ * Pack uploads and the sweeper. Invariant: a pack file is deleted only
+ * while no upload stands between storing that pack's file and recording it
+ * in the catalog. An upload holds gc_upload_begin (shared, uploads run
+ * side by side) from before it moves its file into the store until
+ * catalog_pack_add, which cancels any doom of the pack, has committed; the
+ * sweeper holds the lock exclusively from catalog_doomed_claim (still
+ * doomed, not listed) through deleting the files. So either the upload
+ * recorded the pack first (the claim sees it listed and keeps the file) or
+ * the sweeper deleted the old file first (the upload then stores its own).
+ * Without the lock, the sweeper could check, the upload rename and record,
+ * and the sweeper then unlink the file the catalog just recorded.
+ */
+void gc_upload_begin(void);
+void gc_upload_end(void);
+
 /* One pass over the packs of vault VAULT_ID (NULL: all vaults) at NOW. One
  * pass runs at a time. 0, or -1 with E set (what was done before stays). */
 int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats *st,

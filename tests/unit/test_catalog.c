@@ -336,6 +336,48 @@ static void test_refs_mark_and_recheck(void **state)
 	free(objs);
 }
 
+/* Issue 12, defect 7b: a pack sent again while its file waits for deletion
+ * is recorded again, and recording it cancels the deletion in the same
+ * transaction: the sweeper must not delete the file of a pack the catalog
+ * lists. */
+static void test_pack_sent_again_is_not_swept(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 7, 8 };
+	char a[65];
+	struct objid *live;
+	struct doomed *d;
+	size_t n;
+	int64_t mark;
+
+	add_pack(f, 'd', objs, 2, a);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	assert_int_equal(n, 0);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, a, mark, "local-1", "local-2", 2000, 5600,
+					 NULL), 0);
+	assert_int_equal(catalog_doomed_due(f->c, 9000, &d, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].pack, a);
+	assert_string_equal(d[0].pair, "local-2");
+	free(d);
+	/* The agent sends it again (its index still listed it). */
+	add_pack(f, 'd', objs, 2, a);
+	assert_int_equal(catalog_doomed_due(f->c, 9000, &d, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	free(d);
+	/* A sweeper that listed it before keeps its file. */
+	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 0);
+	/* Dropped again, it is due again and the sweeper may delete it. */
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, a, mark, "local-1", "local-2", 3000, 6600,
+					 NULL), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+	assert_int_equal(catalog_doomed_done(f->c, a, NULL), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 0);
+}
+
 /* A catalog of schema 8 keeps its references: migration 9 turns the rows
  * of point_objects into each point's list. */
 static void test_migration_of_references(void **state)
@@ -449,6 +491,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_migration_of_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
