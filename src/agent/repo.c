@@ -235,19 +235,49 @@ static int fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, s
 	snprintf(path, sizeof(path), "/packs/%s", pack);
 	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)off,
 		 (unsigned long long)(off + len - 1));
-	if (client_call(r->c, "GET", path, NULL, NULL, 0, h, out, &st, e))
+	if (client_call(r->c, "GET", path, NULL, NULL, 0, h, out, &st, e)) {
+		if (st == 404 && e)
+			e->code = ERR_NOT_FOUND; /* gone from there: ask where it is now */
 		return -1;
+	}
 	if (out->len != len)
 		return err_set(e, ERR_CORRUPT, "pack %.16s answered %zu bytes for a range of %llu",
 			       pack, out->len, (unsigned long long)len);
 	return 0;
 }
 
+/* Locate object ID and fetch its sealed bytes into OUT. A pack that answers
+ * 404 lost the object to the service's space collector after we located
+ * it (the collector moves live objects into new packs, and the old file
+ * outlives its record only for a grace period): look it up again, once,
+ * before calling it lost. */
+static int locate_fetch(struct repo *r, const struct objid *id, struct buf *out, struct err *e)
+{
+	struct reply_loc l;
+	struct err fe;
+	char hex[OBJID_HEX_LEN + 1];
+
+	objid_to_hex(id, hex);
+	for (int tries = 0;; tries++) {
+		if (locate(r, id, 1, &l, e))
+			return -1;
+		if (!l.found)
+			return err_set(e, ERR_NOT_FOUND, "object %.16s is not stored on the service", hex);
+		buf_reset(out);
+		if (fetch(r, l.pack, l.offset, l.length, out, &fe) == 0)
+			return 0;
+		if (fe.code != ERR_NOT_FOUND || tries > 0) {
+			if (e)
+				*e = fe;
+			return -1;
+		}
+	}
+}
+
 int repo_read(struct repo *r, const struct objid *id, enum object_kind want, struct buf *out,
 	      struct err *e)
 {
 	struct buf sealed = BUF_INIT;
-	struct reply_loc l;
 	enum object_kind kind;
 	char hex[OBJID_HEX_LEN + 1];
 	int cached = 0, rc = -1;
@@ -255,16 +285,8 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	objid_to_hex(id, hex);
 	if (want != OBJECT_DATA && cache_get(r->cache, id, &sealed) == 0)
 		cached = 1;
-	if (!cached) {
-		if (locate(r, id, 1, &l, e))
-			goto out;
-		if (!l.found) {
-			err_set(e, ERR_NOT_FOUND, "object %.16s is not stored on the service", hex);
-			goto out;
-		}
-		if (fetch(r, l.pack, l.offset, l.length, &sealed, e))
-			goto out;
-	}
+	if (!cached && locate_fetch(r, id, &sealed, e))
+		goto out;
 	if (object_open_ctx(r->cctx, r->keys, id, sealed.data, sealed.len, &kind, out, e)) {
 		if (cached) { /* a damaged cache copy: ask the service instead */
 			cache_drop(id);
@@ -468,7 +490,7 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
 	struct buf run = BUF_INIT, plain = BUF_INIT;
 	int rc = -1;
-	size_t i = 0;
+	size_t i = 0, relocated = SIZE_MAX;
 
 	switch (from_prefetch(r, chunks, n, fn, arg)) {
 	case 1:
@@ -512,6 +534,14 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		       loc[j].offset == end && end - loc[i].offset + loc[j].length <= RUN_MAX)
 			end += loc[j++].length;
 		fetched = fetch(r, loc[i].pack, loc[i].offset, end - loc[i].offset, &run, &fe) == 0;
+		if (!fetched && fe.code == ERR_NOT_FOUND && relocated != i) {
+			/* Moved by the collector since we looked (locate_fetch):
+			 * look the run up again, once, and read it from there. */
+			relocated = i;
+			if (locate(r, ids + i, j - i, loc + i, e))
+				goto out;
+			continue;
+		}
 		for (size_t k = i; k < j; k++) {
 			enum object_kind kind;
 			struct err oe;

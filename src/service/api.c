@@ -1313,7 +1313,12 @@ static void h_pack_put(struct call *c)
 		reply_msg(c, ERR_INVALID, "a pack id is 64 lowercase hex digits (the SHA-256 of the pack)");
 		return;
 	}
-	if (catalog_pack_owner(c->s->cat, id, owner, NULL) == 0) {
+	if (catalog_pack_owner(c->s->cat, id, owner, &e) != 0) {
+		if (e.code != ERR_NOT_FOUND) { /* could not tell: never store blind */
+			reply_err(c, &e);
+			return;
+		}
+	} else {
 		if (strcmp(owner, c->machine.id) != 0) {
 			reply_msg(c, ERR_EXISTS, "another machine stored this pack");
 			return;
@@ -1405,11 +1410,17 @@ static void h_pack_get(struct call *c)
 	struct err e;
 	int fd;
 
-	if (!is_hex64(id) || catalog_pack_owner(c->s->cat, id, owner, &e) != 0 ||
+	/* A doomed pack stays readable until its file goes: a restore may
+	 * have located an object there just before the collector moved it. */
+	e.code = ERR_NOT_FOUND;
+	if (!is_hex64(id) || catalog_pack_reader(c->s->cat, id, owner, &e) != 0 ||
 	    catalog_machine_get(c->s->cat, owner, &m, &pub, &e) != 0 ||
 	    strcmp(m.vault_id, c->machine.vault_id) != 0) {
 		free(pub);
-		reply_msg(c, ERR_NOT_FOUND, "no such pack in this vault");
+		if (e.code == ERR_NOT_FOUND)
+			reply_msg(c, ERR_NOT_FOUND, "no such pack in this vault");
+		else
+			reply_err(c, &e); /* the catalog could not tell: not "absent" */
 		return;
 	}
 	free(pub);

@@ -228,9 +228,16 @@ struct recovery_point {
 int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
 		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
 		     struct err *e);
-/* The machine that uploaded pack ID; ERR_NOT_FOUND if none. */
+/* The machine that uploaded pack ID, while the pack is listed; ERR_NOT_FOUND
+ * if it is not, ERR_IO if the catalog could not tell. */
 int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
 		       struct err *e);
+/* The machine that may read pack ID: its owner while it is listed, and
+ * also while it is doomed (dropped or rewritten by the collector) until its
+ * file is deleted, so that a restore that located an object there before
+ * the collector moved it still reads it. ERR_NOT_FOUND, or ERR_IO. */
+int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
+			struct err *e);
 /* ---- space collection (gc.c) ---- */
 
 /* A pack of a machine, and (filled by the collector) how much of it
@@ -260,20 +267,22 @@ int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *
 			 struct pack_obj **out, size_t *n, struct err *e);
 /* Drop PACK of MACHINE, none of whose objects was live at MARK: its object
  * rows and its row, and record its file as doomed (deleted from REGION's
- * store and PAIR's, if any, after AFTER), in one transaction. ERR_LOCKED,
+ * store and PAIR's, if any, after AFTER; MACHINE may read it until then:
+ * catalog_pack_reader), in one transaction. ERR_LOCKED,
  * changing nothing, while the machine holds a lease (a backup in progress
  * may rely on any of its objects) or when a point committed since MARK
  * references one of them. */
 int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e);
-/* Record that NEW is being written (doomed after AFTER unless a move
- * completes): a crash leaves no orphan file behind for long. */
-int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, const char *pair,
-		    int64_t after, struct err *e);
+/* Record that NEW, of MACHINE, is being written (doomed after AFTER unless
+ * a move completes): a crash leaves no orphan file behind for long. */
+int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
+		    const char *region, const char *pair, int64_t after, struct err *e);
 /* Move the live objects of OLD into NEW (stored already, of NEW_SIZE bytes,
  * holding ENTS): in one transaction, add NEW, repoint the objects, drop
- * OLD's other rows and OLD, doom OLD's file and undoom NEW's. ERR_LOCKED,
+ * OLD's other rows and OLD, doom OLD's file (readable by MACHINE until it
+ * goes, as with catalog_gc_drop) and undoom NEW's. ERR_LOCKED,
  * changing nothing, under a lease or when a point committed since MARK
  * references an object left out. */
 int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
@@ -351,11 +360,17 @@ int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char
 int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
 			    struct machine *m, struct err *e);
 
-/* Purge what was soft-deleted before NOW - 14 days: points, and machines
- * with their points and object records (their packs are then unreferenced;
- * the space collector frees them). *POINTS and *MACHINES count what went. */
-int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *machines,
-		  struct err *e);
+/* The region a GRS vault in REGION copies its packs to, or NULL for none:
+ * the service's configuration knows the pairs, not the catalog. */
+typedef const char *(*catalog_pair_fn)(void *arg, const char *region);
+/* Purge what was soft-deleted before NOW - 14 days, in one transaction:
+ * points (their objects are then for the space collector to free), and
+ * machines with everything of theirs; a purged machine's pack files are
+ * doomed (catalog_doomed_due) after AFTER, in its vault's region's store
+ * and, for a GRS vault, in PAIR_OF(ARG, region)'s. *POINTS and *MACHINES
+ * count what went. 0, or -1 having changed nothing. */
+int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		  void *arg, int64_t *points, int64_t *machines, struct err *e);
 
 /* Security PINs (docs/API.md): one is valid CATALOG_PIN_SECONDS for one
  * operation. CATALOG_PIN_ATTEMPTS wrong PINs of an actor within

@@ -115,6 +115,9 @@ static const char *const migrations[] = {
 	"ALTER TABLE pins ADD COLUMN user_id TEXT NOT NULL DEFAULT '';"
 	"CREATE TABLE pin_guard (actor TEXT PRIMARY KEY, failures INTEGER NOT NULL,"
 	"  first INTEGER NOT NULL, locked_until INTEGER NOT NULL);",
+	/* 13: the machine that may still read a doomed pack until its file
+	 * goes ('' for none: a purged machine's packs) */
+	"ALTER TABLE doomed ADD COLUMN machine_id TEXT NOT NULL DEFAULT '';",
 };
 
 static int migrate_refs(struct catalog *c, struct err *e);
@@ -1315,25 +1318,44 @@ out:
 	return rc;
 }
 
-int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
-		       struct err *e)
+/* The first column of SQL's first row (PACK_ID bound as ?1) into
+ * MACHINE_ID; ERR_NOT_FOUND for no row, ERR_IO when the read fails. */
+static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
+			catalog_id machine_id, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT machine_id FROM packs WHERE id = ?", e))) {
+	if ((st = prep(c, sql, e))) {
 		bind_text(st, 1, pack_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		r = sqlite3_step(st);
+		if (r == SQLITE_ROW) {
 			copy_col(machine_id, sizeof(catalog_id), st, 0);
 			rc = 0;
-		} else {
+		} else if (r == SQLITE_DONE) {
 			err_set(e, ERR_NOT_FOUND, "no pack %.16s", pack_id);
+		} else {
+			db_fail(c, e, "read");
 		}
 		sqlite3_finalize(st);
 	}
 	UNLOCK(c);
 	return rc;
+}
+
+int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
+		       struct err *e)
+{
+	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1", pack_id, machine_id, e);
+}
+
+int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
+			struct err *e)
+{
+	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1 UNION ALL "
+			    "SELECT machine_id FROM doomed WHERE pack_id = ?1 AND machine_id != '' "
+			    "LIMIT 1", pack_id, machine_id, e);
 }
 
 int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
@@ -1708,8 +1730,43 @@ int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char
 	return set_machine_deleted(c, vault_id, name, 0, e);
 }
 
-int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *machines,
-		  struct err *e)
+static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
+		const char *pair, int64_t after, struct err *e);
+
+/* Within a transaction: doom the pack files of the machines deleted before
+ * BEFORE, in their vault's region and, for GRS, its pair, deleted after
+ * AFTER like every other pack's; no machine reads them meanwhile. */
+static int doom_purged_packs(struct catalog *c, int64_t before, int64_t after,
+			     catalog_pair_fn pair_of, void *arg, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
+				   " JOIN machines m ON m.id = p.machine_id"
+				   " JOIN vaults v ON v.id = m.vault_id"
+				   " WHERE m.deleted != 0 AND m.deleted < ?1", e);
+	int r = SQLITE_DONE;
+
+	if (st == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, before);
+	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+		char pack[65], region[65], redundancy[8];
+		const char *pair;
+
+		copy_col(pack, sizeof(pack), st, 0);
+		copy_col(region, sizeof(region), st, 1);
+		copy_col(redundancy, sizeof(redundancy), st, 2);
+		pair = strcmp(redundancy, "GRS") == 0 && pair_of ? pair_of(arg, region) : NULL;
+		if (doom(c, NULL, pack, region, pair, after, e) != 0) {
+			sqlite3_finalize(st);
+			return -1;
+		}
+	}
+	sqlite3_finalize(st);
+	return r == SQLITE_DONE ? 0 : db_fail(c, e, "read");
+}
+
+int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		  void *arg, int64_t *points, int64_t *machines, struct err *e)
 {
 	const int64_t before = now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400;
 	static const char *const steps[] = {
@@ -1740,6 +1797,8 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t *points, int64_t *mach
 	LOCK(c);
 	if (exec(c, "BEGIN IMMEDIATE;", e))
 		goto out;
+	if (doom_purged_packs(c, before, after, pair_of, arg, e) != 0)
+		goto rollback;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
 		sqlite3_stmt *st = prep(c, steps[i], e);
 
@@ -2328,7 +2387,7 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 {
 	sqlite3_stmt *st;
 	size_t cap = 0;
-	int rc = -1;
+	int rc = -1, r = SQLITE_DONE;
 
 	*ids = NULL;
 	*n = 0;
@@ -2339,7 +2398,7 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? ORDER BY seq", e))) {
 		bind_text(st, 1, machine_id);
 		rc = 0;
-		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
 			const void *blob = sqlite3_column_blob(st, 0);
 			size_t len = (size_t)sqlite3_column_bytes(st, 0);
 
@@ -2349,6 +2408,10 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 			}
 			rc = union_into(ids, n, &cap, blob, len / sizeof(struct objid), e);
 		}
+		/* Part of the references would let the collector drop live
+		 * objects: a read that stopped early is an error. */
+		if (rc == 0 && r != SQLITE_DONE)
+			rc = db_fail(c, e, "read");
 		sqlite3_finalize(st);
 		/* The mark: the last number handed to a point, of any machine. */
 		if (rc == 0 && (*mark = scalar(c, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence"
@@ -2414,20 +2477,23 @@ static int pack_objects(struct catalog *c, const char *machine_id, const char *p
 	sqlite3_stmt *st = prep(c, "SELECT id, length FROM objects WHERE machine_id = ?"
 				   " AND pack_id = ? ORDER BY id", e);
 	size_t cap = 0;
-	int rc = st ? 0 : -1;
+	int rc = st ? 0 : -1, r = SQLITE_DONE;
 
 	*out = NULL;
 	*n = 0;
 	if (st) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, pack);
-		while (rc == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
 			const char *hex = (const char *)sqlite3_column_text(st, 0);
 
 			if ((rc = grow((void **)out, &cap, *n, sizeof(**out), e)) == 0 &&
 			    (rc = objid_from_hex(hex ? hex : "", &(*out)[*n].id, e)) == 0)
 				(*out)[(*n)++].length = sqlite3_column_int64(st, 1);
 		}
+		/* Part of a pack's objects would make the collector drop live ones. */
+		if (rc == 0 && r != SQLITE_DONE)
+			rc = db_fail(c, e, "read");
 		sqlite3_finalize(st);
 	}
 	if (rc) {
@@ -2494,11 +2560,11 @@ static int run3(struct catalog *c, const char *sql, const char *a, const char *b
 	return rc;
 }
 
-static int doom(struct catalog *c, const char *pack, const char *region, const char *pair,
-		int64_t after, struct err *e)
+static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
+		const char *pair, int64_t after, struct err *e)
 {
-	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO doomed (pack_id, region, pair, after)"
-				   " VALUES (?, ?, ?, ?)", e);
+	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO doomed (pack_id, region, pair, after,"
+				   " machine_id) VALUES (?, ?, ?, ?, ?)", e);
 	int rc;
 
 	if (st == NULL)
@@ -2507,6 +2573,7 @@ static int doom(struct catalog *c, const char *pack, const char *region, const c
 	bind_text(st, 2, region);
 	bind_text(st, 3, pair ? pair : "");
 	sqlite3_bind_int64(st, 4, after);
+	bind_text(st, 5, machine_id ? machine_id : "");
 	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	return rc;
@@ -2534,7 +2601,7 @@ static int referenced_since(struct catalog *c, const char *machine_id, const cha
 	struct pack_obj *objs = NULL;
 	size_t n = 0;
 	sqlite3_stmt *st;
-	int found = 0;
+	int found = 0, r = SQLITE_DONE;
 
 	if (pack_objects(c, machine_id, pack, &objs, &n, e) != 0)
 		return -1;
@@ -2544,7 +2611,7 @@ static int referenced_since(struct catalog *c, const char *machine_id, const cha
 	}
 	bind_text(st, 1, machine_id);
 	sqlite3_bind_int64(st, 2, mark);
-	while (!found && sqlite3_step(st) == SQLITE_ROW) {
+	while (!found && (r = sqlite3_step(st)) == SQLITE_ROW) {
 		const struct objid *ids = sqlite3_column_blob(st, 0);
 		size_t m = (size_t)sqlite3_column_bytes(st, 0) / sizeof(struct objid);
 
@@ -2552,6 +2619,10 @@ static int referenced_since(struct catalog *c, const char *machine_id, const cha
 			found = bsearch(&objs[i].id, ids, m, sizeof(*ids),
 					(int (*)(const void *, const void *))objid_cmp) != NULL;
 	}
+	/* A read that failed half-way is no "not referenced": that would drop
+	 * what a new point needs. */
+	if (!found && r != SQLITE_DONE)
+		found = db_fail(c, e, "read");
 	sqlite3_finalize(st);
 	free(objs);
 	return found;
@@ -2572,16 +2643,16 @@ static int drop_pack(struct catalog *c, const char *machine_id, const char *pack
 		 0, e) ||
 	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1", machine_id, pack, 0, e))
 		return -1;
-	return doom(c, pack, region, pair, after, e);
+	return doom(c, machine_id, pack, region, pair, after, e);
 }
 
-int catalog_gc_doom(struct catalog *c, const char *pack, const char *region, const char *pair,
-		    int64_t after, struct err *e)
+int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
+		    const char *region, const char *pair, int64_t after, struct err *e)
 {
 	int rc;
 
 	LOCK(c);
-	rc = doom(c, pack, region, pair, after, e);
+	rc = doom(c, machine_id, pack, region, pair, after, e);
 	UNLOCK(c);
 	return rc;
 }

@@ -138,7 +138,8 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct liv
 		goto out;
 	sodium_bin2hex(new_hex, sizeof(new_hex), new_id, sizeof(new_id));
 	/* Doomed first: if we crash before the move, the new file goes later. */
-	if (catalog_gc_doom(s->cat, new_hex, r->name, pair ? pair->name : "", now + 86400, e) != 0)
+	if (catalog_gc_doom(s->cat, u->machine_id, new_hex, r->name, pair ? pair->name : "",
+			    now + 86400, e) != 0)
 		goto out;
 	snprintf(tmp, sizeof(tmp), "%s/gc-%s", store_tmp_dir(r->store), new_hex);
 	{

@@ -242,10 +242,11 @@ static void *purger(void *arg)
 
 	for (unsigned i = 0; !stopping; i++) {
 		if (i % PURGE_EVERY == 0) {
-			int64_t p, m;
+			int64_t p, m, now = service_now();
 			struct err e;
 
-			if (catalog_purge(s->cat, service_now(), &p, &m, &e) != 0)
+			if (catalog_purge(s->cat, now, now + GC_GRACE, service_pair_of, s, &p, &m,
+					  &e) != 0)
 				fprintf(stderr, "arcad: purge: %s\n", e.msg);
 			else if (p || m)
 				printf("arcad: purged %lld recovery points and %lld machines deleted "

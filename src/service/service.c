@@ -444,3 +444,10 @@ const struct region *service_region(const struct service *s, const char *name)
 			return &s->regions[i];
 	return NULL;
 }
+
+const char *service_pair_of(void *s, const char *region)
+{
+	const struct region *r = service_region(s, region);
+
+	return r && r->pair[0] ? r->pair : NULL;
+}

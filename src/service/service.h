@@ -85,6 +85,9 @@ void service_set_url(struct service *s, const char *scheme, const char *host, un
 
 /* The region called NAME, or NULL. */
 const struct region *service_region(const struct service *s, const char *name);
+/* The region GRS copies of REGION go to, or NULL (catalog_pair_fn; S is the
+ * struct service). */
+const char *service_pair_of(void *s, const char *region);
 
 /* The service's clock, in Unix seconds. Retention, expiry and commit times
  * all come from here. In a test build (-Dtest_clock=true) the environment

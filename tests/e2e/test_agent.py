@@ -242,12 +242,57 @@ def test_corrupted_object_is_reported_by_name(world, tmp_path):
     assert not (restored / "victim.bin").exists()
 
 
-def machine_signed(world, agent, method, path, body=b""):
+def machine_signed(world, agent, method, path, body=b"", t=None, headers=None, raw=False):
     """A request signed with the agent's own machine key, as the agent would."""
     from test_register import signed
     state = json.loads(open(os.path.join(agent.home, "agent.json")).read())
     return signed(world.s, state["machine_id"], os.path.join(agent.home, "machine.key"),
-                  method, path, body=body)
+                  method, path, body=body, t=t, headers=headers, raw=raw)
+
+
+def test_a_restore_looks_an_object_up_again_after_a_404(world, tmp_path):
+    """Issue 12, defect 3 (agent side): a pack can go between the moment a
+    restore locates an object and the moment it reads it (the collector
+    moved the object and the grace hour ran out). Before, the agent called
+    the file lost; now it asks where the object is and reads it there."""
+    from relay import Relay
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    (src / "small.txt").write_text("small\n" * 1000)
+    a.json("backup", str(src))
+    refused = set()
+
+    def answer(method, path, headers):
+        # The first read of each range of a pack finds it gone.
+        key = (path, headers.get("Range"))
+        if method == "GET" and path.startswith("/api/v1/packs/") and key not in refused:
+            refused.add(key)
+            return 404, {"error": {"code": "not_found", "message": "no such pack in this vault"}}
+        return None
+
+    relay = Relay(world.s, answer)
+    try:
+        conf_path = os.path.join(a.home, "agent.json")
+        conf = json.load(open(conf_path))
+        conf["service_url"] = relay.url
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+        shutil.rmtree(a.cache)  # nothing read from the local cache of trees
+        os.mkdir(a.cache)
+        out = tmp_path / "out"
+        r = a.json("restore", "latest", "--target", str(out))
+        assert r["status"] == "complete", r
+        assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+        reads = relay.requests("GET", "/api/v1/packs/")
+        # The record, a tree, and the chunks of both files: every range
+        # was refused once, and what restored came from reads made again.
+        assert len(refused) >= 3, refused
+        assert sum(st == 404 for _, st in reads) == len(refused), reads
+        assert any(st == 206 for _, st in reads), reads
+    finally:
+        relay.stop()
 
 
 def test_another_machine_restores_read_only(world, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from test_delete import pin as service_pin
 from agent_helpers import World
-from test_agent import rsync_diff, usage_bytes as stored
+from test_agent import machine_signed, rsync_diff, usage_bytes as stored
 from test_retention import Clock
 from test_service import has_test_clock
 
@@ -219,3 +219,77 @@ def test_sigkill_during_collection(world, arcad_bin, tmp_path):
     for pt in a.json("recovery-points")["recovery_points"]:
         o = tmp_path / f"o-{pt['id']}"
         assert a.json("restore", pt["id"], "--target", str(o))["status"] == "complete"
+
+
+def pack_files(world, region="local-1"):
+    return {f.name for f in (world.s.data / "store" / region).rglob("*")
+            if f.is_file() and "/packs/" in str(f)}
+
+
+def read_pack(world, a, clock, pack):
+    """A machine-signed read of the first bytes of PACK, as a restore makes
+    it: the status."""
+    st, _ = machine_signed(world, a, "GET", f"/packs/{pack}", t=int(time.time()) + clock.offset,
+                           headers={"Range": "bytes=0-15"}, raw=True)
+    return st
+
+
+def test_a_collected_pack_stays_readable_through_the_grace_period(world, arcad_bin, tmp_path):
+    """Issue 12, defect 3 (service side): before, a pack the collector
+    rewrote answered 404 at once, though its file is kept an hour for the
+    restores that located an object there a moment before."""
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    # One pack, mostly of what the first point alone needs.
+    (src / "old").write_bytes(os.urandom(10 << 20))
+    (src / "kept").write_bytes(os.urandom(1 << 20))
+    first = a.json("backup", str(src))["recovery_point"]
+    os.remove(src / "old")
+    a.json("backup", str(src))
+    delete_point(world, first)
+    before = pack_files(world)
+    # Purged and collected by the start-up pass: the big pack is rewritten.
+    clock.move(15 * DAY, a)
+    now = eventually(lambda: pack_files(world), lambda v: v - before)
+    assert now - before, "the collector rewrote nothing"
+    unreadable = [(p[:16], st) for p in before
+                  if (st := read_pack(world, a, clock, p)) not in (200, 206)]
+    assert unreadable == []
+    # After the grace hour the files go, and so do the answers.
+    clock.move(15 * DAY + 2 * 3600, a)
+    collect(world)
+    gone = before - pack_files(world)
+    assert gone and all(read_pack(world, a, clock, p) == 404 for p in gone)
+    out = tmp_path / "out"
+    a.json("restore", "latest", "--target", str(out))
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+
+
+def test_a_purged_machines_packs_are_deleted(world, arcad_bin, tmp_path):
+    """Issue 12, defect 4: before, a purged machine's pack files stayed in
+    both regions' stores forever."""
+    from test_delete import call_pin
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    b = world.register("server-02")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f").write_bytes(os.urandom(3 << 20))
+    a.json("backup", str(src))
+    b.json("backup", str(src))
+    kept = disk(world)
+    st, body = call_pin(world.s, "DELETE", "/vaults/backup-vault/machines/server-01",
+                        service_pin(world.s))
+    assert st == 200, body
+    clock.move(15 * DAY, a)
+    clock.move(15 * DAY + 2 * 3600, b)
+    collect(world)
+    # Only server-02's copy is left, in both regions (GRS).
+    left = disk(world)
+    assert left == 2 * stored(world) and 0 < left < kept * 0.6, (kept, left, stored(world))
+    assert pack_files(world, "local-1") == pack_files(world, "local-2")
+    out = tmp_path / "out"
+    b.json("restore", "latest", "--target", str(out))
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""

@@ -104,14 +104,14 @@ static void test_point_soft_delete_and_purge(void **state)
 	assert_int_equal(n, 0);
 	free(list);
 	/* A day short of 14: nothing goes. */
-	assert_int_equal(catalog_purge(f->c, t + 14 * DAY - 1, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, t + 14 * DAY - 1, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_true(pts == 0 && ms == 0);
 	assert_int_equal(catalog_point_list(f->c, f->m.id, true, &list, &n, NULL), 0);
 	assert_int_equal(n, 1);
 	assert_true(list[0].deleted == t);
 	free(list);
 	/* Past 14 days it is purged, and cannot be undeleted any more. */
-	assert_int_equal(catalog_purge(f->c, t + 14 * DAY + 1, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, t + 14 * DAY + 1, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_true(pts == 1 && ms == 0);
 	assert_int_equal(catalog_point_list(f->c, f->m.id, true, &list, &n, NULL), 0);
 	assert_int_equal(n, 0);
@@ -130,9 +130,9 @@ static void test_undelete_within_window(void **state)
 	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 3000, NULL), 0);
 	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 3001, &e), -1);
 	assert_int_equal(e.code, ERR_NOT_FOUND);
-	assert_int_equal(catalog_purge(f->c, 3000 + 13 * DAY, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 3000 + 13 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_int_equal(catalog_point_undelete(f->c, f->m.id, rp.id, NULL), 0);
-	assert_int_equal(catalog_purge(f->c, 3000 + 30 * DAY, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 3000 + 30 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_true(pts == 0); /* live again: never purged */
 }
 
@@ -154,7 +154,7 @@ static void test_machine_soft_delete_and_purge(void **state)
 	assert_true(v.locked); /* redundancy stays locked */
 	assert_int_equal(catalog_vault_delete(f->c, f->sub, "vault-a", &e), -1);
 	assert_int_equal(e.code, ERR_LOCKED);
-	assert_int_equal(catalog_purge(f->c, 6000 + 14 * DAY + 1, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 6000 + 14 * DAY + 1, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_true(ms == 1);
 	assert_int_equal(catalog_machine_by_name(f->c, f->v.id, "m1", &m, &e), -1);
 	assert_int_equal(catalog_vault_delete(f->c, f->sub, "vault-a", NULL), 0);
@@ -325,7 +325,7 @@ static void test_refs_mark_and_recheck(void **state)
 	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
 	assert_int_equal(n, 3);
 	free(live);
-	assert_int_equal(catalog_purge(f->c, 2003 + 15 * DAY, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 2003 + 15 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
 	assert_int_equal(pts, 1);
 	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
 	assert_int_equal(n, 2);
@@ -378,6 +378,77 @@ static void test_pack_sent_again_is_not_swept(void **state)
 	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 0);
 }
 
+/* Issue 12, defect 3: a pack the collector drops stays readable by its
+ * machine until its file is deleted (a restore may have located an object
+ * there a moment before), and is no longer "stored" for uploads. */
+static void test_dropped_pack_readable_until_swept(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 9 };
+	char a[65];
+	catalog_id who;
+	struct objid *live;
+	size_t n;
+	int64_t mark;
+	struct err e;
+
+	add_pack(f, 'r', objs, 1, a);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, a, mark, "local-1", "", 2000, 5600, NULL), 0);
+	assert_int_equal(catalog_pack_owner(f->c, a, who, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_pack_reader(f->c, a, who, NULL), 0);
+	assert_string_equal(who, f->m.id);
+	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+	assert_int_equal(catalog_doomed_done(f->c, a, NULL), 0);
+	assert_int_equal(catalog_pack_reader(f->c, a, who, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
+static const char *pair_of(void *arg, const char *region)
+{
+	(void)arg;
+	return strcmp(region, "local-1") == 0 ? "local-2" : NULL;
+}
+
+/* Issue 12, defect 4: purging a machine dooms its packs' files in both
+ * regions of its GRS vault, through the same queue as the collector's, and
+ * nobody reads them meanwhile. */
+static void test_purged_machine_packs_are_doomed(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 4, 5 };
+	char a[65];
+	catalog_id who;
+	struct doomed *d;
+	size_t n;
+	int64_t pts, ms;
+	struct err e;
+
+	add_pack(f, 'p', objs, 2, a);
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", 6000, NULL), 0);
+	assert_int_equal(catalog_purge(f->c, 6000 + 14 * DAY - 1, 0, pair_of, NULL, &pts, &ms, NULL), 0);
+	assert_int_equal(catalog_doomed_due(f->c, 9 * 1000000000LL, &d, &n, NULL), 0);
+	assert_int_equal(n, 0); /* still restorable: nothing doomed */
+	free(d);
+	assert_int_equal(catalog_purge(f->c, 6000 + 14 * DAY + 1, 6000 + 14 * DAY + 3601, pair_of,
+				       NULL, &pts, &ms, NULL), 0);
+	assert_true(ms == 1);
+	assert_int_equal(catalog_doomed_due(f->c, 6000 + 14 * DAY + 3600, &d, &n, NULL), 0);
+	assert_int_equal(n, 0); /* not before the grace period ends */
+	free(d);
+	assert_int_equal(catalog_doomed_due(f->c, 6000 + 14 * DAY + 3601, &d, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].pack, a);
+	assert_string_equal(d[0].region, "local-1");
+	assert_string_equal(d[0].pair, "local-2");
+	free(d);
+	assert_int_equal(catalog_pack_reader(f->c, a, who, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+}
+
 /* A catalog of schema 8 keeps its references: migration 9 turns the rows
  * of point_objects into each point's list. */
 static void test_migration_of_references(void **state)
@@ -404,7 +475,8 @@ static void test_migration_of_references(void **state)
 		 "INSERT INTO point_objects VALUES ('%s', '07%062d'), ('%s', '05%062d');"
 		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
 		 "ALTER TABLE machines DROP COLUMN cert_expires; DROP TABLE pin_guard;"
-		 "ALTER TABLE pins DROP COLUMN user_id; PRAGMA user_version=8;",
+		 "ALTER TABLE pins DROP COLUMN user_id; ALTER TABLE doomed DROP COLUMN machine_id;"
+		 "PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -492,6 +564,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_migration_of_references, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_purged_machine_packs_are_doomed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
