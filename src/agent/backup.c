@@ -35,6 +35,7 @@
 #include "client.h"
 #include "compress.h"
 #include "idmap.h"
+#include "lease.h"
 #include "object.h"
 #include "pack.h"
 #include "packer.h"
@@ -977,8 +978,11 @@ static int index_save(const char *cache, const char *name, const char magic[8],
 	return rc;
 }
 
-/* Keep only the cached ids the service confirms it holds for us. */
-static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
+/* Ask the service which of the ids of IDS it holds for us, a batch at a
+ * time: those it holds go into HELD (when not NULL), and *N_MISSING (when
+ * not NULL) counts the others. */
+static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, size_t *n_missing,
+		    struct err *e)
 {
 	const struct objid *k;
 	size_t i = 0;
@@ -997,7 +1001,7 @@ static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 		bool added;
 		int r;
 
-		while (n < CHECK_BATCH && idmap_next(cached, &i, &k, NULL)) {
+		while (n < CHECK_BATCH && idmap_next(ids, &i, &k, NULL)) {
 			all[n++] = *k;
 			objid_to_hex(k, hex);
 			json_array_append_new(a, json_string(hex));
@@ -1015,17 +1019,57 @@ static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 		json_decref(ans);
 		if (r)
 			goto out;
-		for (size_t j = 0; j < n; j++)
-			if (!missing[j] && idmap_put(&b->known, &all[j], &added) == NULL) {
+		for (size_t j = 0; j < n; j++) {
+			if (missing[j] && n_missing)
+				(*n_missing)++;
+			if (!missing[j] && held && idmap_put(held, &all[j], &added) == NULL) {
 				err_oom(e);
 				goto out;
 			}
+		}
 	}
 	rc = 0;
 out:
 	free(all);
 	free(missing);
 	return rc;
+}
+
+/* Keep only the cached ids the service confirms it holds for us. */
+static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
+{
+	return ask_held(b, cached, &b->known, NULL, e);
+}
+
+/*
+ * The lease lapsed during the backup (WHY: the service's word): while no
+ * lease held, the collector may have removed objects the backup counts on
+ * as stored. The renewer took a new lease at once, so what is stored now
+ * stays; check that every object the point references is among it. Why
+ * fail rather than commit: the commit would be refused anyway (the service
+ * checks every reference), but this says why; the next backup uploads the
+ * objects again (SPEC section 7, rule 6), since its cache of stored ids is
+ * checked against the service too.
+ */
+static int recheck_refs(struct bk *b, const char *why, struct err *e)
+{
+	size_t gone = 0;
+
+	if (ask_held(b, &b->refs, NULL, &gone, e) != 0)
+		return -1;
+	if (gone)
+		return err_set(e, ERR_NOT_FOUND, "the backup's lease lapsed (%s), and meanwhile the "
+			       "service's collector removed %zu of the objects this backup refers "
+			       "to; nothing was committed: run the backup again, it uploads them again",
+			       why, gone);
+	{
+		char msg[ERR_MSG_MAX + 200];
+
+		snprintf(msg, sizeof(msg), "the backup's lease lapsed (%s); a new one was taken and "
+			 "every object of the backup checked: the service still holds them all", why);
+		note(b, msg);
+	}
+	return 0;
 }
 
 /* ---- one backup ---- */
@@ -1087,7 +1131,8 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	struct chunker_params cp;
 	struct statvfs vfs;
 	json_t *ans = NULL, *points, *last, *meta = NULL;
-	char *job = NULL, *lease = NULL, *parent = NULL, host[256] = "";
+	char *job = NULL, *parent = NULL, host[256] = "", lease[LEASE_ID_MAX + 1] = "";
+	struct lease *ls = NULL;
 	struct objid root_id, meta_id, prev_root, *prev = NULL;
 	struct idmap cached;
 	struct buf mbuf = BUF_INIT;
@@ -1179,21 +1224,10 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 		job = id ? strdup(id) : NULL;
 	}
 	json_decref(ans);
-	if ((ans = client_json(b.c, "POST", "/recovery-points/begin", NULL, NULL, NULL, e)) == NULL)
+	ans = NULL;
+	/* Renewed while the backup works, on a connection of its own. */
+	if ((ls = lease_begin(s, b.c, e)) == NULL)
 		goto fail_job;
-	{
-		/* Without its lease a backup's uploads are not safe from collection. */
-		const char *id = reply_id(ans, "lease", e);
-
-		if (id == NULL || (lease = strdup(id)) == NULL) {
-			if (id)
-				err_oom(e);
-			json_decref(ans);
-			ans = NULL;
-			goto fail_job;
-		}
-	}
-	json_decref(ans);
 
 	/* The parent: the newest recovery point, for unchanged files. */
 	if ((ans = client_json(b.c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
@@ -1262,7 +1296,13 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	}
 	if (flush_pending(&b, e) || packer_finish(b.pk, &res->bytes_stored, &res->packs, e))
 		goto fail_job;
-	if (commit(&b, &meta_id, parent, lease, e))
+	{
+		char why[ERR_MSG_MAX];
+
+		if (lease_stop(ls, lease, why, sizeof(why)) && recheck_refs(&b, why, e))
+			goto fail_job;
+	}
+	if (commit(&b, &meta_id, parent, lease[0] ? lease : NULL, e))
 		goto fail_job;
 	progress(&b, 1);
 	res->seconds = since(&b.t0);
@@ -1282,6 +1322,10 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 fail_job:
 	packer_free(b.pk);
 	b.pk = NULL;
+	/* A backup that will not commit lets go of its lease at once, rather
+	 * than hold the collector off until it expires. */
+	if (ls)
+		lease_release(ls, b.c);
 	res->seconds = since(&b.t0);
 	if (b.o->progress)
 		fputc('\n', stderr);
@@ -1308,7 +1352,7 @@ out:
 	buf_wipe(&b.chunk);
 	json_decref(meta);
 	free(job);
-	free(lease);
+	lease_free(ls);
 	free(parent);
 	node_free(&root);
 	idmap_free(&b.known);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -252,6 +253,26 @@ const char *reply_id(json_t *ans, const char *key, struct err *e)
 		return NULL;
 	}
 	return id;
+}
+
+int reply_time(json_t *ans, const char *key, int64_t *t, struct err *e)
+{
+	const char *s = json_string_value(json_object_get(ans, key));
+	struct tm tm;
+	int y, mo, d, h, mi, sec, used = 0;
+
+	/* Why each field is bounded: timegm would quietly carry 99:99 over. */
+	if (s == NULL || strlen(s) != 20 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2dZ%n", &y, &mo, &d, &h, &mi, &sec, &used) != 6 ||
+	    used != 20 || y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+	    sec > 60 || strspn(s, "0123456789-T:Z") != 20)
+		return err_set(e, ERR_CORRUPT, "the service's answer has no \"%s\" time of the form "
+			       "YYYY-MM-DDTHH:MM:SSZ", key);
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900, tm.tm_mon = mo - 1, tm.tm_mday = d;
+	tm.tm_hour = h, tm.tm_min = mi, tm.tm_sec = sec;
+	*t = (int64_t)timegm(&tm);
+	return 0;
 }
 
 static enum err_code code_of(const char *code, long status)

@@ -68,6 +68,11 @@ const char *reply_register(json_t *ans, struct err *e);
  * and shows it. NULL with E set. */
 const char *reply_id(json_t *ans, const char *key, struct err *e);
 
+/* The time KEY of ANS (a lease's "expires"), "YYYY-MM-DDTHH:MM:SSZ" in UTC
+ * as the service writes every time, into *T as Unix seconds. 0, or -1 with
+ * E set (ERR_CORRUPT) for a missing or malformed time. */
+int reply_time(json_t *ans, const char *key, int64_t *t, struct err *e);
+
 /* An error answer BODY[0..LEN) with HTTP STATUS as E: the service's code
  * mapped to an err code, its message (and detail), control characters
  * replaced by '?'. *KEEP gets a reference to the answer's "error" object

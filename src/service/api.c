@@ -1647,10 +1647,17 @@ static void h_point_commit(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	/* The lease of the backup, if it took one, ends with its commit. */
-	if (json_is_string(json_object_get(j, "lease")))
-		catalog_lease_end(c->s->cat, c->machine.id, json_string_value(json_object_get(j, "lease")),
-				  NULL);
+	/* The lease of the backup, if it took one, ends with its commit. The
+	 * point is committed whatever happens here: a lease left behind only
+	 * holds the collector off until it expires, so it is logged, not
+	 * answered. */
+	if (json_is_string(json_object_get(j, "lease"))) {
+		const char *lease = json_string_value(json_object_get(j, "lease"));
+
+		if (catalog_lease_end(c->s->cat, c->machine.id, lease, &e) != 0)
+			fprintf(stderr, "arcad: ending the lease of machine %s's commit: %s\n",
+				c->machine.id, e.msg);
+	}
 	reply_json(c, 201, point_json(&rp));
 	/* Retention runs after every commit, by the service's clock. */
 	{
@@ -1668,24 +1675,62 @@ out:
 		munmap((void *)map, len);
 }
 
-#define LEASE_SECONDS (6 * 3600)
+/* A lease's answer: its id and when it ends by the service's clock. */
+static void reply_lease(struct call *c, int status, const char *id, int64_t until)
+{
+	char exp[32];
+
+	fmt_time(until, exp);
+	reply_json(c, status, json_pack("{s:s,s:s}", "lease", id, "expires", exp));
+}
 
 /* POST /recovery-points/begin (machine): a backup starts; its lease keeps
- * the objects it stores safe from collection until it commits (or the lease
- * runs out, six hours on). Nothing is locked: other backups and collection
- * go on. */
+ * the objects it stores safe from collection until it commits, is released,
+ * or runs out (six hours after it began or was last renewed). Nothing is
+ * locked: other backups and collection go on. */
 static void h_point_begin(struct call *c)
 {
+	int64_t until = c->now + service_lease_seconds();
 	catalog_id id;
-	char exp[32];
 	struct err e;
 
-	if (catalog_lease_begin(c->s->cat, c->machine.id, c->now, c->now + LEASE_SECONDS, id, &e) != 0) {
+	if (catalog_lease_begin(c->s->cat, c->machine.id, c->now, until, id, &e) != 0) {
 		reply_err(c, &e);
 		return;
 	}
-	fmt_time(c->now + LEASE_SECONDS, exp);
-	reply_json(c, 201, json_pack("{s:s,s:s}", "lease", id, "expires", exp));
+	reply_lease(c, 201, id, until);
+}
+
+/* POST /recovery-points/lease/{id}/renew (machine): a backup still at work
+ * extends its own lease, still valid, to a full period from the service's
+ * clock. 404 for an unknown lease or another machine's; 409 for one that
+ * expired, which is not revived: the agent must learn that its uploads
+ * went unprotected for a while. */
+static void h_lease_renew(struct call *c)
+{
+	int64_t until;
+	struct err e;
+
+	if (catalog_lease_renew(c->s->cat, c->machine.id, c->arg[0], c->now,
+				c->now + service_lease_seconds(), &until, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_lease(c, 200, c->arg[0], until);
+}
+
+/* DELETE /recovery-points/lease/{id} (machine): a backup that will not
+ * commit gives its lease back, so that collection need not wait for it to
+ * expire. 404 for an unknown lease, an ended one or another machine's. */
+static void h_lease_release(struct call *c)
+{
+	struct err e;
+
+	if (catalog_lease_end(c->s->cat, c->machine.id, c->arg[0], &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, json_pack("{s:s}", "released", c->arg[0]));
 }
 
 /* GET /recovery-points/{id} (machine): one of its own points. */
@@ -2412,6 +2457,8 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points/begin", h_point_begin, AUTH_MACHINE },
+	{ "POST", "/api/v1/recovery-points/lease/*/renew", h_lease_renew, AUTH_MACHINE },
+	{ "DELETE", "/api/v1/recovery-points/lease/*", h_lease_release, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points/*", h_point_show, AUTH_MACHINE },
 	{ "GET", "/api/v1/machines/*", h_source_machine, AUTH_MACHINE },
 	{ "PUT", "/api/v1/machine/wrapped-key", h_machine_rewrap, AUTH_MACHINE },

@@ -329,12 +329,24 @@ int catalog_point_commit(struct catalog *c, const char *machine_id, const char *
 			 struct recovery_point *rp, struct err *e);
 /* The machine's points, oldest first: live ones only, or (ALL) with the
  * soft-deleted ones too. */
-/* Begin a backup: a lease on the machine's objects stored from now on, so
- * that collecting space leaves them alone until the backup commits or the
- * lease expires at EXPIRES (no lock: a crashed client's lease just ends). */
+/* Begin a backup: a lease on the machine's objects, so that collecting
+ * space leaves them alone until the backup commits or the lease expires at
+ * EXPIRES (no lock: a crashed client's lease just ends). Leases expired at
+ * NOW are deleted on the way. 0 with ID filled, or -1 with E set (ERR_IO
+ * for a database failure). */
 int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
 			catalog_id id, struct err *e);
-/* End a lease (at commit). ERR_NOT_FOUND for another machine's or an unknown one. */
+/* Renew MACHINE's lease ID, still valid at NOW, to end at EXPIRES (never
+ * earlier than it ended already); *UNTIL gets its new end. 0; or -1 with E
+ * set: ERR_NOT_FOUND for an unknown lease or another machine's (which is
+ * not told apart, nor changed), ERR_LOCKED for one that expired by NOW (it
+ * is not revived: the collector may have run since, so what the backup
+ * relied on may be gone), ERR_IO for a database failure. */
+int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
+			int64_t expires, int64_t *until, struct err *e);
+/* End MACHINE's lease ID (at commit, or when its backup fails), expired or
+ * not. 0; or -1 with E set: ERR_NOT_FOUND for another machine's, an unknown
+ * or an ended one, ERR_IO for a database failure. */
 int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e);
 /* One live point of the machine, or ERR_NOT_FOUND. */
 int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,

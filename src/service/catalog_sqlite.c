@@ -2285,18 +2285,51 @@ int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, 
 	catalog_new_id(id);
 	LOCK(c);
 	/* Expired leases go whenever a new one begins: nobody has to clean up. */
-	if ((st = prep(c, "DELETE FROM leases WHERE expires <= ?", e)) != NULL) {
-		sqlite3_bind_int64(st, 1, now);
-		sqlite3_step(st);
-		sqlite3_finalize(st);
-	}
-	if ((st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)", e))) {
+	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, now, e) == 0 &&
+	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)", e))) {
 		bind_text(st, 1, id);
 		bind_text(st, 2, machine_id);
 		sqlite3_bind_int64(st, 3, now);
 		sqlite3_bind_int64(st, 4, expires);
 		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* Within a transaction: see catalog_lease_renew. */
+static int lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
+		       int64_t expires, int64_t *until, struct err *e)
+{
+	int64_t end = scalar(c, "SELECT coalesce(max(expires), 0) FROM leases"
+				" WHERE id = ?1 AND machine_id = ?2", id, machine_id, 0, e);
+
+	if (end < 0)
+		return -1;
+	if (end == 0)
+		return err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine: it was "
+			       "released or ended by a commit", id);
+	/* Why not revive it: the collector may have run since it expired. */
+	if (end <= now)
+		return err_set(e, ERR_LOCKED, "the backup lease %.40s expired %lld seconds ago and "
+			       "no longer protects the backup's uploads: begin a new one and check "
+			       "which objects the service still holds", id, (long long)(now - end));
+	*until = end > expires ? end : expires;
+	return run3(c, "UPDATE leases SET expires = ?3 WHERE id = ?1 AND machine_id = ?2", id,
+		    machine_id, *until, e);
+}
+
+int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
+			int64_t expires, int64_t *until, struct err *e)
+{
+	int rc = -1;
+
+	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e) == 0) {
+		rc = lease_renew(c, machine_id, id, now, expires, until, e);
+		if (rc != 0 || (rc = exec(c, "COMMIT;", e)) != 0)
+			exec(c, "ROLLBACK;", NULL);
 	}
 	UNLOCK(c);
 	return rc;
@@ -2313,8 +2346,8 @@ int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id,
 		bind_text(st, 2, machine_id);
 		rc = step_done(c, st, NULL, e);
 		if (rc == 0 && sqlite3_changes(c->db) == 0)
-			rc = err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine (it may have "
-				     "expired: begin again)", id);
+			rc = err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine: it was "
+				     "released or ended by a commit", id);
 		sqlite3_finalize(st);
 	}
 	UNLOCK(c);

@@ -54,7 +54,8 @@ struct live {
 
 static bool is_live(const struct live *lv, const struct objid *id)
 {
-	return bsearch(id, lv->ids, lv->n, sizeof(*lv->ids),
+	/* A machine without points has no list (bsearch must not see NULL). */
+	return lv->n > 0 && bsearch(id, lv->ids, lv->n, sizeof(*lv->ids),
 		       (int (*)(const void *, const void *))objid_cmp) != NULL;
 }
 

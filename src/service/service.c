@@ -120,6 +120,18 @@ int service_test_clock(void)
 	return clock_is_test();
 }
 
+int64_t service_lease_seconds(void)
+{
+#ifdef ARCA_TEST_CLOCK
+	const char *v = getenv("ARCA_TEST_LEASE_SECONDS");
+	long long n = v ? strtoll(v, NULL, 10) : 0;
+
+	if (n > 0)
+		return n;
+#endif
+	return SERVICE_LEASE_SECONDS;
+}
+
 void service_token_hash(const char *token, char out[65])
 {
 	unsigned char md[32];

@@ -98,6 +98,13 @@ int64_t service_now(void);
 /* Whether this build takes an injected clock. */
 int service_test_clock(void);
 
+/* How long a backup's lease lasts from its start or latest renewal, in
+ * seconds: SERVICE_LEASE_SECONDS. A test build (-Dtest_clock=true) takes
+ * another length from ARCA_TEST_LEASE_SECONDS (1 or more), so that tests see
+ * leases renewed and expire in seconds; other builds ignore the variable. */
+#define SERVICE_LEASE_SECONDS (6 * 3600)
+int64_t service_lease_seconds(void);
+
 /* The hex SHA-256 of a bearer token, as the catalog stores it. */
 void service_token_hash(const char *token, char out[65]);
 

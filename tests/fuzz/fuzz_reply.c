@@ -10,7 +10,8 @@
  *   3: a wrapped key          accepted keys have a sound shape
  *   4: POST /register         the machine id is fit for a header
  *   5: an error answer        a message without control characters
- *   6: an id (job, lease)     fit for a request path: letters, digits, . _ -
+ *   6: an id (job, lease)     fit for a request path: letters, digits, . _ -;
+ *                             a lease's "expires" time
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -184,6 +185,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
 			    strlen(id))
 			abort();
+		/* A lease's answer carries its end too. */
+		{
+			int64_t t;
+
+			if (reply_time(j, "expires", &t, &e) == 0 ? t < 0 : e.code != ERR_CORRUPT)
+				abort();
+		}
 		break;
 	}
 	case 4: {

@@ -510,6 +510,91 @@ static void test_vault_limit(void **state)
 /* Spent nonces: once per principal until they expire, principals apart, a
  * flood of one never displacing another's, expired rows pruned, and all of
  * it kept by a reopened catalog. */
+/* Issue 12, defect 7 (leases): a lease is renewed only by its machine while
+ * it is valid, holds the collector off until its renewed end, and once
+ * released or expired holds nothing and is not revived. */
+static void test_lease_renew_and_release(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 9 };
+	char pack[65];
+	catalog_id id, other_id, lone;
+	struct machine other;
+	struct registration r;
+	uint8_t blob[KEYS_WRAPPED_LEN] = { 0 };
+	int64_t until = 0, mark;
+	struct objid *live;
+	size_t n;
+	bool again;
+	struct err e;
+
+	memset(&r, 0, sizeof(r));
+	r.vault_id = f->v.id, r.credential_fingerprint = "fp1", r.name = "m2";
+	r.public_key_pem = "pub2", r.cert_pem = "cert", r.wrapped_key = blob;
+	r.wrapped_len = sizeof(blob), r.key_id = "01", r.now = 1000;
+	assert_int_equal(catalog_machine_register(f->c, &r, &other, &again, NULL), 0);
+	add_pack(f, 'd', objs, 1, pack);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	free(live);
+
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 2000, 2100, id, NULL), 0);
+	/* Renewed at 2090 to 2190: at 2150, past its first end, it still holds. */
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, id, 2090, 2190, &until, NULL), 0);
+	assert_true(until == 2190);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, pack, mark, "local-1", "", 2150, 9000, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	/* A renewal never shortens it. */
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, id, 2100, 2150, &until, NULL), 0);
+	assert_true(until == 2190);
+	/* Another machine's lease and an unknown one are not found, and the
+	 * other machine changed nothing. */
+	assert_int_equal(catalog_lease_renew(f->c, other.id, id, 2100, 9000, &until, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_lease_end(f->c, other.id, id, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, "nope", 2100, 9000, &until, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* Expired at 2190: not revived, and the collector goes on. */
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, id, 2190, 2290, &until, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, "expired"));
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, pack, mark, "local-1", "", 2190, 9000, NULL), 0);
+
+	/* Released, a lease holds nothing, and is gone for renewal too. */
+	add_pack(f, 'e', objs, 1, pack);
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 3000, 3100, other_id, NULL), 0);
+	assert_int_equal(catalog_lease_end(f->c, f->m.id, other_id, NULL), 0);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, pack, mark, "local-1", "", 3001, 9000, NULL), 0);
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, other_id, 3002, 3200, &until, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_lease_end(f->c, f->m.id, other_id, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* An expired lease can still be released (it held nothing anyway). */
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 4000, 4010, lone, NULL), 0);
+	assert_int_equal(catalog_lease_end(f->c, f->m.id, lone, NULL), 0);
+}
+
+/* A database failure is an error, never a renewal nor "not found". */
+static void test_lease_database_failure(void **state)
+{
+	struct fx *f = *state;
+	catalog_id id;
+	int64_t until = 0;
+	sqlite3 *db;
+	struct err e;
+
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 2000, 2100, id, NULL), 0);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE leases;", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(catalog_lease_renew(f->c, f->m.id, id, 2050, 2150, &until, &e), -1);
+	assert_int_equal(e.code, ERR_IO);
+	assert_int_equal(catalog_lease_end(f->c, f->m.id, id, &e), -1);
+	assert_int_equal(e.code, ERR_IO);
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 2050, 2150, id, &e), -1);
+	assert_int_equal(e.code, ERR_IO);
+}
+
 static void test_nonces(void **state)
 {
 	struct fx *f = *state;
@@ -566,6 +651,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purged_machine_packs_are_doomed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_renew_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lease_database_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -253,6 +253,36 @@ static void test_ids(void **state)
 	json_decref(j);
 }
 
+/* A lease's "expires": the service's UTC form only, each field in range. */
+static void test_time(void **state)
+{
+	(void)state;
+	struct err e;
+	int64_t t = 0;
+	json_t *j = load("{\"ok\": \"2026-11-28T16:00:00Z\", \"epoch\": \"1970-01-01T00:00:00Z\", "
+			 "\"hour\": \"2026-11-28T24:00:00Z\", \"month\": \"2026-13-01T00:00:00Z\", "
+			 "\"space\": \"2026-11-28T 6:00:00Z\", \"sign\": \"2026-11-28T+6:00:00Z\", "
+			 "\"zone\": \"2026-11-28T16:00:00+\", \"long\": \"2026-11-28T16:00:00Zx\", "
+			 "\"n\": 5}");
+
+	assert_int_equal(reply_time(j, "ok", &t, NULL), 0);
+	assert_true(t == 1795881600);
+	assert_int_equal(reply_time(j, "epoch", &t, NULL), 0);
+	assert_true(t == 0);
+	assert_int_equal(reply_time(j, "hour", &t, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	assert_string_equal(e.msg, "the service's answer has no \"hour\" time of the form "
+			    "YYYY-MM-DDTHH:MM:SSZ");
+	assert_int_equal(reply_time(j, "month", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "space", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "sign", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "zone", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "long", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "n", &t, NULL), -1);
+	assert_int_equal(reply_time(j, "absent", &t, NULL), -1);
+	json_decref(j);
+}
+
 static void error_is(const char *body, long status, enum err_code code, const char *msg)
 {
 	struct err e;
@@ -290,6 +320,7 @@ int main(void)
 		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_wrapped_key_and_register),
 		cmocka_unit_test(test_ids),
+		cmocka_unit_test(test_time),
 		cmocka_unit_test(test_error),
 	};
 
