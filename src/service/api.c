@@ -2053,12 +2053,14 @@ static void policy_change_clear(struct policy_change *pc)
 	policy_clear(&pc->new_);
 	policy_clear(&pc->old);
 	free(pc->prev);
+	pc->prev = NULL;
 }
 
 /* Parse the request body as machine M's new policy and compare it with the
- * stored one over M's live points (docs/RETENTION.md). 0, or -1 after
- * replying: a bad policy, or a catalog that cannot answer (never taken as
- * "no policy", which would make any first policy look harmless). */
+ * stored one over M's live points (docs/RETENTION.md). 0 (release PC with
+ * policy_change_clear), or -1 after replying, with PC released: a bad
+ * policy, or a catalog that cannot answer (never taken as "no policy",
+ * which would make any first policy look harmless). */
 static int policy_change_load(struct call *c, const struct machine *m, struct policy_change *pc)
 {
 	json_t *j = body_json(c);
@@ -2071,10 +2073,12 @@ static int policy_change_load(struct call *c, const struct machine *m, struct po
 	if (policy_parse(j, &pc->new_, &e) != 0 ||
 	    (have = ops_policy_get(c->s, m->id, &pc->old, &pc->prev, &e)) < 0 ||
 	    (pc->shortens = ops_policy_shortens(c->s, m->id, have ? &pc->old : NULL, &pc->new_,
-						c->now, &e)) < 0)
+						c->now, &e)) < 0) {
 		reply_err(c, &e);
-	else
+		policy_change_clear(pc);
+	} else {
 		rc = 0;
+	}
 	json_decref(j);
 	return rc;
 }
