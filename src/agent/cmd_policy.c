@@ -3,7 +3,10 @@
  * (schedule, retention, selection), kept on the service, which checks every
  * rule (at most 3 backups a day, retention floors, at most 366 points) and
  * applies retention itself; the agent keeps a copy in policy.json for the
- * resident agent. Shortening retention needs a security PIN.
+ * resident agent. The machine can keep points longer, never shorter: a
+ * change that would remove any point sooner is refused by the service
+ * (even with a PIN) and made by a signed-in user in the portal or the API;
+ * `arca policy show` then picks it up.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,7 +26,9 @@ static const char usage_text[] =
 	"           [--keep-monthly N [--monthly-day 1..28|last]]\n"
 	"           [--keep-yearly N [--yearly-month 1..12] [--yearly-day 1..28|last]]\n"
 	"           [--path PATH]... [--include PATTERN]... [--exclude PATTERN]...\n"
-	"           [--pin PIN] [--json]\n";
+	"           [--json]\n"
+	"Keeping points for less long is up to a signed-in user (portal or API,\n"
+	"with the security PIN); a machine cannot do it.\n";
 
 static json_t *split(const char *s)
 {
@@ -97,14 +102,12 @@ static void print_policy(json_t *p)
 
 int cmd_policy(int argc, char **argv)
 {
-	const char *home = STATE_HOME_DEFAULT, *verb = argc > 1 ? argv[1] : "", *pin = NULL;
+	const char *home = STATE_HOME_DEFAULT, *verb = argc > 1 ? argv[1] : "";
 	json_t *body = json_object(), *ans = NULL;
 	struct state s;
 	struct client *c = NULL;
 	struct err e;
 	int json = 0, rc = EXIT_FAIL;
-	char hdr[64];
-	const char *hs[] = { hdr, NULL };
 
 	memset(&s, 0, sizeof(s));
 	for (int i = 2; i < argc; i++) {
@@ -127,10 +130,10 @@ int cmd_policy(int argc, char **argv)
 			json = 1;
 			continue;
 		}
-		if (strcmp(a, "--home") == 0 || strcmp(a, "--pin") == 0) {
+		if (strcmp(a, "--home") == 0) {
 			if (v == NULL)
 				goto usage;
-			*(a[2] == 'h' ? &home : &pin) = v;
+			home = v;
 			i++;
 			continue;
 		}
@@ -173,8 +176,9 @@ int cmd_policy(int argc, char **argv)
 	if (state_load(&s, home, 0, &e) || (c = state_client(&s, &e)) == NULL)
 		goto fail;
 	if (strcmp(verb, "set") == 0) {
-		snprintf(hdr, sizeof(hdr), "X-Arca-PIN: %s", pin ? pin : "");
-		if ((ans = client_json(c, "PUT", "/machine/policy", body, pin ? hs : NULL, NULL, &e)) == NULL)
+		/* No PIN to send: the service refuses a shorter retention from a
+		 * machine whatever it sends, and says who can set it and where. */
+		if ((ans = client_json(c, "PUT", "/machine/policy", body, NULL, NULL, &e)) == NULL)
 			goto fail;
 	} else if ((ans = client_json(c, "GET", strcmp(verb, "show") == 0 ? "/machine/policy"
 								    : "/machine/policy/preview",

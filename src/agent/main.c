@@ -55,7 +55,7 @@ static void usage(FILE *f)
 		"  policy show | preview    the schedule and retention; what retention keeps\n"
 		"  policy set --schedule HH:MM[,HH:MM[,HH:MM]] [--days mon,...]\n"
 		"      [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
-		"      [--path PATH]... [--include P]... [--exclude P]... [--pin PIN]\n"
+		"      [--path PATH]... [--include P]... [--exclude P]...\n"
 		"  agent                    the resident agent: backs up on the schedule\n"
 		"\n"
 		"Recovery (add --from-machine NAME [--passphrase-file F] [--wrapped-key KIT]\n"

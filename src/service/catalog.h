@@ -459,7 +459,13 @@ int catalog_alert_since(struct catalog *c, const char *subscription, const char 
 			const char *target, int64_t since, struct err *e);
 /* The ids of the live machines that have a policy (caller frees *IDS). */
 int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
-int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
+/* Set MACHINE's policy to JSON at NOW, in one transaction, provided its
+ * stored policy is still PREV (NULL: it has none), else ERR_LOCKED: the
+ * caller's checks were made against PREV. With ALERT (an alert of the same
+ * shape as a job's) not NULL, raise it in that transaction: the alert
+ * exists exactly when the policy was stored. */
+int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
+		       const char *json, int64_t now, const struct job_alert *alert,
 		       struct err *e);
 
 struct alert {

@@ -2256,22 +2256,60 @@ int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, stru
 	return rc;
 }
 
-int catalog_policy_set(struct catalog *c, const char *machine_id, const char *json, int64_t now,
-		       struct err *e)
+/* Whether MACHINE's stored policy is PREV (NULL: it has none). 1, 0 or -1. */
+static int policy_is(struct catalog *c, const char *machine_id, const char *prev, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
+
+	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	if ((r = sqlite3_step(st)) == SQLITE_ROW)
+		rc = prev && strcmp((const char *)sqlite3_column_text(st, 0), prev) == 0;
+	else if (r == SQLITE_DONE)
+		rc = prev == NULL;
+	else
+		err_set(e, ERR_IO, "reading a machine's policy: %s", sqlite3_errmsg(c->db));
+	sqlite3_finalize(st);
+	return rc;
+}
+
+int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
+		       const char *json, int64_t now, const struct job_alert *alert, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1, same;
 
 	LOCK(c);
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		goto out;
+	if ((same = policy_is(c, machine_id, prev, e)) < 0)
+		goto rollback;
+	if (same == 0) {
+		err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
+			"checked; read it again and retry");
+		goto rollback;
+	}
 	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
 			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
-			  "updated = excluded.updated", e))) {
-		bind_text(st, 1, machine_id);
-		bind_text(st, 2, json);
-		sqlite3_bind_int64(st, 3, now);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
+			  "updated = excluded.updated", e)) == NULL)
+		goto rollback;
+	bind_text(st, 1, machine_id);
+	bind_text(st, 2, json);
+	sqlite3_bind_int64(st, 3, now);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	/* Invariant: the alert exists exactly when the policy it tells of was stored. */
+	if (rc == 0 && alert)
+		rc = alert_insert(c, alert->subscription, now, alert->kind, alert->target,
+				  alert->message, e);
+	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
+		goto out;
+rollback:
+	rc = -1;
+	exec(c, "ROLLBACK;", NULL);
+out:
 	UNLOCK(c);
 	return rc;
 }

@@ -162,29 +162,68 @@ static json_t *time_json(int64_t t)
 	return json_string(out);
 }
 
+int ops_policy_get(struct service *s, const char *machine_id, struct policy *p, char **text,
+		   struct err *e)
+{
+	json_t *pj;
+	int rc;
+
+	memset(p, 0, sizeof(*p));
+	*text = NULL;
+	if (catalog_policy_get(s->cat, machine_id, text, e) != 0)
+		return e && e->code == ERR_NOT_FOUND ? 0 : -1;
+	pj = json_loads(*text, 0, NULL);
+	rc = pj && policy_parse(pj, p, NULL) == 0 ? 1 : -1;
+	json_decref(pj);
+	if (rc < 0) {
+		free(*text);
+		*text = NULL;
+		err_set(e, ERR_CORRUPT, "the stored policy of machine %s does not parse", machine_id);
+	}
+	return rc;
+}
+
+int ops_policy_shortens(struct service *s, const char *machine_id, const struct policy *old,
+			const struct policy *new_, int64_t now, struct err *e)
+{
+	struct recovery_point *pts = NULL;
+	int64_t *created = NULL;
+	size_t n = 0;
+	int rc = -1;
+
+	if (catalog_point_list(s->cat, machine_id, false, &pts, &n, e) != 0)
+		return -1;
+	if ((created = calloc(n ? n : 1, sizeof(*created))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		created[i] = pts[i].created;
+	if ((rc = retention_shortens(old, new_, now, created, n)) < 0)
+		err_oom(e);
+out:
+	free(pts);
+	free(created);
+	return rc;
+}
+
 int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
 		  json_t **report, struct err *e)
 {
 	char *text = NULL;
-	json_t *pj = NULL, *keep = json_array(), *remove = json_array();
+	json_t *keep = json_array(), *remove = json_array();
 	struct policy p;
 	struct recovery_point *pts = NULL;
 	int64_t *created = NULL;
 	unsigned *why = NULL;
 	size_t n = 0;
-	int rc = -1, have = 0;
-	struct err pe;
+	int rc = -1, have;
 
-	memset(&p, 0, sizeof(p));
 	*report = NULL;
-	if (catalog_policy_get(s->cat, machine_id, &text, &pe) == 0) {
-		if ((pj = json_loads(text, 0, NULL)) == NULL || policy_parse(pj, &p, e) != 0) {
-			err_set(e, ERR_CORRUPT, "the stored policy of machine %s does not parse",
-				machine_id);
-			goto out;
-		}
-		have = 1;
-	}
+	/* A catalog that cannot say whether there is a policy is an error,
+	 * never "no policy, nothing expires". */
+	if ((have = ops_policy_get(s, machine_id, &p, &text, e)) < 0)
+		goto out;
 	if (catalog_point_list(s->cat, machine_id, false, &pts, &n, e) != 0)
 		goto out;
 	if ((created = calloc(n ? n : 1, sizeof(*created))) == NULL ||
@@ -231,7 +270,6 @@ int ops_retention(struct service *s, const char *machine_id, int64_t now, int dr
 	rc = 0;
 out:
 	policy_clear(&p);
-	json_decref(pj);
 	json_decref(keep);
 	json_decref(remove);
 	free(text);

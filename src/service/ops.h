@@ -15,6 +15,7 @@
 #include "buf.h"
 #include "catalog.h"
 #include "err.h"
+#include "policy.h"
 #include "service.h"
 #include "vaultcred.h"
 
@@ -45,6 +46,21 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
  * a machine without a policy keeps everything. 0 or -1. */
 int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
 		  json_t **report, struct err *e);
+
+/* Machine MACHINE_ID's stored policy, parsed into P (release with
+ * policy_clear), and its stored text into *TEXT (caller frees). 1 when it
+ * has one; 0 when it has none (P zeroed, *TEXT NULL), for which nothing
+ * expires; -1 on a catalog error, or ERR_CORRUPT for a stored policy that
+ * does not parse: never taken for "no policy". */
+int ops_policy_get(struct service *s, const char *machine_id, struct policy *p, char **text,
+		   struct err *e);
+
+/* Whether changing machine MACHINE_ID's policy from OLD (NULL: it has
+ * none) to NEW at NOW would remove any recovery point sooner than OLD
+ * (retention_shortens over the machine's live points, as the preview
+ * sees them). 1, 0, or -1 with E set. */
+int ops_policy_shortens(struct service *s, const char *machine_id, const struct policy *old,
+			const struct policy *new_, int64_t now, struct err *e);
 
 /* Whether machine MACHINE_ID missed its latest scheduled backup: a slot
  * more than an hour before NOW (and after its policy was set) with no

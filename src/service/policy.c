@@ -201,8 +201,17 @@ int policy_max_points(const struct policy *p)
 
 bool policy_shortens(const struct policy *o, const struct policy *n)
 {
-	return n->keep_daily < o->keep_daily || n->keep_weekly < o->keep_weekly ||
-	       n->keep_monthly < o->keep_monthly || n->keep_yearly < o->keep_yearly;
+	/* Invariant: with equal anchors, each kind's kept set only grows with
+	 * its count, so these checks are all a change can shorten by itself. */
+	if (n->keep_daily < o->keep_daily || n->keep_weekly < o->keep_weekly ||
+	    n->keep_monthly < o->keep_monthly || n->keep_yearly < o->keep_yearly)
+		return true;
+	if (o->keep_weekly && n->weekly_day != o->weekly_day)
+		return true;
+	if (o->keep_monthly && n->monthly_day != o->monthly_day)
+		return true;
+	return o->keep_yearly &&
+	       (n->yearly_month != o->yearly_month || n->yearly_day != o->yearly_day);
 }
 
 char *policy_json(const struct policy *p)

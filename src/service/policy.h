@@ -55,8 +55,12 @@ int64_t policy_last_slot(const struct policy *p, int64_t t);
 /* How many recovery points P could keep at most. */
 int policy_max_points(const struct policy *p);
 
-/* Whether NEW keeps any kind of point for less long than OLD (which needs a
- * security PIN). */
+/* Whether NEW, on its own terms, would ever remove a point sooner than OLD:
+ * it keeps some kind for fewer days, weeks, months or years, or moves the
+ * weekly, monthly or yearly anchor day of a kind OLD keeps (the points of
+ * the old day are then no longer that kind's). Schedules and selections do
+ * not count: retention goes by calendar days, not by backups. The points a
+ * machine has are retention_shortens's concern. */
 bool policy_shortens(const struct policy *old, const struct policy *new_);
 
 #endif

@@ -1,6 +1,7 @@
 /* retention.c: retention decisions; see retention.h. */
 #include "retention.h"
 
+#include <stdlib.h>
 #include <time.h>
 
 #define DAY 86400
@@ -76,4 +77,34 @@ void retention_decide(const struct policy *p, int64_t now, const int64_t *create
 	}
 	if (n > 0)
 		why[n - 1] |= KEEP_LAST;
+}
+
+int retention_shortens(const struct policy *old, const struct policy *new_, int64_t now,
+		       const int64_t *created, size_t n)
+{
+	unsigned *before, *after;
+	int rc = 0;
+
+	if (old && policy_shortens(old, new_))
+		return 1;
+	if (n == 0)
+		return 0;
+	if ((before = calloc(n, sizeof(*before))) == NULL ||
+	    (after = calloc(n, sizeof(*after))) == NULL) {
+		free(before);
+		return -1;
+	}
+	/* Why the points too: no policy keeps every point, so a first policy
+	 * shortens exactly when it would remove one that exists. */
+	if (old)
+		retention_decide(old, now, created, n, before);
+	else
+		for (size_t i = 0; i < n; i++)
+			before[i] = KEEP_LAST;
+	retention_decide(new_, now, created, n, after);
+	for (size_t i = 0; i < n && !rc; i++)
+		rc = before[i] && !after[i];
+	free(before);
+	free(after);
+	return rc;
 }

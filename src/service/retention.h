@@ -34,4 +34,13 @@ enum {
 void retention_decide(const struct policy *p, int64_t now, const int64_t *created, size_t n,
 		      unsigned *why);
 
+/* Whether changing a machine's policy from OLD (NULL when it has none: then
+ * nothing expires) to NEW would remove any recovery point sooner than OLD
+ * would: policy_shortens, or, of the machine's live points created at
+ * CREATED[0..N) (ascending), one that NEW removes at NOW and OLD keeps.
+ * Such a change needs a person with a security PIN. 1 or 0; -1 when out of
+ * memory. */
+int retention_shortens(const struct policy *old, const struct policy *new_, int64_t now,
+		       const int64_t *created, size_t n);
+
 #endif

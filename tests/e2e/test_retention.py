@@ -4,13 +4,28 @@ with the test clock, applies retention after every commit and on its timer,
 by its own clock, never removing a machine's last recovery point."""
 import json
 import os
+import time
 
 import pytest
 
-from test_delete import pin as service_pin
+from test_delete import call_pin, pin as service_pin
 from agent_helpers import World
 from test_agent import free_port, rsync_diff
+from test_register import signed
 from test_service import Service, has_test_clock
+
+
+# Where a person shortens server-01's retention; a machine never can.
+USER_ROUTE = "PUT /api/v1/vaults/backup-vault/machines/server-01/policy"
+SHORT = b'{"schedule": ["09:30"], "keep_daily": 7}'
+
+
+def machine_signed(world, agent, method, path, body=b"", headers=None, offset=0):
+    """A request signed with AGENT's own machine key, with HEADERS added,
+    at the service's time (OFFSET seconds from now)."""
+    state = json.loads(open(os.path.join(agent.home, "agent.json")).read())
+    return signed(world.s, state["machine_id"], os.path.join(agent.home, "machine.key"),
+                  method, path, body=body, headers=headers, t=int(time.time()) + offset)
 
 
 @pytest.fixture
@@ -39,16 +54,31 @@ def test_policy_set_show_and_limits(world):
     # The portal's API sees the same policy.
     st, body, _ = world.s.call("GET", "/vaults/backup-vault/machines/server-01/policy")
     assert st == 200 and body["keep_daily"] == 30
-    # Shortening retention needs a security PIN from a person.
+    # A machine can never shorten retention, with or without a PIN: the
+    # refusal says who can and where, and spends no PIN.
     p = a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "7")
-    assert p.returncode == 1 and "PIN" in p.stderr
-    pol = a.json("policy", "set", "--schedule", "09:30", "--keep-daily", "7", "--pin", service_pin(world.s))
-    assert pol["keep_daily"] == 7 and pol["keep_weekly"] == 0
+    assert p.returncode == 1 and USER_ROUTE in p.stderr and "security PIN" in p.stderr, p.stderr
+    code = service_pin(world.s)
+    st, body = machine_signed(world, a, "PUT", "/machine/policy", SHORT, {"X-Arca-PIN": code})
+    assert st == 403 and body["error"]["code"] == "forbidden", body
+    assert USER_ROUTE in body["error"]["message"], body
+    p = a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "7", "--pin", code)
+    assert p.returncode == 2, (p.returncode, p.stderr)
+    assert a.json("policy", "show")["keep_daily"] == 30
+    # A signed-in user with the PIN shortens it, raising an alert, and the
+    # agent picks the new policy up.
+    st, body = call_pin(world.s, "PUT", "/vaults/backup-vault/machines/server-01/policy", None,
+                        json.loads(SHORT))
+    assert st == 401 and "PIN" in body["error"]["message"], body
+    st, body = call_pin(world.s, "PUT", "/vaults/backup-vault/machines/server-01/policy", code,
+                        json.loads(SHORT))
+    assert st == 200 and body["keep_daily"] == 7 and body["keep_weekly"] == 0, body
     st, body, _ = world.s.call("GET", "/alerts")
     assert "retention.shortened" in [x["kind"] for x in body["alerts"]]
     shown = a.run("policy", "show")
     assert shown.returncode == 0 and "09:30" in shown.stdout
     assert "daily 7 days" in shown.stdout and "(null)" not in shown.stdout, shown.stdout
+    assert json.load(open(os.path.join(a.home, "policy.json")))["keep_daily"] == 7
     text = a.run("policy", "preview")
     assert text.returncode == 0 and "Kept (0):" in text.stdout, text.stdout
     prev = a.json("policy", "preview")
@@ -116,3 +146,92 @@ def test_retention_by_the_service_clock(arcad_bin, world, tmp_path):
     out = tmp_path / "out"
     a.json("restore", "latest", "--target", str(out))
     assert (out / str(src).lstrip("/") / "day.txt").read_text() == "day 9\n"
+
+
+DAY = 86400
+DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+POLICY_PATH = "/vaults/backup-vault/machines/server-01/policy"
+
+
+def backups(clock, agent, src, days):
+    """One backup on each of DAYS (offsets from today, by the service's
+    clock); their recovery points."""
+    made = []
+    for d in days:
+        clock.move(d * DAY, agent)
+        (src / "day.txt").write_text(f"day {d}\n")
+        p = agent.run("backup", str(src), "--json")
+        assert p.returncode == 0, p.stderr
+        made.append(json.loads(p.stdout)["recovery_point"])
+    return made
+
+
+def shortened(world):
+    st, body, _ = world.s.call("GET", "/alerts")
+    assert st == 200
+    return [x for x in body["alerts"] if x["kind"] == "retention.shortened"]
+
+
+def test_first_policy_that_expires_points_needs_a_pin(arcad_bin, world, tmp_path):
+    """Without a policy nothing expires: a first policy that would remove
+    existing points shortens retention like any other change."""
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build takes no test clock (the sanitizer build does)")
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    made = backups(clock, a, src, [0, 1, 9])
+    first = {"schedule": ["12:00"], "keep_daily": 7}
+    st, body = call_pin(world.s, "PUT", POLICY_PATH, None, first)
+    assert st == 401 and "PIN" in body["error"]["message"], (st, body)
+    p = a.run("policy", "set", "--schedule", "12:00", "--keep-daily", "7")
+    assert p.returncode == 1 and USER_ROUTE in p.stderr, (p.returncode, p.stderr)
+    code = service_pin(world.s)
+    st, body = machine_signed(world, a, "PUT", "/machine/policy", json.dumps(first).encode(),
+                              {"X-Arca-PIN": code}, clock.offset)
+    assert st == 403 and USER_ROUTE in body["error"]["message"], (st, body)
+    assert a.json("policy", "preview")["policy"] is False
+    assert [x["id"] for x in a.json("recovery-points")["recovery_points"]] == made
+    assert shortened(world) == []
+    # A signed-in user with the PIN (the one the machine could not use).
+    st, body = call_pin(world.s, "PUT", POLICY_PATH, code, first)
+    assert st == 200 and body["keep_daily"] == 7, (st, body)
+    assert [x["target"] for x in shortened(world)] == ["backup-vault/server-01"]
+    prev = a.json("policy", "preview")
+    assert sorted(x["id"] for x in prev["remove"]) == sorted(made[:2]), prev
+
+
+def test_moved_anchor_needs_a_pin(arcad_bin, world, tmp_path):
+    """Moving the weekly day drops the weekly points of the old day."""
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build takes no test clock (the sanitizer build does)")
+    clock = Clock(arcad_bin, world)
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    anchor = DAYS[time.gmtime().tm_wday]
+    # A first policy that removes no point needs no PIN, even from the machine.
+    a.json("policy", "set", "--schedule", "12:00", "--keep-daily", "7", "--keep-weekly", "4",
+           "--weekly-day", anchor)
+    made = backups(clock, a, src, [0, 1, 9])
+    # Day 1 has expired; day 0 is kept as the week's point.
+    assert [x["id"] for x in a.json("recovery-points")["recovery_points"]] == [made[0], made[2]]
+    # Keeping more needs no PIN, even from the machine.
+    pol = a.json("policy", "set", "--schedule", "12:00", "--keep-daily", "7", "--keep-weekly",
+                 "8", "--weekly-day", anchor)
+    assert pol["keep_weekly"] == 8
+    moved = {"schedule": ["12:00"], "keep_daily": 7, "keep_weekly": 8,
+             "weekly_day": DAYS[(DAYS.index(anchor) + 1) % 7]}
+    st, body = call_pin(world.s, "PUT", POLICY_PATH, None, moved)
+    assert st == 401 and "PIN" in body["error"]["message"], (st, body)
+    p = a.run("policy", "set", "--schedule", "12:00", "--keep-daily", "7", "--keep-weekly", "8",
+              "--weekly-day", moved["weekly_day"])
+    assert p.returncode == 1 and USER_ROUTE in p.stderr, (p.returncode, p.stderr)
+    assert a.json("policy", "show")["weekly_day"] == anchor
+    assert shortened(world) == []
+    st, body = call_pin(world.s, "PUT", POLICY_PATH, service_pin(world.s), moved)
+    assert st == 200 and body["weekly_day"] == moved["weekly_day"], (st, body)
+    assert len(shortened(world)) == 1
+    prev = a.json("policy", "preview")
+    assert [x["id"] for x in prev["remove"]] == [made[0]], prev

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -95,12 +96,49 @@ static void test_shortens(void **state)
 	assert_true(policy_shortens(&a, &b)); /* dropping weekly points shortens */
 }
 
+/* Moving the anchor day of a kind the old policy keeps shortens: the
+ * points of the old day stop being that kind's. Of a kind it does not
+ * keep, it does not. */
+static void test_moved_anchors_shorten(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *old, *new_;
+		bool shortens;
+	} cases[] = {
+		{ "\"keep_weekly\":4", "\"keep_weekly\":4,\"weekly_day\":\"sat\"", true },
+		{ "\"keep_weekly\":4,\"weekly_day\":\"sun\"", "\"keep_weekly\":4", false },
+		{ "\"keep_monthly\":3", "\"keep_monthly\":3,\"monthly_day\":\"last\"", true },
+		{ "\"keep_monthly\":3,\"monthly_day\":\"last\"", "\"keep_monthly\":6,\"monthly_day\":28", true },
+		{ "\"keep_yearly\":1", "\"keep_yearly\":1,\"yearly_month\":12", true },
+		{ "\"keep_yearly\":1", "\"keep_yearly\":2,\"yearly_day\":\"last\"", true },
+		{ "\"keep_yearly\":1", "\"keep_yearly\":3", false },
+		/* Kinds the old policy does not keep have nothing to lose. */
+		{ "\"keep_daily\":7", "\"keep_daily\":7,\"keep_weekly\":4,\"weekly_day\":\"mon\","
+		  "\"keep_monthly\":3,\"monthly_day\":9,\"keep_yearly\":1,\"yearly_month\":5", false },
+		{ "\"keep_daily\":7,\"weekly_day\":\"mon\",\"monthly_day\":9",
+		  "\"keep_daily\":7,\"weekly_day\":\"tue\",\"monthly_day\":10", false },
+	};
+	struct policy a, b;
+	char text[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		snprintf(text, sizeof(text), "{\"schedule\":[\"01:00\"],%s}", cases[i].old);
+		assert_int_equal(parse(text, &a, NULL), 0);
+		snprintf(text, sizeof(text), "{\"schedule\":[\"01:00\"],%s}", cases[i].new_);
+		assert_int_equal(parse(text, &b, NULL), 0);
+		if (policy_shortens(&a, &b) != cases[i].shortens)
+			fail_msg("case %zu: %s -> %s", i, cases[i].old, cases[i].new_);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_and_canonical),
 		cmocka_unit_test(test_refusals),
 		cmocka_unit_test(test_shortens),
+		cmocka_unit_test(test_moved_anchors_shorten),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,6 +282,104 @@ static void test_anchor_rules(void **state)
 	json_decref(j);
 }
 
+static void parse_policy(const char *text, struct policy *p)
+{
+	json_t *j = json_loads(text, 0, NULL);
+
+	assert_int_equal(policy_parse(j, p, NULL), 0);
+	json_decref(j);
+}
+
+/* Without a policy nothing expires: a first policy shortens retention
+ * exactly when it would remove a point the machine has now. */
+static void test_first_policy_shortens(void **state)
+{
+	(void)state;
+	struct policy p;
+	int64_t now = date(2024, 3, 20) + 13 * 3600, created[3];
+
+	parse_policy("{\"schedule\":[\"12:00\"],\"keep_daily\":7}", &p);
+	assert_int_equal(retention_shortens(NULL, &p, now, NULL, 0), 0);
+	created[0] = date(2024, 3, 15) + 12 * 3600;
+	created[1] = date(2024, 3, 20) + 12 * 3600;
+	assert_int_equal(retention_shortens(NULL, &p, now, created, 2), 0);
+	/* An old point alone is the newest: never removed. */
+	created[0] = date(2023, 3, 15) + 12 * 3600;
+	assert_int_equal(retention_shortens(NULL, &p, now, created, 1), 0);
+	/* Beside a newer one, it would go. */
+	assert_int_equal(retention_shortens(NULL, &p, now, created, 2), 1);
+	/* A yearly point of its day keeps it. */
+	parse_policy("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_yearly\":2,"
+		     "\"yearly_month\":3,\"yearly_day\":15}", &p);
+	assert_int_equal(retention_shortens(NULL, &p, now, created, 2), 0);
+	/* Two points on that day: the yearly point is the day's last one. */
+	created[2] = created[1];
+	created[1] = created[0] + 60;
+	assert_int_equal(retention_shortens(NULL, &p, now, created, 3), 1);
+}
+
+/* A change shortens by its counts or anchors whatever the points, and by
+ * the points it would remove. */
+static void test_change_shortens(void **state)
+{
+	(void)state;
+	struct policy a, b;
+	int64_t now = date(2024, 3, 20) + 13 * 3600;
+	/* 2024-03-10 is a Sunday: a weekly point of "sun", outside 7 days. */
+	int64_t created[2] = { date(2024, 3, 10) + 12 * 3600, date(2024, 3, 20) + 12 * 3600 };
+
+	parse_policy("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_weekly\":4}", &a);
+	parse_policy("{\"schedule\":[\"12:00\",\"18:00\"],\"keep_daily\":14,\"keep_weekly\":4}", &b);
+	assert_int_equal(retention_shortens(&a, &b, now, created, 2), 0);
+	assert_int_equal(retention_shortens(&b, &a, now, NULL, 0), 1);
+	assert_int_equal(retention_shortens(&b, &a, now, created, 2), 1);
+	parse_policy("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_weekly\":4,"
+		     "\"weekly_day\":\"mon\"}", &b);
+	assert_int_equal(retention_shortens(&a, &b, now, NULL, 0), 1);
+	assert_int_equal(retention_shortens(&a, &b, now, created, 2), 1);
+}
+
+/* The invariant policy_shortens rests on: a change it lets through keeps,
+ * at every time, every point the old policy keeps. */
+static void test_unshortened_keeps_a_superset(void **state)
+{
+	(void)state;
+	static const char *const texts[] = {
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":7}",
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":30}",
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_weekly\":4}",
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_weekly\":8}",
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_weekly\":4,\"weekly_day\":\"wed\"}",
+		"{\"schedule\":[\"12:00\"],\"keep_weekly\":4,\"keep_monthly\":3,\"monthly_day\":\"last\"}",
+		"{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"keep_monthly\":6,\"monthly_day\":\"last\"}",
+		"{\"schedule\":[\"12:00\"],\"keep_monthly\":3,\"keep_yearly\":2}",
+		"{\"schedule\":[\"12:00\"],\"keep_monthly\":3,\"keep_yearly\":2,\"yearly_month\":6}",
+	};
+	enum { N = sizeof(texts) / sizeof(texts[0]), DAYS = 800 };
+	static int64_t created[DAYS];
+	static unsigned before[DAYS], after[DAYS];
+	struct policy p[N];
+	size_t pairs = 0;
+
+	for (size_t i = 0; i < N; i++)
+		parse_policy(texts[i], &p[i]);
+	for (size_t d = 0; d < DAYS; d++)
+		created[d] = date(2023, 1, 1) + (int64_t)d * DAY + 12 * 3600;
+	for (size_t i = 0; i < N; i++)
+		for (size_t k = 0; k < N; k++) {
+			if (policy_shortens(&p[i], &p[k]))
+				continue;
+			pairs++;
+			for (size_t now = 0; now < DAYS; now += 13) {
+				retention_decide(&p[i], created[now] + 60, created, now + 1, before);
+				retention_decide(&p[k], created[now] + 60, created, now + 1, after);
+				for (size_t d = 0; d <= now; d++)
+					assert_false(before[d] && !after[d]);
+			}
+		}
+	assert_true(pairs > N);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -289,6 +387,9 @@ int main(void)
 		cmocka_unit_test(test_last_point_is_never_removed),
 		cmocka_unit_test(test_kinds_overlap),
 		cmocka_unit_test(test_anchor_rules),
+		cmocka_unit_test(test_first_policy_shortens),
+		cmocka_unit_test(test_change_shortens),
+		cmocka_unit_test(test_unshortened_keeps_a_superset),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
