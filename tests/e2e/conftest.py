@@ -1,11 +1,11 @@
-"""Shared fixtures for the end-to-end tests: where the built binaries are."""
+"""The end-to-end tests' fixtures: where the built binaries are, and the
+services and worlds most tests start from (helpers.py has what they are
+built of)."""
 import os
-import subprocess
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("ARCA_BUILD", os.path.join(ROOT, "build"))
+from helpers import BUILD, World, Service, has_test_clock, init, openssl
 
 
 def _binary(name):
@@ -25,7 +25,44 @@ def arcad_bin():
     return _binary("arcad")
 
 
-def run(argv, **kw):
-    """Run a command, capture its output as text, never raise on exit code."""
-    return subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True, timeout=60, **kw)
+@pytest.fixture
+def svc(arcad_bin, tmp_path):
+    """A signed-in service with no vault."""
+    s = Service(arcad_bin, init(arcad_bin, tmp_path))
+    s.sign_in()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def env(arcad_bin, tmp_path):
+    """A signed-in service with one LRS vault, and a machine key made by
+    hand: (service, folder, key path, public key PEM)."""
+    s = Service(arcad_bin, init(arcad_bin, tmp_path))
+    s.sign_in()
+    st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1"})
+    assert st == 201
+    mkey = tmp_path / "machine.key"
+    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(mkey))
+    mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
+    yield s, tmp_path, mkey, mpub
+    s.stop()
+
+
+@pytest.fixture
+def world(arcad_bin, arca_bin, tmp_path):
+    """A service with one GRS vault, ready to register agents."""
+    w = World(arcad_bin, arca_bin, tmp_path)
+    yield w
+    w.stop()
+
+
+@pytest.fixture
+def clock_world(arcad_bin, arca_bin, tmp_path):
+    """A world whose service takes a test clock; skipped on builds without
+    one (the sanitizer build has it)."""
+    if not has_test_clock(arcad_bin):
+        pytest.skip("this build takes no test clock (the sanitizer build does)")
+    w = World(arcad_bin, arca_bin, tmp_path, redundancy="GRS")
+    yield w
+    w.stop()

@@ -2,8 +2,7 @@
 and what it does shows in the API of a running service."""
 import json
 
-from conftest import run
-from test_service import Service, init
+from helpers import Service, init, run
 
 
 def test_admin_commands(arcad_bin, arca_bin, tmp_path):

@@ -11,24 +11,10 @@ import time
 
 import pytest
 
-from test_delete import pin as service_pin
-from agent_helpers import PASSPHRASE, Agent, World
+from helpers import (PASSPHRASE, Relay, Service, World, free_port, has_test_clock,
+    machine_signed, pin, rsync_diff, usage_bytes)
 
 
-@pytest.fixture
-def world(arcad_bin, arca_bin, tmp_path):
-    w = World(arcad_bin, arca_bin, tmp_path)
-    yield w
-    w.stop()
-
-
-def rsync_diff(a, b):
-    """Lines of difference between two trees by content and every piece of
-    metadata rsync knows (hard links, ACLs, xattrs); empty when equal."""
-    p = subprocess.run(["rsync", "-aHAX", "--checksum", "--dry-run", "--itemize-changes",
-                        "--delete", str(a) + "/", str(b) + "/"], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    return p.stdout.strip()
 
 
 def extents(path):
@@ -242,20 +228,11 @@ def test_corrupted_object_is_reported_by_name(world, tmp_path):
     assert not (restored / "victim.bin").exists()
 
 
-def machine_signed(world, agent, method, path, body=b"", t=None, headers=None, raw=False):
-    """A request signed with the agent's own machine key, as the agent would."""
-    from test_register import signed
-    state = json.loads(open(os.path.join(agent.home, "agent.json")).read())
-    return signed(world.s, state["machine_id"], os.path.join(agent.home, "machine.key"),
-                  method, path, body=body, t=t, headers=headers, raw=raw)
-
-
 def test_a_restore_looks_an_object_up_again_after_a_404(world, tmp_path):
     """Issue 12, defect 3 (agent side): a pack can go between the moment a
     restore locates an object and the moment it reads it (the collector
     moved the object and the grace hour ran out). Before, the agent called
     the file lost; now it asks where the object is and reads it there."""
-    from relay import Relay
     a = world.register("server-01")
     src = tmp_path / "src"
     src.mkdir()
@@ -388,7 +365,6 @@ def test_registration_refusals_register_nothing(world, tmp_path):
 
 
 def test_expired_credentials(arcad_bin, arca_bin, tmp_path):
-    from test_service import has_test_clock, Service
     if not has_test_clock(arcad_bin):
         pytest.skip("this build's service takes no test clock (the sanitizer build does)")
     w = World(arcad_bin, arca_bin, tmp_path)
@@ -483,12 +459,6 @@ def test_damaged_cache_files_are_ignored_with_a_note(world, tmp_path):
     assert rsync_diff(src, out / str(src).lstrip("/")) == ""
 
 
-def usage_bytes(world):
-    st, body, _ = world.s.call("GET", "/vaults/backup-vault/usage")
-    assert st == 200
-    return body["stored_bytes"]
-
-
 def test_sigkill_during_backup_then_resume(world, tmp_path):
     a = world.register("server-01")
     src = tmp_path / "src"
@@ -530,7 +500,6 @@ def test_sigkill_during_backup_then_resume(world, tmp_path):
         assert rsync_diff(src, o / str(src).lstrip("/")) == ""
 
 
-
 def test_passphrase_change(world, tmp_path):
     a = world.register("server-01")
     src = tmp_path / "src"
@@ -543,7 +512,7 @@ def test_passphrase_change(world, tmp_path):
     assert p.returncode == 1 and "PIN" in p.stderr, p.stderr
     before = usage_bytes(world)
     p = a.run("properties", "--change-passphrase", "--passphrase-file", str(new),
-              "--pin", service_pin(world.s))
+              "--pin", pin(world.s))
     assert p.returncode == 0, p.stderr
     assert usage_bytes(world) == before  # nothing re-encrypted or uploaded
     b = world.register("laptop")
@@ -574,13 +543,6 @@ def test_properties_throttle_and_cache_move(world, tmp_path):
     assert r["bytes_read"] == 0, r  # the moved file index still knows every file
     p = a.run("properties", "--throttle-work", "fast")
     assert p.returncode == 2 and "bytes a second" in p.stderr
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Tinyproxy:

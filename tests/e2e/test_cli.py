@@ -1,7 +1,7 @@
 """The two binaries' command lines: help, version, JSON, usage errors."""
 import json
 
-from conftest import run
+from helpers import BUILD, run
 
 
 def test_arca_help_lists_commands(arca_bin):
@@ -49,7 +49,6 @@ def test_install_puts_binaries_and_working_units(tmp_path):
     import os
     import re
     import shutil
-    from conftest import BUILD
     if shutil.which("meson") is None:
         import pytest
         pytest.fail("meson is not installed; run scripts/bootstrap")

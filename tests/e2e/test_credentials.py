@@ -2,12 +2,11 @@
 files built the way the service will build them (openssl for the PKI)."""
 import datetime
 import json
-import os
 import subprocess
 
 import pytest
 
-from conftest import run
+from helpers import run
 
 
 def openssl(*args, cwd):

@@ -5,8 +5,7 @@ import json
 
 import pytest
 
-from test_register import download, register, signed, env  # noqa: F401 (fixture)
-from test_storage import make_pack
+from helpers import call_pin, download, make_pack, pin, register, run, signed, wrapped_key
 
 
 @pytest.fixture
@@ -24,30 +23,6 @@ def point(env):
         assert st == 201
         rps.append(rp["id"])
     return s, tmp, mid, mkey, mpub, creds, rps
-
-
-def pin(s):
-    st, body, _ = s.call("POST", "/pin")
-    assert st == 201 and len(body["pin"]) == 8 and body["pin"].isdigit()
-    return body["pin"]
-
-
-def call_pin(s, method, path, p, body=None):
-    """A signed-in user's request with the security PIN P (None: without)."""
-    import urllib.request
-    import urllib.error
-    req = urllib.request.Request(s.url + "/api/v1" + path, method=method,
-                                 data=None if body is None else json.dumps(body).encode())
-    req.add_header("Authorization", "Bearer " + s.token)
-    if body is not None:
-        req.add_header("Content-Type", "application/json")
-    if p is not None:
-        req.add_header("X-Arca-PIN", p)
-    try:
-        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
 
 
 def test_point_delete_needs_pin_and_undeletes(point):
@@ -123,7 +98,6 @@ def test_machine_soft_delete(point):
 
 
 def test_passphrase_change_needs_pin_and_keeps_the_key(point):
-    from test_register import wrapped_key
     s, tmp, mid, mkey, _, _, rps = point
     st, me = signed(s, mid, mkey, "GET", "/machine")
     kid = bytes.fromhex(me["key_id"])
@@ -180,7 +154,6 @@ def test_policy_limits_floors_and_pin(point):
     assert body["keep_daily"] == 10
 
 
-
 def test_undelete_keeps_the_limits(point):
     """Bringing a machine back counts like registering one: a vault already
     holding 50 live machines refuses it, naming the limit, and keeps it
@@ -211,7 +184,6 @@ def test_pin_is_single_use_bound_to_its_user_and_not_for_tokens(point, arcad_bin
     """Issue 12, defect 6: a PIN is its generator's, for one operation, and
     an API token can use none."""
     import copy
-    from conftest import run
     s, tmp, mid, mkey, _, _, rps = point
     path = "/vaults/backup-vault/machines/server-01/recovery-points/"
     p = pin(s)
@@ -254,7 +226,6 @@ def test_pin_attempts_are_limited(point):
 
 
 def test_machine_pin_is_single_use_and_attempt_limited(point):
-    from test_register import wrapped_key
     import base64
     s, tmp, mid, mkey, _, _, rps = point
     st, me = signed(s, mid, mkey, "GET", "/machine")

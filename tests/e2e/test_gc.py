@@ -11,11 +11,8 @@ import time
 
 import pytest
 
-from test_delete import pin as service_pin
-from agent_helpers import World
-from test_agent import machine_signed, rsync_diff, usage_bytes as stored
-from test_retention import Clock
-from test_service import has_test_clock
+from helpers import (Clock, call_pin, collect, disk, eventually, machine_signed, pack_files, pin,
+                     rsync_diff, usage_bytes)
 
 DAY = 86400
 # `make soak` raises the randomized rounds far beyond what the suite runs.
@@ -23,42 +20,13 @@ SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
 
 
 @pytest.fixture
-def world(arcad_bin, arca_bin, tmp_path):
-    if not has_test_clock(arcad_bin):
-        pytest.skip("this build takes no test clock (the sanitizer build does)")
-    w = World(arcad_bin, arca_bin, tmp_path, redundancy="GRS")  # test_schedule shares it
-    yield w
-    w.stop()
-
-
-
-def disk(world):
-    return sum(f.stat().st_size for f in (world.s.data / "store").rglob("*")
-               if f.is_file() and "/packs/" in str(f))
-
-
-def eventually(probe, done, seconds=60):
-    """PROBE() until DONE(value) or SECONDS pass; the last value. The
-    service purges and collects on a timer as it starts, beside the
-    requests it serves, so a test waits for what that pass does."""
-    end = time.monotonic() + seconds
-    while True:
-        v = probe()
-        if done(v) or time.monotonic() > end:
-            return v
-        time.sleep(0.2)
-
-
-def collect(world):
-    st, body, _ = world.s.call("POST", "/vaults/backup-vault/collect")
-    assert st == 200, body
-    return body
+def world(clock_world):
+    return clock_world
 
 
 def delete_point(world, point):
-    from test_delete import call_pin
     st, body = call_pin(world.s, "DELETE",
-                        f"/vaults/backup-vault/machines/server-01/recovery-points/{point}", service_pin(world.s))
+                        f"/vaults/backup-vault/machines/server-01/recovery-points/{point}", pin(world.s))
     assert st == 200, body
 
 
@@ -83,21 +51,21 @@ def test_collection_frees_what_no_point_needs(world, arcad_bin, tmp_path):
     src = tmp_path / "src"
     src.mkdir()
     first, second = make_garbage(world, clock, a, src)
-    before = stored(world)
+    before = usage_bytes(world)
     # Soft-deleted: restorable for 14 days, so nothing of it may go.
     r = collect(world)
-    assert r["packs_dropped"] == 0 and r["packs_rewritten"] == 0 and stored(world) == before
+    assert r["packs_dropped"] == 0 and r["packs_rewritten"] == 0 and usage_bytes(world) == before
     # After 15 days it is purged, and the collector (on its timer at start)
     # frees its packs; files go after the grace hour.
     clock.move(15 * DAY, a)
-    after = eventually(lambda: stored(world), lambda v: v < before / 3)
+    after = eventually(lambda: usage_bytes(world), lambda v: v < before / 3)
     assert after < before / 3, (before, after)
     clock.move(15 * DAY + 2 * 3600, a)
     # The start-up pass deletes the files; this pass waits for it to end.
     collect(world)
     on_disk = disk(world)
     # GRS: two copies of what is left, and nothing else.
-    assert on_disk == 2 * stored(world), (on_disk, stored(world))
+    assert on_disk == 2 * usage_bytes(world), (on_disk, usage_bytes(world))
     print(f"collection: stored {before} bytes before, {after} after; {on_disk} on disk (GRS)")
     out = tmp_path / "out"
     a.json("restore", second, "--target", str(out))
@@ -221,15 +189,10 @@ def test_sigkill_during_collection(world, arcad_bin, tmp_path):
         assert a.json("restore", pt["id"], "--target", str(o))["status"] == "complete"
 
 
-def pack_files(world, region="local-1"):
-    return {f.name for f in (world.s.data / "store" / region).rglob("*")
-            if f.is_file() and "/packs/" in str(f)}
-
-
 def read_pack(world, a, clock, pack):
     """A machine-signed read of the first bytes of PACK, as a restore makes
     it: the status."""
-    st, _ = machine_signed(world, a, "GET", f"/packs/{pack}", t=int(time.time()) + clock.offset,
+    st, _ = machine_signed(world, a, "GET", f"/packs/{pack}", offset=clock.offset,
                            headers={"Range": "bytes=0-15"}, raw=True)
     return st
 
@@ -270,7 +233,6 @@ def test_a_collected_pack_stays_readable_through_the_grace_period(world, arcad_b
 def test_a_purged_machines_packs_are_deleted(world, arcad_bin, tmp_path):
     """Issue 12, defect 4: before, a purged machine's pack files stayed in
     both regions' stores forever."""
-    from test_delete import call_pin
     clock = Clock(arcad_bin, world)
     a = world.register("server-01")
     b = world.register("server-02")
@@ -281,14 +243,14 @@ def test_a_purged_machines_packs_are_deleted(world, arcad_bin, tmp_path):
     b.json("backup", str(src))
     kept = disk(world)
     st, body = call_pin(world.s, "DELETE", "/vaults/backup-vault/machines/server-01",
-                        service_pin(world.s))
+                        pin(world.s))
     assert st == 200, body
     clock.move(15 * DAY, a)
     clock.move(15 * DAY + 2 * 3600, b)
     collect(world)
     # Only server-02's copy is left, in both regions (GRS).
     left = disk(world)
-    assert left == 2 * stored(world) and 0 < left < kept * 0.6, (kept, left, stored(world))
+    assert left == 2 * usage_bytes(world) and 0 < left < kept * 0.6, (kept, left, usage_bytes(world))
     assert pack_files(world, "local-1") == pack_files(world, "local-2")
     out = tmp_path / "out"
     b.json("restore", "latest", "--target", str(out))

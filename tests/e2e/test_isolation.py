@@ -3,15 +3,12 @@ restarted service keeps everything it acknowledged. Each refused attack is
 counted and the count printed."""
 import json
 import os
-import ssl
 import urllib.error
 import urllib.request
 
 import pytest
 
-from test_register import download, register, signed, env  # noqa: F401 (fixture)
-from test_service import Service, init
-from test_storage import make_pack
+from helpers import Creds, Service, download, init, make_pack, register, signed
 
 ATTACKS = {"tried": 0}
 
@@ -51,7 +48,6 @@ def test_machines_are_isolated(env, arcad_bin, tmp_path):
     # A machine of another vault of the same subscription.
     s.call("POST", "/vaults", {"name": "other-vault", "region": "local-1"})
     st, xml, _ = s.call("POST", "/vaults/other-vault/credentials", raw=True)
-    from test_register import Creds
     other = Creds(xml, tmp)
     st, b, _ = register(s, other, "server-b", mpub)
     bid = b["machine_id"]

@@ -2,8 +2,7 @@
 they skipped, non-complete outcomes raise alerts) and usage per vault."""
 import json
 
-from test_register import download, register, signed, env  # noqa: F401 (fixture)
-from test_storage import make_pack
+from helpers import download, make_pack, register, signed
 
 
 def test_jobs_and_usage(env):

@@ -9,11 +9,7 @@ import time
 
 import pytest
 
-from agent_helpers import World
-from test_register import signed
-from test_retention import Clock
-from test_service import has_test_clock
-from test_storage import make_pack
+from helpers import Clock, World, has_test_clock, make_pack, signed
 
 HOUR = 3600
 

@@ -6,7 +6,7 @@ import http.client
 import json
 import re
 
-from test_service import PASSWORD, Service, init, svc  # noqa: F401 (fixture)
+from helpers import PASSWORD, Service, init
 
 
 def raw(svc, method, path, body=None, headers=None):

@@ -1,146 +1,14 @@
 """Machine registration with vault credentials, and machine-signed requests,
 driven from the test with openssl until the agent registers by itself."""
 import base64
-import calendar
-import hashlib
-import json
 import os
-import re
-import ssl
 import subprocess
 import time
-import urllib.error
-import urllib.request
 
 import pytest
 
-from test_service import Service, has_test_clock, init
-
-
-def openssl(*args, data=None):
-    return subprocess.run(["openssl", *args], input=data, capture_output=True, check=True).stdout
-
-
-def sign(key_path, msg):
-    return base64.b64encode(openssl("dgst", "-sha256", "-sign", key_path, data=msg)).decode()
-
-
-def wrapped_key(key_id=None):
-    """A structurally valid wrapped-key blob (docs/FORMAT.md): the service
-    checks its shape and reads its key id, and can open nothing."""
-    head = b"ARCAWKEY" + bytes([1, 1, 0, 0]) + (1).to_bytes(4, "little") \
-        + (8192).to_bytes(8, "little") + (key_id or os.urandom(16)) + os.urandom(16 + 24 + 48)
-    return head + hashlib.blake2b(head, digest_size=16).digest()
-
-
-DAY = 86400
-
-
-def cert_end(path):
-    """When the PEM certificate in PATH ends, in Unix seconds."""
-    return ssl.cert_time_to_seconds(ssl._ssl._test_decode_cert(str(path))["notAfter"])
-
-
-def iso_time(text):
-    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
-
-
-class Verifier:
-    """A registration verifier (docs/FORMAT.md): an Ed25519 key pair that the
-    agent derives from the master key; here a random one stands for it."""
-
-    def __init__(self, tmp):
-        self.tmp = tmp
-        self.key = tmp / f"verifier-{os.urandom(4).hex()}.key"
-        openssl("genpkey", "-algorithm", "ed25519", "-out", str(self.key))
-        self.pub = openssl("pkey", "-in", str(self.key), "-pubout", "-outform", "DER")[-32:]
-
-    def prove(self, msg):
-        f = self.tmp / f"msg-{os.urandom(4).hex()}"
-        f.write_bytes(msg)
-        return openssl("pkeyutl", "-sign", "-inkey", str(self.key), "-rawin", "-in", str(f))
-
-
-class Creds:
-    def __init__(self, xml, tmp):
-        self.xml = xml
-        self.vault_id = re.search(rb"<VaultId>(.*?)</VaultId>", xml).group(1).decode()
-        self.cert = re.search(rb"<Certificate>\s*(.*?)\s*</Certificate>", xml, re.S).group(1).decode() + "\n"
-        key = re.search(rb"<PrivateKey>\s*(.*?)\s*</PrivateKey>", xml, re.S).group(1) + b"\n"
-        self.key = tmp / f"cred-{os.urandom(4).hex()}.key"
-        self.key.write_bytes(key)
-
-
-@pytest.fixture
-def env(arcad_bin, tmp_path):
-    s = Service(arcad_bin, init(arcad_bin, tmp_path))
-    s.sign_in()
-    st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1"})
-    assert st == 201
-    mkey = tmp_path / "machine.key"
-    openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(mkey))
-    mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
-    yield s, tmp_path, mkey, mpub
-    s.stop()
-
-
-def download(s, tmp):
-    st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
-    assert st == 201
-    return Creds(xml, tmp)
-
-
-def register(s, creds, name, mpub, blob=None, signer=None, t=None, verifier=None, prover=None,
-             nonce=None):
-    """POST /register as the agent does. VERIFIER is the registration
-    verifier sent (a new random one when None); PROVER signs the proof (the
-    verifier itself when None)."""
-    blob = blob or wrapped_key()
-    t = int(time.time()) if t is None else t
-    nonce = nonce or os.urandom(16).hex()
-    verifier = verifier or Verifier(creds.key.parent)
-    msg = (f"arca-register-v2\n{creds.vault_id}\n{name}\n{t}\n{nonce}\n"
-           f"{hashlib.sha256(mpub.encode()).hexdigest()}\n{hashlib.sha256(blob).hexdigest()}\n"
-           f"{verifier.pub.hex()}\n").encode()
-    body = {"vault_id": creds.vault_id, "credential_certificate": creds.cert, "machine_name": name,
-            "machine_public_key": mpub, "wrapped_key": base64.b64encode(blob).decode(),
-            "time": t, "nonce": nonce, "signature": sign(str(signer or creds.key), msg),
-            "verifier": base64.b64encode(verifier.pub).decode(),
-            "proof": base64.b64encode((prover or verifier).prove(msg)).decode()}
-    return s.call("POST", "/register", body, token="")
-
-
-def signature_headers(machine_id, key, method, path, body=b"", nonce=None, t=None,
-                      length=None, sha=None):
-    """The headers of a machine-signed request (docs/API.md, arca-request-v2):
-    the signature covers the body's length and SHA-256, sent as headers too.
-    LENGTH and SHA declare another body than BODY (a test's upload that
-    sends only its head)."""
-    t = str(int(time.time()) if t is None else t)
-    nonce = nonce or os.urandom(16).hex()
-    sha = sha or hashlib.sha256(body).hexdigest()
-    length = len(body) if length is None else length
-    msg = f"arca-request-v2\n{method}\n/api/v1{path}\n{t}\n{nonce}\n{length}\n{sha}\n"
-    return {"X-Arca-Machine": machine_id, "X-Arca-Time": t, "X-Arca-Nonce": nonce,
-            "X-Arca-Content-SHA256": sha, "X-Arca-Signature": sign(str(key), msg.encode())}
-
-
-def signed(s, machine_id, key, method, path, body=b"", nonce=None, t=None, headers=None,
-           raw=False):
-    req = urllib.request.Request(s.url + "/api/v1" + path, method=method, data=body or None)
-    if body:
-        req.add_header("Content-Type", "application/octet-stream" if path.startswith("/packs/")
-                       else "application/json")
-    for k, v in signature_headers(machine_id, key, method, path, body, nonce, t).items():
-        req.add_header(k, v)
-    for k, v in (headers or {}).items():
-        req.add_header(k, v)
-    try:
-        with urllib.request.urlopen(req, context=s.ctx, timeout=30) as r:
-            data = r.read()
-            return r.status, (data if raw else json.loads(data))
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+from helpers import (Creds, DAY, Service, Verifier, cert_end, download, has_test_clock, iso_time,
+    openssl, register, signed, wrapped_key)
 
 
 def test_register_locks_redundancy_and_keeps_the_wrapped_key(env):

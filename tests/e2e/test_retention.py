@@ -8,31 +8,13 @@ import time
 
 import pytest
 
-from test_delete import call_pin, pin as service_pin
-from agent_helpers import World
-from test_agent import free_port, rsync_diff
-from test_register import signed
-from test_service import Service, has_test_clock
+from helpers import Clock, call_pin, has_test_clock, machine_signed, pin
 
 
 # Where a person shortens server-01's retention; a machine never can.
 USER_ROUTE = "PUT /api/v1/vaults/backup-vault/machines/server-01/policy"
 SHORT = b'{"schedule": ["09:30"], "keep_daily": 7}'
 
-
-def machine_signed(world, agent, method, path, body=b"", headers=None, offset=0):
-    """A request signed with AGENT's own machine key, with HEADERS added,
-    at the service's time (OFFSET seconds from now)."""
-    state = json.loads(open(os.path.join(agent.home, "agent.json")).read())
-    return signed(world.s, state["machine_id"], os.path.join(agent.home, "machine.key"),
-                  method, path, body=body, headers=headers, t=int(time.time()) + offset)
-
-
-@pytest.fixture
-def world(arcad_bin, arca_bin, tmp_path):
-    w = World(arcad_bin, arca_bin, tmp_path)
-    yield w
-    w.stop()
 
 
 
@@ -58,7 +40,7 @@ def test_policy_set_show_and_limits(world):
     # refusal says who can and where, and spends no PIN.
     p = a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "7")
     assert p.returncode == 1 and USER_ROUTE in p.stderr and "security PIN" in p.stderr, p.stderr
-    code = service_pin(world.s)
+    code = pin(world.s)
     st, body = machine_signed(world, a, "PUT", "/machine/policy", SHORT, {"X-Arca-PIN": code})
     assert st == 403 and body["error"]["code"] == "forbidden", body
     assert USER_ROUTE in body["error"]["message"], body
@@ -83,30 +65,6 @@ def test_policy_set_show_and_limits(world):
     assert text.returncode == 0 and "Kept (0):" in text.stdout, text.stdout
     prev = a.json("policy", "preview")
     assert prev["keep"] == [] and prev["remove"] == []
-
-
-class Clock:
-    """A service on a fixed port whose clock the test moves; the agent's
-    clock moves with it."""
-
-    def __init__(self, arcad, world):
-        self.arcad, self.w, self.port = arcad, world, free_port()
-        world.s.stop()
-        self.start(0)
-
-    def start(self, offset):
-        self.offset = offset
-        self.w.s = Service(self.arcad, self.w.s.data, clock_offset=offset, port=self.port)
-        self.w.s.sign_in()
-
-    def move(self, offset, agent=None):
-        self.w.s.stop()
-        self.start(offset)
-        if agent:
-            agent.env = self.env()
-
-    def env(self):
-        return dict(os.environ, ARCA_TEST_CLOCK_OFFSET=str(self.offset))
 
 
 def test_retention_by_the_service_clock(arcad_bin, world, tmp_path):
@@ -187,7 +145,7 @@ def test_first_policy_that_expires_points_needs_a_pin(arcad_bin, world, tmp_path
     assert st == 401 and "PIN" in body["error"]["message"], (st, body)
     p = a.run("policy", "set", "--schedule", "12:00", "--keep-daily", "7")
     assert p.returncode == 1 and USER_ROUTE in p.stderr, (p.returncode, p.stderr)
-    code = service_pin(world.s)
+    code = pin(world.s)
     st, body = machine_signed(world, a, "PUT", "/machine/policy", json.dumps(first).encode(),
                               {"X-Arca-PIN": code}, clock.offset)
     assert st == 403 and USER_ROUTE in body["error"]["message"], (st, body)
@@ -230,7 +188,7 @@ def test_moved_anchor_needs_a_pin(arcad_bin, world, tmp_path):
     assert p.returncode == 1 and USER_ROUTE in p.stderr, (p.returncode, p.stderr)
     assert a.json("policy", "show")["weekly_day"] == anchor
     assert shortened(world) == []
-    st, body = call_pin(world.s, "PUT", POLICY_PATH, service_pin(world.s), moved)
+    st, body = call_pin(world.s, "PUT", POLICY_PATH, pin(world.s), moved)
     assert st == 200 and body["weekly_day"] == moved["weekly_day"], (st, body)
     assert len(shortened(world)) == 1
     prev = a.json("policy", "preview")

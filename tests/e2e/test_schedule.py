@@ -6,8 +6,14 @@ import signal
 import subprocess
 import time
 
-from test_retention import Clock
-from test_gc import world  # noqa: F401 (the fixture: a world on a test-clock build)
+import pytest
+
+from helpers import Clock, cert_end
+
+
+@pytest.fixture
+def world(clock_world):
+    return clock_world
 
 
 def jobs(world):
@@ -108,7 +114,6 @@ def test_the_agent_renews_its_certificate(world, arcad_bin, tmp_path):
     """A backup in the certificate's last 30 days renews it for a year, so a
     machine that keeps backing up never expires; one that stays away past
     the end is refused and told to register again."""
-    from test_register import cert_end
     day = 86400
     clock = Clock(arcad_bin, world)
     a = world.register("server-01")

@@ -3,98 +3,12 @@ their limits, vault credentials, the audit log. Every server listens on
 127.0.0.1 on a port the kernel picks, and is stopped at the end."""
 import datetime
 import json
-import os
 import re
-import signal
-import ssl
 import subprocess
-import urllib.error
-import urllib.request
 
 import pytest
 
-from conftest import run
-
-PASSWORD = "a long test password"
-
-
-class Service:
-    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0):
-        self.data = data
-        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
-        if plain:
-            argv.append("--http")
-        env = dict(os.environ)
-        if clock_offset is not None:
-            env["ARCA_TEST_CLOCK_OFFSET"] = str(clock_offset)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env)
-        line = self.proc.stdout.readline()
-        m = re.match(r"arcad: serving (https?://127\.0\.0\.1:\d+)", line)
-        if not m:
-            self.proc.kill()
-            raise AssertionError(f"arcad did not start: {line!r} {self.proc.stderr.read()}")
-        self.url = m.group(1)
-        self.ctx = ssl.create_default_context(cafile=str(data / "tls" / "ca.pem"))
-        self.token = None
-
-    def call(self, method, path, body=None, token=None, raw=False):
-        req = urllib.request.Request(self.url + "/api/v1" + path, method=method,
-                                     data=None if body is None else json.dumps(body).encode())
-        if body is not None:
-            req.add_header("Content-Type", "application/json")
-        tok = token if token is not None else self.token
-        if tok:
-            req.add_header("Authorization", "Bearer " + tok)
-        try:
-            with urllib.request.urlopen(req, context=self.ctx, timeout=30) as r:
-                data = r.read()
-                return r.status, (data if raw else json.loads(data)), r.headers
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read()), e.headers
-
-    def sign_in(self):
-        st, body, _ = self.call("POST", "/session", {"user": "owner", "password": PASSWORD})
-        assert st == 201, body
-        self.token = body["token"]
-        return body
-
-    def stop(self):
-        """Stop the service; it must exit cleanly, and under the sanitizer
-        build without any report (leaks included)."""
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = self.proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            _, err = self.proc.communicate()
-            raise AssertionError("arcad did not stop on SIGTERM")
-        assert "Sanitizer" not in err and "runtime error" not in err, err[-4000:]
-        assert self.proc.returncode == 0, err[-2000:]
-
-
-def has_test_clock(arcad):
-    """Whether this build's service takes ARCA_TEST_CLOCK_OFFSET."""
-    p = run([arcad, "version", "--json"])
-    return json.loads(p.stdout).get("test_clock") is True
-
-
-def init(arcad, tmp_path):
-    data = tmp_path / "data"
-    pw = tmp_path / "pw"
-    pw.write_text(PASSWORD + "\n")
-    p = run([arcad, "init", "--data", str(data), "--password-file", str(pw)])
-    assert p.returncode == 0, p.stderr
-    assert "Password:" not in p.stdout  # a given password is never echoed
-    return data
-
-
-@pytest.fixture
-def svc(arcad_bin, tmp_path):
-    s = Service(arcad_bin, init(arcad_bin, tmp_path))
-    s.sign_in()
-    yield s
-    s.stop()
+from helpers import Service, init, run
 
 
 def test_init_generates_password_once_and_refuses_twice(arcad_bin, tmp_path):

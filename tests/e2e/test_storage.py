@@ -9,16 +9,7 @@ import time
 
 import pytest
 
-from conftest import BUILD
-from test_register import download, register, signed, env  # noqa: F401 (fixture)
-
-
-def make_pack(tmp, n=4, size=50000, seed="machine-1"):
-    out = tmp / f"pack-{os.urandom(4).hex()}"
-    p = subprocess.run([os.path.join(BUILD, "arca-test-pack"), str(out), str(n), str(size), seed],
-                       capture_output=True, text=True, check=True)
-    info = json.loads(p.stdout)
-    return out.read_bytes(), info
+from helpers import Creds, download, make_pack, register, signed
 
 
 @pytest.fixture
@@ -167,7 +158,6 @@ def test_lrs_keeps_one_copy(env, tmp_path):
     st, body, _ = s.call("POST", "/vaults", {"name": "local-only", "region": "local-2",
                                              "redundancy": "LRS"})
     st, xml, _ = s.call("POST", "/vaults/local-only/credentials", raw=True)
-    from test_register import Creds
     st, m, _ = register(s, Creds(xml, tmp), "server-09", mpub)
     data, info = make_pack(tmp)
     assert signed(s, m["machine_id"], mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201

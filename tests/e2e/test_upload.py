@@ -13,8 +13,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from test_register import download, register, signature_headers
-from test_service import Service, init
+from helpers import Service, download, init, openssl, register, signature_headers
 
 
 @pytest.fixture
@@ -24,7 +23,6 @@ def machine(arcad_bin, tmp_path):
     st, _, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1"})
     assert st == 201
     mkey = tmp_path / "machine.key"
-    from test_register import openssl
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(mkey))
     mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
     st, body, _ = register(s, download(s, tmp_path), "server-01", mpub)
@@ -94,7 +92,6 @@ def test_unsigned_uploads_are_refused_unread(machine):
     assert staged(s) == []
     # A forged signature (another key's): the same.
     other = s.data.parent / "other.key"
-    from test_register import openssl
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", str(other))
     h = upload_headers(mid, other, path, b"x" * 1000, declared=1 << 30)
     sock = send(s, "PUT", path, h, b"x" * 1000)
