@@ -394,6 +394,7 @@ struct admin {
 	const char *data, *region, *redundancy, *out, *password_file, *url;
 	const char *arg[2];
 	int nargs, json;
+	int64_t now;    /* the service's clock when the command started */
 	struct service s;
 	catalog_id sub;
 };
@@ -478,13 +479,224 @@ static int need_args(struct admin *a, int n, const char *usage)
 	return 0;
 }
 
+/* Each admin command: 0 done, 2 a usage error (said), or -1 with E set. */
+
+static int admin_vault_create(struct admin *a, struct err *e)
+{
+	struct vault v;
+	int rc;
+
+	if ((rc = need_args(a, 1, "vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]")))
+		return rc;
+	if (ops_vault_create(&a->s, a->sub, "arcad admin", a->arg[0], a->region ? a->region
+			     : a->s.regions[0].name, a->redundancy, a->now, &v, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(vault_obj(&v));
+	else
+		printf("Created vault %s in %s (%s).\n", v.name, v.region, v.redundancy);
+	return 0;
+}
+
+static int admin_vault_list(struct admin *a, struct err *e)
+{
+	struct vault *v = NULL;
+	size_t n = 0;
+
+	if (catalog_vault_list(a->s.cat, a->sub, &v, &n, e) != 0)
+		return -1;
+	if (a->json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, vault_obj(&v[i]));
+		print_json(json_pack("{s:o}", "vaults", arr));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%-50s %-10s %s%s  %d machines\n", v[i].name, v[i].region,
+			       v[i].redundancy, v[i].locked ? " (locked)" : "", v[i].machines);
+	}
+	free(v);
+	return 0;
+}
+
+static int admin_vault_show(struct admin *a, struct err *e)
+{
+	struct vault v;
+	int rc;
+
+	if ((rc = need_args(a, 1, "vault show --data DIR NAME")))
+		return rc;
+	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(vault_obj(&v));
+	else
+		printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
+		       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
+	return 0;
+}
+
+static int admin_vault_delete(struct admin *a, struct err *e)
+{
+	int rc;
+
+	if ((rc = need_args(a, 1, "vault delete --data DIR NAME")))
+		return rc;
+	if (catalog_vault_delete(a->s.cat, a->sub, a->arg[0], e) != 0)
+		return -1;
+	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "vault.delete", a->arg[0], "", NULL);
+	if (a->json)
+		print_json(json_pack("{s:s}", "deleted", a->arg[0]));
+	else
+		printf("Deleted vault %s.\n", a->arg[0]);
+	return 0;
+}
+
+static int admin_vault_credentials(struct admin *a, struct err *e)
+{
+	struct buf file = BUF_INIT;
+	char name[VAULTCRED_FILENAME_MAX];
+	FILE *f;
+	int fd, rc;
+
+	if ((rc = need_args(a, 1, "vault credentials --data DIR NAME -o FILE [--url URL]")))
+		return rc;
+	if (a->out == NULL) {
+		fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
+		return 2;
+	}
+	if (a->url)
+		snprintf(a->s.url, sizeof(a->s.url), "%s", a->url);
+	else
+		service_set_url(&a->s, "https", "127.0.0.1", 8443);
+	if (ops_credentials_issue(&a->s, a->sub, "arcad admin", a->arg[0], a->now, &file, name, e) != 0)
+		return -1;
+	fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL || fwrite(file.data, 1, file.len, f) != file.len || fclose(f) != 0) {
+		err_errno(e, "write %s", a->out);
+		buf_wipe(&file);
+		return -1;
+	}
+	buf_wipe(&file);
+	if (a->json)
+		print_json(json_pack("{s:s,s:s,s:s}", "file", a->out, "name", name, "service_url",
+				     a->s.url));
+	else
+		printf("Wrote vault credentials for %s to %s (valid 48 hours; any earlier file of "
+		       "this vault no longer registers machines).\n", a->arg[0], a->out);
+	return 0;
+}
+
+static int admin_machine_list(struct admin *a, struct err *e)
+{
+	struct vault v;
+	struct machine *m = NULL;
+	size_t n = 0;
+	int rc;
+
+	if ((rc = need_args(a, 1, "machine list --data DIR VAULT")))
+		return rc;
+	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0 ||
+	    catalog_machine_list(a->s.cat, v.id, &m, &n, e) != 0)
+		return -1;
+	if (a->json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "id", m[i].id, "name",
+							     m[i].name, "deleted", m[i].deleted != 0));
+		print_json(json_pack("{s:o}", "machines", arr));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%-64s %s%s\n", m[i].name, m[i].id, m[i].deleted ? " (deleted)" : "");
+	}
+	free(m);
+	return 0;
+}
+
+/* The new user's password into PW: from --password-file, or generated.
+ * 0, or -1 with E set. */
+static int admin_password(struct admin *a, char pw[256], struct err *e)
+{
+	char gen[PASSPHRASE_GEN_CHARS + 1];
+
+	if (a->password_file) {
+		if (read_secret_file(a->password_file, pw, 256) != 0 || strlen(pw) < 12)
+			return err_set(e, ERR_INVALID, "the password in %s must have at least 12 "
+				       "characters", a->password_file);
+		return 0;
+	}
+	if (passphrase_generate(gen, e) != 0)
+		return -1;
+	memcpy(pw, gen, SERVICE_PASSWORD_LEN);
+	pw[SERVICE_PASSWORD_LEN] = 0;
+	sodium_memzero(gen, sizeof(gen));
+	return 0;
+}
+
+static int admin_user_add(struct admin *a, struct err *e)
+{
+	char pw[256], hash[crypto_pwhash_STRBYTES];
+	int rc;
+
+	if ((rc = need_args(a, 1, "user add --data DIR NAME [--password-file FILE]")))
+		return rc;
+	if (admin_password(a, pw, e) != 0)
+		return -1;
+	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
+	    catalog_user_create(a->s.cat, a->sub, a->arg[0], hash, a->now, e) != 0) {
+		sodium_memzero(pw, sizeof(pw));
+		return -1;
+	}
+	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "user.create", a->arg[0], "", NULL);
+	if (a->json)
+		print_json(json_pack("{s:s,s:s?}", "user", a->arg[0], "password",
+				     a->password_file ? NULL : pw));
+	else if (a->password_file)
+		printf("Added user %s.\n", a->arg[0]);
+	else
+		printf("Added user %s.\nPassword: %s\n(shown once)\n", a->arg[0], pw);
+	sodium_memzero(pw, sizeof(pw));
+	return 0;
+}
+
+static int admin_token_create(struct admin *a, struct err *e)
+{
+	struct principal p;
+	uint8_t raw[32];
+	char token[65], th[65];
+	catalog_id id;
+	int rc;
+
+	if ((rc = need_args(a, 1, "token create --data DIR NAME")))
+		return rc;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.subscription, sizeof(p.subscription), "%s", a->sub);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
+	service_token_hash(token, th);
+	if (catalog_token_create(a->s.cat, &p, a->arg[0], th, a->now, id, e) != 0)
+		return -1;
+	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "token.create", a->arg[0], "", NULL);
+	if (a->json)
+		print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a->arg[0], "token", token));
+	else
+		printf("API token %s: %s\n(shown once; send it as \"Authorization: Bearer TOKEN\")\n",
+		       a->arg[0], token);
+	sodium_memzero(token, sizeof(token));
+	return 0;
+}
+
 static int cmd_admin(int argc, char **argv)
 {
 	struct admin a;
 	struct err e;
 	int rc;
-	const int64_t now = service_now();
 	const char *what = argv[0], *verb = argc > 1 ? argv[1] : "";
+	int (*fn)(struct admin *, struct err *) = NULL;
 	char label[64];
 
 	snprintf(label, sizeof(label), "%s %s", what, verb);
@@ -494,178 +706,31 @@ static int cmd_admin(int argc, char **argv)
 	}
 	if ((rc = admin_parse(argc, argv, &a)) != 0)
 		return rc;
+	a.now = service_now();
 	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
 		return admin_fail(label, &e, a.json);
-	rc = 0;
-	if (strcmp(what, "vault") == 0 && strcmp(verb, "create") == 0) {
-		struct vault v;
-
-		if ((rc = need_args(&a, 1, "vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]")))
-			goto out;
-		if (ops_vault_create(&a.s, a.sub, "arcad admin", a.arg[0], a.region ? a.region
-				     : a.s.regions[0].name, a.redundancy, now, &v, &e) != 0)
-			goto fail;
-		if (a.json)
-			print_json(vault_obj(&v));
-		else
-			printf("Created vault %s in %s (%s).\n", v.name, v.region, v.redundancy);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "list") == 0) {
-		struct vault *v = NULL;
-		size_t n = 0;
-
-		if (catalog_vault_list(a.s.cat, a.sub, &v, &n, &e) != 0)
-			goto fail;
-		if (a.json) {
-			json_t *arr = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, vault_obj(&v[i]));
-			print_json(json_pack("{s:o}", "vaults", arr));
-		} else {
-			for (size_t i = 0; i < n; i++)
-				printf("%-50s %-10s %s%s  %d machines\n", v[i].name, v[i].region,
-				       v[i].redundancy, v[i].locked ? " (locked)" : "", v[i].machines);
-		}
-		free(v);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "show") == 0) {
-		struct vault v;
-
-		if ((rc = need_args(&a, 1, "vault show --data DIR NAME")))
-			goto out;
-		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0)
-			goto fail;
-		if (a.json)
-			print_json(vault_obj(&v));
-		else
-			printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
-			       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "delete") == 0) {
-		if ((rc = need_args(&a, 1, "vault delete --data DIR NAME")))
-			goto out;
-		if (catalog_vault_delete(a.s.cat, a.sub, a.arg[0], &e) != 0)
-			goto fail;
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "vault.delete", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s}", "deleted", a.arg[0]));
-		else
-			printf("Deleted vault %s.\n", a.arg[0]);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "credentials") == 0) {
-		struct buf file = BUF_INIT;
-		char name[VAULTCRED_FILENAME_MAX];
-		FILE *f;
-		int fd;
-
-		if ((rc = need_args(&a, 1, "vault credentials --data DIR NAME -o FILE [--url URL]")))
-			goto out;
-		if (a.out == NULL) {
-			fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
-			rc = 2;
-			goto out;
-		}
-		if (a.url)
-			snprintf(a.s.url, sizeof(a.s.url), "%s", a.url);
-		else
-			service_set_url(&a.s, "https", "127.0.0.1", 8443);
-		if (ops_credentials_issue(&a.s, a.sub, "arcad admin", a.arg[0], now, &file, name, &e) != 0)
-			goto fail;
-		fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (f == NULL || fwrite(file.data, 1, file.len, f) != file.len || fclose(f) != 0) {
-			err_errno(&e, "write %s", a.out);
-			buf_wipe(&file);
-			goto fail;
-		}
-		buf_wipe(&file);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s,s:s}", "file", a.out, "name", name, "service_url", a.s.url));
-		else
-			printf("Wrote vault credentials for %s to %s (valid 48 hours; any earlier file of "
-			       "this vault no longer registers machines).\n", a.arg[0], a.out);
-	} else if (strcmp(what, "machine") == 0 && strcmp(verb, "list") == 0) {
-		struct vault v;
-		struct machine *m = NULL;
-		size_t n = 0;
-
-		if ((rc = need_args(&a, 1, "machine list --data DIR VAULT")))
-			goto out;
-		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0 ||
-		    catalog_machine_list(a.s.cat, v.id, &m, &n, &e) != 0)
-			goto fail;
-		if (a.json) {
-			json_t *arr = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "id", m[i].id, "name",
-								     m[i].name, "deleted", m[i].deleted != 0));
-			print_json(json_pack("{s:o}", "machines", arr));
-		} else {
-			for (size_t i = 0; i < n; i++)
-				printf("%-64s %s%s\n", m[i].name, m[i].id, m[i].deleted ? " (deleted)" : "");
-		}
-		free(m);
-	} else if (strcmp(what, "user") == 0 && strcmp(verb, "add") == 0) {
-		char pw[256], hash[crypto_pwhash_STRBYTES], gen[PASSPHRASE_GEN_CHARS + 1];
-
-		if ((rc = need_args(&a, 1, "user add --data DIR NAME [--password-file FILE]")))
-			goto out;
-		if (a.password_file) {
-			if (read_secret_file(a.password_file, pw, sizeof(pw)) != 0 || strlen(pw) < 12) {
-				err_set(&e, ERR_INVALID, "the password in %s must have at least 12 characters",
-					a.password_file);
-				goto fail;
-			}
-		} else {
-			if (passphrase_generate(gen, &e) != 0)
-				goto fail;
-			memcpy(pw, gen, SERVICE_PASSWORD_LEN);
-			pw[SERVICE_PASSWORD_LEN] = 0;
-		}
-		if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-				      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
-		    catalog_user_create(a.s.cat, a.sub, a.arg[0], hash, now, &e) != 0) {
-			sodium_memzero(pw, sizeof(pw));
-			goto fail;
-		}
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "user.create", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s?}", "user", a.arg[0], "password",
-					     a.password_file ? NULL : pw));
-		else if (a.password_file)
-			printf("Added user %s.\n", a.arg[0]);
-		else
-			printf("Added user %s.\nPassword: %s\n(shown once)\n", a.arg[0], pw);
-		sodium_memzero(pw, sizeof(pw));
-		sodium_memzero(gen, sizeof(gen));
-	} else if (strcmp(what, "token") == 0 && strcmp(verb, "create") == 0) {
-		struct principal p;
-		uint8_t raw[32];
-		char token[65], th[65];
-		catalog_id id;
-
-		if ((rc = need_args(&a, 1, "token create --data DIR NAME")))
-			goto out;
-		memset(&p, 0, sizeof(p));
-		snprintf(p.subscription, sizeof(p.subscription), "%s", a.sub);
-		randombytes_buf(raw, sizeof(raw));
-		sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
-		service_token_hash(token, th);
-		if (catalog_token_create(a.s.cat, &p, a.arg[0], th, now, id, &e) != 0)
-			goto fail;
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "token.create", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a.arg[0], "token", token));
-		else
-			printf("API token %s: %s\n(shown once; send it as \"Authorization: Bearer TOKEN\")\n",
-			       a.arg[0], token);
-		sodium_memzero(token, sizeof(token));
-	} else {
+	if (strcmp(what, "vault") == 0 && strcmp(verb, "create") == 0)
+		fn = admin_vault_create;
+	else if (strcmp(what, "vault") == 0 && strcmp(verb, "list") == 0)
+		fn = admin_vault_list;
+	else if (strcmp(what, "vault") == 0 && strcmp(verb, "show") == 0)
+		fn = admin_vault_show;
+	else if (strcmp(what, "vault") == 0 && strcmp(verb, "delete") == 0)
+		fn = admin_vault_delete;
+	else if (strcmp(what, "vault") == 0 && strcmp(verb, "credentials") == 0)
+		fn = admin_vault_credentials;
+	else if (strcmp(what, "machine") == 0 && strcmp(verb, "list") == 0)
+		fn = admin_machine_list;
+	else if (strcmp(what, "user") == 0 && strcmp(verb, "add") == 0)
+		fn = admin_user_add;
+	else if (strcmp(what, "token") == 0 && strcmp(verb, "create") == 0)
+		fn = admin_token_create;
+	if (fn == NULL) {
 		fprintf(stderr, "arcad: unknown command '%s %s'; run 'arcad help' for the list\n", what, verb);
 		rc = 2;
+	} else if ((rc = fn(&a, &e)) < 0) {
+		rc = admin_fail(label, &e, a.json);
 	}
-	goto out;
-fail:
-	rc = admin_fail(label, &e, a.json);
-out:
 	service_close(&a.s);
 	return rc;
 }

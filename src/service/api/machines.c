@@ -49,220 +49,296 @@ static int check_machine_name(const char *n)
  * key by signing what it registers; the service checks the certificate's
  * chain, validity and that it is the vault's latest, then issues the machine
  * its own certificate and keeps its wrapped master key (which it cannot open).
+ *
+ * The steps, each of which answers when it refuses: reg_parse (the body),
+ * reg_credentials (the certificate is this vault's, valid now),
+ * reg_signed (signed by the credentials' key, proven by the master key's
+ * verifier), the clock and the nonce, reg_issue (the machine's certificate),
+ * then the catalog's registration and reg_refused or reg_accepted.
  */
-void h_register(struct call *c)
-{
-	json_t *j = body_json(c), *jt;
-	const char *vault_id, *cert_pem, *name, *pub_pem, *wrapped_b64, *nonce, *sig_b64;
-	const char *ver_b64, *proof_b64;
-	uint8_t wrapped[KEYS_WRAPPED_LEN + 1], sig[512], kid[KEY_ID_LEN];
-	uint8_t verifier[KEYS_VERIFIER_LEN + 1], proof[KEYS_PROOF_LEN + 1];
-	size_t wrapped_len = 0, sig_len = 0, ver_len = 0, proof_len = 0;
-	char pub_hash[65], wrapped_hash[65], fp[65], key_id[33], cn[160];
-	char ver_hex[2 * KEYS_VERIFIER_LEN + 1];
-	struct buf msg = BUF_INIT, mcert = BUF_INIT;
-	X509 *cred = NULL, *ca = NULL, *issued = NULL;
-	EVP_PKEY *ca_key = NULL, *pub = NULL;
-	char *ca_pem = NULL, *ca_key_pem = NULL;
-	struct vault v;
-	struct machine m;
-	struct registration r;
-	struct pki_leaf leaf;
-	struct err e;
+
+/* A registration in progress: the request's fields (pointers into J) and
+ * decoded values, and what the steps load; reg_free releases it. */
+struct reg {
+	json_t *j;
+	const char *vault_id, *cert_pem, *name, *pub_pem, *nonce;
 	int64_t t;
-	bool again = false;
+	uint8_t wrapped[KEYS_WRAPPED_LEN + 1], sig[512];
+	uint8_t verifier[KEYS_VERIFIER_LEN + 1], proof[KEYS_PROOF_LEN + 1];
+	size_t wrapped_len, sig_len;
+	char key_id[33], ver_hex[2 * KEYS_VERIFIER_LEN + 1];
+	struct buf msg, mcert;     /* the signed message; the issued certificate */
+	X509 *cred, *ca, *issued;
+	EVP_PKEY *ca_key, *pub;
+	char *ca_pem, *ca_key_pem;
+	struct vault v;
+	int64_t cert_expires;
+};
+
+static void reg_free(struct reg *r)
+{
+	if (r->ca_key_pem)
+		sodium_memzero(r->ca_key_pem, strlen(r->ca_key_pem));
+	free(r->ca_key_pem);
+	free(r->ca_pem);
+	buf_free(&r->msg);
+	buf_free(&r->mcert);
+	X509_free(r->cred);
+	X509_free(r->ca);
+	X509_free(r->issued);
+	EVP_PKEY_free(r->ca_key);
+	EVP_PKEY_free(r->pub);
+	json_decref(r->j);
+}
+
+/* The request's members and their decoded values into R. 0, or -1 after
+ * replying 400. */
+static int reg_parse(struct call *c, struct reg *r)
+{
+	const char *wrapped_b64, *sig_b64, *ver_b64, *proof_b64;
+	uint8_t kid[KEY_ID_LEN];
+	size_t ver_len = 0, proof_len = 0;
+	struct err e;
+	json_t *jt;
 	int bad = 0;
 
-	if (j == NULL)
-		return;
-	vault_id = member(c, j, "vault_id", 1, &bad);
-	cert_pem = bad ? NULL : member(c, j, "credential_certificate", 1, &bad);
-	name = bad ? NULL : member(c, j, "machine_name", 1, &bad);
-	pub_pem = bad ? NULL : member(c, j, "machine_public_key", 1, &bad);
-	wrapped_b64 = bad ? NULL : member(c, j, "wrapped_key", 1, &bad);
-	nonce = bad ? NULL : member(c, j, "nonce", 1, &bad);
-	sig_b64 = bad ? NULL : member(c, j, "signature", 1, &bad);
-	ver_b64 = bad ? NULL : member(c, j, "verifier", 1, &bad);
-	proof_b64 = bad ? NULL : member(c, j, "proof", 1, &bad);
+	r->vault_id = member(c, r->j, "vault_id", 1, &bad);
+	r->cert_pem = bad ? NULL : member(c, r->j, "credential_certificate", 1, &bad);
+	r->name = bad ? NULL : member(c, r->j, "machine_name", 1, &bad);
+	r->pub_pem = bad ? NULL : member(c, r->j, "machine_public_key", 1, &bad);
+	wrapped_b64 = bad ? NULL : member(c, r->j, "wrapped_key", 1, &bad);
+	r->nonce = bad ? NULL : member(c, r->j, "nonce", 1, &bad);
+	sig_b64 = bad ? NULL : member(c, r->j, "signature", 1, &bad);
+	ver_b64 = bad ? NULL : member(c, r->j, "verifier", 1, &bad);
+	proof_b64 = bad ? NULL : member(c, r->j, "proof", 1, &bad);
 	if (bad)
-		goto out;
-	if (!json_is_integer(jt = json_object_get(j, "time"))) {
+		return -1;
+	if (!json_is_integer(jt = json_object_get(r->j, "time"))) {
 		reply_msg(c, ERR_INVALID, "\"time\" must be the Unix time of the request, an integer");
-		goto out;
+		return -1;
 	}
-	t = (int64_t)json_integer_value(jt);
-	if (check_machine_name(name) != 0) {
+	r->t = (int64_t)json_integer_value(jt);
+	if (check_machine_name(r->name) != 0) {
 		reply_msg(c, ERR_INVALID, "machine name must be 1 to 64 letters, digits, '-', '.' or "
 			  "'_', starting with a letter or digit");
-		goto out;
+		return -1;
 	}
-	if (strlen(nonce) < 16 || strlen(nonce) > 64) {
+	if (strlen(r->nonce) < 16 || strlen(r->nonce) > 64) {
 		reply_msg(c, ERR_INVALID, "\"nonce\" must be 16 to 64 characters");
-		goto out;
+		return -1;
 	}
-	if (sodium_base642bin(wrapped, sizeof(wrapped), wrapped_b64, strlen(wrapped_b64), NULL,
-			      &wrapped_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
-	    keys_wrapped_key_id(wrapped, wrapped_len, kid, &e) != 0) {
+	if (sodium_base642bin(r->wrapped, sizeof(r->wrapped), wrapped_b64, strlen(wrapped_b64), NULL,
+			      &r->wrapped_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    keys_wrapped_key_id(r->wrapped, r->wrapped_len, kid, &e) != 0) {
 		reply_msg(c, ERR_INVALID, "\"wrapped_key\" must be a wrapped master key, in base64");
-		goto out;
+		return -1;
 	}
-	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
-	if (sodium_base642bin(verifier, sizeof(verifier), ver_b64, strlen(ver_b64), NULL, &ver_len,
-			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || ver_len != KEYS_VERIFIER_LEN ||
-	    sodium_base642bin(proof, sizeof(proof), proof_b64, strlen(proof_b64), NULL, &proof_len,
-			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || proof_len != KEYS_PROOF_LEN) {
+	sodium_bin2hex(r->key_id, sizeof(r->key_id), kid, sizeof(kid));
+	if (sodium_base642bin(r->verifier, sizeof(r->verifier), ver_b64, strlen(ver_b64), NULL,
+			      &ver_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    ver_len != KEYS_VERIFIER_LEN ||
+	    sodium_base642bin(r->proof, sizeof(r->proof), proof_b64, strlen(proof_b64), NULL,
+			      &proof_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 ||
+	    proof_len != KEYS_PROOF_LEN) {
 		reply_msg(c, ERR_INVALID, "\"verifier\" must be a 32-byte and \"proof\" a 64-byte "
 			  "Ed25519 value, in base64 (docs/API.md, POST /register)");
-		goto out;
+		return -1;
 	}
-	sodium_bin2hex(ver_hex, sizeof(ver_hex), verifier, KEYS_VERIFIER_LEN);
-	if (sodium_base642bin(sig, sizeof(sig), sig_b64, strlen(sig_b64), NULL, &sig_len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+	sodium_bin2hex(r->ver_hex, sizeof(r->ver_hex), r->verifier, KEYS_VERIFIER_LEN);
+	if (sodium_base642bin(r->sig, sizeof(r->sig), sig_b64, strlen(sig_b64), NULL, &r->sig_len,
+			      NULL, sodium_base64_VARIANT_ORIGINAL) != 0) {
 		reply_msg(c, ERR_INVALID, "\"signature\" must be base64");
-		goto out;
+		return -1;
 	}
-	if ((pub = pki_pubkey_parse(pub_pem, &e)) == NULL) {
+	if ((r->pub = pki_pubkey_parse(r->pub_pem, &e)) == NULL) {
 		reply_msg(c, ERR_INVALID, "\"machine_public_key\" must be a PEM public key");
-		goto out;
+		return -1;
 	}
-	/* The credentials: this vault's, issued by its CA, valid now. */
-	if ((cred = pki_cert_parse(cert_pem, &e)) == NULL ||
-	    catalog_vault_by_id(c->s->cat, vault_id, &v, &e) != 0 ||
-	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
-	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL ||
-	    pki_verify(cred, ca, c->now, &e) != 0) {
+	return 0;
+}
+
+/* The credentials: this vault's, issued by its CA, valid now. Loads the
+ * vault, its CA and the credentials' certificate into R. 0, or -1 after
+ * replying 403. */
+static int reg_credentials(struct call *c, struct reg *r)
+{
+	struct err e;
+
+	if ((r->cred = pki_cert_parse(r->cert_pem, &e)) == NULL ||
+	    catalog_vault_by_id(c->s->cat, r->vault_id, &r->v, &e) != 0 ||
+	    catalog_vault_ca(c->s->cat, r->v.id, &r->ca_pem, &r->ca_key_pem, &e) != 0 ||
+	    (r->ca = pki_cert_parse(r->ca_pem, &e)) == NULL ||
+	    (r->ca_key = pki_key_parse(r->ca_key_pem, &e)) == NULL ||
+	    pki_verify(r->cred, r->ca, c->now, &e) != 0) {
 		if (e.code != ERR_EXPIRED)
 			e.code = ERR_CREDENTIALS;
 		reply_credentials(c, &e);
-		goto out;
+		return -1;
 	}
-	/* Possession of the credentials' key: it signed this registration. */
-	sha256_hex(pub_pem, strlen(pub_pem), pub_hash);
-	sha256_hex(wrapped, wrapped_len, wrapped_hash);
-	if (buf_append(&msg, "arca-register-v2\n", 17, &e) != 0)
-		goto fail;
-	{
-		char line[640];
-		int n = snprintf(line, sizeof(line), "%s\n%s\n%lld\n%s\n%s\n%s\n%s\n", vault_id, name,
-				 (long long)t, nonce, pub_hash, wrapped_hash, ver_hex);
+	return 0;
+}
 
-		if (n < 0 || (size_t)n >= sizeof(line) || buf_append(&msg, line, (size_t)n, &e) != 0)
-			goto fail;
+/* Possession of the credentials' key (it signed this registration) and of
+ * the verifier's secret key, that is, of the master key it is derived from
+ * (what a re-registration must prove). 0, or -1 after replying. */
+static int reg_signed(struct call *c, struct reg *r)
+{
+	char pub_hash[65], wrapped_hash[65], line[640];
+	struct err e;
+	int n;
+
+	sha256_hex(r->pub_pem, strlen(r->pub_pem), pub_hash);
+	sha256_hex(r->wrapped, r->wrapped_len, wrapped_hash);
+	n = snprintf(line, sizeof(line), "%s\n%s\n%lld\n%s\n%s\n%s\n%s\n", r->vault_id, r->name,
+		     (long long)r->t, r->nonce, pub_hash, wrapped_hash, r->ver_hex);
+	if (buf_append(&r->msg, "arca-register-v2\n", 17, &e) != 0 || n < 0 ||
+	    (size_t)n >= sizeof(line) || buf_append(&r->msg, line, (size_t)n, &e) != 0) {
+		if (n < 0 || (size_t)n >= sizeof(line))
+			err_set(&e, ERR_INVALID, "the registration's fields are too long");
+		reply_err(c, &e);
+		return -1;
 	}
-	if (pki_check_signature(X509_get0_pubkey(cred), msg.data, msg.len, sig, sig_len, &e) != 0) {
+	if (pki_check_signature(X509_get0_pubkey(r->cred), r->msg.data, r->msg.len, r->sig,
+				r->sig_len, &e) != 0) {
 		err_set(&e, ERR_CREDENTIALS, "the registration is not signed by the vault "
 			"credentials' private key");
 		reply_credentials(c, &e);
-		goto out;
+		return -1;
 	}
-	/* Possession of the verifier's secret key, that is, of the master key
-	 * it is derived from: what a re-registration must prove. */
-	if (keys_proof_check(verifier, msg.data, msg.len, proof, &e) != 0) {
+	if (keys_proof_check(r->verifier, r->msg.data, r->msg.len, r->proof, &e) != 0) {
 		reply_msg(c, ERR_INVALID, "the registration's proof does not verify with its "
 			  "verifier: the agent must sign it with the machine's master key");
-		goto out;
+		return -1;
 	}
-	if (check_clock(c, t) != 0)
-		goto out;
-	{
-		char principal[160];
+	return 0;
+}
 
-		snprintf(principal, sizeof(principal), "register:%s", v.id);
-		if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP,
-				      &e) != 0) {
-			reply_err(c, &e);
-			goto out;
-		}
-	}
-	/* The machine's own certificate from the vault's CA, valid a year. */
-	snprintf(cn, sizeof(cn), "arca machine %s/%s", v.name, name);
+/* The machine's own certificate from the vault's CA, valid a year, into
+ * R->mcert. 0, or -1 after replying. */
+static int reg_issue(struct call *c, struct reg *r)
+{
+	struct pki_leaf leaf;
+	char cn[160];
+	struct err e;
+
+	snprintf(cn, sizeof(cn), "arca machine %s/%s", r->v.name, r->name);
 	memset(&leaf, 0, sizeof(leaf));
 	leaf.cn = cn;
 	leaf.not_before = c->now - 300;
 	leaf.not_after = c->now + CERT_SECONDS;
-	pki_fingerprint(cred, fp);
-	if ((issued = pki_issue(ca, ca_key, pub, &leaf, &e)) == NULL || pki_cert_pem(issued, &mcert, &e))
-		goto fail;
-	memset(&r, 0, sizeof(r));
-	r.vault_id = v.id;
-	r.credential_fingerprint = fp;
-	r.name = name;
-	r.public_key_pem = pub_pem;
-	r.cert_pem = (const char *)mcert.data;
-	r.wrapped_key = wrapped;
-	r.wrapped_len = wrapped_len;
-	r.key_id = key_id;
-	r.verifier = verifier;
-	r.cert_expires = leaf.not_after;
-	r.now = c->now;
-	if (catalog_machine_register(c->s->cat, &r, &m, &again, &e) != 0) {
-		uint8_t *old = NULL;
-		size_t old_len = 0;
-
-		if (e.code == ERR_KEY_MISMATCH && again) {
-			char amsg[320];
-
-			snprintf(amsg, sizeof(amsg), "a registration with vault credentials under the "
-				 "name of machine %s was refused: it did not prove the machine's master "
-				 "key. If nobody is reinstalling that machine, someone holds this vault's "
-				 "credentials: download new ones, which voids the old", name);
-			catalog_alert(c->s->cat, v.subscription, c->now, "machine.takeover_refused", name,
-				      amsg, NULL);
-			catalog_audit(c->s->cat, v.subscription, c->now, name, "machine.takeover_refused",
-				      name, v.name, NULL);
-		}
-		if (e.code == ERR_CREDENTIALS) {
-			reply_credentials(c, &e);
-		} else if (e.code == ERR_KEY_MISMATCH && again &&
-			   catalog_machine_wrapped_key(c->s->cat, m.id, &old, &old_len, NULL) == 0) {
-			/* The machine's wrapped key, which its passphrase opens: the
-			 * agent opens it and registers again with the proof of that
-			 * master key. A holder of vault credentials can read it
-			 * anyway (by registering a machine and asking for
-			 * another's), and it opens only with the passphrase. */
-			char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
-
-			sodium_bin2base64(b64, sizeof(b64), old,
-					  old_len > KEYS_WRAPPED_LEN ? KEYS_WRAPPED_LEN : old_len,
-					  sodium_base64_VARIANT_ORIGINAL);
-			reply_json(c, 409, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "key_mismatch",
-						     "message", e.msg, "wrapped_key", b64));
-		} else {
-			reply_err(c, &e);
-		}
-		free(old);
-		goto out;
+	r->cert_expires = leaf.not_after;
+	if ((r->issued = pki_issue(r->ca, r->ca_key, r->pub, &leaf, &e)) == NULL ||
+	    pki_cert_pem(r->issued, &r->mcert, &e)) {
+		reply_err(c, &e);
+		return -1;
 	}
-	catalog_audit(c->s->cat, v.subscription, c->now, name, again ? "machine.reregister"
-		      : "machine.register", name, v.name, NULL);
+	return 0;
+}
+
+/* The catalog refused the registration with E (AGAIN: the name is taken by
+ * a machine of the vault, M). Answer it; a refused takeover raises an
+ * alert, and a key mismatch sends back the machine's wrapped key. */
+static void reg_refused(struct call *c, struct reg *r, const struct machine *m, bool again,
+			struct err *e)
+{
+	uint8_t *old = NULL;
+	size_t old_len = 0;
+
+	if (e->code == ERR_KEY_MISMATCH && again) {
+		char amsg[320];
+
+		snprintf(amsg, sizeof(amsg), "a registration with vault credentials under the "
+			 "name of machine %s was refused: it did not prove the machine's master "
+			 "key. If nobody is reinstalling that machine, someone holds this vault's "
+			 "credentials: download new ones, which voids the old", r->name);
+		catalog_alert(c->s->cat, r->v.subscription, c->now, "machine.takeover_refused", r->name,
+			      amsg, NULL);
+		catalog_audit(c->s->cat, r->v.subscription, c->now, r->name, "machine.takeover_refused",
+			      r->name, r->v.name, NULL);
+	}
+	if (e->code == ERR_CREDENTIALS) {
+		reply_credentials(c, e);
+	} else if (e->code == ERR_KEY_MISMATCH && again &&
+		   catalog_machine_wrapped_key(c->s->cat, m->id, &old, &old_len, NULL) == 0) {
+		/* The machine's wrapped key, which its passphrase opens: the
+		 * agent opens it and registers again with the proof of that
+		 * master key. A holder of vault credentials can read it
+		 * anyway (by registering a machine and asking for
+		 * another's), and it opens only with the passphrase. */
+		char b64[sodium_base64_ENCODED_LEN(KEYS_WRAPPED_LEN, sodium_base64_VARIANT_ORIGINAL)];
+
+		sodium_bin2base64(b64, sizeof(b64), old,
+				  old_len > KEYS_WRAPPED_LEN ? KEYS_WRAPPED_LEN : old_len,
+				  sodium_base64_VARIANT_ORIGINAL);
+		reply_json(c, 409, json_pack("{s:{s:s,s:s,s:s}}", "error", "code", "key_mismatch",
+					     "message", e->msg, "wrapped_key", b64));
+	} else {
+		reply_err(c, e);
+	}
+	free(old);
+}
+
+/* The machine M is registered (AGAIN: re-registered, which raises an
+ * alert): audit it and answer with its certificate. */
+static void reg_accepted(struct call *c, struct reg *r, const struct machine *m, bool again)
+{
+	catalog_audit(c->s->cat, r->v.subscription, c->now, r->name, again ? "machine.reregister"
+		      : "machine.register", r->name, r->v.name, NULL);
 	if (again) {
 		char amsg[320];
 
 		snprintf(amsg, sizeof(amsg), "machine %s was registered again, with a new machine key, "
 			 "by an agent that proved its master key (its passphrase opened it); its "
 			 "recovery points are kept. If nobody reinstalled it, change its passphrase",
-			 name);
-		catalog_alert(c->s->cat, v.subscription, c->now, "machine.reregistered", name, amsg, NULL);
+			 r->name);
+		catalog_alert(c->s->cat, r->v.subscription, c->now, "machine.reregistered", r->name,
+			      amsg, NULL);
 	}
-	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "machine_id", m.id, "machine_name",
-				     m.name, "vault_id", v.id, "vault_name", v.name, "certificate",
-				     (const char *)mcert.data, "reregistered", again));
-	goto out;
-fail:
-	reply_err(c, &e);
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "machine_id", m->id, "machine_name",
+				     m->name, "vault_id", r->v.id, "vault_name", r->v.name, "certificate",
+				     (const char *)r->mcert.data, "reregistered", again));
+}
+
+void h_register(struct call *c)
+{
+	struct reg r = { .msg = BUF_INIT, .mcert = BUF_INIT };
+	struct registration in;
+	struct machine m;
+	char fp[65], principal[160];
+	struct err e;
+	bool again = false;
+
+	if ((r.j = body_json(c)) == NULL)
+		return;
+	if (reg_parse(c, &r) != 0 || reg_credentials(c, &r) != 0 || reg_signed(c, &r) != 0 ||
+	    check_clock(c, r.t) != 0)
+		goto out;
+	snprintf(principal, sizeof(principal), "register:%s", r.v.id);
+	if (catalog_nonce_use(c->s->cat, principal, r.nonce, c->now, c->now + NONCE_KEEP, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
+	pki_fingerprint(r.cred, fp);
+	if (reg_issue(c, &r) != 0)
+		goto out;
+	memset(&in, 0, sizeof(in));
+	in.vault_id = r.v.id;
+	in.credential_fingerprint = fp;
+	in.name = r.name;
+	in.public_key_pem = r.pub_pem;
+	in.cert_pem = (const char *)r.mcert.data;
+	in.wrapped_key = r.wrapped;
+	in.wrapped_len = r.wrapped_len;
+	in.key_id = r.key_id;
+	in.verifier = r.verifier;
+	in.cert_expires = r.cert_expires;
+	in.now = c->now;
+	if (catalog_machine_register(c->s->cat, &in, &m, &again, &e) != 0)
+		reg_refused(c, &r, &m, again, &e);
+	else
+		reg_accepted(c, &r, &m, again);
 out:
-	if (ca_key_pem)
-		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
-	free(ca_key_pem);
-	free(ca_pem);
-	buf_free(&msg);
-	buf_free(&mcert);
-	X509_free(cred);
-	X509_free(ca);
-	X509_free(issued);
-	EVP_PKEY_free(ca_key);
-	EVP_PKEY_free(pub);
-	json_decref(j);
+	reg_free(&r);
 }
 
 static json_t *machine_json(const struct machine *m)
