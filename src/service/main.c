@@ -479,7 +479,19 @@ static int need_args(struct admin *a, int n, const char *usage)
 	return 0;
 }
 
-/* Each admin command: 0 done, 2 a usage error (said), or -1 with E set. */
+/* Record ACTION on TARGET in the audit log of the first subscription. 0, or
+ * -1 with E set. Why an admin command whose record fails fails too: the
+ * audit log is how the subscription's people learn what was done in it,
+ * whoever did it. */
+static int admin_audit(struct admin *a, const char *action, const char *target, struct err *e)
+{
+	if (catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", action, target, "", e) == 0)
+		return 0;
+	return err_prefix(e, "%s on %s could not be recorded in the audit log: ", action, target);
+}
+
+/* Each admin command: 0 done, 1 a failure (said), 2 a usage error (said),
+ * or -1 with E set. */
 
 static int admin_vault_create(struct admin *a, struct err *e)
 {
@@ -545,7 +557,8 @@ static int admin_vault_delete(struct admin *a, struct err *e)
 		return rc;
 	if (catalog_vault_delete(a->s.cat, a->sub, a->arg[0], e) != 0)
 		return -1;
-	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "vault.delete", a->arg[0], "", NULL);
+	if (admin_audit(a, "vault.delete", a->arg[0], e) != 0)
+		return err_prefix(e, "vault %s was deleted, but ", a->arg[0]);
 	if (a->json)
 		print_json(json_pack("{s:s}", "deleted", a->arg[0]));
 	else
@@ -639,7 +652,8 @@ static int admin_password(struct admin *a, char pw[256], struct err *e)
 static int admin_user_add(struct admin *a, struct err *e)
 {
 	char pw[256], hash[crypto_pwhash_STRBYTES];
-	int rc;
+	struct err ae;
+	int rc, audited;
 
 	if ((rc = need_args(a, 1, "user add --data DIR NAME [--password-file FILE]")))
 		return rc;
@@ -651,7 +665,9 @@ static int admin_user_add(struct admin *a, struct err *e)
 		sodium_memzero(pw, sizeof(pw));
 		return -1;
 	}
-	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "user.create", a->arg[0], "", NULL);
+	/* Unrecorded, the user exists all the same: the password is shown
+	 * (it is shown only once), then the failure. */
+	audited = admin_audit(a, "user.create", a->arg[0], &ae) == 0;
 	if (a->json)
 		print_json(json_pack("{s:s,s:s?}", "user", a->arg[0], "password",
 				     a->password_file ? NULL : pw));
@@ -660,6 +676,10 @@ static int admin_user_add(struct admin *a, struct err *e)
 	else
 		printf("Added user %s.\nPassword: %s\n(shown once)\n", a->arg[0], pw);
 	sodium_memzero(pw, sizeof(pw));
+	if (!audited) {
+		fprintf(stderr, "arcad user add: user %s was added, but %s\n", a->arg[0], ae.msg);
+		return 1;
+	}
 	return 0;
 }
 
@@ -680,7 +700,16 @@ static int admin_token_create(struct admin *a, struct err *e)
 	service_token_hash(token, th);
 	if (catalog_token_create(a->s.cat, &p, a->arg[0], th, a->now, id, e) != 0)
 		return -1;
-	catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", "token.create", a->arg[0], "", NULL);
+	/* An unrecorded token is taken back, never shown. */
+	if (admin_audit(a, "token.create", a->arg[0], e) != 0) {
+		struct err ue;
+
+		sodium_memzero(token, sizeof(token));
+		if (catalog_token_delete(a->s.cat, a->sub, id, &ue) != 0)
+			err_set(e, ue.code, "API token %s was created but could not be recorded in "
+				"the audit log, nor deleted again: %s", a->arg[0], ue.msg);
+		return -1;
+	}
 	if (a->json)
 		print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a->arg[0], "token", token));
 	else

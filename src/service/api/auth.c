@@ -192,6 +192,8 @@ int machine_auth(struct call *c)
 	}
 	if (check_certificate(c) != 0)
 		goto out;
+	/* Why a failure here is no error: last_seen only informs the portal,
+	 * and a request already authenticated must not fail for it. */
 	if (catalog_machine_seen(c->s->cat, id, c->now, NULL) == 0)
 		c->machine.last_seen = c->now;
 	rc = 0;

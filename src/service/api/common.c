@@ -14,14 +14,30 @@
 #include <openssl/sha.h>
 #include <sodium.h>
 
+/* What a reply that could not be built says instead. */
+static const char reply_failed[] = "{\"error\":{\"code\":\"nomem\",\"message\":\"the "
+	"service could not build its answer (out of memory); the request may have taken effect: "
+	"check, then retry\"}}";
+
+/*
+ * Why a reply that cannot be built becomes a 500: a status sent with an
+ * empty or cut body (BODY NULL from a failed json_pack, json_dumps or
+ * buf_append out of memory) would tell a client that a 201 or a 200
+ * succeeded with nothing in it. It is answered 500 with a fixed body, or
+ * with none when even that cannot be appended.
+ */
 void reply_json(struct call *c, int status, json_t *body)
 {
 	char *text = json_dumps(body, JSON_COMPACT);
 
 	c->res->status = status;
 	c->res->content_type = "application/json";
-	if (text)
-		buf_append(&c->res->body, text, strlen(text), NULL);
+	if (text == NULL || buf_append(&c->res->body, text, strlen(text), NULL) != 0) {
+		c->res->status = 500;
+		buf_reset(&c->res->body);
+		if (buf_append(&c->res->body, reply_failed, sizeof(reply_failed) - 1, NULL) != 0)
+			buf_reset(&c->res->body);
+	}
 	free(text);
 	json_decref(body);
 }
@@ -56,9 +72,30 @@ void reply_msg(struct call *c, enum err_code code, const char *msg)
 	reply_err(c, &e);
 }
 
-void audit(struct call *c, const char *action, const char *target, const char *detail)
+int audit_log(struct service *s, const char *subscription, int64_t now, const char *actor,
+	      const char *action, const char *target, const char *detail, struct err *e)
 {
-	catalog_audit(c->s->cat, c->who.subscription, c->now, c->who.name, action, target, detail, NULL);
+	if (catalog_audit(s->cat, subscription, now, actor, action, target, detail, e) == 0)
+		return 0;
+	fprintf(stderr, "arcad: the audit log of subscription %s could not record %s by %s on %s "
+		"(%s): %s\n", subscription, action, actor, target, detail, e->msg);
+	return err_prefix(e, "%s on %s could not be recorded in the audit log: ", action, target);
+}
+
+int alert_raise(struct service *s, const char *subscription, int64_t now, const char *kind,
+		const char *target, const char *message, struct err *e)
+{
+	if (catalog_alert(s->cat, subscription, now, kind, target, message, e) == 0)
+		return 0;
+	fprintf(stderr, "arcad: the alert %s of subscription %s could not be recorded: %s (%s)\n",
+		kind, subscription, message, e->msg);
+	return err_prefix(e, "the alert %s on %s could not be recorded: ", kind, target);
+}
+
+int audit(struct call *c, const char *action, const char *target, const char *detail,
+	  struct err *e)
+{
+	return audit_log(c->s, c->who.subscription, c->now, c->who.name, action, target, detail, e);
 }
 
 /* Whether the request's Content-Type is WANT (parameters such as charset

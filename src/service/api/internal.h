@@ -67,8 +67,37 @@ void reply_json(struct call *c, int status, json_t *body);
 void reply_err(struct call *c, const struct err *e);
 /* Answer CODE with the message MSG. */
 void reply_msg(struct call *c, enum err_code code, const char *msg);
-/* Record ACTION on TARGET by the caller in its subscription's audit log. */
-void audit(struct call *c, const char *action, const char *target, const char *detail);
+/*
+ * The audit log and the alerts, and what happens when they cannot be
+ * written. The audit log is how a subscription's people learn what was
+ * done in it, and an alert is how they hear at once of what may be an
+ * attack (a PIN used, a machine deleted, a passphrase changed, credentials
+ * downloaded); so neither is ever dropped in silence. A record that cannot
+ * be written goes to the service's log (stderr) in full, so it is not lost,
+ * and the request is answered with the error, never a success:
+ *  - where nothing is done yet (pin.used, before the critical operation)
+ *    the operation is refused;
+ *  - where what was done hands out a secret (a session, an API token, a
+ *    PIN, a machine's certificate, a credentials file) the secret is
+ *    withheld, and a session or token made is taken back;
+ *  - where it can be undone (a machine deleted, a passphrase changed), it
+ *    is undone; the answer says whether that worked;
+ *  - else (a deletion, an undeletion, a policy, a collection: committed
+ *    already) the answer is a 500 that names the record which is missing.
+ * A record of a refusal (pin.refused, machine.takeover_refused) that cannot
+ * be written is logged; its request is refused anyway.
+ */
+/* Record ACTION on TARGET by ACTOR in SUBSCRIPTION's audit log. 0, or -1
+ * with E set (and the record written to stderr instead). */
+int audit_log(struct service *s, const char *subscription, int64_t now, const char *actor,
+	      const char *action, const char *target, const char *detail, struct err *e);
+/* Raise the alert KIND on TARGET for SUBSCRIPTION. 0, or -1 with E set (and
+ * the alert written to stderr instead). */
+int alert_raise(struct service *s, const char *subscription, int64_t now, const char *kind,
+		const char *target, const char *message, struct err *e);
+/* audit_log for the caller, in its subscription. */
+int audit(struct call *c, const char *action, const char *target, const char *detail,
+	  struct err *e);
 /* Whether the request's Content-Type is WANT (parameters aside; none is WANT). */
 bool content_type_is(struct call *c, const char *want);
 /* The request body as a JSON object (the caller decrefs it), or NULL after

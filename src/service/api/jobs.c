@@ -199,7 +199,10 @@ void h_collect(struct call *c)
 	snprintf(detail, sizeof(detail), "%lld packs dropped, %lld rewritten, %lld bytes before, "
 		 "%lld after", (long long)st.packs_dropped, (long long)st.packs_rewritten,
 		 (long long)st.bytes_before, (long long)st.bytes_after);
-	audit(c, "vault.collect", v.name, detail);
+	if (audit(c, "vault.collect", v.name, detail, &e) != 0) {
+		reply_err(c, &e); /* the pass is done all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "packs_seen",
 				     (json_int_t)st.packs_seen, "packs_dropped",
 				     (json_int_t)st.packs_dropped, "packs_rewritten",

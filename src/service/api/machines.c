@@ -245,16 +245,18 @@ static void reg_refused(struct call *c, struct reg *r, const struct machine *m, 
 	size_t old_len = 0;
 
 	if (e->code == ERR_KEY_MISMATCH && again) {
+		struct err ae;
 		char amsg[320];
 
 		snprintf(amsg, sizeof(amsg), "a registration with vault credentials under the "
 			 "name of machine %s was refused: it did not prove the machine's master "
 			 "key. If nobody is reinstalling that machine, someone holds this vault's "
 			 "credentials: download new ones, which voids the old", r->name);
-		catalog_alert(c->s->cat, r->v.subscription, c->now, "machine.takeover_refused", r->name,
-			      amsg, NULL);
-		catalog_audit(c->s->cat, r->v.subscription, c->now, r->name, "machine.takeover_refused",
-			      r->name, r->v.name, NULL);
+		/* Refused either way; a record that fails is on stderr. */
+		(void)alert_raise(c->s, r->v.subscription, c->now, "machine.takeover_refused",
+				  r->name, amsg, &ae);
+		(void)audit_log(c->s, r->v.subscription, c->now, r->name, "machine.takeover_refused",
+				r->name, r->v.name, &ae);
 	}
 	if (e->code == ERR_CREDENTIALS) {
 		reply_credentials(c, e);
@@ -279,11 +281,18 @@ static void reg_refused(struct call *c, struct reg *r, const struct machine *m, 
 }
 
 /* The machine M is registered (AGAIN: re-registered, which raises an
- * alert): audit it and answer with its certificate. */
+ * alert): audit it and answer with its certificate. Why a registration
+ * that cannot be recorded fails: without its certificate the machine signs
+ * nothing, and the agent registers again (proving its master key). */
 static void reg_accepted(struct call *c, struct reg *r, const struct machine *m, bool again)
 {
-	catalog_audit(c->s->cat, r->v.subscription, c->now, r->name, again ? "machine.reregister"
-		      : "machine.register", r->name, r->v.name, NULL);
+	struct err e;
+
+	if (audit_log(c->s, r->v.subscription, c->now, r->name, again ? "machine.reregister"
+		      : "machine.register", r->name, r->v.name, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
 	if (again) {
 		char amsg[320];
 
@@ -291,8 +300,11 @@ static void reg_accepted(struct call *c, struct reg *r, const struct machine *m,
 			 "by an agent that proved its master key (its passphrase opened it); its "
 			 "recovery points are kept. If nobody reinstalled it, change its passphrase",
 			 r->name);
-		catalog_alert(c->s->cat, r->v.subscription, c->now, "machine.reregistered", r->name,
-			      amsg, NULL);
+		if (alert_raise(c->s, r->v.subscription, c->now, "machine.reregistered", r->name,
+				amsg, &e) != 0) {
+			reply_err(c, &e);
+			return;
+		}
 	}
 	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b}", "machine_id", m->id, "machine_name",
 				     m->name, "vault_id", r->v.id, "vault_name", r->v.name, "certificate",
@@ -475,10 +487,25 @@ void h_machine_delete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "machine.delete", target, "soft delete: restorable for 14 days");
 	snprintf(msg, sizeof(msg), "machine %s was deleted by %s; its data can be undeleted for "
 		 "%d days", target, c->who.name, CATALOG_SOFT_DELETE_DAYS);
-	catalog_alert(c->s->cat, c->who.subscription, c->now, "machine.deleted", target, msg, NULL);
+	/* A deletion nobody hears of is what the alert is for: without its
+	 * record and its alert, the machine is undeleted and the request
+	 * fails (the PIN is spent; pin.used was raised). */
+	if (audit(c, "machine.delete", target, "soft delete: restorable for 14 days", &e) != 0 ||
+	    alert_raise(c->s, c->who.subscription, c->now, "machine.deleted", target, msg, &e) != 0) {
+		struct err ue;
+
+		if (catalog_machine_undelete(c->s->cat, v.id, m.name, &ue) == 0) {
+			err_prefix(&e, "machine %s was not deleted: ", target);
+		} else {
+			fprintf(stderr, "arcad: undeleting machine %s, whose deletion could not be "
+				"recorded: %s\n", target, ue.msg);
+			err_prefix(&e, "machine %s was deleted, and could not be undeleted: ", target);
+		}
+		reply_err(c, &e);
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s,s:i}", "deleted", m.name, "restorable_days",
 				     CATALOG_SOFT_DELETE_DAYS));
 }
@@ -497,7 +524,10 @@ void h_machine_undelete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "machine.undelete", target, "");
+	if (audit(c, "machine.undelete", target, "", &e) != 0) {
+		reply_err(c, &e); /* undeleted all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s}", "undeleted", m.name));
 }
 
@@ -508,8 +538,8 @@ void h_machine_rewrap(struct call *c)
 {
 	json_t *j = body_json(c);
 	const char *b64;
-	uint8_t blob[KEYS_WRAPPED_LEN + 1], kid[KEY_ID_LEN];
-	size_t len = 0;
+	uint8_t blob[KEYS_WRAPPED_LEN + 1], kid[KEY_ID_LEN], *old = NULL;
+	size_t len = 0, old_len = 0;
 	char key_id[33], target[160], msg[256];
 	struct vault v;
 	struct err e;
@@ -534,6 +564,12 @@ void h_machine_rewrap(struct call *c)
 	snprintf(c->who.subscription, sizeof(c->who.subscription), "%s", v.subscription);
 	snprintf(c->who.name, sizeof(c->who.name), "machine:%s", c->machine.name);
 	snprintf(target, sizeof(target), "%s/%s", v.name, c->machine.name);
+	/* The wrapped key it replaces, to put back if the change cannot be
+	 * recorded. */
+	if (catalog_machine_wrapped_key(c->s->cat, c->machine.id, &old, &old_len, &e) != 0) {
+		reply_err(c, &e);
+		goto out;
+	}
 	if (require_pin(c, "change the passphrase of", target) != 0)
 		goto out;
 	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
@@ -541,11 +577,30 @@ void h_machine_rewrap(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	audit(c, "passphrase.change", target, "");
 	snprintf(msg, sizeof(msg), "the passphrase of machine %s was changed", target);
-	catalog_alert(c->s->cat, v.subscription, c->now, "passphrase.changed", target, msg, NULL);
+	/* A passphrase changed in silence could lock the owner out of the
+	 * master key: without its record and its alert, the old wrapped key
+	 * is put back and the request fails. The agent keeps its old state
+	 * on any error, so the two agree either way. */
+	if (audit(c, "passphrase.change", target, "", &e) != 0 ||
+	    alert_raise(c->s, v.subscription, c->now, "passphrase.changed", target, msg, &e) != 0) {
+		struct err ue;
+
+		if (catalog_machine_set_wrapped_key(c->s->cat, c->machine.id, old, old_len,
+						    c->machine.key_id, &ue) == 0) {
+			err_prefix(&e, "the passphrase was not changed: ");
+		} else {
+			fprintf(stderr, "arcad: putting back the wrapped key of machine %s, whose "
+				"passphrase change could not be recorded: %s\n", target, ue.msg);
+			err_prefix(&e, "the passphrase was changed, and the old one could not be put "
+				   "back: ");
+		}
+		reply_err(c, &e);
+		goto out;
+	}
 	reply_json(c, 200, json_pack("{s:s,s:s}", "machine", c->machine.name, "key_id", key_id));
 out:
+	free(old);
 	json_decref(j);
 }
 

@@ -40,7 +40,13 @@ void h_pin(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "pin.create", c->who.name, "");
+	/* An unrecorded PIN is never shown: nobody can use it, and it
+	 * expires with its five minutes. */
+	if (audit(c, "pin.create", c->who.name, "", &e) != 0) {
+		sodium_memzero(pin, sizeof(pin));
+		reply_err(c, &e);
+		return;
+	}
 	fmt_time(c->now + CATALOG_PIN_SECONDS, exp);
 	reply_json(c, 201, json_pack("{s:s,s:s}", "pin", pin, "expires", exp));
 	sodium_memzero(pin, sizeof(pin));
@@ -75,11 +81,20 @@ int require_pin(struct call *c, const char *what, const char *target)
 	pin_hash(c->who.subscription, pin, hash);
 	if (catalog_pin_use(c->s->cat, c->who.subscription, machine ? NULL : c->who.actor, actor, hash,
 			    c->now, &e) != 0) {
-		audit(c, "pin.refused", target, what);
+		struct err ae;
+
+		/* Refused either way; a record that fails is on stderr. */
+		(void)audit(c, "pin.refused", target, what, &ae);
 		reply_err(c, &e);
 		return -1;
 	}
 	snprintf(msg, sizeof(msg), "security PIN used by %s to %s %s", c->who.name, what, target);
-	catalog_alert(c->s->cat, c->who.subscription, c->now, "pin.used", target, msg, NULL);
+	/* The PIN is spent; the operation is not done yet: without its alert
+	 * it is not done at all. */
+	if (alert_raise(c->s, c->who.subscription, c->now, "pin.used", target, msg, &e) != 0) {
+		err_prefix(&e, "the operation was refused, as nobody would hear of it: ");
+		reply_err(c, &e);
+		return -1;
+	}
 	return 0;
 }

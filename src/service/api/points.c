@@ -343,7 +343,10 @@ void h_point_delete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "point.delete", target, "soft delete: restorable for 14 days");
+	if (audit(c, "point.delete", target, "soft delete: restorable for 14 days", &e) != 0) {
+		reply_err(c, &e); /* deleted all the same; pin.used was raised */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s,s:i}", "deleted", c->arg[2], "restorable_days",
 				     CATALOG_SOFT_DELETE_DAYS));
 }
@@ -362,6 +365,9 @@ void h_point_undelete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "point.undelete", target, "");
+	if (audit(c, "point.undelete", target, "", &e) != 0) {
+		reply_err(c, &e); /* undeleted all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s}", "undeleted", c->arg[2]));
 }

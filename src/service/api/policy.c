@@ -74,7 +74,11 @@ static void policy_change_store(struct call *c, const struct vault *v, const str
 		return;
 	}
 	snprintf(target, sizeof(target), "%s/%s", v->name, m->name);
-	audit(c, "policy.set", target, text);
+	if (audit(c, "policy.set", target, text, &e) != 0) {
+		reply_err(c, &e); /* stored all the same, with its alert if any */
+		free(text);
+		return;
+	}
 	reply_json(c, 200, json_loads(text, 0, NULL));
 	free(text);
 }

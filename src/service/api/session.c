@@ -83,7 +83,18 @@ void h_signin(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	audit(c, "session.create", user, cookie ? "portal" : "");
+	/* An unrecorded sign-in hands out no session: it is taken back (the
+	 * token was never shown, so it would be unusable anyway). */
+	if (audit(c, "session.create", user, cookie ? "portal" : "", &e) != 0) {
+		struct err ue;
+
+		if (catalog_session_delete(c->s->cat, th, &ue) != 0)
+			fprintf(stderr, "arcad: taking back the unrecorded session of %s: %s\n", user,
+				ue.msg);
+		sodium_memzero(token, sizeof(token));
+		reply_err(c, &e);
+		goto out;
+	}
 	fmt_time(c->now + SESSION_SECONDS, expires);
 	if (cookie) {
 		portal_csrf(c->s->portal, token, csrf);
@@ -127,7 +138,10 @@ void h_signout(struct call *c)
 	}
 	if (c->by_cookie)
 		portal_set_cookie(c->req, c->res, NULL, 0);
-	audit(c, "session.delete", c->who.name, "");
+	if (audit(c, "session.delete", c->who.name, "", &e) != 0) {
+		reply_err(c, &e); /* signed out all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:b}", "signed_out", 1));
 }
 
@@ -155,7 +169,17 @@ void h_token_create(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	audit(c, "token.create", name, "");
+	/* An unrecorded token is taken back, never shown. */
+	if (audit(c, "token.create", name, "", &e) != 0) {
+		struct err ue;
+
+		if (catalog_token_delete(c->s->cat, c->who.subscription, id, &ue) != 0)
+			fprintf(stderr, "arcad: taking back the unrecorded API token %s: %s\n", id,
+				ue.msg);
+		sodium_memzero(token, sizeof(token));
+		reply_err(c, &e);
+		goto out;
+	}
 	/* The token itself is shown once, here; the catalog keeps its hash. */
 	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "id", id, "name", name, "token", token));
 out:
@@ -195,6 +219,9 @@ void h_token_delete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "token.delete", c->arg[0], "");
+	if (audit(c, "token.delete", c->arg[0], "", &e) != 0) {
+		reply_err(c, &e); /* deleted all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg[0]));
 }

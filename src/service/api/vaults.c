@@ -83,13 +83,21 @@ void h_vault_get(struct call *c)
 	char fp[65], exp[32];
 	int64_t expires;
 	json_t *j;
+	bool have;
 
 	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0) {
 		reply_err(c, &e);
 		return;
 	}
+	/* No credentials issued yet is an answer; a catalog that cannot tell
+	 * is an error, never "none". */
+	have = catalog_credential_latest(c->s->cat, v.id, fp, &expires, &e) == 0;
+	if (!have && e.code != ERR_NOT_FOUND) {
+		reply_err(c, &e);
+		return;
+	}
 	j = vault_json(&v);
-	if (catalog_credential_latest(c->s->cat, v.id, fp, &expires, NULL) == 0) {
+	if (have) {
 		fmt_time(expires, exp);
 		json_object_set_new(j, "credentials", json_pack("{s:s,s:s,s:b}", "fingerprint", fp,
 								"expires", exp, "valid", expires > c->now));
@@ -119,7 +127,10 @@ void h_vault_patch(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
-	audit(c, "vault.redundancy", c->arg[0], red);
+	if (audit(c, "vault.redundancy", c->arg[0], red, &e) != 0) {
+		reply_err(c, &e); /* changed all the same */
+		goto out;
+	}
 	reply_json(c, 200, vault_json(&v));
 out:
 	json_decref(j);
@@ -133,7 +144,10 @@ void h_vault_delete(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
-	audit(c, "vault.delete", c->arg[0], "");
+	if (audit(c, "vault.delete", c->arg[0], "", &e) != 0) {
+		reply_err(c, &e); /* deleted all the same */
+		return;
+	}
 	reply_json(c, 200, json_pack("{s:s}", "deleted", c->arg[0]));
 }
 
@@ -149,11 +163,18 @@ void h_credentials(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
+	/* A file that cannot be put in the answer is lost: nobody holds its
+	 * key, and downloading again issues another. Never a 201 without it. */
+	if (buf_append(&c->res->body, file.data, file.len, &e) != 0) {
+		buf_wipe(&file);
+		buf_wipe(&c->res->body);
+		reply_err(c, &e);
+		return;
+	}
+	buf_wipe(&file);
 	c->res->status = 201;
 	c->res->content_type = "application/xml";
 	snprintf(c->res->disposition, sizeof(c->res->disposition), "attachment; filename=\"%s\"", name);
-	buf_append(&c->res->body, file.data, file.len, NULL);
-	buf_wipe(&file);
 }
 
 void h_audit(struct call *c)
