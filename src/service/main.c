@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,35 +30,13 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
-static void usage(FILE *f)
+/* The one usage error of arcad, for an unknown command, option or
+ * argument: "arcad[ CMD]: WHAT 'WORD'; run 'arcad help' for the list". 2. */
+static int usage_error(const char *cmd, const char *what, const char *word)
 {
-	fprintf(f,
-		"arcad %s: the arca vault service\n"
-		"\n"
-		"Usage: arcad COMMAND [OPTIONS]\n"
-		"\n"
-		"Commands:\n"
-		"  init --data DIR [--user NAME] [--password-file FILE]\n"
-		"                     create a data folder: catalog, certificate authority,\n"
-		"                     the first subscription and its owner (a password is\n"
-		"                     generated and printed once unless given)\n"
-		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
-		"                     serve the API over HTTPS (default %s);\n"
-		"                     --http serves plain HTTP, on a loopback address only\n"
-		"  vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]\n"
-		"  vault list|show|delete --data DIR [NAME]\n"
-		"  vault credentials --data DIR NAME -o FILE [--url URL]\n"
-		"                     manage vaults of the first subscription; credentials are\n"
-		"                     written to FILE (mode 0600)\n"
-		"  machine list --data DIR VAULT\n"
-		"  user add --data DIR NAME [--password-file FILE]\n"
-		"  token create --data DIR NAME\n"
-		"                     every admin command takes --json\n"
-		"  version [--json]   print the service's version\n"
-		"  help               print this help\n"
-		"\n"
-		"Exit codes: 0 success, 1 failure, 2 usage error.\n",
-		ARCA_VERSION, DEFAULT_LISTEN);
+	fprintf(stderr, "arcad%s%s: %s '%s'; run 'arcad help' for the list\n", cmd ? " " : "",
+		cmd ? cmd : "", what, word);
+	return 2;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -71,10 +50,8 @@ static int cmd_version(int argc, char **argv)
 		json_decref(o);
 		return 0;
 	}
-	if (argc > 1) {
-		fprintf(stderr, "arcad version: unknown option '%s'\n", argv[1]);
-		return 2;
-	}
+	if (argc > 1)
+		return usage_error("version", "unknown option", argv[1]);
 	printf("arcad %s\n", ARCA_VERSION);
 	return 0;
 }
@@ -128,7 +105,7 @@ static int cmd_init(int argc, char **argv)
 		} else {
 			if (v == NULL && i < argc && argv[i][0] == '-' && strcmp(argv[i], "--data") &&
 			    strcmp(argv[i], "--user") && strcmp(argv[i], "--password-file"))
-				fprintf(stderr, "arcad init: unknown option '%s'\n", argv[i]);
+				return usage_error("init", "unknown option", argv[i]);
 			return 2;
 		}
 	}
@@ -316,7 +293,7 @@ static int cmd_serve(int argc, char **argv)
 			plain = 1;
 		else {
 			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen"))
-				fprintf(stderr, "arcad serve: unknown option '%s'\n", argv[i]);
+				return usage_error("serve", "unknown option", argv[i]);
 			return 2;
 		}
 	}
@@ -399,8 +376,9 @@ struct admin {
 	catalog_id sub;
 };
 
-/* Parse the options of an admin command from argv[2]. 0, or 2 (usage). */
-static int admin_parse(int argc, char **argv, struct admin *a)
+/* Parse the options of the admin command LABEL ("vault create") from
+ * argv[2]. 0, or 2 (usage). */
+static int admin_parse(const char *label, int argc, char **argv, struct admin *a)
 {
 	memset(a, 0, sizeof(*a));
 	for (int i = 2; i < argc; i++) {
@@ -421,9 +399,10 @@ static int admin_parse(int argc, char **argv, struct admin *a)
 		else if (strcmp(argv[i], "--json") == 0) {
 			a->json = 1;
 			continue;
-		} else if (argv[i][0] == '-' || a->nargs == 2) {
-			fprintf(stderr, "arcad %s %s: unexpected argument '%s'\n", argv[0], argv[1], argv[i]);
-			return 2;
+		} else if (argv[i][0] == '-') {
+			return usage_error(label, "unknown option", argv[i]);
+		} else if (a->nargs == 2) {
+			return usage_error(label, "unexpected argument", argv[i]);
 		} else {
 			a->arg[a->nargs++] = argv[i];
 			continue;
@@ -435,7 +414,7 @@ static int admin_parse(int argc, char **argv, struct admin *a)
 		*slot = argv[++i];
 	}
 	if (a->data == NULL) {
-		fprintf(stderr, "arcad %s %s: --data DIR is required\n", argv[0], argv[1]);
+		fprintf(stderr, "arcad %s: --data DIR is required\n", label);
 		return 2;
 	}
 	return 0;
@@ -470,14 +449,6 @@ static json_t *vault_obj(const struct vault *v)
 			 "machines", v->machines);
 }
 
-static int need_args(struct admin *a, int n, const char *usage)
-{
-	if (a->nargs != n) {
-		fprintf(stderr, "usage: arcad %s\n", usage);
-		return 2;
-	}
-	return 0;
-}
 
 /* Record ACTION on TARGET in the audit log of the first subscription. 0, or
  * -1 with E set. Why an admin command whose record fails fails too: the
@@ -496,10 +467,7 @@ static int admin_audit(struct admin *a, const char *action, const char *target, 
 static int admin_vault_create(struct admin *a, struct err *e)
 {
 	struct vault v;
-	int rc;
 
-	if ((rc = need_args(a, 1, "vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]")))
-		return rc;
 	if (ops_vault_create(&a->s, a->sub, "arcad admin", a->arg[0], a->region ? a->region
 			     : a->s.regions[0].name, a->redundancy, a->now, &v, e) != 0)
 		return -1;
@@ -535,10 +503,7 @@ static int admin_vault_list(struct admin *a, struct err *e)
 static int admin_vault_show(struct admin *a, struct err *e)
 {
 	struct vault v;
-	int rc;
 
-	if ((rc = need_args(a, 1, "vault show --data DIR NAME")))
-		return rc;
 	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0)
 		return -1;
 	if (a->json)
@@ -551,10 +516,7 @@ static int admin_vault_show(struct admin *a, struct err *e)
 
 static int admin_vault_delete(struct admin *a, struct err *e)
 {
-	int rc;
 
-	if ((rc = need_args(a, 1, "vault delete --data DIR NAME")))
-		return rc;
 	if (catalog_vault_delete(a->s.cat, a->sub, a->arg[0], e) != 0)
 		return -1;
 	if (admin_audit(a, "vault.delete", a->arg[0], e) != 0)
@@ -571,10 +533,8 @@ static int admin_vault_credentials(struct admin *a, struct err *e)
 	struct buf file = BUF_INIT;
 	char name[VAULTCRED_FILENAME_MAX];
 	FILE *f;
-	int fd, rc;
+	int fd;
 
-	if ((rc = need_args(a, 1, "vault credentials --data DIR NAME -o FILE [--url URL]")))
-		return rc;
 	if (a->out == NULL) {
 		fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
 		return 2;
@@ -607,10 +567,7 @@ static int admin_machine_list(struct admin *a, struct err *e)
 	struct vault v;
 	struct machine *m = NULL;
 	size_t n = 0;
-	int rc;
 
-	if ((rc = need_args(a, 1, "machine list --data DIR VAULT")))
-		return rc;
 	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0 ||
 	    catalog_machine_list(a->s.cat, v.id, &m, &n, e) != 0)
 		return -1;
@@ -653,10 +610,8 @@ static int admin_user_add(struct admin *a, struct err *e)
 {
 	char pw[256], hash[crypto_pwhash_STRBYTES];
 	struct err ae;
-	int rc, audited;
+	int audited;
 
-	if ((rc = need_args(a, 1, "user add --data DIR NAME [--password-file FILE]")))
-		return rc;
 	if (admin_password(a, pw, e) != 0)
 		return -1;
 	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -689,10 +644,7 @@ static int admin_token_create(struct admin *a, struct err *e)
 	uint8_t raw[32];
 	char token[65], th[65];
 	catalog_id id;
-	int rc;
 
-	if ((rc = need_args(a, 1, "token create --data DIR NAME")))
-		return rc;
 	memset(&p, 0, sizeof(p));
 	snprintf(p.subscription, sizeof(p.subscription), "%s", a->sub);
 	randombytes_buf(raw, sizeof(raw));
@@ -719,49 +671,102 @@ static int admin_token_create(struct admin *a, struct err *e)
 	return 0;
 }
 
+/*
+ * The admin commands: their two words, what follows them (the usage), how
+ * many arguments that names (-1: not checked), the function, and a line
+ * of help. `arcad help` lists them from here.
+ */
+static const struct admin_cmd {
+	const char *name;
+	const char *usage;
+	int nargs;
+	int (*fn)(struct admin *a, struct err *e);
+	const char *help;
+} admin_cmds[] = {
+	{ "vault create", "--data DIR NAME [--region R] [--redundancy LRS|GRS]", 1,
+	  admin_vault_create, "create a vault of the first subscription" },
+	{ "vault list", "--data DIR", -1, admin_vault_list, "the vaults" },
+	{ "vault show", "--data DIR NAME", 1, admin_vault_show, "one vault" },
+	{ "vault delete", "--data DIR NAME", 1, admin_vault_delete, "delete a vault" },
+	{ "vault credentials", "--data DIR NAME -o FILE [--url URL]", 1, admin_vault_credentials,
+	  "vault credentials, written to FILE (mode 0600)" },
+	{ "machine list", "--data DIR VAULT", 1, admin_machine_list, "a vault's machines" },
+	{ "user add", "--data DIR NAME [--password-file FILE]", 1, admin_user_add,
+	  "a user; a password is generated and printed once unless given" },
+	{ "token create", "--data DIR NAME", 1, admin_token_create, "an API token, printed once" },
+};
+
+#define N_ADMIN_CMDS (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
+
+/* Whether WORD starts an admin command ("vault", "machine", ...). */
+static bool admin_word(const char *word)
+{
+	size_t n = strlen(word);
+
+	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
+		if (strncmp(admin_cmds[i].name, word, n) == 0 && admin_cmds[i].name[n] == ' ')
+			return true;
+	return false;
+}
+
+/* argv[0] is the command's first word, argv[1] its second. */
 static int cmd_admin(int argc, char **argv)
 {
+	const struct admin_cmd *cmd = NULL;
 	struct admin a;
 	struct err e;
-	int rc;
-	const char *what = argv[0], *verb = argc > 1 ? argv[1] : "";
-	int (*fn)(struct admin *, struct err *) = NULL;
 	char label[64];
+	int rc;
 
-	snprintf(label, sizeof(label), "%s %s", what, verb);
-	if (argc < 2) {
-		fprintf(stderr, "arcad %s: which? see arcad help\n", what);
+	if (argc < 2)
+		return usage_error(NULL, "incomplete command", argv[0]);
+	snprintf(label, sizeof(label), "%s %s", argv[0], argv[1]);
+	for (size_t i = 0; i < N_ADMIN_CMDS && cmd == NULL; i++)
+		if (strcmp(admin_cmds[i].name, label) == 0)
+			cmd = &admin_cmds[i];
+	if (cmd == NULL)
+		return usage_error(NULL, "unknown command", label);
+	if ((rc = admin_parse(label, argc, argv, &a)) != 0)
+		return rc;
+	if (cmd->nargs >= 0 && a.nargs != cmd->nargs) {
+		fprintf(stderr, "usage: arcad %s %s\n", cmd->name, cmd->usage);
 		return 2;
 	}
-	if ((rc = admin_parse(argc, argv, &a)) != 0)
-		return rc;
 	a.now = service_now();
 	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
 		return admin_fail(label, &e, a.json);
-	if (strcmp(what, "vault") == 0 && strcmp(verb, "create") == 0)
-		fn = admin_vault_create;
-	else if (strcmp(what, "vault") == 0 && strcmp(verb, "list") == 0)
-		fn = admin_vault_list;
-	else if (strcmp(what, "vault") == 0 && strcmp(verb, "show") == 0)
-		fn = admin_vault_show;
-	else if (strcmp(what, "vault") == 0 && strcmp(verb, "delete") == 0)
-		fn = admin_vault_delete;
-	else if (strcmp(what, "vault") == 0 && strcmp(verb, "credentials") == 0)
-		fn = admin_vault_credentials;
-	else if (strcmp(what, "machine") == 0 && strcmp(verb, "list") == 0)
-		fn = admin_machine_list;
-	else if (strcmp(what, "user") == 0 && strcmp(verb, "add") == 0)
-		fn = admin_user_add;
-	else if (strcmp(what, "token") == 0 && strcmp(verb, "create") == 0)
-		fn = admin_token_create;
-	if (fn == NULL) {
-		fprintf(stderr, "arcad: unknown command '%s %s'; run 'arcad help' for the list\n", what, verb);
-		rc = 2;
-	} else if ((rc = fn(&a, &e)) < 0) {
+	if ((rc = cmd->fn(&a, &e)) < 0)
 		rc = admin_fail(label, &e, a.json);
-	}
 	service_close(&a.s);
 	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"arcad %s: the arca vault service\n"
+		"\n"
+		"Usage: arcad COMMAND [OPTIONS]\n"
+		"\n"
+		"Commands:\n"
+		"  init --data DIR [--user NAME] [--password-file FILE]\n"
+		"                     create a data folder: catalog, certificate authority,\n"
+		"                     the first subscription and its owner (a password is\n"
+		"                     generated and printed once unless given)\n"
+		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
+		"                     serve the API over HTTPS (default %s);\n"
+		"                     --http serves plain HTTP, on a loopback address only\n",
+		ARCA_VERSION, DEFAULT_LISTEN);
+	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
+		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,
+			admin_cmds[i].help);
+	fprintf(f,
+		"                     the admin commands act on the first subscription;\n"
+		"                     every one takes --json\n"
+		"  version [--json]   print the service's version\n"
+		"  help               print this help\n"
+		"\n"
+		"Exit codes: 0 success, 1 failure, 2 usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -782,9 +787,7 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(cmd, "vault") == 0 || strcmp(cmd, "machine") == 0 || strcmp(cmd, "user") == 0 ||
-	    strcmp(cmd, "token") == 0)
+	if (admin_word(cmd))
 		return cmd_admin(argc - 1, argv + 1);
-	fprintf(stderr, "arcad: unknown command '%s'; run 'arcad help' for the list\n", cmd);
-	return 2;
+	return usage_error(NULL, "unknown command", cmd);
 }
