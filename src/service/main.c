@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,35 +30,13 @@
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
-static void usage(FILE *f)
+/* The one usage error of arcad, for an unknown command, option or
+ * argument: "arcad[ CMD]: WHAT 'WORD'; run 'arcad help' for the list". 2. */
+static int usage_error(const char *cmd, const char *what, const char *word)
 {
-	fprintf(f,
-		"arcad %s: the arca vault service\n"
-		"\n"
-		"Usage: arcad COMMAND [OPTIONS]\n"
-		"\n"
-		"Commands:\n"
-		"  init --data DIR [--user NAME] [--password-file FILE]\n"
-		"                     create a data folder: catalog, certificate authority,\n"
-		"                     the first subscription and its owner (a password is\n"
-		"                     generated and printed once unless given)\n"
-		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
-		"                     serve the API over HTTPS (default %s);\n"
-		"                     --http serves plain HTTP, on a loopback address only\n"
-		"  vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]\n"
-		"  vault list|show|delete --data DIR [NAME]\n"
-		"  vault credentials --data DIR NAME -o FILE [--url URL]\n"
-		"                     manage vaults of the first subscription; credentials are\n"
-		"                     written to FILE (mode 0600)\n"
-		"  machine list --data DIR VAULT\n"
-		"  user add --data DIR NAME [--password-file FILE]\n"
-		"  token create --data DIR NAME\n"
-		"                     every admin command takes --json\n"
-		"  version [--json]   print the service's version\n"
-		"  help               print this help\n"
-		"\n"
-		"Exit codes: 0 success, 1 failure, 2 usage error.\n",
-		ARCA_VERSION, DEFAULT_LISTEN);
+	fprintf(stderr, "arcad%s%s: %s '%s'; run 'arcad help' for the list\n", cmd ? " " : "",
+		cmd ? cmd : "", what, word);
+	return 2;
 }
 
 static int cmd_version(int argc, char **argv)
@@ -71,10 +50,8 @@ static int cmd_version(int argc, char **argv)
 		json_decref(o);
 		return 0;
 	}
-	if (argc > 1) {
-		fprintf(stderr, "arcad version: unknown option '%s'\n", argv[1]);
-		return 2;
-	}
+	if (argc > 1)
+		return usage_error("version", "unknown option", argv[1]);
 	printf("arcad %s\n", ARCA_VERSION);
 	return 0;
 }
@@ -128,7 +105,7 @@ static int cmd_init(int argc, char **argv)
 		} else {
 			if (v == NULL && i < argc && argv[i][0] == '-' && strcmp(argv[i], "--data") &&
 			    strcmp(argv[i], "--user") && strcmp(argv[i], "--password-file"))
-				fprintf(stderr, "arcad init: unknown option '%s'\n", argv[i]);
+				return usage_error("init", "unknown option", argv[i]);
 			return 2;
 		}
 	}
@@ -316,7 +293,7 @@ static int cmd_serve(int argc, char **argv)
 			plain = 1;
 		else {
 			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen"))
-				fprintf(stderr, "arcad serve: unknown option '%s'\n", argv[i]);
+				return usage_error("serve", "unknown option", argv[i]);
 			return 2;
 		}
 	}
@@ -394,12 +371,14 @@ struct admin {
 	const char *data, *region, *redundancy, *out, *password_file, *url;
 	const char *arg[2];
 	int nargs, json;
+	int64_t now;    /* the service's clock when the command started */
 	struct service s;
 	catalog_id sub;
 };
 
-/* Parse the options of an admin command from argv[2]. 0, or 2 (usage). */
-static int admin_parse(int argc, char **argv, struct admin *a)
+/* Parse the options of the admin command LABEL ("vault create") from
+ * argv[2]. 0, or 2 (usage). */
+static int admin_parse(const char *label, int argc, char **argv, struct admin *a)
 {
 	memset(a, 0, sizeof(*a));
 	for (int i = 2; i < argc; i++) {
@@ -420,9 +399,10 @@ static int admin_parse(int argc, char **argv, struct admin *a)
 		else if (strcmp(argv[i], "--json") == 0) {
 			a->json = 1;
 			continue;
-		} else if (argv[i][0] == '-' || a->nargs == 2) {
-			fprintf(stderr, "arcad %s %s: unexpected argument '%s'\n", argv[0], argv[1], argv[i]);
-			return 2;
+		} else if (argv[i][0] == '-') {
+			return usage_error(label, "unknown option", argv[i]);
+		} else if (a->nargs == 2) {
+			return usage_error(label, "unexpected argument", argv[i]);
 		} else {
 			a->arg[a->nargs++] = argv[i];
 			continue;
@@ -434,7 +414,7 @@ static int admin_parse(int argc, char **argv, struct admin *a)
 		*slot = argv[++i];
 	}
 	if (a->data == NULL) {
-		fprintf(stderr, "arcad %s %s: --data DIR is required\n", argv[0], argv[1]);
+		fprintf(stderr, "arcad %s: --data DIR is required\n", label);
 		return 2;
 	}
 	return 0;
@@ -469,205 +449,324 @@ static json_t *vault_obj(const struct vault *v)
 			 "machines", v->machines);
 }
 
-static int need_args(struct admin *a, int n, const char *usage)
+
+/* Record ACTION on TARGET in the audit log of the first subscription. 0, or
+ * -1 with E set. Why an admin command whose record fails fails too: the
+ * audit log is how the subscription's people learn what was done in it,
+ * whoever did it. */
+static int admin_audit(struct admin *a, const char *action, const char *target, struct err *e)
 {
-	if (a->nargs != n) {
-		fprintf(stderr, "usage: arcad %s\n", usage);
+	if (catalog_audit(a->s.cat, a->sub, a->now, "arcad admin", action, target, "", e) == 0)
+		return 0;
+	return err_prefix(e, "%s on %s could not be recorded in the audit log: ", action, target);
+}
+
+/* Each admin command: 0 done, 1 a failure (said), 2 a usage error (said),
+ * or -1 with E set. */
+
+static int admin_vault_create(struct admin *a, struct err *e)
+{
+	struct vault v;
+
+	if (ops_vault_create(&a->s, a->sub, "arcad admin", a->arg[0], a->region ? a->region
+			     : a->s.regions[0].name, a->redundancy, a->now, &v, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(vault_obj(&v));
+	else
+		printf("Created vault %s in %s (%s).\n", v.name, v.region, v.redundancy);
+	return 0;
+}
+
+static int admin_vault_list(struct admin *a, struct err *e)
+{
+	struct vault *v = NULL;
+	size_t n = 0;
+
+	if (catalog_vault_list(a->s.cat, a->sub, &v, &n, e) != 0)
+		return -1;
+	if (a->json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, vault_obj(&v[i]));
+		print_json(json_pack("{s:o}", "vaults", arr));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%-50s %-10s %s%s  %d machines\n", v[i].name, v[i].region,
+			       v[i].redundancy, v[i].locked ? " (locked)" : "", v[i].machines);
+	}
+	free(v);
+	return 0;
+}
+
+static int admin_vault_show(struct admin *a, struct err *e)
+{
+	struct vault v;
+
+	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(vault_obj(&v));
+	else
+		printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
+		       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
+	return 0;
+}
+
+static int admin_vault_delete(struct admin *a, struct err *e)
+{
+
+	if (catalog_vault_delete(a->s.cat, a->sub, a->arg[0], e) != 0)
+		return -1;
+	if (admin_audit(a, "vault.delete", a->arg[0], e) != 0)
+		return err_prefix(e, "vault %s was deleted, but ", a->arg[0]);
+	if (a->json)
+		print_json(json_pack("{s:s}", "deleted", a->arg[0]));
+	else
+		printf("Deleted vault %s.\n", a->arg[0]);
+	return 0;
+}
+
+static int admin_vault_credentials(struct admin *a, struct err *e)
+{
+	struct buf file = BUF_INIT;
+	char name[VAULTCRED_FILENAME_MAX];
+	FILE *f;
+	int fd;
+
+	if (a->out == NULL) {
+		fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
 		return 2;
+	}
+	if (a->url)
+		snprintf(a->s.url, sizeof(a->s.url), "%s", a->url);
+	else
+		service_set_url(&a->s, "https", "127.0.0.1", 8443);
+	if (ops_credentials_issue(&a->s, a->sub, "arcad admin", a->arg[0], a->now, &file, name, e) != 0)
+		return -1;
+	fd = open(a->out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL || fwrite(file.data, 1, file.len, f) != file.len || fclose(f) != 0) {
+		err_errno(e, "write %s", a->out);
+		buf_wipe(&file);
+		return -1;
+	}
+	buf_wipe(&file);
+	if (a->json)
+		print_json(json_pack("{s:s,s:s,s:s}", "file", a->out, "name", name, "service_url",
+				     a->s.url));
+	else
+		printf("Wrote vault credentials for %s to %s (valid 48 hours; any earlier file of "
+		       "this vault no longer registers machines).\n", a->arg[0], a->out);
+	return 0;
+}
+
+static int admin_machine_list(struct admin *a, struct err *e)
+{
+	struct vault v;
+	struct machine *m = NULL;
+	size_t n = 0;
+
+	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0 ||
+	    catalog_machine_list(a->s.cat, v.id, &m, &n, e) != 0)
+		return -1;
+	if (a->json) {
+		json_t *arr = json_array();
+
+		for (size_t i = 0; i < n; i++)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "id", m[i].id, "name",
+							     m[i].name, "deleted", m[i].deleted != 0));
+		print_json(json_pack("{s:o}", "machines", arr));
+	} else {
+		for (size_t i = 0; i < n; i++)
+			printf("%-64s %s%s\n", m[i].name, m[i].id, m[i].deleted ? " (deleted)" : "");
+	}
+	free(m);
+	return 0;
+}
+
+/* The new user's password into PW: from --password-file, or generated.
+ * 0, or -1 with E set. */
+static int admin_password(struct admin *a, char pw[256], struct err *e)
+{
+	char gen[PASSPHRASE_GEN_CHARS + 1];
+
+	if (a->password_file) {
+		if (read_secret_file(a->password_file, pw, 256) != 0 || strlen(pw) < 12)
+			return err_set(e, ERR_INVALID, "the password in %s must have at least 12 "
+				       "characters", a->password_file);
+		return 0;
+	}
+	if (passphrase_generate(gen, e) != 0)
+		return -1;
+	memcpy(pw, gen, SERVICE_PASSWORD_LEN);
+	pw[SERVICE_PASSWORD_LEN] = 0;
+	sodium_memzero(gen, sizeof(gen));
+	return 0;
+}
+
+static int admin_user_add(struct admin *a, struct err *e)
+{
+	char pw[256], hash[crypto_pwhash_STRBYTES];
+	struct err ae;
+	int audited;
+
+	if (admin_password(a, pw, e) != 0)
+		return -1;
+	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
+			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
+	    catalog_user_create(a->s.cat, a->sub, a->arg[0], hash, a->now, e) != 0) {
+		sodium_memzero(pw, sizeof(pw));
+		return -1;
+	}
+	/* Unrecorded, the user exists all the same: the password is shown
+	 * (it is shown only once), then the failure. */
+	audited = admin_audit(a, "user.create", a->arg[0], &ae) == 0;
+	if (a->json)
+		print_json(json_pack("{s:s,s:s?}", "user", a->arg[0], "password",
+				     a->password_file ? NULL : pw));
+	else if (a->password_file)
+		printf("Added user %s.\n", a->arg[0]);
+	else
+		printf("Added user %s.\nPassword: %s\n(shown once)\n", a->arg[0], pw);
+	sodium_memzero(pw, sizeof(pw));
+	if (!audited) {
+		fprintf(stderr, "arcad user add: user %s was added, but %s\n", a->arg[0], ae.msg);
+		return 1;
 	}
 	return 0;
 }
 
+static int admin_token_create(struct admin *a, struct err *e)
+{
+	struct principal p;
+	uint8_t raw[32];
+	char token[65], th[65];
+	catalog_id id;
+
+	memset(&p, 0, sizeof(p));
+	snprintf(p.subscription, sizeof(p.subscription), "%s", a->sub);
+	randombytes_buf(raw, sizeof(raw));
+	sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
+	service_token_hash(token, th);
+	if (catalog_token_create(a->s.cat, &p, a->arg[0], th, a->now, id, e) != 0)
+		return -1;
+	/* An unrecorded token is taken back, never shown. */
+	if (admin_audit(a, "token.create", a->arg[0], e) != 0) {
+		struct err ue;
+
+		sodium_memzero(token, sizeof(token));
+		if (catalog_token_delete(a->s.cat, a->sub, id, &ue) != 0)
+			err_set(e, ue.code, "API token %s was created but could not be recorded in "
+				"the audit log, nor deleted again: %s", a->arg[0], ue.msg);
+		return -1;
+	}
+	if (a->json)
+		print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a->arg[0], "token", token));
+	else
+		printf("API token %s: %s\n(shown once; send it as \"Authorization: Bearer TOKEN\")\n",
+		       a->arg[0], token);
+	sodium_memzero(token, sizeof(token));
+	return 0;
+}
+
+/*
+ * The admin commands: their two words, what follows them (the usage), how
+ * many arguments that names (-1: not checked), the function, and a line
+ * of help. `arcad help` lists them from here.
+ */
+static const struct admin_cmd {
+	const char *name;
+	const char *usage;
+	int nargs;
+	int (*fn)(struct admin *a, struct err *e);
+	const char *help;
+} admin_cmds[] = {
+	{ "vault create", "--data DIR NAME [--region R] [--redundancy LRS|GRS]", 1,
+	  admin_vault_create, "create a vault of the first subscription" },
+	{ "vault list", "--data DIR", -1, admin_vault_list, "the vaults" },
+	{ "vault show", "--data DIR NAME", 1, admin_vault_show, "one vault" },
+	{ "vault delete", "--data DIR NAME", 1, admin_vault_delete, "delete a vault" },
+	{ "vault credentials", "--data DIR NAME -o FILE [--url URL]", 1, admin_vault_credentials,
+	  "vault credentials, written to FILE (mode 0600)" },
+	{ "machine list", "--data DIR VAULT", 1, admin_machine_list, "a vault's machines" },
+	{ "user add", "--data DIR NAME [--password-file FILE]", 1, admin_user_add,
+	  "a user; a password is generated and printed once unless given" },
+	{ "token create", "--data DIR NAME", 1, admin_token_create, "an API token, printed once" },
+};
+
+#define N_ADMIN_CMDS (sizeof(admin_cmds) / sizeof(admin_cmds[0]))
+
+/* Whether WORD starts an admin command ("vault", "machine", ...). */
+static bool admin_word(const char *word)
+{
+	size_t n = strlen(word);
+
+	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
+		if (strncmp(admin_cmds[i].name, word, n) == 0 && admin_cmds[i].name[n] == ' ')
+			return true;
+	return false;
+}
+
+/* argv[0] is the command's first word, argv[1] its second. */
 static int cmd_admin(int argc, char **argv)
 {
+	const struct admin_cmd *cmd = NULL;
 	struct admin a;
 	struct err e;
-	int rc;
-	const int64_t now = service_now();
-	const char *what = argv[0], *verb = argc > 1 ? argv[1] : "";
 	char label[64];
+	int rc;
 
-	snprintf(label, sizeof(label), "%s %s", what, verb);
-	if (argc < 2) {
-		fprintf(stderr, "arcad %s: which? see arcad help\n", what);
+	if (argc < 2)
+		return usage_error(NULL, "incomplete command", argv[0]);
+	snprintf(label, sizeof(label), "%s %s", argv[0], argv[1]);
+	for (size_t i = 0; i < N_ADMIN_CMDS && cmd == NULL; i++)
+		if (strcmp(admin_cmds[i].name, label) == 0)
+			cmd = &admin_cmds[i];
+	if (cmd == NULL)
+		return usage_error(NULL, "unknown command", label);
+	if ((rc = admin_parse(label, argc, argv, &a)) != 0)
+		return rc;
+	if (cmd->nargs >= 0 && a.nargs != cmd->nargs) {
+		fprintf(stderr, "usage: arcad %s %s\n", cmd->name, cmd->usage);
 		return 2;
 	}
-	if ((rc = admin_parse(argc, argv, &a)) != 0)
-		return rc;
+	a.now = service_now();
 	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
 		return admin_fail(label, &e, a.json);
-	rc = 0;
-	if (strcmp(what, "vault") == 0 && strcmp(verb, "create") == 0) {
-		struct vault v;
-
-		if ((rc = need_args(&a, 1, "vault create --data DIR NAME [--region R] [--redundancy LRS|GRS]")))
-			goto out;
-		if (ops_vault_create(&a.s, a.sub, "arcad admin", a.arg[0], a.region ? a.region
-				     : a.s.regions[0].name, a.redundancy, now, &v, &e) != 0)
-			goto fail;
-		if (a.json)
-			print_json(vault_obj(&v));
-		else
-			printf("Created vault %s in %s (%s).\n", v.name, v.region, v.redundancy);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "list") == 0) {
-		struct vault *v = NULL;
-		size_t n = 0;
-
-		if (catalog_vault_list(a.s.cat, a.sub, &v, &n, &e) != 0)
-			goto fail;
-		if (a.json) {
-			json_t *arr = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, vault_obj(&v[i]));
-			print_json(json_pack("{s:o}", "vaults", arr));
-		} else {
-			for (size_t i = 0; i < n; i++)
-				printf("%-50s %-10s %s%s  %d machines\n", v[i].name, v[i].region,
-				       v[i].redundancy, v[i].locked ? " (locked)" : "", v[i].machines);
-		}
-		free(v);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "show") == 0) {
-		struct vault v;
-
-		if ((rc = need_args(&a, 1, "vault show --data DIR NAME")))
-			goto out;
-		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0)
-			goto fail;
-		if (a.json)
-			print_json(vault_obj(&v));
-		else
-			printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
-			       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "delete") == 0) {
-		if ((rc = need_args(&a, 1, "vault delete --data DIR NAME")))
-			goto out;
-		if (catalog_vault_delete(a.s.cat, a.sub, a.arg[0], &e) != 0)
-			goto fail;
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "vault.delete", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s}", "deleted", a.arg[0]));
-		else
-			printf("Deleted vault %s.\n", a.arg[0]);
-	} else if (strcmp(what, "vault") == 0 && strcmp(verb, "credentials") == 0) {
-		struct buf file = BUF_INIT;
-		char name[VAULTCRED_FILENAME_MAX];
-		FILE *f;
-		int fd;
-
-		if ((rc = need_args(&a, 1, "vault credentials --data DIR NAME -o FILE [--url URL]")))
-			goto out;
-		if (a.out == NULL) {
-			fprintf(stderr, "arcad vault credentials: -o FILE is required\n");
-			rc = 2;
-			goto out;
-		}
-		if (a.url)
-			snprintf(a.s.url, sizeof(a.s.url), "%s", a.url);
-		else
-			service_set_url(&a.s, "https", "127.0.0.1", 8443);
-		if (ops_credentials_issue(&a.s, a.sub, "arcad admin", a.arg[0], now, &file, name, &e) != 0)
-			goto fail;
-		fd = open(a.out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		f = fd >= 0 ? fdopen(fd, "w") : NULL;
-		if (f == NULL || fwrite(file.data, 1, file.len, f) != file.len || fclose(f) != 0) {
-			err_errno(&e, "write %s", a.out);
-			buf_wipe(&file);
-			goto fail;
-		}
-		buf_wipe(&file);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s,s:s}", "file", a.out, "name", name, "service_url", a.s.url));
-		else
-			printf("Wrote vault credentials for %s to %s (valid 48 hours; any earlier file of "
-			       "this vault no longer registers machines).\n", a.arg[0], a.out);
-	} else if (strcmp(what, "machine") == 0 && strcmp(verb, "list") == 0) {
-		struct vault v;
-		struct machine *m = NULL;
-		size_t n = 0;
-
-		if ((rc = need_args(&a, 1, "machine list --data DIR VAULT")))
-			goto out;
-		if (catalog_vault_get(a.s.cat, a.sub, a.arg[0], &v, &e) != 0 ||
-		    catalog_machine_list(a.s.cat, v.id, &m, &n, &e) != 0)
-			goto fail;
-		if (a.json) {
-			json_t *arr = json_array();
-
-			for (size_t i = 0; i < n; i++)
-				json_array_append_new(arr, json_pack("{s:s,s:s,s:b}", "id", m[i].id, "name",
-								     m[i].name, "deleted", m[i].deleted != 0));
-			print_json(json_pack("{s:o}", "machines", arr));
-		} else {
-			for (size_t i = 0; i < n; i++)
-				printf("%-64s %s%s\n", m[i].name, m[i].id, m[i].deleted ? " (deleted)" : "");
-		}
-		free(m);
-	} else if (strcmp(what, "user") == 0 && strcmp(verb, "add") == 0) {
-		char pw[256], hash[crypto_pwhash_STRBYTES], gen[PASSPHRASE_GEN_CHARS + 1];
-
-		if ((rc = need_args(&a, 1, "user add --data DIR NAME [--password-file FILE]")))
-			goto out;
-		if (a.password_file) {
-			if (read_secret_file(a.password_file, pw, sizeof(pw)) != 0 || strlen(pw) < 12) {
-				err_set(&e, ERR_INVALID, "the password in %s must have at least 12 characters",
-					a.password_file);
-				goto fail;
-			}
-		} else {
-			if (passphrase_generate(gen, &e) != 0)
-				goto fail;
-			memcpy(pw, gen, SERVICE_PASSWORD_LEN);
-			pw[SERVICE_PASSWORD_LEN] = 0;
-		}
-		if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-				      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0 ||
-		    catalog_user_create(a.s.cat, a.sub, a.arg[0], hash, now, &e) != 0) {
-			sodium_memzero(pw, sizeof(pw));
-			goto fail;
-		}
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "user.create", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s?}", "user", a.arg[0], "password",
-					     a.password_file ? NULL : pw));
-		else if (a.password_file)
-			printf("Added user %s.\n", a.arg[0]);
-		else
-			printf("Added user %s.\nPassword: %s\n(shown once)\n", a.arg[0], pw);
-		sodium_memzero(pw, sizeof(pw));
-		sodium_memzero(gen, sizeof(gen));
-	} else if (strcmp(what, "token") == 0 && strcmp(verb, "create") == 0) {
-		struct principal p;
-		uint8_t raw[32];
-		char token[65], th[65];
-		catalog_id id;
-
-		if ((rc = need_args(&a, 1, "token create --data DIR NAME")))
-			goto out;
-		memset(&p, 0, sizeof(p));
-		snprintf(p.subscription, sizeof(p.subscription), "%s", a.sub);
-		randombytes_buf(raw, sizeof(raw));
-		sodium_bin2hex(token, sizeof(token), raw, sizeof(raw));
-		service_token_hash(token, th);
-		if (catalog_token_create(a.s.cat, &p, a.arg[0], th, now, id, &e) != 0)
-			goto fail;
-		catalog_audit(a.s.cat, a.sub, now, "arcad admin", "token.create", a.arg[0], "", NULL);
-		if (a.json)
-			print_json(json_pack("{s:s,s:s,s:s}", "id", id, "name", a.arg[0], "token", token));
-		else
-			printf("API token %s: %s\n(shown once; send it as \"Authorization: Bearer TOKEN\")\n",
-			       a.arg[0], token);
-		sodium_memzero(token, sizeof(token));
-	} else {
-		fprintf(stderr, "arcad: unknown command '%s %s'; run 'arcad help' for the list\n", what, verb);
-		rc = 2;
-	}
-	goto out;
-fail:
-	rc = admin_fail(label, &e, a.json);
-out:
+	if ((rc = cmd->fn(&a, &e)) < 0)
+		rc = admin_fail(label, &e, a.json);
 	service_close(&a.s);
 	return rc;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"arcad %s: the arca vault service\n"
+		"\n"
+		"Usage: arcad COMMAND [OPTIONS]\n"
+		"\n"
+		"Commands:\n"
+		"  init --data DIR [--user NAME] [--password-file FILE]\n"
+		"                     create a data folder: catalog, certificate authority,\n"
+		"                     the first subscription and its owner (a password is\n"
+		"                     generated and printed once unless given)\n"
+		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
+		"                     serve the API over HTTPS (default %s);\n"
+		"                     --http serves plain HTTP, on a loopback address only\n",
+		ARCA_VERSION, DEFAULT_LISTEN);
+	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
+		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,
+			admin_cmds[i].help);
+	fprintf(f,
+		"                     the admin commands act on the first subscription;\n"
+		"                     every one takes --json\n"
+		"  version [--json]   print the service's version\n"
+		"  help               print this help\n"
+		"\n"
+		"Exit codes: 0 success, 1 failure, 2 usage error.\n");
 }
 
 int main(int argc, char **argv)
@@ -688,9 +787,7 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
-	if (strcmp(cmd, "vault") == 0 || strcmp(cmd, "machine") == 0 || strcmp(cmd, "user") == 0 ||
-	    strcmp(cmd, "token") == 0)
+	if (admin_word(cmd))
 		return cmd_admin(argc - 1, argv + 1);
-	fprintf(stderr, "arcad: unknown command '%s'; run 'arcad help' for the list\n", cmd);
-	return 2;
+	return usage_error(NULL, "unknown command", cmd);
 }

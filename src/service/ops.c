@@ -52,7 +52,17 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 	    pki_cert_pem(ca, &cert, e) || pki_key_pem(k, &key, e) ||
 	    catalog_vault_create(s->cat, v, (const char *)cert.data, (const char *)key.data, e))
 		goto out;
-	catalog_audit(s->cat, subscription, now, actor, "vault.create", name, redundancy, NULL);
+	/* A vault nobody can see created in the audit log is taken back, and
+	 * the creation fails. */
+	if (catalog_audit(s->cat, subscription, now, actor, "vault.create", name, redundancy, e) != 0) {
+		struct err ue;
+
+		err_prefix(e, "vault %s was not created, as the audit log could not record it: ", name);
+		if (catalog_vault_delete(s->cat, subscription, name, &ue) != 0)
+			err_set(e, ue.code, "vault %s was created but the audit log could not record "
+				"it, and it could not be deleted again: %s", name, ue.msg);
+		goto out;
+	}
 	rc = 0;
 out:
 	buf_free(&cert);
@@ -110,16 +120,28 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 	if (catalog_credential_add(s->cat, v.id, serial, fp, (const char *)cert.data, vc.issued,
 				   vc.expires, e) != 0)
 		goto out;
-	catalog_audit(s->cat, subscription, now, actor, "credentials.download", v.name, fp, NULL);
+	/* Why an alert: whoever holds this file can register machines to the
+	 * vault for 48 hours; the owner should hear of every download. A
+	 * download that cannot be recorded or alerted fails: FILE is wiped
+	 * below, so nobody ever holds the key of these credentials. */
+	if (catalog_audit(s->cat, subscription, now, actor, "credentials.download", v.name, fp,
+			  e) != 0) {
+		err_prefix(e, "the credentials were not issued, as the audit log could not record "
+			   "them: ");
+		goto out;
+	}
 	{
-		/* Why an alert: whoever holds this file can register machines to
-		 * the vault for 48 hours; the owner should hear of every download. */
 		char msg[256];
 
 		snprintf(msg, sizeof(msg), "vault credentials for %s were downloaded by %s; they "
 			 "expire in 48 hours and every earlier file no longer registers machines",
 			 v.name, actor);
-		catalog_alert(s->cat, subscription, now, "credentials.downloaded", v.name, msg, NULL);
+		if (catalog_alert(s->cat, subscription, now, "credentials.downloaded", v.name, msg,
+				  e) != 0) {
+			err_prefix(e, "the credentials were not issued, as their alert could not be "
+				   "raised: ");
+			goto out;
+		}
 	}
 	rc = 0;
 out:
@@ -252,17 +274,28 @@ int ops_retention(struct service *s, const char *machine_id, int64_t now, int dr
 			struct vault v;
 			char target[160];
 
+			char *pub = NULL;
+			int ok;
+
 			if (catalog_point_delete(s->cat, machine_id, pts[i].id, now, e) != 0)
 				goto out;
-			char *pub = NULL;
-
-			if (catalog_machine_get(s->cat, machine_id, &m, &pub, NULL) == 0 &&
-			    catalog_vault_by_id(s->cat, m.vault_id, &v, NULL) == 0) {
-				snprintf(target, sizeof(target), "%s/%s/%s", v.name, m.name, pts[i].id);
-				catalog_audit(s->cat, v.subscription, now, "retention", "point.expire",
-					      target, "no longer kept by the machine's policy", NULL);
-			}
+			/* The point is removed (softly: it can be undeleted); an
+			 * expiry the audit log cannot show stops the pass with an
+			 * error, which the caller logs. */
+			ok = catalog_machine_get(s->cat, machine_id, &m, &pub, e) == 0 &&
+			     catalog_vault_by_id(s->cat, m.vault_id, &v, e) == 0;
 			free(pub);
+			if (ok) {
+				snprintf(target, sizeof(target), "%s/%s/%s", v.name, m.name, pts[i].id);
+				ok = catalog_audit(s->cat, v.subscription, now, "retention",
+						   "point.expire", target,
+						   "no longer kept by the machine's policy", e) == 0;
+			}
+			if (!ok) {
+				err_prefix(e, "recovery point %s expired, but the audit log could not "
+					   "record it: ", pts[i].id);
+				goto out;
+			}
 		}
 	}
 	*report = json_pack("{s:b,s:o,s:O,s:O}", "policy", have, "now", time_json(now), "keep",

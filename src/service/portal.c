@@ -92,11 +92,14 @@ static void page_headers(struct http_response *res)
 	http_set_header(res, "Cross-Origin-Opener-Policy", "same-origin");
 }
 
+/* Why a message that cannot be appended turns the status into 500: a
+ * status with an empty body would pass for an answer. */
 static void text_reply(struct http_response *res, int status, const char *msg)
 {
 	res->status = status;
 	res->content_type = "text/plain; charset=utf-8";
-	buf_append(&res->body, msg, strlen(msg), NULL);
+	if (buf_append(&res->body, msg, strlen(msg), NULL) != 0)
+		res->status = 500;
 }
 
 /* GET /download/arca: the agent binary beside this arcad, for the Quick
@@ -154,7 +157,11 @@ void portal_serve(const struct portal *p, const struct http_request *req,
 			return;
 		}
 		res->status = 200;
-		buf_append(&res->body, f->data, f->len, NULL);
+		/* Never a 200 with an empty or cut page (out of memory). */
+		if (buf_append(&res->body, f->data, f->len, NULL) != 0) {
+			buf_reset(&res->body);
+			text_reply(res, 500, "the service is out of memory; reload the page\n");
+		}
 		return;
 	}
 	text_reply(res, 404, "no such page; the portal starts at /\n");
