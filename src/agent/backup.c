@@ -77,6 +77,7 @@ struct bk {
 	struct backup_result *res;
 	struct client *c;
 	struct repo repo;
+	struct tree_cache *tc;
 	struct compress_ctx *cctx;
 	struct chunker *ch;
 	struct packer *pk;
@@ -89,7 +90,7 @@ struct bk {
 	size_t n_lk;
 	struct owner *users, *groups;
 	size_t n_users, n_groups;
-	struct timespec t0, last_shown;
+	struct timespec t0;
 };
 
 static double since(const struct timespec *a)
@@ -102,50 +103,28 @@ static double since(const struct timespec *a)
 
 static void skip(struct bk *b, const char *path, const char *why)
 {
+	const struct backup_events *ev = b->o->ev;
+
 	json_array_append_new(b->res->skipped, json_pack("{s:s,s:s}", "path", path, "error", why));
-	fprintf(stderr, "%sarca backup: skipped %s: %s\n", b->o->progress ? "\r\033[K" : "",
-		path, why);
+	if (ev && ev->skipped)
+		ev->skipped(ev->ctx, path, why);
 }
 
-/* A note on stderr about the cache, which costs speed, never data. */
+/* A note about the cache, which costs speed, never data. */
 static void note(struct bk *b, const char *why)
 {
-	fprintf(stderr, "%sarca backup: note: %s\n", b->o->progress ? "\r\033[K" : "", why);
-}
+	const struct backup_events *ev = b->o->ev;
 
-static void human(double v, char *out, size_t n)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
-
-	while (v >= 1024 && i < 4)
-		v /= 1024, i++;
-	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	if (ev && ev->note)
+		ev->note(ev->ctx, why);
 }
 
 static void progress(struct bk *b, int last)
 {
-	char done[32], total[32], rate[32];
-	double t;
+	const struct backup_events *ev = b->o->ev;
 
-	if (!b->o->progress || (!last && since(&b->last_shown) < 0.5))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &b->last_shown);
-	t = since(&b->t0);
-	human((double)b->res->bytes_read, done, sizeof(done));
-	human((double)b->res->bytes_total, total, sizeof(total));
-	human(t > 0 ? (double)b->res->bytes_read / t : 0, rate, sizeof(rate));
-	fprintf(stderr, "\r\033[K%llu files, %s read of %s, %s/s",
-		(unsigned long long)(b->res->files_new + b->res->files_changed +
-				     b->res->files_unchanged), done, total, rate);
-	if (b->res->bytes_read > 0 && b->res->bytes_total > b->res->bytes_read && t > 1) {
-		double left = t * (double)(b->res->bytes_total - b->res->bytes_read) /
-			      (double)b->res->bytes_read;
-
-		fprintf(stderr, ", %.0f s left", left);
-	}
-	if (last)
-		fputc('\n', stderr);
+	if (ev && ev->progress)
+		ev->progress(ev->ctx, b->res, since(&b->t0), last);
 }
 
 /* ---- objects ---- */
@@ -1198,6 +1177,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	}
 
 	if ((b.c = state_client(s, e)) == NULL || (b.cctx = compress_ctx_new(e)) == NULL ||
+	    (b.tc = tree_cache_new(s->cache, e)) == NULL ||
 	    (b.pend = calloc(PEND_MAX_OBJECTS, sizeof(*b.pend))) == NULL ||
 	    (b.rbuf = malloc(READ_BLOCK)) == NULL) {
 		if (b.pend == NULL || b.rbuf == NULL)
@@ -1207,7 +1187,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	chunker_params_default(&cp);
 	if ((b.ch = chunker_new(&cp, s->keys->chunker, e)) == NULL)
 		goto out;
-	b.repo = (struct repo){ b.c, s->keys, NULL, s->cache, b.cctx, NULL };
+	b.repo = (struct repo){ b.c, s->keys, NULL, b.tc, b.cctx, NULL };
 
 	/* The job and the lease that keeps what we upload from collection. */
 	{
@@ -1259,7 +1239,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	{
 		long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-		if ((b.pk = packer_new(s, cores > 1 ? (int)cores : 1, e)) == NULL)
+		if ((b.pk = packer_new(s, b.tc, cores > 1 ? (int)cores : 1, e)) == NULL)
 			goto fail_job;
 	}
 
@@ -1314,7 +1294,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	{
 		char why[ERR_MSG_MAX + 4400];
 
-		if (repo_cache_note(why, sizeof(why)))
+		if (repo_cache_note(b.tc, why, sizeof(why)))
 			note(&b, why);
 	}
 	rc = 0;
@@ -1327,8 +1307,6 @@ fail_job:
 	if (ls)
 		lease_release(ls, b.c);
 	res->seconds = since(&b.t0);
-	if (b.o->progress)
-		fputc('\n', stderr);
 	end_job(&b, job, "failed", e->msg);
 out:
 	packer_free(b.pk);
@@ -1363,6 +1341,7 @@ out:
 	idmap_free(&cached);
 	chunker_free(b.ch);
 	compress_ctx_free(b.cctx);
+	tree_cache_free(b.tc);
 	client_free(b.c);
 	if (lock_fd >= 0)
 		close(lock_fd);

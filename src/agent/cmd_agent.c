@@ -24,6 +24,7 @@
 #include "exitcode.h"
 #include "reply.h"
 #include "schedule.h"
+#include "show.h"
 #include "state.h"
 
 #define POLICY_EVERY 300   /* seconds between policy checks */
@@ -162,10 +163,15 @@ static int run_backup(struct state *s, json_t *policy, char *why, size_t size)
 {
 	struct backup_opts o;
 	struct backup_result r;
+	struct backup_events ev;
+	struct show sh;
 	struct err e;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	show_init(&sh, "backup", 0);
+	show_backup_events(&sh, &ev);
+	o.ev = &ev;
 	o.paths = strings(json_object_get(policy, "paths"), &o.n_paths);
 	o.includes = strings(json_object_get(policy, "include"), &o.n_includes);
 	o.excludes = strings(json_object_get(policy, "exclude"), &o.n_excludes);

@@ -13,6 +13,7 @@
 #include "backup.h"
 #include "cmd.h"
 #include "exitcode.h"
+#include "show.h"
 #include "state.h"
 
 /* PATH made absolute, with ".", ".." and repeated slashes resolved as
@@ -78,6 +79,8 @@ int cmd_backup(int argc, char **argv)
 {
 	struct backup_opts o;
 	struct backup_result r;
+	struct backup_events ev;
+	struct show sh;
 	struct state s;
 	struct err e;
 	const char *home = STATE_HOME_DEFAULT;
@@ -119,13 +122,16 @@ int cmd_backup(int argc, char **argv)
 		state_free(&s);
 		return EXIT_USAGE;
 	}
-	o.progress = !json && isatty(STDERR_FILENO);
+	show_init(&sh, "backup", !json && isatty(STDERR_FILENO));
+	show_backup_events(&sh, &ev);
+	o.ev = &ev;
 	/* Why not fail the backup: the certificate may have months left. */
 	if (state_renew_certificate(&s, &e) < 0)
 		fprintf(stderr, "arca backup: warning: the machine's certificate was not renewed: "
 				"%s\n", e.msg);
 	err_clear(&e);
 	if (backup_run(&s, &o, &r, &e) != 0) {
+		show_end(&sh);
 		rc = e.code == ERR_LIMIT ? EXIT_CACHE_SPACE : EXIT_FAIL;
 		if (json) {
 			json_t *j = json_pack("{s:s,s:{s:s,s:s},s:O}", "status", "failed", "error",

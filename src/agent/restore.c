@@ -20,11 +20,27 @@
 #include "compress.h"
 #include "idmap.h"
 #include "restore.h"
+#include "snapshot.h"
 #include "state.h"
 
 int mkdirs(const char *dir, int mode, struct err *e);
 
 struct task;
+
+/* Owner names to local ids, looked up once per name. */
+struct idname {
+	char *name;
+	uint32_t id;
+	int found;
+};
+
+/* The names this restore has looked up, under their own MU (a lookup asks
+ * the system, which may take a while: not under the restore's lock). */
+struct owners {
+	pthread_mutex_t mu;
+	struct idname *users, *groups;
+	size_t n_users, n_groups;
+};
 
 /* What the restore threads share, under MU. */
 struct shared {
@@ -37,12 +53,13 @@ struct shared {
 	size_t outstanding; /* folders queued or in progress */
 	int fatal, stop;
 	struct err err;
-	struct timespec shown;
+	struct owners owners;
 };
 
 /* One thread's view of the restore: its own connection and reader. */
 struct rs {
-	struct repo *r;
+	const struct snapshot *sn;
+	struct repo *r; /* this thread's */
 	const struct restore_opts *o;
 	struct restore_result *res;
 	int rootfd;
@@ -64,60 +81,45 @@ struct task {
 
 static void failed(struct rs *s, const char *path, const char *why)
 {
+	const struct restore_events *ev = s->o->ev;
+
 	pthread_mutex_lock(&s->sh->mu);
 	json_array_append_new(s->res->failed, json_pack("{s:s,s:s}", "path", path, "error", why));
-	fprintf(stderr, "%sarca restore: %s: %s\n", s->o->progress ? "\r\033[K" : "", path, why);
+	if (ev && ev->failed)
+		ev->failed(ev->ctx, path, why);
 	pthread_mutex_unlock(&s->sh->mu);
 }
 
 static void progress(struct rs *s, int last)
 {
-	struct timespec now;
-	struct shared *sh = s->sh;
+	const struct restore_events *ev = s->o->ev;
 
-	if (!s->o->progress)
+	if (ev == NULL || ev->progress == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&sh->mu);
-	if (last || (now.tv_sec - sh->shown.tv_sec) * 1000 +
-			    (now.tv_nsec - sh->shown.tv_nsec) / 1000000 >= 500) {
-		sh->shown = now;
-		fprintf(stderr, "\r\033[K%llu files, %.1f MiB restored",
-			(unsigned long long)__atomic_load_n(&s->res->files, __ATOMIC_RELAXED),
-			(double)__atomic_load_n(&s->res->bytes, __ATOMIC_RELAXED) / (1 << 20));
-		if (last)
-			fputc('\n', stderr);
-	}
-	pthread_mutex_unlock(&sh->mu);
+	pthread_mutex_lock(&s->sh->mu);
+	ev->progress(ev->ctx, __atomic_load_n(&s->res->files, __ATOMIC_RELAXED),
+		     __atomic_load_n(&s->res->bytes, __ATOMIC_RELAXED), last);
+	pthread_mutex_unlock(&s->sh->mu);
 }
 
-/* Owner names to local ids, looked up once per name. */
-struct idname {
-	char *name;
-	uint32_t id;
-	int found;
-};
+static int lookup_locked(struct owners *o, int group, const char *name, uint32_t *id);
 
-static struct idname *users, *groups;
-static size_t n_users, n_groups;
-static pthread_mutex_t lookup_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int lookup_locked(int group, const char *name, uint32_t *id);
-
-static int lookup(int group, const char *name, uint32_t *id)
+/* Whether this machine knows owner NAME (a group when GROUP), with its id
+ * in *ID; each name is asked of the system once per restore. */
+static int lookup(struct rs *s, int group, const char *name, uint32_t *id)
 {
 	int r;
 
-	pthread_mutex_lock(&lookup_mu);
-	r = lookup_locked(group, name, id);
-	pthread_mutex_unlock(&lookup_mu);
+	pthread_mutex_lock(&s->sh->owners.mu);
+	r = lookup_locked(&s->sh->owners, group, name, id);
+	pthread_mutex_unlock(&s->sh->owners.mu);
 	return r;
 }
 
-static int lookup_locked(int group, const char *name, uint32_t *id)
+static int lookup_locked(struct owners *o, int group, const char *name, uint32_t *id)
 {
-	struct idname **list = group ? &groups : &users, *g;
-	size_t *n = group ? &n_groups : &n_users;
+	struct idname **list = group ? &o->groups : &o->users, *g;
+	size_t *n = group ? &o->n_groups : &o->n_users;
 	char tmp[16384];
 
 	for (size_t i = 0; i < *n; i++)
@@ -147,32 +149,37 @@ static int lookup_locked(int group, const char *name, uint32_t *id)
 	return g[(*n)++].found;
 }
 
-static void lookup_free(void)
+static void owners_init(struct owners *o)
 {
-	for (size_t i = 0; i < n_users; i++)
-		free(users[i].name);
-	for (size_t i = 0; i < n_groups; i++)
-		free(groups[i].name);
-	free(users);
-	free(groups);
-	users = groups = NULL;
-	n_users = n_groups = 0;
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_init(&o->mu, NULL);
+}
+
+static void owners_free(struct owners *o)
+{
+	for (size_t i = 0; i < o->n_users; i++)
+		free(o->users[i].name);
+	for (size_t i = 0; i < o->n_groups; i++)
+		free(o->groups[i].name);
+	free(o->users);
+	free(o->groups);
+	pthread_mutex_destroy(&o->mu);
 }
 
 /* The local id of the entry's owner: by name when this machine knows the
  * name (as tar and rsync do), else the recorded number. */
-static uint32_t uid_of(const struct tree_entry *x)
+static uint32_t uid_of(struct rs *s, const struct tree_entry *x)
 {
 	uint32_t id;
 
-	return x->user && lookup(0, x->user, &id) ? id : x->uid;
+	return x->user && lookup(s, 0, x->user, &id) ? id : x->uid;
 }
 
-static uint32_t gid_of(const struct tree_entry *x)
+static uint32_t gid_of(struct rs *s, const struct tree_entry *x)
 {
 	uint32_t id;
 
-	return x->group && lookup(1, x->group, &id) ? id : x->gid;
+	return x->group && lookup(s, 1, x->group, &id) ? id : x->gid;
 }
 
 /* The kernel's posix_acl xattr value of A. */
@@ -220,8 +227,8 @@ static void apply_meta(struct rs *s, int dirfd, const char *name, int fd,
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name);
 	if (!s->o->no_permissions) {
 		if (s->is_root) {
-			int r = fd >= 0 ? fchown(fd, uid_of(x), gid_of(x))
-					: fchownat(dirfd, name, uid_of(x), gid_of(x),
+			int r = fd >= 0 ? fchown(fd, uid_of(s, x), gid_of(s, x))
+					: fchownat(dirfd, name, uid_of(s, x), gid_of(s, x),
 						   AT_SYMLINK_NOFOLLOW);
 
 			if (r != 0) {
@@ -468,8 +475,7 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 			struct writer w = { fd, x, 0, 0, s, path, 0 };
 			struct err re;
 
-			if (x->n_chunks)
-				repo_read_chunks(s->r, x->chunks, x->n_chunks, write_chunk, &w, &re);
+			snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
 			if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
 				snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
 				failed(s, path, why);
@@ -570,56 +576,9 @@ static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct t
 	return 0;
 }
 
-struct tree *restore_lookup(struct repo *r, const struct objid *root, const char *path,
-			    const struct tree_entry **ent, struct err *e)
-{
-	struct tree *t = repo_tree(r, root, e);
-	char *copy = strdup(path), *save = NULL, *c, *next;
-
-	*ent = NULL;
-	if (t == NULL || copy == NULL) {
-		free(copy);
-		if (copy == NULL)
-			err_oom(e);
-		tree_free(t);
-		return NULL;
-	}
-	for (c = strtok_r(copy, "/", &save); c; c = next) {
-		const struct tree_entry *x = tree_find(t, c);
-
-		next = strtok_r(NULL, "/", &save);
-		if (x == NULL) {
-			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point", path);
-			goto fail;
-		}
-		if (next == NULL) {
-			*ent = x;
-			break;
-		}
-		if (x->type != TREE_DIR) {
-			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point (%s is not a folder)",
-				path, c);
-			goto fail;
-		}
-		{
-			struct objid sub = x->subtree;
-
-			tree_free(t);
-			if ((t = repo_tree(r, &sub, e)) == NULL)
-				goto fail;
-		}
-	}
-	free(copy);
-	return t;
-fail:
-	free(copy);
-	tree_free(t);
-	return NULL;
-}
-
 /* Restore PATH: its parent folders (with their metadata, applied after),
  * then the entry itself. */
-static int restore_path(struct rs *s, const struct objid *root, const char *path, struct err *e)
+static int restore_path(struct rs *s, const char *path, struct err *e)
 {
 	struct tree **trees = NULL;
 	const struct tree_entry **parents = NULL;
@@ -634,7 +593,7 @@ static int restore_path(struct rs *s, const struct objid *root, const char *path
 		err_oom(e);
 		goto out;
 	}
-	if ((t = repo_tree(s->r, root, e)) == NULL)
+	if ((t = snapshot_list(s->sn, s->r, NULL, e)) == NULL)
 		goto out;
 	trees[nt++] = t;
 	for (c = strtok_r(copy, "/", &save); c; c = next) {
@@ -670,7 +629,7 @@ static int restore_path(struct rs *s, const struct objid *root, const char *path
 		fd = nfd;
 		snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "%s%s", rel[0] ? "/" : "",
 			 x->name);
-		if ((t = repo_tree(s->r, &x->subtree, e)) == NULL)
+		if ((t = snapshot_list(s->sn, s->r, x, e)) == NULL)
 			goto out;
 		trees[nt++] = t;
 	}
@@ -728,7 +687,7 @@ static void process(struct rs *s, struct task *t)
 
 	if (fd < 0) {
 		failed(s, t->rel, "refused: the folder is not where it was made (a symlink?)");
-	} else if ((sub = repo_tree(s->r, &t->holder->e[0].subtree, &e)) == NULL) {
+	} else if ((sub = snapshot_list(s->sn, s->r, &t->holder->e[0], &e)) == NULL) {
 		char why[ERR_MSG_MAX + 32];
 
 		snprintf(why, sizeof(why), "folder not restored: %s", e.msg);
@@ -794,7 +753,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int restore_run(struct repo *r, const struct objid *root, const struct restore_opts *o,
+int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_opts *o,
 		struct restore_result *res, struct err *e)
 {
 	struct rs s;
@@ -811,7 +770,8 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 	pthread_mutex_init(&sh.mu, NULL);
 	pthread_cond_init(&sh.cv, NULL);
 	idmap_init(&sh.links, sizeof(uint64_t));
-	s.r = r, s.o = o, s.res = res, s.sh = &sh;
+	owners_init(&sh.owners);
+	s.sn = sn, s.r = r, s.o = o, s.res = res, s.sh = &sh;
 	s.is_root = geteuid() == 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdirs(o->target, 0700, e))
@@ -842,7 +802,7 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 		w[i].started = 1;
 	}
 	if (o->n_paths == 0) {
-		struct tree *t = repo_tree(r, root, e);
+		struct tree *t = snapshot_list(sn, r, NULL, e);
 
 		if (t) {
 			rc = restore_tree(&s, s.rootfd, "", t, e);
@@ -851,7 +811,7 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 	} else {
 		rc = 0;
 		for (size_t i = 0; rc == 0 && i < o->n_paths; i++)
-			rc = restore_path(&s, root, o->paths[i], e);
+			rc = restore_path(&s, o->paths[i], e);
 	}
 	work(&s, 1);
 	pthread_mutex_lock(&sh.mu);
@@ -879,6 +839,6 @@ out:
 	idmap_free(&sh.links);
 	pthread_mutex_destroy(&sh.mu);
 	pthread_cond_destroy(&sh.cv);
-	lookup_free();
+	owners_free(&sh.owners);
 	return rc;
 }
