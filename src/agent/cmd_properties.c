@@ -19,6 +19,7 @@
 
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 #include "keys.h"
 #include "kit.h"
 #include "passphrase.h"
@@ -118,49 +119,31 @@ int cmd_properties(int argc, char **argv)
 	struct state s;
 	struct err e;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], **slot = NULL;
+	{
+		const struct opt table[] = {
+			{ "--json", OPT_FLAG, &json },
+			{ "--no-proxy", OPT_FLAG, &no_proxy },
+			{ "--change-passphrase", OPT_FLAG, &change_pass },
+			{ "--add-passphrase", OPT_FLAG, &add_pass },
+			{ "--home", OPT_VALUE, &home },
+			{ "--proxy", OPT_VALUE, &proxy },
+			{ "--proxy-user", OPT_VALUE, &proxy_user },
+			{ "--proxy-password-file", OPT_VALUE, &pw_file },
+			{ "--cache", OPT_VALUE, &cache },
+			{ "--throttle-work", OPT_VALUE, &work },
+			{ "--throttle-other", OPT_VALUE, &other },
+			{ "--work-hours", OPT_VALUE, &hours },
+			{ "--passphrase-file", OPT_VALUE, &new_pass_file },
+			{ "--new-passphrase-file", OPT_VALUE, &new_pass_file },
+			{ "--pin", OPT_VALUE, &pin },
+			{ "--passphrase-out", OPT_VALUE, &kit },
+			{ "--recovery-kit", OPT_VALUE, &kit },
+			{ NULL, OPT_FLAG, NULL },
+		};
 
-		if (strcmp(a, "--json") == 0)
-			json = 1;
-		else if (strcmp(a, "--no-proxy") == 0)
-			no_proxy = 1;
-		else if (strcmp(a, "--change-passphrase") == 0)
-			change_pass = 1;
-		else if (strcmp(a, "--add-passphrase") == 0)
-			add_pass = 1;
-		else if (strcmp(a, "--home") == 0)
-			slot = &home;
-		else if (strcmp(a, "--proxy") == 0)
-			slot = &proxy;
-		else if (strcmp(a, "--proxy-user") == 0)
-			slot = &proxy_user;
-		else if (strcmp(a, "--proxy-password-file") == 0)
-			slot = &pw_file;
-		else if (strcmp(a, "--cache") == 0)
-			slot = &cache;
-		else if (strcmp(a, "--throttle-work") == 0)
-			slot = &work;
-		else if (strcmp(a, "--throttle-other") == 0)
-			slot = &other;
-		else if (strcmp(a, "--work-hours") == 0)
-			slot = &hours;
-		else if (strcmp(a, "--passphrase-file") == 0 || strcmp(a, "--new-passphrase-file") == 0)
-			slot = &new_pass_file;
-		else if (strcmp(a, "--pin") == 0)
-			slot = &pin;
-		else if (strcmp(a, "--passphrase-out") == 0 || strcmp(a, "--recovery-kit") == 0)
-			slot = &kit;
-		else {
-			fprintf(stderr, "arca properties: unknown option '%s'; see 'arca help'\n", a);
+		if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+			fprintf(stderr, "arca properties: %s\n", e.msg);
 			return EXIT_USAGE;
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca properties: %s needs a value\n", a);
-				return EXIT_USAGE;
-			}
-			*slot = argv[++i];
 		}
 	}
 	err_clear(&e);

@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "exitcode.h"
 #include "keys.h"
+#include "opts.h"
 #include "passphrase.h"
 #include "reply.h"
 #include "state.h"
@@ -137,48 +138,30 @@ struct reg_args {
 
 static int parse(int argc, char **argv, struct reg_args *a)
 {
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &a->json },
+		{ "--generate-passphrase", OPT_FLAG, &a->generate },
+		{ "--confirm-saved", OPT_FLAG, &a->confirmed },
+		{ "--vault-credentials", OPT_VALUE, &a->creds },
+		{ "--home", OPT_VALUE, &a->home },
+		{ "--cache", OPT_VALUE, &a->cache },
+		{ "--machine-name", OPT_VALUE, &a->name },
+		{ "--proxy", OPT_VALUE, &a->proxy },
+		{ "--proxy-user", OPT_VALUE, &a->proxy_user },
+		{ "--proxy-password-file", OPT_VALUE, &a->proxy_pw_file },
+		{ "--passphrase-file", OPT_VALUE, &a->pass_file },
+		{ "--passphrase-out", OPT_VALUE, &a->kit },
+		{ "--recovery-kit", OPT_VALUE, &a->kit },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct err e;
+
 	memset(a, 0, sizeof(*a));
 	a->home = STATE_HOME_DEFAULT;
 	a->cache = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char **slot = NULL;
-
-		if (strcmp(o, "--json") == 0)
-			a->json = 1;
-		else if (strcmp(o, "--generate-passphrase") == 0)
-			a->generate = 1;
-		else if (strcmp(o, "--confirm-saved") == 0)
-			a->confirmed = 1;
-		else if (strcmp(o, "--vault-credentials") == 0)
-			slot = &a->creds;
-		else if (strcmp(o, "--home") == 0)
-			slot = &a->home;
-		else if (strcmp(o, "--cache") == 0)
-			slot = &a->cache;
-		else if (strcmp(o, "--machine-name") == 0)
-			slot = &a->name;
-		else if (strcmp(o, "--proxy") == 0)
-			slot = &a->proxy;
-		else if (strcmp(o, "--proxy-user") == 0)
-			slot = &a->proxy_user;
-		else if (strcmp(o, "--proxy-password-file") == 0)
-			slot = &a->proxy_pw_file;
-		else if (strcmp(o, "--passphrase-file") == 0)
-			slot = &a->pass_file;
-		else if (strcmp(o, "--passphrase-out") == 0 || strcmp(o, "--recovery-kit") == 0)
-			slot = &a->kit;
-		else {
-			fprintf(stderr, "arca register: unknown option '%s'\n%s", o, usage_text);
-			return -1;
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca register: %s needs a value\n%s", o, usage_text);
-				return -1;
-			}
-			*slot = argv[++i];
-		}
+	if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+		fprintf(stderr, "arca register: %s\n%s", e.msg, usage_text);
+		return -1;
 	}
 	if (a->creds == NULL) {
 		fprintf(stderr, "arca register: --vault-credentials FILE is required\n%s",

@@ -19,6 +19,7 @@
 #include "compress.h"
 #include "exitcode.h"
 #include "kit.h"
+#include "opts.h"
 #include "passphrase.h"
 #include "reply.h"
 #include "repo.h"
@@ -188,42 +189,30 @@ struct ropts {
 
 static int parse(const char *cmd, int argc, char **argv, struct ropts *o)
 {
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &o->json },
+		{ "--no-permissions", OPT_FLAG, &o->no_perms },
+		{ "--home", OPT_VALUE, &o->home },
+		{ "--from-machine", OPT_VALUE, &o->from },
+		{ "--passphrase-file", OPT_VALUE, &o->pass_file },
+		{ "--wrapped-key", OPT_VALUE, &o->wrapped },
+		{ "--target", OPT_VALUE, &o->target },
+		{ "--on-conflict", OPT_VALUE, &o->conflict },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct opt_list pos = { NULL, 0 };
+	struct err e;
+	int rc;
+
 	memset(o, 0, sizeof(*o));
 	o->home = STATE_HOME_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], **slot = NULL;
-
-		if (strcmp(a, "--json") == 0)
-			o->json = 1;
-		else if (strcmp(a, "--no-permissions") == 0)
-			o->no_perms = 1;
-		else if (strcmp(a, "--home") == 0)
-			slot = &o->home;
-		else if (strcmp(a, "--from-machine") == 0)
-			slot = &o->from;
-		else if (strcmp(a, "--passphrase-file") == 0)
-			slot = &o->pass_file;
-		else if (strcmp(a, "--wrapped-key") == 0)
-			slot = &o->wrapped;
-		else if (strcmp(a, "--target") == 0)
-			slot = &o->target;
-		else if (strcmp(a, "--on-conflict") == 0)
-			slot = &o->conflict;
-		else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "arca %s: unknown option '%s'; see 'arca help'\n", cmd, a);
-			return -1;
-		} else if (o->n_pos < 64) {
-			o->pos[o->n_pos++] = argv[i];
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca %s: %s needs a value\n", cmd, a);
-				return -1;
-			}
-			*slot = argv[++i];
-		}
-	}
-	return 0;
+	if ((rc = opt_parse(table, argc, argv, 1, &pos, &e)) != 0)
+		fprintf(stderr, "arca %s: %s\n", cmd, e.msg);
+	/* More than 64 arguments: the rest are not looked at, as before. */
+	for (size_t i = 0; i < pos.n && o->n_pos < 64; i++)
+		o->pos[o->n_pos++] = pos.v[i];
+	opt_list_free(&pos);
+	return rc;
 }
 
 static int exit_of(const struct err *e)
