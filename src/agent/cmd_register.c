@@ -386,12 +386,95 @@ static char *pem_of(EVP_PKEY *k, int private)
 	return s;
 }
 
+/* Write the agent's state for the machine the service registered (ANS):
+ * its settings (S, kept from a registration before when REREG), keys,
+ * certificate and trust anchor under A->home. 0, or -1 with E set. */
+static int write_state(const struct reg_args *a, const struct vaultcred *vc, json_t *ans,
+		       const char *name, int rereg, const char *priv, const struct keys *keys,
+		       const struct buf *wrapped, const char *proxy_pass, struct state *s,
+		       struct err *e)
+{
+	char cache_def[4200];
+	const char *id, *cert = json_string_value(json_object_get(ans, "certificate"));
+
+	snprintf(cache_def, sizeof(cache_def), "%s", a->cache ? a->cache : STATE_CACHE_DEFAULT);
+	if (!rereg) {
+		state_free(s);
+		memset(s, 0, sizeof(*s));
+		s->work_start = 9, s->work_end = 17;
+	}
+	free(s->home), free(s->service_url), free(s->vault_id), free(s->vault_name);
+	free(s->subscription), free(s->region), free(s->machine_id), free(s->machine_name);
+	s->home = strdup(a->home);
+	s->service_url = strdup(vc->service_url);
+	s->vault_id = strdup(vc->vault_id);
+	s->vault_name = strdup(vc->vault_name);
+	s->subscription = strdup(vc->subscription);
+	s->region = strdup(vc->region);
+	s->machine_id = NULL;
+	s->machine_name = strdup(name);
+	if ((id = reply_register(ans, e)) == NULL)
+		return err_prefix(e, "nothing was written to %s: ", a->home);
+	s->machine_id = strdup(id);
+	if (!rereg || a->cache) {
+		free(s->cache);
+		s->cache = strdup(cache_def);
+	}
+	if (a->proxy) {
+		free(s->proxy), free(s->proxy_user);
+		s->proxy = strdup(a->proxy);
+		s->proxy_user = a->proxy_user ? strdup(a->proxy_user) : NULL;
+	}
+	if (mkdirs(a->home, 0700, e) || chmod(a->home, 0700) != 0 ||
+	    mkdirs(s->cache, 0700, e) ||
+	    state_write_file(a->home, "ca.pem", vc->trust_anchor_pem,
+			     strlen(vc->trust_anchor_pem), 0644, e) ||
+	    state_write_file(a->home, "machine.key", priv, strlen(priv), 0600, e) ||
+	    state_write_file(a->home, "machine.pem", cert ? cert : "", cert ? strlen(cert) : 0,
+			     0644, e) ||
+	    state_write_file(a->home, "master.key", keys->master, KEY_LEN, 0600, e) ||
+	    state_write_file(a->home, "wrapped.key", wrapped->data, wrapped->len, 0600, e) ||
+	    (proxy_pass[0] && state_write_file(a->home, "proxy.pass", proxy_pass,
+					       strlen(proxy_pass), 0600, e)) ||
+	    state_save(s, e))
+		return -1;
+	return 0;
+}
+
+/* Say what was registered: JSON with --json, else a few lines for a person. */
+static void show_result(const struct reg_args *a, const struct state *s, json_t *ans,
+			const char *kit, int generated, int rereg)
+{
+	int again = json_is_true(json_object_get(ans, "reregistered"));
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:b,s:b}", "machine_id",
+				      s->machine_id, "machine_name", s->machine_name, "vault",
+				      s->vault_name, "home", s->home, "cache", s->cache,
+				      "recovery_kit", kit, "passphrase_generated", generated,
+				      "reregistered", again);
+
+		cmd_print_json(o);
+		json_decref(o);
+		return;
+	}
+	printf("Machine %s is registered to vault %s%s.\n", s->machine_name, s->vault_name,
+	       again ? " (registered again: its recovery points are kept)" : "");
+	if (kit)
+		printf("The recovery kit with the passphrase is in %s.\n", kit);
+	if (!rereg)
+		printf("%s", keep_away);
+	printf("Back up now with: arca backup%s%s PATH ...\n",
+	       strcmp(a->home, STATE_HOME_DEFAULT) ? " --home " : "",
+	       strcmp(a->home, STATE_HOME_DEFAULT) ? a->home : "");
+}
+
 int cmd_register(int argc, char **argv)
 {
 	struct reg_args a;
 	struct vaultcred *vc = NULL;
 	struct err e;
-	char pass[PASSPHRASE_MAX_BYTES + 2] = "", host[256], cache_def[4200];
+	char pass[PASSPHRASE_MAX_BYTES + 2] = "", host[256];
 	char proxy_pass[1024] = "";
 	const char *kit = NULL, *name;
 	struct keys *keys = NULL;
@@ -497,78 +580,9 @@ int cmd_register(int argc, char **argv)
 	}
 
 	/* The service registered the machine: write the agent's state. */
-	snprintf(cache_def, sizeof(cache_def), "%s", a.cache ? a.cache : STATE_CACHE_DEFAULT);
-	if (!rereg) {
-		state_free(&s);
-		memset(&s, 0, sizeof(s));
-		s.work_start = 9, s.work_end = 17;
-	}
-	free(s.home), free(s.service_url), free(s.vault_id), free(s.vault_name);
-	free(s.subscription), free(s.region), free(s.machine_id), free(s.machine_name);
-	s.home = strdup(a.home);
-	s.service_url = strdup(vc->service_url);
-	s.vault_id = strdup(vc->vault_id);
-	s.vault_name = strdup(vc->vault_name);
-	s.subscription = strdup(vc->subscription);
-	s.region = strdup(vc->region);
-	{
-		const char *id = reply_register(ans, &e);
-
-		if (id == NULL) {
-			err_prefix(&e, "nothing was written to %s: ", a.home);
-			goto fail;
-		}
-		s.machine_id = strdup(id);
-	}
-	s.machine_name = strdup(name);
-	if (!rereg || a.cache) {
-		free(s.cache);
-		s.cache = strdup(cache_def);
-	}
-	if (a.proxy) {
-		free(s.proxy), free(s.proxy_user);
-		s.proxy = strdup(a.proxy);
-		s.proxy_user = a.proxy_user ? strdup(a.proxy_user) : NULL;
-	}
-	{
-		const char *cert = json_string_value(json_object_get(ans, "certificate"));
-
-		if (mkdirs(a.home, 0700, &e) || chmod(a.home, 0700) != 0 ||
-		    mkdirs(s.cache, 0700, &e) ||
-		    state_write_file(a.home, "ca.pem", vc->trust_anchor_pem,
-				     strlen(vc->trust_anchor_pem), 0644, &e) ||
-		    state_write_file(a.home, "machine.key", priv, strlen(priv), 0600, &e) ||
-		    state_write_file(a.home, "machine.pem", cert ? cert : "",
-				     cert ? strlen(cert) : 0, 0644, &e) ||
-		    state_write_file(a.home, "master.key", keys->master, KEY_LEN, 0600, &e) ||
-		    state_write_file(a.home, "wrapped.key", wrapped.data, wrapped.len, 0600, &e) ||
-		    (proxy_pass[0] && state_write_file(a.home, "proxy.pass", proxy_pass,
-						       strlen(proxy_pass), 0600, &e)) ||
-		    state_save(&s, &e))
-			goto fail;
-	}
-	if (a.json) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:b,s:b}", "machine_id",
-				      s.machine_id, "machine_name", s.machine_name, "vault",
-				      s.vault_name, "home", s.home, "cache", s.cache,
-				      "recovery_kit", kit, "passphrase_generated", generated,
-				      "reregistered", json_is_true(json_object_get(ans,
-									 "reregistered")));
-
-		cmd_print_json(o);
-		json_decref(o);
-	} else {
-		printf("Machine %s is registered to vault %s%s.\n", s.machine_name, s.vault_name,
-		       json_is_true(json_object_get(ans, "reregistered"))
-			       ? " (registered again: its recovery points are kept)" : "");
-		if (kit)
-			printf("The recovery kit with the passphrase is in %s.\n", kit);
-		if (!rereg)
-			printf("%s", keep_away);
-		printf("Back up now with: arca backup%s%s PATH ...\n",
-		       strcmp(a.home, STATE_HOME_DEFAULT) ? " --home " : "",
-		       strcmp(a.home, STATE_HOME_DEFAULT) ? a.home : "");
-	}
+	if (write_state(&a, vc, ans, name, rereg, priv, keys, &wrapped, proxy_pass, &s, &e))
+		goto fail;
+	show_result(&a, &s, ans, kit, generated, rereg);
 	rc = EXIT_OK;
 	goto out;
 fail:

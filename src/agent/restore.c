@@ -361,175 +361,237 @@ static int other_name(int dirfd, const char *name, char *out, size_t size)
 static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
 			struct err *e);
 
-/* Restore X into DIRFD (whose path relative to the target is REL). */
-static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct tree_entry *x,
-			 struct err *e)
+/* Make way for X's entry NAME in DIRFD, as --on-conflict says, when
+ * something is there already. 1 to go on (*NAME may now be ALT, and
+ * *EXISTS says whether a folder to reuse is there), 0 when the entry is
+ * skipped or failed (reported). */
+static int make_way(struct rs *s, int dirfd, const struct tree_entry *x, const char *path,
+		    const char **name, char *alt, size_t alt_size, int *exists)
 {
-	char path[8192], alt[300], why[ERR_MSG_MAX + 64];
-	const char *name = x->name;
+	char why[ERR_MSG_MAX + 64];
 	struct stat st;
-	int exists, fd = -1, rc = 0;
 
-	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
-	exists = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (exists && !(x->type == TREE_DIR && S_ISDIR(st.st_mode))) {
-		if (s->o->on_conflict == CONFLICT_SKIP) {
-			COUNT(s, skipped_existing, 1);
-			return 0;
-		}
-		if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
-			if (other_name(dirfd, x->name, alt, sizeof(alt)) != 0) {
-				failed(s, path, "no free name to keep both");
-				return 0;
-			}
-			name = alt;
-		} else if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
-			snprintf(why, sizeof(why), "cannot replace what is there: %s", strerror(errno));
-			failed(s, path, why);
-			return 0;
-		}
-		exists = 0;
-	}
-	switch (x->type) {
-	case TREE_DIR: {
-		struct task *t;
-		char sub_rel[8192];
-
-		if (!exists && mkdirat(dirfd, name, 0700) != 0) {
-			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
-			failed(s, path, why);
-			return 0;
-		}
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
-			return 0;
-		}
-		close(fd);
-		/* Its entries are restored by whichever thread takes it; its own
-		 * metadata once they all are. */
-		snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
-		if ((t = calloc(1, sizeof(*t))) == NULL || (t->rel = strdup(sub_rel)) == NULL ||
-		    (t->holder = tree_new(e)) == NULL || tree_add(t->holder, x, e) != 0) {
-			if (t) {
-				free(t->rel);
-				tree_free(t->holder);
-			}
-			free(t);
-			return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
-		}
-		t->pending = 1;
-		t->parent = s->current;
-		pthread_mutex_lock(&s->sh->mu);
-		if (t->parent)
-			t->parent->pending++;
-		t->next = s->sh->queue;
-		s->sh->queue = t;
-		s->sh->outstanding++;
-		pthread_cond_signal(&s->sh->cv);
-		pthread_mutex_unlock(&s->sh->mu);
+	*exists = fstatat(dirfd, *name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!*exists || (x->type == TREE_DIR && S_ISDIR(st.st_mode)))
+		return 1;
+	if (s->o->on_conflict == CONFLICT_SKIP) {
+		COUNT(s, skipped_existing, 1);
 		return 0;
 	}
-	case TREE_FILE: {
-		uint64_t *slot;
-		bool added;
-		struct objid key = { { 0 } };
-
-		if (x->link_id) {
-			char *first_path = NULL;
-
-			memcpy(key.b, &x->link_id, sizeof(x->link_id));
-			key.b[31] = 1;
-			pthread_mutex_lock(&s->sh->mu);
-			slot = idmap_get(&s->sh->links, &key);
-			if (slot)
-				first_path = strdup(s->sh->link_paths[*slot]);
-			pthread_mutex_unlock(&s->sh->mu);
-			if (first_path) {
-				int from;
-				char *base = strrchr(first_path, '/');
-				const char *first = base ? base + 1 : first_path;
-
-				if (base)
-					*base = '\0';
-				from = open_beneath(s->rootfd, base ? first_path : "");
-				if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0) {
-					close(from);
-					free(first_path);
-					COUNT(s, links, 1);
-					return 0;
-				}
-				if (from >= 0)
-					close(from);
-				free(first_path);
-				/* else restore it as a file of its own */
-			}
-		}
-		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			snprintf(why, sizeof(why), "cannot create: %s", strerror(errno));
-			failed(s, path, why);
+	if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
+		if (other_name(dirfd, x->name, alt, alt_size) != 0) {
+			failed(s, path, "no free name to keep both");
 			return 0;
 		}
-		{
-			struct writer w = { fd, x, 0, 0, s, path, 0 };
-			struct err re;
-
-			snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
-			if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
-				snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
-				failed(s, path, why);
-				w.bad = 1;
-			}
-			if (w.bad) {
-				close(fd);
-				unlinkat(dirfd, name, 0);
-				return 0;
-			}
-		}
-		COUNT(s, files, 1);
-		if (x->link_id) {
-			char first[8192];
-
-			snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
-			pthread_mutex_lock(&s->sh->mu);
-			if ((slot = idmap_put(&s->sh->links, &key, &added)) != NULL && added) {
-				char **g = realloc(s->sh->link_paths, (s->sh->n_links + 1) * sizeof(*g));
-
-				if (g) {
-					s->sh->link_paths = g;
-					g[s->sh->n_links] = strdup(first);
-					*slot = s->sh->n_links++;
-				}
-			}
-			pthread_mutex_unlock(&s->sh->mu);
-		}
-		break;
+		*name = alt;
+	} else if (unlinkat(dirfd, *name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+		snprintf(why, sizeof(why), "cannot replace what is there: %s", strerror(errno));
+		failed(s, path, why);
+		return 0;
 	}
-	case TREE_SYMLINK:
+	*exists = 0;
+	return 1;
+}
+
+/* Make folder X as NAME in DIRFD and queue it: its entries are restored by
+ * whichever thread takes it, its own metadata once they all are. 0 (a
+ * failure to make it is reported), or -1 with E set when out of memory. */
+static int queue_dir(struct rs *s, int dirfd, const char *rel, const char *name, int exists,
+		     const struct tree_entry *x, const char *path, struct err *e)
+{
+	char why[ERR_MSG_MAX + 64], sub_rel[8192];
+	struct task *t;
+	int fd;
+
+	if (!exists && mkdirat(dirfd, name, 0700) != 0) {
+		snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
+		failed(s, path, why);
+		return 0;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
+		return 0;
+	}
+	close(fd);
+	snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->rel = strdup(sub_rel)) == NULL ||
+	    (t->holder = tree_new(e)) == NULL || tree_add(t->holder, x, e) != 0) {
+		if (t) {
+			free(t->rel);
+			tree_free(t->holder);
+		}
+		free(t);
+		return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
+	}
+	t->pending = 1;
+	t->parent = s->current;
+	pthread_mutex_lock(&s->sh->mu);
+	if (t->parent)
+		t->parent->pending++;
+	t->next = s->sh->queue;
+	s->sh->queue = t;
+	s->sh->outstanding++;
+	pthread_cond_signal(&s->sh->cv);
+	pthread_mutex_unlock(&s->sh->mu);
+	return 0;
+}
+
+/* The key of hard-link group X->link_id in the shared map. */
+static struct objid link_key(const struct tree_entry *x)
+{
+	struct objid key = { { 0 } };
+
+	memcpy(key.b, &x->link_id, sizeof(x->link_id));
+	key.b[31] = 1;
+	return key;
+}
+
+/* Link NAME in DIRFD to the first restored path of X's hard-link group. 1
+ * when linked, 0 when X is to be restored as a file of its own. */
+static int link_to_first(struct rs *s, int dirfd, const char *name, const struct tree_entry *x)
+{
+	struct objid key = link_key(x);
+	char *first_path = NULL, *base;
+	const char *first;
+	uint64_t *slot;
+	int from, linked = 0;
+
+	pthread_mutex_lock(&s->sh->mu);
+	if ((slot = idmap_get(&s->sh->links, &key)) != NULL)
+		first_path = strdup(s->sh->link_paths[*slot]);
+	pthread_mutex_unlock(&s->sh->mu);
+	if (first_path == NULL)
+		return 0;
+	base = strrchr(first_path, '/');
+	first = base ? base + 1 : first_path;
+	if (base)
+		*base = '\0';
+	from = open_beneath(s->rootfd, base ? first_path : "");
+	if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0)
+		linked = 1;
+	if (from >= 0)
+		close(from);
+	free(first_path);
+	return linked;
+}
+
+/* Remember REL/NAME as the first restored path of X's hard-link group. */
+static void link_remember(struct rs *s, const char *rel, const char *name,
+			  const struct tree_entry *x)
+{
+	struct objid key = link_key(x);
+	char first[8192];
+	uint64_t *slot;
+	bool added;
+
+	snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
+	pthread_mutex_lock(&s->sh->mu);
+	if ((slot = idmap_put(&s->sh->links, &key, &added)) != NULL && added) {
+		char **g = realloc(s->sh->link_paths, (s->sh->n_links + 1) * sizeof(*g));
+
+		if (g) {
+			s->sh->link_paths = g;
+			g[s->sh->n_links] = strdup(first);
+			*slot = s->sh->n_links++;
+		}
+	}
+	pthread_mutex_unlock(&s->sh->mu);
+}
+
+/* Restore file X as NAME in DIRFD: a hard link to its group's first path
+ * when there is one, else its content. Returns the open file for its
+ * metadata, -2 when linked (done), or -1 when it failed (reported). */
+static int restore_file(struct rs *s, int dirfd, const char *rel, const char *name,
+			const struct tree_entry *x, const char *path)
+{
+	char why[ERR_MSG_MAX + 64];
+	int fd;
+
+	if (x->link_id && link_to_first(s, dirfd, name, x)) {
+		COUNT(s, links, 1);
+		return -2;
+	}
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot create: %s", strerror(errno));
+		failed(s, path, why);
+		return -1;
+	}
+	{
+		struct writer w = { fd, x, 0, 0, s, path, 0 };
+		struct err re;
+
+		snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
+		if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
+			snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
+			failed(s, path, why);
+			w.bad = 1;
+		}
+		if (w.bad) {
+			close(fd);
+			unlinkat(dirfd, name, 0);
+			return -1;
+		}
+	}
+	COUNT(s, files, 1);
+	if (x->link_id)
+		link_remember(s, rel, name, x);
+	return fd;
+}
+
+/* Make special entry X (a symlink, a device, a fifo, a socket) as NAME in
+ * DIRFD. 0, or -1 when it failed (reported). */
+static int restore_special(struct rs *s, int dirfd, const char *name, const struct tree_entry *x,
+			   const char *path)
+{
+	char why[ERR_MSG_MAX + 64];
+
+	if (x->type == TREE_SYMLINK) {
 		if (symlinkat(x->target, dirfd, name) != 0) {
 			snprintf(why, sizeof(why), "cannot make the symlink: %s", strerror(errno));
 			failed(s, path, why);
-			return 0;
+			return -1;
 		}
-		COUNT(s, others, 1);
-		break;
-	default: {
+	} else {
 		mode_t type = x->type == TREE_FIFO ? S_IFIFO : x->type == TREE_SOCK ? S_IFSOCK
 			      : x->type == TREE_CHR ? S_IFCHR : S_IFBLK;
 
 		if (mknodat(dirfd, name, type | 0600, makedev(x->dev_major, x->dev_minor)) != 0) {
 			snprintf(why, sizeof(why), "cannot make the special file: %s", strerror(errno));
 			failed(s, path, why);
-			return 0;
+			return -1;
 		}
-		COUNT(s, others, 1);
 	}
+	COUNT(s, others, 1);
+	return 0;
+}
+
+/* Restore X into DIRFD (whose path relative to the target is REL). 0 (a
+ * failed entry is reported and the rest goes on), or -1 with E set when
+ * the restore cannot go on. */
+static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct tree_entry *x,
+			 struct err *e)
+{
+	char path[8192], alt[300];
+	const char *name = x->name;
+	int exists, fd = -1;
+
+	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
+	if (!make_way(s, dirfd, x, path, &name, alt, sizeof(alt), &exists))
+		return 0;
+	if (x->type == TREE_DIR)
+		return queue_dir(s, dirfd, rel, name, exists, x, path, e);
+	if (x->type == TREE_FILE) {
+		if ((fd = restore_file(s, dirfd, rel, name, x, path)) < 0)
+			return 0;
+	} else if (restore_special(s, dirfd, name, x, path) != 0) {
+		return 0;
 	}
 	apply_meta(s, dirfd, name, fd, x, path);
 	if (fd >= 0)
 		close(fd);
-	return rc;
+	return 0;
 }
 
 #define PREFETCH_MAX (64u << 20)
