@@ -144,7 +144,7 @@ int snapshot_stream(const struct snapshot *sn, struct repo *r, const struct tree
 /* Copying the part of each chunk that falls in [WANT, WANT + LEN) of the
  * file's data (its extents laid end to end) into DST. */
 struct copy {
-	const struct tree_chunk *chunks;
+	const struct tree_chunk *chunks; /* the ones asked for */
 	uint64_t pos; /* data offset of the next chunk */
 	uint64_t want, len;
 	uint8_t *dst;
@@ -183,8 +183,11 @@ static int read_data(struct repo *r, const struct tree_entry *file, uint64_t wan
 		c.pos += file->chunks[first++].len;
 	for (end = first, at = c.pos; end < file->n_chunks && at < want + len; end++)
 		at += file->chunks[end].len;
+	if (len == 0)
+		return 0;
 	if (first == end)
 		return err_set(e, ERR_CORRUPT, "%s has less data than its size", file->name);
+	c.chunks = file->chunks + first; /* FN numbers the chunks from FIRST */
 	if (repo_read_chunks(r, file->chunks + first, end - first, copy_chunk, &c, e) != 0) {
 		if (c.failed && e)
 			*e = c.err;
