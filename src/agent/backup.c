@@ -77,6 +77,7 @@ struct bk {
 	struct backup_result *res;
 	struct client *c;
 	struct repo repo;
+	struct tree_cache *tc;
 	struct compress_ctx *cctx;
 	struct chunker *ch;
 	struct packer *pk;
@@ -89,7 +90,7 @@ struct bk {
 	size_t n_lk;
 	struct owner *users, *groups;
 	size_t n_users, n_groups;
-	struct timespec t0, last_shown;
+	struct timespec t0;
 };
 
 static double since(const struct timespec *a)
@@ -102,50 +103,28 @@ static double since(const struct timespec *a)
 
 static void skip(struct bk *b, const char *path, const char *why)
 {
+	const struct backup_events *ev = b->o->ev;
+
 	json_array_append_new(b->res->skipped, json_pack("{s:s,s:s}", "path", path, "error", why));
-	fprintf(stderr, "%sarca backup: skipped %s: %s\n", b->o->progress ? "\r\033[K" : "",
-		path, why);
+	if (ev && ev->skipped)
+		ev->skipped(ev->ctx, path, why);
 }
 
-/* A note on stderr about the cache, which costs speed, never data. */
+/* A note about the cache, which costs speed, never data. */
 static void note(struct bk *b, const char *why)
 {
-	fprintf(stderr, "%sarca backup: note: %s\n", b->o->progress ? "\r\033[K" : "", why);
-}
+	const struct backup_events *ev = b->o->ev;
 
-static void human(double v, char *out, size_t n)
-{
-	const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	int i = 0;
-
-	while (v >= 1024 && i < 4)
-		v /= 1024, i++;
-	snprintf(out, n, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	if (ev && ev->note)
+		ev->note(ev->ctx, why);
 }
 
 static void progress(struct bk *b, int last)
 {
-	char done[32], total[32], rate[32];
-	double t;
+	const struct backup_events *ev = b->o->ev;
 
-	if (!b->o->progress || (!last && since(&b->last_shown) < 0.5))
-		return;
-	clock_gettime(CLOCK_MONOTONIC, &b->last_shown);
-	t = since(&b->t0);
-	human((double)b->res->bytes_read, done, sizeof(done));
-	human((double)b->res->bytes_total, total, sizeof(total));
-	human(t > 0 ? (double)b->res->bytes_read / t : 0, rate, sizeof(rate));
-	fprintf(stderr, "\r\033[K%llu files, %s read of %s, %s/s",
-		(unsigned long long)(b->res->files_new + b->res->files_changed +
-				     b->res->files_unchanged), done, total, rate);
-	if (b->res->bytes_read > 0 && b->res->bytes_total > b->res->bytes_read && t > 1) {
-		double left = t * (double)(b->res->bytes_total - b->res->bytes_read) /
-			      (double)b->res->bytes_read;
-
-		fprintf(stderr, ", %.0f s left", left);
-	}
-	if (last)
-		fputc('\n', stderr);
+	if (ev && ev->progress)
+		ev->progress(ev->ctx, b->res, since(&b->t0), last);
 }
 
 /* ---- objects ---- */
@@ -1123,248 +1102,282 @@ static void end_job(struct bk *b, const char *job, const char *status, const cha
 	json_decref(ans);
 }
 
+/* What one run holds besides the walk's state: the machine's lock, the
+ * selection, the job and lease, the parent. */
+struct run {
+	int lock_fd;
+	struct node root;
+	char *job, *parent;
+	struct lease *ls;
+	struct objid prev_root, *prev; /* the parent's root folder, or NULL */
+	struct idmap cached;           /* ids the cache says were stored */
+};
+
+/* Never two backups of this machine at once. The kernel drops the lock
+ * when its holder ends, however it ends: nothing to clean up. */
+static int take_lock(struct bk *b, struct run *u, struct err *e)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/backup.lock", b->s->home);
+	if ((u->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+		return err_errno(e, "cannot open %s", path);
+	if (flock(u->lock_fd, LOCK_EX | LOCK_NB) != 0)
+		return err_set(e, ERR_LOCKED, "another backup of this machine is running; it goes on, "
+			       "and this one can run once it ends");
+	return 0;
+}
+
+/* The selection, each path there, and room for it in the cache folder,
+ * which needs 5% of the selected data free. */
+static int check_selection(struct bk *b, struct run *u, struct err *e)
+{
+	const struct backup_opts *o = b->o;
+	struct backup_result *res = b->res;
+	struct statvfs vfs;
+	uint64_t avail, need;
+
+	for (size_t i = 0; i < o->n_paths; i++) {
+		struct stat st;
+
+		if (lstat(o->paths[i], &st) != 0)
+			return err_errno(e, "cannot back up %s", o->paths[i]);
+		if (node_add(&u->root, o->paths[i], e))
+			return -1;
+	}
+	for (size_t i = 0; i < o->n_paths; i++)
+		res->bytes_total += selected_bytes(b, o->paths[i]);
+	if (statvfs(b->s->cache, &vfs) != 0)
+		return err_errno(e, "cannot check the free space of the cache folder %s", b->s->cache);
+	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize, need = res->bytes_total / 20;
+	if (avail < need)
+		return err_set(e, ERR_LIMIT, "The cache folder %s has %llu bytes free; a backup of "
+			       "the selected data (%llu bytes) needs at least 5%% of it free, "
+			       "%llu bytes. Free space there, or move the cache folder with "
+			       "'arca properties --cache DIR'.", b->s->cache,
+			       (unsigned long long)avail, (unsigned long long)res->bytes_total,
+			       (unsigned long long)need);
+	return 0;
+}
+
+/* The connection, the reading and chunking state, the tree cache. */
+static int open_tools(struct bk *b, struct err *e)
+{
+	struct chunker_params cp;
+
+	if ((b->c = state_client(b->s, e)) == NULL || (b->cctx = compress_ctx_new(e)) == NULL ||
+	    (b->tc = tree_cache_new(b->s->cache, e)) == NULL)
+		return -1;
+	if ((b->pend = calloc(PEND_MAX_OBJECTS, sizeof(*b->pend))) == NULL ||
+	    (b->rbuf = malloc(READ_BLOCK)) == NULL)
+		return err_oom(e);
+	chunker_params_default(&cp);
+	if ((b->ch = chunker_new(&cp, b->s->keys->chunker, e)) == NULL)
+		return -1;
+	b->repo = (struct repo){ b->c, b->s->keys, NULL, b->tc, b->cctx, NULL };
+	return 0;
+}
+
+/* The job this backup reports to (none when the service gives no id: the
+ * job goes unreported). */
+static int start_job(struct bk *b, struct run *u, struct err *e)
+{
+	json_t *jb = json_pack("{s:s}", "kind", "backup"), *ans;
+	const char *id;
+
+	ans = client_json(b->c, "POST", "/jobs", jb, NULL, NULL, e);
+	json_decref(jb);
+	if (ans == NULL)
+		return -1;
+	id = reply_id(ans, "id", NULL);
+	u->job = id ? strdup(id) : NULL;
+	json_decref(ans);
+	return 0;
+}
+
+/* The parent: the newest recovery point, for unchanged files. A parent
+ * whose record cannot be read is no parent: everything is read. */
+static int find_parent(struct bk *b, struct run *u, struct err *e)
+{
+	json_t *ans, *points, *last, *meta;
+	struct err me;
+
+	if ((ans = client_json(b->c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
+		return -1;
+	if ((points = reply_points(ans, e)) == NULL) {
+		json_decref(ans);
+		return -1;
+	}
+	if ((last = json_array_get(points, json_array_size(points) - 1)) != NULL) {
+		u->parent = strdup(json_string_value(json_object_get(last, "id")) ?: "");
+		meta = repo_meta(&b->repo, json_string_value(json_object_get(last, "meta")), &me);
+		if (meta && objid_from_hex(json_string_value(json_object_get(meta, "root")),
+					   &u->prev_root, NULL) == 0)
+			u->prev = &u->prev_root;
+		json_decref(meta);
+	}
+	json_decref(ans);
+	return 0;
+}
+
+/* The recovery point's record, sealed and handed to the packer; its id in
+ * META_ID. */
+static int write_record(struct bk *b, const struct objid *root_id, struct objid *meta_id,
+			struct err *e)
+{
+	const struct backup_opts *o = b->o;
+	const struct backup_result *res = b->res;
+	json_t *paths = json_array(), *meta;
+	char hex[OBJID_HEX_LEN + 1], host[256] = "", *mtext = NULL;
+	int rc = -1;
+
+	gethostname(host, sizeof(host) - 1);
+	for (size_t i = 0; i < o->n_paths; i++)
+		json_array_append_new(paths, json_string(o->paths[i]));
+	objid_to_hex(root_id, hex);
+	meta = json_pack("{s:i,s:s,s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "version", 1, "root", hex,
+			 "paths", paths, "machine", b->s->machine_name, "hostname", host,
+			 "files", (json_int_t)(res->files_new + res->files_changed +
+					       res->files_unchanged),
+			 "dirs", (json_int_t)res->dirs, "bytes", (json_int_t)res->bytes_total,
+			 "started", (json_int_t)state_now(),
+			 "skipped", (json_int_t)json_array_size(res->skipped));
+	if (meta == NULL || (mtext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	objid_compute(b->s->keys, mtext, strlen(mtext), meta_id);
+	rc = emit(b, OBJECT_META, meta_id, (const uint8_t *)mtext, strlen(mtext), e);
+out:
+	free(mtext);
+	json_decref(meta);
+	return rc;
+}
+
+/* The backup proper, once the job is open: walk, seal, upload, commit, and
+ * keep the cache for next time. 0, or -1 with E set (the caller fails the
+ * job). */
+static int run_body(struct bk *b, struct run *u, struct err *e)
+{
+	struct objid root_id, meta_id;
+	char lease[LEASE_ID_MAX + 1] = "";
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	/* The lease that keeps what we upload from collection, renewed while
+	 * the backup works, on a connection of its own. */
+	if ((u->ls = lease_begin(b->s, b->c, e)) == NULL || find_parent(b, u, e))
+		return -1;
+	/* What this machine stored before, as far as the service confirms. */
+	index_load(b, "stored.ids", cache_ids_magic, &u->cached);
+	if (u->prev)
+		index_load(b, "files.idx", cache_fidx_magic, &b->fidx_old);
+	if (verify_known(b, &u->cached, e))
+		return -1;
+	/* Sealing threads: one per core beside this one, at least one. */
+	if ((b->pk = packer_new(b->s, b->tc, cores > 1 ? (int)cores : 1, e)) == NULL)
+		return -1;
+	if (u->root.selected ? backup_dir(b, "/", u->prev, &root_id, e)
+			     : backup_node(b, &u->root, "/", u->prev, &root_id, e))
+		return -1;
+	if (write_record(b, &root_id, &meta_id, e) || flush_pending(b, e) ||
+	    packer_finish(b->pk, &b->res->bytes_stored, &b->res->packs, e))
+		return -1;
+	{
+		char why[ERR_MSG_MAX];
+
+		if (lease_stop(u->ls, lease, why, sizeof(why)) && recheck_refs(b, why, e))
+			return -1;
+	}
+	if (commit(b, &meta_id, u->parent, lease[0] ? lease : NULL, e))
+		return -1;
+	progress(b, 1);
+	b->res->seconds = since(&b->t0);
+	end_job(b, u->job, json_array_size(b->res->skipped) ? "partial" : "complete", NULL);
+	/* The cache, for next time (a failure here costs only speed). */
+	index_save(b->s->cache, "stored.ids", cache_ids_magic, &b->known, NULL);
+	index_save(b->s->cache, "files.idx", cache_fidx_magic, &b->fidx_new, NULL);
+	{
+		char why[ERR_MSG_MAX + 4400];
+
+		if (repo_cache_note(b->tc, why, sizeof(why)))
+			note(b, why);
+	}
+	return 0;
+}
+
+static void bk_free(struct bk *b, struct run *u)
+{
+	packer_free(b->pk);
+	for (size_t i = 0; i < b->n_pend; i++)
+		buf_free(&b->pend[i].plain);
+	for (size_t i = 0; i < b->n_lk; i++) {
+		free(b->lk[i].chunks);
+		free(b->lk[i].ext);
+	}
+	for (size_t i = 0; i < b->n_users; i++)
+		free(b->users[i].name);
+	for (size_t i = 0; i < b->n_groups; i++)
+		free(b->groups[i].name);
+	free(b->users);
+	free(b->groups);
+	free(b->lk);
+	free(b->pend);
+	free(b->rbuf);
+	buf_wipe(&b->chunk);
+	free(u->job);
+	lease_free(u->ls);
+	free(u->parent);
+	node_free(&u->root);
+	idmap_free(&b->known);
+	idmap_free(&b->refs);
+	idmap_free(&b->fidx_old);
+	idmap_free(&b->fidx_new);
+	idmap_free(&b->links);
+	idmap_free(&u->cached);
+	chunker_free(b->ch);
+	compress_ctx_free(b->cctx);
+	tree_cache_free(b->tc);
+	client_free(b->c);
+	if (u->lock_fd >= 0)
+		close(u->lock_fd);
+}
+
 int backup_run(struct state *s, const struct backup_opts *o, struct backup_result *res,
 	       struct err *e)
 {
 	struct bk b;
-	struct node root = { NULL, NULL, 0, 0 };
-	struct chunker_params cp;
-	struct statvfs vfs;
-	json_t *ans = NULL, *points, *last, *meta = NULL;
-	char *job = NULL, *parent = NULL, host[256] = "", lease[LEASE_ID_MAX + 1] = "";
-	struct lease *ls = NULL;
-	struct objid root_id, meta_id, prev_root, *prev = NULL;
-	struct idmap cached;
-	struct buf mbuf = BUF_INIT;
-	char *mtext = NULL;
-	int rc = -1, lock_fd = -1;
+	struct run u;
+	int rc = -1;
 
 	memset(&b, 0, sizeof(b));
+	memset(&u, 0, sizeof(u));
 	memset(res, 0, sizeof(*res));
 	res->skipped = json_array();
 	b.s = s, b.o = o, b.res = res;
+	u.lock_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
 	idmap_init(&b.known, 0);
 	idmap_init(&b.refs, 0);
 	idmap_init(&b.fidx_old, sizeof(struct fent));
 	idmap_init(&b.fidx_new, sizeof(struct fent));
 	idmap_init(&b.links, sizeof(uint64_t));
-	idmap_init(&cached, 0);
-
-	/* Never two backups of this machine at once. The kernel drops the lock
-	 * when its holder ends, however it ends: nothing to clean up. */
-	{
-		char path[4200];
-
-		snprintf(path, sizeof(path), "%s/backup.lock", s->home);
-		if ((lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
-			err_errno(e, "cannot open %s", path);
-			goto out;
-		}
-		if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
-			err_set(e, ERR_LOCKED, "another backup of this machine is running; it goes on, "
-				"and this one can run once it ends");
-			goto out;
-		}
-	}
-	for (size_t i = 0; i < o->n_paths; i++) {
-		struct stat st;
-
-		if (lstat(o->paths[i], &st) != 0) {
-			err_errno(e, "cannot back up %s", o->paths[i]);
-			goto out;
-		}
-		if (node_add(&root, o->paths[i], e))
-			goto out;
-	}
-	/* The cache folder needs 5% of the selected data free. */
-	for (size_t i = 0; i < o->n_paths; i++)
-		res->bytes_total += selected_bytes(&b, o->paths[i]);
-	if (statvfs(s->cache, &vfs) != 0) {
-		err_errno(e, "cannot check the free space of the cache folder %s", s->cache);
+	idmap_init(&u.cached, 0);
+	if (take_lock(&b, &u, e) || check_selection(&b, &u, e) || open_tools(&b, e) ||
+	    start_job(&b, &u, e))
 		goto out;
-	} else {
-		uint64_t avail = (uint64_t)vfs.f_bavail * vfs.f_frsize, need = res->bytes_total / 20;
-
-		if (avail < need) {
-			err_set(e, ERR_LIMIT, "The cache folder %s has %llu bytes free; a backup of "
-				"the selected data (%llu bytes) needs at least 5%% of it free, "
-				"%llu bytes. Free space there, or move the cache folder with "
-				"'arca properties --cache DIR'.", s->cache,
-				(unsigned long long)avail, (unsigned long long)res->bytes_total,
-				(unsigned long long)need);
-			goto out;
-		}
-	}
-
-	if ((b.c = state_client(s, e)) == NULL || (b.cctx = compress_ctx_new(e)) == NULL ||
-	    (b.pend = calloc(PEND_MAX_OBJECTS, sizeof(*b.pend))) == NULL ||
-	    (b.rbuf = malloc(READ_BLOCK)) == NULL) {
-		if (b.pend == NULL || b.rbuf == NULL)
-			err_oom(e);
+	if (run_body(&b, &u, e) == 0) {
+		rc = 0;
 		goto out;
 	}
-	chunker_params_default(&cp);
-	if ((b.ch = chunker_new(&cp, s->keys->chunker, e)) == NULL)
-		goto out;
-	b.repo = (struct repo){ b.c, s->keys, NULL, s->cache, b.cctx, NULL };
-
-	/* The job and the lease that keeps what we upload from collection. */
-	{
-		json_t *jb = json_pack("{s:s}", "kind", "backup");
-
-		ans = client_json(b.c, "POST", "/jobs", jb, NULL, NULL, e);
-		json_decref(jb);
-		if (ans == NULL)
-			goto out;
-	}
-	{
-		const char *id = reply_id(ans, "id", NULL); /* none: the job goes unreported */
-
-		job = id ? strdup(id) : NULL;
-	}
-	json_decref(ans);
-	ans = NULL;
-	/* Renewed while the backup works, on a connection of its own. */
-	if ((ls = lease_begin(s, b.c, e)) == NULL)
-		goto fail_job;
-
-	/* The parent: the newest recovery point, for unchanged files. */
-	if ((ans = client_json(b.c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
-		goto fail_job;
-	if ((points = reply_points(ans, e)) == NULL)
-		goto fail_job;
-	if ((last = json_array_get(points, json_array_size(points) - 1)) != NULL) {
-		struct err me;
-
-		parent = strdup(json_string_value(json_object_get(last, "id")) ?: "");
-		meta = repo_meta(&b.repo, json_string_value(json_object_get(last, "meta")), &me);
-		if (meta && objid_from_hex(json_string_value(json_object_get(meta, "root")),
-					   &prev_root, NULL) == 0)
-			prev = &prev_root;
-		json_decref(meta);
-		meta = NULL;
-	}
-	json_decref(ans);
-	ans = NULL;
-
-	/* What this machine stored before, as far as the service confirms. */
-	index_load(&b, "stored.ids", cache_ids_magic, &cached);
-	if (prev)
-		index_load(&b, "files.idx", cache_fidx_magic, &b.fidx_old);
-	if (verify_known(&b, &cached, e))
-		goto fail_job;
-
-	/* Sealing threads: one per core beside this one, at least one. */
-	{
-		long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-		if ((b.pk = packer_new(s, cores > 1 ? (int)cores : 1, e)) == NULL)
-			goto fail_job;
-	}
-
-	if (root.selected) {
-		if (backup_dir(&b, "/", prev, &root_id, e))
-			goto fail_job;
-	} else if (backup_node(&b, &root, "/", prev, &root_id, e)) {
-		goto fail_job;
-	}
-
-	/* The recovery point's record. */
-	gethostname(host, sizeof(host) - 1);
-	{
-		json_t *paths = json_array();
-		char hex[OBJID_HEX_LEN + 1];
-
-		for (size_t i = 0; i < o->n_paths; i++)
-			json_array_append_new(paths, json_string(o->paths[i]));
-		objid_to_hex(&root_id, hex);
-		meta = json_pack("{s:i,s:s,s:o,s:s,s:s,s:I,s:I,s:I,s:I,s:I}", "version", 1, "root",
-				 hex, "paths", paths, "machine", s->machine_name, "hostname", host,
-				 "files", (json_int_t)(res->files_new + res->files_changed +
-						       res->files_unchanged),
-				 "dirs", (json_int_t)res->dirs, "bytes",
-				 (json_int_t)res->bytes_total, "started", (json_int_t)state_now(),
-				 "skipped", (json_int_t)json_array_size(res->skipped));
-		if (meta == NULL || (mtext = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS)) == NULL) {
-			err_oom(e);
-			goto fail_job;
-		}
-		objid_compute(s->keys, mtext, strlen(mtext), &meta_id);
-		if (emit(&b, OBJECT_META, &meta_id, (const uint8_t *)mtext, strlen(mtext), e))
-			goto fail_job;
-	}
-	if (flush_pending(&b, e) || packer_finish(b.pk, &res->bytes_stored, &res->packs, e))
-		goto fail_job;
-	{
-		char why[ERR_MSG_MAX];
-
-		if (lease_stop(ls, lease, why, sizeof(why)) && recheck_refs(&b, why, e))
-			goto fail_job;
-	}
-	if (commit(&b, &meta_id, parent, lease[0] ? lease : NULL, e))
-		goto fail_job;
-	progress(&b, 1);
-	res->seconds = since(&b.t0);
-	end_job(&b, job, json_array_size(res->skipped) ? "partial" : "complete", NULL);
-
-	/* The cache, for next time (a failure here costs only speed). */
-	index_save(s->cache, "stored.ids", cache_ids_magic, &b.known, NULL);
-	index_save(s->cache, "files.idx", cache_fidx_magic, &b.fidx_new, NULL);
-	{
-		char why[ERR_MSG_MAX + 4400];
-
-		if (repo_cache_note(why, sizeof(why)))
-			note(&b, why);
-	}
-	rc = 0;
-	goto out;
-fail_job:
 	packer_free(b.pk);
 	b.pk = NULL;
 	/* A backup that will not commit lets go of its lease at once, rather
 	 * than hold the collector off until it expires. */
-	if (ls)
-		lease_release(ls, b.c);
+	if (u.ls)
+		lease_release(u.ls, b.c);
 	res->seconds = since(&b.t0);
-	if (b.o->progress)
-		fputc('\n', stderr);
-	end_job(&b, job, "failed", e->msg);
+	end_job(&b, u.job, "failed", e->msg);
 out:
-	packer_free(b.pk);
-	for (size_t i = 0; i < b.n_pend; i++)
-		buf_free(&b.pend[i].plain);
-	for (size_t i = 0; i < b.n_lk; i++) {
-		free(b.lk[i].chunks);
-		free(b.lk[i].ext);
-	}
-	for (size_t i = 0; i < b.n_users; i++)
-		free(b.users[i].name);
-	for (size_t i = 0; i < b.n_groups; i++)
-		free(b.groups[i].name);
-	free(b.users);
-	free(b.groups);
-	free(b.lk);
-	free(b.pend);
-	free(b.rbuf);
-	free(mtext);
-	buf_free(&mbuf);
-	buf_wipe(&b.chunk);
-	json_decref(meta);
-	free(job);
-	lease_free(ls);
-	free(parent);
-	node_free(&root);
-	idmap_free(&b.known);
-	idmap_free(&b.refs);
-	idmap_free(&b.fidx_old);
-	idmap_free(&b.fidx_new);
-	idmap_free(&b.links);
-	idmap_free(&cached);
-	chunker_free(b.ch);
-	compress_ctx_free(b.cctx);
-	client_free(b.c);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	bk_free(&b, &u);
 	return rc;
 }

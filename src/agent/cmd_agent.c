@@ -22,8 +22,10 @@
 #include "backup.h"
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 #include "reply.h"
 #include "schedule.h"
+#include "show.h"
 #include "state.h"
 
 #define POLICY_EVERY 300   /* seconds between policy checks */
@@ -162,10 +164,15 @@ static int run_backup(struct state *s, json_t *policy, char *why, size_t size)
 {
 	struct backup_opts o;
 	struct backup_result r;
+	struct backup_events ev;
+	struct show sh;
 	struct err e;
 	int rc;
 
 	memset(&o, 0, sizeof(o));
+	show_init(&sh, "backup", 0);
+	show_backup_events(&sh, &ev);
+	o.ev = &ev;
 	o.paths = strings(json_object_get(policy, "paths"), &o.n_paths);
 	o.includes = strings(json_object_get(policy, "include"), &o.n_includes);
 	o.excludes = strings(json_object_get(policy, "exclude"), &o.n_excludes);
@@ -207,11 +214,17 @@ int cmd_agent(int argc, char **argv)
 	struct { int64_t slot; char why[ERR_MSG_MAX]; } missed[16];
 	int n_missed = 0;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--home") == 0 && i + 1 < argc) {
-			home = argv[++i];
-		} else if (strcmp(argv[i], "--json") != 0) {
-			fprintf(stderr, "usage: arca agent [--home DIR]\n");
+	{
+		int json = 0; /* accepted, as by every command; the agent logs text */
+		const struct opt table[] = {
+			{ "--home", OPT_VALUE, &home },
+			{ "--json", OPT_FLAG, &json },
+			{ NULL, OPT_FLAG, NULL },
+		};
+		struct err e;
+
+		if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+			fprintf(stderr, "arca agent: %s\nusage: arca agent [--home DIR]\n", e.msg);
 			return EXIT_USAGE;
 		}
 	}

@@ -13,6 +13,8 @@
 #include "backup.h"
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
+#include "show.h"
 #include "state.h"
 
 /* PATH made absolute, with ".", ".." and repeated slashes resolved as
@@ -53,20 +55,6 @@ int abs_path(const char *path, char *out, size_t size)
 	return 0;
 }
 
-static int add(char ***v, size_t *n, const char *s)
-{
-	char **g = realloc(*v, (*n + 1) * sizeof(*g));
-
-	if (g == NULL || (g[*n] = strdup(s)) == NULL) {
-		if (g)
-			*v = g;
-		return -1;
-	}
-	*v = g;
-	(*n)++;
-	return 0;
-}
-
 static void free_list(char **v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
@@ -74,58 +62,79 @@ static void free_list(char **v, size_t n)
 	free(v);
 }
 
+/* The paths to back up, made absolute, into O (owned). 0, or -1 when a path
+ * is too long (said on stderr). */
+static int take_paths(const struct opt_list *pos, struct backup_opts *o)
+{
+	if (pos->n && (o->paths = calloc(pos->n, sizeof(*o->paths))) == NULL)
+		return -1;
+	for (size_t i = 0; i < pos->n; i++) {
+		char p[PATH_MAX];
+
+		if (abs_path(pos->v[i], p, sizeof(p)) != 0 ||
+		    (o->paths[o->n_paths] = strdup(p)) == NULL) {
+			fprintf(stderr, "arca backup: the path '%s' is too long\n", pos->v[i]);
+			return -1;
+		}
+		o->n_paths++;
+	}
+	return 0;
+}
+
 int cmd_backup(int argc, char **argv)
 {
 	struct backup_opts o;
 	struct backup_result r;
+	struct backup_events ev;
+	struct show sh;
 	struct state s;
 	struct err e;
 	const char *home = STATE_HOME_DEFAULT;
-	int json = 0, rc;
+	int json = 0, rc = EXIT_USAGE;
+	struct opt_list ex = { NULL, 0 }, in = { NULL, 0 }, pos = { NULL, 0 };
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &json },
+		{ "--home", OPT_VALUE, &home },
+		{ "--exclude", OPT_LIST, &ex },
+		{ "--include", OPT_LIST, &in },
+		{ NULL, OPT_FLAG, NULL },
+	};
 
 	memset(&o, 0, sizeof(o));
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		char p[PATH_MAX];
-
-		if (strcmp(a, "--json") == 0)
-			json = 1;
-		else if ((strcmp(a, "--home") == 0 || strcmp(a, "--exclude") == 0 ||
-			  strcmp(a, "--include") == 0) && i + 1 < argc) {
-			if (a[2] == 'h')
-				home = argv[++i];
-			else if (add(a[2] == 'e' ? &o.excludes : &o.includes,
-				     a[2] == 'e' ? &o.n_excludes : &o.n_includes, argv[++i]))
-				return EXIT_FAIL;
-		} else if (a[0] == '-') {
-			fprintf(stderr, "arca backup: unknown option '%s'\n"
-					"usage: arca backup [--home DIR] [--exclude PATTERN]... "
-					"[--include PATTERN]... [--json] PATH...\n", a);
-			return EXIT_USAGE;
-		} else if (abs_path(a, p, sizeof(p)) != 0 || add(&o.paths, &o.n_paths, p)) {
-			fprintf(stderr, "arca backup: the path '%s' is too long\n", a);
-			return EXIT_USAGE;
-		}
+	memset(&s, 0, sizeof(s));
+	r.skipped = NULL;
+	if (opt_parse(table, argc, argv, 1, &pos, &e) != 0) {
+		fprintf(stderr, "arca backup: %s\n"
+				"usage: arca backup [--home DIR] [--exclude PATTERN]... "
+				"[--include PATTERN]... [--json] PATH...\n", e.msg);
+		goto out;
 	}
+	/* The patterns are argv's own strings: O borrows them. */
+	o.excludes = ex.v, o.n_excludes = ex.n;
+	o.includes = in.v, o.n_includes = in.n;
+	if (take_paths(&pos, &o) != 0)
+		goto out;
 	err_clear(&e);
 	if (state_load(&s, home, 1, &e) != 0) {
 		fprintf(stderr, "arca backup: %s\n", e.msg);
-		state_free(&s);
-		return EXIT_FAIL;
+		rc = EXIT_FAIL;
+		goto out;
 	}
 	if (o.n_paths == 0) {
 		fprintf(stderr, "arca backup: name the files and folders to back up, e.g. "
 				"'arca backup /home /etc'\n");
-		state_free(&s);
-		return EXIT_USAGE;
+		goto out;
 	}
-	o.progress = !json && isatty(STDERR_FILENO);
+	show_init(&sh, "backup", !json && isatty(STDERR_FILENO));
+	show_backup_events(&sh, &ev);
+	o.ev = &ev;
 	/* Why not fail the backup: the certificate may have months left. */
 	if (state_renew_certificate(&s, &e) < 0)
 		fprintf(stderr, "arca backup: warning: the machine's certificate was not renewed: "
 				"%s\n", e.msg);
 	err_clear(&e);
 	if (backup_run(&s, &o, &r, &e) != 0) {
+		show_end(&sh);
 		rc = e.code == ERR_LIMIT ? EXIT_CACHE_SPACE : EXIT_FAIL;
 		if (json) {
 			json_t *j = json_pack("{s:s,s:{s:s,s:s},s:O}", "status", "failed", "error",
@@ -170,9 +179,11 @@ int cmd_backup(int argc, char **argv)
 		}
 	}
 	json_decref(r.skipped);
+out:
 	free_list(o.paths, o.n_paths);
-	free_list(o.excludes, o.n_excludes);
-	free_list(o.includes, o.n_includes);
+	opt_list_free(&ex);
+	opt_list_free(&in);
+	opt_list_free(&pos);
 	state_free(&s);
 	return rc;
 }

@@ -13,6 +13,7 @@
 
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 #include "vaultcred.h"
 
 static const char msg_expired[] = "Vault credentials file provided has expired";
@@ -71,15 +72,22 @@ int cmd_credentials(int argc, char **argv)
 		fprintf(stderr, "usage: arca credentials check FILE [--json]\n");
 		return EXIT_USAGE;
 	}
-	for (int i = 2; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0)
-			json = 1;
-		else if (argv[i][0] == '-' || path != NULL) {
-			fprintf(stderr, "arca credentials check: unexpected argument '%s'\n",
-				argv[i]);
+	{
+		const struct opt table[] = {
+			{ "--json", OPT_FLAG, &json },
+			{ NULL, OPT_FLAG, NULL },
+		};
+		struct opt_list pos = { NULL, 0 };
+		int bad = opt_parse(table, argc, argv, 2, &pos, &e);
+
+		if (!bad && pos.n > 1)
+			bad = err_set(&e, ERR_INVALID, "unexpected argument '%s'", pos.v[1]);
+		path = pos.n ? pos.v[0] : NULL;
+		opt_list_free(&pos);
+		if (bad) {
+			fprintf(stderr, "arca credentials check: %s\n", e.msg);
 			return EXIT_USAGE;
-		} else
-			path = argv[i];
+		}
 	}
 	if (path == NULL) {
 		fprintf(stderr, "usage: arca credentials check FILE [--json]\n");

@@ -16,6 +16,7 @@
 
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 #include "state.h"
 
 static const char usage_text[] =
@@ -100,6 +101,120 @@ static void print_policy(json_t *p)
 	}
 }
 
+/* The options of `arca policy set`, each a key of the policy. */
+enum pkind { P_INTEGER, P_LIST, P_STRING, P_NUMBER_OR_LAST, P_APPENDED };
+
+static const struct {
+	const char *opt, *key;
+	enum pkind kind;
+} popts[] = {
+	{ "--schedule", "schedule", P_LIST },
+	{ "--days", "days", P_LIST },
+	{ "--keep-daily", "keep_daily", P_INTEGER },
+	{ "--keep-weekly", "keep_weekly", P_INTEGER },
+	{ "--keep-monthly", "keep_monthly", P_INTEGER },
+	{ "--keep-yearly", "keep_yearly", P_INTEGER },
+	{ "--weekly-day", "weekly_day", P_STRING },
+	{ "--monthly-day", "monthly_day", P_NUMBER_OR_LAST },
+	{ "--yearly-month", "yearly_month", P_INTEGER },
+	{ "--yearly-day", "yearly_day", P_NUMBER_OR_LAST },
+	{ "--path", "paths", P_APPENDED },
+	{ "--include", "include", P_APPENDED },
+	{ "--exclude", "exclude", P_APPENDED },
+};
+#define N_POPTS (sizeof(popts) / sizeof(popts[0]))
+
+/* What was given for each of popts. */
+struct pvals {
+	const char *val[N_POPTS];
+	struct opt_list list[N_POPTS];
+};
+
+/* Put the given values into BODY. 0, or -1 with the reason on stderr. */
+static int policy_body(const struct pvals *v, json_t *body)
+{
+	for (size_t k = 0; k < N_POPTS; k++) {
+		const char *x = v->val[k];
+		json_t *list;
+		char *end;
+		long n;
+
+		switch (popts[k].kind) {
+		case P_INTEGER:
+			if (x == NULL)
+				break;
+			n = strtol(x, &end, 10);
+			if (*end || end == x) {
+				fprintf(stderr, "arca policy: %s takes a whole number\n", popts[k].opt);
+				return -1;
+			}
+			json_object_set_new(body, popts[k].key, json_integer(n));
+			break;
+		case P_LIST:
+			if (x)
+				json_object_set_new(body, popts[k].key, split(x));
+			break;
+		case P_STRING:
+			if (x)
+				json_object_set_new(body, popts[k].key, json_string(x));
+			break;
+		case P_NUMBER_OR_LAST:
+			if (x)
+				json_object_set_new(body, popts[k].key, number_or_last(x));
+			break;
+		case P_APPENDED:
+			if (v->list[k].n == 0)
+				break;
+			json_object_set_new(body, popts[k].key, list = json_array());
+			for (size_t i = 0; i < v->list[k].n; i++) {
+				if (strcmp(popts[k].key, "paths") == 0 && v->list[k].v[i][0] != '/') {
+					fprintf(stderr, "arca policy: --path takes an absolute path\n");
+					return -1;
+				}
+				json_array_append_new(list, json_string(v->list[k].v[i]));
+			}
+		}
+	}
+	return 0;
+}
+
+/* Parse the arguments after the verb: --home, --json, and for `set` the
+ * policy's options into BODY. 0, 1 for a usage error (the usage to show),
+ * -1 for one already explained on stderr. */
+static int policy_args(int argc, char **argv, const char *verb, const char **home, int *json,
+		       json_t *body)
+{
+	struct pvals v;
+	struct opt table[N_POPTS + 3];
+	struct err e;
+	int given = 0, rc = 0;
+
+	memset(&v, 0, sizeof(v));
+	table[0] = (struct opt){ "--json", OPT_FLAG, json };
+	table[1] = (struct opt){ "--home", OPT_VALUE, home };
+	for (size_t k = 0; k < N_POPTS; k++)
+		table[2 + k] = (struct opt){ popts[k].opt,
+					     popts[k].kind == P_APPENDED ? OPT_LIST : OPT_VALUE,
+					     popts[k].kind == P_APPENDED ? (void *)&v.list[k]
+									 : (void *)&v.val[k] };
+	table[N_POPTS + 2] = (struct opt){ NULL, OPT_FLAG, NULL };
+	if (opt_parse(table, argc, argv, 2, NULL, &e) != 0) {
+		fprintf(stderr, "arca policy: %s\n", e.msg);
+		rc = 1;
+		goto out;
+	}
+	for (size_t k = 0; k < N_POPTS; k++)
+		given |= v.val[k] != NULL || v.list[k].n > 0;
+	if (given && strcmp(verb, "set") != 0)
+		rc = 1; /* the policy's options are for `set` only */
+	else if (policy_body(&v, body) != 0)
+		rc = -1;
+out:
+	for (size_t k = 0; k < N_POPTS; k++)
+		opt_list_free(&v.list[k]);
+	return rc;
+}
+
 int cmd_policy(int argc, char **argv)
 {
 	const char *home = STATE_HOME_DEFAULT, *verb = argc > 1 ? argv[1] : "";
@@ -110,65 +225,11 @@ int cmd_policy(int argc, char **argv)
 	int json = 0, rc = EXIT_FAIL;
 
 	memset(&s, 0, sizeof(s));
-	for (int i = 2; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		static const struct {
-			const char *opt, *key;
-			int kind; /* 0 integer, 1 list, 2 string, 3 number or last, 4 appended */
-		} opts[] = {
-			{ "--schedule", "schedule", 1 },    { "--days", "days", 1 },
-			{ "--keep-daily", "keep_daily", 0 }, { "--keep-weekly", "keep_weekly", 0 },
-			{ "--keep-monthly", "keep_monthly", 0 }, { "--keep-yearly", "keep_yearly", 0 },
-			{ "--weekly-day", "weekly_day", 2 }, { "--monthly-day", "monthly_day", 3 },
-			{ "--yearly-month", "yearly_month", 0 }, { "--yearly-day", "yearly_day", 3 },
-			{ "--path", "paths", 4 },           { "--include", "include", 4 },
-			{ "--exclude", "exclude", 4 },
-		};
-		size_t k;
-
-		if (strcmp(a, "--json") == 0) {
-			json = 1;
-			continue;
-		}
-		if (strcmp(a, "--home") == 0) {
-			if (v == NULL)
-				goto usage;
-			home = v;
-			i++;
-			continue;
-		}
-		for (k = 0; k < sizeof(opts) / sizeof(opts[0]) && strcmp(a, opts[k].opt); k++)
-			;
-		if (k == sizeof(opts) / sizeof(opts[0]) || v == NULL || strcmp(verb, "set") != 0)
-			goto usage;
-		switch (opts[k].kind) {
-		case 0: {
-			char *end;
-			long n = strtol(v, &end, 10);
-
-			if (*end || end == v) {
-				fprintf(stderr, "arca policy: %s takes a whole number\n", a);
-				goto usage_quiet;
-			}
-			json_object_set_new(body, opts[k].key, json_integer(n));
-			break;
-		}
-		case 1: json_object_set_new(body, opts[k].key, split(v)); break;
-		case 2: json_object_set_new(body, opts[k].key, json_string(v)); break;
-		case 3: json_object_set_new(body, opts[k].key, number_or_last(v)); break;
-		default: {
-			json_t *list = json_object_get(body, opts[k].key);
-
-			if (list == NULL)
-				json_object_set_new(body, opts[k].key, list = json_array());
-			if (strcmp(opts[k].key, "paths") == 0 && v[0] != '/') {
-				fprintf(stderr, "arca policy: --path takes an absolute path\n");
-				goto usage_quiet;
-			}
-			json_array_append_new(list, json_string(v));
-		}
-		}
-		i++;
+	switch (policy_args(argc, argv, verb, &home, &json, body)) {
+	case 1:
+		goto usage;
+	case -1:
+		goto usage_quiet;
 	}
 	if (strcmp(verb, "show") && strcmp(verb, "set") && strcmp(verb, "preview"))
 		goto usage;

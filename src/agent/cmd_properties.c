@@ -19,6 +19,7 @@
 
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 #include "keys.h"
 #include "kit.h"
 #include "passphrase.h"
@@ -109,6 +110,105 @@ static void show(const struct state *s, int json)
 		       (unsigned long long)s->rate_work, (unsigned long long)s->rate_other);
 }
 
+/* Write the second passphrase's kit for BLOB to KIT (a new file). */
+static int write_kit(const struct state *s, const struct buf *blob, const char *kit,
+		     struct err *e)
+{
+	struct buf text = BUF_INIT;
+	FILE *f = NULL;
+
+	if (kit_format(s->machine_name, s->vault_name ? s->vault_name : s->vault_id,
+		       s->service_url, blob->data, &text, e) ||
+	    (f = fopen(kit, "wx")) == NULL || fwrite(text.data, 1, text.len, f) != text.len) {
+		if (f)
+			fclose(f);
+		buf_free(&text);
+		if (e->code != ERR_NOMEM)
+			err_errno(e, "cannot write %s", kit);
+		return -1;
+	}
+	chmod(kit, 0600);
+	fclose(f);
+	buf_free(&text);
+	return 0;
+}
+
+/* Give the service BLOB, the master key under the new passphrase, with the
+ * person's security PIN (PIN, or asked), then keep the same here. */
+static int send_wrapped(struct state *s, const struct buf *blob, const char *pin,
+			struct err *e)
+{
+	struct client *c;
+	json_t *body, *ans;
+	char b64[512], hdr[64], pinb[32] = "";
+	const char *hs[] = { hdr, NULL };
+
+	if (pin == NULL && term_ask("Security PIN (generate one in the portal): ", 0, pinb,
+				    sizeof(pinb), e))
+		return -1;
+	snprintf(hdr, sizeof(hdr), "X-Arca-PIN: %s", pin ? pin : pinb);
+	sodium_bin2base64(b64, sizeof(b64), blob->data, blob->len,
+			  sodium_base64_VARIANT_ORIGINAL);
+	if ((c = state_client(s, e)) == NULL)
+		return -1;
+	body = json_pack("{s:s}", "wrapped_key", b64);
+	ans = client_json(c, "PUT", "/machine/wrapped-key", body, hs, NULL, e);
+	json_decref(body);
+	client_free(c);
+	if (ans == NULL)
+		return -1;
+	json_decref(ans);
+	/* The service holds the new blob: keep the same here. */
+	return state_write_file(s->home, "wrapped.key", blob->data, blob->len, 0600, e);
+}
+
+/* A new passphrase (from PASS_FILE, or asked twice): a second one beside
+ * the first (ADD, its kit written to KIT when given), or one that replaces
+ * it on the service and here. 0, or -1 with E set. */
+static int new_passphrase(struct state *s, int add, const char *pass_file, const char *kit,
+			  const char *pin, int json, struct err *e)
+{
+	char pass[PASSPHRASE_MAX_BYTES + 2], again[PASSPHRASE_MAX_BYTES + 2];
+	struct buf blob = BUF_INIT;
+	int rc = -1;
+
+	if (pass_file ? term_read_secret_file(pass_file, pass, sizeof(pass), e)
+		      : term_ask("New passphrase (at least 16 characters): ", 1, pass,
+				 sizeof(pass), e))
+		goto out;
+	if (passphrase_check(pass, e))
+		goto out;
+	if (!pass_file) {
+		if (term_ask("New passphrase again: ", 1, again, sizeof(again), e))
+			goto out;
+		if (strcmp(pass, again) != 0) {
+			err_set(e, ERR_PASSPHRASE, "the two passphrases differ");
+			goto out;
+		}
+	}
+	if (keys_wrap(s->keys, pass, NULL, &blob, e))
+		goto out;
+	if (add) {
+		/* A second passphrase: its blob is kept here and in the kit. */
+		if (state_write_file(s->home, "wrapped-2.key", blob.data, blob.len, 0600, e) ||
+		    (kit && write_kit(s, &blob, kit, e)))
+			goto out;
+	} else if (send_wrapped(s, &blob, pin, e)) {
+		goto out;
+	}
+	if (!json)
+		printf(add ? "A second passphrase now opens this machine's data.\n"
+			   : "The passphrase is changed; no data was re-encrypted or "
+			     "uploaded. The old passphrase no longer opens this "
+			     "machine's key.\n");
+	rc = 0;
+out:
+	sodium_memzero(pass, sizeof(pass));
+	sodium_memzero(again, sizeof(again));
+	buf_free(&blob);
+	return rc;
+}
+
 int cmd_properties(int argc, char **argv)
 {
 	const char *home = STATE_HOME_DEFAULT, *proxy = NULL, *proxy_user = NULL, *pw_file = NULL;
@@ -118,49 +218,31 @@ int cmd_properties(int argc, char **argv)
 	struct state s;
 	struct err e;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], **slot = NULL;
+	{
+		const struct opt table[] = {
+			{ "--json", OPT_FLAG, &json },
+			{ "--no-proxy", OPT_FLAG, &no_proxy },
+			{ "--change-passphrase", OPT_FLAG, &change_pass },
+			{ "--add-passphrase", OPT_FLAG, &add_pass },
+			{ "--home", OPT_VALUE, &home },
+			{ "--proxy", OPT_VALUE, &proxy },
+			{ "--proxy-user", OPT_VALUE, &proxy_user },
+			{ "--proxy-password-file", OPT_VALUE, &pw_file },
+			{ "--cache", OPT_VALUE, &cache },
+			{ "--throttle-work", OPT_VALUE, &work },
+			{ "--throttle-other", OPT_VALUE, &other },
+			{ "--work-hours", OPT_VALUE, &hours },
+			{ "--passphrase-file", OPT_VALUE, &new_pass_file },
+			{ "--new-passphrase-file", OPT_VALUE, &new_pass_file },
+			{ "--pin", OPT_VALUE, &pin },
+			{ "--passphrase-out", OPT_VALUE, &kit },
+			{ "--recovery-kit", OPT_VALUE, &kit },
+			{ NULL, OPT_FLAG, NULL },
+		};
 
-		if (strcmp(a, "--json") == 0)
-			json = 1;
-		else if (strcmp(a, "--no-proxy") == 0)
-			no_proxy = 1;
-		else if (strcmp(a, "--change-passphrase") == 0)
-			change_pass = 1;
-		else if (strcmp(a, "--add-passphrase") == 0)
-			add_pass = 1;
-		else if (strcmp(a, "--home") == 0)
-			slot = &home;
-		else if (strcmp(a, "--proxy") == 0)
-			slot = &proxy;
-		else if (strcmp(a, "--proxy-user") == 0)
-			slot = &proxy_user;
-		else if (strcmp(a, "--proxy-password-file") == 0)
-			slot = &pw_file;
-		else if (strcmp(a, "--cache") == 0)
-			slot = &cache;
-		else if (strcmp(a, "--throttle-work") == 0)
-			slot = &work;
-		else if (strcmp(a, "--throttle-other") == 0)
-			slot = &other;
-		else if (strcmp(a, "--work-hours") == 0)
-			slot = &hours;
-		else if (strcmp(a, "--passphrase-file") == 0 || strcmp(a, "--new-passphrase-file") == 0)
-			slot = &new_pass_file;
-		else if (strcmp(a, "--pin") == 0)
-			slot = &pin;
-		else if (strcmp(a, "--passphrase-out") == 0 || strcmp(a, "--recovery-kit") == 0)
-			slot = &kit;
-		else {
-			fprintf(stderr, "arca properties: unknown option '%s'; see 'arca help'\n", a);
+		if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+			fprintf(stderr, "arca properties: %s\n", e.msg);
 			return EXIT_USAGE;
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca properties: %s needs a value\n", a);
-				return EXIT_USAGE;
-			}
-			*slot = argv[++i];
 		}
 	}
 	err_clear(&e);
@@ -213,87 +295,9 @@ int cmd_properties(int argc, char **argv)
 		s.cache = strdup(cache);
 		changed = 1;
 	}
-	if (change_pass || add_pass) {
-		char pass[PASSPHRASE_MAX_BYTES + 2], again[PASSPHRASE_MAX_BYTES + 2], pinb[32] = "";
-		struct buf blob = BUF_INIT;
-
-		if (new_pass_file ? term_read_secret_file(new_pass_file, pass, sizeof(pass), &e)
-				  : term_ask("New passphrase (at least 16 characters): ", 1, pass,
-					     sizeof(pass), &e))
-			goto fail;
-		if (passphrase_check(pass, &e))
-			goto fail;
-		if (!new_pass_file) {
-			if (term_ask("New passphrase again: ", 1, again, sizeof(again), &e))
-				goto fail;
-			if (strcmp(pass, again) != 0) {
-				err_set(&e, ERR_PASSPHRASE, "the two passphrases differ");
-				goto fail;
-			}
-		}
-		if (keys_wrap(s.keys, pass, NULL, &blob, &e))
-			goto fail;
-		sodium_memzero(pass, sizeof(pass));
-		if (add_pass) {
-			/* A second passphrase: its blob is kept here and in the kit. */
-			if (state_write_file(s.home, "wrapped-2.key", blob.data, blob.len, 0600, &e))
-				goto fail_blob;
-			if (kit) {
-				struct buf text = BUF_INIT;
-				FILE *f = NULL;
-
-				if (kit_format(s.machine_name, s.vault_name ? s.vault_name : s.vault_id,
-					       s.service_url, blob.data, &text, &e) ||
-				    (f = fopen(kit, "wx")) == NULL ||
-				    fwrite(text.data, 1, text.len, f) != text.len) {
-					if (f)
-						fclose(f);
-					buf_free(&text);
-					if (e.code != ERR_NOMEM)
-						err_errno(&e, "cannot write %s", kit);
-					goto fail_blob;
-				}
-				chmod(kit, 0600);
-				fclose(f);
-				buf_free(&text);
-			}
-		} else {
-			struct client *c;
-			json_t *body, *ans;
-			char b64[512], hdr[64];
-			const char *hs[] = { hdr, NULL };
-
-			if (pin == NULL && term_ask("Security PIN (generate one in the portal): ", 0,
-						     pinb, sizeof(pinb), &e))
-				goto fail_blob;
-			snprintf(hdr, sizeof(hdr), "X-Arca-PIN: %s", pin ? pin : pinb);
-			sodium_bin2base64(b64, sizeof(b64), blob.data, blob.len,
-					  sodium_base64_VARIANT_ORIGINAL);
-			if ((c = state_client(&s, &e)) == NULL)
-				goto fail_blob;
-			body = json_pack("{s:s}", "wrapped_key", b64);
-			ans = client_json(c, "PUT", "/machine/wrapped-key", body, hs, NULL, &e);
-			json_decref(body);
-			client_free(c);
-			if (ans == NULL)
-				goto fail_blob;
-			json_decref(ans);
-			/* The service holds the new blob: keep the same here. */
-			if (state_write_file(s.home, "wrapped.key", blob.data, blob.len, 0600, &e))
-				goto fail_blob;
-		}
-		buf_free(&blob);
-		if (!json)
-			printf(add_pass ? "A second passphrase now opens this machine's data.\n"
-					: "The passphrase is changed; no data was re-encrypted or "
-					  "uploaded. The old passphrase no longer opens this "
-					  "machine's key.\n");
-		goto saved;
-fail_blob:
-		buf_free(&blob);
+	if ((change_pass || add_pass) && new_passphrase(&s, add_pass, new_pass_file, kit, pin,
+						       json, &e))
 		goto fail;
-	}
-saved:
 	if (changed && state_save(&s, &e))
 		goto fail;
 	show(&s, json);

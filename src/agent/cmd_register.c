@@ -24,6 +24,7 @@
 #include "cmd.h"
 #include "exitcode.h"
 #include "keys.h"
+#include "opts.h"
 #include "passphrase.h"
 #include "reply.h"
 #include "state.h"
@@ -137,48 +138,30 @@ struct reg_args {
 
 static int parse(int argc, char **argv, struct reg_args *a)
 {
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &a->json },
+		{ "--generate-passphrase", OPT_FLAG, &a->generate },
+		{ "--confirm-saved", OPT_FLAG, &a->confirmed },
+		{ "--vault-credentials", OPT_VALUE, &a->creds },
+		{ "--home", OPT_VALUE, &a->home },
+		{ "--cache", OPT_VALUE, &a->cache },
+		{ "--machine-name", OPT_VALUE, &a->name },
+		{ "--proxy", OPT_VALUE, &a->proxy },
+		{ "--proxy-user", OPT_VALUE, &a->proxy_user },
+		{ "--proxy-password-file", OPT_VALUE, &a->proxy_pw_file },
+		{ "--passphrase-file", OPT_VALUE, &a->pass_file },
+		{ "--passphrase-out", OPT_VALUE, &a->kit },
+		{ "--recovery-kit", OPT_VALUE, &a->kit },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct err e;
+
 	memset(a, 0, sizeof(*a));
 	a->home = STATE_HOME_DEFAULT;
 	a->cache = NULL;
-	for (int i = 1; i < argc; i++) {
-		const char *o = argv[i];
-		const char **slot = NULL;
-
-		if (strcmp(o, "--json") == 0)
-			a->json = 1;
-		else if (strcmp(o, "--generate-passphrase") == 0)
-			a->generate = 1;
-		else if (strcmp(o, "--confirm-saved") == 0)
-			a->confirmed = 1;
-		else if (strcmp(o, "--vault-credentials") == 0)
-			slot = &a->creds;
-		else if (strcmp(o, "--home") == 0)
-			slot = &a->home;
-		else if (strcmp(o, "--cache") == 0)
-			slot = &a->cache;
-		else if (strcmp(o, "--machine-name") == 0)
-			slot = &a->name;
-		else if (strcmp(o, "--proxy") == 0)
-			slot = &a->proxy;
-		else if (strcmp(o, "--proxy-user") == 0)
-			slot = &a->proxy_user;
-		else if (strcmp(o, "--proxy-password-file") == 0)
-			slot = &a->proxy_pw_file;
-		else if (strcmp(o, "--passphrase-file") == 0)
-			slot = &a->pass_file;
-		else if (strcmp(o, "--passphrase-out") == 0 || strcmp(o, "--recovery-kit") == 0)
-			slot = &a->kit;
-		else {
-			fprintf(stderr, "arca register: unknown option '%s'\n%s", o, usage_text);
-			return -1;
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca register: %s needs a value\n%s", o, usage_text);
-				return -1;
-			}
-			*slot = argv[++i];
-		}
+	if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+		fprintf(stderr, "arca register: %s\n%s", e.msg, usage_text);
+		return -1;
 	}
 	if (a->creds == NULL) {
 		fprintf(stderr, "arca register: --vault-credentials FILE is required\n%s",
@@ -403,12 +386,95 @@ static char *pem_of(EVP_PKEY *k, int private)
 	return s;
 }
 
+/* Write the agent's state for the machine the service registered (ANS):
+ * its settings (S, kept from a registration before when REREG), keys,
+ * certificate and trust anchor under A->home. 0, or -1 with E set. */
+static int write_state(const struct reg_args *a, const struct vaultcred *vc, json_t *ans,
+		       const char *name, int rereg, const char *priv, const struct keys *keys,
+		       const struct buf *wrapped, const char *proxy_pass, struct state *s,
+		       struct err *e)
+{
+	char cache_def[4200];
+	const char *id, *cert = json_string_value(json_object_get(ans, "certificate"));
+
+	snprintf(cache_def, sizeof(cache_def), "%s", a->cache ? a->cache : STATE_CACHE_DEFAULT);
+	if (!rereg) {
+		state_free(s);
+		memset(s, 0, sizeof(*s));
+		s->work_start = 9, s->work_end = 17;
+	}
+	free(s->home), free(s->service_url), free(s->vault_id), free(s->vault_name);
+	free(s->subscription), free(s->region), free(s->machine_id), free(s->machine_name);
+	s->home = strdup(a->home);
+	s->service_url = strdup(vc->service_url);
+	s->vault_id = strdup(vc->vault_id);
+	s->vault_name = strdup(vc->vault_name);
+	s->subscription = strdup(vc->subscription);
+	s->region = strdup(vc->region);
+	s->machine_id = NULL;
+	s->machine_name = strdup(name);
+	if ((id = reply_register(ans, e)) == NULL)
+		return err_prefix(e, "nothing was written to %s: ", a->home);
+	s->machine_id = strdup(id);
+	if (!rereg || a->cache) {
+		free(s->cache);
+		s->cache = strdup(cache_def);
+	}
+	if (a->proxy) {
+		free(s->proxy), free(s->proxy_user);
+		s->proxy = strdup(a->proxy);
+		s->proxy_user = a->proxy_user ? strdup(a->proxy_user) : NULL;
+	}
+	if (mkdirs(a->home, 0700, e) || chmod(a->home, 0700) != 0 ||
+	    mkdirs(s->cache, 0700, e) ||
+	    state_write_file(a->home, "ca.pem", vc->trust_anchor_pem,
+			     strlen(vc->trust_anchor_pem), 0644, e) ||
+	    state_write_file(a->home, "machine.key", priv, strlen(priv), 0600, e) ||
+	    state_write_file(a->home, "machine.pem", cert ? cert : "", cert ? strlen(cert) : 0,
+			     0644, e) ||
+	    state_write_file(a->home, "master.key", keys->master, KEY_LEN, 0600, e) ||
+	    state_write_file(a->home, "wrapped.key", wrapped->data, wrapped->len, 0600, e) ||
+	    (proxy_pass[0] && state_write_file(a->home, "proxy.pass", proxy_pass,
+					       strlen(proxy_pass), 0600, e)) ||
+	    state_save(s, e))
+		return -1;
+	return 0;
+}
+
+/* Say what was registered: JSON with --json, else a few lines for a person. */
+static void show_result(const struct reg_args *a, const struct state *s, json_t *ans,
+			const char *kit, int generated, int rereg)
+{
+	int again = json_is_true(json_object_get(ans, "reregistered"));
+
+	if (a->json) {
+		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:b,s:b}", "machine_id",
+				      s->machine_id, "machine_name", s->machine_name, "vault",
+				      s->vault_name, "home", s->home, "cache", s->cache,
+				      "recovery_kit", kit, "passphrase_generated", generated,
+				      "reregistered", again);
+
+		cmd_print_json(o);
+		json_decref(o);
+		return;
+	}
+	printf("Machine %s is registered to vault %s%s.\n", s->machine_name, s->vault_name,
+	       again ? " (registered again: its recovery points are kept)" : "");
+	if (kit)
+		printf("The recovery kit with the passphrase is in %s.\n", kit);
+	if (!rereg)
+		printf("%s", keep_away);
+	printf("Back up now with: arca backup%s%s PATH ...\n",
+	       strcmp(a->home, STATE_HOME_DEFAULT) ? " --home " : "",
+	       strcmp(a->home, STATE_HOME_DEFAULT) ? a->home : "");
+}
+
 int cmd_register(int argc, char **argv)
 {
 	struct reg_args a;
 	struct vaultcred *vc = NULL;
 	struct err e;
-	char pass[PASSPHRASE_MAX_BYTES + 2] = "", host[256], cache_def[4200];
+	char pass[PASSPHRASE_MAX_BYTES + 2] = "", host[256];
 	char proxy_pass[1024] = "";
 	const char *kit = NULL, *name;
 	struct keys *keys = NULL;
@@ -514,78 +580,9 @@ int cmd_register(int argc, char **argv)
 	}
 
 	/* The service registered the machine: write the agent's state. */
-	snprintf(cache_def, sizeof(cache_def), "%s", a.cache ? a.cache : STATE_CACHE_DEFAULT);
-	if (!rereg) {
-		state_free(&s);
-		memset(&s, 0, sizeof(s));
-		s.work_start = 9, s.work_end = 17;
-	}
-	free(s.home), free(s.service_url), free(s.vault_id), free(s.vault_name);
-	free(s.subscription), free(s.region), free(s.machine_id), free(s.machine_name);
-	s.home = strdup(a.home);
-	s.service_url = strdup(vc->service_url);
-	s.vault_id = strdup(vc->vault_id);
-	s.vault_name = strdup(vc->vault_name);
-	s.subscription = strdup(vc->subscription);
-	s.region = strdup(vc->region);
-	{
-		const char *id = reply_register(ans, &e);
-
-		if (id == NULL) {
-			err_prefix(&e, "nothing was written to %s: ", a.home);
-			goto fail;
-		}
-		s.machine_id = strdup(id);
-	}
-	s.machine_name = strdup(name);
-	if (!rereg || a.cache) {
-		free(s.cache);
-		s.cache = strdup(cache_def);
-	}
-	if (a.proxy) {
-		free(s.proxy), free(s.proxy_user);
-		s.proxy = strdup(a.proxy);
-		s.proxy_user = a.proxy_user ? strdup(a.proxy_user) : NULL;
-	}
-	{
-		const char *cert = json_string_value(json_object_get(ans, "certificate"));
-
-		if (mkdirs(a.home, 0700, &e) || chmod(a.home, 0700) != 0 ||
-		    mkdirs(s.cache, 0700, &e) ||
-		    state_write_file(a.home, "ca.pem", vc->trust_anchor_pem,
-				     strlen(vc->trust_anchor_pem), 0644, &e) ||
-		    state_write_file(a.home, "machine.key", priv, strlen(priv), 0600, &e) ||
-		    state_write_file(a.home, "machine.pem", cert ? cert : "",
-				     cert ? strlen(cert) : 0, 0644, &e) ||
-		    state_write_file(a.home, "master.key", keys->master, KEY_LEN, 0600, &e) ||
-		    state_write_file(a.home, "wrapped.key", wrapped.data, wrapped.len, 0600, &e) ||
-		    (proxy_pass[0] && state_write_file(a.home, "proxy.pass", proxy_pass,
-						       strlen(proxy_pass), 0600, &e)) ||
-		    state_save(&s, &e))
-			goto fail;
-	}
-	if (a.json) {
-		json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:s,s:s?,s:b,s:b}", "machine_id",
-				      s.machine_id, "machine_name", s.machine_name, "vault",
-				      s.vault_name, "home", s.home, "cache", s.cache,
-				      "recovery_kit", kit, "passphrase_generated", generated,
-				      "reregistered", json_is_true(json_object_get(ans,
-									 "reregistered")));
-
-		cmd_print_json(o);
-		json_decref(o);
-	} else {
-		printf("Machine %s is registered to vault %s%s.\n", s.machine_name, s.vault_name,
-		       json_is_true(json_object_get(ans, "reregistered"))
-			       ? " (registered again: its recovery points are kept)" : "");
-		if (kit)
-			printf("The recovery kit with the passphrase is in %s.\n", kit);
-		if (!rereg)
-			printf("%s", keep_away);
-		printf("Back up now with: arca backup%s%s PATH ...\n",
-		       strcmp(a.home, STATE_HOME_DEFAULT) ? " --home " : "",
-		       strcmp(a.home, STATE_HOME_DEFAULT) ? a.home : "");
-	}
+	if (write_state(&a, vc, ans, name, rereg, priv, keys, &wrapped, proxy_pass, &s, &e))
+		goto fail;
+	show_result(&a, &s, ans, kit, generated, rereg);
 	rc = EXIT_OK;
 	goto out;
 fail:

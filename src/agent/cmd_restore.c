@@ -19,10 +19,13 @@
 #include "compress.h"
 #include "exitcode.h"
 #include "kit.h"
+#include "opts.h"
 #include "passphrase.h"
 #include "reply.h"
 #include "repo.h"
 #include "restore.h"
+#include "show.h"
+#include "snapshot.h"
 #include "state.h"
 #include "term.h"
 
@@ -50,6 +53,7 @@ static void ctx_free(struct rctx *x)
 {
 	json_decref(x->points);
 	compress_ctx_free(x->repo.cctx);
+	tree_cache_free(x->repo.tc);
 	keys_free(x->other);
 	client_free(x->c);
 	state_free(&x->s);
@@ -84,7 +88,6 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 		return -1;
 	x->repo.c = x->c;
 	x->repo.keys = x->s.keys;
-	x->repo.cache = x->s.cache;
 	if (from) {
 		char pass[PASSPHRASE_MAX_BYTES + 2];
 		uint8_t blob[KEYS_WRAPPED_LEN];
@@ -126,10 +129,12 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 		}
 		x->repo.keys = x->other;
 		x->repo.machine = from;
-		x->repo.cache = NULL;
 		snprintf(path, sizeof(path), "/machines/%s/recovery-points", from);
 	} else {
 		snprintf(path, sizeof(path), "/recovery-points");
+		/* Our own trees may be in the cache; another machine's never are. */
+		if ((x->repo.tc = tree_cache_new(x->s.cache, e)) == NULL)
+			return -1;
 	}
 	if ((ans = client_json(x->c, "GET", path, NULL, NULL, NULL, e)) == NULL)
 		return -1;
@@ -168,16 +173,10 @@ static json_t *find_point(struct rctx *x, const char *id, struct err *e)
 	return hit;
 }
 
-static int point_root(struct rctx *x, json_t *p, struct objid *root, struct err *e)
+/* Open recovery point P (an entry of the service's list) for reading. */
+static struct snapshot *point_open(struct rctx *x, json_t *p, struct err *e)
 {
-	json_t *meta = repo_meta(&x->repo, json_string_value(json_object_get(p, "meta")), e);
-	int rc;
-
-	if (meta == NULL)
-		return -1;
-	rc = objid_from_hex(json_string_value(json_object_get(meta, "root")), root, e);
-	json_decref(meta);
-	return rc;
+	return snapshot_open(&x->repo, json_string_value(json_object_get(p, "meta")), e);
 }
 
 /* Common options. */
@@ -190,42 +189,30 @@ struct ropts {
 
 static int parse(const char *cmd, int argc, char **argv, struct ropts *o)
 {
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &o->json },
+		{ "--no-permissions", OPT_FLAG, &o->no_perms },
+		{ "--home", OPT_VALUE, &o->home },
+		{ "--from-machine", OPT_VALUE, &o->from },
+		{ "--passphrase-file", OPT_VALUE, &o->pass_file },
+		{ "--wrapped-key", OPT_VALUE, &o->wrapped },
+		{ "--target", OPT_VALUE, &o->target },
+		{ "--on-conflict", OPT_VALUE, &o->conflict },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct opt_list pos = { NULL, 0 };
+	struct err e;
+	int rc;
+
 	memset(o, 0, sizeof(*o));
 	o->home = STATE_HOME_DEFAULT;
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i], **slot = NULL;
-
-		if (strcmp(a, "--json") == 0)
-			o->json = 1;
-		else if (strcmp(a, "--no-permissions") == 0)
-			o->no_perms = 1;
-		else if (strcmp(a, "--home") == 0)
-			slot = &o->home;
-		else if (strcmp(a, "--from-machine") == 0)
-			slot = &o->from;
-		else if (strcmp(a, "--passphrase-file") == 0)
-			slot = &o->pass_file;
-		else if (strcmp(a, "--wrapped-key") == 0)
-			slot = &o->wrapped;
-		else if (strcmp(a, "--target") == 0)
-			slot = &o->target;
-		else if (strcmp(a, "--on-conflict") == 0)
-			slot = &o->conflict;
-		else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "arca %s: unknown option '%s'; see 'arca help'\n", cmd, a);
-			return -1;
-		} else if (o->n_pos < 64) {
-			o->pos[o->n_pos++] = argv[i];
-		}
-		if (slot) {
-			if (i + 1 >= argc) {
-				fprintf(stderr, "arca %s: %s needs a value\n", cmd, a);
-				return -1;
-			}
-			*slot = argv[++i];
-		}
-	}
-	return 0;
+	if ((rc = opt_parse(table, argc, argv, 1, &pos, &e)) != 0)
+		fprintf(stderr, "arca %s: %s\n", cmd, e.msg);
+	/* More than 64 arguments: the rest are not looked at, as before. */
+	for (size_t i = 0; i < pos.n && o->n_pos < 64; i++)
+		o->pos[o->n_pos++] = pos.v[i];
+	opt_list_free(&pos);
+	return rc;
 }
 
 static int exit_of(const struct err *e)
@@ -337,9 +324,10 @@ int cmd_ls(int argc, char **argv)
 	struct ropts o;
 	struct rctx x;
 	struct err e;
-	struct objid root;
-	const struct tree_entry *ent = NULL;
-	struct tree *t = NULL, *dir = NULL;
+	struct snapshot *sn = NULL;
+	struct snapshot_entry ent = { NULL, NULL };
+	const struct tree_entry *x_ent;
+	struct tree *dir = NULL;
 	json_t *p, *out = json_array();
 	char path[PATH_MAX] = "/";
 	int rc = EXIT_FAIL;
@@ -356,19 +344,21 @@ int cmd_ls(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
-	    point_root(&x, p, &root, &e) || (t = restore_lookup(&x.repo, &root, path, &ent, &e)) == NULL)
+	    (sn = point_open(&x, p, &e)) == NULL || snapshot_lookup(sn, &x.repo, path, &ent, &e))
 		goto fail;
-	if (ent && ent->type == TREE_DIR) {
-		if ((dir = repo_tree(&x.repo, &ent->subtree, &e)) == NULL)
+	/* A folder (the root when the entry is NULL) lists its entries. */
+	x_ent = ent.e;
+	if (x_ent == NULL || x_ent->type == TREE_DIR) {
+		if ((dir = snapshot_list(sn, &x.repo, x_ent, &e)) == NULL)
 			goto fail;
-	} else if (ent) {
+	} else {
 		if (o.json)
-			json_array_append_new(out, entry_json(ent, path));
+			json_array_append_new(out, entry_json(x_ent, path));
 		else
-			print_entry(ent, path);
+			print_entry(x_ent, path);
 	}
 	{
-		const struct tree *show = dir ? dir : (ent ? NULL : t);
+		const struct tree *show = dir;
 
 		for (size_t i = 0; show && i < show->n; i++) {
 			char child[PATH_MAX + 256];
@@ -397,17 +387,19 @@ fail:
 out:
 	json_decref(out);
 	tree_free(dir);
-	tree_free(t);
+	snapshot_entry_free(&ent);
+	snapshot_close(sn);
 	ctx_free(&x);
 	return rc;
 }
 
-/* Walk the tree ID below PATH, printing entries that match PAT. */
-static int find_walk(struct rctx *x, const struct objid *id, const char *path, const char *pat,
-		     const char *point, const char *created, json_t *out, size_t *hits,
-		     struct err *e)
+/* Walk folder DIR of SN (NULL: the root) below PATH, printing entries that
+ * match PAT. */
+static int find_walk(struct rctx *x, const struct snapshot *sn, const struct tree_entry *dir,
+		     const char *path, const char *pat, const char *point, const char *created,
+		     json_t *out, size_t *hits, struct err *e)
 {
-	struct tree *t = repo_tree(&x->repo, id, e);
+	struct tree *t = snapshot_list(sn, &x->repo, dir, e);
 
 	if (t == NULL)
 		return -1;
@@ -430,7 +422,7 @@ static int find_walk(struct rctx *x, const struct objid *id, const char *path, c
 			}
 		}
 		if (ent->type == TREE_DIR &&
-		    find_walk(x, &ent->subtree, child, pat, point, created, out, hits, e)) {
+		    find_walk(x, sn, ent, child, pat, point, created, out, hits, e)) {
 			tree_free(t);
 			return -1;
 		}
@@ -460,12 +452,16 @@ int cmd_find(int argc, char **argv)
 		goto fail;
 	x.json = o.json;
 	json_array_foreach(x.points, i, p) {
-		struct objid root;
+		struct snapshot *sn;
 		const char *id = json_string_value(json_object_get(p, "id"));
 		const char *created = json_string_value(json_object_get(p, "created"));
+		int walked;
 
-		if (point_root(&x, p, &root, &e) ||
-		    find_walk(&x, &root, "", o.pos[0], id, created, out, &hits, &e))
+		if ((sn = point_open(&x, p, &e)) == NULL)
+			goto fail;
+		walked = find_walk(&x, sn, NULL, "", o.pos[0], id, created, out, &hits, &e);
+		snapshot_close(sn);
+		if (walked)
 			goto fail;
 	}
 	if (o.json) {
@@ -495,7 +491,9 @@ int cmd_restore(int argc, char **argv)
 	struct err e;
 	struct restore_opts ro;
 	struct restore_result res;
-	struct objid root;
+	struct restore_events ev;
+	struct show sh;
+	struct snapshot *sn = NULL;
 	json_t *p;
 	char *paths[64], target[PATH_MAX];
 	int rc = EXIT_FAIL;
@@ -530,7 +528,9 @@ int cmd_restore(int argc, char **argv)
 	}
 	ro.target = target;
 	ro.no_permissions = o.no_perms;
-	ro.progress = !o.json && isatty(STDERR_FILENO);
+	show_init(&sh, "restore", !o.json && isatty(STDERR_FILENO));
+	show_restore_events(&sh, &ev);
+	ro.ev = &ev;
 	for (int i = 1; i < o.n_pos; i++) {
 		char pth[PATH_MAX];
 
@@ -543,7 +543,7 @@ int cmd_restore(int argc, char **argv)
 	ro.paths = paths;
 	err_clear(&e);
 	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
-	    point_root(&x, p, &root, &e))
+	    (sn = point_open(&x, p, &e)) == NULL)
 		goto fail;
 	ro.state = &x.s;
 	{
@@ -552,7 +552,8 @@ int cmd_restore(int argc, char **argv)
 
 		job = client_json(x.c, "POST", "/jobs", jb, NULL, NULL, &je);
 		json_decref(jb);
-		if (restore_run(&x.repo, &root, &ro, &res, &e) != 0) {
+		if (restore_run(sn, &x.repo, &ro, &res, &e) != 0) {
+			show_end(&sh);
 			json_decref(job);
 			goto fail;
 		}
@@ -603,6 +604,7 @@ out:
 	json_decref(res.failed);
 	for (size_t i = 0; i < ro.n_paths; i++)
 		free(paths[i]);
+	snapshot_close(sn);
 	ctx_free(&x);
 	return rc;
 }

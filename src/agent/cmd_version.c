@@ -6,18 +6,20 @@
 
 #include "cmd.h"
 #include "exitcode.h"
+#include "opts.h"
 
 int cmd_version(int argc, char **argv)
 {
 	int json = 0;
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &json },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct err e;
 
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--json") == 0) {
-			json = 1;
-		} else {
-			fprintf(stderr, "arca version: unknown option '%s'\n", argv[i]);
-			return EXIT_USAGE;
-		}
+	if (opt_parse(table, argc, argv, 1, NULL, &e) != 0) {
+		fprintf(stderr, "arca version: %s\n", e.msg);
+		return EXIT_USAGE;
 	}
 	if (json) {
 		json_t *o = json_pack("{s:s}", "version", ARCA_VERSION);

@@ -29,6 +29,7 @@ struct job {
 
 struct packer {
 	const struct state *s;
+	struct tree_cache *tc; /* where trees go as they are sealed, or NULL */
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	/* batches to seal */
@@ -252,7 +253,7 @@ static void *worker(void *arg)
 				break;
 			}
 			if (o->kind != OBJECT_DATA)
-				repo_cache_put(p->s->cache, &o->id, sealed.data, sealed.len);
+				repo_cache_put(p->tc, &o->id, sealed.data, sealed.len);
 			memset(&ent, 0, sizeof(ent));
 			ent.id = o->id;
 			ent.kind = o->kind;
@@ -276,7 +277,8 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-struct packer *packer_new(const struct state *s, int workers, struct err *e)
+struct packer *packer_new(const struct state *s, struct tree_cache *tc, int workers,
+			  struct err *e)
 {
 	struct packer *p = calloc(1, sizeof(*p));
 
@@ -285,6 +287,7 @@ struct packer *packer_new(const struct state *s, int workers, struct err *e)
 		return NULL;
 	}
 	p->s = s;
+	p->tc = tc;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_mutex_init(&p->mu_pack, NULL);
 	pthread_cond_init(&p->cv, NULL);

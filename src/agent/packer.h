@@ -24,9 +24,13 @@ struct pobj {
 };
 
 struct packer;
+struct tree_cache;
 
-/* A packer for S's machine with WORKERS sealing threads. NULL with E set. */
-struct packer *packer_new(const struct state *s, int workers, struct err *e);
+/* A packer for S's machine with WORKERS sealing threads, keeping a copy of
+ * each sealed tree and record in TC (not owned; NULL for none). NULL with
+ * E set. */
+struct packer *packer_new(const struct state *s, struct tree_cache *tc, int workers,
+			  struct err *e);
 /* Hand over N objects that this machine may not have stored yet (their
  * plaintexts move to the packer; OBJS[i].plain is left empty); the objects
  * the service holds already are dropped. Blocks while the workers are behind. -1 with the first

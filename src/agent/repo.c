@@ -33,166 +33,187 @@
 #define TREES_FILE "trees.dat"
 #define TREES_MAX (512ull << 20) /* start over past this */
 
-static struct {
-	pthread_mutex_t mu;
+struct tree_cache {
+	pthread_mutex_t mu; /* over everything below */
+	char *dir;          /* the cache folder */
 	char path[4200];
-	int fd;
+	int fd;             /* -1 until first used */
 	uint64_t end;
-	struct idmap at; /* id -> { offset u64, length u64 } */
+	struct idmap at;    /* id -> { offset u64, length u64 } */
 	char note[ERR_MSG_MAX + 4300]; /* why the file started over, until taken */
-} tc = { PTHREAD_MUTEX_INITIALIZER, "", -1, 0, { NULL, 0, 0, 0 }, "" };
+};
+
+struct tree_cache *tree_cache_new(const char *dir, struct err *e)
+{
+	struct tree_cache *tc = calloc(1, sizeof(*tc));
+
+	if (tc == NULL || (tc->dir = strdup(dir)) == NULL) {
+		free(tc);
+		err_oom(e);
+		return NULL;
+	}
+	pthread_mutex_init(&tc->mu, NULL);
+	snprintf(tc->path, sizeof(tc->path), "%s/%s", dir, TREES_FILE);
+	tc->fd = -1;
+	idmap_init(&tc->at, 2 * sizeof(uint64_t));
+	return tc;
+}
+
+void tree_cache_free(struct tree_cache *tc)
+{
+	if (tc == NULL)
+		return;
+	if (tc->fd >= 0)
+		close(tc->fd);
+	idmap_free(&tc->at);
+	pthread_mutex_destroy(&tc->mu);
+	free(tc->dir);
+	free(tc);
+}
 
 static int tc_read(void *arg, uint64_t off, void *buf, size_t n)
 {
 	return pread(*(int *)arg, buf, n, (off_t)off) == (ssize_t)n ? 0 : -1;
 }
 
-static int tc_open_locked(const char *cache);
+static int tc_open_locked(struct tree_cache *tc);
 
-/* Open CACHE's tree file (with tc.mu held). 0 or -1. Other agent processes
- * (the resident agent, a restore) append to the same file: every scan, cut
- * and append happens under an exclusive flock, and appends go to the
- * file's true end. */
-static int tc_open(const char *cache)
+/* Open the tree file at its first use (with tc->mu held). 0 or -1. Other
+ * agent processes (the resident agent, a restore) append to the same file:
+ * every scan, cut and append happens under an exclusive flock, and appends
+ * go to the file's true end. */
+static int tc_open(struct tree_cache *tc)
 {
-	char path[4200];
 	int rc;
 
-	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
-	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
+	if (tc->fd >= 0)
 		return 0;
-	rc = tc_open_locked(cache);
-	if (tc.fd >= 0)
-		flock(tc.fd, LOCK_UN);
+	rc = tc_open_locked(tc);
+	if (tc->fd >= 0)
+		flock(tc->fd, LOCK_UN);
 	return rc;
 }
 
-static int tc_open_locked(const char *cache)
+static int tc_open_locked(struct tree_cache *tc)
 {
-	char path[4200];
 	struct stat st;
 	struct err e;
 	uint64_t off;
 
-	snprintf(path, sizeof(path), "%s/%s", cache, TREES_FILE);
-	if (tc.fd >= 0 && strcmp(path, tc.path) == 0)
-		return 0;
-	if (tc.fd >= 0)
-		close(tc.fd);
-	idmap_free(&tc.at);
-	idmap_init(&tc.at, 2 * sizeof(uint64_t));
-	snprintf(tc.path, sizeof(tc.path), "%s", path);
-	if ((tc.fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
+	if ((tc->fd = open(tc->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0)
 		return -1;
-	if (flock(tc.fd, LOCK_EX) != 0) {
-		close(tc.fd);
-		tc.fd = -1;
+	if (flock(tc->fd, LOCK_EX) != 0) {
+		close(tc->fd);
+		tc->fd = -1;
 		return -1;
 	}
-	if (fstat(tc.fd, &st) != 0) {
+	if (fstat(tc->fd, &st) != 0) {
 		err_errno(&e, "cannot stat it");
 		goto reset;
 	}
 	if (st.st_size == 0) /* new */
 		goto reset_quiet;
-	if (cache_trees_scan(tc_read, &tc.fd, (uint64_t)st.st_size, TREES_MAX, &tc.at, &off, &e))
+	if (cache_trees_scan(tc_read, &tc->fd, (uint64_t)st.st_size, TREES_MAX, &tc->at, &off, &e))
 		goto reset;
-	if (off != (uint64_t)st.st_size && ftruncate(tc.fd, (off_t)off) != 0) {
+	if (off != (uint64_t)st.st_size && ftruncate(tc->fd, (off_t)off) != 0) {
 		err_errno(&e, "cannot cut off its torn last record");
 		goto reset;
 	}
-	tc.end = off;
+	tc->end = off;
 	return 0;
 reset:
-	snprintf(tc.note, sizeof(tc.note), "the tree cache %s was started over: %s", path, e.msg);
+	snprintf(tc->note, sizeof(tc->note), "the tree cache %s was started over: %s", tc->path,
+		 e.msg);
 reset_quiet:
-	idmap_free(&tc.at);
-	idmap_init(&tc.at, 2 * sizeof(uint64_t));
-	if (ftruncate(tc.fd, 0) != 0 ||
-	    pwrite(tc.fd, cache_trees_magic, CACHE_MAGIC_LEN, 0) != CACHE_MAGIC_LEN) {
-		close(tc.fd);
-		tc.fd = -1;
+	idmap_free(&tc->at);
+	idmap_init(&tc->at, 2 * sizeof(uint64_t));
+	if (ftruncate(tc->fd, 0) != 0 ||
+	    pwrite(tc->fd, cache_trees_magic, CACHE_MAGIC_LEN, 0) != CACHE_MAGIC_LEN) {
+		close(tc->fd);
+		tc->fd = -1;
 		return -1;
 	}
-	tc.end = CACHE_MAGIC_LEN;
+	tc->end = CACHE_MAGIC_LEN;
 	return 0;
 }
 
-int repo_cache_note(char *out, size_t size)
+int repo_cache_note(struct tree_cache *tc, char *out, size_t size)
 {
 	int had;
 
-	pthread_mutex_lock(&tc.mu);
-	had = tc.note[0] != '\0';
+	if (tc == NULL)
+		return 0;
+	pthread_mutex_lock(&tc->mu);
+	had = tc->note[0] != '\0';
 	if (had)
-		snprintf(out, size, "%s", tc.note);
-	tc.note[0] = '\0';
-	pthread_mutex_unlock(&tc.mu);
+		snprintf(out, size, "%s", tc->note);
+	tc->note[0] = '\0';
+	pthread_mutex_unlock(&tc->mu);
 	return had;
 }
 
-void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
+void repo_cache_put(struct tree_cache *tc, const struct objid *id, const uint8_t *sealed,
 		    size_t len)
 {
 	uint8_t head[CACHE_TREES_HEAD];
 	uint64_t *v;
 	bool added;
 
-	if (cache == NULL || len > UINT32_MAX)
+	if (tc == NULL || len > UINT32_MAX)
 		return;
-	pthread_mutex_lock(&tc.mu);
-	if (tc_open(cache) == 0 && flock(tc.fd, LOCK_EX) == 0) {
+	pthread_mutex_lock(&tc->mu);
+	if (tc_open(tc) == 0 && flock(tc->fd, LOCK_EX) == 0) {
 		struct stat st;
 
 		/* Past what this process wrote, another may have appended (its
 		 * records stay out of this index: a miss costs a download). */
-		if (fstat(tc.fd, &st) == 0 && (uint64_t)st.st_size >= CACHE_MAGIC_LEN)
-			tc.end = (uint64_t)st.st_size;
+		if (fstat(tc->fd, &st) == 0 && (uint64_t)st.st_size >= CACHE_MAGIC_LEN)
+			tc->end = (uint64_t)st.st_size;
 		else
-			tc.end = TREES_MAX; /* started over elsewhere: no appending */
+			tc->end = TREES_MAX; /* started over elsewhere: no appending */
 		cache_trees_head(head, id, (uint32_t)len);
-		if (tc.end + sizeof(head) + len <= TREES_MAX &&
-		    pwrite(tc.fd, head, sizeof(head), (off_t)tc.end) == (ssize_t)sizeof(head) &&
-		    pwrite(tc.fd, sealed, len, (off_t)(tc.end + sizeof(head))) == (ssize_t)len &&
-		    (v = idmap_put(&tc.at, id, &added)) != NULL) {
-			v[0] = tc.end + sizeof(head);
+		if (tc->end + sizeof(head) + len <= TREES_MAX &&
+		    pwrite(tc->fd, head, sizeof(head), (off_t)tc->end) == (ssize_t)sizeof(head) &&
+		    pwrite(tc->fd, sealed, len, (off_t)(tc->end + sizeof(head))) == (ssize_t)len &&
+		    (v = idmap_put(&tc->at, id, &added)) != NULL) {
+			v[0] = tc->end + sizeof(head);
 			v[1] = len;
-			tc.end += sizeof(head) + len;
+			tc->end += sizeof(head) + len;
 		}
-		flock(tc.fd, LOCK_UN);
+		flock(tc->fd, LOCK_UN);
 	}
-	pthread_mutex_unlock(&tc.mu);
+	pthread_mutex_unlock(&tc->mu);
 }
 
-static int cache_get(const char *cache, const struct objid *id, struct buf *out)
+static int cache_get(struct tree_cache *tc, const struct objid *id, struct buf *out)
 {
 	const uint64_t *v;
 	uint8_t *p;
 	int rc = -1;
 
-	if (cache == NULL)
+	if (tc == NULL)
 		return -1;
-	pthread_mutex_lock(&tc.mu);
-	if (tc_open(cache) == 0 && (v = idmap_get(&tc.at, id)) != NULL && v[1] > 0 &&
+	pthread_mutex_lock(&tc->mu);
+	if (tc_open(tc) == 0 && (v = idmap_get(&tc->at, id)) != NULL && v[1] > 0 &&
 	    (p = buf_extend(out, v[1], NULL)) != NULL) {
-		if (pread(tc.fd, p, v[1], (off_t)v[0]) == (ssize_t)v[1])
+		if (pread(tc->fd, p, v[1], (off_t)v[0]) == (ssize_t)v[1])
 			rc = 0;
 		else
 			buf_reset(out);
 	}
-	pthread_mutex_unlock(&tc.mu);
+	pthread_mutex_unlock(&tc->mu);
 	return rc;
 }
 
 /* Forget a damaged record (a later put appends a good one). */
-static void cache_drop(const struct objid *id)
+static void cache_drop(struct tree_cache *tc, const struct objid *id)
 {
 	uint64_t *v;
 
-	pthread_mutex_lock(&tc.mu);
-	if ((v = idmap_get(&tc.at, id)) != NULL)
+	pthread_mutex_lock(&tc->mu);
+	if ((v = idmap_get(&tc->at, id)) != NULL)
 		v[1] = 0;
-	pthread_mutex_unlock(&tc.mu);
+	pthread_mutex_unlock(&tc->mu);
 }
 
 /* Locate N ids into LOC. */
@@ -283,13 +304,13 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	int cached = 0, rc = -1;
 
 	objid_to_hex(id, hex);
-	if (want != OBJECT_DATA && cache_get(r->cache, id, &sealed) == 0)
+	if (want != OBJECT_DATA && cache_get(r->tc, id, &sealed) == 0)
 		cached = 1;
 	if (!cached && locate_fetch(r, id, &sealed, e))
 		goto out;
 	if (object_open_ctx(r->cctx, r->keys, id, sealed.data, sealed.len, &kind, out, e)) {
 		if (cached) { /* a damaged cache copy: ask the service instead */
-			cache_drop(id);
+			cache_drop(r->tc, id);
 			buf_free(&sealed);
 			return repo_read(r, id, want, out, e);
 		}
@@ -301,7 +322,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 		goto out;
 	}
 	if (!cached && want != OBJECT_DATA)
-		repo_cache_put(r->cache, id, sealed.data, sealed.len);
+		repo_cache_put(r->tc, id, sealed.data, sealed.len);
 	rc = 0;
 out:
 	buf_free(&sealed);

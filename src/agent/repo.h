@@ -24,11 +24,21 @@ struct compress_ctx;
 
 struct repo_pre;
 
+/* The cache folder's tree cache (trees.dat), opened at its first use. One
+ * per process and cache folder, shared by every repo reading through it:
+ * all its calls are thread-safe. */
+struct tree_cache;
+
+/* A tree cache in the cache folder DIR. NULL with E set (out of memory). */
+struct tree_cache *tree_cache_new(const char *dir, struct err *e);
+/* Close and free TC; NULL does nothing. No repo may use it after. */
+void tree_cache_free(struct tree_cache *tc);
+
 struct repo {
 	struct client *c;
 	const struct keys *keys;
-	const char *machine; /* another machine's name (read only), or NULL for ours */
-	const char *cache;   /* the cache folder, or NULL */
+	const char *machine;   /* another machine's name (read only), or NULL for ours */
+	struct tree_cache *tc; /* the tree cache (not owned), or NULL for none */
 	struct compress_ctx *cctx;
 	struct repo_pre *pre; /* objects fetched ahead (repo_prefetch) */
 };
@@ -61,10 +71,10 @@ void repo_prefetch_clear(struct repo *r);
 /* Why the tree cache file was last started over (a damaged or foreign
  * trees.dat), once: 1 with the message in OUT, then 0 until it happens
  * again. The commands show it; the cache itself needs nothing done. */
-int repo_cache_note(char *out, size_t size);
+int repo_cache_note(struct tree_cache *tc, char *out, size_t size);
 
-/* Store a sealed object in the cache (best effort). */
-void repo_cache_put(const char *cache, const struct objid *id, const uint8_t *sealed,
+/* Store a sealed object in TC, which may be NULL (best effort). */
+void repo_cache_put(struct tree_cache *tc, const struct objid *id, const uint8_t *sealed,
 		    size_t len);
 
 #endif

@@ -20,11 +20,27 @@
 #include "compress.h"
 #include "idmap.h"
 #include "restore.h"
+#include "snapshot.h"
 #include "state.h"
 
 int mkdirs(const char *dir, int mode, struct err *e);
 
 struct task;
+
+/* Owner names to local ids, looked up once per name. */
+struct idname {
+	char *name;
+	uint32_t id;
+	int found;
+};
+
+/* The names this restore has looked up, under their own MU (a lookup asks
+ * the system, which may take a while: not under the restore's lock). */
+struct owners {
+	pthread_mutex_t mu;
+	struct idname *users, *groups;
+	size_t n_users, n_groups;
+};
 
 /* What the restore threads share, under MU. */
 struct shared {
@@ -37,12 +53,13 @@ struct shared {
 	size_t outstanding; /* folders queued or in progress */
 	int fatal, stop;
 	struct err err;
-	struct timespec shown;
+	struct owners owners;
 };
 
 /* One thread's view of the restore: its own connection and reader. */
 struct rs {
-	struct repo *r;
+	const struct snapshot *sn;
+	struct repo *r; /* this thread's */
 	const struct restore_opts *o;
 	struct restore_result *res;
 	int rootfd;
@@ -64,60 +81,45 @@ struct task {
 
 static void failed(struct rs *s, const char *path, const char *why)
 {
+	const struct restore_events *ev = s->o->ev;
+
 	pthread_mutex_lock(&s->sh->mu);
 	json_array_append_new(s->res->failed, json_pack("{s:s,s:s}", "path", path, "error", why));
-	fprintf(stderr, "%sarca restore: %s: %s\n", s->o->progress ? "\r\033[K" : "", path, why);
+	if (ev && ev->failed)
+		ev->failed(ev->ctx, path, why);
 	pthread_mutex_unlock(&s->sh->mu);
 }
 
 static void progress(struct rs *s, int last)
 {
-	struct timespec now;
-	struct shared *sh = s->sh;
+	const struct restore_events *ev = s->o->ev;
 
-	if (!s->o->progress)
+	if (ev == NULL || ev->progress == NULL)
 		return;
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	pthread_mutex_lock(&sh->mu);
-	if (last || (now.tv_sec - sh->shown.tv_sec) * 1000 +
-			    (now.tv_nsec - sh->shown.tv_nsec) / 1000000 >= 500) {
-		sh->shown = now;
-		fprintf(stderr, "\r\033[K%llu files, %.1f MiB restored",
-			(unsigned long long)__atomic_load_n(&s->res->files, __ATOMIC_RELAXED),
-			(double)__atomic_load_n(&s->res->bytes, __ATOMIC_RELAXED) / (1 << 20));
-		if (last)
-			fputc('\n', stderr);
-	}
-	pthread_mutex_unlock(&sh->mu);
+	pthread_mutex_lock(&s->sh->mu);
+	ev->progress(ev->ctx, __atomic_load_n(&s->res->files, __ATOMIC_RELAXED),
+		     __atomic_load_n(&s->res->bytes, __ATOMIC_RELAXED), last);
+	pthread_mutex_unlock(&s->sh->mu);
 }
 
-/* Owner names to local ids, looked up once per name. */
-struct idname {
-	char *name;
-	uint32_t id;
-	int found;
-};
+static int lookup_locked(struct owners *o, int group, const char *name, uint32_t *id);
 
-static struct idname *users, *groups;
-static size_t n_users, n_groups;
-static pthread_mutex_t lookup_mu = PTHREAD_MUTEX_INITIALIZER;
-
-static int lookup_locked(int group, const char *name, uint32_t *id);
-
-static int lookup(int group, const char *name, uint32_t *id)
+/* Whether this machine knows owner NAME (a group when GROUP), with its id
+ * in *ID; each name is asked of the system once per restore. */
+static int lookup(struct rs *s, int group, const char *name, uint32_t *id)
 {
 	int r;
 
-	pthread_mutex_lock(&lookup_mu);
-	r = lookup_locked(group, name, id);
-	pthread_mutex_unlock(&lookup_mu);
+	pthread_mutex_lock(&s->sh->owners.mu);
+	r = lookup_locked(&s->sh->owners, group, name, id);
+	pthread_mutex_unlock(&s->sh->owners.mu);
 	return r;
 }
 
-static int lookup_locked(int group, const char *name, uint32_t *id)
+static int lookup_locked(struct owners *o, int group, const char *name, uint32_t *id)
 {
-	struct idname **list = group ? &groups : &users, *g;
-	size_t *n = group ? &n_groups : &n_users;
+	struct idname **list = group ? &o->groups : &o->users, *g;
+	size_t *n = group ? &o->n_groups : &o->n_users;
 	char tmp[16384];
 
 	for (size_t i = 0; i < *n; i++)
@@ -147,32 +149,37 @@ static int lookup_locked(int group, const char *name, uint32_t *id)
 	return g[(*n)++].found;
 }
 
-static void lookup_free(void)
+static void owners_init(struct owners *o)
 {
-	for (size_t i = 0; i < n_users; i++)
-		free(users[i].name);
-	for (size_t i = 0; i < n_groups; i++)
-		free(groups[i].name);
-	free(users);
-	free(groups);
-	users = groups = NULL;
-	n_users = n_groups = 0;
+	memset(o, 0, sizeof(*o));
+	pthread_mutex_init(&o->mu, NULL);
+}
+
+static void owners_free(struct owners *o)
+{
+	for (size_t i = 0; i < o->n_users; i++)
+		free(o->users[i].name);
+	for (size_t i = 0; i < o->n_groups; i++)
+		free(o->groups[i].name);
+	free(o->users);
+	free(o->groups);
+	pthread_mutex_destroy(&o->mu);
 }
 
 /* The local id of the entry's owner: by name when this machine knows the
  * name (as tar and rsync do), else the recorded number. */
-static uint32_t uid_of(const struct tree_entry *x)
+static uint32_t uid_of(struct rs *s, const struct tree_entry *x)
 {
 	uint32_t id;
 
-	return x->user && lookup(0, x->user, &id) ? id : x->uid;
+	return x->user && lookup(s, 0, x->user, &id) ? id : x->uid;
 }
 
-static uint32_t gid_of(const struct tree_entry *x)
+static uint32_t gid_of(struct rs *s, const struct tree_entry *x)
 {
 	uint32_t id;
 
-	return x->group && lookup(1, x->group, &id) ? id : x->gid;
+	return x->group && lookup(s, 1, x->group, &id) ? id : x->gid;
 }
 
 /* The kernel's posix_acl xattr value of A. */
@@ -220,8 +227,8 @@ static void apply_meta(struct rs *s, int dirfd, const char *name, int fd,
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d/%s", dirfd, name);
 	if (!s->o->no_permissions) {
 		if (s->is_root) {
-			int r = fd >= 0 ? fchown(fd, uid_of(x), gid_of(x))
-					: fchownat(dirfd, name, uid_of(x), gid_of(x),
+			int r = fd >= 0 ? fchown(fd, uid_of(s, x), gid_of(s, x))
+					: fchownat(dirfd, name, uid_of(s, x), gid_of(s, x),
 						   AT_SYMLINK_NOFOLLOW);
 
 			if (r != 0) {
@@ -354,176 +361,237 @@ static int other_name(int dirfd, const char *name, char *out, size_t size)
 static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
 			struct err *e);
 
-/* Restore X into DIRFD (whose path relative to the target is REL). */
-static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct tree_entry *x,
-			 struct err *e)
+/* Make way for X's entry NAME in DIRFD, as --on-conflict says, when
+ * something is there already. 1 to go on (*NAME may now be ALT, and
+ * *EXISTS says whether a folder to reuse is there), 0 when the entry is
+ * skipped or failed (reported). */
+static int make_way(struct rs *s, int dirfd, const struct tree_entry *x, const char *path,
+		    const char **name, char *alt, size_t alt_size, int *exists)
 {
-	char path[8192], alt[300], why[ERR_MSG_MAX + 64];
-	const char *name = x->name;
+	char why[ERR_MSG_MAX + 64];
 	struct stat st;
-	int exists, fd = -1, rc = 0;
 
-	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
-	exists = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
-	if (exists && !(x->type == TREE_DIR && S_ISDIR(st.st_mode))) {
-		if (s->o->on_conflict == CONFLICT_SKIP) {
-			COUNT(s, skipped_existing, 1);
-			return 0;
-		}
-		if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
-			if (other_name(dirfd, x->name, alt, sizeof(alt)) != 0) {
-				failed(s, path, "no free name to keep both");
-				return 0;
-			}
-			name = alt;
-		} else if (unlinkat(dirfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
-			snprintf(why, sizeof(why), "cannot replace what is there: %s", strerror(errno));
-			failed(s, path, why);
-			return 0;
-		}
-		exists = 0;
-	}
-	switch (x->type) {
-	case TREE_DIR: {
-		struct task *t;
-		char sub_rel[8192];
-
-		if (!exists && mkdirat(dirfd, name, 0700) != 0) {
-			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
-			failed(s, path, why);
-			return 0;
-		}
-		fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0) {
-			failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
-			return 0;
-		}
-		close(fd);
-		/* Its entries are restored by whichever thread takes it; its own
-		 * metadata once they all are. */
-		snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
-		if ((t = calloc(1, sizeof(*t))) == NULL || (t->rel = strdup(sub_rel)) == NULL ||
-		    (t->holder = tree_new(e)) == NULL || tree_add(t->holder, x, e) != 0) {
-			if (t) {
-				free(t->rel);
-				tree_free(t->holder);
-			}
-			free(t);
-			return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
-		}
-		t->pending = 1;
-		t->parent = s->current;
-		pthread_mutex_lock(&s->sh->mu);
-		if (t->parent)
-			t->parent->pending++;
-		t->next = s->sh->queue;
-		s->sh->queue = t;
-		s->sh->outstanding++;
-		pthread_cond_signal(&s->sh->cv);
-		pthread_mutex_unlock(&s->sh->mu);
+	*exists = fstatat(dirfd, *name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (!*exists || (x->type == TREE_DIR && S_ISDIR(st.st_mode)))
+		return 1;
+	if (s->o->on_conflict == CONFLICT_SKIP) {
+		COUNT(s, skipped_existing, 1);
 		return 0;
 	}
-	case TREE_FILE: {
-		uint64_t *slot;
-		bool added;
-		struct objid key = { { 0 } };
-
-		if (x->link_id) {
-			char *first_path = NULL;
-
-			memcpy(key.b, &x->link_id, sizeof(x->link_id));
-			key.b[31] = 1;
-			pthread_mutex_lock(&s->sh->mu);
-			slot = idmap_get(&s->sh->links, &key);
-			if (slot)
-				first_path = strdup(s->sh->link_paths[*slot]);
-			pthread_mutex_unlock(&s->sh->mu);
-			if (first_path) {
-				int from;
-				char *base = strrchr(first_path, '/');
-				const char *first = base ? base + 1 : first_path;
-
-				if (base)
-					*base = '\0';
-				from = open_beneath(s->rootfd, base ? first_path : "");
-				if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0) {
-					close(from);
-					free(first_path);
-					COUNT(s, links, 1);
-					return 0;
-				}
-				if (from >= 0)
-					close(from);
-				free(first_path);
-				/* else restore it as a file of its own */
-			}
-		}
-		fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd < 0) {
-			snprintf(why, sizeof(why), "cannot create: %s", strerror(errno));
-			failed(s, path, why);
+	if (s->o->on_conflict == CONFLICT_KEEP_BOTH) {
+		if (other_name(dirfd, x->name, alt, alt_size) != 0) {
+			failed(s, path, "no free name to keep both");
 			return 0;
 		}
-		{
-			struct writer w = { fd, x, 0, 0, s, path, 0 };
-			struct err re;
-
-			if (x->n_chunks)
-				repo_read_chunks(s->r, x->chunks, x->n_chunks, write_chunk, &w, &re);
-			if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
-				snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
-				failed(s, path, why);
-				w.bad = 1;
-			}
-			if (w.bad) {
-				close(fd);
-				unlinkat(dirfd, name, 0);
-				return 0;
-			}
-		}
-		COUNT(s, files, 1);
-		if (x->link_id) {
-			char first[8192];
-
-			snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
-			pthread_mutex_lock(&s->sh->mu);
-			if ((slot = idmap_put(&s->sh->links, &key, &added)) != NULL && added) {
-				char **g = realloc(s->sh->link_paths, (s->sh->n_links + 1) * sizeof(*g));
-
-				if (g) {
-					s->sh->link_paths = g;
-					g[s->sh->n_links] = strdup(first);
-					*slot = s->sh->n_links++;
-				}
-			}
-			pthread_mutex_unlock(&s->sh->mu);
-		}
-		break;
+		*name = alt;
+	} else if (unlinkat(dirfd, *name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0) != 0) {
+		snprintf(why, sizeof(why), "cannot replace what is there: %s", strerror(errno));
+		failed(s, path, why);
+		return 0;
 	}
-	case TREE_SYMLINK:
+	*exists = 0;
+	return 1;
+}
+
+/* Make folder X as NAME in DIRFD and queue it: its entries are restored by
+ * whichever thread takes it, its own metadata once they all are. 0 (a
+ * failure to make it is reported), or -1 with E set when out of memory. */
+static int queue_dir(struct rs *s, int dirfd, const char *rel, const char *name, int exists,
+		     const struct tree_entry *x, const char *path, struct err *e)
+{
+	char why[ERR_MSG_MAX + 64], sub_rel[8192];
+	struct task *t;
+	int fd;
+
+	if (!exists && mkdirat(dirfd, name, 0700) != 0) {
+		snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
+		failed(s, path, why);
+		return 0;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		failed(s, path, "refused: not a folder (a symlink would lead outside the target)");
+		return 0;
+	}
+	close(fd);
+	snprintf(sub_rel, sizeof(sub_rel), "%s%s%s", rel, rel[0] ? "/" : "", name);
+	if ((t = calloc(1, sizeof(*t))) == NULL || (t->rel = strdup(sub_rel)) == NULL ||
+	    (t->holder = tree_new(e)) == NULL || tree_add(t->holder, x, e) != 0) {
+		if (t) {
+			free(t->rel);
+			tree_free(t->holder);
+		}
+		free(t);
+		return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
+	}
+	t->pending = 1;
+	t->parent = s->current;
+	pthread_mutex_lock(&s->sh->mu);
+	if (t->parent)
+		t->parent->pending++;
+	t->next = s->sh->queue;
+	s->sh->queue = t;
+	s->sh->outstanding++;
+	pthread_cond_signal(&s->sh->cv);
+	pthread_mutex_unlock(&s->sh->mu);
+	return 0;
+}
+
+/* The key of hard-link group X->link_id in the shared map. */
+static struct objid link_key(const struct tree_entry *x)
+{
+	struct objid key = { { 0 } };
+
+	memcpy(key.b, &x->link_id, sizeof(x->link_id));
+	key.b[31] = 1;
+	return key;
+}
+
+/* Link NAME in DIRFD to the first restored path of X's hard-link group. 1
+ * when linked, 0 when X is to be restored as a file of its own. */
+static int link_to_first(struct rs *s, int dirfd, const char *name, const struct tree_entry *x)
+{
+	struct objid key = link_key(x);
+	char *first_path = NULL, *base;
+	const char *first;
+	uint64_t *slot;
+	int from, linked = 0;
+
+	pthread_mutex_lock(&s->sh->mu);
+	if ((slot = idmap_get(&s->sh->links, &key)) != NULL)
+		first_path = strdup(s->sh->link_paths[*slot]);
+	pthread_mutex_unlock(&s->sh->mu);
+	if (first_path == NULL)
+		return 0;
+	base = strrchr(first_path, '/');
+	first = base ? base + 1 : first_path;
+	if (base)
+		*base = '\0';
+	from = open_beneath(s->rootfd, base ? first_path : "");
+	if (from >= 0 && linkat(from, first, dirfd, name, 0) == 0)
+		linked = 1;
+	if (from >= 0)
+		close(from);
+	free(first_path);
+	return linked;
+}
+
+/* Remember REL/NAME as the first restored path of X's hard-link group. */
+static void link_remember(struct rs *s, const char *rel, const char *name,
+			  const struct tree_entry *x)
+{
+	struct objid key = link_key(x);
+	char first[8192];
+	uint64_t *slot;
+	bool added;
+
+	snprintf(first, sizeof(first), "%s%s%s", rel, rel[0] ? "/" : "", name);
+	pthread_mutex_lock(&s->sh->mu);
+	if ((slot = idmap_put(&s->sh->links, &key, &added)) != NULL && added) {
+		char **g = realloc(s->sh->link_paths, (s->sh->n_links + 1) * sizeof(*g));
+
+		if (g) {
+			s->sh->link_paths = g;
+			g[s->sh->n_links] = strdup(first);
+			*slot = s->sh->n_links++;
+		}
+	}
+	pthread_mutex_unlock(&s->sh->mu);
+}
+
+/* Restore file X as NAME in DIRFD: a hard link to its group's first path
+ * when there is one, else its content. Returns the open file for its
+ * metadata, -2 when linked (done), or -1 when it failed (reported). */
+static int restore_file(struct rs *s, int dirfd, const char *rel, const char *name,
+			const struct tree_entry *x, const char *path)
+{
+	char why[ERR_MSG_MAX + 64];
+	int fd;
+
+	if (x->link_id && link_to_first(s, dirfd, name, x)) {
+		COUNT(s, links, 1);
+		return -2;
+	}
+	fd = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot create: %s", strerror(errno));
+		failed(s, path, why);
+		return -1;
+	}
+	{
+		struct writer w = { fd, x, 0, 0, s, path, 0 };
+		struct err re;
+
+		snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
+		if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
+			snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
+			failed(s, path, why);
+			w.bad = 1;
+		}
+		if (w.bad) {
+			close(fd);
+			unlinkat(dirfd, name, 0);
+			return -1;
+		}
+	}
+	COUNT(s, files, 1);
+	if (x->link_id)
+		link_remember(s, rel, name, x);
+	return fd;
+}
+
+/* Make special entry X (a symlink, a device, a fifo, a socket) as NAME in
+ * DIRFD. 0, or -1 when it failed (reported). */
+static int restore_special(struct rs *s, int dirfd, const char *name, const struct tree_entry *x,
+			   const char *path)
+{
+	char why[ERR_MSG_MAX + 64];
+
+	if (x->type == TREE_SYMLINK) {
 		if (symlinkat(x->target, dirfd, name) != 0) {
 			snprintf(why, sizeof(why), "cannot make the symlink: %s", strerror(errno));
 			failed(s, path, why);
-			return 0;
+			return -1;
 		}
-		COUNT(s, others, 1);
-		break;
-	default: {
+	} else {
 		mode_t type = x->type == TREE_FIFO ? S_IFIFO : x->type == TREE_SOCK ? S_IFSOCK
 			      : x->type == TREE_CHR ? S_IFCHR : S_IFBLK;
 
 		if (mknodat(dirfd, name, type | 0600, makedev(x->dev_major, x->dev_minor)) != 0) {
 			snprintf(why, sizeof(why), "cannot make the special file: %s", strerror(errno));
 			failed(s, path, why);
-			return 0;
+			return -1;
 		}
-		COUNT(s, others, 1);
 	}
+	COUNT(s, others, 1);
+	return 0;
+}
+
+/* Restore X into DIRFD (whose path relative to the target is REL). 0 (a
+ * failed entry is reported and the rest goes on), or -1 with E set when
+ * the restore cannot go on. */
+static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct tree_entry *x,
+			 struct err *e)
+{
+	char path[8192], alt[300];
+	const char *name = x->name;
+	int exists, fd = -1;
+
+	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
+	if (!make_way(s, dirfd, x, path, &name, alt, sizeof(alt), &exists))
+		return 0;
+	if (x->type == TREE_DIR)
+		return queue_dir(s, dirfd, rel, name, exists, x, path, e);
+	if (x->type == TREE_FILE) {
+		if ((fd = restore_file(s, dirfd, rel, name, x, path)) < 0)
+			return 0;
+	} else if (restore_special(s, dirfd, name, x, path) != 0) {
+		return 0;
 	}
 	apply_meta(s, dirfd, name, fd, x, path);
 	if (fd >= 0)
 		close(fd);
-	return rc;
+	return 0;
 }
 
 #define PREFETCH_MAX (64u << 20)
@@ -570,56 +638,9 @@ static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct t
 	return 0;
 }
 
-struct tree *restore_lookup(struct repo *r, const struct objid *root, const char *path,
-			    const struct tree_entry **ent, struct err *e)
-{
-	struct tree *t = repo_tree(r, root, e);
-	char *copy = strdup(path), *save = NULL, *c, *next;
-
-	*ent = NULL;
-	if (t == NULL || copy == NULL) {
-		free(copy);
-		if (copy == NULL)
-			err_oom(e);
-		tree_free(t);
-		return NULL;
-	}
-	for (c = strtok_r(copy, "/", &save); c; c = next) {
-		const struct tree_entry *x = tree_find(t, c);
-
-		next = strtok_r(NULL, "/", &save);
-		if (x == NULL) {
-			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point", path);
-			goto fail;
-		}
-		if (next == NULL) {
-			*ent = x;
-			break;
-		}
-		if (x->type != TREE_DIR) {
-			err_set(e, ERR_NOT_FOUND, "%s is not in this recovery point (%s is not a folder)",
-				path, c);
-			goto fail;
-		}
-		{
-			struct objid sub = x->subtree;
-
-			tree_free(t);
-			if ((t = repo_tree(r, &sub, e)) == NULL)
-				goto fail;
-		}
-	}
-	free(copy);
-	return t;
-fail:
-	free(copy);
-	tree_free(t);
-	return NULL;
-}
-
 /* Restore PATH: its parent folders (with their metadata, applied after),
  * then the entry itself. */
-static int restore_path(struct rs *s, const struct objid *root, const char *path, struct err *e)
+static int restore_path(struct rs *s, const char *path, struct err *e)
 {
 	struct tree **trees = NULL;
 	const struct tree_entry **parents = NULL;
@@ -634,7 +655,7 @@ static int restore_path(struct rs *s, const struct objid *root, const char *path
 		err_oom(e);
 		goto out;
 	}
-	if ((t = repo_tree(s->r, root, e)) == NULL)
+	if ((t = snapshot_list(s->sn, s->r, NULL, e)) == NULL)
 		goto out;
 	trees[nt++] = t;
 	for (c = strtok_r(copy, "/", &save); c; c = next) {
@@ -670,7 +691,7 @@ static int restore_path(struct rs *s, const struct objid *root, const char *path
 		fd = nfd;
 		snprintf(rel + strlen(rel), sizeof(rel) - strlen(rel), "%s%s", rel[0] ? "/" : "",
 			 x->name);
-		if ((t = repo_tree(s->r, &x->subtree, e)) == NULL)
+		if ((t = snapshot_list(s->sn, s->r, x, e)) == NULL)
 			goto out;
 		trees[nt++] = t;
 	}
@@ -728,7 +749,7 @@ static void process(struct rs *s, struct task *t)
 
 	if (fd < 0) {
 		failed(s, t->rel, "refused: the folder is not where it was made (a symlink?)");
-	} else if ((sub = repo_tree(s->r, &t->holder->e[0].subtree, &e)) == NULL) {
+	} else if ((sub = snapshot_list(s->sn, s->r, &t->holder->e[0], &e)) == NULL) {
 		char why[ERR_MSG_MAX + 32];
 
 		snprintf(why, sizeof(why), "folder not restored: %s", e.msg);
@@ -794,7 +815,7 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-int restore_run(struct repo *r, const struct objid *root, const struct restore_opts *o,
+int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_opts *o,
 		struct restore_result *res, struct err *e)
 {
 	struct rs s;
@@ -811,7 +832,8 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 	pthread_mutex_init(&sh.mu, NULL);
 	pthread_cond_init(&sh.cv, NULL);
 	idmap_init(&sh.links, sizeof(uint64_t));
-	s.r = r, s.o = o, s.res = res, s.sh = &sh;
+	owners_init(&sh.owners);
+	s.sn = sn, s.r = r, s.o = o, s.res = res, s.sh = &sh;
 	s.is_root = geteuid() == 0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (mkdirs(o->target, 0700, e))
@@ -842,7 +864,7 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 		w[i].started = 1;
 	}
 	if (o->n_paths == 0) {
-		struct tree *t = repo_tree(r, root, e);
+		struct tree *t = snapshot_list(sn, r, NULL, e);
 
 		if (t) {
 			rc = restore_tree(&s, s.rootfd, "", t, e);
@@ -851,7 +873,7 @@ int restore_run(struct repo *r, const struct objid *root, const struct restore_o
 	} else {
 		rc = 0;
 		for (size_t i = 0; rc == 0 && i < o->n_paths; i++)
-			rc = restore_path(&s, root, o->paths[i], e);
+			rc = restore_path(&s, o->paths[i], e);
 	}
 	work(&s, 1);
 	pthread_mutex_lock(&sh.mu);
@@ -879,6 +901,6 @@ out:
 	idmap_free(&sh.links);
 	pthread_mutex_destroy(&sh.mu);
 	pthread_cond_destroy(&sh.cv);
-	lookup_free();
+	owners_free(&sh.owners);
 	return rc;
 }

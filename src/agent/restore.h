@@ -16,9 +16,23 @@
 
 #include "repo.h"
 
+struct snapshot;
 struct state;
 
 enum conflict { CONFLICT_OVERWRITE, CONFLICT_KEEP_BOTH, CONFLICT_SKIP };
+
+/* What a restore tells whoever runs it, as it goes; the engine never
+ * writes to the terminal. Calls come from the restore's threads, one at a
+ * time (the engine serialises them). Any function may be NULL. */
+struct restore_events {
+	void *ctx;
+	/* PATH (relative to the target) was not restored, for WHY (also in
+	 * RES->failed). */
+	void (*failed)(void *ctx, const char *path, const char *why);
+	/* FILES and BYTES restored so far: after each folder, and once with
+	 * LAST set at the end. */
+	void (*progress)(void *ctx, uint64_t files, uint64_t bytes, int last);
+};
 
 struct restore_opts {
 	const char *target;
@@ -26,7 +40,7 @@ struct restore_opts {
 	int no_permissions;
 	char **paths; /* absolute paths within the recovery point; none: all */
 	size_t n_paths;
-	int progress;
+	const struct restore_events *ev; /* or NULL: nothing is reported as it goes */
 	const struct state *state; /* for more connections (parallel restore), or NULL */
 };
 
@@ -36,16 +50,12 @@ struct restore_result {
 	json_t *failed; /* [{"path", "error"}] */
 };
 
-/* Restore the tree ROOT. 0 when the walk finished (check RES->failed for a
- * partial restore), -1 with E set when it could not go on. */
-int restore_run(struct repo *r, const struct objid *root, const struct restore_opts *o,
+/* Restore the recovery point SN (its paths O->paths, or all of it) read
+ * through R, which this thread uses; more threads read through repos of
+ * their own when O->state is set. 0 when the walk finished (check
+ * RES->failed for a partial restore), -1 with E set when it could not go
+ * on. */
+int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_opts *o,
 		struct restore_result *res, struct err *e);
-
-/* Find the entry at PATH ("/" for the root folder) below ROOT. Returns the
- * decoded tree holding it (caller frees) with *ENT pointing into it, or NULL
- * with E set (ERR_NOT_FOUND naming the path). For "/" *ENT is NULL and the
- * root tree is returned. */
-struct tree *restore_lookup(struct repo *r, const struct objid *root, const char *path,
-			    const struct tree_entry **ent, struct err *e);
 
 #endif
