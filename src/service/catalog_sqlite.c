@@ -10,6 +10,7 @@
  */
 #include "bytes.h"
 #include "catalog.h"
+#include "catalog_sqlite.h"
 #include "keys.h"
 #include "pack.h"
 
@@ -372,7 +373,7 @@ static int migrate_one(struct catalog *c, void *arg, struct err *e)
 	return 0;
 }
 
-struct catalog *catalog_open(const char *path, struct err *e)
+struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct err *e)
 {
 	struct catalog *c = calloc(1, sizeof(*c));
 	sqlite3_stmt *st = NULL;
@@ -385,7 +386,7 @@ struct catalog *catalog_open(const char *path, struct err *e)
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_FULLMUTEX, vfs) != SQLITE_OK) {
 		err_set(e, ERR_IO, "catalog %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
 		goto fail;
 	}
@@ -420,6 +421,11 @@ struct catalog *catalog_open(const char *path, struct err *e)
 fail:
 	catalog_close(c);
 	return NULL;
+}
+
+struct catalog *catalog_open(const char *path, struct err *e)
+{
+	return catalog_sqlite_open(path, NULL, e);
 }
 
 void catalog_close(struct catalog *c)
