@@ -22,7 +22,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-struct catalog {
+struct catalog_backend {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 };
@@ -121,23 +121,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE doomed ADD COLUMN machine_id TEXT NOT NULL DEFAULT '';",
 };
 
-static int migrate_refs(struct catalog *c, struct err *e);
-static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
-		struct err *e);
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
-		      int64_t i, struct err *e);
-
-/* Work a migration does beyond its SQL, run in the same transaction. */
-static int (*const migration_code[])(struct catalog *, struct err *) = {
-	[8] = migrate_refs,
-};
-
-static int db_fail(struct catalog *c, struct err *e, const char *what)
+static int migrate_refs(struct catalog_backend *c, struct err *e);
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e); static int64_t scalar(struct catalog_backend *c, const char *sql,
+		const char *a, const char *b, int64_t i,
+		struct err *e);  /* Work a migration does beyond its SQL,
+		run in the same transaction. */ static int (*const migration_code[])(struct catalog_backend *,
+		struct err *) = { [8] = migrate_refs,
+		};  static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
 {
 	return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
-static int exec(struct catalog *c, const char *sql, struct err *e)
+static int exec(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	char *msg = NULL;
 
@@ -150,7 +146,7 @@ static int exec(struct catalog *c, const char *sql, struct err *e)
 }
 
 /* Prepare SQL; the caller binds its arguments and finalizes it. */
-static sqlite3_stmt *prep(struct catalog *c, const char *sql, struct err *e)
+static sqlite3_stmt *prep(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -175,7 +171,8 @@ static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
 
 /* Run a statement that returns no rows. 0, or -1; a UNIQUE violation is
  * ERR_EXISTS with message EXISTS_MSG. */
-static int step_done(struct catalog *c, sqlite3_stmt *st, const char *exists_msg, struct err *e)
+static int step_done(struct catalog_backend *c, sqlite3_stmt *st, const char *exists_msg,
+		     struct err *e)
 {
 	int rc = sqlite3_step(st);
 
@@ -207,7 +204,7 @@ static int grow(void **v, size_t *cap, size_t cnt, size_t size, struct err *e)
 /* Step ST once: 1 for a row, 0 at the end, -1 with ERR_IO when the step
  * fails. Every read goes through here, so that no caller can take a failed
  * step for the end of the rows. */
-static int step_row(struct catalog *c, sqlite3_stmt *st, struct err *e)
+static int step_row(struct catalog_backend *c, sqlite3_stmt *st, struct err *e)
 {
 	int r = sqlite3_step(st);
 
@@ -219,11 +216,12 @@ static int step_row(struct catalog *c, sqlite3_stmt *st, struct err *e)
 }
 
 /* Called for each row of a read: 0 to go on, 1 to stop, -1 with E set. */
-typedef int (*row_fn)(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *e);
+typedef int (*row_fn)(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e);
 
 /* Every row of ST to FN, in order: 0 when all were read, 1 when FN
  * stopped, -1 when FN or a step failed. */
-static int each_row(struct catalog *c, sqlite3_stmt *st, row_fn fn, void *arg, struct err *e)
+static int each_row(struct catalog_backend *c, sqlite3_stmt *st, row_fn fn, void *arg,
+		    struct err *e)
 {
 	int r;
 
@@ -243,7 +241,7 @@ struct list {
 	fill_fn fill;
 };
 
-static int list_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *e)
+static int list_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
 {
 	struct list *l = arg;
 	char *elem;
@@ -263,7 +261,7 @@ static int list_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *
  * array *OUT of *N (caller frees; NULL and 0 for no row). 0; or -1 with E
  * set and *OUT NULL, *N 0: a list is whole or not at all. DROP (NULL:
  * free) releases a part-built array. */
-static int read_list(struct catalog *c, sqlite3_stmt *st, size_t size, fill_fn fill,
+static int read_list(struct catalog_backend *c, sqlite3_stmt *st, size_t size, fill_fn fill,
 		     void (*drop)(void *, size_t), void **out, size_t *n, struct err *e)
 {
 	struct list l = { .size = size, .fill = fill };
@@ -284,13 +282,13 @@ static int read_list(struct catalog *c, sqlite3_stmt *st, size_t size, fill_fn f
 }
 
 /* The body of a write transaction: >= 0 to commit, -1 with E set. */
-typedef int (*txn_fn)(struct catalog *c, void *arg, struct err *e);
+typedef int (*txn_fn)(struct catalog_backend *c, void *arg, struct err *e);
 
 /* Run BODY in one write transaction: BEGIN IMMEDIATE (so no other writer,
  * of this process or another, comes between its reads and its writes),
  * then COMMIT; or ROLLBACK when BODY or the commit fails, so a failure
  * changes nothing. BODY's value, or -1. */
-static int txn(struct catalog *c, txn_fn body, void *arg, struct err *e)
+static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
 {
 	int rc;
 
@@ -303,17 +301,9 @@ static int txn(struct catalog *c, txn_fn body, void *arg, struct err *e)
 	return -1;
 }
 
-void catalog_new_id(catalog_id out)
-{
-	uint8_t b[CATALOG_ID_LEN / 2];
-
-	randombytes_buf(b, sizeof(b));
-	sodium_bin2hex(out, CATALOG_ID_LEN + 1, b, sizeof(b));
-}
-
 /* Migration 9: each point's rows of point_objects become its blob in
  * point_refs (points in commit order), then point_objects goes. */
-static int migrate_refs(struct catalog *c, struct err *e)
+static int migrate_refs(struct catalog_backend *c, struct err *e)
 {
 	sqlite3_stmt *pts = prep(c, "SELECT id, machine_id FROM points ORDER BY created, rowid", e);
 	sqlite3_stmt *objs = prep(c, "SELECT object_id FROM point_objects WHERE point_id = ?"
@@ -359,7 +349,7 @@ static int migrate_refs(struct catalog *c, struct err *e)
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
 
 /* Within a transaction: bring the schema from version *ARG to the next. */
-static int migrate_one(struct catalog *c, void *arg, struct err *e)
+static int migrate_one(struct catalog_backend *c, void *arg, struct err *e)
 {
 	int v = *(int *)arg;
 	char bump[64];
@@ -373,9 +363,12 @@ static int migrate_one(struct catalog *c, void *arg, struct err *e)
 	return 0;
 }
 
-struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct err *e)
+static void sq_close(struct catalog_backend *c);
+
+/* Open PATH through the SQLite VFS named VFS (NULL: the default). */
+static struct catalog_backend *sq_open_vfs(const char *path, const char *vfs, struct err *e)
 {
-	struct catalog *c = calloc(1, sizeof(*c));
+	struct catalog_backend *c = calloc(1, sizeof(*c));
 	sqlite3_stmt *st = NULL;
 	int version = 0, r;
 
@@ -419,16 +412,23 @@ struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct er
 	}
 	return c;
 fail:
-	catalog_close(c);
+	sq_close(c);
 	return NULL;
 }
 
-struct catalog *catalog_open(const char *path, struct err *e)
+static struct catalog_backend *sq_open(const char *path, struct err *e)
 {
-	return catalog_sqlite_open(path, NULL, e);
+	return sq_open_vfs(path, NULL, e);
 }
 
-void catalog_close(struct catalog *c)
+struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct err *e)
+{
+	struct catalog_backend *b = sq_open_vfs(path, vfs, e);
+
+	return b ? catalog_of(&catalog_sqlite_ops, b, e) : NULL;
+}
+
+static void sq_close(struct catalog_backend *c)
 {
 	if (c == NULL)
 		return;
@@ -440,8 +440,8 @@ void catalog_close(struct catalog *c)
 #define LOCK(c) pthread_mutex_lock(&(c)->mu)
 #define UNLOCK(c) pthread_mutex_unlock(&(c)->mu)
 
-int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
-				struct err *e)
+static int sq_subscription_create(struct catalog_backend *c, const char *name, int64_t now,
+				  catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -459,7 +459,7 @@ int catalog_subscription_create(struct catalog *c, const char *name, int64_t now
 	return rc;
 }
 
-int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e)
+static int sq_subscription_first(struct catalog_backend *c, catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -478,8 +478,8 @@ int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e)
 	return rc;
 }
 
-int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
-			const char *password_hash, int64_t now, struct err *e)
+static int sq_user_create(struct catalog_backend *c, const char *subscription, const char *name,
+			  const char *password_hash, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	catalog_id id;
@@ -501,8 +501,8 @@ int catalog_user_create(struct catalog *c, const char *subscription, const char 
 	return rc;
 }
 
-int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
-		      struct principal *p, struct err *e)
+static int sq_user_find(struct catalog_backend *c, const char *name, char *hash, size_t hashlen,
+			struct principal *p, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -526,8 +526,8 @@ int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t ha
 	return rc;
 }
 
-int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
-			   int64_t expires, struct err *e)
+static int sq_session_create(struct catalog_backend *c, const char *token_hash, const char *user_id,
+			     int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -544,7 +544,7 @@ int catalog_session_create(struct catalog *c, const char *token_hash, const char
 	return rc;
 }
 
-int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e)
+static int sq_session_delete(struct catalog_backend *c, const char *token_hash, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -559,8 +559,8 @@ int catalog_session_delete(struct catalog *c, const char *token_hash, struct err
 	return rc;
 }
 
-int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
-			 const char *token_hash, int64_t now, catalog_id id, struct err *e)
+static int sq_token_create(struct catalog_backend *c, const struct principal *p, const char *name,
+			   const char *token_hash, int64_t now, catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -595,8 +595,8 @@ static int token_fill(sqlite3_stmt *st, void *elem, struct err *e)
 
 /* Read the rows of SQL, prepared with text ?1 = A (when not NULL) and
  * integer ?2 = I (when the statement has it), as a list (read_list). */
-static int list_of(struct catalog *c, const char *sql, const char *a, int64_t i, size_t size,
-		   fill_fn fill, void (*drop)(void *, size_t), void **out, size_t *n,
+static int list_of(struct catalog_backend *c, const char *sql, const char *a, int64_t i,
+		   size_t size, fill_fn fill, void (*drop)(void *, size_t), void **out, size_t *n,
 		   struct err *e)
 {
 	sqlite3_stmt *st;
@@ -617,16 +617,16 @@ static int list_of(struct catalog *c, const char *sql, const char *a, int64_t i,
 	return rc;
 }
 
-int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
-		       size_t *n, struct err *e)
+static int sq_token_list(struct catalog_backend *c, const char *subscription,
+			 struct api_token **out, size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ?1 "
 		       "ORDER BY created, name", subscription, 0, sizeof(**out), token_fill, NULL,
 		       (void **)out, n, e);
 }
 
-int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
-			 struct err *e)
+static int sq_token_delete(struct catalog_backend *c, const char *subscription, const char *id,
+			   struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -644,8 +644,8 @@ int catalog_token_delete(struct catalog *c, const char *subscription, const char
 	return rc;
 }
 
-int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
-			 struct principal *p, struct err *e)
+static int sq_authenticate(struct catalog_backend *c, const char *token_hash, int64_t now,
+			   struct principal *p, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -720,7 +720,7 @@ struct vault_new {
 	const char *ca_cert_pem, *ca_key_pem;
 };
 
-static int vault_create(struct catalog *c, void *arg, struct err *e)
+static int vault_create(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct vault_new *a = arg;
 	const struct vault *v = a->v;
@@ -750,8 +750,8 @@ static int vault_create(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
-			 const char *ca_key_pem, struct err *e)
+static int sq_vault_create(struct catalog_backend *c, const struct vault *v,
+			   const char *ca_cert_pem, const char *ca_key_pem, struct err *e)
 {
 	struct vault_new a = { v, ca_cert_pem, ca_key_pem };
 	int rc;
@@ -769,14 +769,14 @@ static int vault_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out,
-		       size_t *n, struct err *e)
+static int sq_vault_list(struct catalog_backend *c, const char *subscription, struct vault **out,
+			 size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ?1 ORDER BY name",
 		       subscription, 0, sizeof(**out), vault_fill, NULL, (void **)out, n, e);
 }
 
-static int vault_get_locked(struct catalog *c, const char *subscription, const char *name,
+static int vault_get_locked(struct catalog_backend *c, const char *subscription, const char *name,
 			    struct vault *v, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -796,8 +796,8 @@ static int vault_get_locked(struct catalog *c, const char *subscription, const c
 	return rc;
 }
 
-int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
-		      struct vault *v, struct err *e)
+static int sq_vault_get(struct catalog_backend *c, const char *subscription, const char *name,
+			struct vault *v, struct err *e)
 {
 	int rc;
 
@@ -807,7 +807,7 @@ int catalog_vault_get(struct catalog *c, const char *subscription, const char *n
 	return rc;
 }
 
-int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e)
+static int sq_vault_by_id(struct catalog_backend *c, const char *id, struct vault *v, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -827,8 +827,8 @@ int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, stru
 	return rc;
 }
 
-int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
-		     struct err *e)
+static int sq_vault_ca(struct catalog_backend *c, const char *vault_id, char **cert_pem,
+		       char **key_pem, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -858,8 +858,8 @@ int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, c
 	return rc;
 }
 
-int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
-				 const char *redundancy, struct err *e)
+static int sq_vault_set_redundancy(struct catalog_backend *c, const char *subscription,
+				   const char *name, const char *redundancy, struct err *e)
 {
 	sqlite3_stmt *st;
 	struct vault v;
@@ -889,7 +889,7 @@ struct vault_del {
 	const char *subscription, *name;
 };
 
-static int vault_delete(struct catalog *c, void *arg, struct err *e)
+static int vault_delete(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct vault_del *a = arg;
 	struct vault v;
@@ -911,8 +911,8 @@ static int vault_delete(struct catalog *c, void *arg, struct err *e)
 	       run3(c, "DELETE FROM vaults WHERE id = ?1 AND machines = 0", v.id, NULL, 0, e) ? -1 : 0;
 }
 
-int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
-			 struct err *e)
+static int sq_vault_delete(struct catalog_backend *c, const char *subscription, const char *name,
+			   struct err *e)
 {
 	struct vault_del a = { subscription, name };
 	int rc;
@@ -928,7 +928,7 @@ struct cred_new {
 	int64_t issued, expires;
 };
 
-static int credential_add(struct catalog *c, void *arg, struct err *e)
+static int credential_add(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct cred_new *a = arg;
 	sqlite3_stmt *st;
@@ -952,9 +952,9 @@ static int credential_add(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
-			   const char *fingerprint, const char *cert_pem, int64_t issued,
-			   int64_t expires, struct err *e)
+static int sq_credential_add(struct catalog_backend *c, const char *vault_id, const char *serial,
+			     const char *fingerprint, const char *cert_pem, int64_t issued,
+			     int64_t expires, struct err *e)
 {
 	struct cred_new a = { vault_id, serial, fingerprint, cert_pem, issued, expires };
 	int rc;
@@ -965,8 +965,8 @@ int catalog_credential_add(struct catalog *c, const char *vault_id, const char *
 	return rc;
 }
 
-int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
-			      int64_t *expires, struct err *e)
+static int sq_credential_latest(struct catalog_backend *c, const char *vault_id,
+				char fingerprint[65], int64_t *expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -988,8 +988,9 @@ int catalog_credential_latest(struct catalog *c, const char *vault_id, char fing
 	return rc;
 }
 
-int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
-		  const char *action, const char *target, const char *detail, struct err *e)
+static int sq_audit(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *actor, const char *action, const char *target, const char *detail,
+		    struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1024,8 +1025,8 @@ static int audit_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
-		       struct audit_entry **out, size_t *n, struct err *e)
+static int sq_audit_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct audit_entry **out, size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT id, time, actor, action, target, detail FROM audit WHERE "
 		       "subscription = ?1 ORDER BY id DESC LIMIT ?2", subscription, limit,
@@ -1057,8 +1058,8 @@ struct machine_reg {
 
 /* Within a transaction: whether R proves the master key of M, the machine
  * registered under R's name: 1, 0, or -1. */
-static int reg_proven(struct catalog *c, const struct registration *r, const struct machine *m,
-		      struct err *e)
+static int reg_proven(struct catalog_backend *c, const struct registration *r,
+		      const struct machine *m, struct err *e)
 {
 	sqlite3_stmt *st;
 	int proven = -1;
@@ -1082,7 +1083,7 @@ static int reg_proven(struct catalog *c, const struct registration *r, const str
 
 /* Within a transaction: the checks of catalog_machine_register, filling M
  * and *AGAIN. 0, or -1. */
-static int reg_check(struct catalog *c, const struct registration *r, struct machine *m,
+static int reg_check(struct catalog_backend *c, const struct registration *r, struct machine *m,
 		     bool *again, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -1142,7 +1143,7 @@ static int reg_check(struct catalog *c, const struct registration *r, struct mac
 	return 0;
 }
 
-static int machine_register(struct catalog *c, void *arg, struct err *e)
+static int machine_register(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct machine_reg *a = arg;
 	const struct registration *r = a->r;
@@ -1186,8 +1187,8 @@ static int machine_register(struct catalog *c, void *arg, struct err *e)
 		    "WHERE vault_id = ?1 AND deleted = 0) WHERE id = ?1", r->vault_id, NULL, 0, e);
 }
 
-int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
-			     bool *again, struct err *e)
+static int sq_machine_register(struct catalog_backend *c, const struct registration *r,
+			       struct machine *m, bool *again, struct err *e)
 {
 	struct machine_reg a = { r, m, again };
 	int rc;
@@ -1206,15 +1207,15 @@ static int machine_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
-			 struct err *e)
+static int sq_machine_list(struct catalog_backend *c, const char *vault_id, struct machine **out,
+			   size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ?1 ORDER BY name",
 		       vault_id, 0, sizeof(**out), machine_fill, NULL, (void **)out, n, e);
 }
 
-int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
-			struct err *e)
+static int sq_machine_get(struct catalog_backend *c, const char *id, struct machine *m,
+			  char **public_key_pem, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -1239,8 +1240,8 @@ int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, ch
 	return rc;
 }
 
-int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
-				struct err *e)
+static int sq_machine_wrapped_key(struct catalog_backend *c, const char *id, uint8_t **blob,
+				  size_t *len, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -1269,8 +1270,9 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
 	return rc;
 }
 
-int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
-				    size_t len, const char *key_id, struct err *e)
+static int sq_machine_set_wrapped_key(struct catalog_backend *c, const char *id,
+				      const uint8_t *blob, size_t len, const char *key_id,
+				      struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1291,8 +1293,8 @@ int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uin
 	return rc;
 }
 
-int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
-			     int64_t expires, struct err *e)
+static int sq_machine_set_cert(struct catalog_backend *c, const char *id, const char *cert_pem,
+			       int64_t now, int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1311,7 +1313,7 @@ int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert
 	return rc;
 }
 
-int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e)
+static int sq_machine_seen(struct catalog_backend *c, const char *id, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1332,7 +1334,7 @@ struct nonce_use {
 	int64_t now, expires;
 };
 
-static int nonce_use(struct catalog *c, void *arg, struct err *e)
+static int nonce_use(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct nonce_use *a = arg;
 	sqlite3_stmt *ins;
@@ -1359,8 +1361,8 @@ static int nonce_use(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
-		      int64_t expires, struct err *e)
+static int sq_nonce_use(struct catalog_backend *c, const char *principal, const char *nonce,
+			int64_t now, int64_t expires, struct err *e)
 {
 	struct nonce_use a = { principal, nonce, now, expires };
 	int rc;
@@ -1379,7 +1381,7 @@ struct pack_new {
 	int64_t now;
 };
 
-static int pack_add(struct catalog *c, void *arg, struct err *e)
+static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct pack_new *a = arg;
 	sqlite3_stmt *st;
@@ -1419,9 +1421,9 @@ static int pack_add(struct catalog *c, void *arg, struct err *e)
 	return rc ? -1 : run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack_id, NULL, 0, e);
 }
 
-int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
-		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
-		     struct err *e)
+static int sq_pack_add(struct catalog_backend *c, const char *machine_id, const char *pack_id,
+		       uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+		       struct err *e)
 {
 	struct pack_new a = { machine_id, pack_id, size, ents, n, now };
 	int rc;
@@ -1434,7 +1436,7 @@ int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack
 
 /* The first column of SQL's first row (PACK_ID bound as ?1) into
  * MACHINE_ID; ERR_NOT_FOUND for no row, ERR_IO when the read fails. */
-static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
+static int pack_machine(struct catalog_backend *c, const char *sql, const char *pack_id,
 			catalog_id machine_id, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -1455,22 +1457,22 @@ static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
 	return rc;
 }
 
-int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
-		       struct err *e)
+static int sq_pack_owner(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			 struct err *e)
 {
 	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1", pack_id, machine_id, e);
 }
 
-int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
-			struct err *e)
+static int sq_pack_reader(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			  struct err *e)
 {
 	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1 UNION ALL "
 			    "SELECT machine_id FROM doomed WHERE pack_id = ?1 AND machine_id != '' "
 			    "LIMIT 1", pack_id, machine_id, e);
 }
 
-int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
-			    size_t n, bool *missing, struct err *e)
+static int sq_objects_missing(struct catalog_backend *c, const char *machine_id,
+			      const char *const *ids, size_t n, bool *missing, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1495,8 +1497,9 @@ int catalog_objects_missing(struct catalog *c, const char *machine_id, const cha
 	return rc;
 }
 
-int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
-			   size_t n, struct object_loc *loc, bool *found, struct err *e)
+static int sq_objects_locate(struct catalog_backend *c, const char *machine_id,
+			     const char *const *ids, size_t n, struct object_loc *loc, bool *found,
+			     struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1565,7 +1568,7 @@ struct point_new {
 
 /* Within a transaction: the stored bytes of the objects REFS of MACHINE
  * into *BYTES; ERR_NOT_FOUND naming how many are not stored. */
-static int point_bytes(struct catalog *c, const struct point_new *a, int64_t *bytes,
+static int point_bytes(struct catalog_backend *c, const struct point_new *a, int64_t *bytes,
 		       struct err *e)
 {
 	sqlite3_stmt *st;
@@ -1597,7 +1600,7 @@ static int point_bytes(struct catalog *c, const struct point_new *a, int64_t *by
 	return 0;
 }
 
-static int point_commit(struct catalog *c, void *arg, struct err *e)
+static int point_commit(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct point_new *a = arg;
 	struct recovery_point *rp = a->rp;
@@ -1646,9 +1649,9 @@ static int point_commit(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
-			 const char *parent, const char *const *ids, size_t n, int64_t now,
-			 struct recovery_point *rp, struct err *e)
+static int sq_point_commit(struct catalog_backend *c, const char *machine_id, const char *meta,
+			   const char *parent, const char *const *ids, size_t n, int64_t now,
+			   struct recovery_point *rp, struct err *e)
 {
 	struct objid *refs = NULL;
 	size_t n_refs = 0;
@@ -1686,8 +1689,8 @@ static int point_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
-		       struct recovery_point **out, size_t *n, struct err *e)
+static int sq_point_list(struct catalog_backend *c, const char *machine_id, bool all,
+			 struct recovery_point **out, size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
 		       "machine_id = ?1 AND (deleted = 0 OR ?2) ORDER BY created, rowid", machine_id,
@@ -1697,8 +1700,8 @@ int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
 /* Run one UPDATE with text arguments A, B (B may be NULL) and integer N at
  * the ?s in order: ?1 = N when HAS_N, then the texts. Returns the rows
  * changed, or -1. */
-static int64_t update(struct catalog *c, const char *sql, int64_t nval, int has_n, const char *a,
-		      const char *b, struct err *e)
+static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, int has_n,
+		      const char *a, const char *b, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
 	int i = 1;
@@ -1717,8 +1720,8 @@ static int64_t update(struct catalog *c, const char *sql, int64_t nval, int has_
 	return changed;
 }
 
-int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
-			 int64_t now, struct err *e)
+static int sq_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			   int64_t now, struct err *e)
 {
 	int64_t n;
 
@@ -1735,7 +1738,7 @@ struct point_back {
 	const char *machine_id, *point_id;
 };
 
-static int point_undelete(struct catalog *c, void *arg, struct err *e)
+static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct point_back *a = arg;
 	int64_t live, n;
@@ -1755,8 +1758,8 @@ static int point_undelete(struct catalog *c, void *arg, struct err *e)
 	return n < 0 ? -1 : 0;
 }
 
-int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
-			   struct err *e)
+static int sq_point_undelete(struct catalog_backend *c, const char *machine_id,
+			     const char *point_id, struct err *e)
 {
 	struct point_back a = { machine_id, point_id };
 	int rc;
@@ -1769,8 +1772,8 @@ int catalog_point_undelete(struct catalog *c, const char *machine_id, const char
 	return rc;
 }
 
-int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
-			    struct machine *m, struct err *e)
+static int sq_machine_by_name(struct catalog_backend *c, const char *vault_id, const char *name,
+			      struct machine *m, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -1796,7 +1799,7 @@ struct machine_del {
 	int64_t when;
 };
 
-static int set_machine_deleted(struct catalog *c, void *arg, struct err *e)
+static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct machine_del *a = arg;
 	int64_t n, live;
@@ -1826,8 +1829,8 @@ static int set_machine_deleted(struct catalog *c, void *arg, struct err *e)
 	return 0;
 }
 
-int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
-			   struct err *e)
+static int sq_machine_delete(struct catalog_backend *c, const char *vault_id, const char *name,
+			     int64_t now, struct err *e)
 {
 	struct machine_del a = { vault_id, name, now };
 	int rc;
@@ -1838,8 +1841,8 @@ int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *
 	return rc;
 }
 
-int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
-			     struct err *e)
+static int sq_machine_undelete(struct catalog_backend *c, const char *vault_id, const char *name,
+			       struct err *e)
 {
 	struct machine_del a = { vault_id, name, 0 };
 	int rc;
@@ -1850,18 +1853,13 @@ int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char
 	return rc;
 }
 
-static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
-		const char *pair, int64_t after, struct err *e);
-
-struct purge {
-	int64_t before, after;
-	catalog_pair_fn pair_of;
-	void *arg;
-	int64_t *points, *machines;
-};
-
-/* A pack of a purged machine (pack, region, redundancy): doom its files. */
-static int doom_purged_pack(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *e)
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after,
+		struct err *e);  struct purge { int64_t before,
+		after; catalog_pair_fn pair_of; void *arg; int64_t *points,
+		*machines; };  /* A pack of a purged machine (pack, region,
+		redundancy): doom its files. */ static int doom_purged_pack(struct catalog_backend *c,
+		sqlite3_stmt *st, void *arg, struct err *e)
 {
 	struct purge *a = arg;
 	char pack[65], region[65], redundancy[8];
@@ -1874,7 +1872,7 @@ static int doom_purged_pack(struct catalog *c, sqlite3_stmt *st, void *arg, stru
 	return doom(c, NULL, pack, region, pair, a->after, e);
 }
 
-static int purge(struct catalog *c, void *arg, struct err *e)
+static int purge(struct catalog_backend *c, void *arg, struct err *e)
 {
 	static const char *const steps[] = {
 		/* Points: their references, then the points. */
@@ -1931,8 +1929,8 @@ static int purge(struct catalog *c, void *arg, struct err *e)
 	return 0;
 }
 
-int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
-		  void *arg, int64_t *points, int64_t *machines, struct err *e)
+static int sq_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		    void *arg, int64_t *points, int64_t *machines, struct err *e)
 {
 	struct purge a = { now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400, after, pair_of, arg,
 			   points, machines };
@@ -1947,7 +1945,7 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn
 }
 
 /* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
-static int pin_locked(struct catalog *c, const char *actor, int64_t now, struct err *e)
+static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -1967,8 +1965,8 @@ static int pin_locked(struct catalog *c, const char *actor, int64_t now, struct 
 	return rc;
 }
 
-int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
-		       const char *pin_hash, int64_t now, int64_t expires, struct err *e)
+static int sq_pin_create(struct catalog_backend *c, const char *subscription, const char *user_id,
+			 const char *pin_hash, int64_t now, int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1993,7 +1991,7 @@ out:
 /* Inside the transaction: count a wrong PIN of ACTOR; the last allowed one
  * voids the outstanding PINs (the user's, or with USER_ID NULL the
  * subscription's) and locks ACTOR. *LOCKED says whether it did. 0, or -1. */
-static int pin_failed(struct catalog *c, const char *subscription, const char *user_id,
+static int pin_failed(struct catalog_backend *c, const char *subscription, const char *user_id,
 		      const char *actor, int64_t now, bool *locked, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -2044,7 +2042,7 @@ struct pin_use {
 
 /* Within a transaction: consume the PIN, or count a failure (committed
  * either way: a wrong PIN must count even though the use fails). */
-static int pin_use(struct catalog *c, void *arg, struct err *e)
+static int pin_use(struct catalog_backend *c, void *arg, struct err *e)
 {
 	struct pin_use *a = arg;
 	sqlite3_stmt *st;
@@ -2073,8 +2071,8 @@ static int pin_use(struct catalog *c, void *arg, struct err *e)
 	return pin_failed(c, a->subscription, a->user_id, a->actor, a->now, &a->locked, e);
 }
 
-int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
-		    const char *actor, const char *pin_hash, int64_t now, struct err *e)
+static int sq_pin_use(struct catalog_backend *c, const char *subscription, const char *user_id,
+		      const char *actor, const char *pin_hash, int64_t now, struct err *e)
 {
 	struct pin_use a = { subscription, user_id, actor, pin_hash, now, false, false };
 	int rc;
@@ -2094,8 +2092,8 @@ int catalog_pin_use(struct catalog *c, const char *subscription, const char *use
 		       CATALOG_PIN_SECONDS / 60);
 }
 
-static int alert_insert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
-			const char *target, const char *message, struct err *e)
+static int alert_insert(struct catalog_backend *c, const char *subscription, int64_t now,
+			const char *kind, const char *target, const char *message, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2113,8 +2111,8 @@ static int alert_insert(struct catalog *c, const char *subscription, int64_t now
 	return rc;
 }
 
-int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
-		  const char *target, const char *message, struct err *e)
+static int sq_alert(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *kind, const char *target, const char *message, struct err *e)
 {
 	int rc;
 
@@ -2137,16 +2135,16 @@ static int alert_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
-		       struct alert **out, size_t *n, struct err *e)
+static int sq_alert_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct alert **out, size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT id, time, kind, target, message FROM alerts WHERE subscription = ?1 "
 		       "ORDER BY id DESC LIMIT ?2", subscription, limit, sizeof(**out), alert_fill,
 		       NULL, (void **)out, n, e);
 }
 
-int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
-		      struct job *j, struct err *e)
+static int sq_job_start(struct catalog_backend *c, const char *machine_id, const char *kind,
+			int64_t now, struct job *j, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2175,7 +2173,7 @@ struct job_end {
 	const struct job_alert *alert;
 };
 
-static int job_end(struct catalog *c, void *arg, struct err *e)
+static int job_end(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct job_end *a = arg;
 	const struct job *j = a->j;
@@ -2206,8 +2204,8 @@ static int job_end(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
-		    const struct job_alert *alert, struct err *e)
+static int sq_job_end(struct catalog_backend *c, const char *machine_id, const struct job *j,
+		      int64_t now, const struct job_alert *alert, struct err *e)
 {
 	struct job_end a = { machine_id, j, now, alert };
 	int rc;
@@ -2216,13 +2214,6 @@ int catalog_job_end(struct catalog *c, const char *machine_id, const struct job 
 	rc = txn(c, job_end, &a, e);
 	UNLOCK(c);
 	return rc;
-}
-
-void catalog_job_list_free(struct job *j, size_t n)
-{
-	for (size_t i = 0; j && i < n; i++)
-		free(j[i].report);
-	free(j);
 }
 
 static void job_drop(void *v, size_t n)
@@ -2251,8 +2242,8 @@ static int job_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
-		     size_t *n, struct err *e)
+static int sq_job_list(struct catalog_backend *c, const char *vault_id, int limit, struct job **out,
+		       size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT j.id, j.machine_id, m.name, j.kind, j.status, j.started, j.ended, "
 		       "j.files, j.bytes_read, j.bytes_stored, j.point, j.report FROM jobs j JOIN "
@@ -2274,8 +2265,8 @@ static int usage_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
-		  struct err *e)
+static int sq_usage(struct catalog_backend *c, const char *vault_id, struct usage **out, size_t *n,
+		    struct err *e)
 {
 	return list_of(c, "SELECT m.id, m.name, (SELECT count(*) FROM packs p WHERE p.machine_id = m.id), "
 		       "(SELECT coalesce(sum(size), 0) FROM packs p WHERE p.machine_id = m.id), "
@@ -2284,7 +2275,8 @@ int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, s
 		       sizeof(**out), usage_fill, NULL, (void **)out, n, e);
 }
 
-int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e)
+static int sq_policy_get(struct catalog_backend *c, const char *machine_id, char **json,
+			 struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -2314,7 +2306,7 @@ static int id_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e)
+static int sq_policy_machines(struct catalog_backend *c, catalog_id **ids, size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT p.machine_id FROM policies p JOIN machines m ON m.id = p.machine_id"
 		       " WHERE m.deleted = 0", NULL, 0, sizeof(**ids), id_fill, NULL, (void **)ids,
@@ -2322,7 +2314,8 @@ int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, stru
 }
 
 /* Whether MACHINE's stored policy is PREV (NULL: it has none). 1, 0 or -1. */
-static int policy_is(struct catalog *c, const char *machine_id, const char *prev, struct err *e)
+static int policy_is(struct catalog_backend *c, const char *machine_id, const char *prev,
+		     struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -2344,7 +2337,7 @@ struct policy_new {
 	const struct job_alert *alert;
 };
 
-static int policy_set(struct catalog *c, void *arg, struct err *e)
+static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct policy_new *a = arg;
 	sqlite3_stmt *st;
@@ -2371,8 +2364,9 @@ static int policy_set(struct catalog *c, void *arg, struct err *e)
 	return rc;
 }
 
-int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
-		       const char *json, int64_t now, const struct job_alert *alert, struct err *e)
+static int sq_policy_set(struct catalog_backend *c, const char *machine_id, const char *prev,
+			 const char *json, int64_t now, const struct job_alert *alert,
+			 struct err *e)
 {
 	struct policy_new a = { machine_id, prev, json, now, alert };
 	int rc;
@@ -2383,8 +2377,8 @@ int catalog_policy_set(struct catalog *c, const char *machine_id, const char *pr
 	return rc;
 }
 
-int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
-			catalog_id id, struct err *e)
+static int sq_lease_begin(struct catalog_backend *c, const char *machine_id, int64_t now,
+			  int64_t expires, catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2411,7 +2405,7 @@ struct lease_renew {
 };
 
 /* Within a transaction: see catalog_lease_renew. */
-static int lease_renew(struct catalog *c, void *arg, struct err *e)
+static int lease_renew(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct lease_renew *a = arg;
 	const char *machine_id = a->machine_id, *id = a->id;
@@ -2434,8 +2428,8 @@ static int lease_renew(struct catalog *c, void *arg, struct err *e)
 		    machine_id, *until, e);
 }
 
-int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
-			int64_t expires, int64_t *until, struct err *e)
+static int sq_lease_renew(struct catalog_backend *c, const char *machine_id, const char *id,
+			  int64_t now, int64_t expires, int64_t *until, struct err *e)
 {
 	struct lease_renew a = { machine_id, id, now, expires, until };
 	int rc;
@@ -2446,7 +2440,8 @@ int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *i
 	return rc;
 }
 
-int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e)
+static int sq_lease_end(struct catalog_backend *c, const char *machine_id, const char *id,
+			struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2465,8 +2460,8 @@ int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id,
 	return rc;
 }
 
-int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
-		      struct recovery_point *rp, struct err *e)
+static int sq_point_get(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			struct recovery_point *rp, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -2496,13 +2491,11 @@ int catalog_point_get(struct catalog *c, const char *machine_id, const char *poi
 
 /* ---- space collection ---- */
 
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
-		      int64_t i, struct err *e);
-
-/* Union of the sorted unique ids A (N_A of them, in a buffer of *CAP) and
- * B (N_B) into A; 0, or -1 out of memory. */
-static int union_into(struct objid **a, size_t *n_a, size_t *cap, const struct objid *b,
-		      size_t n_b, struct err *e)
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);  /* Union of the sorted unique ids A (N_A of them,
+		      in a buffer of *CAP) and * B (N_B) into A; 0,
+		      or -1 out of memory. */ static int union_into(struct objid **a, size_t *n_a,
+		      size_t *cap, const struct objid *b, size_t n_b, struct err *e)
 {
 	struct objid *out;
 	size_t i = 0, j = 0, k = 0, want = *n_a + n_b;
@@ -2532,7 +2525,7 @@ struct refs {
 };
 
 /* One point's references (a blob of sorted ids), added to the union. */
-static int refs_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *e)
+static int refs_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
 {
 	struct refs *r = arg;
 	const void *blob = sqlite3_column_blob(st, 0);
@@ -2544,8 +2537,8 @@ static int refs_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *
 	return union_into(&r->ids, &r->n, &r->cap, blob, len / sizeof(struct objid), e);
 }
 
-int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
-		      int64_t *mark, struct err *e)
+static int sq_refs_mark(struct catalog_backend *c, const char *machine_id, struct objid **ids,
+			size_t *n, int64_t *mark, struct err *e)
 {
 	struct refs r = { 0 };
 	sqlite3_stmt *st;
@@ -2591,8 +2584,8 @@ static int pack_use_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
-		       struct err *e)
+static int sq_pack_usage(struct catalog_backend *c, const char *vault_id, struct pack_use **out,
+			 size_t *n, struct err *e)
 {
 	return list_of(c, "SELECT p.id, p.machine_id, m.vault_id, p.size FROM packs p"
 		       " JOIN machines m ON m.id = p.machine_id"
@@ -2614,7 +2607,7 @@ static int pack_obj_fill(sqlite3_stmt *st, void *elem, struct err *e)
 /* Of the objects placed in PACK of MACHINE, their ids (sorted) and lengths;
  * the caller holds the catalog. Part of a pack's objects would make the
  * collector drop live ones: a failed read is an error (read_list). */
-static int pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+static int pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
 			struct pack_obj **out, size_t *n, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, "SELECT id, length FROM objects WHERE machine_id = ?"
@@ -2632,8 +2625,8 @@ static int pack_objects(struct catalog *c, const char *machine_id, const char *p
 	return rc;
 }
 
-int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
-			 struct pack_obj **out, size_t *n, struct err *e)
+static int sq_pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
+			   struct pack_obj **out, size_t *n, struct err *e)
 {
 	int rc;
 
@@ -2656,7 +2649,7 @@ static void bind3(sqlite3_stmt *st, const char *a, const char *b, int64_t i)
 }
 
 /* The first column of SQL's first row (arguments as bind3), or -1. */
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
 		      int64_t i, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
@@ -2678,7 +2671,7 @@ static int64_t scalar(struct catalog *c, const char *sql, const char *a, const c
 }
 
 /* Run SQL (arguments as bind3). 0 or -1. */
-static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
 		struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
@@ -2692,8 +2685,8 @@ static int run3(struct catalog *c, const char *sql, const char *a, const char *b
 	return rc;
 }
 
-static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
-		const char *pair, int64_t after, struct err *e)
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO doomed (pack_id, region, pair, after,"
 				   " machine_id) VALUES (?, ?, ?, ?, ?)", e);
@@ -2713,7 +2706,7 @@ static int doom(struct catalog *c, const char *machine_id, const char *pack, con
 
 /* Within a transaction: refuse (ERR_LOCKED) while MACHINE holds a lease,
  * since a backup in progress may rely on any object it was told is stored. */
-static int not_leased(struct catalog *c, const char *machine_id, int64_t now, struct err *e)
+static int not_leased(struct catalog_backend *c, const char *machine_id, int64_t now, struct err *e)
 {
 	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND expires > ?3",
 			   machine_id, NULL, now, e);
@@ -2729,7 +2722,7 @@ struct since {
 };
 
 /* 1 (stop) when the point of this row references one of the objects. */
-static int since_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err *e)
+static int since_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
 {
 	const struct since *a = arg;
 	const struct objid *ids = sqlite3_column_blob(st, 0);
@@ -2749,7 +2742,7 @@ static int since_row(struct catalog *c, sqlite3_stmt *st, void *arg, struct err 
  * were in the collector's view; only later ones can have made a dead
  * object live again. A read that failed half-way is no "not referenced"
  * (each_row): that would drop what a new point needs. */
-static int referenced_since(struct catalog *c, const char *machine_id, const char *pack,
+static int referenced_since(struct catalog_backend *c, const char *machine_id, const char *pack,
 			    int64_t mark, struct err *e)
 {
 	struct since a = { NULL, 0 };
@@ -2774,8 +2767,9 @@ static int referenced_since(struct catalog *c, const char *machine_id, const cha
  * row) and doom its file, refusing (ERR_LOCKED) if a point committed since
  * MARK references any object left there: a commit without a lease may have
  * made one live since the collector looked. */
-static int drop_pack(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
-		     const char *region, const char *pair, int64_t after, struct err *e)
+static int drop_pack(struct catalog_backend *c, const char *machine_id, const char *pack,
+		     int64_t mark, const char *region, const char *pair, int64_t after,
+		     struct err *e)
 {
 	int live = referenced_since(c, machine_id, pack, mark, e);
 
@@ -2788,8 +2782,8 @@ static int drop_pack(struct catalog *c, const char *machine_id, const char *pack
 	return doom(c, machine_id, pack, region, pair, after, e);
 }
 
-int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
-		    const char *region, const char *pair, int64_t after, struct err *e)
+static int sq_gc_doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      const char *region, const char *pair, int64_t after, struct err *e)
 {
 	int rc;
 
@@ -2806,7 +2800,7 @@ struct gc_drop {
 	int64_t now, after;
 };
 
-static int gc_drop(struct catalog *c, void *arg, struct err *e)
+static int gc_drop(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct gc_drop *a = arg;
 
@@ -2814,9 +2808,9 @@ static int gc_drop(struct catalog *c, void *arg, struct err *e)
 	       drop_pack(c, a->machine_id, a->pack, a->mark, a->region, a->pair, a->after, e) ? -1 : 0;
 }
 
-int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
-		    const char *region, const char *pair, int64_t now, int64_t after,
-		    struct err *e)
+static int sq_gc_drop(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
 {
 	struct gc_drop a = { machine_id, pack, mark, region, pair, now, after };
 	int rc;
@@ -2835,7 +2829,7 @@ struct gc_move {
 	size_t n;
 };
 
-static int gc_move(struct catalog *c, void *arg, struct err *e)
+static int gc_move(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct gc_move *a = arg;
 	const char *machine_id = a->old.machine_id;
@@ -2880,10 +2874,10 @@ static int gc_move(struct catalog *c, void *arg, struct err *e)
 	return 0;
 }
 
-int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
-		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
-		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
-		    int64_t after, struct err *e)
+static int sq_gc_move(struct catalog_backend *c, const char *machine_id, const char *old_pack,
+		      const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		      size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
 {
 	struct gc_move a = { { machine_id, old_pack, mark, region, pair, now, after }, new_pack,
 			     new_size, ents, n };
@@ -2906,14 +2900,14 @@ static int doomed_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	return 0;
 }
 
-int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
-		       struct err *e)
+static int sq_doomed_due(struct catalog_backend *c, int64_t now, struct doomed **out, size_t *n,
+			 struct err *e)
 {
 	return list_of(c, "SELECT pack_id, region, pair FROM doomed WHERE after <= ?2", NULL, now,
 		       sizeof(**out), doomed_fill, NULL, (void **)out, n, e);
 }
 
-static int doomed_claim(struct catalog *c, void *arg, struct err *e)
+static int doomed_claim(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const char *pack = arg;
 	int64_t listed, doomed;
@@ -2929,7 +2923,7 @@ static int doomed_claim(struct catalog *c, void *arg, struct err *e)
 	return listed == 0 && doomed > 0;
 }
 
-int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e)
+static int sq_doomed_claim(struct catalog_backend *c, const char *pack, struct err *e)
 {
 	int rc;
 
@@ -2939,7 +2933,7 @@ int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e)
 	return rc;
 }
 
-int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
+static int sq_doomed_done(struct catalog_backend *c, const char *pack, struct err *e)
 {
 	int rc;
 
@@ -2951,7 +2945,7 @@ int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
 
 /* ---- missed backups ---- */
 
-int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e)
+static int64_t sq_policy_updated(struct catalog_backend *c, const char *machine_id, struct err *e)
 {
 	int64_t v;
 
@@ -2962,7 +2956,8 @@ int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct
 	return v;
 }
 
-int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e)
+static int sq_job_since(struct catalog_backend *c, const char *machine_id, int64_t since,
+			struct err *e)
 {
 	int64_t v;
 
@@ -2973,8 +2968,8 @@ int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, 
 	return v < 0 ? -1 : v > 0;
 }
 
-int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
-			const char *target, int64_t since, struct err *e)
+static int sq_alert_since(struct catalog_backend *c, const char *subscription, const char *kind,
+			  const char *target, int64_t since, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2999,3 +2994,78 @@ int catalog_alert_since(struct catalog *c, const char *subscription, const char 
 	UNLOCK(c);
 	return rc;
 }
+
+const struct catalog_ops catalog_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.subscription_create = sq_subscription_create,
+	.subscription_first = sq_subscription_first,
+	.user_create = sq_user_create,
+	.user_find = sq_user_find,
+	.session_create = sq_session_create,
+	.session_delete = sq_session_delete,
+	.token_create = sq_token_create,
+	.token_list = sq_token_list,
+	.token_delete = sq_token_delete,
+	.authenticate = sq_authenticate,
+	.vault_create = sq_vault_create,
+	.vault_list = sq_vault_list,
+	.vault_get = sq_vault_get,
+	.vault_by_id = sq_vault_by_id,
+	.vault_ca = sq_vault_ca,
+	.vault_set_redundancy = sq_vault_set_redundancy,
+	.vault_delete = sq_vault_delete,
+	.credential_add = sq_credential_add,
+	.credential_latest = sq_credential_latest,
+	.audit = sq_audit,
+	.audit_list = sq_audit_list,
+	.machine_register = sq_machine_register,
+	.machine_list = sq_machine_list,
+	.machine_get = sq_machine_get,
+	.machine_wrapped_key = sq_machine_wrapped_key,
+	.machine_set_wrapped_key = sq_machine_set_wrapped_key,
+	.machine_set_cert = sq_machine_set_cert,
+	.machine_seen = sq_machine_seen,
+	.nonce_use = sq_nonce_use,
+	.pack_add = sq_pack_add,
+	.pack_owner = sq_pack_owner,
+	.pack_reader = sq_pack_reader,
+	.objects_missing = sq_objects_missing,
+	.objects_locate = sq_objects_locate,
+	.point_commit = sq_point_commit,
+	.point_list = sq_point_list,
+	.point_delete = sq_point_delete,
+	.point_undelete = sq_point_undelete,
+	.machine_by_name = sq_machine_by_name,
+	.machine_delete = sq_machine_delete,
+	.machine_undelete = sq_machine_undelete,
+	.purge = sq_purge,
+	.pin_create = sq_pin_create,
+	.pin_use = sq_pin_use,
+	.alert = sq_alert,
+	.alert_list = sq_alert_list,
+	.job_start = sq_job_start,
+	.job_end = sq_job_end,
+	.job_list = sq_job_list,
+	.usage = sq_usage,
+	.policy_get = sq_policy_get,
+	.policy_machines = sq_policy_machines,
+	.policy_set = sq_policy_set,
+	.lease_begin = sq_lease_begin,
+	.lease_renew = sq_lease_renew,
+	.lease_end = sq_lease_end,
+	.point_get = sq_point_get,
+	.refs_mark = sq_refs_mark,
+	.pack_usage = sq_pack_usage,
+	.pack_objects = sq_pack_objects,
+	.gc_doom = sq_gc_doom,
+	.gc_drop = sq_gc_drop,
+	.gc_move = sq_gc_move,
+	.doomed_due = sq_doomed_due,
+	.doomed_claim = sq_doomed_claim,
+	.doomed_done = sq_doomed_done,
+	.policy_updated = sq_policy_updated,
+	.job_since = sq_job_since,
+	.alert_since = sq_alert_since,
+};
