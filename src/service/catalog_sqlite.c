@@ -858,29 +858,33 @@ static int sq_vault_ca(struct catalog_backend *c, const char *vault_id, char **c
 	return rc;
 }
 
+struct redundancy {
+	const char *subscription, *name, *redundancy;
+};
+
+static int vault_set_redundancy(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct redundancy *a = arg;
+	struct vault v;
+
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (v.locked)
+		return err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine "
+			       "has registered to it, and redundancy can change only before the "
+			       "first registration", a->name);
+	return run3(c, "UPDATE vaults SET redundancy = ?2 WHERE id = ?1 AND locked = 0", v.id,
+		    a->redundancy, 0, e);
+}
+
 static int sq_vault_set_redundancy(struct catalog_backend *c, const char *subscription,
 				   const char *name, const char *redundancy, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct vault v;
-	int rc = -1;
+	struct redundancy a = { subscription, name, redundancy };
+	int rc;
 
 	LOCK(c);
-	if (vault_get_locked(c, subscription, name, &v, e) != 0)
-		goto out;
-	if (v.locked) {
-		err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine has "
-			"registered to it, and redundancy can change only before the first "
-			"registration", name);
-		goto out;
-	}
-	if ((st = prep(c, "UPDATE vaults SET redundancy = ? WHERE id = ? AND locked = 0", e))) {
-		bind_text(st, 1, redundancy);
-		bind_text(st, 2, v.id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-out:
+	rc = txn(c, vault_set_redundancy, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -1965,25 +1969,41 @@ static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now,
 	return rc;
 }
 
+struct pin_new {
+	const char *subscription, *user_id, *pin_hash;
+	int64_t now, expires;
+};
+
+static int pin_create(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct pin_new *a = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* Why in the transaction: a lock-out another service records
+	 * meanwhile must stop this PIN. */
+	if (pin_locked(c, a->user_id, a->now, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->pin_hash);
+	sqlite3_bind_int64(st, 3, a->expires);
+	bind_text(st, 4, a->user_id);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int sq_pin_create(struct catalog_backend *c, const char *subscription, const char *user_id,
 			 const char *pin_hash, int64_t now, int64_t expires, struct err *e)
 {
-	sqlite3_stmt *st;
-	int rc = -1;
+	struct pin_new a = { subscription, user_id, pin_hash, now, expires };
+	int rc;
 
 	LOCK(c);
-	if (pin_locked(c, user_id, now, e) != 0)
-		goto out;
-	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
-		       e))) {
-		bind_text(st, 1, subscription);
-		bind_text(st, 2, pin_hash);
-		sqlite3_bind_int64(st, 3, expires);
-		bind_text(st, 4, user_id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-out:
+	rc = txn(c, pin_create, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -2377,24 +2397,40 @@ static int sq_policy_set(struct catalog_backend *c, const char *machine_id, cons
 	return rc;
 }
 
+struct lease_new {
+	const char *machine_id, *id;
+	int64_t now, expires;
+};
+
+static int lease_begin(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct lease_new *a = arg;
+	sqlite3_stmt *st;
+	int rc;
+
+	/* Expired leases go whenever a new one begins: nobody has to clean up. */
+	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->id);
+	bind_text(st, 2, a->machine_id);
+	sqlite3_bind_int64(st, 3, a->now);
+	sqlite3_bind_int64(st, 4, a->expires);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static int sq_lease_begin(struct catalog_backend *c, const char *machine_id, int64_t now,
 			  int64_t expires, catalog_id id, struct err *e)
 {
-	sqlite3_stmt *st;
-	int rc = -1;
+	struct lease_new a = { machine_id, id, now, expires };
+	int rc;
 
 	catalog_new_id(id);
 	LOCK(c);
-	/* Expired leases go whenever a new one begins: nobody has to clean up. */
-	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, now, e) == 0 &&
-	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)", e))) {
-		bind_text(st, 1, id);
-		bind_text(st, 2, machine_id);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, expires);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
+	rc = txn(c, lease_begin, &a, e);
 	UNLOCK(c);
 	return rc;
 }
