@@ -1,12 +1,18 @@
 /*
- * catalog_sqlite.c: the catalog in one SQLite file; see catalog.h.
+ * catalog_sqlite.c: the catalog in one SQLite file, the backend "sqlite"
+ * of the contract in catalog.h (catalog_sqlite_ops, at the end).
  *
- * One connection, WAL mode, a busy timeout, and a mutex around every public
- * function: SQLite serialises writers anyway, and the mutex makes each
- * function's read-check-write sequence one transaction that no other thread
+ * One connection, WAL mode, a busy timeout, and a mutex around every
+ * member: SQLite serialises writers anyway, and the mutex makes each
+ * member's read-check-write sequence one transaction that no other thread
  * can interleave. The schema is versioned in PRAGMA user_version; each
  * migration runs in its own transaction, so a crash leaves the previous
  * version intact.
+ *
+ * Invariant: every read steps through step_row, which turns a failed step
+ * into ERR_IO, so no loop can take a failure for the end of the rows; lists
+ * are read by read_list (whole, or an error); every write transaction runs
+ * through txn, which rolls back when its body or the commit fails.
  */
 #include "bytes.h"
 #include "catalog.h"

@@ -217,7 +217,8 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 {
 	struct pack_use *u = NULL;
 	struct live lv = { .machine_id = "" };
-	size_t n = 0;
+	struct err pe = { 0 };
+	size_t n = 0, i;
 	int rc = -1;
 	char skipped[65] = "";
 
@@ -228,9 +229,8 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 		err_prefix(e, "collecting space: listing the packs: ");
 		goto out;
 	}
-	for (size_t i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		const struct region *r = NULL, *pair = NULL;
-		struct err pe;
 		int64_t after = u[i].size;
 		int r_ok = -1;
 		bool dropping = false;
@@ -252,13 +252,11 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 			st->bytes_after += u[i].size;
 			continue;
 		}
-		if (stores_of(s, u[i].vault_id, &r, &pair, e) != 0) {
+		if (stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0) {
 			/* A vault whose region is not configured (a definite
 			 * answer) keeps its packs; a read that failed ends the pass. */
-			if (e->code != ERR_NOT_FOUND) {
-				err_prefix(e, "collecting pack %.16s: ", u[i].id);
-				goto out;
-			}
+			if (pe.code != ERR_NOT_FOUND)
+				break;
 			st->bytes_after += u[i].size;
 			continue;
 		}
@@ -292,13 +290,16 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 			st->machines_skipped++;
 		} else if (r_ok != 0 && dropping) {
 			/* The catalog failed (the drop changed nothing): stop. */
-			*e = pe;
-			err_prefix(e, "collecting pack %.16s: ", u[i].id);
-			goto out;
+			break;
 		} else if (r_ok != 0) {
 			fprintf(stderr, "arcad: collecting pack %.16s: %s\n", u[i].id, pe.msg);
 		}
 		st->bytes_after += after;
+	}
+	if (i < n) {
+		/* Stopped at pack I by a failure PE tells. */
+		err_set(e, pe.code, "collecting pack %.16s: %s", u[i].id, pe.msg);
+		goto out;
 	}
 	rc = 0;
 out:
