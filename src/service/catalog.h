@@ -1,20 +1,27 @@
 /*
  * catalog.h: the service's catalog, everything it knows apart from stored
  * packs: subscriptions, users and their sessions, API tokens, vaults with
- * their certificate authorities, issued vault credentials, and the audit
- * log. This header is the interface the rest of arcad uses; the embedded
- * implementation is SQLite (catalog_sqlite.c, WAL mode, versioned
- * migrations). Every function is safe to call from several threads.
+ * their certificate authorities, issued vault credentials, machines, the
+ * packs and objects they stored, recovery points, leases, jobs, policies,
+ * alerts and the audit log.
+ *
+ * The catalog is a contract with several possible backends: struct
+ * catalog_ops below is the table of functions a backend implements, each
+ * with its full contract; the rest of arcad calls catalog_xxx(c, ...),
+ * which passes the call to C's backend. The backend today is SQLite
+ * (catalog_sqlite.c: one file, WAL mode, versioned migrations).
  *
  * Limits of SPEC section 1 that concern the catalog's own rows (25 vaults
- * per subscription, vault names unique per subscription, redundancy locked
- * after the first registration) are enforced here, inside one transaction,
- * so that two concurrent requests cannot both pass a check.
+ * per subscription, vault names unique per subscription, 50 machines per
+ * vault, 366 points per machine, redundancy locked after the first
+ * registration) are enforced by the backend inside the transaction that
+ * writes, so that two concurrent requests cannot both pass a check.
  */
 #ifndef ARCA_CATALOG_H
 #define ARCA_CATALOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -97,113 +104,6 @@ struct audit_entry {
 	char detail[256];
 };
 
-/* Open (creating if needed) the catalog in the SQLite file PATH and bring its
- * schema up to date. NULL with E set. */
-struct catalog *catalog_open(const char *path, struct err *e);
-
-/* Close C. C may be NULL. */
-void catalog_close(struct catalog *c);
-
-/* A new random id (32 hex digits). */
-void catalog_new_id(catalog_id out);
-
-/* Subscriptions and users. */
-int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
-				struct err *e);
-/* The first subscription made (the one `arcad init` creates). */
-int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e);
-int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
-			const char *password_hash, int64_t now, struct err *e);
-/* The password hash and principal of user NAME; ERR_NOT_FOUND if none. */
-int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
-		      struct principal *p, struct err *e);
-
-/* Sessions: TOKEN_HASH is the hex SHA-256 of the bearer token. */
-int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
-			   int64_t expires, struct err *e);
-int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e);
-
-/* API tokens of a subscription. */
-int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
-			 const char *token_hash, int64_t now, catalog_id id, struct err *e);
-int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
-		       size_t *n, struct err *e);
-int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
-			 struct err *e);
-
-/* Who holds the bearer token whose hash is TOKEN_HASH: a live session or an
- * API token. ERR_DENIED if neither. */
-int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
-			 struct principal *p, struct err *e);
-
-/* Vaults. Create refuses a taken name (ERR_EXISTS) and a 26th vault
- * (ERR_LIMIT). The CA's certificate and key are kept with the vault. */
-int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
-			 const char *ca_key_pem, struct err *e);
-int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out,
-		       size_t *n, struct err *e);
-int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
-		      struct vault *v, struct err *e);
-/* A vault by id, of any subscription (registration knows only the id). */
-int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e);
-/* The vault's CA as PEM text; the caller frees both strings. */
-int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
-		     struct err *e);
-/* Change redundancy; ERR_LOCKED once a machine has registered. */
-int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
-				 const char *redundancy, struct err *e);
-/* Delete a vault; ERR_LOCKED while machines are registered. */
-int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
-			 struct err *e);
-
-/* Record vault credentials just issued for VAULT_ID: from now on they are
- * the only valid ones of that vault (every earlier record is superseded). */
-int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
-			   const char *fingerprint, const char *cert_pem, int64_t issued,
-			   int64_t expires, struct err *e);
-/* The fingerprint of the vault's latest credentials, ERR_NOT_FOUND if none. */
-int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
-			      int64_t *expires, struct err *e);
-
-/* Register a machine: checks, in one transaction, that the credentials are
- * the vault's latest (ERR_CREDENTIALS) and the 50-machine limit (ERR_LIMIT).
- * A new machine keeps R's wrapped key, key id and verifier. A machine of the
- * same name registers again only when R's verifier (whose proof the caller
- * checked) and key id are the ones stored at its first registration, else
- * ERR_KEY_MISMATCH with M filled; it keeps its id, recovery points, wrapped
- * key and verifier, and takes R's machine key and certificate. ERR_LOCKED
- * for a soft-deleted machine. Locks the vault's redundancy. Fills M;
- * *AGAIN tells that the name was registered already. */
-int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
-			     bool *again, struct err *e);
-int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
-			 struct err *e);
-/* A machine by id, with its public key (caller frees); ERR_NOT_FOUND. */
-int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
-			struct err *e);
-/* The machine's wrapped master key blob (caller frees). */
-int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
-				struct err *e);
-/* Replace the machine's wrapped master key (a passphrase change): the new
- * blob must wrap the same master key (same KEY_ID), else ERR_INVALID. */
-int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
-				    size_t len, const char *key_id, struct err *e);
-/* Record a renewed machine certificate at NOW, valid until EXPIRES. */
-int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
-			     int64_t expires, struct err *e);
-int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
-
-/* Spend NONCE for PRINCIPAL (who signed: "machine:<id>", "register:<vault
- * id>"), remembered until EXPIRES: 0 the first time, or when it was last
- * used by a row that has expired by NOW; -1 with ERR_DENIED when PRINCIPAL
- * used it before and that has not expired (a replay), or with ERR_IO.
- * Durable and shared by every service on the catalog, and one principal's
- * nonces never displace another's: the check and the record are one
- * statement on the key (principal, nonce). Rows expired by NOW are pruned
- * in the same transaction. */
-int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
-		      int64_t expires, struct err *e);
-
 #define CATALOG_POINTS_MAX 366
 
 struct pack_entry;
@@ -221,25 +121,6 @@ struct recovery_point {
 	int64_t bytes;   /* stored bytes of those objects */
 };
 
-/* Record a stored pack of MACHINE and the objects its table lists (an
- * object already known for the machine keeps its first place), and, in the
- * same transaction, cancel a pending deletion of its file (its `doomed`
- * row): a pack sent again while it waited for deletion lives again. */
-int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
-		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
-		     struct err *e);
-/* The machine that uploaded pack ID, while the pack is listed; ERR_NOT_FOUND
- * if it is not, ERR_IO if the catalog could not tell. */
-int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
-		       struct err *e);
-/* The machine that may read pack ID: its owner while it is listed, and
- * also while it is doomed (dropped or rewritten by the collector) until its
- * file is deleted, so that a restore that located an object there before
- * the collector moved it still reads it. ERR_NOT_FOUND, or ERR_IO. */
-int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
-			struct err *e);
-/* ---- space collection (gc.c) ---- */
-
 /* A pack of a machine, and (filled by the collector) how much of it
  * recovery points still need. */
 struct pack_use {
@@ -247,68 +128,17 @@ struct pack_use {
 	catalog_id machine_id, vault_id;
 	int64_t size, objects, live_objects, live_bytes;
 };
-/* Every pack of the machines of vault VAULT_ID (NULL: of all vaults), by
- * machine. */
-int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
-		       struct err *e);
-/* The objects MACHINE's recovery points reference (live or soft-deleted: a
- * soft-deleted point can come back), as of a mark: *IDS sorted and unique
- * (caller frees), and *MARK, which catalog_gc_drop and catalog_gc_move take
- * to re-check against the points committed since. */
-int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
-		      int64_t *mark, struct err *e);
+
 struct pack_obj {
 	struct objid id;
 	int64_t length;
 };
-/* The objects whose recorded place is PACK of MACHINE, sorted by id
- * (caller frees *OUT). */
-int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
-			 struct pack_obj **out, size_t *n, struct err *e);
-/* Drop PACK of MACHINE, none of whose objects was live at MARK: its object
- * rows and its row, and record its file as doomed (deleted from REGION's
- * store and PAIR's, if any, after AFTER; MACHINE may read it until then:
- * catalog_pack_reader), in one transaction. ERR_LOCKED,
- * changing nothing, while the machine holds a lease (a backup in progress
- * may rely on any of its objects) or when a point committed since MARK
- * references one of them. */
-int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
-		    const char *region, const char *pair, int64_t now, int64_t after,
-		    struct err *e);
-/* Record that NEW, of MACHINE, is being written (doomed after AFTER unless
- * a move completes): a crash leaves no orphan file behind for long. */
-int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
-		    const char *region, const char *pair, int64_t after, struct err *e);
-/* Move the live objects of OLD into NEW (stored already, of NEW_SIZE bytes,
- * holding ENTS): in one transaction, add NEW, repoint the objects, drop
- * OLD's other rows and OLD, doom OLD's file (readable by MACHINE until it
- * goes, as with catalog_gc_drop) and undoom NEW's. ERR_LOCKED,
- * changing nothing, under a lease or when a point committed since MARK
- * references an object left out. */
-int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
-		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
-		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
-		    int64_t after, struct err *e);
+
 struct doomed {
 	char pack[65];
 	char region[65], pair[65];
 };
-/* Doomed pack files due at NOW; and forget one once its files are gone. */
-int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
-		       struct err *e);
-int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e);
-/* Whether the files of doomed PACK may be deleted now: 1 when it is still
- * doomed and no pack row lists it; 0 when it is listed (a machine sent it
- * again: its doom is dropped, in the same transaction) or no longer doomed;
- * -1 on error. The caller deletes the files only on 1, and must keep pack
- * uploads from storing and recording a pack between this check and the
- * deletion (gc.h: gc_upload_begin). */
-int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e);
 
-/* Of the N hex object ids IDS, mark in MISSING[i] those the machine has not
- * stored. */
-int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
-			    size_t n, bool *missing, struct err *e);
 /* Where an object is stored: its pack, and its sealed bytes' place there. */
 struct object_loc {
 	char pack[65];
@@ -316,73 +146,10 @@ struct object_loc {
 	uint64_t offset;
 	uint32_t length;
 };
-/* Of the N hex object ids IDS, the place of each one MACHINE stored, in
- * LOC[i] with FOUND[i] true; FOUND[i] false for the others. */
-int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
-			   size_t n, struct object_loc *loc, bool *found, struct err *e);
-/* Commit a recovery point referencing the N objects IDS (all stored by the
- * machine, else ERR_NOT_FOUND naming how many are missing), at most
- * CATALOG_POINTS_MAX live points (ERR_LIMIT). The time is NOW, the
- * service's. Fills RP. */
-int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
-			 const char *parent, const char *const *ids, size_t n, int64_t now,
-			 struct recovery_point *rp, struct err *e);
-/* The machine's points, oldest first: live ones only, or (ALL) with the
- * soft-deleted ones too. */
-/* Begin a backup: a lease on the machine's objects, so that collecting
- * space leaves them alone until the backup commits or the lease expires at
- * EXPIRES (no lock: a crashed client's lease just ends). Leases expired at
- * NOW are deleted on the way. 0 with ID filled, or -1 with E set (ERR_IO
- * for a database failure). */
-int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
-			catalog_id id, struct err *e);
-/* Renew MACHINE's lease ID, still valid at NOW, to end at EXPIRES (never
- * earlier than it ended already); *UNTIL gets its new end. 0; or -1 with E
- * set: ERR_NOT_FOUND for an unknown lease or another machine's (which is
- * not told apart, nor changed), ERR_LOCKED for one that expired by NOW (it
- * is not revived: the collector may have run since, so what the backup
- * relied on may be gone), ERR_IO for a database failure. */
-int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
-			int64_t expires, int64_t *until, struct err *e);
-/* End MACHINE's lease ID (at commit, or when its backup fails), expired or
- * not. 0; or -1 with E set: ERR_NOT_FOUND for another machine's, an unknown
- * or an ended one, ERR_IO for a database failure. */
-int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e);
-/* One live point of the machine, or ERR_NOT_FOUND. */
-int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
-		      struct recovery_point *rp, struct err *e);
-int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
-		       struct recovery_point **out, size_t *n, struct err *e);
-/* Soft-delete a point at NOW, or bring a soft-deleted one back (ERR_LIMIT
- * if that would make 367 live points). ERR_NOT_FOUND otherwise. */
-int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
-			 int64_t now, struct err *e);
-int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
-			   struct err *e);
-
-/* Soft-delete machine NAME of a vault at NOW: it can no longer sign in, its
- * data stays restorable for 14 days; or bring it back, within the
- * 50-machine limit (ERR_LIMIT), checked in the same transaction.
- * ERR_NOT_FOUND for no such (live, or deleted) machine. */
-int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
-			   struct err *e);
-int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
-			     struct err *e);
-/* A machine of a vault by name, live or soft-deleted. */
-int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
-			    struct machine *m, struct err *e);
 
 /* The region a GRS vault in REGION copies its packs to, or NULL for none:
  * the service's configuration knows the pairs, not the catalog. */
 typedef const char *(*catalog_pair_fn)(void *arg, const char *region);
-/* Purge what was soft-deleted before NOW - 14 days, in one transaction:
- * points (their objects are then for the space collector to free), and
- * machines with everything of theirs; a purged machine's pack files are
- * doomed (catalog_doomed_due) after AFTER, in its vault's region's store
- * and, for a GRS vault, in PAIR_OF(ARG, region)'s. *POINTS and *MACHINES
- * count what went. 0, or -1 having changed nothing. */
-int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
-		  void *arg, int64_t *points, int64_t *machines, struct err *e);
 
 /* Security PINs (docs/API.md): one is valid CATALOG_PIN_SECONDS for one
  * operation. CATALOG_PIN_ATTEMPTS wrong PINs of an actor within
@@ -390,21 +157,6 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn
  * it out of PINs for CATALOG_PIN_LOCK_SECONDS. */
 #define CATALOG_PIN_ATTEMPTS 5
 #define CATALOG_PIN_LOCK_SECONDS 900
-
-/* Store the hash of a new PIN of user USER_ID of SUBSCRIPTION valid until
- * EXPIRES. ERR_LOCKED while the user is locked out at NOW. 0, or -1. */
-int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
-		       const char *pin_hash, int64_t now, int64_t expires, struct err *e);
-
-/* Use (consume, atomically) a PIN of SUBSCRIPTION with hash PIN_HASH that
- * user USER_ID generated, or with USER_ID NULL any user of the subscription
- * (the agent's passphrase change). ACTOR (the user id, or "machine:<id>")
- * is whose failures count; with USER_ID NULL the last allowed failure voids
- * all the subscription's outstanding PINs, else the user's. 0; -1 with
- * ERR_DENIED when no such PIN is valid, ERR_LOCKED while ACTOR is locked
- * out, ERR_IO on a database error. */
-int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
-		    const char *actor, const char *pin_hash, int64_t now, struct err *e);
 
 struct job {
 	catalog_id id;
@@ -418,55 +170,16 @@ struct job {
 	char *report;     /* JSON text: warnings and what was skipped; caller frees */
 };
 
-/* Start a job of the machine at NOW; fills J's id. */
-int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
-		      struct job *j, struct err *e);
 /* The alert a job's end raises, recorded with it. */
 struct job_alert {
 	const char *subscription, *kind, *target, *message;
 };
-
-/* End a running job of the machine with STATUS and figures and, when ALERT
- * is not NULL, raise that alert, in one transaction: the alert exists
- * exactly when the end was recorded. ERR_NOT_FOUND for another machine's or
- * an ended job. */
-int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
-		    const struct job_alert *alert, struct err *e);
-/* The newest LIMIT jobs of a vault's machines (reports included). */
-int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
-		     size_t *n, struct err *e);
-void catalog_job_list_free(struct job *j, size_t n);
 
 struct usage {
 	catalog_id machine_id;
 	char machine[65];
 	int64_t packs, stored_bytes, points;
 };
-
-/* Stored bytes, packs and live recovery points per machine of a vault. */
-int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
-		  struct err *e);
-
-/* A machine's backup policy as JSON text (validated by the API), or ERR_NOT_FOUND. */
-int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e);
-/* For the check of missed backups: when MACHINE's policy was last set (0
- * when it has none), whether it started a backup job at or after SINCE, and
- * whether an alert of KIND for TARGET was raised at or after SINCE. Each
- * returns 1, 0, or -1 on failure. */
-int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e);
-int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e);
-int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
-			const char *target, int64_t since, struct err *e);
-/* The ids of the live machines that have a policy (caller frees *IDS). */
-int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
-/* Set MACHINE's policy to JSON at NOW, in one transaction, provided its
- * stored policy is still PREV (NULL: it has none), else ERR_LOCKED: the
- * caller's checks were made against PREV. With ALERT (an alert of the same
- * shape as a job's) not NULL, raise it in that transaction: the alert
- * exists exactly when the policy was stored. */
-int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
-		       const char *json, int64_t now, const struct job_alert *alert,
-		       struct err *e);
 
 struct alert {
 	int64_t id;
@@ -476,13 +189,590 @@ struct alert {
 	char message[256];
 };
 
-/* Raise an alert for a subscription; list the newest LIMIT. */
+/*
+ * ---- The contract ----
+ *
+ * A backend implements every member of struct catalog_ops (none may be
+ * NULL) on its own state, struct catalog_backend, which only it sees.
+ * Callers never call a member: they call catalog_<member>(c, ...) below,
+ * which passes the same arguments to C's backend. What each member must
+ * do is said once, above the member. What holds for every member:
+ *
+ * Returns. 0 on success, or -1 with E set (E may be NULL); members that
+ * answer a count or a yes/no say so. ERR_IO means the backend could not
+ * read or write its database (or lost its connection): it is never turned
+ * into another code, and no other code may stand for it. ERR_NOT_FOUND,
+ * ERR_DENIED and the other refusals are answers, given only after the
+ * backend read everything the answer depends on. A member never returns
+ * success with part of an answer: a list is whole or the call fails.
+ *
+ * After an error. Nothing changed: each member that writes does all of
+ * its reads and writes in one transaction, its checks included, and rolls
+ * it back on any failure. (If the commit itself fails, as when a sync
+ * fails after the log was written, the change may or may not have been
+ * kept, but never part of it.) Output arguments are unspecified after an
+ * error except where said: lists and strings are then NULL (and counts 0),
+ * so that freeing them is always right.
+ *
+ * Ownership. Arguments stay the caller's; a backend copies what it keeps.
+ * Lists (*OUT with *N) and strings it returns are the caller's, allocated
+ * with malloc: free them with free(), a job list with
+ * catalog_job_list_free. An empty list may be NULL with *N 0.
+ *
+ * Threads and services. Every member is safe to call from several threads
+ * at once on one catalog, and each call is atomic: no other call, of this
+ * process or of another service on the same database, sees or interleaves
+ * with part of it. Limits checked by a member (25 vaults, 50 machines, 366
+ * points, single-use PINs and nonces) are checked in the transaction that
+ * writes, so two services cannot both pass one. The SQLite backend
+ * serialises the calls of one process with one mutex around one
+ * connection and takes the database's write lock (BEGIN IMMEDIATE) for
+ * every transaction, so other processes wait (up to 10 s) rather than
+ * interleave.
+ *
+ * A second backend (PostgreSQL next) is a file of its own that defines
+ * struct catalog_backend and a const struct catalog_ops, adds itself to
+ * the table of backends in catalog.c with the form of address it claims
+ * (say "postgresql://..."), and is done when the conformance suite
+ * (tests/unit/test_catalog.c, which runs every backend through the same
+ * tests) passes on it; its own SQL-level tests go in a file of their own,
+ * as tests/unit/test_catalog_sqlite.c does for SQLite.
+ */
+struct catalog_backend;
+
+struct catalog_ops {
+	const char *name; /* "sqlite" */
+
+	/* Open (creating if needed) the catalog at WHERE, in the backend's
+	 * form of address, and bring its schema up to date. NULL with E set:
+	 * ERR_IO when it cannot be opened or migrated (a failed migration
+	 * leaves the previous version intact), ERR_UNSUPPORTED when its
+	 * schema is newer than this arcad knows. */
+	struct catalog_backend *(*open)(const char *where, struct err *e);
+	/* Release B. B may be NULL. */
+	void (*close)(struct catalog_backend *b);
+
+	/* ---- subscriptions, users, sessions, API tokens ---- */
+
+	/* Create subscription NAME at NOW; fills ID with its new id. */
+	int (*subscription_create)(struct catalog_backend *b, const char *name, int64_t now,
+				   catalog_id id, struct err *e);
+	/* The first subscription made (the one `arcad init` creates), into ID;
+	 * ERR_NOT_FOUND when there is none. */
+	int (*subscription_first)(struct catalog_backend *b, catalog_id id, struct err *e);
+	/* Create user NAME of SUBSCRIPTION with PASSWORD_HASH at NOW;
+	 * ERR_EXISTS when the name is taken (names are unique across
+	 * subscriptions). */
+	int (*user_create)(struct catalog_backend *b, const char *subscription, const char *name,
+			   const char *password_hash, int64_t now, struct err *e);
+	/* The password hash (into HASH of HASHLEN bytes) and principal of user
+	 * NAME; ERR_NOT_FOUND if none. */
+	int (*user_find)(struct catalog_backend *b, const char *name, char *hash, size_t hashlen,
+			 struct principal *p, struct err *e);
+	/* Sessions: TOKEN_HASH is the hex SHA-256 of the bearer token. Create
+	 * one of USER_ID valid until EXPIRES; delete one (0 also when there
+	 * was none). */
+	int (*session_create)(struct catalog_backend *b, const char *token_hash, const char *user_id,
+			      int64_t expires, struct err *e);
+	int (*session_delete)(struct catalog_backend *b, const char *token_hash, struct err *e);
+	/* Create API token NAME of P's subscription with TOKEN_HASH at NOW;
+	 * fills ID. ERR_EXISTS when the subscription has a token of that name. */
+	int (*token_create)(struct catalog_backend *b, const struct principal *p, const char *name,
+			    const char *token_hash, int64_t now, catalog_id id, struct err *e);
+	/* The API tokens of SUBSCRIPTION, oldest first (*OUT: caller frees). */
+	int (*token_list)(struct catalog_backend *b, const char *subscription, struct api_token **out,
+			  size_t *n, struct err *e);
+	/* Delete token ID of SUBSCRIPTION; ERR_NOT_FOUND if it has none such. */
+	int (*token_delete)(struct catalog_backend *b, const char *subscription, const char *id,
+			    struct err *e);
+	/* Who holds the bearer token whose hash is TOKEN_HASH at NOW: a live
+	 * session or an API token (whose last use becomes NOW: a use that
+	 * cannot be recorded fails). Fills P; ERR_DENIED if neither. */
+	int (*authenticate)(struct catalog_backend *b, const char *token_hash, int64_t now,
+			    struct principal *p, struct err *e);
+
+	/* ---- vaults and their credentials ---- */
+
+	/* Create vault V (its id, subscription, name, region, redundancy and
+	 * creation time) with its CA's certificate and key. ERR_EXISTS for a
+	 * name taken in the subscription, ERR_LIMIT for a 26th vault. */
+	int (*vault_create)(struct catalog_backend *b, const struct vault *v, const char *ca_cert_pem,
+			    const char *ca_key_pem, struct err *e);
+	/* The vaults of SUBSCRIPTION by name (*OUT: caller frees). */
+	int (*vault_list)(struct catalog_backend *b, const char *subscription, struct vault **out,
+			  size_t *n, struct err *e);
+	/* Vault NAME of SUBSCRIPTION into V; ERR_NOT_FOUND. */
+	int (*vault_get)(struct catalog_backend *b, const char *subscription, const char *name,
+			 struct vault *v, struct err *e);
+	/* A vault by id, of any subscription (registration knows only the id);
+	 * ERR_NOT_FOUND. */
+	int (*vault_by_id)(struct catalog_backend *b, const char *id, struct vault *v, struct err *e);
+	/* The vault's CA as PEM text; the caller frees both strings (NULL
+	 * after an error). ERR_NOT_FOUND. */
+	int (*vault_ca)(struct catalog_backend *b, const char *vault_id, char **cert_pem,
+			char **key_pem, struct err *e);
+	/* Change redundancy; ERR_LOCKED once a machine has registered,
+	 * ERR_NOT_FOUND for no such vault. */
+	int (*vault_set_redundancy)(struct catalog_backend *b, const char *subscription,
+				    const char *name, const char *redundancy, struct err *e);
+	/* Delete a vault and its credentials; ERR_LOCKED while machines are
+	 * registered (soft-deleted ones included), ERR_NOT_FOUND. */
+	int (*vault_delete)(struct catalog_backend *b, const char *subscription, const char *name,
+			    struct err *e);
+	/* Record vault credentials just issued for VAULT_ID: from now on they
+	 * are the only valid ones of that vault (every earlier record is
+	 * superseded). */
+	int (*credential_add)(struct catalog_backend *b, const char *vault_id, const char *serial,
+			      const char *fingerprint, const char *cert_pem, int64_t issued,
+			      int64_t expires, struct err *e);
+	/* The fingerprint of the vault's latest credentials and their end;
+	 * ERR_NOT_FOUND if none. */
+	int (*credential_latest)(struct catalog_backend *b, const char *vault_id,
+				 char fingerprint[65], int64_t *expires, struct err *e);
+
+	/* ---- machines ---- */
+
+	/* Register a machine: checks, in one transaction, that the
+	 * credentials are the vault's latest (ERR_CREDENTIALS) and the
+	 * 50-machine limit (ERR_LIMIT). A new machine keeps R's wrapped key,
+	 * key id and verifier. A machine of the same name registers again
+	 * only when R's verifier (whose proof the caller checked) and key id
+	 * are the ones stored at its first registration, else
+	 * ERR_KEY_MISMATCH with M filled; it keeps its id, recovery points,
+	 * wrapped key and verifier, and takes R's machine key and
+	 * certificate. ERR_LOCKED for a soft-deleted machine. Locks the
+	 * vault's redundancy. Fills M; *AGAIN tells that the name was
+	 * registered already. */
+	int (*machine_register)(struct catalog_backend *b, const struct registration *r,
+				struct machine *m, bool *again, struct err *e);
+	/* The machines of a vault by name, soft-deleted ones too (*OUT:
+	 * caller frees). */
+	int (*machine_list)(struct catalog_backend *b, const char *vault_id, struct machine **out,
+			    size_t *n, struct err *e);
+	/* A live machine by id, with its public key (caller frees; NULL
+	 * after an error); ERR_NOT_FOUND. */
+	int (*machine_get)(struct catalog_backend *b, const char *id, struct machine *m,
+			   char **public_key_pem, struct err *e);
+	/* The machine's wrapped master key blob (*BLOB of *LEN bytes: caller
+	 * frees; NULL after an error); ERR_NOT_FOUND. */
+	int (*machine_wrapped_key)(struct catalog_backend *b, const char *id, uint8_t **blob,
+				   size_t *len, struct err *e);
+	/* Replace a live machine's wrapped master key (a passphrase change):
+	 * the new blob must wrap the same master key (same KEY_ID), else
+	 * ERR_INVALID. */
+	int (*machine_set_wrapped_key)(struct catalog_backend *b, const char *id,
+				       const uint8_t *blob, size_t len, const char *key_id,
+				       struct err *e);
+	/* Record a renewed machine certificate at NOW, valid until EXPIRES (0
+	 * also when the machine is not live: nothing changes). */
+	int (*machine_set_cert)(struct catalog_backend *b, const char *id, const char *cert_pem,
+				int64_t now, int64_t expires, struct err *e);
+	/* Record that the machine was seen at NOW. */
+	int (*machine_seen)(struct catalog_backend *b, const char *id, int64_t now, struct err *e);
+	/* Soft-delete machine NAME of a vault at NOW: it can no longer sign
+	 * in, its data stays restorable for 14 days; or bring it back,
+	 * within the 50-machine limit (ERR_LIMIT), checked in the same
+	 * transaction. ERR_NOT_FOUND for no such (live, or deleted) machine. */
+	int (*machine_delete)(struct catalog_backend *b, const char *vault_id, const char *name,
+			      int64_t now, struct err *e);
+	int (*machine_undelete)(struct catalog_backend *b, const char *vault_id, const char *name,
+				struct err *e);
+	/* A machine of a vault by name, live or soft-deleted; ERR_NOT_FOUND. */
+	int (*machine_by_name)(struct catalog_backend *b, const char *vault_id, const char *name,
+			       struct machine *m, struct err *e);
+
+	/* Spend NONCE for PRINCIPAL (who signed: "machine:<id>",
+	 * "register:<vault id>"), remembered until EXPIRES: 0 the first time,
+	 * or when it was last used by a row that has expired by NOW; -1 with
+	 * ERR_DENIED when PRINCIPAL used it before and that has not expired
+	 * (a replay), or with ERR_IO. Durable and shared by every service on
+	 * the catalog, and one principal's nonces never displace another's:
+	 * the check and the record are one statement on the key (principal,
+	 * nonce). Rows expired by NOW are pruned in the same transaction. */
+	int (*nonce_use)(struct catalog_backend *b, const char *principal, const char *nonce,
+			 int64_t now, int64_t expires, struct err *e);
+
+	/* ---- packs, objects, recovery points ---- */
+
+	/* Record a stored pack of MACHINE and the objects its table lists (an
+	 * object already known for the machine keeps its first place), and,
+	 * in the same transaction, cancel a pending deletion of its file (its
+	 * `doomed` row): a pack sent again while it waited for deletion lives
+	 * again. */
+	int (*pack_add)(struct catalog_backend *b, const char *machine_id, const char *pack_id,
+			uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+			struct err *e);
+	/* The machine that uploaded pack ID, while the pack is listed;
+	 * ERR_NOT_FOUND if it is not, ERR_IO if the catalog could not tell. */
+	int (*pack_owner)(struct catalog_backend *b, const char *pack_id, catalog_id machine_id,
+			  struct err *e);
+	/* The machine that may read pack ID: its owner while it is listed,
+	 * and also while it is doomed (dropped or rewritten by the collector)
+	 * until its file is deleted, so that a restore that located an object
+	 * there before the collector moved it still reads it. ERR_NOT_FOUND,
+	 * or ERR_IO. */
+	int (*pack_reader)(struct catalog_backend *b, const char *pack_id, catalog_id machine_id,
+			   struct err *e);
+	/* Of the N hex object ids IDS, mark in MISSING[i] those the machine
+	 * has not stored. On an error MISSING is unspecified: never "stored"
+	 * from a read that failed. */
+	int (*objects_missing)(struct catalog_backend *b, const char *machine_id,
+			       const char *const *ids, size_t n, bool *missing, struct err *e);
+	/* Of the N hex object ids IDS, the place of each one MACHINE stored,
+	 * in LOC[i] with FOUND[i] true; FOUND[i] false for the others. */
+	int (*objects_locate)(struct catalog_backend *b, const char *machine_id,
+			      const char *const *ids, size_t n, struct object_loc *loc, bool *found,
+			      struct err *e);
+	/* Commit a recovery point referencing the N objects IDS (all stored by
+	 * the machine, else ERR_NOT_FOUND naming how many are missing; ids
+	 * not of 64 hex digits are ERR_INVALID), at most CATALOG_POINTS_MAX
+	 * live points (ERR_LIMIT). The time is NOW, the service's. Fills RP
+	 * (zeroed after an error). */
+	int (*point_commit)(struct catalog_backend *b, const char *machine_id, const char *meta,
+			    const char *parent, const char *const *ids, size_t n, int64_t now,
+			    struct recovery_point *rp, struct err *e);
+	/* One live point of the machine, or ERR_NOT_FOUND. */
+	int (*point_get)(struct catalog_backend *b, const char *machine_id, const char *point_id,
+			 struct recovery_point *rp, struct err *e);
+	/* The machine's points, oldest first: live ones only, or (ALL) with
+	 * the soft-deleted ones too (*OUT: caller frees). */
+	int (*point_list)(struct catalog_backend *b, const char *machine_id, bool all,
+			  struct recovery_point **out, size_t *n, struct err *e);
+	/* Soft-delete a live point at NOW, or bring a soft-deleted one back
+	 * (ERR_LIMIT if that would make 367 live points). ERR_NOT_FOUND
+	 * otherwise. */
+	int (*point_delete)(struct catalog_backend *b, const char *machine_id, const char *point_id,
+			    int64_t now, struct err *e);
+	int (*point_undelete)(struct catalog_backend *b, const char *machine_id,
+			      const char *point_id, struct err *e);
+	/* Purge what was soft-deleted before NOW - 14 days, in one
+	 * transaction: points (their objects are then for the space collector
+	 * to free), and machines with everything of theirs; a purged
+	 * machine's pack files are doomed (doomed_due) after AFTER, in its
+	 * vault's region's store and, for a GRS vault, in PAIR_OF(ARG,
+	 * region)'s. *POINTS and *MACHINES count what went (0 after an
+	 * error). */
+	int (*purge)(struct catalog_backend *b, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		     void *arg, int64_t *points, int64_t *machines, struct err *e);
+
+	/* ---- backup leases ---- */
+
+	/* Begin a backup: a lease on the machine's objects, so that
+	 * collecting space leaves them alone until the backup commits or the
+	 * lease expires at EXPIRES (no lock: a crashed client's lease just
+	 * ends). Leases expired at NOW are deleted on the way. Fills ID. */
+	int (*lease_begin)(struct catalog_backend *b, const char *machine_id, int64_t now,
+			   int64_t expires, catalog_id id, struct err *e);
+	/* Renew MACHINE's lease ID, still valid at NOW, to end at EXPIRES
+	 * (never earlier than it ended already); *UNTIL gets its new end.
+	 * ERR_NOT_FOUND for an unknown lease or another machine's (which is
+	 * not told apart, nor changed), ERR_LOCKED for one that expired by
+	 * NOW (it is not revived: the collector may have run since, so what
+	 * the backup relied on may be gone). */
+	int (*lease_renew)(struct catalog_backend *b, const char *machine_id, const char *id,
+			   int64_t now, int64_t expires, int64_t *until, struct err *e);
+	/* End MACHINE's lease ID (at commit, or when its backup fails),
+	 * expired or not. ERR_NOT_FOUND for another machine's, an unknown or
+	 * an ended one. */
+	int (*lease_end)(struct catalog_backend *b, const char *machine_id, const char *id,
+			 struct err *e);
+
+	/* ---- space collection (gc.c) ---- */
+
+	/* Every pack of the machines of vault VAULT_ID (NULL: of all
+	 * vaults), by machine (*OUT: caller frees; the live_ fields 0). */
+	int (*pack_usage)(struct catalog_backend *b, const char *vault_id, struct pack_use **out,
+			  size_t *n, struct err *e);
+	/* The objects MACHINE's recovery points reference (live or
+	 * soft-deleted: a soft-deleted point can come back), as of a mark:
+	 * *IDS sorted and unique (caller frees), and *MARK, which gc_drop and
+	 * gc_move take to re-check against the points committed since. Never
+	 * part of the references: the collector would drop what they name. */
+	int (*refs_mark)(struct catalog_backend *b, const char *machine_id, struct objid **ids,
+			 size_t *n, int64_t *mark, struct err *e);
+	/* The objects whose recorded place is PACK of MACHINE, sorted by id
+	 * (*OUT: caller frees). */
+	int (*pack_objects)(struct catalog_backend *b, const char *machine_id, const char *pack,
+			    struct pack_obj **out, size_t *n, struct err *e);
+	/* Drop PACK of MACHINE, none of whose objects was live at MARK: its
+	 * object rows and its row, and record its file as doomed (deleted
+	 * from REGION's store and PAIR's, if any, after AFTER; MACHINE may
+	 * read it until then: pack_reader), in one transaction. ERR_LOCKED,
+	 * changing nothing, while the machine holds a lease at NOW (a backup
+	 * in progress may rely on any of its objects) or when a point
+	 * committed since MARK references one of them. */
+	int (*gc_drop)(struct catalog_backend *b, const char *machine_id, const char *pack,
+		       int64_t mark, const char *region, const char *pair, int64_t now,
+		       int64_t after, struct err *e);
+	/* Record that NEW, of MACHINE, is being written (doomed after AFTER
+	 * unless a move completes): a crash leaves no orphan file behind for
+	 * long. */
+	int (*gc_doom)(struct catalog_backend *b, const char *machine_id, const char *pack,
+		       const char *region, const char *pair, int64_t after, struct err *e);
+	/* Move the live objects of OLD into NEW (stored already, of NEW_SIZE
+	 * bytes, holding ENTS): in one transaction, add NEW, repoint the
+	 * objects, drop OLD's other rows and OLD, doom OLD's file (readable
+	 * by MACHINE until it goes, as with gc_drop) and undoom NEW's.
+	 * ERR_LOCKED, changing nothing, under a lease or when a point
+	 * committed since MARK references an object left out. */
+	int (*gc_move)(struct catalog_backend *b, const char *machine_id, const char *old_pack,
+		       const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		       size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		       int64_t after, struct err *e);
+	/* Doomed pack files due at NOW (*OUT: caller frees); and forget one
+	 * once its files are gone (0 also when it was not doomed). */
+	int (*doomed_due)(struct catalog_backend *b, int64_t now, struct doomed **out, size_t *n,
+			  struct err *e);
+	int (*doomed_done)(struct catalog_backend *b, const char *pack, struct err *e);
+	/* Whether the files of doomed PACK may be deleted now: 1 when it is
+	 * still doomed and no pack row lists it; 0 when it is listed (a
+	 * machine sent it again: its doom is dropped, in the same
+	 * transaction) or no longer doomed; -1 on error. The caller deletes
+	 * the files only on 1, and must keep pack uploads from storing and
+	 * recording a pack between this check and the deletion (gc.h:
+	 * gc_upload_begin). */
+	int (*doomed_claim)(struct catalog_backend *b, const char *pack, struct err *e);
+
+	/* ---- security PINs (docs/API.md) ---- */
+
+	/* Store the hash of a new PIN of user USER_ID of SUBSCRIPTION valid
+	 * until EXPIRES. ERR_LOCKED while the user is locked out at NOW. */
+	int (*pin_create)(struct catalog_backend *b, const char *subscription, const char *user_id,
+			  const char *pin_hash, int64_t now, int64_t expires, struct err *e);
+	/* Use (consume, atomically) a PIN of SUBSCRIPTION with hash PIN_HASH
+	 * that user USER_ID generated, or with USER_ID NULL any user of the
+	 * subscription (the agent's passphrase change). ACTOR (the user id,
+	 * or "machine:<id>") is whose failures count; with USER_ID NULL the
+	 * last allowed failure voids all the subscription's outstanding PINs,
+	 * else the user's. 0; -1 with ERR_DENIED when no such PIN is valid
+	 * (the failure is counted and kept), ERR_LOCKED while ACTOR is locked
+	 * out, ERR_IO on a database error (nothing counted). */
+	int (*pin_use)(struct catalog_backend *b, const char *subscription, const char *user_id,
+		       const char *actor, const char *pin_hash, int64_t now, struct err *e);
+
+	/* ---- jobs, policies, alerts, audit ---- */
+
+	/* Start a job of KIND of the machine at NOW; fills J (its id, kind,
+	 * status "running", start). */
+	int (*job_start)(struct catalog_backend *b, const char *machine_id, const char *kind,
+			 int64_t now, struct job *j, struct err *e);
+	/* End a running job of the machine with J's status, figures, point
+	 * and report and, when ALERT is not NULL, raise that alert, in one
+	 * transaction: the alert exists exactly when the end was recorded.
+	 * ERR_NOT_FOUND for another machine's or an ended job. */
+	int (*job_end)(struct catalog_backend *b, const char *machine_id, const struct job *j,
+		       int64_t now, const struct job_alert *alert, struct err *e);
+	/* The newest LIMIT jobs of a vault's machines, reports included
+	 * (*OUT: caller frees with catalog_job_list_free). */
+	int (*job_list)(struct catalog_backend *b, const char *vault_id, int limit, struct job **out,
+			size_t *n, struct err *e);
+	/* Stored bytes, packs and live recovery points per machine of a vault
+	 * (*OUT: caller frees). */
+	int (*usage)(struct catalog_backend *b, const char *vault_id, struct usage **out, size_t *n,
+		     struct err *e);
+	/* A machine's backup policy as JSON text (validated by the API;
+	 * caller frees, NULL after an error), or ERR_NOT_FOUND. */
+	int (*policy_get)(struct catalog_backend *b, const char *machine_id, char **json,
+			  struct err *e);
+	/* For the check of missed backups: when MACHINE's policy was last set
+	 * (0 when it has none; -1 on failure), whether it started a backup
+	 * job at or after SINCE, and whether an alert of KIND for TARGET was
+	 * raised at or after SINCE (each 1, 0, or -1 on failure). */
+	int64_t (*policy_updated)(struct catalog_backend *b, const char *machine_id, struct err *e);
+	int (*job_since)(struct catalog_backend *b, const char *machine_id, int64_t since,
+			 struct err *e);
+	int (*alert_since)(struct catalog_backend *b, const char *subscription, const char *kind,
+			   const char *target, int64_t since, struct err *e);
+	/* The ids of the live machines that have a policy (*IDS: caller
+	 * frees). */
+	int (*policy_machines)(struct catalog_backend *b, catalog_id **ids, size_t *n,
+			       struct err *e);
+	/* Set MACHINE's policy to JSON at NOW, in one transaction, provided
+	 * its stored policy is still PREV (NULL: it has none), else
+	 * ERR_LOCKED: the caller's checks were made against PREV. With ALERT
+	 * (an alert of the same shape as a job's) not NULL, raise it in that
+	 * transaction: the alert exists exactly when the policy was stored. */
+	int (*policy_set)(struct catalog_backend *b, const char *machine_id, const char *prev,
+			  const char *json, int64_t now, const struct job_alert *alert,
+			  struct err *e);
+	/* Raise an alert for a subscription at NOW; list the newest LIMIT
+	 * (*OUT: caller frees). */
+	int (*alert)(struct catalog_backend *b, const char *subscription, int64_t now,
+		     const char *kind, const char *target, const char *message, struct err *e);
+	int (*alert_list)(struct catalog_backend *b, const char *subscription, int limit,
+			  struct alert **out, size_t *n, struct err *e);
+	/* The audit log of a subscription: add one entry (DETAIL may be
+	 * NULL), or list the newest LIMIT (*OUT: caller frees). A caller that
+	 * must not act unaudited checks the result. */
+	int (*audit)(struct catalog_backend *b, const char *subscription, int64_t now,
+		     const char *actor, const char *action, const char *target, const char *detail,
+		     struct err *e);
+	int (*audit_list)(struct catalog_backend *b, const char *subscription, int limit,
+			  struct audit_entry **out, size_t *n, struct err *e);
+};
+
+/* The backends this arcad has. */
+extern const struct catalog_ops catalog_sqlite_ops;
+
+/* ---- For callers ---- */
+
+/* Open the catalog at WHERE with the backend that claims it: today every
+ * WHERE is the path of an SQLite file (the backend "sqlite"); an address
+ * of a backend this arcad lacks ("postgresql://...") is ERR_UNSUPPORTED.
+ * NULL with E set (see catalog_ops.open). */
+struct catalog *catalog_open(const char *where, struct err *e);
+
+/* A catalog on backend OPS whose state B was opened already (a backend's
+ * own entry points, and tests, use it). Takes B, and closes it on
+ * failure. NULL with E set (ERR_NOMEM). */
+struct catalog *catalog_of(const struct catalog_ops *ops, struct catalog_backend *b,
+			   struct err *e);
+
+/* Close C. C may be NULL. */
+void catalog_close(struct catalog *c);
+
+/* The name of C's backend ("sqlite"). */
+const char *catalog_backend_name(const struct catalog *c);
+
+/* A new random id (32 hex digits). */
+void catalog_new_id(catalog_id out);
+
+/* Free a job list and the reports in it. J may be NULL. */
+void catalog_job_list_free(struct job *j, size_t n);
+
+/*
+ * Each of these calls the member of the same name of C's backend with the
+ * same arguments, and returns what it returns: the contract is the
+ * member's, above.
+ */
+int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
+				struct err *e);
+int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e);
+int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
+			const char *password_hash, int64_t now, struct err *e);
+int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
+		      struct principal *p, struct err *e);
+int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
+			   int64_t expires, struct err *e);
+int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e);
+int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
+			 const char *token_hash, int64_t now, catalog_id id, struct err *e);
+int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
+		       size_t *n, struct err *e);
+int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
+			 struct err *e);
+int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
+			 struct principal *p, struct err *e);
+int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
+			 const char *ca_key_pem, struct err *e);
+int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out, size_t *n,
+		       struct err *e);
+int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
+		      struct vault *v, struct err *e);
+int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e);
+int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
+		     struct err *e);
+int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
+				 const char *redundancy, struct err *e);
+int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
+			 struct err *e);
+int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
+			   const char *fingerprint, const char *cert_pem, int64_t issued,
+			   int64_t expires, struct err *e);
+int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
+			      int64_t *expires, struct err *e);
+int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
+			     bool *again, struct err *e);
+int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
+			 struct err *e);
+int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
+			struct err *e);
+int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
+				struct err *e);
+int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
+				    size_t len, const char *key_id, struct err *e);
+int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
+			     int64_t expires, struct err *e);
+int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e);
+int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
+			   struct err *e);
+int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
+			     struct err *e);
+int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
+			    struct machine *m, struct err *e);
+int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
+		      int64_t expires, struct err *e);
+int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id, uint64_t size,
+		     const struct pack_entry *ents, size_t n, int64_t now, struct err *e);
+int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
+		       struct err *e);
+int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
+			struct err *e);
+int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
+			    size_t n, bool *missing, struct err *e);
+int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
+			   size_t n, struct object_loc *loc, bool *found, struct err *e);
+int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
+			 const char *parent, const char *const *ids, size_t n, int64_t now,
+			 struct recovery_point *rp, struct err *e);
+int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
+		      struct recovery_point *rp, struct err *e);
+int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
+		       struct recovery_point **out, size_t *n, struct err *e);
+int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
+			 int64_t now, struct err *e);
+int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
+			   struct err *e);
+int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of, void *arg,
+		  int64_t *points, int64_t *machines, struct err *e);
+int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
+			catalog_id id, struct err *e);
+int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
+			int64_t expires, int64_t *until, struct err *e);
+int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e);
+int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
+		       struct err *e);
+int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
+		      int64_t *mark, struct err *e);
+int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+			 struct pack_obj **out, size_t *n, struct err *e);
+int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
+		    const char *region, const char *pair, int64_t now, int64_t after,
+		    struct err *e);
+int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
+		    const char *pair, int64_t after, struct err *e);
+int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
+		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		    int64_t after, struct err *e);
+int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
+		       struct err *e);
+int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e);
+int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e);
+int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
+		       const char *pin_hash, int64_t now, int64_t expires, struct err *e);
+int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
+		    const char *actor, const char *pin_hash, int64_t now, struct err *e);
+int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
+		      struct job *j, struct err *e);
+int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
+		    const struct job_alert *alert, struct err *e);
+int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
+		     size_t *n, struct err *e);
+int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
+		  struct err *e);
+int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e);
+int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e);
+int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e);
+int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
+			const char *target, int64_t since, struct err *e);
+int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
+int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
+		       const char *json, int64_t now, const struct job_alert *alert, struct err *e);
 int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
 		  const char *target, const char *message, struct err *e);
-int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
-		       struct alert **out, size_t *n, struct err *e);
-
-/* The audit log of a subscription: add one entry, or list the newest LIMIT. */
+int catalog_alert_list(struct catalog *c, const char *subscription, int limit, struct alert **out,
+		       size_t *n, struct err *e);
 int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
 		  const char *action, const char *target, const char *detail, struct err *e);
 int catalog_audit_list(struct catalog *c, const char *subscription, int limit,

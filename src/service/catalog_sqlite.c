@@ -1,15 +1,22 @@
 /*
- * catalog_sqlite.c: the catalog in one SQLite file; see catalog.h.
+ * catalog_sqlite.c: the catalog in one SQLite file, the backend "sqlite"
+ * of the contract in catalog.h (catalog_sqlite_ops, at the end).
  *
- * One connection, WAL mode, a busy timeout, and a mutex around every public
- * function: SQLite serialises writers anyway, and the mutex makes each
- * function's read-check-write sequence one transaction that no other thread
+ * One connection, WAL mode, a busy timeout, and a mutex around every
+ * member: SQLite serialises writers anyway, and the mutex makes each
+ * member's read-check-write sequence one transaction that no other thread
  * can interleave. The schema is versioned in PRAGMA user_version; each
  * migration runs in its own transaction, so a crash leaves the previous
  * version intact.
+ *
+ * Invariant: every read steps through step_row, which turns a failed step
+ * into ERR_IO, so no loop can take a failure for the end of the rows; lists
+ * are read by read_list (whole, or an error); every write transaction runs
+ * through txn, which rolls back when its body or the commit fails.
  */
 #include "bytes.h"
 #include "catalog.h"
+#include "catalog_sqlite.h"
 #include "keys.h"
 #include "pack.h"
 
@@ -21,7 +28,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-struct catalog {
+struct catalog_backend {
 	sqlite3 *db;
 	pthread_mutex_t mu;
 };
@@ -120,23 +127,19 @@ static const char *const migrations[] = {
 	"ALTER TABLE doomed ADD COLUMN machine_id TEXT NOT NULL DEFAULT '';",
 };
 
-static int migrate_refs(struct catalog *c, struct err *e);
-static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
-		struct err *e);
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
-		      int64_t i, struct err *e);
-
-/* Work a migration does beyond its SQL, run in the same transaction. */
-static int (*const migration_code[])(struct catalog *, struct err *) = {
-	[8] = migrate_refs,
-};
-
-static int db_fail(struct catalog *c, struct err *e, const char *what)
+static int migrate_refs(struct catalog_backend *c, struct err *e);
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e); static int64_t scalar(struct catalog_backend *c, const char *sql,
+		const char *a, const char *b, int64_t i,
+		struct err *e);  /* Work a migration does beyond its SQL,
+		run in the same transaction. */ static int (*const migration_code[])(struct catalog_backend *,
+		struct err *) = { [8] = migrate_refs,
+		};  static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
 {
 	return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
-static int exec(struct catalog *c, const char *sql, struct err *e)
+static int exec(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	char *msg = NULL;
 
@@ -149,7 +152,7 @@ static int exec(struct catalog *c, const char *sql, struct err *e)
 }
 
 /* Prepare SQL; the caller binds its arguments and finalizes it. */
-static sqlite3_stmt *prep(struct catalog *c, const char *sql, struct err *e)
+static sqlite3_stmt *prep(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	sqlite3_stmt *st = NULL;
 
@@ -174,7 +177,8 @@ static void copy_col(char *dst, size_t n, sqlite3_stmt *st, int col)
 
 /* Run a statement that returns no rows. 0, or -1; a UNIQUE violation is
  * ERR_EXISTS with message EXISTS_MSG. */
-static int step_done(struct catalog *c, sqlite3_stmt *st, const char *exists_msg, struct err *e)
+static int step_done(struct catalog_backend *c, sqlite3_stmt *st, const char *exists_msg,
+		     struct err *e)
 {
 	int rc = sqlite3_step(st);
 
@@ -203,17 +207,109 @@ static int grow(void **v, size_t *cap, size_t cnt, size_t size, struct err *e)
 	return 0;
 }
 
-void catalog_new_id(catalog_id out)
+/* Step ST once: 1 for a row, 0 at the end, -1 with ERR_IO when the step
+ * fails. Every read goes through here, so that no caller can take a failed
+ * step for the end of the rows. */
+static int step_row(struct catalog_backend *c, sqlite3_stmt *st, struct err *e)
 {
-	uint8_t b[CATALOG_ID_LEN / 2];
+	int r = sqlite3_step(st);
 
-	randombytes_buf(b, sizeof(b));
-	sodium_bin2hex(out, CATALOG_ID_LEN + 1, b, sizeof(b));
+	if (r == SQLITE_ROW)
+		return 1;
+	if (r == SQLITE_DONE)
+		return 0;
+	return db_fail(c, e, "read");
+}
+
+/* Called for each row of a read: 0 to go on, 1 to stop, -1 with E set. */
+typedef int (*row_fn)(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e);
+
+/* Every row of ST to FN, in order: 0 when all were read, 1 when FN
+ * stopped, -1 when FN or a step failed. */
+static int each_row(struct catalog_backend *c, sqlite3_stmt *st, row_fn fn, void *arg,
+		    struct err *e)
+{
+	int r;
+
+	while ((r = step_row(c, st, e)) == 1)
+		if ((r = fn(c, st, arg, e)) != 0)
+			return r;
+	return r;
+}
+
+/* Fill one element of a list from the current row: 0, or -1 with E set
+ * (having kept nothing it allocated). */
+typedef int (*fill_fn)(sqlite3_stmt *st, void *elem, struct err *e);
+
+struct list {
+	void *v;
+	size_t n, cap, size;
+	fill_fn fill;
+};
+
+static int list_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	struct list *l = arg;
+	char *elem;
+
+	(void)c;
+	if (grow(&l->v, &l->cap, l->n, l->size, e) != 0)
+		return -1;
+	elem = (char *)l->v + l->n * l->size;
+	memset(elem, 0, l->size);
+	if (l->fill(st, elem, e) != 0)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+/* Every row of ST as an element of SIZE bytes filled by FILL, in a new
+ * array *OUT of *N (caller frees; NULL and 0 for no row). 0; or -1 with E
+ * set and *OUT NULL, *N 0: a list is whole or not at all. DROP (NULL:
+ * free) releases a part-built array. */
+static int read_list(struct catalog_backend *c, sqlite3_stmt *st, size_t size, fill_fn fill,
+		     void (*drop)(void *, size_t), void **out, size_t *n, struct err *e)
+{
+	struct list l = { .size = size, .fill = fill };
+	int rc = each_row(c, st, list_row, &l, e);
+
+	*out = NULL;
+	*n = 0;
+	if (rc < 0) {
+		if (drop)
+			drop(l.v, l.n);
+		else
+			free(l.v);
+		return -1;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* The body of a write transaction: >= 0 to commit, -1 with E set. */
+typedef int (*txn_fn)(struct catalog_backend *c, void *arg, struct err *e);
+
+/* Run BODY in one write transaction: BEGIN IMMEDIATE (so no other writer,
+ * of this process or another, comes between its reads and its writes),
+ * then COMMIT; or ROLLBACK when BODY or the commit fails, so a failure
+ * changes nothing. BODY's value, or -1. */
+static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
+{
+	int rc;
+
+	if (exec(c, "BEGIN IMMEDIATE;", e))
+		return -1;
+	rc = body(c, arg, e);
+	if (rc >= 0 && exec(c, "COMMIT;", e) == 0)
+		return rc;
+	exec(c, "ROLLBACK;", NULL);
+	return -1;
 }
 
 /* Migration 9: each point's rows of point_objects become its blob in
  * point_refs (points in commit order), then point_objects goes. */
-static int migrate_refs(struct catalog *c, struct err *e)
+static int migrate_refs(struct catalog_backend *c, struct err *e)
 {
 	sqlite3_stmt *pts = prep(c, "SELECT id, machine_id FROM points ORDER BY created, rowid", e);
 	sqlite3_stmt *objs = prep(c, "SELECT object_id FROM point_objects WHERE point_id = ?"
@@ -222,22 +318,24 @@ static int migrate_refs(struct catalog *c, struct err *e)
 				    " VALUES (?, ?, ?)", e);
 	struct objid *v = NULL;
 	size_t cap = 0;
-	int rc = pts && objs && ins ? 0 : -1;
+	int rc = pts && objs && ins ? 0 : -1, r = 0, ro = 0;
 
-	while (rc == 0 && sqlite3_step(pts) == SQLITE_ROW) {
+	while (rc == 0 && (r = step_row(c, pts, e)) == 1) {
 		size_t n = 0;
 
 		sqlite3_reset(objs);
 		sqlite3_bind_value(objs, 1, sqlite3_column_value(pts, 0));
-		while (rc == 0 && sqlite3_step(objs) == SQLITE_ROW) {
+		while (rc == 0 && (ro = step_row(c, objs, e)) == 1) {
 			const char *hex = (const char *)sqlite3_column_text(objs, 0);
 
 			if ((rc = grow((void **)&v, &cap, n, sizeof(*v), e)) == 0 &&
 			    (rc = objid_from_hex(hex ? hex : "", &v[n], e)) == 0)
 				n++;
 		}
-		if (rc)
+		if (rc || ro < 0) {
+			rc = -1;
 			break;
+		}
 		sqlite3_reset(ins);
 		sqlite3_bind_value(ins, 1, sqlite3_column_value(pts, 0));
 		sqlite3_bind_value(ins, 2, sqlite3_column_value(pts, 1));
@@ -245,6 +343,8 @@ static int migrate_refs(struct catalog *c, struct err *e)
 				    SQLITE_STATIC);
 		rc = step_done(c, ins, NULL, e);
 	}
+	if (r < 0)
+		rc = -1;
 	sqlite3_finalize(pts);
 	sqlite3_finalize(objs);
 	sqlite3_finalize(ins);
@@ -252,11 +352,31 @@ static int migrate_refs(struct catalog *c, struct err *e)
 	return rc ? rc : exec(c, "DROP TABLE point_objects;", e);
 }
 
-struct catalog *catalog_open(const char *path, struct err *e)
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+/* Within a transaction: bring the schema from version *ARG to the next. */
+static int migrate_one(struct catalog_backend *c, void *arg, struct err *e)
 {
-	struct catalog *c = calloc(1, sizeof(*c));
+	int v = *(int *)arg;
+	char bump[64];
+
+	snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
+	if (exec(c, migrations[v], e) ||
+	    (v < (int)(sizeof(migration_code) / sizeof(migration_code[0])) &&
+	     migration_code[v] && migration_code[v](c, e)) ||
+	    exec(c, bump, e))
+		return -1;
+	return 0;
+}
+
+static void sq_close(struct catalog_backend *c);
+
+/* Open PATH through the SQLite VFS named VFS (NULL: the default). */
+static struct catalog_backend *sq_open_vfs(const char *path, const char *vfs, struct err *e)
+{
+	struct catalog_backend *c = calloc(1, sizeof(*c));
 	sqlite3_stmt *st = NULL;
-	int version = 0;
+	int version = 0, r;
 
 	if (c == NULL || sodium_init() < 0) {
 		free(c);
@@ -265,7 +385,7 @@ struct catalog *catalog_open(const char *path, struct err *e)
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-			    SQLITE_OPEN_FULLMUTEX, NULL) != SQLITE_OK) {
+			    SQLITE_OPEN_FULLMUTEX, vfs) != SQLITE_OK) {
 		err_set(e, ERR_IO, "catalog %s: %s", path, c->db ? sqlite3_errmsg(c->db) : "cannot open");
 		goto fail;
 	}
@@ -280,34 +400,41 @@ struct catalog *catalog_open(const char *path, struct err *e)
 		goto fail;
 	if ((st = prep(c, "PRAGMA user_version", e)) == NULL)
 		goto fail;
-	if (sqlite3_step(st) == SQLITE_ROW)
+	if ((r = step_row(c, st, e)) == 1)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
-	if (version > (int)(sizeof(migrations) / sizeof(migrations[0]))) {
+	if (r < 0)
+		goto fail;
+	if (version > N_MIGRATIONS) {
 		err_set(e, ERR_UNSUPPORTED, "catalog %s has schema version %d, newer than this "
 			"arcad knows; update arcad", path, version);
 		goto fail;
 	}
-	for (int v = version; v < (int)(sizeof(migrations) / sizeof(migrations[0])); v++) {
-		char bump[64];
-
-		snprintf(bump, sizeof(bump), "PRAGMA user_version=%d;", v + 1);
-		if (exec(c, "BEGIN IMMEDIATE;", e) || exec(c, migrations[v], e) ||
-		    (v < (int)(sizeof(migration_code) / sizeof(migration_code[0])) &&
-		     migration_code[v] && migration_code[v](c, e)) ||
-		    exec(c, bump, e) || exec(c, "COMMIT;", e)) {
-			exec(c, "ROLLBACK;", NULL);
+	for (int v = version; v < N_MIGRATIONS; v++) {
+		if (txn(c, migrate_one, &v, e) < 0) {
 			err_prefix(e, "migrating the catalog to version %d: ", v + 1);
 			goto fail;
 		}
 	}
 	return c;
 fail:
-	catalog_close(c);
+	sq_close(c);
 	return NULL;
 }
 
-void catalog_close(struct catalog *c)
+static struct catalog_backend *sq_open(const char *path, struct err *e)
+{
+	return sq_open_vfs(path, NULL, e);
+}
+
+struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct err *e)
+{
+	struct catalog_backend *b = sq_open_vfs(path, vfs, e);
+
+	return b ? catalog_of(&catalog_sqlite_ops, b, e) : NULL;
+}
+
+static void sq_close(struct catalog_backend *c)
 {
 	if (c == NULL)
 		return;
@@ -319,8 +446,8 @@ void catalog_close(struct catalog *c)
 #define LOCK(c) pthread_mutex_lock(&(c)->mu)
 #define UNLOCK(c) pthread_mutex_unlock(&(c)->mu)
 
-int catalog_subscription_create(struct catalog *c, const char *name, int64_t now, catalog_id id,
-				struct err *e)
+static int sq_subscription_create(struct catalog_backend *c, const char *name, int64_t now,
+				  catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -338,17 +465,17 @@ int catalog_subscription_create(struct catalog *c, const char *name, int64_t now
 	return rc;
 }
 
-int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e)
+static int sq_subscription_first(struct catalog_backend *c, catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT id FROM subscriptions ORDER BY created, rowid LIMIT 1", e))) {
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			copy_col(id, sizeof(catalog_id), st, 0);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "the catalog has no subscription: run arcad init");
 		}
 		sqlite3_finalize(st);
@@ -357,8 +484,8 @@ int catalog_subscription_first(struct catalog *c, catalog_id id, struct err *e)
 	return rc;
 }
 
-int catalog_user_create(struct catalog *c, const char *subscription, const char *name,
-			const char *password_hash, int64_t now, struct err *e)
+static int sq_user_create(struct catalog_backend *c, const char *subscription, const char *name,
+			  const char *password_hash, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	catalog_id id;
@@ -380,23 +507,23 @@ int catalog_user_create(struct catalog *c, const char *subscription, const char 
 	return rc;
 }
 
-int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t hashlen,
-		      struct principal *p, struct err *e)
+static int sq_user_find(struct catalog_backend *c, const char *name, char *hash, size_t hashlen,
+			struct principal *p, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT id, subscription, password_hash FROM users WHERE name = ?", e))) {
 		bind_text(st, 1, name);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			memset(p, 0, sizeof(*p));
 			copy_col(p->actor, sizeof(p->actor), st, 0);
 			copy_col(p->subscription, sizeof(p->subscription), st, 1);
 			copy_col(hash, hashlen, st, 2);
 			snprintf(p->name, sizeof(p->name), "%s", name);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no user %s", name);
 		}
 		sqlite3_finalize(st);
@@ -405,8 +532,8 @@ int catalog_user_find(struct catalog *c, const char *name, char *hash, size_t ha
 	return rc;
 }
 
-int catalog_session_create(struct catalog *c, const char *token_hash, const char *user_id,
-			   int64_t expires, struct err *e)
+static int sq_session_create(struct catalog_backend *c, const char *token_hash, const char *user_id,
+			     int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -423,7 +550,7 @@ int catalog_session_create(struct catalog *c, const char *token_hash, const char
 	return rc;
 }
 
-int catalog_session_delete(struct catalog *c, const char *token_hash, struct err *e)
+static int sq_session_delete(struct catalog_backend *c, const char *token_hash, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -438,8 +565,8 @@ int catalog_session_delete(struct catalog *c, const char *token_hash, struct err
 	return rc;
 }
 
-int catalog_token_create(struct catalog *c, const struct principal *p, const char *name,
-			 const char *token_hash, int64_t now, catalog_id id, struct err *e)
+static int sq_token_create(struct catalog_backend *c, const struct principal *p, const char *name,
+			   const char *token_hash, int64_t now, catalog_id id, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -460,41 +587,52 @@ int catalog_token_create(struct catalog *c, const struct principal *p, const cha
 	return rc;
 }
 
-int catalog_token_list(struct catalog *c, const char *subscription, struct api_token **out,
-		       size_t *n, struct err *e)
+static int token_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct api_token *t = elem;
+
+	(void)e;
+	copy_col(t->id, sizeof(t->id), st, 0);
+	copy_col(t->name, sizeof(t->name), st, 1);
+	t->created = sqlite3_column_int64(st, 2);
+	t->last_used = sqlite3_column_int64(st, 3);
+	return 0;
+}
+
+/* Read the rows of SQL, prepared with text ?1 = A (when not NULL) and
+ * integer ?2 = I (when the statement has it), as a list (read_list). */
+static int list_of(struct catalog_backend *c, const char *sql, const char *a, int64_t i,
+		   size_t size, fill_fn fill, void (*drop)(void *, size_t), void **out, size_t *n,
+		   struct err *e)
 {
 	sqlite3_stmt *st;
-	struct api_token *v = NULL;
-	size_t cnt = 0, cap = 0;
 	int rc = -1;
 
+	*out = NULL;
+	*n = 0;
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ? "
-			  "ORDER BY created, name", e)) == NULL)
-		goto out;
-	bind_text(st, 1, subscription);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
-		copy_col(v[cnt].name, sizeof(v[cnt].name), st, 1);
-		v[cnt].created = sqlite3_column_int64(st, 2);
-		v[cnt].last_used = sqlite3_column_int64(st, 3);
-		cnt++;
+	if ((st = prep(c, sql, e))) {
+		if (a)
+			bind_text(st, 1, a);
+		if (sqlite3_bind_parameter_count(st) >= 2)
+			sqlite3_bind_int64(st, 2, i);
+		rc = read_list(c, st, size, fill, drop, out, n, e);
+		sqlite3_finalize(st);
 	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
 	UNLOCK(c);
-	free(v);
 	return rc;
 }
 
-int catalog_token_delete(struct catalog *c, const char *subscription, const char *id,
-			 struct err *e)
+static int sq_token_list(struct catalog_backend *c, const char *subscription,
+			 struct api_token **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ?1 "
+		       "ORDER BY created, name", subscription, 0, sizeof(**out), token_fill, NULL,
+		       (void **)out, n, e);
+}
+
+static int sq_token_delete(struct catalog_backend *c, const char *subscription, const char *id,
+			   struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -512,11 +650,11 @@ int catalog_token_delete(struct catalog *c, const char *subscription, const char
 	return rc;
 }
 
-int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
-			 struct principal *p, struct err *e)
+static int sq_authenticate(struct catalog_backend *c, const char *token_hash, int64_t now,
+			   struct principal *p, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	memset(p, 0, sizeof(*p));
 	LOCK(c);
@@ -525,7 +663,9 @@ int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
 		goto out;
 	bind_text(st, 1, token_hash);
 	sqlite3_bind_int64(st, 2, now);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((r = step_row(c, st, e)) < 0)
+		goto out;
+	if (r == 1) {
 		copy_col(p->actor, sizeof(p->actor), st, 0);
 		copy_col(p->subscription, sizeof(p->subscription), st, 1);
 		copy_col(p->name, sizeof(p->name), st, 2);
@@ -536,7 +676,9 @@ int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
 	if ((st = prep(c, "SELECT id, subscription, name FROM api_tokens WHERE token_hash = ?", e)) == NULL)
 		goto out;
 	bind_text(st, 1, token_hash);
-	if (sqlite3_step(st) == SQLITE_ROW) {
+	if ((r = step_row(c, st, e)) < 0)
+		goto out;
+	if (r == 1) {
 		char name[65];
 
 		copy_col(p->actor, sizeof(p->actor), st, 0);
@@ -545,17 +687,20 @@ int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
 		snprintf(p->name, sizeof(p->name), "token:%s", name);
 		p->is_token = true;
 		sqlite3_finalize(st);
+		/* Why fail on it: a token's last use is what its owner checks
+		 * before revoking it; a use that cannot be recorded is refused. */
 		st = prep(c, "UPDATE api_tokens SET last_used = ? WHERE id = ?", e);
 		if (st) {
 			sqlite3_bind_int64(st, 1, now);
 			bind_text(st, 2, p->actor);
-			sqlite3_step(st);
+			rc = step_done(c, st, NULL, e);
 		}
-		rc = 0;
 		goto out;
 	}
 	err_set(e, ERR_DENIED, "not signed in: sign in again, or check the API token");
 out:
+	if (rc != 0)
+		memset(p, 0, sizeof(*p));
 	sqlite3_finalize(st);
 	UNLOCK(c);
 	return rc;
@@ -576,94 +721,80 @@ static void vault_row(sqlite3_stmt *st, struct vault *v)
 
 #define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created"
 
-int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
-			 const char *ca_key_pem, struct err *e)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
-	int64_t count = 0;
+struct vault_new {
+	const struct vault *v;
+	const char *ca_cert_pem, *ca_key_pem;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if ((st = prep(c, "SELECT count(*) FROM vaults WHERE subscription = ?", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, v->subscription);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		count = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (count >= CATALOG_VAULTS_MAX) {
-		err_set(e, ERR_LIMIT, "A subscription can have at most %d vaults; delete one first",
-			CATALOG_VAULTS_MAX);
-		goto rollback;
-	}
+static int vault_create(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct vault_new *a = arg;
+	const struct vault *v = a->v;
+	sqlite3_stmt *st;
+	int64_t count;
+	int rc;
+
+	if ((count = scalar(c, "SELECT count(*) FROM vaults WHERE subscription = ?1",
+			    v->subscription, NULL, 0, e)) < 0)
+		return -1;
+	if (count >= CATALOG_VAULTS_MAX)
+		return err_set(e, ERR_LIMIT, "A subscription can have at most %d vaults; delete one "
+			       "first", CATALOG_VAULTS_MAX);
 	if ((st = prep(c, "INSERT INTO vaults (id, subscription, name, region, redundancy, ca_cert, "
 			  "ca_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
-		goto rollback;
+		return -1;
 	bind_text(st, 1, v->id);
 	bind_text(st, 2, v->subscription);
 	bind_text(st, 3, v->name);
 	bind_text(st, 4, v->region);
 	bind_text(st, 5, v->redundancy);
-	bind_text(st, 6, ca_cert_pem);
-	bind_text(st, 7, ca_key_pem);
+	bind_text(st, 6, a->ca_cert_pem);
+	bind_text(st, 7, a->ca_key_pem);
 	sqlite3_bind_int64(st, 8, v->created);
-	if (step_done(c, st, "a vault of that name exists in this subscription", e) != 0) {
-		sqlite3_finalize(st);
-		goto rollback;
-	}
+	rc = step_done(c, st, "a vault of that name exists in this subscription", e);
 	sqlite3_finalize(st);
-	rc = exec(c, "COMMIT;", e);
-	if (rc == 0)
-		goto out;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
 	return rc;
 }
 
-int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out,
-		       size_t *n, struct err *e)
+static int sq_vault_create(struct catalog_backend *c, const struct vault *v,
+			   const char *ca_cert_pem, const char *ca_key_pem, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct vault *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct vault_new a = { v, ca_cert_pem, ca_key_pem };
+	int rc;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ? ORDER BY name", e)) == NULL)
-		goto out;
-	bind_text(st, 1, subscription);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		vault_row(st, &v[cnt++]);
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
+	rc = txn(c, vault_create, &a, e);
 	UNLOCK(c);
-	free(v);
 	return rc;
 }
 
-static int vault_get_locked(struct catalog *c, const char *subscription, const char *name,
+static int vault_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	(void)e;
+	vault_row(st, elem);
+	return 0;
+}
+
+static int sq_vault_list(struct catalog_backend *c, const char *subscription, struct vault **out,
+			 size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ?1 ORDER BY name",
+		       subscription, 0, sizeof(**out), vault_fill, NULL, (void **)out, n, e);
+}
+
+static int vault_get_locked(struct catalog_backend *c, const char *subscription, const char *name,
 			    struct vault *v, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ? AND name = ?", e))) {
 		bind_text(st, 1, subscription);
 		bind_text(st, 2, name);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			vault_row(st, v);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no vault named %s in this subscription", name);
 		}
 		sqlite3_finalize(st);
@@ -671,8 +802,8 @@ static int vault_get_locked(struct catalog *c, const char *subscription, const c
 	return rc;
 }
 
-int catalog_vault_get(struct catalog *c, const char *subscription, const char *name,
-		      struct vault *v, struct err *e)
+static int sq_vault_get(struct catalog_backend *c, const char *subscription, const char *name,
+			struct vault *v, struct err *e)
 {
 	int rc;
 
@@ -682,18 +813,18 @@ int catalog_vault_get(struct catalog *c, const char *subscription, const char *n
 	return rc;
 }
 
-int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e)
+static int sq_vault_by_id(struct catalog_backend *c, const char *id, struct vault *v, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE id = ?", e))) {
 		bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			vault_row(st, v);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no vault with id %.40s", id);
 		}
 		sqlite3_finalize(st);
@@ -702,24 +833,24 @@ int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, stru
 	return rc;
 }
 
-int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
-		     struct err *e)
+static int sq_vault_ca(struct catalog_backend *c, const char *vault_id, char **cert_pem,
+		       char **key_pem, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	*cert_pem = *key_pem = NULL;
 	LOCK(c);
 	if ((st = prep(c, "SELECT ca_cert, ca_key FROM vaults WHERE id = ?", e))) {
 		bind_text(st, 1, vault_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			*cert_pem = strdup((const char *)sqlite3_column_text(st, 0));
 			*key_pem = strdup((const char *)sqlite3_column_text(st, 1));
 			if (*cert_pem && *key_pem)
 				rc = 0;
 			else
 				err_oom(e);
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no vault %s", vault_id);
 		}
 		sqlite3_finalize(st);
@@ -733,135 +864,132 @@ int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, c
 	return rc;
 }
 
-int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
-				 const char *redundancy, struct err *e)
+struct redundancy {
+	const char *subscription, *name, *redundancy;
+};
+
+static int vault_set_redundancy(struct catalog_backend *c, void *arg, struct err *e)
 {
-	sqlite3_stmt *st;
+	const struct redundancy *a = arg;
 	struct vault v;
-	int rc = -1;
+
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (v.locked)
+		return err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine "
+			       "has registered to it, and redundancy can change only before the "
+			       "first registration", a->name);
+	return run3(c, "UPDATE vaults SET redundancy = ?2 WHERE id = ?1 AND locked = 0", v.id,
+		    a->redundancy, 0, e);
+}
+
+static int sq_vault_set_redundancy(struct catalog_backend *c, const char *subscription,
+				   const char *name, const char *redundancy, struct err *e)
+{
+	struct redundancy a = { subscription, name, redundancy };
+	int rc;
 
 	LOCK(c);
-	if (vault_get_locked(c, subscription, name, &v, e) != 0)
-		goto out;
-	if (v.locked) {
-		err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine has "
-			"registered to it, and redundancy can change only before the first "
-			"registration", name);
-		goto out;
-	}
-	if ((st = prep(c, "UPDATE vaults SET redundancy = ? WHERE id = ? AND locked = 0", e))) {
-		bind_text(st, 1, redundancy);
-		bind_text(st, 2, v.id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-out:
+	rc = txn(c, vault_set_redundancy, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
-			 struct err *e)
+struct vault_del {
+	const char *subscription, *name;
+};
+
+static int vault_delete(struct catalog_backend *c, void *arg, struct err *e)
 {
-	sqlite3_stmt *st;
+	const struct vault_del *a = arg;
 	struct vault v;
-	int rc = -1;
+	int64_t held;
+
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (v.machines > 0)
+		return err_set(e, ERR_LOCKED, "vault %s has %d registered machines; delete them first",
+			       a->name, v.machines);
+	if ((held = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1", v.id, NULL, 0,
+			   e)) < 0)
+		return -1;
+	if (held > 0)
+		return err_set(e, ERR_LOCKED, "vault %s holds deleted machines that can still be "
+			       "undeleted; it can be deleted once they are purged, %d days after "
+			       "their deletion", a->name, CATALOG_SOFT_DELETE_DAYS);
+	return run3(c, "DELETE FROM credentials WHERE vault_id = ?1", v.id, NULL, 0, e) ||
+	       run3(c, "DELETE FROM vaults WHERE id = ?1 AND machines = 0", v.id, NULL, 0, e) ? -1 : 0;
+}
+
+static int sq_vault_delete(struct catalog_backend *c, const char *subscription, const char *name,
+			   struct err *e)
+{
+	struct vault_del a = { subscription, name };
+	int rc;
 
 	LOCK(c);
-	if (vault_get_locked(c, subscription, name, &v, e) != 0)
-		goto out;
-	if (v.machines > 0) {
-		err_set(e, ERR_LOCKED, "vault %s has %d registered machines; delete them first",
-			name, v.machines);
-		goto out;
-	}
-	if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ?", e)) == NULL)
-		goto out;
-	bind_text(st, 1, v.id);
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0) {
-		sqlite3_finalize(st);
-		err_set(e, ERR_LOCKED, "vault %s holds deleted machines that can still be undeleted; "
-			"it can be deleted once they are purged, %d days after their deletion",
-			name, CATALOG_SOFT_DELETE_DAYS);
-		goto out;
-	}
-	sqlite3_finalize(st);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if ((st = prep(c, "DELETE FROM credentials WHERE vault_id = ?", e))) {
-		bind_text(st, 1, v.id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-	if (rc == 0 && (st = prep(c, "DELETE FROM vaults WHERE id = ? AND machines = 0", e))) {
-		bind_text(st, 1, v.id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	} else {
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = exec(c, "COMMIT;", e);
-	if (rc != 0)
-		exec(c, "ROLLBACK;", NULL);
-out:
+	rc = txn(c, vault_delete, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
-			   const char *fingerprint, const char *cert_pem, int64_t issued,
-			   int64_t expires, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = -1;
+struct cred_new {
+	const char *vault_id, *serial, *fingerprint, *cert_pem;
+	int64_t issued, expires;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+static int credential_add(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct cred_new *a = arg;
+	sqlite3_stmt *st;
+	int rc;
+
 	/* Invariant: at most one row per vault has superseded = 0, the latest. */
-	if ((st = prep(c, "UPDATE credentials SET superseded = 1 WHERE vault_id = ?", e))) {
-		bind_text(st, 1, vault_id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-	if (rc == 0 && (st = prep(c, "INSERT INTO credentials (serial, vault_id, fingerprint, cert, "
-				     "issued, expires) VALUES (?, ?, ?, ?, ?, ?)", e))) {
-		bind_text(st, 1, serial);
-		bind_text(st, 2, vault_id);
-		bind_text(st, 3, fingerprint);
-		bind_text(st, 4, cert_pem);
-		sqlite3_bind_int64(st, 5, issued);
-		sqlite3_bind_int64(st, 6, expires);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	} else {
-		rc = -1;
-	}
-	if (rc == 0)
-		rc = exec(c, "COMMIT;", e);
-	if (rc != 0)
-		exec(c, "ROLLBACK;", NULL);
-out:
+	if (run3(c, "UPDATE credentials SET superseded = 1 WHERE vault_id = ?1", a->vault_id, NULL,
+		 0, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO credentials (serial, vault_id, fingerprint, cert, issued, "
+			  "expires) VALUES (?, ?, ?, ?, ?, ?)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->serial);
+	bind_text(st, 2, a->vault_id);
+	bind_text(st, 3, a->fingerprint);
+	bind_text(st, 4, a->cert_pem);
+	sqlite3_bind_int64(st, 5, a->issued);
+	sqlite3_bind_int64(st, 6, a->expires);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_credential_add(struct catalog_backend *c, const char *vault_id, const char *serial,
+			     const char *fingerprint, const char *cert_pem, int64_t issued,
+			     int64_t expires, struct err *e)
+{
+	struct cred_new a = { vault_id, serial, fingerprint, cert_pem, issued, expires };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, credential_add, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_credential_latest(struct catalog *c, const char *vault_id, char fingerprint[65],
-			      int64_t *expires, struct err *e)
+static int sq_credential_latest(struct catalog_backend *c, const char *vault_id,
+				char fingerprint[65], int64_t *expires, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT fingerprint, expires FROM credentials WHERE vault_id = ? AND "
 			  "superseded = 0", e))) {
 		bind_text(st, 1, vault_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			copy_col(fingerprint, 65, st, 0);
 			*expires = sqlite3_column_int64(st, 1);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no vault credentials issued for this vault");
 		}
 		sqlite3_finalize(st);
@@ -870,8 +998,9 @@ int catalog_credential_latest(struct catalog *c, const char *vault_id, char fing
 	return rc;
 }
 
-int catalog_audit(struct catalog *c, const char *subscription, int64_t now, const char *actor,
-		  const char *action, const char *target, const char *detail, struct err *e)
+static int sq_audit(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *actor, const char *action, const char *target, const char *detail,
+		    struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -892,40 +1021,26 @@ int catalog_audit(struct catalog *c, const char *subscription, int64_t now, cons
 	return rc;
 }
 
-int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
-		       struct audit_entry **out, size_t *n, struct err *e)
+static int audit_fill(sqlite3_stmt *st, void *elem, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct audit_entry *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct audit_entry *a = elem;
 
-	LOCK(c);
-	if ((st = prep(c, "SELECT id, time, actor, action, target, detail FROM audit WHERE "
-			  "subscription = ? ORDER BY id DESC LIMIT ?", e)) == NULL)
-		goto out;
-	bind_text(st, 1, subscription);
-	sqlite3_bind_int(st, 2, limit);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		v[cnt].id = sqlite3_column_int64(st, 0);
-		v[cnt].time = sqlite3_column_int64(st, 1);
-		copy_col(v[cnt].actor, sizeof(v[cnt].actor), st, 2);
-		copy_col(v[cnt].action, sizeof(v[cnt].action), st, 3);
-		copy_col(v[cnt].target, sizeof(v[cnt].target), st, 4);
-		copy_col(v[cnt].detail, sizeof(v[cnt].detail), st, 5);
-		cnt++;
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	UNLOCK(c);
-	free(v);
-	return rc;
+	(void)e;
+	a->id = sqlite3_column_int64(st, 0);
+	a->time = sqlite3_column_int64(st, 1);
+	copy_col(a->actor, sizeof(a->actor), st, 2);
+	copy_col(a->action, sizeof(a->action), st, 3);
+	copy_col(a->target, sizeof(a->target), st, 4);
+	copy_col(a->detail, sizeof(a->detail), st, 5);
+	return 0;
+}
+
+static int sq_audit_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct audit_entry **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, time, actor, action, target, detail FROM audit WHERE "
+		       "subscription = ?1 ORDER BY id DESC LIMIT ?2", subscription, limit,
+		       sizeof(**out), audit_fill, NULL, (void **)out, n, e);
 }
 
 #define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen, deleted, " \
@@ -945,44 +1060,69 @@ static void machine_row(sqlite3_stmt *st, struct machine *m)
 	m->cert_expires = sqlite3_column_int64(st, 8);
 }
 
-int catalog_machine_register(struct catalog *c, const struct registration *r, struct machine *m,
-			     bool *again, struct err *e)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -1, found = 0;
-	int64_t count = 0;
+struct machine_reg {
+	const struct registration *r;
+	struct machine *m;
+	bool *again;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	/* Only the latest credentials of the vault register. */
-	if ((st = prep(c, "SELECT 1 FROM credentials WHERE vault_id = ? AND fingerprint = ? AND "
-			  "superseded = 0", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, r->vault_id);
-	bind_text(st, 2, r->credential_fingerprint);
-	found = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	if (!found) {
-		err_set(e, ERR_CREDENTIALS, "these vault credentials are not the latest issued for "
-			"the vault: a newer file was downloaded since");
-		goto rollback;
+/* Within a transaction: whether R proves the master key of M, the machine
+ * registered under R's name: 1, 0, or -1. */
+static int reg_proven(struct catalog_backend *c, const struct registration *r,
+		      const struct machine *m, struct err *e)
+{
+	sqlite3_stmt *st;
+	int proven = -1;
+
+	if ((st = prep(c, "SELECT verifier FROM machines WHERE id = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, m->id);
+	switch (step_row(c, st, e)) {
+	case 1:
+		proven = sqlite3_column_bytes(st, 0) == KEYS_VERIFIER_LEN &&
+			 sodium_memcmp(sqlite3_column_blob(st, 0), r->verifier, KEYS_VERIFIER_LEN) == 0 &&
+			 strcmp(m->key_id, r->key_id) == 0;
+		break;
+	case 0:
+		db_fail(c, e, "reading a machine's verifier");
+		break;
 	}
+	sqlite3_finalize(st);
+	return proven;
+}
+
+/* Within a transaction: the checks of catalog_machine_register, filling M
+ * and *AGAIN. 0, or -1. */
+static int reg_check(struct catalog_backend *c, const struct registration *r, struct machine *m,
+		     bool *again, struct err *e)
+{
+	sqlite3_stmt *st;
+	int64_t found, count;
+	int row, proven;
+
+	/* Only the latest credentials of the vault register. */
+	if ((found = scalar(c, "SELECT count(*) FROM credentials WHERE vault_id = ?1 AND "
+			    "fingerprint = ?2 AND superseded = 0", r->vault_id,
+			    r->credential_fingerprint, 0, e)) < 0)
+		return -1;
+	if (found == 0)
+		return err_set(e, ERR_CREDENTIALS, "these vault credentials are not the latest issued "
+			       "for the vault: a newer file was downloaded since");
 	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e)) == NULL)
-		goto rollback;
+		return -1;
 	bind_text(st, 1, r->vault_id);
 	bind_text(st, 2, r->name);
-	*again = sqlite3_step(st) == SQLITE_ROW;
-	if (*again)
+	if ((row = step_row(c, st, e)) == 1)
 		machine_row(st, m);
 	sqlite3_finalize(st);
-	if (*again && m->deleted) {
+	if (row < 0)
+		return -1;
+	*again = row == 1;
+	if (*again && m->deleted)
 		/* Why refuse: deletion needed a PIN; fresh credentials must not undo it. */
-		err_set(e, ERR_LOCKED, "machine %s of this vault was deleted; undelete it (within "
-			"%d days of its deletion) or register under another name", r->name,
-			CATALOG_SOFT_DELETE_DAYS);
-		goto rollback;
-	}
+		return err_set(e, ERR_LOCKED, "machine %s of this vault was deleted; undelete it "
+			       "(within %d days of its deletion) or register under another name",
+			       r->name, CATALOG_SOFT_DELETE_DAYS);
 	if (*again) {
 		/* Why a proof: the key id and the wrapped blob are public to every
 		 * holder of vault credentials, so only a proof made with the
@@ -990,60 +1130,53 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 		 * the name to a new machine key. The stored wrapped key is the
 		 * only copy its recovery points can be opened with, so a
 		 * registration never replaces it. */
-		bool proven = false;
-
-		if ((st = prep(c, "SELECT verifier FROM machines WHERE id = ?", e)) == NULL)
-			goto rollback;
-		bind_text(st, 1, m->id);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			db_fail(c, e, "reading a machine's verifier");
-			sqlite3_finalize(st);
-			goto rollback;
-		}
-		proven = sqlite3_column_bytes(st, 0) == KEYS_VERIFIER_LEN &&
-			 sodium_memcmp(sqlite3_column_blob(st, 0), r->verifier, KEYS_VERIFIER_LEN) == 0 &&
-			 strcmp(m->key_id, r->key_id) == 0;
-		sqlite3_finalize(st);
-		if (!proven) {
-			err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault is registered already and "
-				"this registration does not prove its master key: register with that "
-				"machine's passphrase to take it over (its points stay readable), or under "
-				"another name", r->name);
-			goto rollback;
-		}
+		if ((proven = reg_proven(c, r, m, e)) < 0)
+			return -1;
+		if (!proven)
+			return err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault is registered "
+				       "already and this registration does not prove its master key: "
+				       "register with that machine's passphrase to take it over (its "
+				       "points stay readable), or under another name", r->name);
+		return 0;
 	}
-	if (!*again) {
-		if ((st = prep(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0", e)) == NULL)
-			goto rollback;
-		bind_text(st, 1, r->vault_id);
-		if (sqlite3_step(st) == SQLITE_ROW)
-			count = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-		if (count >= CATALOG_MACHINES_MAX) {
-			err_set(e, ERR_LIMIT, "A vault can have at most %d machines; delete one or "
-				"register this machine to another vault", CATALOG_MACHINES_MAX);
-			goto rollback;
-		}
-		memset(m, 0, sizeof(*m));
-		catalog_new_id(m->id);
-		snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
-		snprintf(m->name, sizeof(m->name), "%s", r->name);
-		m->registered = r->now;
+	if ((count = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND deleted = 0",
+			    r->vault_id, NULL, 0, e)) < 0)
+		return -1;
+	if (count >= CATALOG_MACHINES_MAX)
+		return err_set(e, ERR_LIMIT, "A vault can have at most %d machines; delete one or "
+			       "register this machine to another vault", CATALOG_MACHINES_MAX);
+	memset(m, 0, sizeof(*m));
+	catalog_new_id(m->id);
+	snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
+	snprintf(m->name, sizeof(m->name), "%s", r->name);
+	m->registered = r->now;
+	return 0;
+}
+
+static int machine_register(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct machine_reg *a = arg;
+	const struct registration *r = a->r;
+	struct machine *m = a->m;
+	sqlite3_stmt *st;
+
+	if (reg_check(c, r, m, a->again, e) != 0)
+		return -1;
+	if (!*a->again)
 		st = prep(c, "INSERT INTO machines (public_key, cert, cert_expires, renewed, id, "
 			  "wrapped_key, key_id, verifier, vault_id, name, registered) VALUES "
 			  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
-	} else {
+	else
 		st = prep(c, "UPDATE machines SET public_key = ?, cert = ?, cert_expires = ?, "
 			  "renewed = ? WHERE id = ?", e);
-	}
 	if (st == NULL)
-		goto rollback;
+		return -1;
 	bind_text(st, 1, r->public_key_pem);
 	bind_text(st, 2, r->cert_pem);
 	sqlite3_bind_int64(st, 3, r->cert_expires);
 	sqlite3_bind_int64(st, 4, r->now);
 	bind_text(st, 5, m->id);
-	if (!*again) {
+	if (!*a->again) {
 		sqlite3_bind_blob(st, 6, r->wrapped_key, (int)r->wrapped_len, SQLITE_TRANSIENT);
 		bind_text(st, 7, r->key_id);
 		sqlite3_bind_blob(st, 8, r->verifier, KEYS_VERIFIER_LEN, SQLITE_TRANSIENT);
@@ -1053,76 +1186,62 @@ int catalog_machine_register(struct catalog *c, const struct registration *r, st
 	}
 	if (step_done(c, st, NULL, e) != 0) {
 		sqlite3_finalize(st);
-		goto rollback;
+		return -1;
 	}
 	sqlite3_finalize(st);
 	snprintf(m->key_id, sizeof(m->key_id), "%s", r->key_id);
 	m->renewed = r->now;
 	m->cert_expires = r->cert_expires;
 	/* Invariant: machines counts rows; the first registration locks redundancy. */
-	if ((st = prep(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
-			  "WHERE vault_id = ? AND deleted = 0) WHERE id = ?", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, r->vault_id);
-	bind_text(st, 2, r->vault_id);
-	rc = step_done(c, st, NULL, e);
-	sqlite3_finalize(st);
-	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
-		goto out;
-rollback:
-	rc = -1;
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
-	return rc;
+	return run3(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
+		    "WHERE vault_id = ?1 AND deleted = 0) WHERE id = ?1", r->vault_id, NULL, 0, e);
 }
 
-int catalog_machine_list(struct catalog *c, const char *vault_id, struct machine **out, size_t *n,
-			 struct err *e)
+static int sq_machine_register(struct catalog_backend *c, const struct registration *r,
+			       struct machine *m, bool *again, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct machine *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct machine_reg a = { r, m, again };
+	int rc;
 
+	*again = false;
 	LOCK(c);
-	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? ORDER BY name", e)) == NULL)
-		goto out;
-	bind_text(st, 1, vault_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		machine_row(st, &v[cnt++]);
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
+	rc = txn(c, machine_register, &a, e);
 	UNLOCK(c);
-	free(v);
 	return rc;
 }
 
-int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, char **public_key_pem,
-			struct err *e)
+static int machine_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	(void)e;
+	machine_row(st, elem);
+	return 0;
+}
+
+static int sq_machine_list(struct catalog_backend *c, const char *vault_id, struct machine **out,
+			   size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ?1 ORDER BY name",
+		       vault_id, 0, sizeof(**out), machine_fill, NULL, (void **)out, n, e);
+}
+
+static int sq_machine_get(struct catalog_backend *c, const char *id, struct machine *m,
+			  char **public_key_pem, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	*public_key_pem = NULL;
 	LOCK(c);
 	if ((st = prep(c, "SELECT " MACHINE_COLS ", public_key FROM machines WHERE id = ? AND "
 			  "deleted = 0", e))) {
 		bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			machine_row(st, m);
 			if ((*public_key_pem = strdup((const char *)sqlite3_column_text(st, 9))) != NULL)
 				rc = 0;
 			else
 				err_oom(e);
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
 		}
 		sqlite3_finalize(st);
@@ -1131,17 +1250,17 @@ int catalog_machine_get(struct catalog *c, const char *id, struct machine *m, ch
 	return rc;
 }
 
-int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blob, size_t *len,
-				struct err *e)
+static int sq_machine_wrapped_key(struct catalog_backend *c, const char *id, uint8_t **blob,
+				  size_t *len, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	*blob = NULL;
 	LOCK(c);
 	if ((st = prep(c, "SELECT wrapped_key FROM machines WHERE id = ?", e))) {
 		bind_text(st, 1, id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			int n = sqlite3_column_bytes(st, 0);
 
 			if ((*blob = malloc(n > 0 ? (size_t)n : 1)) != NULL) {
@@ -1152,7 +1271,7 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
 			} else {
 				err_oom(e);
 			}
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
 		}
 		sqlite3_finalize(st);
@@ -1161,8 +1280,9 @@ int catalog_machine_wrapped_key(struct catalog *c, const char *id, uint8_t **blo
 	return rc;
 }
 
-int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uint8_t *blob,
-				    size_t len, const char *key_id, struct err *e)
+static int sq_machine_set_wrapped_key(struct catalog_backend *c, const char *id,
+				      const uint8_t *blob, size_t len, const char *key_id,
+				      struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1183,8 +1303,8 @@ int catalog_machine_set_wrapped_key(struct catalog *c, const char *id, const uin
 	return rc;
 }
 
-int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert_pem, int64_t now,
-			     int64_t expires, struct err *e)
+static int sq_machine_set_cert(struct catalog_backend *c, const char *id, const char *cert_pem,
+			       int64_t now, int64_t expires, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1203,7 +1323,7 @@ int catalog_machine_set_cert(struct catalog *c, const char *id, const char *cert
 	return rc;
 }
 
-int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct err *e)
+static int sq_machine_seen(struct catalog_backend *c, const char *id, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1219,108 +1339,114 @@ int catalog_machine_seen(struct catalog *c, const char *id, int64_t now, struct 
 	return rc;
 }
 
-int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
-		      int64_t expires, struct err *e)
-{
-	sqlite3_stmt *del = NULL, *ins = NULL;
-	int rc = -1;
+struct nonce_use {
+	const char *principal, *nonce;
+	int64_t now, expires;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+static int nonce_use(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct nonce_use *a = arg;
+	sqlite3_stmt *ins;
+	int rc;
+
+	if (run3(c, "DELETE FROM nonces WHERE expires <= ?3", NULL, NULL, a->now, e) != 0)
+		return -1;
 	/* Invariant: a live row for (principal, nonce) is never overwritten;
 	 * the upsert replaces only an expired one, so sqlite3_changes tells a
 	 * first use (1) from a replay (0) in the same statement. */
-	if ((del = prep(c, "DELETE FROM nonces WHERE expires <= ?", e)) == NULL ||
-	    (ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
+	if ((ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
 			   " ON CONFLICT (principal, nonce) DO UPDATE SET expires = excluded.expires"
 			   " WHERE nonces.expires <= ?", e)) == NULL)
-		goto rollback;
-	sqlite3_bind_int64(del, 1, now);
-	if (step_done(c, del, NULL, e))
-		goto rollback;
-	bind_text(ins, 1, principal);
-	bind_text(ins, 2, nonce);
-	sqlite3_bind_int64(ins, 3, expires);
-	sqlite3_bind_int64(ins, 4, now);
-	if (step_done(c, ins, NULL, e))
-		goto rollback;
-	if (sqlite3_changes(c->db) != 1) {
-		err_set(e, ERR_DENIED, "this request was sent before (same nonce): refused as a replay");
-		goto rollback;
-	}
-	if (exec(c, "COMMIT;", e))
-		goto rollback;
-	rc = 0;
-	goto out;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
-	sqlite3_finalize(del);
+		return -1;
+	bind_text(ins, 1, a->principal);
+	bind_text(ins, 2, a->nonce);
+	sqlite3_bind_int64(ins, 3, a->expires);
+	sqlite3_bind_int64(ins, 4, a->now);
+	rc = step_done(c, ins, NULL, e);
 	sqlite3_finalize(ins);
+	if (rc == 0 && sqlite3_changes(c->db) != 1)
+		rc = err_set(e, ERR_DENIED, "this request was sent before (same nonce): refused as "
+			     "a replay");
+	return rc;
+}
+
+static int sq_nonce_use(struct catalog_backend *c, const char *principal, const char *nonce,
+			int64_t now, int64_t expires, struct err *e)
+{
+	struct nonce_use a = { principal, nonce, now, expires };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, nonce_use, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id,
-		     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
-		     struct err *e)
-{
-	sqlite3_stmt *st = NULL;
-	int rc = -1;
+struct pack_new {
+	const char *machine_id, *pack_id;
+	uint64_t size;
+	const struct pack_entry *ents;
+	size_t n;
+	int64_t now;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct pack_new *a = arg;
+	sqlite3_stmt *st;
+	int rc = 0;
+
 	if ((st = prep(c, "INSERT OR IGNORE INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, pack_id);
-	bind_text(st, 2, machine_id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
-	sqlite3_bind_int64(st, 4, now);
-	if (step_done(c, st, NULL, e) != 0)
-		goto rollback;
+		return -1;
+	bind_text(st, 1, a->pack_id);
+	bind_text(st, 2, a->machine_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)a->size);
+	sqlite3_bind_int64(st, 4, a->now);
+	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
+	if (rc != 0)
+		return -1;
 	if ((st = prep(c, "INSERT OR IGNORE INTO objects (machine_id, id, pack_id, kind, offset, length) "
 			  "VALUES (?, ?, ?, ?, ?, ?)", e)) == NULL)
-		goto rollback;
-	for (size_t i = 0; i < n; i++) {
+		return -1;
+	for (size_t i = 0; rc == 0 && i < a->n; i++) {
 		char hex[OBJID_HEX_LEN + 1];
 
-		objid_to_hex(&ents[i].id, hex);
+		objid_to_hex(&a->ents[i].id, hex);
 		sqlite3_reset(st);
-		bind_text(st, 1, machine_id);
+		bind_text(st, 1, a->machine_id);
 		bind_text(st, 2, hex);
-		bind_text(st, 3, pack_id);
-		sqlite3_bind_int(st, 4, ents[i].kind);
-		sqlite3_bind_int64(st, 5, (sqlite3_int64)ents[i].offset);
-		sqlite3_bind_int64(st, 6, ents[i].length);
-		if (step_done(c, st, NULL, e) != 0)
-			goto rollback;
+		bind_text(st, 3, a->pack_id);
+		sqlite3_bind_int(st, 4, a->ents[i].kind);
+		sqlite3_bind_int64(st, 5, (sqlite3_int64)a->ents[i].offset);
+		sqlite3_bind_int64(st, 6, a->ents[i].length);
+		rc = step_done(c, st, NULL, e);
 	}
 	sqlite3_finalize(st);
-	st = NULL;
 	/* A pack sent again while its file waits for deletion (the agent's
 	 * index still listed it) lives again: its doom goes with this
 	 * transaction, so the sweeper (catalog_doomed_claim) never sees the
 	 * pack both listed and doomed. */
-	if (run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack_id, NULL, 0, e) != 0)
-		goto rollback;
-	if (exec(c, "COMMIT;", e) == 0) {
-		rc = 0;
-		goto out;
-	}
-rollback:
-	sqlite3_finalize(st);
-	exec(c, "ROLLBACK;", NULL);
-out:
+	return rc ? -1 : run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack_id, NULL, 0, e);
+}
+
+static int sq_pack_add(struct catalog_backend *c, const char *machine_id, const char *pack_id,
+		       uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+		       struct err *e)
+{
+	struct pack_new a = { machine_id, pack_id, size, ents, n, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pack_add, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
 /* The first column of SQL's first row (PACK_ID bound as ?1) into
  * MACHINE_ID; ERR_NOT_FOUND for no row, ERR_IO when the read fails. */
-static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
+static int pack_machine(struct catalog_backend *c, const char *sql, const char *pack_id,
 			catalog_id machine_id, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -1329,14 +1455,11 @@ static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
 	LOCK(c);
 	if ((st = prep(c, sql, e))) {
 		bind_text(st, 1, pack_id);
-		r = sqlite3_step(st);
-		if (r == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			copy_col(machine_id, sizeof(catalog_id), st, 0);
 			rc = 0;
-		} else if (r == SQLITE_DONE) {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no pack %.16s", pack_id);
-		} else {
-			db_fail(c, e, "read");
 		}
 		sqlite3_finalize(st);
 	}
@@ -1344,43 +1467,49 @@ static int pack_machine(struct catalog *c, const char *sql, const char *pack_id,
 	return rc;
 }
 
-int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,
-		       struct err *e)
+static int sq_pack_owner(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			 struct err *e)
 {
 	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1", pack_id, machine_id, e);
 }
 
-int catalog_pack_reader(struct catalog *c, const char *pack_id, catalog_id machine_id,
-			struct err *e)
+static int sq_pack_reader(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			  struct err *e)
 {
 	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1 UNION ALL "
 			    "SELECT machine_id FROM doomed WHERE pack_id = ?1 AND machine_id != '' "
 			    "LIMIT 1", pack_id, machine_id, e);
 }
 
-int catalog_objects_missing(struct catalog *c, const char *machine_id, const char *const *ids,
-			    size_t n, bool *missing, struct err *e)
+static int sq_objects_missing(struct catalog_backend *c, const char *machine_id,
+			      const char *const *ids, size_t n, bool *missing, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT 1 FROM objects WHERE machine_id = ? AND id = ?", e))) {
-		for (size_t i = 0; i < n; i++) {
+		int r = 0;
+
+		/* Why stop at a failed read: "missing" would make the agent
+		 * upload again, but a "stored" it cannot trust would lose data. */
+		for (size_t i = 0; r >= 0 && i < n; i++) {
 			sqlite3_reset(st);
 			bind_text(st, 1, machine_id);
 			bind_text(st, 2, ids[i]);
-			missing[i] = sqlite3_step(st) != SQLITE_ROW;
+			if ((r = step_row(c, st, e)) >= 0)
+				missing[i] = r == 0;
 		}
 		sqlite3_finalize(st);
-		rc = 0;
+		rc = r < 0 ? -1 : 0;
 	}
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_objects_locate(struct catalog *c, const char *machine_id, const char *const *ids,
-			   size_t n, struct object_loc *loc, bool *found, struct err *e)
+static int sq_objects_locate(struct catalog_backend *c, const char *machine_id,
+			     const char *const *ids, size_t n, struct object_loc *loc, bool *found,
+			     struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -1388,11 +1517,15 @@ int catalog_objects_locate(struct catalog *c, const char *machine_id, const char
 	LOCK(c);
 	if ((st = prep(c, "SELECT pack_id, kind, offset, length FROM objects"
 			  " WHERE machine_id = ? AND id = ?", e))) {
-		for (size_t i = 0; i < n; i++) {
+		int r = 0;
+
+		for (size_t i = 0; r >= 0 && i < n; i++) {
 			sqlite3_reset(st);
 			bind_text(st, 1, machine_id);
 			bind_text(st, 2, ids[i]);
-			found[i] = sqlite3_step(st) == SQLITE_ROW;
+			if ((r = step_row(c, st, e)) < 0)
+				break;
+			found[i] = r == 1;
 			if (!found[i])
 				continue;
 			snprintf(loc[i].pack, sizeof(loc[i].pack), "%s",
@@ -1402,7 +1535,7 @@ int catalog_objects_locate(struct catalog *c, const char *machine_id, const char
 			loc[i].length = (uint32_t)sqlite3_column_int64(st, 3);
 		}
 		sqlite3_finalize(st);
-		rc = 0;
+		rc = r < 0 ? -1 : 0;
 	}
 	UNLOCK(c);
 	return rc;
@@ -1435,141 +1568,150 @@ static int sorted_ids(const char *const *ids, size_t n, struct objid **out, size
 	return 0;
 }
 
-int catalog_point_commit(struct catalog *c, const char *machine_id, const char *meta,
-			 const char *parent, const char *const *ids, size_t n, int64_t now,
-			 struct recovery_point *rp, struct err *e)
+struct point_new {
+	const char *machine_id, *meta, *parent;
+	const struct objid *refs;
+	size_t n_refs, n;
+	int64_t now;
+	struct recovery_point *rp;
+};
+
+/* Within a transaction: the stored bytes of the objects REFS of MACHINE
+ * into *BYTES; ERR_NOT_FOUND naming how many are not stored. */
+static int point_bytes(struct catalog_backend *c, const struct point_new *a, int64_t *bytes,
+		       struct err *e)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
+	int64_t missing = 0;
+	int r = 0;
+
+	*bytes = 0;
+	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL)
+		return -1;
+	for (size_t i = 0; r >= 0 && i < a->n_refs; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&a->refs[i], hex);
+		sqlite3_reset(st);
+		bind_text(st, 1, a->machine_id);
+		bind_text(st, 2, hex);
+		if ((r = step_row(c, st, e)) == 0)
+			missing++;
+		else if (r == 1)
+			*bytes += sqlite3_column_int64(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (r < 0)
+		return -1;
+	if (missing)
+		return err_set(e, ERR_NOT_FOUND, "%lld of the %zu referenced objects are not stored "
+			       "for this machine; upload them and commit again", (long long)missing,
+			       a->n);
+	return 0;
+}
+
+static int point_commit(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct point_new *a = arg;
+	struct recovery_point *rp = a->rp;
+	sqlite3_stmt *st;
+	int64_t live, bytes;
+	int rc;
+
+	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
+			   a->machine_id, NULL, 0, e)) < 0)
+		return -1;
+	if (live >= CATALOG_POINTS_MAX)
+		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points; "
+			       "retention must remove some before the next backup commits",
+			       CATALOG_POINTS_MAX);
+	if (point_bytes(c, a, &bytes, e) != 0)
+		return -1;
+	catalog_new_id(rp->id);
+	snprintf(rp->meta, sizeof(rp->meta), "%s", a->meta);
+	snprintf(rp->parent, sizeof(rp->parent), "%s", a->parent ? a->parent : "");
+	rp->created = a->now;
+	rp->objects = (int64_t)a->n_refs;
+	rp->bytes = bytes;
+	if ((st = prep(c, "INSERT INTO points (id, machine_id, meta, parent, created, objects, bytes) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, a->machine_id);
+	bind_text(st, 3, rp->meta);
+	bind_text(st, 4, rp->parent);
+	sqlite3_bind_int64(st, 5, a->now);
+	sqlite3_bind_int64(st, 6, rp->objects);
+	sqlite3_bind_int64(st, 7, bytes);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO point_refs (point_id, machine_id, ids) VALUES (?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, a->machine_id);
+	sqlite3_bind_blob64(st, 3, a->refs ? (const void *)a->refs : "",
+			    (sqlite3_uint64)(a->n_refs * sizeof(*a->refs)), SQLITE_STATIC);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_point_commit(struct catalog_backend *c, const char *machine_id, const char *meta,
+			   const char *parent, const char *const *ids, size_t n, int64_t now,
+			   struct recovery_point *rp, struct err *e)
+{
 	struct objid *refs = NULL;
 	size_t n_refs = 0;
-	int64_t live = 0, bytes = 0, missing = 0;
-	int rc = -1;
+	int rc;
 
 	memset(rp, 0, sizeof(*rp));
 	/* Sorted before taking the catalog: the list may be long. */
 	if (sorted_ids(ids, n, &refs, &n_refs, e) != 0)
 		return -1;
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if ((st = prep(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, machine_id);
-	if (sqlite3_step(st) == SQLITE_ROW)
-		live = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = NULL;
-	if (live >= CATALOG_POINTS_MAX) {
-		err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points; retention "
-			"must remove some before the next backup commits", CATALOG_POINTS_MAX);
-		goto rollback;
-	}
-	catalog_new_id(rp->id);
-	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL)
-		goto rollback;
-	for (size_t i = 0; i < n_refs; i++) {
-		char hex[OBJID_HEX_LEN + 1];
+	{
+		struct point_new a = { machine_id, meta, parent, refs, n_refs, n, now, rp };
 
-		objid_to_hex(&refs[i], hex);
-		sqlite3_reset(st);
-		bind_text(st, 1, machine_id);
-		bind_text(st, 2, hex);
-		if (sqlite3_step(st) != SQLITE_ROW)
-			missing++;
-		else
-			bytes += sqlite3_column_int64(st, 0);
+		LOCK(c);
+		rc = txn(c, point_commit, &a, e);
+		UNLOCK(c);
 	}
-	if (missing) {
-		err_set(e, ERR_NOT_FOUND, "%lld of the %zu referenced objects are not stored for this "
-			"machine; upload them and commit again", (long long)missing, n);
-		goto rollback;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	snprintf(rp->meta, sizeof(rp->meta), "%s", meta);
-	snprintf(rp->parent, sizeof(rp->parent), "%s", parent ? parent : "");
-	rp->created = now;
-	rp->objects = (int64_t)n_refs;
-	rp->bytes = bytes;
-	if ((st = prep(c, "INSERT INTO points (id, machine_id, meta, parent, created, objects, bytes) "
-			  "VALUES (?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, rp->id);
-	bind_text(st, 2, machine_id);
-	bind_text(st, 3, rp->meta);
-	bind_text(st, 4, rp->parent);
-	sqlite3_bind_int64(st, 5, now);
-	sqlite3_bind_int64(st, 6, rp->objects);
-	sqlite3_bind_int64(st, 7, bytes);
-	if (step_done(c, st, NULL, e) != 0)
-		goto rollback;
-	sqlite3_finalize(st);
-	if ((st = prep(c, "INSERT INTO point_refs (point_id, machine_id, ids) VALUES (?, ?, ?)",
-		       e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, rp->id);
-	bind_text(st, 2, machine_id);
-	sqlite3_bind_blob64(st, 3, refs, (sqlite3_uint64)(n_refs * sizeof(*refs)), SQLITE_STATIC);
-	if (step_done(c, st, NULL, e) != 0)
-		goto rollback;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (exec(c, "COMMIT;", e) == 0) {
-		rc = 0;
-		goto out;
-	}
-rollback:
-	sqlite3_finalize(st);
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
 	free(refs);
+	if (rc != 0)
+		memset(rp, 0, sizeof(*rp));
 	return rc;
 }
 
-int catalog_point_list(struct catalog *c, const char *machine_id, bool all,
-		       struct recovery_point **out, size_t *n, struct err *e)
+static int point_fill(sqlite3_stmt *st, void *elem, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct recovery_point *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct recovery_point *p = elem;
 
-	LOCK(c);
-	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
-			  "machine_id = ? AND (deleted = 0 OR ?) ORDER BY created, rowid", e)) == NULL)
-		goto out;
-	bind_text(st, 1, machine_id);
-	sqlite3_bind_int(st, 2, all);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		memset(&v[cnt], 0, sizeof(v[cnt]));
-		copy_col(v[cnt].id, sizeof(v[cnt].id), st, 0);
-		copy_col(v[cnt].meta, sizeof(v[cnt].meta), st, 1);
-		copy_col(v[cnt].parent, sizeof(v[cnt].parent), st, 2);
-		v[cnt].created = sqlite3_column_int64(st, 3);
-		v[cnt].objects = sqlite3_column_int64(st, 4);
-		v[cnt].bytes = sqlite3_column_int64(st, 5);
-		v[cnt].deleted = sqlite3_column_int64(st, 6);
-		cnt++;
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	UNLOCK(c);
-	free(v);
-	return rc;
+	(void)e;
+	copy_col(p->id, sizeof(p->id), st, 0);
+	copy_col(p->meta, sizeof(p->meta), st, 1);
+	copy_col(p->parent, sizeof(p->parent), st, 2);
+	p->created = sqlite3_column_int64(st, 3);
+	p->objects = sqlite3_column_int64(st, 4);
+	p->bytes = sqlite3_column_int64(st, 5);
+	p->deleted = sqlite3_column_int64(st, 6);
+	return 0;
+}
+
+static int sq_point_list(struct catalog_backend *c, const char *machine_id, bool all,
+			 struct recovery_point **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
+		       "machine_id = ?1 AND (deleted = 0 OR ?2) ORDER BY created, rowid", machine_id,
+		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
 }
 
 /* Run one UPDATE with text arguments A, B (B may be NULL) and integer N at
  * the ?s in order: ?1 = N when HAS_N, then the texts. Returns the rows
  * changed, or -1. */
-static int64_t update(struct catalog *c, const char *sql, int64_t nval, int has_n, const char *a,
-		      const char *b, struct err *e)
+static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, int has_n,
+		      const char *a, const char *b, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
 	int i = 1;
@@ -1588,8 +1730,8 @@ static int64_t update(struct catalog *c, const char *sql, int64_t nval, int has_
 	return changed;
 }
 
-int catalog_point_delete(struct catalog *c, const char *machine_id, const char *point_id,
-			 int64_t now, struct err *e)
+static int sq_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			   int64_t now, struct err *e)
 {
 	int64_t n;
 
@@ -1602,74 +1744,58 @@ int catalog_point_delete(struct catalog *c, const char *machine_id, const char *
 	return n < 0 ? -1 : 0;
 }
 
-/* The one integer SQL (with text parameter A) answers, into *N: 0, or -1
- * with E set when the statement fails or yields no row. */
-static int count_of(struct catalog *c, const char *sql, const char *a, int64_t *n, struct err *e)
-{
-	sqlite3_stmt *st = prep(c, sql, e);
-	int rc = -1;
+struct point_back {
+	const char *machine_id, *point_id;
+};
 
-	if (st == NULL)
+static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct point_back *a = arg;
+	int64_t live, n;
+
+	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
+			   a->machine_id, NULL, 0, e)) < 0)
 		return -1;
-	bind_text(st, 1, a);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		*n = sqlite3_column_int64(st, 0);
-		rc = 0;
-	} else {
-		db_fail(c, e, "counting rows");
-	}
-	sqlite3_finalize(st);
+	if (live >= CATALOG_POINTS_MAX)
+		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points: delete "
+			       "one before bringing this one back", CATALOG_POINTS_MAX);
+	n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
+		   "deleted != 0", 0, 0, a->machine_id, a->point_id, e);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
+			       "(it may have been purged %d days after its deletion)", a->point_id,
+			       CATALOG_SOFT_DELETE_DAYS);
+	return n < 0 ? -1 : 0;
+}
+
+static int sq_point_undelete(struct catalog_backend *c, const char *machine_id,
+			     const char *point_id, struct err *e)
+{
+	struct point_back a = { machine_id, point_id };
+	int rc;
+
+	/* Why one transaction: two undeletes (or a commit) at once must not both
+	 * pass the 366-point check. */
+	LOCK(c);
+	rc = txn(c, point_undelete, &a, e);
+	UNLOCK(c);
 	return rc;
 }
 
-int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
-			   struct err *e)
-{
-	int64_t live = 0, n = -1;
-
-	LOCK(c);
-	/* Why one transaction: two undeletes (or a commit) at once must not both
-	 * pass the 366-point check. */
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if (count_of(c, "SELECT count(*) FROM points WHERE machine_id = ? AND deleted = 0",
-		     machine_id, &live, e) != 0)
-		goto rollback;
-	if (live >= CATALOG_POINTS_MAX) {
-		err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points: delete one "
-			"before bringing this one back", CATALOG_POINTS_MAX);
-		goto rollback;
-	}
-	n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
-		   "deleted != 0", 0, 0, machine_id, point_id, e);
-	if (n == 0)
-		err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
-			"(it may have been purged %d days after its deletion)", point_id,
-			CATALOG_SOFT_DELETE_DAYS);
-	if (n > 0 && exec(c, "COMMIT;", e) == 0)
-		goto out;
-rollback:
-	n = -1;
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
-	return n > 0 ? 0 : -1;
-}
-
-int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char *name,
-			    struct machine *m, struct err *e)
+static int sq_machine_by_name(struct catalog_backend *c, const char *vault_id, const char *name,
+			      struct machine *m, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e))) {
 		bind_text(st, 1, vault_id);
 		bind_text(st, 2, name);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			machine_row(st, m);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no machine named %.64s in this vault", name);
 		}
 		sqlite3_finalize(st);
@@ -1678,97 +1804,86 @@ int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char 
 	return rc;
 }
 
-static int set_machine_deleted(struct catalog *c, const char *vault_id, const char *name,
-			       int64_t when, struct err *e)
-{
-	int64_t n, live = 0;
-	int rc = -1;
+struct machine_del {
+	const char *vault_id, *name;
+	int64_t when;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct machine_del *a = arg;
+	int64_t n, live;
+
 	/* Bringing a machine back counts like registering one: at most 50 live
 	 * machines a vault, checked in the transaction that changes the count. */
-	if (when == 0) {
-		if (count_of(c, "SELECT count(*) FROM machines WHERE vault_id = ? AND deleted = 0",
-			     vault_id, &live, e) != 0)
-			goto rollback;
-		if (live >= CATALOG_MACHINES_MAX) {
-			err_set(e, ERR_LIMIT, "A vault can have at most %d machines: delete one before "
-				"bringing machine %.64s back", CATALOG_MACHINES_MAX, name);
-			goto rollback;
-		}
+	if (a->when == 0) {
+		if ((live = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND "
+				   "deleted = 0", a->vault_id, NULL, 0, e)) < 0)
+			return -1;
+		if (live >= CATALOG_MACHINES_MAX)
+			return err_set(e, ERR_LIMIT, "A vault can have at most %d machines: delete "
+				       "one before bringing machine %.64s back", CATALOG_MACHINES_MAX,
+				       a->name);
 	}
-	n = update(c, when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
-			   : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
-		   when, 1, vault_id, name, e);
+	n = update(c, a->when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
+			      : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
+		   a->when, 1, a->vault_id, a->name, e);
 	if (n == 0)
-		err_set(e, ERR_NOT_FOUND, when ? "no registered machine named %.64s in this vault"
-			: "no deleted machine named %.64s in this vault (it may have been purged)", name);
-	if (n <= 0 || update(c, "UPDATE vaults SET machines = (SELECT count(*) FROM machines WHERE "
-			     "vault_id = ?1 AND deleted = 0) WHERE id = ?1", 0, 0, vault_id, NULL, e) < 0 ||
-	    exec(c, "COMMIT;", e) != 0)
-		goto rollback;
-	rc = 0;
-	goto out;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
+		return err_set(e, ERR_NOT_FOUND, a->when ? "no registered machine named %.64s in this "
+			       "vault" : "no deleted machine named %.64s in this vault (it may have "
+			       "been purged)", a->name);
+	if (n < 0 || update(c, "UPDATE vaults SET machines = (SELECT count(*) FROM machines WHERE "
+			    "vault_id = ?1 AND deleted = 0) WHERE id = ?1", 0, 0, a->vault_id, NULL,
+			    e) < 0)
+		return -1;
+	return 0;
+}
+
+static int sq_machine_delete(struct catalog_backend *c, const char *vault_id, const char *name,
+			     int64_t now, struct err *e)
+{
+	struct machine_del a = { vault_id, name, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, set_machine_deleted, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_machine_delete(struct catalog *c, const char *vault_id, const char *name, int64_t now,
-			   struct err *e)
+static int sq_machine_undelete(struct catalog_backend *c, const char *vault_id, const char *name,
+			       struct err *e)
 {
-	return set_machine_deleted(c, vault_id, name, now, e);
+	struct machine_del a = { vault_id, name, 0 };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, set_machine_deleted, &a, e);
+	UNLOCK(c);
+	return rc;
 }
 
-int catalog_machine_undelete(struct catalog *c, const char *vault_id, const char *name,
-			     struct err *e)
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after,
+		struct err *e);  struct purge { int64_t before,
+		after; catalog_pair_fn pair_of; void *arg; int64_t *points,
+		*machines; };  /* A pack of a purged machine (pack, region,
+		redundancy): doom its files. */ static int doom_purged_pack(struct catalog_backend *c,
+		sqlite3_stmt *st, void *arg, struct err *e)
 {
-	return set_machine_deleted(c, vault_id, name, 0, e);
+	struct purge *a = arg;
+	char pack[65], region[65], redundancy[8];
+	const char *pair;
+
+	copy_col(pack, sizeof(pack), st, 0);
+	copy_col(region, sizeof(region), st, 1);
+	copy_col(redundancy, sizeof(redundancy), st, 2);
+	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
+	return doom(c, NULL, pack, region, pair, a->after, e);
 }
 
-static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
-		const char *pair, int64_t after, struct err *e);
-
-/* Within a transaction: doom the pack files of the machines deleted before
- * BEFORE, in their vault's region and, for GRS, its pair, deleted after
- * AFTER like every other pack's; no machine reads them meanwhile. */
-static int doom_purged_packs(struct catalog *c, int64_t before, int64_t after,
-			     catalog_pair_fn pair_of, void *arg, struct err *e)
+static int purge(struct catalog_backend *c, void *arg, struct err *e)
 {
-	sqlite3_stmt *st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
-				   " JOIN machines m ON m.id = p.machine_id"
-				   " JOIN vaults v ON v.id = m.vault_id"
-				   " WHERE m.deleted != 0 AND m.deleted < ?1", e);
-	int r = SQLITE_DONE;
-
-	if (st == NULL)
-		return -1;
-	sqlite3_bind_int64(st, 1, before);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		char pack[65], region[65], redundancy[8];
-		const char *pair;
-
-		copy_col(pack, sizeof(pack), st, 0);
-		copy_col(region, sizeof(region), st, 1);
-		copy_col(redundancy, sizeof(redundancy), st, 2);
-		pair = strcmp(redundancy, "GRS") == 0 && pair_of ? pair_of(arg, region) : NULL;
-		if (doom(c, NULL, pack, region, pair, after, e) != 0) {
-			sqlite3_finalize(st);
-			return -1;
-		}
-	}
-	sqlite3_finalize(st);
-	return r == SQLITE_DONE ? 0 : db_fail(c, e, "read");
-}
-
-int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
-		  void *arg, int64_t *points, int64_t *machines, struct err *e)
-{
-	const int64_t before = now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400;
 	static const char *const steps[] = {
 		/* Points: their references, then the points. */
 		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
@@ -1791,43 +1906,56 @@ int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn
 		"deleted < ?1)",
 		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
 	};
-	int rc = -1;
+	struct purge *a = arg;
+	sqlite3_stmt *st;
+	int rc;
 
-	*points = *machines = 0;
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if (doom_purged_packs(c, before, after, pair_of, arg, e) != 0)
-		goto rollback;
+	/* The pack files of the machines purged go like every other doomed
+	 * pack's, in their vault's region and, for GRS, its pair; no machine
+	 * reads them meanwhile. */
+	if ((st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
+			  " JOIN machines m ON m.id = p.machine_id"
+			  " JOIN vaults v ON v.id = m.vault_id"
+			  " WHERE m.deleted != 0 AND m.deleted < ?1", e)) == NULL)
+		return -1;
+	sqlite3_bind_int64(st, 1, a->before);
+	rc = each_row(c, st, doom_purged_pack, a, e);
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		sqlite3_stmt *st = prep(c, steps[i], e);
-
-		if (st == NULL)
-			goto rollback;
-		sqlite3_bind_int64(st, 1, before);
-		if (step_done(c, st, NULL, e) != 0) {
-			sqlite3_finalize(st);
-			goto rollback;
-		}
-		if (i == 1)
-			*points = sqlite3_changes(c->db);
-		if (i == sizeof(steps) / sizeof(steps[0]) - 1)
-			*machines = sqlite3_changes(c->db);
+		if ((st = prep(c, steps[i], e)) == NULL)
+			return -1;
+		sqlite3_bind_int64(st, 1, a->before);
+		rc = step_done(c, st, NULL, e);
 		sqlite3_finalize(st);
+		if (rc != 0)
+			return -1;
+		if (i == 1)
+			*a->points = sqlite3_changes(c->db);
+		if (i == sizeof(steps) / sizeof(steps[0]) - 1)
+			*a->machines = sqlite3_changes(c->db);
 	}
-	if (exec(c, "COMMIT;", e) == 0) {
-		rc = 0;
-		goto out;
-	}
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
+	return 0;
+}
+
+static int sq_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		    void *arg, int64_t *points, int64_t *machines, struct err *e)
+{
+	struct purge a = { now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400, after, pair_of, arg,
+			   points, machines };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, purge, &a, e);
 	UNLOCK(c);
+	if (rc != 0)
+		*points = *machines = 0;
 	return rc;
 }
 
 /* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
-static int pin_locked(struct catalog *c, const char *actor, int64_t now, struct err *e)
+static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -1835,39 +1963,53 @@ static int pin_locked(struct catalog *c, const char *actor, int64_t now, struct 
 	if ((st = prep(c, "SELECT locked_until FROM pin_guard WHERE actor = ?", e)) == NULL)
 		return -1;
 	bind_text(st, 1, actor);
-	r = sqlite3_step(st);
-	if (r == SQLITE_DONE || (r == SQLITE_ROW && sqlite3_column_int64(st, 0) <= now))
+	r = step_row(c, st, e);
+	if (r == 0 || (r == 1 && sqlite3_column_int64(st, 0) <= now))
 		rc = 0;
-	else if (r == SQLITE_ROW)
+	else if (r == 1)
 		err_set(e, ERR_LOCKED, "%d wrong security PINs in %d minutes: the outstanding PINs "
 			"are void and PIN use is refused for %d minutes (%lld seconds left)",
 			CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60, CATALOG_PIN_LOCK_SECONDS / 60,
 			(long long)(sqlite3_column_int64(st, 0) - now));
-	else
-		db_fail(c, e, "read");
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
-		       const char *pin_hash, int64_t now, int64_t expires, struct err *e)
+struct pin_new {
+	const char *subscription, *user_id, *pin_hash;
+	int64_t now, expires;
+};
+
+static int pin_create(struct catalog_backend *c, void *arg, struct err *e)
 {
+	const struct pin_new *a = arg;
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc;
+
+	/* Why in the transaction: a lock-out another service records
+	 * meanwhile must stop this PIN. */
+	if (pin_locked(c, a->user_id, a->now, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->pin_hash);
+	sqlite3_bind_int64(st, 3, a->expires);
+	bind_text(st, 4, a->user_id);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_pin_create(struct catalog_backend *c, const char *subscription, const char *user_id,
+			 const char *pin_hash, int64_t now, int64_t expires, struct err *e)
+{
+	struct pin_new a = { subscription, user_id, pin_hash, now, expires };
+	int rc;
 
 	LOCK(c);
-	if (pin_locked(c, user_id, now, e) != 0)
-		goto out;
-	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
-		       e))) {
-		bind_text(st, 1, subscription);
-		bind_text(st, 2, pin_hash);
-		sqlite3_bind_int64(st, 3, expires);
-		bind_text(st, 4, user_id);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
-out:
+	rc = txn(c, pin_create, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -1875,7 +2017,7 @@ out:
 /* Inside the transaction: count a wrong PIN of ACTOR; the last allowed one
  * voids the outstanding PINs (the user's, or with USER_ID NULL the
  * subscription's) and locks ACTOR. *LOCKED says whether it did. 0, or -1. */
-static int pin_failed(struct catalog *c, const char *subscription, const char *user_id,
+static int pin_failed(struct catalog_backend *c, const char *subscription, const char *user_id,
 		      const char *actor, int64_t now, bool *locked, struct err *e)
 {
 	sqlite3_stmt *st;
@@ -1918,71 +2060,66 @@ static int pin_failed(struct catalog *c, const char *subscription, const char *u
 	return rc;
 }
 
-int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,
-		    const char *actor, const char *pin_hash, int64_t now, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = -1, r;
-	bool found = false, locked = false;
+struct pin_use {
+	const char *subscription, *user_id, *actor, *pin_hash;
+	int64_t now;
+	bool found, locked;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if (pin_locked(c, actor, now, e) != 0)
-		goto rollback;
-	if ((st = prep(c, "DELETE FROM pins WHERE expires <= ?", e)) == NULL)
-		goto rollback;
-	sqlite3_bind_int64(st, 1, now);
-	r = step_done(c, st, NULL, e);
-	sqlite3_finalize(st);
-	if (r != 0)
-		goto rollback;
+/* Within a transaction: consume the PIN, or count a failure (committed
+ * either way: a wrong PIN must count even though the use fails). */
+static int pin_use(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct pin_use *a = arg;
+	sqlite3_stmt *st;
+	int r;
+
+	if (pin_locked(c, a->actor, a->now, e) != 0 ||
+	    run3(c, "DELETE FROM pins WHERE expires <= ?3", NULL, NULL, a->now, e) != 0)
+		return -1;
 	/* One row, consumed in the transaction that found it: single use. */
-	if ((st = prep(c, user_id ? "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
-				    "subscription = ?1 AND hash = ?2 AND user_id = ?3 LIMIT 1)"
-				  : "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
-				    "subscription = ?1 AND hash = ?2 LIMIT 1)", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, subscription);
-	bind_text(st, 2, pin_hash);
-	if (user_id)
-		bind_text(st, 3, user_id);
+	if ((st = prep(c, a->user_id ? "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
+				       "subscription = ?1 AND hash = ?2 AND user_id = ?3 LIMIT 1)"
+				     : "DELETE FROM pins WHERE rowid = (SELECT rowid FROM pins WHERE "
+				       "subscription = ?1 AND hash = ?2 LIMIT 1)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->pin_hash);
+	if (a->user_id)
+		bind_text(st, 3, a->user_id);
 	r = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	if (r != 0)
-		goto rollback;
-	found = sqlite3_changes(c->db) > 0;
-	if (found) {
-		if ((st = prep(c, "DELETE FROM pin_guard WHERE actor = ?", e)) == NULL)
-			goto rollback;
-		bind_text(st, 1, actor);
-		r = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	} else {
-		r = pin_failed(c, subscription, user_id, actor, now, &locked, e);
-	}
-	if (r != 0 || exec(c, "COMMIT;", e) != 0)
-		goto rollback;
-	if (found)
-		rc = 0;
-	else if (locked)
-		err_set(e, ERR_DENIED, "the security PIN is wrong; that was the %dth wrong PIN in %d "
-			"minutes: the outstanding PINs are void and PIN use is refused for %d minutes",
-			CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60, CATALOG_PIN_LOCK_SECONDS / 60);
-	else
-		err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
-			"for %d minutes and for one operation): generate a new one in the portal",
-			CATALOG_PIN_SECONDS / 60);
-	goto out;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
-	return rc;
+		return -1;
+	a->found = sqlite3_changes(c->db) > 0;
+	if (a->found)
+		return run3(c, "DELETE FROM pin_guard WHERE actor = ?1", a->actor, NULL, 0, e);
+	return pin_failed(c, a->subscription, a->user_id, a->actor, a->now, &a->locked, e);
 }
 
-static int alert_insert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
-			const char *target, const char *message, struct err *e)
+static int sq_pin_use(struct catalog_backend *c, const char *subscription, const char *user_id,
+		      const char *actor, const char *pin_hash, int64_t now, struct err *e)
+{
+	struct pin_use a = { subscription, user_id, actor, pin_hash, now, false, false };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pin_use, &a, e);
+	UNLOCK(c);
+	if (rc != 0 || a.found)
+		return rc;
+	if (a.locked)
+		return err_set(e, ERR_DENIED, "the security PIN is wrong; that was the %dth wrong PIN "
+			       "in %d minutes: the outstanding PINs are void and PIN use is refused "
+			       "for %d minutes", CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60,
+			       CATALOG_PIN_LOCK_SECONDS / 60);
+	return err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
+		       "for %d minutes and for one operation): generate a new one in the portal",
+		       CATALOG_PIN_SECONDS / 60);
+}
+
+static int alert_insert(struct catalog_backend *c, const char *subscription, int64_t now,
+			const char *kind, const char *target, const char *message, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2000,8 +2137,8 @@ static int alert_insert(struct catalog *c, const char *subscription, int64_t now
 	return rc;
 }
 
-int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
-		  const char *target, const char *message, struct err *e)
+static int sq_alert(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *kind, const char *target, const char *message, struct err *e)
 {
 	int rc;
 
@@ -2011,43 +2148,29 @@ int catalog_alert(struct catalog *c, const char *subscription, int64_t now, cons
 	return rc;
 }
 
-int catalog_alert_list(struct catalog *c, const char *subscription, int limit,
-		       struct alert **out, size_t *n, struct err *e)
+static int alert_fill(sqlite3_stmt *st, void *elem, struct err *e)
 {
-	sqlite3_stmt *st;
-	struct alert *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct alert *a = elem;
 
-	LOCK(c);
-	if ((st = prep(c, "SELECT id, time, kind, target, message FROM alerts WHERE subscription = ? "
-			  "ORDER BY id DESC LIMIT ?", e)) == NULL)
-		goto out;
-	bind_text(st, 1, subscription);
-	sqlite3_bind_int(st, 2, limit);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		v[cnt].id = sqlite3_column_int64(st, 0);
-		v[cnt].time = sqlite3_column_int64(st, 1);
-		copy_col(v[cnt].kind, sizeof(v[cnt].kind), st, 2);
-		copy_col(v[cnt].target, sizeof(v[cnt].target), st, 3);
-		copy_col(v[cnt].message, sizeof(v[cnt].message), st, 4);
-		cnt++;
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	UNLOCK(c);
-	free(v);
-	return rc;
+	(void)e;
+	a->id = sqlite3_column_int64(st, 0);
+	a->time = sqlite3_column_int64(st, 1);
+	copy_col(a->kind, sizeof(a->kind), st, 2);
+	copy_col(a->target, sizeof(a->target), st, 3);
+	copy_col(a->message, sizeof(a->message), st, 4);
+	return 0;
 }
 
-int catalog_job_start(struct catalog *c, const char *machine_id, const char *kind, int64_t now,
-		      struct job *j, struct err *e)
+static int sq_alert_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct alert **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, time, kind, target, message FROM alerts WHERE subscription = ?1 "
+		       "ORDER BY id DESC LIMIT ?2", subscription, limit, sizeof(**out), alert_fill,
+		       NULL, (void **)out, n, e);
+}
+
+static int sq_job_start(struct catalog_backend *c, const char *machine_id, const char *kind,
+			int64_t now, struct job *j, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2069,155 +2192,131 @@ int catalog_job_start(struct catalog *c, const char *machine_id, const char *kin
 	return rc;
 }
 
-int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
-		    const struct job_alert *alert, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = -1;
+struct job_end {
+	const char *machine_id;
+	const struct job *j;
+	int64_t now;
+	const struct job_alert *alert;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+static int job_end(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct job_end *a = arg;
+	const struct job *j = a->j;
+	sqlite3_stmt *st;
+	int rc;
+
 	if ((st = prep(c, "UPDATE jobs SET status = ?, ended = ?, files = ?, bytes_read = ?, "
 			  "bytes_stored = ?, point = ?, report = ? WHERE id = ? AND machine_id = ? AND "
 			  "status = 'running'", e)) == NULL)
-		goto rollback;
+		return -1;
 	bind_text(st, 1, j->status);
-	sqlite3_bind_int64(st, 2, now);
+	sqlite3_bind_int64(st, 2, a->now);
 	sqlite3_bind_int64(st, 3, j->files);
 	sqlite3_bind_int64(st, 4, j->bytes_read);
 	sqlite3_bind_int64(st, 5, j->bytes_stored);
 	bind_text(st, 6, j->point);
 	bind_text(st, 7, j->report ? j->report : "{}");
 	bind_text(st, 8, j->id);
-	bind_text(st, 9, machine_id);
+	bind_text(st, 9, a->machine_id);
 	rc = step_done(c, st, NULL, e);
 	if (rc == 0 && sqlite3_changes(c->db) == 0)
 		rc = err_set(e, ERR_NOT_FOUND, "no running job %.40s of this machine", j->id);
 	sqlite3_finalize(st);
 	/* Invariant: a job's alert exists exactly when its end was recorded. */
-	if (rc == 0 && alert)
-		rc = alert_insert(c, alert->subscription, now, alert->kind, alert->target,
-				  alert->message, e);
-	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
-		goto out;
-rollback:
-	rc = -1;
-	exec(c, "ROLLBACK;", NULL);
-out:
-	UNLOCK(c);
+	if (rc == 0 && a->alert)
+		rc = alert_insert(c, a->alert->subscription, a->now, a->alert->kind,
+				  a->alert->target, a->alert->message, e);
 	return rc;
 }
 
-void catalog_job_list_free(struct job *j, size_t n)
+static int sq_job_end(struct catalog_backend *c, const char *machine_id, const struct job *j,
+		      int64_t now, const struct job_alert *alert, struct err *e)
 {
-	for (size_t i = 0; j && i < n; i++)
-		free(j[i].report);
-	free(j);
-}
-
-int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
-		     size_t *n, struct err *e)
-{
-	sqlite3_stmt *st;
-	struct job *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
+	struct job_end a = { machine_id, j, now, alert };
+	int rc;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT j.id, j.machine_id, m.name, j.kind, j.status, j.started, j.ended, "
-			  "j.files, j.bytes_read, j.bytes_stored, j.point, j.report FROM jobs j JOIN "
-			  "machines m ON m.id = j.machine_id WHERE m.vault_id = ? ORDER BY j.started "
-			  "DESC, j.rowid DESC LIMIT ?", e)) == NULL)
-		goto out;
-	bind_text(st, 1, vault_id);
-	sqlite3_bind_int(st, 2, limit);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		struct job *j;
-
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		j = &v[cnt];
-		memset(j, 0, sizeof(*j));
-		copy_col(j->id, sizeof(j->id), st, 0);
-		copy_col(j->machine_id, sizeof(j->machine_id), st, 1);
-		copy_col(j->machine, sizeof(j->machine), st, 2);
-		copy_col(j->kind, sizeof(j->kind), st, 3);
-		copy_col(j->status, sizeof(j->status), st, 4);
-		j->started = sqlite3_column_int64(st, 5);
-		j->ended = sqlite3_column_int64(st, 6);
-		j->files = sqlite3_column_int64(st, 7);
-		j->bytes_read = sqlite3_column_int64(st, 8);
-		j->bytes_stored = sqlite3_column_int64(st, 9);
-		copy_col(j->point, sizeof(j->point), st, 10);
-		cnt++;
-		if ((j->report = strdup((const char *)sqlite3_column_text(st, 11))) == NULL) {
-			err_oom(e);
-			goto out;
-		}
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
+	rc = txn(c, job_end, &a, e);
 	UNLOCK(c);
-	catalog_job_list_free(v, cnt);
 	return rc;
 }
 
-int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,
-		  struct err *e)
+static void job_drop(void *v, size_t n)
 {
-	sqlite3_stmt *st;
-	struct usage *v = NULL;
-	size_t cnt = 0, cap = 0;
-	int rc = -1;
-
-	LOCK(c);
-	if ((st = prep(c, "SELECT m.id, m.name, (SELECT count(*) FROM packs p WHERE p.machine_id = m.id), "
-			  "(SELECT coalesce(sum(size), 0) FROM packs p WHERE p.machine_id = m.id), "
-			  "(SELECT count(*) FROM points q WHERE q.machine_id = m.id AND q.deleted = 0) "
-			  "FROM machines m WHERE m.vault_id = ? ORDER BY m.name", e)) == NULL)
-		goto out;
-	bind_text(st, 1, vault_id);
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		if (grow((void **)&v, &cap, cnt, sizeof(*v), e) != 0)
-			goto out;
-		copy_col(v[cnt].machine_id, sizeof(v[cnt].machine_id), st, 0);
-		copy_col(v[cnt].machine, sizeof(v[cnt].machine), st, 1);
-		v[cnt].packs = sqlite3_column_int64(st, 2);
-		v[cnt].stored_bytes = sqlite3_column_int64(st, 3);
-		v[cnt].points = sqlite3_column_int64(st, 4);
-		cnt++;
-	}
-	*out = v;
-	*n = cnt;
-	v = NULL;
-	rc = 0;
-out:
-	sqlite3_finalize(st);
-	UNLOCK(c);
-	free(v);
-	return rc;
+	catalog_job_list_free(v, n);
 }
 
-int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, struct err *e)
+static int job_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct job *j = elem;
+	const unsigned char *report = sqlite3_column_text(st, 11);
+
+	copy_col(j->id, sizeof(j->id), st, 0);
+	copy_col(j->machine_id, sizeof(j->machine_id), st, 1);
+	copy_col(j->machine, sizeof(j->machine), st, 2);
+	copy_col(j->kind, sizeof(j->kind), st, 3);
+	copy_col(j->status, sizeof(j->status), st, 4);
+	j->started = sqlite3_column_int64(st, 5);
+	j->ended = sqlite3_column_int64(st, 6);
+	j->files = sqlite3_column_int64(st, 7);
+	j->bytes_read = sqlite3_column_int64(st, 8);
+	j->bytes_stored = sqlite3_column_int64(st, 9);
+	copy_col(j->point, sizeof(j->point), st, 10);
+	if ((j->report = strdup(report ? (const char *)report : "{}")) == NULL)
+		return err_oom(e);
+	return 0;
+}
+
+static int sq_job_list(struct catalog_backend *c, const char *vault_id, int limit, struct job **out,
+		       size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT j.id, j.machine_id, m.name, j.kind, j.status, j.started, j.ended, "
+		       "j.files, j.bytes_read, j.bytes_stored, j.point, j.report FROM jobs j JOIN "
+		       "machines m ON m.id = j.machine_id WHERE m.vault_id = ?1 ORDER BY j.started "
+		       "DESC, j.rowid DESC LIMIT ?2", vault_id, limit, sizeof(**out), job_fill,
+		       job_drop, (void **)out, n, e);
+}
+
+static int usage_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct usage *u = elem;
+
+	(void)e;
+	copy_col(u->machine_id, sizeof(u->machine_id), st, 0);
+	copy_col(u->machine, sizeof(u->machine), st, 1);
+	u->packs = sqlite3_column_int64(st, 2);
+	u->stored_bytes = sqlite3_column_int64(st, 3);
+	u->points = sqlite3_column_int64(st, 4);
+	return 0;
+}
+
+static int sq_usage(struct catalog_backend *c, const char *vault_id, struct usage **out, size_t *n,
+		    struct err *e)
+{
+	return list_of(c, "SELECT m.id, m.name, (SELECT count(*) FROM packs p WHERE p.machine_id = m.id), "
+		       "(SELECT coalesce(sum(size), 0) FROM packs p WHERE p.machine_id = m.id), "
+		       "(SELECT count(*) FROM points q WHERE q.machine_id = m.id AND q.deleted = 0) "
+		       "FROM machines m WHERE m.vault_id = ?1 ORDER BY m.name", vault_id, 0,
+		       sizeof(**out), usage_fill, NULL, (void **)out, n, e);
+}
+
+static int sq_policy_get(struct catalog_backend *c, const char *machine_id, char **json,
+			 struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	*json = NULL;
 	LOCK(c);
 	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e))) {
 		bind_text(st, 1, machine_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			if ((*json = strdup((const char *)sqlite3_column_text(st, 0))) != NULL)
 				rc = 0;
 			else
 				err_oom(e);
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "the machine has no backup policy yet");
 		}
 		sqlite3_finalize(st);
@@ -2226,38 +2325,23 @@ int catalog_policy_get(struct catalog *c, const char *machine_id, char **json, s
 	return rc;
 }
 
-int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e)
+static int id_fill(sqlite3_stmt *st, void *elem, struct err *e)
 {
-	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc = -1;
+	(void)e;
+	copy_col(elem, sizeof(catalog_id), st, 0);
+	return 0;
+}
 
-	*ids = NULL;
-	*n = 0;
-	LOCK(c);
-	if ((st = prep(c, "SELECT p.machine_id FROM policies p JOIN machines m ON m.id = p.machine_id"
-			  " WHERE m.deleted = 0", e))) {
-		rc = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (grow((void **)ids, &cap, *n, sizeof(**ids), e)) {
-				rc = -1;
-				break;
-			}
-			copy_col((*ids)[(*n)++], sizeof(catalog_id), st, 0);
-		}
-		sqlite3_finalize(st);
-	}
-	UNLOCK(c);
-	if (rc) {
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
-	}
-	return rc;
+static int sq_policy_machines(struct catalog_backend *c, catalog_id **ids, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT p.machine_id FROM policies p JOIN machines m ON m.id = p.machine_id"
+		       " WHERE m.deleted = 0", NULL, 0, sizeof(**ids), id_fill, NULL, (void **)ids,
+		       n, e);
 }
 
 /* Whether MACHINE's stored policy is PREV (NULL: it has none). 1, 0 or -1. */
-static int policy_is(struct catalog *c, const char *machine_id, const char *prev, struct err *e)
+static int policy_is(struct catalog_backend *c, const char *machine_id, const char *prev,
+		     struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1, r;
@@ -2265,81 +2349,109 @@ static int policy_is(struct catalog *c, const char *machine_id, const char *prev
 	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e)) == NULL)
 		return -1;
 	bind_text(st, 1, machine_id);
-	if ((r = sqlite3_step(st)) == SQLITE_ROW)
+	if ((r = step_row(c, st, e)) == 1)
 		rc = prev && strcmp((const char *)sqlite3_column_text(st, 0), prev) == 0;
-	else if (r == SQLITE_DONE)
+	else if (r == 0)
 		rc = prev == NULL;
-	else
-		err_set(e, ERR_IO, "reading a machine's policy: %s", sqlite3_errmsg(c->db));
 	sqlite3_finalize(st);
 	return rc;
 }
 
-int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
-		       const char *json, int64_t now, const struct job_alert *alert, struct err *e)
-{
-	sqlite3_stmt *st;
-	int rc = -1, same;
+struct policy_new {
+	const char *machine_id, *prev, *json;
+	int64_t now;
+	const struct job_alert *alert;
+};
 
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
-	if ((same = policy_is(c, machine_id, prev, e)) < 0)
-		goto rollback;
-	if (same == 0) {
-		err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
-			"checked; read it again and retry");
-		goto rollback;
-	}
+static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct policy_new *a = arg;
+	sqlite3_stmt *st;
+	int rc, same;
+
+	if ((same = policy_is(c, a->machine_id, a->prev, e)) < 0)
+		return -1;
+	if (same == 0)
+		return err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
+			       "checked; read it again and retry");
 	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
 			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
 			  "updated = excluded.updated", e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, machine_id);
-	bind_text(st, 2, json);
-	sqlite3_bind_int64(st, 3, now);
+		return -1;
+	bind_text(st, 1, a->machine_id);
+	bind_text(st, 2, a->json);
+	sqlite3_bind_int64(st, 3, a->now);
 	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	/* Invariant: the alert exists exactly when the policy it tells of was stored. */
-	if (rc == 0 && alert)
-		rc = alert_insert(c, alert->subscription, now, alert->kind, alert->target,
-				  alert->message, e);
-	if (rc == 0 && (rc = exec(c, "COMMIT;", e)) == 0)
-		goto out;
-rollback:
-	rc = -1;
-	exec(c, "ROLLBACK;", NULL);
-out:
+	if (rc == 0 && a->alert)
+		rc = alert_insert(c, a->alert->subscription, a->now, a->alert->kind,
+				  a->alert->target, a->alert->message, e);
+	return rc;
+}
+
+static int sq_policy_set(struct catalog_backend *c, const char *machine_id, const char *prev,
+			 const char *json, int64_t now, const struct job_alert *alert,
+			 struct err *e)
+{
+	struct policy_new a = { machine_id, prev, json, now, alert };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, policy_set, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
-			catalog_id id, struct err *e)
+struct lease_new {
+	const char *machine_id, *id;
+	int64_t now, expires;
+};
+
+static int lease_begin(struct catalog_backend *c, void *arg, struct err *e)
 {
+	const struct lease_new *a = arg;
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc;
+
+	/* Expired leases go whenever a new one begins: nobody has to clean up. */
+	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->id);
+	bind_text(st, 2, a->machine_id);
+	sqlite3_bind_int64(st, 3, a->now);
+	sqlite3_bind_int64(st, 4, a->expires);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int sq_lease_begin(struct catalog_backend *c, const char *machine_id, int64_t now,
+			  int64_t expires, catalog_id id, struct err *e)
+{
+	struct lease_new a = { machine_id, id, now, expires };
+	int rc;
 
 	catalog_new_id(id);
 	LOCK(c);
-	/* Expired leases go whenever a new one begins: nobody has to clean up. */
-	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, now, e) == 0 &&
-	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)", e))) {
-		bind_text(st, 1, id);
-		bind_text(st, 2, machine_id);
-		sqlite3_bind_int64(st, 3, now);
-		sqlite3_bind_int64(st, 4, expires);
-		rc = step_done(c, st, NULL, e);
-		sqlite3_finalize(st);
-	}
+	rc = txn(c, lease_begin, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
+struct lease_renew {
+	const char *machine_id, *id;
+	int64_t now, expires, *until;
+};
+
 /* Within a transaction: see catalog_lease_renew. */
-static int lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
-		       int64_t expires, int64_t *until, struct err *e)
+static int lease_renew(struct catalog_backend *c, void *arg, struct err *e)
 {
+	const struct lease_renew *a = arg;
+	const char *machine_id = a->machine_id, *id = a->id;
+	int64_t now = a->now, expires = a->expires, *until = a->until;
 	int64_t end = scalar(c, "SELECT coalesce(max(expires), 0) FROM leases"
 				" WHERE id = ?1 AND machine_id = ?2", id, machine_id, 0, e);
 
@@ -2358,22 +2470,20 @@ static int lease_renew(struct catalog *c, const char *machine_id, const char *id
 		    machine_id, *until, e);
 }
 
-int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
-			int64_t expires, int64_t *until, struct err *e)
+static int sq_lease_renew(struct catalog_backend *c, const char *machine_id, const char *id,
+			  int64_t now, int64_t expires, int64_t *until, struct err *e)
 {
-	int rc = -1;
+	struct lease_renew a = { machine_id, id, now, expires, until };
+	int rc;
 
 	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e) == 0) {
-		rc = lease_renew(c, machine_id, id, now, expires, until, e);
-		if (rc != 0 || (rc = exec(c, "COMMIT;", e)) != 0)
-			exec(c, "ROLLBACK;", NULL);
-	}
+	rc = txn(c, lease_renew, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e)
+static int sq_lease_end(struct catalog_backend *c, const char *machine_id, const char *id,
+			struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2392,18 +2502,18 @@ int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id,
 	return rc;
 }
 
-int catalog_point_get(struct catalog *c, const char *machine_id, const char *point_id,
-		      struct recovery_point *rp, struct err *e)
+static int sq_point_get(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			struct recovery_point *rp, struct err *e)
 {
 	sqlite3_stmt *st;
-	int rc = -1;
+	int rc = -1, r;
 
 	LOCK(c);
 	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
 			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, point_id);
-		if (sqlite3_step(st) == SQLITE_ROW) {
+		if ((r = step_row(c, st, e)) == 1) {
 			memset(rp, 0, sizeof(*rp));
 			copy_col(rp->id, sizeof(rp->id), st, 0);
 			copy_col(rp->meta, sizeof(rp->meta), st, 1);
@@ -2412,7 +2522,7 @@ int catalog_point_get(struct catalog *c, const char *machine_id, const char *poi
 			rp->objects = sqlite3_column_int64(st, 4);
 			rp->bytes = sqlite3_column_int64(st, 5);
 			rc = 0;
-		} else {
+		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no recovery point %.40s of this machine", point_id);
 		}
 		sqlite3_finalize(st);
@@ -2423,13 +2533,11 @@ int catalog_point_get(struct catalog *c, const char *machine_id, const char *poi
 
 /* ---- space collection ---- */
 
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
-		      int64_t i, struct err *e);
-
-/* Union of the sorted unique ids A (N_A of them, in a buffer of *CAP) and
- * B (N_B) into A; 0, or -1 out of memory. */
-static int union_into(struct objid **a, size_t *n_a, size_t *cap, const struct objid *b,
-		      size_t n_b, struct err *e)
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);  /* Union of the sorted unique ids A (N_A of them,
+		      in a buffer of *CAP) and * B (N_B) into A; 0,
+		      or -1 out of memory. */ static int union_into(struct objid **a, size_t *n_a,
+		      size_t *cap, const struct objid *b, size_t n_b, struct err *e)
 {
 	struct objid *out;
 	size_t i = 0, j = 0, k = 0, want = *n_a + n_b;
@@ -2453,36 +2561,42 @@ static int union_into(struct objid **a, size_t *n_a, size_t *cap, const struct o
 	return 0;
 }
 
-int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,
-		      int64_t *mark, struct err *e)
+struct refs {
+	struct objid *ids;
+	size_t n, cap;
+};
+
+/* One point's references (a blob of sorted ids), added to the union. */
+static int refs_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
 {
+	struct refs *r = arg;
+	const void *blob = sqlite3_column_blob(st, 0);
+	size_t len = (size_t)sqlite3_column_bytes(st, 0);
+
+	(void)c;
+	if (len % sizeof(struct objid) != 0)
+		return err_set(e, ERR_IO, "catalog: the references of a point are damaged");
+	return union_into(&r->ids, &r->n, &r->cap, blob, len / sizeof(struct objid), e);
+}
+
+static int sq_refs_mark(struct catalog_backend *c, const char *machine_id, struct objid **ids,
+			size_t *n, int64_t *mark, struct err *e)
+{
+	struct refs r = { 0 };
 	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc = -1, r = SQLITE_DONE;
+	int rc = -1;
 
 	*ids = NULL;
 	*n = 0;
 	*mark = 0;
 	LOCK(c);
 	/* Every point's list and the mark, read under one hold of the catalog:
-	 * no commit comes in between. */
+	 * no commit comes in between. Part of the references would let the
+	 * collector drop live objects: each_row never ends a failed read as
+	 * if it were complete. */
 	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? ORDER BY seq", e))) {
 		bind_text(st, 1, machine_id);
-		rc = 0;
-		while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-			const void *blob = sqlite3_column_blob(st, 0);
-			size_t len = (size_t)sqlite3_column_bytes(st, 0);
-
-			if (len % sizeof(struct objid) != 0) {
-				rc = err_set(e, ERR_IO, "catalog: the references of a point are damaged");
-				break;
-			}
-			rc = union_into(ids, n, &cap, blob, len / sizeof(struct objid), e);
-		}
-		/* Part of the references would let the collector drop live
-		 * objects: a read that stopped early is an error. */
-		if (rc == 0 && r != SQLITE_DONE)
-			rc = db_fail(c, e, "read");
+		rc = each_row(c, st, refs_row, &r, e) < 0 ? -1 : 0;
 		sqlite3_finalize(st);
 		/* The mark: the last number handed to a point, of any machine. */
 		if (rc == 0 && (*mark = scalar(c, "SELECT coalesce(max(seq), 0) FROM sqlite_sequence"
@@ -2491,92 +2605,70 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 	}
 	UNLOCK(c);
 	if (rc) {
-		free(*ids);
-		*ids = NULL;
-		*n = 0;
+		free(r.ids);
+		*mark = 0;
+		return -1;
 	}
-	return rc;
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
 }
 
-int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
-		       struct err *e)
+static int pack_use_fill(sqlite3_stmt *st, void *elem, struct err *e)
 {
-	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc = -1;
+	struct pack_use *u = elem;
 
-	*out = NULL;
-	*n = 0;
-	LOCK(c);
-	st = prep(c, "SELECT p.id, p.machine_id, m.vault_id, p.size FROM packs p"
-		     " JOIN machines m ON m.id = p.machine_id"
-		     " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created", e);
-	if (st) {
-		if (vault_id)
-			bind_text(st, 1, vault_id);
-		rc = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			struct pack_use *u;
+	(void)e;
+	copy_col(u->id, sizeof(u->id), st, 0);
+	copy_col(u->machine_id, sizeof(u->machine_id), st, 1);
+	copy_col(u->vault_id, sizeof(u->vault_id), st, 2);
+	u->size = sqlite3_column_int64(st, 3);
+	return 0;
+}
 
-			if (grow((void **)out, &cap, *n, sizeof(**out), e)) {
-				rc = -1;
-				break;
-			}
-			u = &(*out)[(*n)++];
-			memset(u, 0, sizeof(*u));
-			copy_col(u->id, sizeof(u->id), st, 0);
-			copy_col(u->machine_id, sizeof(u->machine_id), st, 1);
-			copy_col(u->vault_id, sizeof(u->vault_id), st, 2);
-			u->size = sqlite3_column_int64(st, 3);
-		}
-		sqlite3_finalize(st);
-	}
-	UNLOCK(c);
-	if (rc) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-	}
-	return rc;
+static int sq_pack_usage(struct catalog_backend *c, const char *vault_id, struct pack_use **out,
+			 size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT p.id, p.machine_id, m.vault_id, p.size FROM packs p"
+		       " JOIN machines m ON m.id = p.machine_id"
+		       " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created",
+		       vault_id, 0, sizeof(**out), pack_use_fill, NULL, (void **)out, n, e);
+}
+
+static int pack_obj_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct pack_obj *o = elem;
+	const char *hex = (const char *)sqlite3_column_text(st, 0);
+
+	if (objid_from_hex(hex ? hex : "", &o->id, e) != 0)
+		return -1;
+	o->length = sqlite3_column_int64(st, 1);
+	return 0;
 }
 
 /* Of the objects placed in PACK of MACHINE, their ids (sorted) and lengths;
- * the caller holds the catalog. */
-static int pack_objects(struct catalog *c, const char *machine_id, const char *pack,
+ * the caller holds the catalog. Part of a pack's objects would make the
+ * collector drop live ones: a failed read is an error (read_list). */
+static int pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
 			struct pack_obj **out, size_t *n, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, "SELECT id, length FROM objects WHERE machine_id = ?"
 				   " AND pack_id = ? ORDER BY id", e);
-	size_t cap = 0;
-	int rc = st ? 0 : -1, r = SQLITE_DONE;
+	int rc;
 
 	*out = NULL;
 	*n = 0;
-	if (st) {
-		bind_text(st, 1, machine_id);
-		bind_text(st, 2, pack);
-		while (rc == 0 && (r = sqlite3_step(st)) == SQLITE_ROW) {
-			const char *hex = (const char *)sqlite3_column_text(st, 0);
-
-			if ((rc = grow((void **)out, &cap, *n, sizeof(**out), e)) == 0 &&
-			    (rc = objid_from_hex(hex ? hex : "", &(*out)[*n].id, e)) == 0)
-				(*out)[(*n)++].length = sqlite3_column_int64(st, 1);
-		}
-		/* Part of a pack's objects would make the collector drop live ones. */
-		if (rc == 0 && r != SQLITE_DONE)
-			rc = db_fail(c, e, "read");
-		sqlite3_finalize(st);
-	}
-	if (rc) {
-		free(*out);
-		*out = NULL;
-		*n = 0;
-	}
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	bind_text(st, 2, pack);
+	rc = read_list(c, st, sizeof(**out), pack_obj_fill, NULL, (void **)out, n, e);
+	sqlite3_finalize(st);
 	return rc;
 }
 
-int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
-			 struct pack_obj **out, size_t *n, struct err *e)
+static int sq_pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
+			   struct pack_obj **out, size_t *n, struct err *e)
 {
 	int rc;
 
@@ -2599,7 +2691,7 @@ static void bind3(sqlite3_stmt *st, const char *a, const char *b, int64_t i)
 }
 
 /* The first column of SQL's first row (arguments as bind3), or -1. */
-static int64_t scalar(struct catalog *c, const char *sql, const char *a, const char *b,
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
 		      int64_t i, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
@@ -2608,16 +2700,20 @@ static int64_t scalar(struct catalog *c, const char *sql, const char *a, const c
 	if (st == NULL)
 		return -1;
 	bind3(st, a, b, i);
-	if (sqlite3_step(st) == SQLITE_ROW)
+	switch (step_row(c, st, e)) {
+	case 1:
 		v = sqlite3_column_int64(st, 0);
-	else
-		db_fail(c, e, "read");
+		break;
+	case 0:
+		err_set(e, ERR_IO, "catalog: a query that always answers gave no row");
+		break;
+	}
 	sqlite3_finalize(st);
 	return v;
 }
 
 /* Run SQL (arguments as bind3). 0 or -1. */
-static int run3(struct catalog *c, const char *sql, const char *a, const char *b, int64_t i,
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
 		struct err *e)
 {
 	sqlite3_stmt *st = prep(c, sql, e);
@@ -2631,8 +2727,8 @@ static int run3(struct catalog *c, const char *sql, const char *a, const char *b
 	return rc;
 }
 
-static int doom(struct catalog *c, const char *machine_id, const char *pack, const char *region,
-		const char *pair, int64_t after, struct err *e)
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after, struct err *e)
 {
 	sqlite3_stmt *st = prep(c, "INSERT OR REPLACE INTO doomed (pack_id, region, pair, after,"
 				   " machine_id) VALUES (?, ?, ?, ?, ?)", e);
@@ -2652,7 +2748,7 @@ static int doom(struct catalog *c, const char *machine_id, const char *pack, con
 
 /* Within a transaction: refuse (ERR_LOCKED) while MACHINE holds a lease,
  * since a backup in progress may rely on any object it was told is stored. */
-static int not_leased(struct catalog *c, const char *machine_id, int64_t now, struct err *e)
+static int not_leased(struct catalog_backend *c, const char *machine_id, int64_t now, struct err *e)
 {
 	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND expires > ?3",
 			   machine_id, NULL, now, e);
@@ -2662,40 +2758,50 @@ static int not_leased(struct catalog *c, const char *machine_id, int64_t now, st
 	return v ? err_set(e, ERR_LOCKED, "a backup of the machine is in progress") : 0;
 }
 
+struct since {
+	const struct pack_obj *objs;
+	size_t n;
+};
+
+/* 1 (stop) when the point of this row references one of the objects. */
+static int since_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	const struct since *a = arg;
+	const struct objid *ids = sqlite3_column_blob(st, 0);
+	size_t m = (size_t)sqlite3_column_bytes(st, 0) / sizeof(struct objid);
+
+	(void)c;
+	(void)e;
+	for (size_t i = 0; i < a->n; i++)
+		if (m > 0 && bsearch(&a->objs[i].id, ids, m, sizeof(*ids),
+				     (int (*)(const void *, const void *))objid_cmp) != NULL)
+			return 1;
+	return 0;
+}
+
 /* Within a transaction: whether a point of MACHINE committed after MARK
  * references an object of PACK (1), not (0), or -1. Points up to the mark
  * were in the collector's view; only later ones can have made a dead
- * object live again. */
-static int referenced_since(struct catalog *c, const char *machine_id, const char *pack,
+ * object live again. A read that failed half-way is no "not referenced"
+ * (each_row): that would drop what a new point needs. */
+static int referenced_since(struct catalog_backend *c, const char *machine_id, const char *pack,
 			    int64_t mark, struct err *e)
 {
-	struct pack_obj *objs = NULL;
-	size_t n = 0;
+	struct since a = { NULL, 0 };
 	sqlite3_stmt *st;
-	int found = 0, r = SQLITE_DONE;
+	int found;
 
-	if (pack_objects(c, machine_id, pack, &objs, &n, e) != 0)
+	if (pack_objects(c, machine_id, pack, (struct pack_obj **)&a.objs, &a.n, e) != 0)
 		return -1;
 	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND seq > ?", e)) == NULL) {
-		free(objs);
+		free((void *)a.objs);
 		return -1;
 	}
 	bind_text(st, 1, machine_id);
 	sqlite3_bind_int64(st, 2, mark);
-	while (!found && (r = sqlite3_step(st)) == SQLITE_ROW) {
-		const struct objid *ids = sqlite3_column_blob(st, 0);
-		size_t m = (size_t)sqlite3_column_bytes(st, 0) / sizeof(struct objid);
-
-		for (size_t i = 0; i < n && !found; i++)
-			found = bsearch(&objs[i].id, ids, m, sizeof(*ids),
-					(int (*)(const void *, const void *))objid_cmp) != NULL;
-	}
-	/* A read that failed half-way is no "not referenced": that would drop
-	 * what a new point needs. */
-	if (!found && r != SQLITE_DONE)
-		found = db_fail(c, e, "read");
+	found = each_row(c, st, since_row, &a, e);
 	sqlite3_finalize(st);
-	free(objs);
+	free((void *)a.objs);
 	return found;
 }
 
@@ -2703,8 +2809,9 @@ static int referenced_since(struct catalog *c, const char *machine_id, const cha
  * row) and doom its file, refusing (ERR_LOCKED) if a point committed since
  * MARK references any object left there: a commit without a lease may have
  * made one live since the collector looked. */
-static int drop_pack(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
-		     const char *region, const char *pair, int64_t after, struct err *e)
+static int drop_pack(struct catalog_backend *c, const char *machine_id, const char *pack,
+		     int64_t mark, const char *region, const char *pair, int64_t after,
+		     struct err *e)
 {
 	int live = referenced_since(c, machine_id, pack, mark, e);
 
@@ -2717,8 +2824,8 @@ static int drop_pack(struct catalog *c, const char *machine_id, const char *pack
 	return doom(c, machine_id, pack, region, pair, after, e);
 }
 
-int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
-		    const char *region, const char *pair, int64_t after, struct err *e)
+static int sq_gc_doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      const char *region, const char *pair, int64_t after, struct err *e)
 {
 	int rc;
 
@@ -2728,137 +2835,147 @@ int catalog_gc_doom(struct catalog *c, const char *machine_id, const char *pack,
 	return rc;
 }
 
-int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
-		    const char *region, const char *pair, int64_t now, int64_t after,
-		    struct err *e)
+struct gc_drop {
+	const char *machine_id, *pack;
+	int64_t mark;
+	const char *region, *pair;
+	int64_t now, after;
+};
+
+static int gc_drop(struct catalog_backend *c, void *arg, struct err *e)
 {
-	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto fail;
-	if (not_leased(c, machine_id, now, e) ||
-	    drop_pack(c, machine_id, pack, mark, region, pair, after, e) || exec(c, "COMMIT;", e))
-		goto rollback;
-	UNLOCK(c);
-	return 0;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-fail:
-	UNLOCK(c);
-	return -1;
+	const struct gc_drop *a = arg;
+
+	return not_leased(c, a->machine_id, a->now, e) ||
+	       drop_pack(c, a->machine_id, a->pack, a->mark, a->region, a->pair, a->after, e) ? -1 : 0;
 }
 
-int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_pack,
-		    const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
-		    size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
-		    int64_t after, struct err *e)
+static int sq_gc_drop(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
 {
-	sqlite3_stmt *st = NULL;
+	struct gc_drop a = { machine_id, pack, mark, region, pair, now, after };
+	int rc;
 
 	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto fail;
-	if (not_leased(c, machine_id, now, e))
-		goto rollback;
-	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)",
-		       e)) == NULL)
-		goto rollback;
-	bind_text(st, 1, new_pack);
-	bind_text(st, 2, machine_id);
-	sqlite3_bind_int64(st, 3, (sqlite3_int64)new_size);
-	sqlite3_bind_int64(st, 4, now);
-	if (step_done(c, st, NULL, e))
-		goto rollback;
-	sqlite3_finalize(st);
-	if ((st = prep(c, "UPDATE objects SET pack_id = ?, offset = ?, length = ?"
-			  " WHERE machine_id = ? AND id = ? AND pack_id = ?", e)) == NULL)
-		goto rollback;
-	for (size_t i = 0; i < n; i++) {
-		char hex[OBJID_HEX_LEN + 1];
-
-		objid_to_hex(&ents[i].id, hex);
-		sqlite3_reset(st);
-		bind_text(st, 1, new_pack);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)ents[i].offset);
-		sqlite3_bind_int64(st, 3, ents[i].length);
-		bind_text(st, 4, machine_id);
-		bind_text(st, 5, hex);
-		bind_text(st, 6, old_pack);
-		if (step_done(c, st, NULL, e))
-			goto rollback;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (drop_pack(c, machine_id, old_pack, mark, region, pair, after, e) ||
-	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1", new_pack, NULL, 0, e) ||
-	    exec(c, "COMMIT;", e))
-		goto rollback;
-	UNLOCK(c);
-	return 0;
-rollback:
-	sqlite3_finalize(st);
-	exec(c, "ROLLBACK;", NULL);
-fail:
-	UNLOCK(c);
-	return -1;
-}
-
-int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
-		       struct err *e)
-{
-	sqlite3_stmt *st;
-	size_t cap = 0;
-	int rc = -1;
-
-	*out = NULL;
-	*n = 0;
-	LOCK(c);
-	if ((st = prep(c, "SELECT pack_id, region, pair FROM doomed WHERE after <= ?", e))) {
-		sqlite3_bind_int64(st, 1, now);
-		rc = 0;
-		while (sqlite3_step(st) == SQLITE_ROW) {
-			if (grow((void **)out, &cap, *n, sizeof(**out), e)) {
-				rc = -1;
-				break;
-			}
-			copy_col((*out)[*n].pack, 65, st, 0);
-			copy_col((*out)[*n].region, 65, st, 1);
-			copy_col((*out)[*n].pair, 65, st, 2);
-			(*n)++;
-		}
-		sqlite3_finalize(st);
-	}
+	rc = txn(c, gc_drop, &a, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e)
+struct gc_move {
+	struct gc_drop old;
+	const char *new_pack;
+	uint64_t new_size;
+	const struct pack_entry *ents;
+	size_t n;
+};
+
+static int gc_move(struct catalog_backend *c, void *arg, struct err *e)
 {
-	int64_t listed, doomed;
-	int rc = -1;
+	const struct gc_move *a = arg;
+	const char *machine_id = a->old.machine_id;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (not_leased(c, machine_id, a->old.now, e))
+		return -1;
+	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->new_pack);
+	bind_text(st, 2, machine_id);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)a->new_size);
+	sqlite3_bind_int64(st, 4, a->old.now);
+	rc = step_done(c, st, NULL, e);
+	sqlite3_finalize(st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "UPDATE objects SET pack_id = ?, offset = ?, length = ?"
+			  " WHERE machine_id = ? AND id = ? AND pack_id = ?", e)) == NULL)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < a->n; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&a->ents[i].id, hex);
+		sqlite3_reset(st);
+		bind_text(st, 1, a->new_pack);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)a->ents[i].offset);
+		sqlite3_bind_int64(st, 3, a->ents[i].length);
+		bind_text(st, 4, machine_id);
+		bind_text(st, 5, hex);
+		bind_text(st, 6, a->old.pack);
+		rc = step_done(c, st, NULL, e);
+	}
+	sqlite3_finalize(st);
+	if (rc != 0 ||
+	    drop_pack(c, machine_id, a->old.pack, a->old.mark, a->old.region, a->old.pair,
+		      a->old.after, e) ||
+	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->new_pack, NULL, 0, e))
+		return -1;
+	return 0;
+}
+
+static int sq_gc_move(struct catalog_backend *c, const char *machine_id, const char *old_pack,
+		      const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		      size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
+{
+	struct gc_move a = { { machine_id, old_pack, mark, region, pair, now, after }, new_pack,
+			     new_size, ents, n };
+	int rc;
 
 	LOCK(c);
-	if (exec(c, "BEGIN IMMEDIATE;", e))
-		goto out;
+	rc = txn(c, gc_move, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int doomed_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct doomed *d = elem;
+
+	(void)e;
+	copy_col(d->pack, sizeof(d->pack), st, 0);
+	copy_col(d->region, sizeof(d->region), st, 1);
+	copy_col(d->pair, sizeof(d->pair), st, 2);
+	return 0;
+}
+
+static int sq_doomed_due(struct catalog_backend *c, int64_t now, struct doomed **out, size_t *n,
+			 struct err *e)
+{
+	return list_of(c, "SELECT pack_id, region, pair FROM doomed WHERE after <= ?2", NULL, now,
+		       sizeof(**out), doomed_fill, NULL, (void **)out, n, e);
+}
+
+static int doomed_claim(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const char *pack = arg;
+	int64_t listed, doomed;
+
 	if ((listed = scalar(c, "SELECT count(*) FROM packs WHERE id = ?1", pack, NULL, 0, e)) < 0 ||
 	    (doomed = scalar(c, "SELECT count(*) FROM doomed WHERE pack_id = ?1", pack, NULL, 0,
 			     e)) < 0)
-		goto rollback;
+		return -1;
 	/* Listed again (catalog_pack_add cancels the doom itself; this catches
 	 * a row doomed by other means): keep the file, forget the doom. */
 	if (listed > 0 && run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e) != 0)
-		goto rollback;
-	if (exec(c, "COMMIT;", e))
-		goto rollback;
-	rc = listed == 0 && doomed > 0;
-	goto out;
-rollback:
-	exec(c, "ROLLBACK;", NULL);
-out:
+		return -1;
+	return listed == 0 && doomed > 0;
+}
+
+static int sq_doomed_claim(struct catalog_backend *c, const char *pack, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, doomed_claim, (void *)pack, e);
 	UNLOCK(c);
 	return rc;
 }
 
-int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
+static int sq_doomed_done(struct catalog_backend *c, const char *pack, struct err *e)
 {
 	int rc;
 
@@ -2870,7 +2987,7 @@ int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
 
 /* ---- missed backups ---- */
 
-int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct err *e)
+static int64_t sq_policy_updated(struct catalog_backend *c, const char *machine_id, struct err *e)
 {
 	int64_t v;
 
@@ -2881,7 +2998,8 @@ int64_t catalog_policy_updated(struct catalog *c, const char *machine_id, struct
 	return v;
 }
 
-int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, struct err *e)
+static int sq_job_since(struct catalog_backend *c, const char *machine_id, int64_t since,
+			struct err *e)
 {
 	int64_t v;
 
@@ -2892,8 +3010,8 @@ int catalog_job_since(struct catalog *c, const char *machine_id, int64_t since, 
 	return v < 0 ? -1 : v > 0;
 }
 
-int catalog_alert_since(struct catalog *c, const char *subscription, const char *kind,
-			const char *target, int64_t since, struct err *e)
+static int sq_alert_since(struct catalog_backend *c, const char *subscription, const char *kind,
+			  const char *target, int64_t since, struct err *e)
 {
 	sqlite3_stmt *st;
 	int rc = -1;
@@ -2905,12 +3023,91 @@ int catalog_alert_since(struct catalog *c, const char *subscription, const char 
 		bind_text(st, 2, kind);
 		bind_text(st, 3, target);
 		sqlite3_bind_int64(st, 4, since);
-		if (sqlite3_step(st) == SQLITE_ROW)
+		switch (step_row(c, st, e)) {
+		case 1:
 			rc = sqlite3_column_int64(st, 0) > 0;
-		else
-			db_fail(c, e, "read");
+			break;
+		case 0:
+			err_set(e, ERR_IO, "catalog: counting alerts gave no row");
+			break;
+		}
 		sqlite3_finalize(st);
 	}
 	UNLOCK(c);
 	return rc;
 }
+
+const struct catalog_ops catalog_sqlite_ops = {
+	.name = "sqlite",
+	.open = sq_open,
+	.close = sq_close,
+	.subscription_create = sq_subscription_create,
+	.subscription_first = sq_subscription_first,
+	.user_create = sq_user_create,
+	.user_find = sq_user_find,
+	.session_create = sq_session_create,
+	.session_delete = sq_session_delete,
+	.token_create = sq_token_create,
+	.token_list = sq_token_list,
+	.token_delete = sq_token_delete,
+	.authenticate = sq_authenticate,
+	.vault_create = sq_vault_create,
+	.vault_list = sq_vault_list,
+	.vault_get = sq_vault_get,
+	.vault_by_id = sq_vault_by_id,
+	.vault_ca = sq_vault_ca,
+	.vault_set_redundancy = sq_vault_set_redundancy,
+	.vault_delete = sq_vault_delete,
+	.credential_add = sq_credential_add,
+	.credential_latest = sq_credential_latest,
+	.audit = sq_audit,
+	.audit_list = sq_audit_list,
+	.machine_register = sq_machine_register,
+	.machine_list = sq_machine_list,
+	.machine_get = sq_machine_get,
+	.machine_wrapped_key = sq_machine_wrapped_key,
+	.machine_set_wrapped_key = sq_machine_set_wrapped_key,
+	.machine_set_cert = sq_machine_set_cert,
+	.machine_seen = sq_machine_seen,
+	.nonce_use = sq_nonce_use,
+	.pack_add = sq_pack_add,
+	.pack_owner = sq_pack_owner,
+	.pack_reader = sq_pack_reader,
+	.objects_missing = sq_objects_missing,
+	.objects_locate = sq_objects_locate,
+	.point_commit = sq_point_commit,
+	.point_list = sq_point_list,
+	.point_delete = sq_point_delete,
+	.point_undelete = sq_point_undelete,
+	.machine_by_name = sq_machine_by_name,
+	.machine_delete = sq_machine_delete,
+	.machine_undelete = sq_machine_undelete,
+	.purge = sq_purge,
+	.pin_create = sq_pin_create,
+	.pin_use = sq_pin_use,
+	.alert = sq_alert,
+	.alert_list = sq_alert_list,
+	.job_start = sq_job_start,
+	.job_end = sq_job_end,
+	.job_list = sq_job_list,
+	.usage = sq_usage,
+	.policy_get = sq_policy_get,
+	.policy_machines = sq_policy_machines,
+	.policy_set = sq_policy_set,
+	.lease_begin = sq_lease_begin,
+	.lease_renew = sq_lease_renew,
+	.lease_end = sq_lease_end,
+	.point_get = sq_point_get,
+	.refs_mark = sq_refs_mark,
+	.pack_usage = sq_pack_usage,
+	.pack_objects = sq_pack_objects,
+	.gc_doom = sq_gc_doom,
+	.gc_drop = sq_gc_drop,
+	.gc_move = sq_gc_move,
+	.doomed_due = sq_doomed_due,
+	.doomed_claim = sq_doomed_claim,
+	.doomed_done = sq_doomed_done,
+	.policy_updated = sq_policy_updated,
+	.job_since = sq_job_since,
+	.alert_since = sq_alert_since,
+};

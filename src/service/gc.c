@@ -204,25 +204,36 @@ static void sweep(struct service *s, int64_t now, struct gc_stats *st)
 	free(d);
 }
 
+/*
+ * Why a pass stops at the first failed read: the collector decides what to
+ * drop from what it read, and an answer it could not read in full (a mark
+ * with part of the references, a pack with part of its objects) would look
+ * like dead data. So after any read fails, the pass drops and rewrites
+ * nothing more, for any machine, and reports the failure; what it did
+ * before stays done (each step was checked on its own).
+ */
 int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats *st,
 	   struct err *e)
 {
 	struct pack_use *u = NULL;
 	struct live lv = { .machine_id = "" };
-	size_t n = 0;
+	struct err pe = { 0 };
+	size_t n = 0, i;
 	int rc = -1;
 	char skipped[65] = "";
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&one_pass);
 	sweep(s, now, st);
-	if (catalog_pack_usage(s->cat, vault_id, &u, &n, e) != 0)
+	if (catalog_pack_usage(s->cat, vault_id, &u, &n, e) != 0) {
+		err_prefix(e, "collecting space: listing the packs: ");
 		goto out;
-	for (size_t i = 0; i < n; i++) {
+	}
+	for (i = 0; i < n; i++) {
 		const struct region *r = NULL, *pair = NULL;
-		struct err pe;
 		int64_t after = u[i].size;
 		int r_ok = -1;
+		bool dropping = false;
 
 		st->packs_seen++;
 		st->bytes_before += u[i].size;
@@ -230,18 +241,31 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 		if (strcmp(lv.machine_id, u[i].machine_id) != 0) {
 			free(lv.ids);
 			lv.ids = NULL;
+			lv.n = 0;
 			snprintf(lv.machine_id, sizeof(lv.machine_id), "%s", u[i].machine_id);
-			if (catalog_refs_mark(s->cat, lv.machine_id, &lv.ids, &lv.n, &lv.mark, &pe) != 0) {
-				fprintf(stderr, "arcad: collecting machine %.16s: %s\n", lv.machine_id, pe.msg);
-				snprintf(skipped, sizeof(skipped), "%s", lv.machine_id);
+			if (catalog_refs_mark(s->cat, lv.machine_id, &lv.ids, &lv.n, &lv.mark, e) != 0) {
+				err_prefix(e, "collecting machine %.16s: ", lv.machine_id);
+				goto out;
 			}
 		}
-		if (strcmp(skipped, u[i].machine_id) == 0 ||
-		    stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0 || measure(s, &u[i], &lv, &pe) != 0) {
+		if (strcmp(skipped, u[i].machine_id) == 0) {
 			st->bytes_after += u[i].size;
 			continue;
 		}
+		if (stores_of(s, u[i].vault_id, &r, &pair, &pe) != 0) {
+			/* A vault whose region is not configured (a definite
+			 * answer) keeps its packs; a read that failed ends the pass. */
+			if (pe.code != ERR_NOT_FOUND)
+				break;
+			st->bytes_after += u[i].size;
+			continue;
+		}
+		if (measure(s, &u[i], &lv, e) != 0) {
+			err_prefix(e, "collecting pack %.16s: ", u[i].id);
+			goto out;
+		}
 		if (u[i].live_objects == 0) {
+			dropping = true;
 			r_ok = catalog_gc_drop(s->cat, u[i].machine_id, u[i].id, lv.mark, r->name,
 					       pair ? pair->name : "", now, now + GC_GRACE, &pe);
 			if (r_ok == 0) {
@@ -264,10 +288,18 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 			 * next pass. */
 			snprintf(skipped, sizeof(skipped), "%s", u[i].machine_id);
 			st->machines_skipped++;
+		} else if (r_ok != 0 && dropping) {
+			/* The catalog failed (the drop changed nothing): stop. */
+			break;
 		} else if (r_ok != 0) {
 			fprintf(stderr, "arcad: collecting pack %.16s: %s\n", u[i].id, pe.msg);
 		}
 		st->bytes_after += after;
+	}
+	if (i < n) {
+		/* Stopped at pack I by a failure PE tells. */
+		err_set(e, pe.code, "collecting pack %.16s: %s", u[i].id, pe.msg);
+		goto out;
 	}
 	rc = 0;
 out:
