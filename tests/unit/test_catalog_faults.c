@@ -1265,7 +1265,7 @@ static void test_every_call_under_faults(void **state)
 	assert_string_equal(pass.a.s, "dropped dddddddd ");
 	for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
 		sweep_call(&calls[i]);
-	printf("catalog faults: %ld points tried over %zu calls, %ld short or wrong answers\n",
+	printf("note: catalog faults: %ld points tried over %zu calls, %ld short or wrong answers\n",
 	       points_tried, sizeof(calls) / sizeof(calls[0]), wrong);
 	fflush(stdout);
 	assert_int_equal(wrong, 0);
