@@ -338,6 +338,17 @@ int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id,
 	return c->ops->lease_end(c->b, machine_id, id, e);
 }
 
+int catalog_lease_list(struct catalog *c, struct lease **out, size_t *n, struct err *e)
+{
+	return c->ops->lease_list(c->b, out, n, e);
+}
+
+int catalog_pack_forget(struct catalog *c, const char *pack, int64_t after, catalog_pair_fn pair_of,
+			void *arg, struct err *e)
+{
+	return c->ops->pack_forget(c->b, pack, after, pair_of, arg, e);
+}
+
 int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
 		       struct err *e)
 {

@@ -129,6 +129,12 @@ struct pack_use {
 	int64_t size, objects, live_objects, live_bytes;
 };
 
+/* A backup's lease (catalog_lease_list). */
+struct lease {
+	catalog_id id, machine_id;
+	int64_t started, expires;
+};
+
 struct pack_obj {
 	struct objid id;
 	int64_t length;
@@ -476,6 +482,9 @@ struct catalog_ops {
 	 * an ended one. */
 	int (*lease_end)(struct catalog_backend *b, const char *machine_id, const char *id,
 			 struct err *e);
+	/* Every lease, expired or not, oldest first (*OUT: caller frees):
+	 * what an operator sees with `arcad lease list`. */
+	int (*lease_list)(struct catalog_backend *b, struct lease **out, size_t *n, struct err *e);
 
 	/* ---- space collection (gc.c) ---- */
 
@@ -483,6 +492,17 @@ struct catalog_ops {
 	 * vaults), by machine (*OUT: caller frees; the live_ fields 0). */
 	int (*pack_usage)(struct catalog_backend *b, const char *vault_id, struct pack_use **out,
 			  size_t *n, struct err *e);
+	/* Forget pack PACK, whose file an operator found lost or damaged:
+	 * its object records and its row go, in one transaction, so that the
+	 * service answers its objects missing and the next backup of its
+	 * machine that still has their source uploads them again (SPEC
+	 * section 7, rule 6); its files are doomed after AFTER in its vault's
+	 * region and, for GRS, PAIR_OF(ARG, region)'s. Points that reference
+	 * its objects keep their references (the collector keeps none of
+	 * their objects alive that are not stored). ERR_NOT_FOUND for a pack
+	 * the catalog does not list. */
+	int (*pack_forget)(struct catalog_backend *b, const char *pack, int64_t after,
+			   catalog_pair_fn pair_of, void *arg, struct err *e);
 	/* The objects MACHINE's recovery points reference (live or
 	 * soft-deleted: a soft-deleted point can come back), as of a mark:
 	 * *IDS sorted and unique (caller frees), and *MARK, which gc_drop and
@@ -730,6 +750,9 @@ int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, 
 int catalog_lease_renew(struct catalog *c, const char *machine_id, const char *id, int64_t now,
 			int64_t expires, int64_t *until, struct err *e);
 int catalog_lease_end(struct catalog *c, const char *machine_id, const char *id, struct err *e);
+int catalog_lease_list(struct catalog *c, struct lease **out, size_t *n, struct err *e);
+int catalog_pack_forget(struct catalog *c, const char *pack, int64_t after, catalog_pair_fn pair_of,
+			void *arg, struct err *e);
 int catalog_pack_usage(struct catalog *c, const char *vault_id, struct pack_use **out, size_t *n,
 		       struct err *e);
 int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **ids, size_t *n,

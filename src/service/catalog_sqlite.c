@@ -1864,12 +1864,18 @@ static int sq_machine_undelete(struct catalog_backend *c, const char *vault_id, 
 }
 
 static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
-		const char *region, const char *pair, int64_t after,
-		struct err *e);  struct purge { int64_t before,
-		after; catalog_pair_fn pair_of; void *arg; int64_t *points,
-		*machines; };  /* A pack of a purged machine (pack, region,
-		redundancy): doom its files. */ static int doom_purged_pack(struct catalog_backend *c,
-		sqlite3_stmt *st, void *arg, struct err *e)
+		const char *region, const char *pair, int64_t after, struct err *e);
+
+struct purge {
+	int64_t before, after;
+	catalog_pair_fn pair_of;
+	void *arg;
+	int64_t *points, *machines;
+};
+
+/* A pack of a purged machine (pack, region, redundancy): doom its files. */
+static int doom_purged_pack(struct catalog_backend *c, sqlite3_stmt *st, void *arg,
+			    struct err *e)
 {
 	struct purge *a = arg;
 	char pack[65], region[65], redundancy[8];
@@ -2502,6 +2508,24 @@ static int sq_lease_end(struct catalog_backend *c, const char *machine_id, const
 	return rc;
 }
 
+static int lease_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct lease *l = elem;
+
+	(void)e;
+	copy_col(l->id, sizeof(l->id), st, 0);
+	copy_col(l->machine_id, sizeof(l->machine_id), st, 1);
+	l->started = sqlite3_column_int64(st, 2);
+	l->expires = sqlite3_column_int64(st, 3);
+	return 0;
+}
+
+static int sq_lease_list(struct catalog_backend *c, struct lease **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, machine_id, started, expires FROM leases ORDER BY started, id",
+		       NULL, 0, sizeof(**out), lease_fill, NULL, (void **)out, n, e);
+}
+
 static int sq_point_get(struct catalog_backend *c, const char *machine_id, const char *point_id,
 			struct recovery_point *rp, struct err *e)
 {
@@ -2633,6 +2657,64 @@ static int sq_pack_usage(struct catalog_backend *c, const char *vault_id, struct
 		       " JOIN machines m ON m.id = p.machine_id"
 		       " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created",
 		       vault_id, 0, sizeof(**out), pack_use_fill, NULL, (void **)out, n, e);
+}
+
+struct forget {
+	const char *pack;
+	int64_t after;
+	catalog_pair_fn pair_of;
+	void *arg;
+	int found;
+};
+
+/* The pack's row (machine, region, redundancy): drop its records, doom
+ * its files. */
+static int forget_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	struct forget *a = arg;
+	char machine[sizeof(catalog_id)], region[65], redundancy[8];
+	const char *pair;
+
+	copy_col(machine, sizeof(machine), st, 0);
+	copy_col(region, sizeof(region), st, 1);
+	copy_col(redundancy, sizeof(redundancy), st, 2);
+	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
+	a->found = 1;
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine, a->pack,
+		 0, e) != 0 ||
+	    run3(c, "DELETE FROM packs WHERE id = ?1", a->pack, NULL, 0, e) != 0)
+		return -1;
+	return doom(c, NULL, a->pack, region, pair, a->after, e) != 0 ? -1 : 1;
+}
+
+static int forget(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct forget *a = arg;
+	sqlite3_stmt *st = prep(c, "SELECT p.machine_id, v.region, v.redundancy FROM packs p"
+				   " JOIN machines m ON m.id = p.machine_id"
+				   " JOIN vaults v ON v.id = m.vault_id WHERE p.id = ?1", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->pack);
+	rc = each_row(c, st, forget_row, a, e);
+	sqlite3_finalize(st);
+	if (rc < 0)
+		return -1;
+	return a->found ? 0 : err_set(e, ERR_NOT_FOUND, "the catalog lists no pack %.64s", a->pack);
+}
+
+static int sq_pack_forget(struct catalog_backend *c, const char *pack, int64_t after,
+			  catalog_pair_fn pair_of, void *arg, struct err *e)
+{
+	struct forget a = { pack, after, pair_of, arg, 0 };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, forget, &a, e);
+	UNLOCK(c);
+	return rc;
 }
 
 static int pack_obj_fill(sqlite3_stmt *st, void *elem, struct err *e)
@@ -3097,6 +3179,8 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.lease_begin = sq_lease_begin,
 	.lease_renew = sq_lease_renew,
 	.lease_end = sq_lease_end,
+	.lease_list = sq_lease_list,
+	.pack_forget = sq_pack_forget,
 	.point_get = sq_point_get,
 	.refs_mark = sq_refs_mark,
 	.pack_usage = sq_pack_usage,

@@ -59,6 +59,19 @@ static bool is_live(const struct live *lv, const struct objid *id)
 		       (int (*)(const void *, const void *))objid_cmp) != NULL;
 }
 
+/* Packs come by machine: LV holds what MACHINE_ID's points reference,
+ * marked once when its first pack comes. 0, or -1 with E set. */
+static int mark_of(struct service *s, struct live *lv, const char *machine_id, struct err *e)
+{
+	if (strcmp(lv->machine_id, machine_id) == 0)
+		return 0;
+	free(lv->ids);
+	lv->ids = NULL;
+	lv->n = 0;
+	snprintf(lv->machine_id, sizeof(lv->machine_id), "%s", machine_id);
+	return catalog_refs_mark(s->cat, lv->machine_id, &lv->ids, &lv->n, &lv->mark, e);
+}
+
 /* Count pack U's objects and its live ones, and their bytes. */
 static int measure(struct service *s, struct pack_use *u, const struct live *lv, struct err *e)
 {
@@ -238,15 +251,9 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 		st->packs_seen++;
 		st->bytes_before += u[i].size;
 		/* Packs come by machine: mark each machine's references once. */
-		if (strcmp(lv.machine_id, u[i].machine_id) != 0) {
-			free(lv.ids);
-			lv.ids = NULL;
-			lv.n = 0;
-			snprintf(lv.machine_id, sizeof(lv.machine_id), "%s", u[i].machine_id);
-			if (catalog_refs_mark(s->cat, lv.machine_id, &lv.ids, &lv.n, &lv.mark, e) != 0) {
-				err_prefix(e, "collecting machine %.16s: ", lv.machine_id);
-				goto out;
-			}
+		if (mark_of(s, &lv, u[i].machine_id, e) != 0) {
+			err_prefix(e, "collecting machine %.16s: ", lv.machine_id);
+			goto out;
 		}
 		if (strcmp(skipped, u[i].machine_id) == 0) {
 			st->bytes_after += u[i].size;
@@ -304,6 +311,37 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 	rc = 0;
 out:
 	pthread_mutex_unlock(&one_pass);
+	free(lv.ids);
+	free(u);
+	return rc;
+}
+
+int gc_preview(struct service *s, const char *vault_id, struct gc_stats *st, struct err *e)
+{
+	struct pack_use *u = NULL;
+	struct live lv = { .machine_id = "" };
+	size_t n = 0;
+	int rc = -1;
+
+	memset(st, 0, sizeof(*st));
+	if (catalog_pack_usage(s->cat, vault_id, &u, &n, e) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		if (mark_of(s, &lv, u[i].machine_id, e) != 0 || measure(s, &u[i], &lv, e) != 0)
+			goto out;
+		st->packs_seen++;
+		st->bytes_before += u[i].size;
+		if (u[i].live_objects == 0) {
+			st->packs_dropped++;
+		} else if ((double)u[i].live_bytes < GC_REWRITE_BELOW * (double)u[i].size) {
+			st->packs_rewritten++;
+			st->bytes_after += u[i].live_bytes;
+		} else {
+			st->bytes_after += u[i].size;
+		}
+	}
+	rc = 0;
+out:
 	free(lv.ids);
 	free(u);
 	return rc;

@@ -49,4 +49,12 @@ void gc_upload_end(void);
 int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats *st,
 	   struct err *e);
 
+/* What a pass over vault VAULT_ID (NULL: all vaults) would do now, leases
+ * aside, changing nothing: packs_dropped and packs_rewritten count the
+ * packs it would drop and rewrite, bytes_after the bytes left (a rewritten
+ * pack's live objects). Reads only, so it may run beside a service's own
+ * passes (`arcad space preview`). 0, or -1 with E set: a preview is never
+ * made of part of the packs or part of the references. */
+int gc_preview(struct service *s, const char *vault_id, struct gc_stats *st, struct err *e);
+
 #endif

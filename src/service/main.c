@@ -671,6 +671,132 @@ static int admin_token_create(struct admin *a, struct err *e)
 	return 0;
 }
 
+/* ---- the operator's view of packs, leases and space ---- */
+
+static int admin_pack_list(struct admin *a, struct err *e)
+{
+	struct pack_use *u = NULL;
+	size_t n = 0;
+	json_t *arr = json_array();
+
+	if (catalog_pack_usage(a->s.cat, NULL, &u, &n, e) != 0) {
+		json_decref(arr);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (a->json)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:s,s:I}", "id", u[i].id,
+							     "machine", u[i].machine_id, "vault",
+							     u[i].vault_id, "size", (json_int_t)u[i].size));
+		else
+			printf("%s %s %lld\n", u[i].id, u[i].machine_id, (long long)u[i].size);
+	}
+	if (a->json)
+		print_json(json_pack("{s:o}", "packs", arr));
+	else
+		json_decref(arr);
+	free(u);
+	return 0;
+}
+
+/* A pack whose file is lost or damaged is forgotten, so that its objects
+ * count as missing and the next backup that has their source sends them
+ * again (SPEC section 7, rule 6: the store is the truth). */
+static int admin_pack_forget(struct admin *a, struct err *e)
+{
+	if (catalog_pack_forget(a->s.cat, a->arg[0], a->now + GC_GRACE, service_pair_of, &a->s,
+				e) != 0)
+		return -1;
+	if (admin_audit(a, "pack.forget", a->arg[0], e) != 0)
+		return -1;
+	if (a->json)
+		print_json(json_pack("{s:s}", "forgotten", a->arg[0]));
+	else
+		printf("Forgot pack %s: its objects are missing now, and the next backup of its "
+		       "machine that still has their source uploads them again. Recovery points "
+		       "that need them stay unrestorable in part until then.\n", a->arg[0]);
+	return 0;
+}
+
+static int admin_lease_list(struct admin *a, struct err *e)
+{
+	struct lease *l = NULL;
+	size_t n = 0;
+	json_t *arr = json_array();
+
+	if (catalog_lease_list(a->s.cat, &l, &n, e) != 0) {
+		json_decref(arr);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (a->json)
+			json_array_append_new(arr, json_pack("{s:s,s:s,s:I,s:I,s:b}", "id", l[i].id,
+							     "machine", l[i].machine_id, "started",
+							     (json_int_t)l[i].started, "expires",
+							     (json_int_t)l[i].expires, "expired",
+							     l[i].expires <= a->now));
+		else
+			printf("%s machine %s, %s\n", l[i].id, l[i].machine_id,
+			       l[i].expires <= a->now ? "expired" : "in force");
+	}
+	if (a->json)
+		print_json(json_pack("{s:o}", "leases", arr));
+	else
+		json_decref(arr);
+	free(l);
+	return 0;
+}
+
+/* End a backup's lease, whoever holds it: the collector need not wait for
+ * a backup the operator knows is over. */
+static int admin_lease_end(struct admin *a, struct err *e)
+{
+	struct lease *l = NULL;
+	size_t n = 0, i;
+	int rc;
+
+	if (catalog_lease_list(a->s.cat, &l, &n, e) != 0)
+		return -1;
+	for (i = 0; i < n && strcmp(l[i].id, a->arg[0]) != 0; i++)
+		;
+	rc = i < n ? catalog_lease_end(a->s.cat, l[i].machine_id, l[i].id, e)
+		   : err_set(e, ERR_NOT_FOUND, "no backup lease %.40s", a->arg[0]);
+	free(l);
+	if (rc != 0 || admin_audit(a, "lease.end", a->arg[0], e) != 0)
+		return -1;
+	if (a->json)
+		print_json(json_pack("{s:s}", "ended", a->arg[0]));
+	else
+		printf("Ended backup lease %s.\n", a->arg[0]);
+	return 0;
+}
+
+/* What a collection pass would free now, read from the catalog only. */
+static int admin_space_preview(struct admin *a, struct err *e)
+{
+	struct vault v;
+	struct gc_stats st;
+
+	if (a->nargs > 1)
+		return err_set(e, ERR_INVALID, "one vault at most");
+	if (a->nargs == 1 && catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0)
+		return -1;
+	if (gc_preview(&a->s, a->nargs == 1 ? v.id : NULL, &st, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(json_pack("{s:I,s:I,s:I,s:I,s:I}", "packs_seen", (json_int_t)st.packs_seen,
+				     "packs_to_drop", (json_int_t)st.packs_dropped,
+				     "packs_to_rewrite", (json_int_t)st.packs_rewritten,
+				     "bytes_before", (json_int_t)st.bytes_before, "bytes_after",
+				     (json_int_t)st.bytes_after));
+	else
+		printf("%lld packs, %lld bytes: a pass would drop %lld and rewrite %lld, leaving "
+		       "%lld bytes\n", (long long)st.packs_seen, (long long)st.bytes_before,
+		       (long long)st.packs_dropped, (long long)st.packs_rewritten,
+		       (long long)st.bytes_after);
+	return 0;
+}
+
 /*
  * The admin commands: their two words, what follows them (the usage), how
  * many arguments that names (-1: not checked), the function, and a line
@@ -694,6 +820,14 @@ static const struct admin_cmd {
 	{ "user add", "--data DIR NAME [--password-file FILE]", 1, admin_user_add,
 	  "a user; a password is generated and printed once unless given" },
 	{ "token create", "--data DIR NAME", 1, admin_token_create, "an API token, printed once" },
+	{ "pack list", "--data DIR", 0, admin_pack_list, "the packs the catalog lists, in every vault" },
+	{ "pack forget", "--data DIR PACK", 1, admin_pack_forget,
+	  "forget a lost or damaged pack; the next backup resends its objects" },
+	{ "lease list", "--data DIR", 0, admin_lease_list, "the backups' leases, in every vault" },
+	{ "lease end", "--data DIR LEASE", 1, admin_lease_end,
+	  "end a backup's lease before it expires" },
+	{ "space preview", "--data DIR [VAULT]", -1, admin_space_preview,
+	  "what a collection pass would drop and rewrite (changes nothing)" },
 };
 
 #define N_ADMIN_CMDS (sizeof(admin_cmds) / sizeof(admin_cmds[0]))

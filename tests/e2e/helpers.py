@@ -46,7 +46,7 @@ PASSWORD = "a long test password"
 
 class Service:
     def __init__(self, arcad, data, plain=False, clock_offset=None, port=0):
-        self.data = data
+        self.data, self.arcad = data, arcad
         argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
         if plain:
             argv.append("--http")
@@ -97,6 +97,15 @@ class Service:
             raise AssertionError("arcad did not stop on SIGTERM")
         assert "Sanitizer" not in err and "runtime error" not in err, err[-4000:]
         assert self.proc.returncode == 0, err[-2000:]
+
+
+def admin(s, *args):
+    """An admin command of `arcad` on service S's data folder, with --json:
+    its answer. What the tests know of the catalog comes from here or from
+    the API, never from its tables."""
+    p = run([s.arcad, *args, "--data", str(s.data), "--json"])
+    assert p.returncode == 0, (args, p.stdout, p.stderr)
+    return json.loads(p.stdout.strip().splitlines()[-1])
 
 
 def has_test_clock(arcad):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from helpers import (PASSPHRASE, Relay, Service, World, free_port, has_test_clock,
+from helpers import (PASSPHRASE, Relay, Service, World, admin, free_port, has_test_clock,
     machine_signed, pin, rsync_diff, usage_bytes)
 
 
@@ -617,22 +617,20 @@ def test_authenticating_proxy(world, tmp_path):
 
 
 def test_objects_the_service_lost_are_uploaded_again(world, tmp_path):
-    import sqlite3
     a = world.register("server-01")
     src = tmp_path / "src"
     src.mkdir()
     (src / "keep").write_bytes(os.urandom(1 << 20))
     a.json("backup", str(src))
+    before = {p["id"] for p in admin(world.s, "pack", "list")["packs"]}
     (src / "lost").write_bytes(os.urandom(2 << 20))
     a.json("backup", str(src))
-    # The service forgets the objects of the last backup's packs (as if an
-    # operator restored an older catalog); the agent's cache still lists them.
-    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
-    newest = db.execute("SELECT id FROM packs ORDER BY created DESC, rowid DESC LIMIT 1").fetchone()[0]
-    n = db.execute("DELETE FROM objects WHERE pack_id = ?", (newest,)).rowcount
-    db.commit()
-    db.close()
-    assert n > 0
+    # The last backup's packs are lost from the store and the operator
+    # forgets them; the agent's cache still lists their objects.
+    newest = {p["id"] for p in admin(world.s, "pack", "list")["packs"]} - before
+    assert newest
+    for pack in newest:
+        assert admin(world.s, "pack", "forget", pack)["forgotten"] == pack
     r = a.json("backup", str(src))
     assert r["status"] == "complete" and r["bytes_read"] == 2 << 20, r
     assert r["bytes_stored"] >= 2 << 20, r

@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from helpers import (Clock, call_pin, collect, disk, eventually, machine_signed, pack_files, pin,
-                     rsync_diff, usage_bytes)
+from helpers import (Clock, admin, call_pin, collect, disk, eventually, machine_signed,
+                     pack_files, pin, rsync_diff, usage_bytes)
 
 DAY = 86400
 # `make soak` raises the randomized rounds far beyond what the suite runs.
@@ -105,37 +105,20 @@ def test_collection_leaves_a_backup_in_progress_alone(world, arcad_bin, tmp_path
         assert rsync_diff(src, o / str(src).lstrip("/")) == ""
 
 
-def live_ids(db):
-    """(machine, hex id) of every object a recovery point references."""
-    live = set()
-    for machine, blob in db.execute("SELECT machine_id, ids FROM point_refs"):
-        live.update((machine, blob[i:i + 32].hex()) for i in range(0, len(blob), 32))
-    return live
-
-
 def pending_work(world):
-    """Packs the collector would still drop or rewrite: less than half live."""
-    import sqlite3
-    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
-    live = live_ids(db)
-    packs = {p: size for p, size in db.execute("SELECT id, size FROM packs")}
-    used = dict.fromkeys(packs, 0)
-    for machine, oid, pack, length in db.execute("SELECT machine_id, id, pack_id, length FROM objects"):
-        if (machine, oid) in live:
-            used[pack] += length
-    db.close()
-    return sum(1 for p, size in packs.items() if 2 * used[p] < size)
+    """Packs the collector would still drop or rewrite (a preview that
+    changes nothing)."""
+    r = admin(world.s, "space", "preview")
+    return r["packs_to_drop"] + r["packs_to_rewrite"]
 
 
 def consistent(world):
-    """Every pack the catalog names is in both stores (GRS)."""
-    import sqlite3
-    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
-    packs = [r[0] for r in db.execute("SELECT id FROM packs")]
-    db.close()
-    files = {f.name for f in (world.s.data / "store").rglob("*") if f.is_file()}
-    missing = [p for p in packs if p not in files]
-    assert missing == [], missing
+    """Every pack the catalog names is in both regions' stores (GRS)."""
+    packs = [p["id"] for p in admin(world.s, "pack", "list")["packs"]]
+    for region in ("local-1", "local-2"):
+        files = pack_files(world, region)
+        missing = [p for p in packs if p not in files]
+        assert missing == [], (region, missing)
 
 
 def test_sigkill_during_collection(world, arcad_bin, tmp_path):

@@ -4,12 +4,11 @@ collector stays off its uploads however long it takes, and released when it
 fails, so the collector is not held off for hours by a backup that is over."""
 import json
 import os
-import sqlite3
 import time
 
 import pytest
 
-from helpers import Clock, World, has_test_clock, make_pack, signed
+from helpers import Clock, World, admin, has_test_clock, make_pack, signed
 
 HOUR = 3600
 
@@ -35,12 +34,8 @@ def collect(world):
 
 
 def leases(world):
-    """(id, expires) of every lease row in the catalog."""
-    db = sqlite3.connect(str(world.s.data / "catalog.db"), timeout=30)
-    try:
-        return db.execute("SELECT id, expires FROM leases").fetchall()
-    finally:
-        db.close()
+    """(id, expires) of every lease, as the operator sees them."""
+    return [(x["id"], x["expires"]) for x in admin(world.s, "lease", "list")["leases"]]
 
 
 def test_renewed_lease_keeps_collection_off_past_six_hours(world, arcad_bin, tmp_path):
@@ -188,10 +183,8 @@ def test_lapsed_lease_is_replaced_and_checked(monkeypatch, arcad_bin, arca_bin, 
         while p.poll() is None:
             rows = leases(w)
             if rows and not gone:
-                db = sqlite3.connect(str(w.s.data / "catalog.db"), timeout=30)
-                db.execute("DELETE FROM leases")
-                db.commit()
-                db.close()
+                for lease, _ in rows:
+                    admin(w.s, "lease", "end", lease)
                 gone = True
             time.sleep(0.3)
         out, err = p.communicate()

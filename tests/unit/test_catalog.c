@@ -362,6 +362,58 @@ static void test_vault_limit(void **state)
 /* Issue 12, defect 7 (leases): a lease is renewed only by its machine while
  * it is valid, holds the collector off until its renewed end, and once
  * released or expired holds nothing and is not revived. */
+/* A pack an operator found lost is forgotten: its objects are missing
+ * (the next backup sends them again), its files are doomed in both
+ * regions, and leases are listed for the operator. */
+static void test_pack_forget_and_lease_list(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 0x31, 0x32 };
+	char a[65], hex[OBJID_HEX_LEN + 1];
+	const char *ids[1] = { hex };
+	bool missing[1];
+	catalog_id who, l1, l2;
+	struct doomed *d;
+	struct lease *ls;
+	size_t n;
+	struct objid id;
+	struct err e;
+
+	add_pack(f, 'f', objs, 2, a);
+	memset(&id, 0, sizeof(id));
+	id.b[0] = 0x31;
+	objid_to_hex(&id, hex);
+	assert_int_equal(catalog_objects_missing(f->c, f->m.id, ids, 1, missing, NULL), 0);
+	assert_false(missing[0]);
+	assert_int_equal(catalog_pack_forget(f->c, a, 7200, pair_of, NULL, NULL), 0);
+	assert_int_equal(catalog_pack_owner(f->c, a, who, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_objects_missing(f->c, f->m.id, ids, 1, missing, NULL), 0);
+	assert_true(missing[0]);
+	assert_int_equal(catalog_doomed_due(f->c, 7200, &d, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(d[0].pack, a);
+	assert_string_equal(d[0].pair, "local-2");
+	free(d);
+	assert_int_equal(catalog_pack_reader(f->c, a, who, &e), -1); /* lost: nobody reads it */
+	assert_int_equal(catalog_pack_forget(f->c, a, 7200, pair_of, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 2000, 9000, l1, NULL), 0);
+	assert_int_equal(catalog_lease_begin(f->c, f->m.id, 2001, 9001, l2, NULL), 0);
+	assert_int_equal(catalog_lease_list(f->c, &ls, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(ls[0].id, l1);
+	assert_string_equal(ls[0].machine_id, f->m.id);
+	assert_true(ls[1].started == 2001 && ls[1].expires == 9001);
+	free(ls);
+	assert_int_equal(catalog_lease_end(f->c, f->m.id, l1, NULL), 0);
+	assert_int_equal(catalog_lease_list(f->c, &ls, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(ls[0].id, l2);
+	free(ls);
+}
+
 static void test_lease_renew_and_release(void **state)
 {
 	struct fx *f = *state;
@@ -475,6 +527,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purged_machine_packs_are_doomed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_renew_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pack_forget_and_lease_list, setup, teardown),
 	};
 	int failed = 0;
 

@@ -467,6 +467,8 @@ OBJ_LIST(l_pack_objects, struct pack_obj, catalog_pack_objects(c, m1, pack1, &v,
 OBJ_LIST(l_doomed, struct doomed, catalog_doomed_due(c, T0 + 999999, &v, &n, e),
 	 " %.8s/%s/%s", v[i].pack, v[i].region, v[i].pair)
 OBJ_LIST(l_policy_machines, catalog_id, catalog_policy_machines(c, &v, &n, e), " %s", v[i])
+OBJ_LIST(l_leases, struct lease, catalog_lease_list(c, &v, &n, e), " %s/%lld/%lld",
+	 v[i].machine_id, (long long)v[i].started, (long long)v[i].expires)
 
 static int l_jobs(struct catalog *c, struct ans *a, struct err *e)
 {
@@ -706,7 +708,7 @@ static int describe(struct catalog *c, struct ans *a)
 {
 	int (*const reads[])(struct catalog *, struct ans *, struct err *) = {
 		l_tokens, l_vaults, l_machines, l_points1, l_points2, l_usage, l_alerts, l_audit,
-		l_pack_usage, l_pack_objects, l_doomed, l_policy_machines, l_jobs, l_refs,
+		l_pack_usage, l_pack_objects, l_doomed, l_policy_machines, l_leases, l_jobs, l_refs,
 		r_open, r_credential,
 	};
 
@@ -937,6 +939,7 @@ WRITE(w_lease_end, catalog_lease_end(c, m2, lease_id, e))
 WRITE(w_lease_end_other, catalog_lease_end(c, m1, lease_id, e))
 WRITE(w_doom, catalog_gc_doom(c, m1, pack_dead, "r1", "", T0 + 86400, e))
 WRITE(w_doomed_done, catalog_doomed_done(c, pack_doomed, e))
+WRITE(w_pack_forget, catalog_pack_forget(c, pack1, T0 + 4400, NULL, NULL, e))
 
 static int w_token_create(struct catalog *c, struct ans *a, struct err *e)
 {
@@ -1110,6 +1113,7 @@ static const struct call calls[] = {
 	{ "alert_list", l_alerts, false, false },
 	{ "audit_list", l_audit, false, false },
 	{ "pack_usage", l_pack_usage, false, false },
+	{ "lease_list", l_leases, false, false },
 	{ "refs_mark", l_refs, false, false },
 	{ "pack_objects", l_pack_objects, false, false },
 	{ "doomed_due", l_doomed, false, false },
@@ -1161,6 +1165,7 @@ static const struct call calls[] = {
 	{ "gc_move", w_move, true, false },
 	{ "doomed_claim", w_claim, true, false },
 	{ "doomed_done", w_doomed_done, true, false },
+	{ "pack_forget", w_pack_forget, true, false },
 	{ "collector's pass", w_collector_pass, true, false },
 };
 
