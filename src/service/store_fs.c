@@ -6,7 +6,8 @@
  * default size) stay under 4,000 names per folder. A put writes a new file
  * in tmp/, fsyncs it, renames it to its name and fsyncs the folder: the
  * rename is what makes a pack appear whole or not at all, and two puts of
- * the same id each rename their own whole copy over the other. Reads use
+ * the same id each rename their own whole copy over the other; a crash
+ * mid-put leaves a file in tmp/ that the next open removes. Reads use
  * pread on a descriptor of their own, so nothing here needs a lock.
  */
 #include "store.h"
@@ -19,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-#define IO_BUF (1u << 20) /* bytes per read or write system call */
+#define IO_BUF (1u << 20)        /* bytes per read or write system call */
+#define STALE_PUT (24 * 3600)    /* seconds: a put file this old was cut short */
 
 struct store_fs {
 	struct store base; /* first: a struct store * points here */
@@ -64,6 +67,36 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
+/* Remove what puts cut short by a crash left in tmp/: files no put has
+ * written to for a day (a put in progress writes every moment, and another
+ * process may share the folder, so nothing younger is touched). */
+static int sweep_tmp(const char *tmp, struct err *e)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	time_t old = time(NULL) - STALE_PUT;
+
+	if (d == NULL)
+		return err_errno(e, "open %s", tmp);
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		char path[PATH_MAX + 260];
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_mtime < old)
+			unlink(path);
+	}
+	if (errno != 0) {
+		err_errno(e, "read %s", tmp);
+		closedir(d);
+		return -1;
+	}
+	closedir(d);
+	return 0;
+}
+
 struct store *store_fs_open(const char *root, struct err *e)
 {
 	struct store_fs *s = calloc(1, sizeof(*s));
@@ -81,7 +114,8 @@ struct store *store_fs_open(const char *root, struct err *e)
 		free(s);
 		return NULL;
 	}
-	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(packs, e)) {
+	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(packs, e) ||
+	    sweep_tmp(s->tmp, e)) {
 		free(s);
 		return NULL;
 	}

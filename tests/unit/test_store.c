@@ -14,6 +14,8 @@
 #include <string.h>
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <time.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -516,6 +518,32 @@ static void test_copy_and_whole_reads(void **state)
 	}
 }
 
+/* The folder backend's own promise: what a crash mid-put left in tmp/ goes
+ * at the next open, and a put another process has in progress stays. */
+static void test_fs_open_removes_stale_puts(void **state)
+{
+	struct fs_fixture *f = fs_fixture_new();
+	struct store *s = fs_open(f, 0);
+	char stale[160], fresh[160];
+	struct timespec t[2] = { { time(NULL) - 2 * 86400, 0 }, { time(NULL) - 2 * 86400, 0 } };
+	FILE *fp;
+
+	(void)state;
+	store_close(s);
+	snprintf(stale, sizeof(stale), "%s/s0/tmp/put-0123.abcdef", f->root);
+	snprintf(fresh, sizeof(fresh), "%s/s0/tmp/put-4567.abcdef", f->root);
+	assert_non_null(fp = fopen(stale, "w"));
+	fclose(fp);
+	assert_non_null(fp = fopen(fresh, "w"));
+	fclose(fp);
+	assert_int_equal(utimensat(AT_FDCWD, stale, t, 0), 0);
+	s = fs_open(f, 0);
+	assert_int_equal(access(stale, F_OK), -1);
+	assert_int_equal(access(fresh, F_OK), 0);
+	store_close(s);
+	fs_fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_a_failed_writer_stops_the_get),
 		cmocka_unit_test(test_concurrent_puts_of_one_id),
 		cmocka_unit_test(test_copy_and_whole_reads),
+		cmocka_unit_test(test_fs_open_removes_stale_puts),
 	};
 
 	if (sodium_init() < 0)
