@@ -121,8 +121,12 @@ static int append_file(int out, const char *piece, uint64_t len, struct err *e)
 			}
 		len -= (uint64_t)r < len ? (uint64_t)r : len;
 	}
-	if (r < 0 || len != 0) {
+	if (r < 0) {
 		err_errno(e, "read the uploaded piece");
+		goto out;
+	}
+	if (len != 0) {
+		err_set(e, ERR_IO, "the uploaded piece is shorter than its length");
 		goto out;
 	}
 	if (fsync(out) != 0) {
