@@ -1155,11 +1155,11 @@ static const uint8_t *map_upload(struct call *c, size_t *len, struct err *e)
 static void store_pack_file(struct call *c, const char *id, const uint8_t *data, size_t len)
 {
 	struct pack_entry *ents = NULL;
-	struct store *st, *pair = NULL;
+	struct store *st[2] = { NULL, NULL };
 	size_t n = 0;
 	struct err e;
 
-	if ((st = machine_store_pair(c, &pair, &e)) == NULL)
+	if ((st[0] = machine_store_pair(c, &st[1], &e)) == NULL)
 		goto fail;
 	if (len == 0) {
 		err_set(&e, ERR_INVALID, "the pack is empty");
@@ -1174,8 +1174,7 @@ static void store_pack_file(struct call *c, const char *id, const uint8_t *data,
 	 * Store and record under gc_upload_begin (gc.h): the sweeper cannot
 	 * delete the file of a doomed pack sent again in between. */
 	gc_upload_begin();
-	if (store_put_mem(st, id, data, len, &e) != 0 ||
-	    (pair && store_put_mem(pair, id, data, len, &e) != 0) ||
+	if (store_put_mem_each(st, st[1] ? 2 : 1, id, data, len, &e) != 0 ||
 	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
 		gc_upload_end();
 		goto fail;

@@ -120,8 +120,8 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct liv
 	if (catalog_gc_doom(s->cat, u->machine_id, new_hex, r->name, pair ? pair->name : "",
 			    now + 86400, e) != 0)
 		goto out;
-	if (store_put_mem(r->store, new_hex, out.data, out.len, e) != 0 ||
-	    (pair && store_put_mem(pair->store, new_hex, out.data, out.len, e) != 0))
+	if (store_put_mem_each((struct store *[]){ r->store, pair ? pair->store : NULL },
+			       pair ? 2 : 1, new_hex, out.data, out.len, e) != 0)
 		goto out;
 	if (catalog_gc_move(s->cat, u->machine_id, u->id, new_hex, out.len, ents, n_ents, lv->mark,
 			    r->name, pair ? pair->name : "", now, now + GC_GRACE, e) != 0)

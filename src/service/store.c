@@ -1,10 +1,13 @@
 /*
  * store.c: the calls of the store contract, dispatched to each backend, and
- * what is built on them alone (puts from memory, whole reads, the GRS copy);
+ * what is built on them alone (puts from memory, into several stores at
+ * once; whole reads; the copy between stores);
  * see store.h. Nothing here knows how a backend keeps its packs.
  */
 #include "store.h"
 
+#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -66,6 +69,55 @@ int store_put_mem(struct store *s, const char *id, const uint8_t *data, uint64_t
 	struct store_reader r = { mem_read, &m };
 
 	return store_put(s, id, len, &r, e);
+}
+
+#define PUT_EACH_MAX 4 /* stores one pack goes to at once: a region and its pair */
+
+struct put_job {
+	struct store *s;
+	const char *id;
+	const uint8_t *data;
+	uint64_t len;
+	int rc;
+	struct err e;
+};
+
+static void *put_job_run(void *arg)
+{
+	struct put_job *j = arg;
+
+	j->rc = store_put_mem(j->s, j->id, j->data, j->len, &j->e);
+	return NULL;
+}
+
+int store_put_mem_each(struct store *const *s, size_t n, const char *id, const uint8_t *data,
+		       uint64_t len, struct err *e)
+{
+	struct put_job j[PUT_EACH_MAX];
+	pthread_t t[PUT_EACH_MAX];
+	bool started[PUT_EACH_MAX] = { false };
+
+	if (n > PUT_EACH_MAX)
+		return err_set(e, ERR_TOO_LARGE, "a pack goes to at most %d stores at once",
+			       PUT_EACH_MAX);
+	for (size_t i = 0; i < n; i++) {
+		j[i] = (struct put_job){ .s = s[i], .id = id, .data = data, .len = len };
+		/* The first put runs here; so does any a thread could not take. */
+		started[i] = i > 0 && pthread_create(&t[i], NULL, put_job_run, &j[i]) == 0;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (!started[i])
+			put_job_run(&j[i]);
+	for (size_t i = 0; i < n; i++)
+		if (started[i])
+			pthread_join(t[i], NULL);
+	for (size_t i = 0; i < n; i++)
+		if (j[i].rc != 0) {
+			if (e)
+				*e = j[i].e;
+			return -1;
+		}
+	return 0;
 }
 
 /* A writer into a buffer of known size. */

@@ -115,6 +115,14 @@ void store_close(struct store *s);
 int store_put_mem(struct store *s, const char *id, const uint8_t *data, uint64_t len,
 		  struct err *e);
 
+/* Store the LEN bytes at DATA as pack ID in each of the N stores S (a
+ * region's and its GRS pair's), all at once: each put runs on a thread of
+ * its own, so the time is the slowest put's, not their sum. 0 when every
+ * put succeeded; -1 with E set from the first that failed (the others may
+ * have stored the pack: content-addressed, a retry keeps them). */
+int store_put_mem_each(struct store *const *s, size_t n, const char *id, const uint8_t *data,
+		       uint64_t len, struct err *e);
+
 /* Read up to CAP bytes of pack ID from byte OFF into BUF, setting *GOT (0
  * only when OFF is at or past the end). 0; -1 with ERR_NOT_FOUND when the
  * pack is absent, or another error. */

@@ -25,6 +25,7 @@
 
 #define IO_BUF (1u << 20)        /* bytes per read or write system call */
 #define STALE_PUT (24 * 3600)    /* seconds: a put file this old was cut short */
+#define WRITEBACK_EVERY (8u << 20) /* bytes a put hands to writeback at a time */
 
 struct store_fs {
 	struct store base; /* first: a struct store * points here */
@@ -177,6 +178,11 @@ static int fill(int fd, uint64_t size, struct store_reader *body, const char *id
 			err_errno(e, "write pack %.16s", id);
 			goto out;
 		}
+		/* Start writing back what is in, so the fsync at the end waits
+		 * for the last piece rather than for the whole pack. */
+		if ((have + got) / WRITEBACK_EVERY != have / WRITEBACK_EVERY)
+			sync_file_range(fd, (off_t)(have / WRITEBACK_EVERY * WRITEBACK_EVERY),
+					WRITEBACK_EVERY, SYNC_FILE_RANGE_WRITE);
 		have += got;
 	}
 	if (have != size) {

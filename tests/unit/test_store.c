@@ -518,6 +518,37 @@ static void test_copy_and_whole_reads(void **state)
 	}
 }
 
+/* One pack into two stores at once (a region and its GRS pair): both get
+ * it, and a failure in either is reported. */
+static void test_put_into_several_stores(void **state)
+{
+	(void)state;
+	FOR_EACH_BACKEND(b, fix, s) {
+		struct store *pair = b->open(fix, 1);
+		struct store *both[2] = { s, pair }, *flipped[2] = { pair, s };
+		size_t n = (3u << 20) + 5;
+		char id[65], bad[65];
+		uint8_t *d = blob(n, 21, id), *x = blob(100, 22, bad);
+		struct err e;
+
+		assert_int_equal(store_put_mem_each(both, 2, id, d, n, &e), 0);
+		check_range(s, id, d, n, 0, n);
+		check_range(pair, id, d, n, 0, n);
+		assert_int_equal(store_put_mem_each(flipped, 2, id, d, n, &e), 0); /* kept */
+		/* The first store cannot take it: the error comes back, whichever
+		 * thread hit it, and the other store has it whole. */
+		assert_int_equal(b->make_unreadable(fix, bad), 0);
+		e.code = ERR_OK;
+		assert_int_equal(store_put_mem_each(both, 2, bad, x, 100, &e), -1);
+		assert_int_not_equal(e.code, ERR_OK);
+		assert_int_equal(store_put_mem_each(flipped, 2, bad, x, 100, &e), -1);
+		check_range(pair, bad, x, 100, 0, 100);
+		store_close(pair);
+		free(d);
+		free(x);
+	}
+}
+
 /* The folder backend's own promise: what a crash mid-put left in tmp/ goes
  * at the next open, and a put another process has in progress stays. */
 static void test_fs_open_removes_stale_puts(void **state)
@@ -555,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_a_failed_writer_stops_the_get),
 		cmocka_unit_test(test_concurrent_puts_of_one_id),
 		cmocka_unit_test(test_copy_and_whole_reads),
+		cmocka_unit_test(test_put_into_several_stores),
 		cmocka_unit_test(test_fs_open_removes_stale_puts),
 	};
 
