@@ -31,6 +31,7 @@ struct store_fs {
 	struct store base; /* first: a struct store * points here */
 	char root[PATH_MAX];
 	char tmp[PATH_MAX];
+	char packs[PATH_MAX];
 };
 
 static const struct store_ops fs_ops;
@@ -101,7 +102,6 @@ static int sweep_tmp(const char *tmp, struct err *e)
 struct store *store_fs_open(const char *root, struct err *e)
 {
 	struct store_fs *s = calloc(1, sizeof(*s));
-	char packs[PATH_MAX];
 
 	if (s == NULL) {
 		err_oom(e);
@@ -110,12 +110,12 @@ struct store *store_fs_open(const char *root, struct err *e)
 	s->base.ops = &fs_ops;
 	if (snprintf(s->root, sizeof(s->root), "%s", root) >= (int)sizeof(s->root) ||
 	    snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", root) >= (int)sizeof(s->tmp) ||
-	    snprintf(packs, sizeof(packs), "%s/packs", root) >= (int)sizeof(packs)) {
+	    snprintf(s->packs, sizeof(s->packs), "%s/packs", root) >= (int)sizeof(s->packs)) {
 		err_set(e, ERR_TOO_LARGE, "store path %s is too long", root);
 		free(s);
 		return NULL;
 	}
-	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(packs, e) ||
+	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(s->packs, e) ||
 	    sweep_tmp(s->tmp, e)) {
 		free(s);
 		return NULL;
@@ -136,6 +136,17 @@ static int pack_path(const struct store_fs *s, const char *id, char *dir, char *
 	if (snprintf(dir, PATH_MAX, "%s/packs/%.2s", s->root, id) >= PATH_MAX ||
 	    snprintf(path, PATH_MAX, "%s/%s", dir, id) >= PATH_MAX)
 		return err_set(e, ERR_TOO_LARGE, "store path too long");
+	return 0;
+}
+
+/* Make the fan-out folder DIR; a new one is made durable in packs/ first,
+ * or a crash could take it, and the pack renamed into it, away. */
+static int fanout_dir(const struct store_fs *s, const char *dir, struct err *e)
+{
+	if (mkdir(dir, 0700) != 0)
+		return errno == EEXIST ? 0 : err_errno(e, "create folder %s", dir);
+	if (fsync_dir(s->packs) != 0)
+		return err_errno(e, "fsync %s", s->packs);
 	return 0;
 }
 
@@ -208,7 +219,7 @@ static int fs_put(struct store *st, const char *id, uint64_t size, struct store_
 	struct stat sb;
 	int fd;
 
-	if (pack_path(s, id, dir, path, e) != 0 || mkdir_one(dir, e) != 0)
+	if (pack_path(s, id, dir, path, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
 	if (stat(path, &sb) == 0)
 		return 0; /* content-addressed: the same bytes are there */
