@@ -38,7 +38,7 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 build-fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie
+	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range
 
 # Start the vault service on its embedded defaults (data folder ./data).
 run: build

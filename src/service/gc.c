@@ -91,44 +91,22 @@ static int measure(struct service *s, struct pack_use *u, const struct live *lv,
 	return 0;
 }
 
-static int read_all(int fd, uint8_t *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t r = read(fd, p, n);
-
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		p += r, n -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Copy the live objects of pack U into a new pack and move them there. */
 static int rewrite(struct service *s, const struct pack_use *u, const struct live *lv,
 		   const struct region *r, const struct region *pair, int64_t now,
 		   int64_t *new_size, struct err *e)
 {
-	char tmp[4200], new_hex[65];
+	char new_hex[65];
 	size_t n_ents = 0;
 	struct pack_entry *ents = NULL;
 	struct pack_writer *w = NULL;
 	struct buf out = BUF_INIT;
 	uint8_t *data = NULL, new_id[PACK_ID_LEN];
 	uint64_t size;
-	int fd = -1, rc = -1;
+	int rc = -1;
 
-	if ((fd = store_open(r->store, u->id, &size, e)) < 0)
+	if (store_get_all(r->store, u->id, &data, &size, e) != 0)
 		goto out;
-	if ((data = malloc(size ? size : 1)) == NULL) {
-		err_oom(e);
-		goto out;
-	}
-	if (read_all(fd, data, size) != 0) {
-		err_errno(e, "read pack %.16s", u->id);
-		goto out;
-	}
 	if (pack_toc_read(data, size, &ents, &n_ents, e) != 0 ||
 	    (w = pack_writer_new(NULL, 0, e)) == NULL)
 		goto out;
@@ -155,19 +133,8 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct liv
 	if (catalog_gc_doom(s->cat, u->machine_id, new_hex, r->name, pair ? pair->name : "",
 			    now + 86400, e) != 0)
 		goto out;
-	snprintf(tmp, sizeof(tmp), "%s/gc-%s", store_tmp_dir(r->store), new_hex);
-	{
-		int t = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-		ssize_t wr = t >= 0 ? write(t, out.data, out.len) : -1;
-
-		if (t < 0 || wr != (ssize_t)out.len || close(t) != 0) {
-			err_errno(e, "write %s", tmp);
-			unlink(tmp);
-			goto out;
-		}
-	}
-	if (store_put_file(r->store, new_hex, tmp, e) != 0 ||
-	    (pair && store_copy(r->store, pair->store, new_hex, e) != 0))
+	if (store_put_mem_each((struct store *[]){ r->store, pair ? pair->store : NULL },
+			       pair ? 2 : 1, new_hex, out.data, out.len, e) != 0)
 		goto out;
 	if (catalog_gc_move(s->cat, u->machine_id, u->id, new_hex, out.len, ents, n_ents, lv->mark,
 			    r->name, pair ? pair->name : "", now, now + GC_GRACE, e) != 0)
@@ -175,8 +142,6 @@ static int rewrite(struct service *s, const struct pack_use *u, const struct liv
 	*new_size = (int64_t)out.len;
 	rc = 0;
 out:
-	if (fd >= 0)
-		close(fd);
 	free(data);
 	free(ents);
 	pack_writer_free(w);

@@ -34,6 +34,10 @@
  * libmicrohttpd's default (32 KiB) means hundreds of calls per MiB. */
 #define CONN_MEMORY (1u << 20)
 
+/* Bytes a streamed response asks its producer for at a time: few calls per
+ * MiB, and bounded memory per connection. */
+#define STREAM_BLOCK (256u << 10)
+
 struct http_server {
 	struct MHD_Daemon *d;
 	http_handler h;
@@ -164,11 +168,110 @@ const char *http_header(const struct http_request *req, const char *name)
 	return req->header ? req->header(req->conn, name) : NULL;
 }
 
+/* A streamed body: what libmicrohttpd's content reader needs besides POS. */
+struct stream {
+	http_stream_fn fn;
+	void *arg;
+	void (*free_fn)(void *arg);
+	uint64_t len;
+};
+
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	struct stream *st = cls;
+	size_t got = 0;
+
+	if (pos >= st->len)
+		return MHD_CONTENT_READER_END_OF_STREAM;
+	if (max > st->len - pos)
+		max = (size_t)(st->len - pos);
+	/* 0 bytes would make libmicrohttpd ask again at once: an error too. */
+	if (st->fn(st->arg, pos, (uint8_t *)buf, max, &got) != 0 || got == 0 || got > max)
+		return MHD_CONTENT_READER_END_WITH_ERROR;
+	return (ssize_t)got;
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+
+	if (st->free_fn)
+		st->free_fn(st->arg);
+	free(st);
+}
+
+void http_respond_stream(struct http_response *res, uint64_t len, http_stream_fn fn, void *arg,
+			 void (*free_fn)(void *arg))
+{
+	res->stream = fn;
+	res->stream_arg = arg;
+	res->stream_free = free_fn;
+	res->stream_len = len;
+}
+
+/* The libmicrohttpd response for RES, or NULL. A stream's argument is
+ * released here when no response takes it over. */
+static struct MHD_Response *response_of(struct http_response *res)
+{
+	struct MHD_Response *r;
+	struct stream *st;
+
+	if (res->use_fd)
+		return MHD_create_response_from_fd_at_offset64(res->fd_len, res->fd, res->fd_offset);
+	if (res->stream == NULL)
+		return MHD_create_response_from_buffer(res->body.len, res->body.data,
+						       MHD_RESPMEM_MUST_COPY);
+	if ((st = malloc(sizeof(*st))) == NULL) {
+		if (res->stream_free)
+			res->stream_free(res->stream_arg);
+		return NULL;
+	}
+	*st = (struct stream){ res->stream, res->stream_arg, res->stream_free, res->stream_len };
+	r = MHD_create_response_from_callback(st->len, STREAM_BLOCK, stream_read, st, stream_free);
+	if (r == NULL)
+		stream_free(st);
+	return r;
+}
+
+/* Range values are digits only: strtoull would take signs and spaces. */
+static int range_number(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+
+	*v = 0;
+	if (*s < '0' || *s > '9')
+		return -1;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (*v > (UINT64_MAX - (uint64_t)(*s - '0')) / 10)
+			return -1;
+		*v = *v * 10 + (uint64_t)(*s - '0');
+	}
+	*p = s;
+	return 0;
+}
+
+int http_range_parse(const char *value, uint64_t size, uint64_t *first, uint64_t *last)
+{
+	const char *p = value;
+	uint64_t a, b = UINT64_MAX;
+
+	if (p == NULL || strncmp(p, "bytes=", 6) != 0)
+		return -1;
+	p += 6;
+	if (range_number(&p, &a) != 0 || *p++ != '-')
+		return -1;
+	if (*p && (range_number(&p, &b) != 0 || *p))
+		return -1;
+	if (a > b || a >= size)
+		return 1;
+	*first = a;
+	*last = b < size ? b : size - 1;
+	return 0;
+}
+
 static enum MHD_Result respond(struct MHD_Connection *c, struct http_response *res)
 {
-	struct MHD_Response *r = res->use_fd
-		? MHD_create_response_from_fd_at_offset64(res->fd_len, res->fd, res->fd_offset)
-		: MHD_create_response_from_buffer(res->body.len, res->body.data, MHD_RESPMEM_MUST_COPY);
+	struct MHD_Response *r = response_of(res);
 	enum MHD_Result ok;
 	bool cache_set = false;
 

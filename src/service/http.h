@@ -49,6 +49,12 @@ struct http_header_line {
 	char value[512];
 };
 
+/* Fill BUF with up to MAX bytes of a streamed body from byte POS of it
+ * (see http_respond_stream) and set *GOT (at least 1 while POS is before
+ * the end). 0, or -1 to cut the response off: the client then sees a body
+ * shorter than its declared length and the connection closed. */
+typedef int (*http_stream_fn)(void *arg, uint64_t pos, uint8_t *buf, size_t max, size_t *got);
+
 struct http_response {
 	int status;
 	const char *content_type;
@@ -57,6 +63,10 @@ struct http_response {
 	bool use_fd;           /* send FD's range instead of BODY */
 	int fd;
 	uint64_t fd_offset, fd_len;
+	http_stream_fn stream; /* or send what this produces (http_respond_stream) */
+	void *stream_arg;
+	void (*stream_free)(void *arg);
+	uint64_t stream_len;
 	char content_range[96]; /* Content-Range for a partial response, or empty */
 	struct http_header_line headers[HTTP_HEADERS_MAX]; /* more headers */
 	int n_headers;
@@ -112,6 +122,21 @@ void http_stop(struct http_server *s);
 /* Answer with LEN bytes of the open file FD from OFFSET (the response owns
  * FD from here on). */
 void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint64_t len);
+
+/* Answer with a body of LEN bytes that FN produces piece by piece, as the
+ * client takes them (memory stays at one piece whatever LEN is). FN runs on
+ * the connection's thread, with ARG; FREE_FN (may be NULL) releases ARG once
+ * the response is over, sent or not. */
+void http_respond_stream(struct http_response *res, uint64_t len, http_stream_fn fn, void *arg,
+			 void (*free_fn)(void *arg));
+
+/* Parse the value of a Range header, "bytes=FIRST-LAST" or "bytes=FIRST-"
+ * (digits only, one range), against a resource of SIZE bytes: 0 with the
+ * inclusive range in *FIRST and *LAST (LAST cut at the end of the
+ * resource); -1 when VALUE is malformed (answer 400); 1 when it is well
+ * formed but asks for nothing there: FIRST past the end, or FIRST after
+ * LAST (answer 416). */
+int http_range_parse(const char *value, uint64_t size, uint64_t *first, uint64_t *last);
 
 /* Add the response header NAME: VALUE (copied). A Cache-Control set here
  * replaces the default "no-store". 0, or -1 when the table is full or the

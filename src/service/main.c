@@ -3,7 +3,6 @@
  * word and hands the rest to the command's function; each returns an exit
  * code: 0 success, 1 failure, 2 usage error.
  */
-#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -27,6 +26,7 @@
 #include "pack.h"
 #include "portal.h"
 #include "service.h"
+#include "upload.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
@@ -159,29 +159,14 @@ static volatile sig_atomic_t stopping;
 
 #define PURGE_EVERY 3600 /* seconds between purges of what was soft-deleted */
 
-#define UPLOAD_LEASE (24 * 3600) /* an upload in progress is forgotten after a day */
-
-/* Remove uploads in progress that nobody touched for UPLOAD_LEASE seconds:
- * leases expire by themselves, there is no lock for a person to clean up. */
-static void expire_uploads(const char *tmp)
+/* Forget uploads in progress nobody touched for a day (upload.h): leases
+ * expire by themselves, there is no lock for a person to clean up. */
+static void expire_uploads(struct service *s)
 {
-	DIR *d = opendir(tmp);
-	struct dirent *de;
-	time_t now = time(NULL);
+	struct err e;
 
-	if (d == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		char path[PATH_MAX + 256];
-		struct stat st;
-
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_mtime < now - UPLOAD_LEASE)
-			unlink(path);
-	}
-	closedir(d);
+	if (uploads_expire(s->uploads, time(NULL), &e) < 0)
+		fprintf(stderr, "arcad: expiring uploads in progress: %s\n", e.msg);
 }
 
 /* Purge what was soft-deleted more than 14 days ago, and expire stale
@@ -229,7 +214,7 @@ static void *purger(void *arg)
 				printf("arcad: purged %lld recovery points and %lld machines deleted "
 				       "over %d days ago\n", (long long)p, (long long)m,
 				       CATALOG_SOFT_DELETE_DAYS);
-			expire_uploads(s->tmp);
+			expire_uploads(s);
 			apply_retention(s);
 			{
 				struct gc_stats st;

@@ -23,6 +23,7 @@
 #include "staging.h"
 #include "http.h"
 #include "store.h"
+#include "upload.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
 {
@@ -324,7 +325,8 @@ int service_open(struct service *s, const char *data, struct err *e)
 	for (size_t i = 0; i < s->n_regions; i++)
 		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
 			goto fail;
-	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e))
+	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e) ||
+	    (s->uploads = uploads_open(s->tmp, e)) == NULL)
 		goto fail;
 	if (path_join(path, sizeof(path), data, "tls/ca.pem", e) ||
 	    (s->ca_pem = read_file(path, e)) == NULL ||
@@ -349,6 +351,7 @@ void service_close(struct service *s)
 	catalog_close(s->cat);
 	portal_free(s->portal);
 	staging_free(s->staging);
+	uploads_close(s->uploads);
 	for (size_t i = 0; i < s->n_regions; i++)
 		store_close(s->regions[i].store);
 	X509_free(s->ca_cert);

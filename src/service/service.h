@@ -43,7 +43,8 @@ struct service {
 	char url[512];    /* the URL agents use; set by service_set_url */
 	struct portal *portal; /* the web portal: CSRF key, sign-in limits */
 	struct staging *staging; /* uploads in flight per machine (staging.h) */
-	char tmp[PATH_MAX];    /* uploads in progress */
+	char tmp[PATH_MAX];    /* spooled request bodies and uploads in progress */
+	struct uploads *uploads; /* resumable uploads in progress, in TMP (upload.h) */
 };
 
 /* What `arcad init` is told. */

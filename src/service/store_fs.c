@@ -1,12 +1,18 @@
 /*
- * store_fs.c: a store in a local folder; see store.h.
+ * store_fs.c: the store contract (store.h) on a local folder.
  *
  * Layout: ROOT/packs/<first two hex digits>/<64 hex digits>, and ROOT/tmp/
- * for uploads in progress. Why the fan-out: a million packs (16 TiB at the
- * default size) stay under 4,000 names per folder.
+ * for puts in progress. Why the fan-out: a million packs (16 TiB at the
+ * default size) stay under 4,000 names per folder. A put writes a new file
+ * in tmp/, fsyncs it, renames it to its name and fsyncs the folder: the
+ * rename is what makes a pack appear whole or not at all, and two puts of
+ * the same id each rename their own whole copy over the other; a crash
+ * mid-put leaves a file in tmp/ that the next open removes. Reads use
+ * pread on a descriptor of their own, so nothing here needs a lock.
  */
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -14,12 +20,26 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
-struct store {
+#define IO_BUF (1u << 20)        /* bytes per read or write system call */
+#define STALE_PUT (24 * 3600)    /* seconds: a put file this old was cut short */
+#define WRITEBACK_EVERY (8u << 20) /* bytes a put hands to writeback at a time */
+
+struct store_fs {
+	struct store base; /* first: a struct store * points here */
 	char root[PATH_MAX];
 	char tmp[PATH_MAX];
+	char packs[PATH_MAX];
 };
+
+static const struct store_ops fs_ops;
+
+static struct store_fs *fs_of(struct store *s)
+{
+	return (struct store_fs *)s;
+}
 
 static int mkdir_one(const char *p, struct err *e)
 {
@@ -30,7 +50,7 @@ static int mkdir_one(const char *p, struct err *e)
 
 static int valid_id(const char *id)
 {
-	if (strlen(id) != 64)
+	if (id == NULL || strlen(id) != 64)
 		return 0;
 	for (const char *p = id; *p; p++)
 		if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
@@ -49,40 +69,67 @@ static int fsync_dir(const char *path)
 	return rc;
 }
 
+/* Remove what puts cut short by a crash left in tmp/: files no put has
+ * written to for a day (a put in progress writes every moment, and another
+ * process may share the folder, so nothing younger is touched). */
+static int sweep_tmp(const char *tmp, struct err *e)
+{
+	DIR *d = opendir(tmp);
+	struct dirent *de;
+	time_t old = time(NULL) - STALE_PUT;
+
+	if (d == NULL)
+		return err_errno(e, "open %s", tmp);
+	for (errno = 0; (de = readdir(d)) != NULL; errno = 0) {
+		char path[PATH_MAX + 260];
+		struct stat sb;
+
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", tmp, de->d_name);
+		if (lstat(path, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_mtime < old)
+			unlink(path);
+	}
+	if (errno != 0) {
+		err_errno(e, "read %s", tmp);
+		closedir(d);
+		return -1;
+	}
+	closedir(d);
+	return 0;
+}
+
 struct store *store_fs_open(const char *root, struct err *e)
 {
-	struct store *s = calloc(1, sizeof(*s));
-	char packs[PATH_MAX];
+	struct store_fs *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
 		err_oom(e);
 		return NULL;
 	}
+	s->base.ops = &fs_ops;
 	if (snprintf(s->root, sizeof(s->root), "%s", root) >= (int)sizeof(s->root) ||
 	    snprintf(s->tmp, sizeof(s->tmp), "%s/tmp", root) >= (int)sizeof(s->tmp) ||
-	    snprintf(packs, sizeof(packs), "%s/packs", root) >= (int)sizeof(packs)) {
+	    snprintf(s->packs, sizeof(s->packs), "%s/packs", root) >= (int)sizeof(s->packs)) {
 		err_set(e, ERR_TOO_LARGE, "store path %s is too long", root);
 		free(s);
 		return NULL;
 	}
-	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(packs, e)) {
+	if (mkdir_one(root, e) || mkdir_one(s->tmp, e) || mkdir_one(s->packs, e) ||
+	    sweep_tmp(s->tmp, e)) {
 		free(s);
 		return NULL;
 	}
-	return s;
+	return &s->base;
 }
 
-void store_close(struct store *s)
+static void fs_close(struct store *s)
 {
-	free(s);
+	free(fs_of(s));
 }
 
-const char *store_tmp_dir(const struct store *s)
-{
-	return s->tmp;
-}
-
-static int pack_path(const struct store *s, const char *id, char *dir, char *path, struct err *e)
+static int pack_path(const struct store_fs *s, const char *id, char *dir, char *path,
+		     struct err *e)
 {
 	if (!valid_id(id))
 		return err_set(e, ERR_INVALID, "pack id must be 64 lowercase hex digits");
@@ -92,127 +139,235 @@ static int pack_path(const struct store *s, const char *id, char *dir, char *pat
 	return 0;
 }
 
-/* Copy SRC to a temporary file in the store, fsync it, rename it to DST. */
-static int copy_into(struct store *s, const char *src, const char *dst, struct err *e)
+/* Make the fan-out folder DIR; a new one is made durable in packs/ first,
+ * or a crash could take it, and the pack renamed into it, away. */
+static int fanout_dir(const struct store_fs *s, const char *dir, struct err *e)
 {
-	char tmp[PATH_MAX], buf[1 << 16];
-	int in = -1, out = -1, rc = -1;
-	ssize_t n;
+	if (mkdir(dir, 0700) != 0)
+		return errno == EEXIST ? 0 : err_errno(e, "create folder %s", dir);
+	if (fsync_dir(s->packs) != 0)
+		return err_errno(e, "fsync %s", s->packs);
+	return 0;
+}
 
-	if (snprintf(tmp, sizeof(tmp), "%s/copy.XXXXXX", s->tmp) >= (int)sizeof(tmp))
-		return err_set(e, ERR_TOO_LARGE, "store path too long");
-	if ((in = open(src, O_RDONLY | O_CLOEXEC)) < 0 || (out = mkostemp(tmp, O_CLOEXEC)) < 0) {
-		err_errno(e, "copy %s", src);
-		goto done;
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
 	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n)
+	return 0;
+}
+
+/* Pull all of BODY into the open file FD: exactly SIZE bytes, then fsync. */
+static int fill(int fd, uint64_t size, struct store_reader *body, const char *id, struct err *e)
+{
+	uint8_t *buf = malloc(IO_BUF);
+	uint64_t have = 0;
+	size_t got;
+	int rc = -1;
+
+	if (buf == NULL)
+		return err_oom(e);
+	for (;;) {
+		if (body->read(body->arg, buf, IO_BUF, &got, e) != 0)
+			goto out;
+		if (got == 0)
 			break;
-	if (n != 0 || fsync(out) != 0 || rename(tmp, dst) != 0) {
-		err_errno(e, "copy %s into the store", src);
-		unlink(tmp);
-		goto done;
+		if (got > size - have) {
+			err_set(e, ERR_INVALID, "pack %.16s is longer than its %llu bytes", id,
+				(unsigned long long)size);
+			goto out;
+		}
+		if (write_all(fd, buf, got) != 0) {
+			err_errno(e, "write pack %.16s", id);
+			goto out;
+		}
+		/* Start writing back what is in, so the fsync at the end waits
+		 * for the last piece rather than for the whole pack. */
+		if ((have + got) / WRITEBACK_EVERY != have / WRITEBACK_EVERY)
+			sync_file_range(fd, (off_t)(have / WRITEBACK_EVERY * WRITEBACK_EVERY),
+					WRITEBACK_EVERY, SYNC_FILE_RANGE_WRITE);
+		have += got;
+	}
+	if (have != size) {
+		err_set(e, ERR_INVALID, "pack %.16s ended after %llu of its %llu bytes", id,
+			(unsigned long long)have, (unsigned long long)size);
+		goto out;
+	}
+	if (fsync(fd) != 0) {
+		err_errno(e, "fsync pack %.16s", id);
+		goto out;
 	}
 	rc = 0;
-done:
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
+out:
+	free(buf);
 	return rc;
 }
 
-int store_put_file(struct store *s, const char *id, const char *tmp_path, struct err *e)
+static int fs_put(struct store *st, const char *id, uint64_t size, struct store_reader *body,
+		  struct err *e)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct stat st;
+	struct store_fs *s = fs_of(st);
+	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
+	struct stat sb;
 	int fd;
 
-	if (pack_path(s, id, dir, path, e) != 0 || mkdir_one(dir, e) != 0)
+	if (pack_path(s, id, dir, path, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
-	if (stat(path, &st) == 0) {
-		unlink(tmp_path); /* content-addressed: the same bytes are there */
-		return 0;
-	}
-	if ((fd = open(tmp_path, O_RDONLY | O_CLOEXEC)) < 0)
-		return err_errno(e, "open %s", tmp_path);
-	if (fsync(fd) != 0) {
+	if (stat(path, &sb) == 0)
+		return 0; /* content-addressed: the same bytes are there */
+	if (errno != ENOENT)
+		return err_errno(e, "stat pack %.16s", id);
+	if (snprintf(tmp, sizeof(tmp), "%s/put-%.16s.XXXXXX", s->tmp, id) >= (int)sizeof(tmp))
+		return err_set(e, ERR_TOO_LARGE, "store path too long");
+	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
+		return err_errno(e, "create a file in %s", s->tmp);
+	if (fill(fd, size, body, id, e) != 0) {
 		close(fd);
-		return err_errno(e, "fsync %s", tmp_path);
+		unlink(tmp);
+		return -1;
 	}
-	close(fd);
-	if (rename(tmp_path, path) != 0) {
-		if (errno != EXDEV)
-			return err_errno(e, "store pack %.16s", id);
-		/* Another file system: copy into our tmp/, then rename there. */
-		if (copy_into(s, tmp_path, path, e) != 0)
-			return -1;
-		unlink(tmp_path);
+	if (close(fd) != 0 || rename(tmp, path) != 0) {
+		err_errno(e, "store pack %.16s", id);
+		unlink(tmp);
+		return -1;
 	}
 	if (fsync_dir(dir) != 0)
 		return err_errno(e, "fsync %s", dir);
 	return 0;
 }
 
-int store_remove(struct store *s, const char *id, struct err *e)
+static int fs_get(struct store *st, const char *id, uint64_t off, uint64_t len,
+		  struct store_writer *out, struct err *e)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
+	uint8_t *buf = NULL;
+	struct stat sb;
+	int fd, rc = -1;
 
-	if (pack_path(s, id, dir, path, e) != 0)
-		return -1;
-	if (unlink(path) != 0 && errno != ENOENT)
-		return err_errno(e, "remove pack %.16s", id);
-	if (fsync_dir(dir) != 0 && errno != ENOENT)
-		return err_errno(e, "fsync %s", dir);
-	return 0;
-}
-
-bool store_has(struct store *s, const char *id, uint64_t *size)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct stat st;
-
-	if (pack_path(s, id, dir, path, NULL) != 0 || stat(path, &st) != 0)
-		return false;
-	if (size)
-		*size = (uint64_t)st.st_size;
-	return true;
-}
-
-int store_open(struct store *s, const char *id, uint64_t *size, struct err *e)
-{
-	char dir[PATH_MAX], path[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (pack_path(s, id, dir, path, e) != 0)
+	if (pack_path(fs_of(st), id, dir, path, e) != 0)
 		return -1;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
 		if (errno == ENOENT)
 			return err_set(e, ERR_NOT_FOUND, "no pack %.16s in this store", id);
 		return err_errno(e, "open pack %.16s", id);
 	}
-	if (fstat(fd, &st) != 0) {
-		close(fd);
+	if (fstat(fd, &sb) != 0) {
+		err_errno(e, "stat pack %.16s", id);
+		goto out;
+	}
+	if (off >= (uint64_t)sb.st_size)
+		len = 0;
+	else if (len > (uint64_t)sb.st_size - off)
+		len = (uint64_t)sb.st_size - off;
+	if (len && (buf = malloc(len < IO_BUF ? (size_t)len : IO_BUF)) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	while (len > 0) {
+		size_t want = len < IO_BUF ? (size_t)len : IO_BUF;
+		ssize_t r = pread(fd, buf, want, (off_t)off);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = EIO; /* shorter than its size: never a silent cut */
+			err_errno(e, "read pack %.16s", id);
+			goto out;
+		}
+		if (out->write(out->arg, buf, (size_t)r, e) != 0)
+			goto out;
+		off += (uint64_t)r;
+		len -= (uint64_t)r;
+	}
+	rc = 0;
+out:
+	free(buf);
+	close(fd);
+	return rc;
+}
+
+static int fs_stat(struct store *st, const char *id, uint64_t *size, struct err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct stat sb;
+
+	if (pack_path(fs_of(st), id, dir, path, e) != 0)
+		return -1;
+	if (stat(path, &sb) != 0) {
+		if (errno == ENOENT)
+			return 0;
 		return err_errno(e, "stat pack %.16s", id);
 	}
-	*size = (uint64_t)st.st_size;
-	return fd;
+	if (size)
+		*size = (uint64_t)sb.st_size;
+	return 1;
 }
 
-int store_copy(struct store *from, struct store *to, const char *id, struct err *e)
+/* Call FN for every pack in the fan-out folder DIR. */
+static int list_dir(const char *dir, store_list_fn fn, void *arg, struct err *e)
 {
-	char sdir[PATH_MAX], src[PATH_MAX], ddir[PATH_MAX], dst[PATH_MAX];
-	struct stat st;
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	int rc = 0;
 
-	if (pack_path(from, id, sdir, src, e) != 0 || pack_path(to, id, ddir, dst, e) != 0 ||
-	    mkdir_one(ddir, e) != 0)
-		return -1;
-	if (stat(dst, &st) == 0)
-		return 0;
-	if (copy_into(to, src, dst, e) != 0)
-		return -1;
-	if (fsync_dir(ddir) != 0)
-		return err_errno(e, "fsync %s", ddir);
+	if (d == NULL)
+		return errno == ENOENT ? 0 : err_errno(e, "open %s", dir);
+	for (errno = 0; rc == 0 && (de = readdir(d)) != NULL; errno = 0)
+		if (valid_id(de->d_name))
+			rc = fn(arg, de->d_name, e);
+	if (rc == 0 && errno != 0)
+		rc = err_errno(e, "read %s", dir);
+	closedir(d);
+	return rc;
+}
+
+static int fs_list(struct store *st, store_list_fn fn, void *arg, struct err *e)
+{
+	struct store_fs *s = fs_of(st);
+	char dir[PATH_MAX];
+	static const char hex[] = "0123456789abcdef";
+
+	for (int i = 0; i < 256; i++) {
+		if (snprintf(dir, sizeof(dir), "%s/packs/%c%c", s->root, hex[i >> 4],
+			     hex[i & 15]) >= (int)sizeof(dir))
+			return err_set(e, ERR_TOO_LARGE, "store path too long");
+		if (list_dir(dir, fn, arg, e) != 0)
+			return -1;
+	}
 	return 0;
 }
+
+static int fs_remove(struct store *st, const char *id, struct err *e)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+
+	if (pack_path(fs_of(st), id, dir, path, e) != 0)
+		return -1;
+	if (unlink(path) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		return err_errno(e, "remove pack %.16s", id);
+	}
+	if (fsync_dir(dir) != 0)
+		return err_errno(e, "fsync %s", dir);
+	return 0;
+}
+
+static const struct store_ops fs_ops = {
+	.name = "fs",
+	.put = fs_put,
+	.get = fs_get,
+	.stat = fs_stat,
+	.list = fs_list,
+	.remove = fs_remove,
+	.close = fs_close,
+};

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from helpers import BUILD, World, Service, has_test_clock, init, openssl
+from helpers import BUILD, Service, World, download, has_test_clock, init, openssl, register
 
 
 def _binary(name):
@@ -47,6 +47,17 @@ def env(arcad_bin, tmp_path):
     mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
     yield s, tmp_path, mkey, mpub
     s.stop()
+
+
+@pytest.fixture
+def machine(env):
+    """ENV with machine server-01 registered by hand: (service, folder,
+    machine id, key path, public key PEM, vault credentials)."""
+    s, tmp, mkey, mpub = env
+    creds = download(s, tmp)
+    st, body, _ = register(s, creds, "server-01", mpub)
+    assert st == 201
+    return s, tmp, body["machine_id"], mkey, mpub, creds
 
 
 @pytest.fixture

@@ -9,16 +9,7 @@ import time
 
 import pytest
 
-from helpers import Creds, download, make_pack, register, signed
-
-
-@pytest.fixture
-def machine(env):
-    s, tmp, mkey, mpub = env
-    creds = download(s, tmp)
-    st, body, _ = register(s, creds, "server-01", mpub)
-    assert st == 201
-    return s, tmp, body["machine_id"], mkey, mpub, creds
+from helpers import Creds, make_pack, register, signed
 
 
 def test_upload_read_back_and_ranges(machine):

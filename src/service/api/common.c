@@ -5,11 +5,14 @@
  */
 #include "internal.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/sha.h>
 #include <sodium.h>
@@ -250,4 +253,24 @@ struct store *machine_store_pair(struct call *c, struct store **pair, struct err
 struct store *machine_store(struct call *c, struct err *e)
 {
 	return machine_store_pair(c, NULL, e);
+}
+
+/* Map a spooled upload read-only. NULL (and *LEN 0) for an empty file. */
+const uint8_t *map_upload(struct call *c, size_t *len, struct err *e)
+{
+	int fd;
+	void *p;
+
+	*len = c->req->body_len;
+	if (*len == 0)
+		return NULL;
+	if ((fd = open(c->req->body_file, O_RDONLY | O_CLOEXEC)) < 0) {
+		err_errno(e, "open upload");
+		return MAP_FAILED;
+	}
+	p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+	close(fd);
+	if (p == MAP_FAILED)
+		err_errno(e, "map upload");
+	return p;
 }

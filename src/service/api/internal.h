@@ -6,7 +6,7 @@
  * reply_json, reply_err or reply_msg, exactly once.
  *
  * One file per resource (session, vaults, machines, points, policy, jobs,
- * pin, and the packs in api.c), common.c for the helpers, auth.c for who is
+ * pin, packs), common.c for the helpers, auth.c for who is
  * calling, and routes.c for the one route table and its dispatcher.
  */
 #ifndef ARCA_API_INTERNAL_H
@@ -65,6 +65,9 @@ struct upload_ticket {
 void reply_json(struct call *c, int status, json_t *body);
 /* Answer E as {"error": {"code", "message"}} with the status its code maps to. */
 void reply_err(struct call *c, const struct err *e);
+/* The spooled body of an admitted upload, mapped read-only (the caller
+ * munmaps it): NULL and *LEN 0 for an empty body, MAP_FAILED with E set. */
+const uint8_t *map_upload(struct call *c, size_t *len, struct err *e);
 /* Answer CODE with the message MSG. */
 void reply_msg(struct call *c, enum err_code code, const char *msg);
 /*
@@ -204,7 +207,7 @@ void h_pin(struct call *c);
 /* A critical operation WHAT on TARGET needs the X-Arca-PIN header, which it
  * consumes, raising an alert. 0, or -1 after replying. */
 int require_pin(struct call *c, const char *what, const char *target);
-/* api.c: the packs */
+/* api/packs.c: the packs */
 void h_pack_put(struct call *c);
 void h_pack_progress(struct call *c);
 void h_pack_get(struct call *c);

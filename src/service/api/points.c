@@ -16,26 +16,6 @@
 
 #include "ops.h"
 
-/* Map a spooled upload read-only. NULL (and *LEN 0) for an empty file. */
-static const uint8_t *map_upload(struct call *c, size_t *len, struct err *e)
-{
-	int fd;
-	void *p;
-
-	*len = c->req->body_len;
-	if (*len == 0)
-		return NULL;
-	if ((fd = open(c->req->body_file, O_RDONLY | O_CLOEXEC)) < 0) {
-		err_errno(e, "open upload");
-		return MAP_FAILED;
-	}
-	p = mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (p == MAP_FAILED)
-		err_errno(e, "map upload");
-	return p;
-}
-
 /* POST /objects/missing {"ids": [...]}: which of these this machine has not
  * stored (the agent's bulk deduplication question). */
 void h_objects_missing(struct call *c)

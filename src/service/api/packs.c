@@ -1,5 +1,5 @@
 /*
- * api.c: the packs of the API: uploads (whole or resumable), their progress,
+ * api/packs.c: the packs of the API: uploads (whole or resumable), their progress,
  * and range reads; see api.h and docs/API.md. The other resources and the
  * route table are under api/.
  */
@@ -21,6 +21,7 @@
 #include "gc.h"
 #include "pack.h"
 #include "store.h"
+#include "upload.h"
 
 /*
  * PUT /packs/{id}: store a pack. The body's SHA-256 must be the id (so a
@@ -29,31 +30,23 @@
  * catalog. Uploading a pack that is stored already is a no-op: a client that
  * lost its connection just sends it again.
  */
-/* Check the complete pack in file PATH (LEN bytes) without keys, move it into
- * the store of the machine's region (and, for GRS, copy it to the pair's),
- * record its objects, and answer. */
-static void store_pack_file(struct call *c, const char *id, const char *path, size_t len)
+/* Check the complete pack DATA (LEN bytes, the caller keeps it) without
+ * keys, put it into the store of the machine's region (and, for GRS, into
+ * the pair's), record its objects, and answer. */
+static void store_pack_file(struct call *c, const char *id, const uint8_t *data, size_t len)
 {
 	struct pack_entry *ents = NULL;
-	const uint8_t *map = MAP_FAILED;
-	struct store *st, *pair = NULL;
+	struct store *st[2] = { NULL, NULL };
 	size_t n = 0;
 	struct err e;
-	int fd;
 
-	if ((st = machine_store_pair(c, &pair, &e)) == NULL)
+	if ((st[0] = machine_store_pair(c, &st[1], &e)) == NULL)
 		goto fail;
-	if (len == 0 || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+	if (len == 0) {
 		err_set(&e, ERR_INVALID, "the pack is empty");
 		goto fail;
 	}
-	map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-	close(fd);
-	if (map == MAP_FAILED) {
-		err_errno(&e, "map the upload");
-		goto fail;
-	}
-	if (pack_toc_read(map, len, &ents, &n, &e) != 0) {
+	if (pack_toc_read(data, len, &ents, &n, &e) != 0) {
 		err_prefix(&e, "the pack's table of contents does not check out: ");
 		e.code = ERR_INVALID;
 		goto fail;
@@ -62,7 +55,7 @@ static void store_pack_file(struct call *c, const char *id, const char *path, si
 	 * Store and record under gc_upload_begin (gc.h): the sweeper cannot
 	 * delete the file of a doomed pack sent again in between. */
 	gc_upload_begin();
-	if (store_put_file(st, id, path, &e) != 0 || (pair && store_copy(st, pair, id, &e) != 0) ||
+	if (store_put_mem_each(st, st[1] ? 2 : 1, id, data, len, &e) != 0 ||
 	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
 		gc_upload_end();
 		goto fail;
@@ -74,98 +67,63 @@ static void store_pack_file(struct call *c, const char *id, const char *path, si
 fail:
 	reply_err(c, &e);
 out:
-	if (map != MAP_FAILED)
-		munmap((void *)map, len);
 	free(ents);
 }
 
-#define PARTIAL_PATH_MAX (PATH_MAX + 128)
-
-/* Where a resumable upload of pack ID by the calling machine collects. */
-static void partial_path(struct call *c, const char *id, char out[PARTIAL_PATH_MAX])
-{
-	snprintf(out, PARTIAL_PATH_MAX, "%s/partial-%.32s-%.64s", c->s->tmp, c->machine.id, id);
-}
-
 /* The bytes that the calling machine's resumable uploads in progress hold
- * in the upload folder, into *HELD. 0, or -1 with E set. */
+ * (upload.h), into *HELD. 0, or -1 with E set. */
 int partial_bytes(struct call *c, uint64_t *held, struct err *e)
 {
-	char prefix[64], path[PARTIAL_PATH_MAX + 256];
-	DIR *d = opendir(c->s->tmp);
-	struct dirent *de;
-	struct stat st;
-	size_t n;
-
-	*held = 0;
-	if (d == NULL)
-		return err_errno(e, "open the upload folder %s", c->s->tmp);
-	n = (size_t)snprintf(prefix, sizeof(prefix), "partial-%.32s-", c->machine.id);
-	while ((de = readdir(d)) != NULL) {
-		if (strncmp(de->d_name, prefix, n) != 0)
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", c->s->tmp, de->d_name);
-		if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
-			*held += (uint64_t)st.st_size;
-	}
-	closedir(d);
-	return 0;
+	return uploads_held(c->s->uploads, c->machine.id, held, e);
 }
 
-static int64_t file_size(const char *path)
+/* The resumable upload of pack ID is complete: check that its bytes hash to
+ * the id, store it, and forget it either way (stored, or damaged). */
+static void store_partial(struct call *c, const char *id)
 {
-	struct stat st;
+	const uint8_t *data;
+	uint8_t md[32];
+	char hex[65];
+	size_t len;
+	struct err e;
 
-	return stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+	if (uploads_map(c->s->uploads, c->machine.id, id, &data, &len, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	/* OpenSSL's SHA-256 uses the CPU's SHA instructions: packs are large. */
+	if (EVP_Digest(data, len, md, NULL, EVP_sha256(), NULL) != 1)
+		memset(md, 0, sizeof(md)); /* matches no id: refused below */
+	sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+	if (strcmp(hex, id) != 0)
+		reply_msg(c, ERR_INVALID, "the assembled pack's SHA-256 is not its id; start again");
+	else
+		store_pack_file(c, id, data, len);
+	uploads_unmap(data, len);
+	uploads_discard(c->s->uploads, c->machine.id, id);
 }
 
-/* SHA-256 of the file PATH as hex. 0 or -1. */
-static int file_sha256(const char *path, char hex[65])
+/* A whole pack in one request: its spooled body, hash-checked as it came. */
+static void store_body(struct call *c, const char *id)
 {
-	uint8_t buf[1 << 16], md[32];
-	EVP_MD_CTX *x = EVP_MD_CTX_new();
-	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
-	ssize_t r;
+	const uint8_t *map;
+	char hex[65];
+	size_t len;
+	struct err e;
 
-	if (x && fd >= 0 && EVP_DigestInit_ex(x, EVP_sha256(), NULL) == 1) {
-		while ((r = read(fd, buf, sizeof(buf))) > 0)
-			EVP_DigestUpdate(x, buf, (size_t)r);
-		if (r == 0 && EVP_DigestFinal_ex(x, md, NULL) == 1) {
-			sodium_bin2hex(hex, 65, md, sizeof(md));
-			rc = 0;
-		}
+	sodium_bin2hex(hex, sizeof(hex), c->req->body_sha256, 32);
+	if (strcmp(hex, id) != 0) {
+		reply_msg(c, ERR_INVALID, "the uploaded bytes' SHA-256 is not the pack id: the "
+			  "upload was damaged or cut short; send the pack again");
+		return;
 	}
-	if (fd >= 0)
-		close(fd);
-	EVP_MD_CTX_free(x);
-	return rc;
-}
-
-/* Append the spooled body to the partial upload at PARTIAL. 0 or -1. */
-static int append_body(struct call *c, const char *partial, struct err *e)
-{
-	uint8_t buf[1 << 16];
-	int in = open(c->req->body_file, O_RDONLY | O_CLOEXEC);
-	int out = open(partial, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	ssize_t r = -1;
-	int rc = -1;
-
-	if (in >= 0 && out >= 0) {
-		while ((r = read(in, buf, sizeof(buf))) > 0)
-			if (write(out, buf, (size_t)r) != r) {
-				r = -1;
-				break;
-			}
-		if (r == 0 && fsync(out) == 0)
-			rc = 0;
+	if ((map = map_upload(c, &len, &e)) == MAP_FAILED) {
+		reply_err(c, &e);
+		return;
 	}
-	if (rc != 0)
-		err_errno(e, "append to the upload in progress");
-	if (in >= 0)
-		close(in);
-	if (out >= 0)
-		close(out);
-	return rc;
+	store_pack_file(c, id, map, len);
+	if (map)
+		munmap((void *)map, len);
 }
 
 /*
@@ -177,18 +135,17 @@ static int append_body(struct call *c, const char *partial, struct err *e)
  * is the piece of the pack from byte N; the service appends it to the upload
  * in progress when N is what it has (else 409 with what it has), answers 202
  * until TOTAL bytes are there, then checks and stores the whole pack. An
- * upload in progress is a lease, not a lock: the service forgets it after a
- * day, and nothing else waits on it.
+ * upload in progress is a lease, not a lock (upload.h).
  */
 void h_pack_put(struct call *c)
 {
 	const char *id = c->arg[0], *total_h = http_header(c->req, "X-Arca-Length");
 	const char *off_h = http_header(c->req, "X-Arca-Offset");
-	char hex[65], partial[PARTIAL_PATH_MAX];
 	catalog_id owner;
 	struct err e;
 	long long total, off;
-	int64_t have;
+	uint64_t have;
+	int rc;
 
 	if (!is_hex64(id)) {
 		reply_msg(c, ERR_INVALID, "a pack id is 64 lowercase hex digits (the SHA-256 of the pack)");
@@ -217,13 +174,7 @@ void h_pack_put(struct call *c)
 		return;
 	}
 	if (total_h == NULL) {
-		sodium_bin2hex(hex, sizeof(hex), c->req->body_sha256, 32);
-		if (strcmp(hex, id) != 0) {
-			reply_msg(c, ERR_INVALID, "the uploaded bytes' SHA-256 is not the pack id: the "
-				  "upload was damaged or cut short; send the pack again");
-			return;
-		}
-		store_pack_file(c, id, c->req->body_file, c->req->body_len);
+		store_body(c, id);
 		return;
 	}
 	total = atoll(total_h);
@@ -233,49 +184,61 @@ void h_pack_put(struct call *c)
 			  "byte the body starts at");
 		return;
 	}
-	partial_path(c, id, partial);
-	have = file_size(partial);
-	if (off != have) {
+	rc = uploads_append(c->s->uploads, c->machine.id, id, (uint64_t)off, (uint64_t)total,
+			    c->req->body_file, c->req->body_len, &have, &e);
+	if (rc == 1) {
 		reply_json(c, 409, json_pack("{s:{s:s,s:s},s:I}", "error", "code", "offset", "message",
 					     "the upload in progress has another length: resume at "
 					     "\"received\"", "received", (json_int_t)have));
 		return;
 	}
-	if ((uint64_t)have + c->req->body_len > (uint64_t)total) {
-		unlink(partial);
-		reply_msg(c, ERR_INVALID, "the pieces are longer than X-Arca-Length; start again");
-		return;
-	}
-	if (append_body(c, partial, &e) != 0) {
+	if (rc != 0) {
 		reply_err(c, &e);
 		return;
 	}
-	have += (int64_t)c->req->body_len;
-	if (have < total) {
+	if (have < (uint64_t)total) {
 		reply_json(c, 202, json_pack("{s:s,s:I}", "id", id, "received", (json_int_t)have));
 		return;
 	}
-	if (file_sha256(partial, hex) != 0 || strcmp(hex, id) != 0) {
-		unlink(partial);
-		reply_msg(c, ERR_INVALID, "the assembled pack's SHA-256 is not its id; start again");
-		return;
-	}
-	store_pack_file(c, id, partial, (size_t)have);
-	unlink(partial); /* gone already when stored */
+	store_partial(c, id);
 }
 
 /* GET /packs/{id}/upload: how much of a resumable upload the service has. */
 void h_pack_progress(struct call *c)
 {
-	char partial[PARTIAL_PATH_MAX];
+	uint64_t have;
+	struct err e;
 
 	if (!is_hex64(c->arg[0])) {
 		reply_msg(c, ERR_INVALID, "a pack id is 64 lowercase hex digits");
 		return;
 	}
-	partial_path(c, c->arg[0], partial);
-	reply_json(c, 200, json_pack("{s:s,s:I}", "id", c->arg[0], "received",
-				     (json_int_t)file_size(partial)));
+	if (uploads_received(c->s->uploads, c->machine.id, c->arg[0], &have, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, json_pack("{s:s,s:I}", "id", c->arg[0], "received", (json_int_t)have));
+}
+
+/* A range of a pack on its way to a client: the http module pulls pieces,
+ * each one a get from the store. */
+struct pack_stream {
+	struct store *st;
+	char id[65];
+	uint64_t first;
+};
+
+static int pack_stream_read(void *arg, uint64_t pos, uint8_t *buf, size_t max, size_t *got)
+{
+	struct pack_stream *ps = arg;
+	struct err e;
+
+	if (store_read(ps->st, ps->id, ps->first + pos, buf, max, got, &e) != 0) {
+		/* The client sees a cut response; the log says why. */
+		fprintf(stderr, "arcad: reading pack %.16s: %s\n", ps->id, e.msg);
+		return -1;
+	}
+	return 0;
 }
 
 /* GET /packs/{id}, with an optional "Range: bytes=FIRST-[LAST]": a pack of
@@ -285,11 +248,12 @@ void h_pack_get(struct call *c)
 	const char *id = c->arg[0], *range = http_header(c->req, "Range");
 	catalog_id owner;
 	struct machine m;
+	struct pack_stream *ps;
 	char *pub = NULL;
 	struct store *st;
-	uint64_t size, first = 0, last;
+	uint64_t size = 0, first = 0, last;
 	struct err e;
-	int fd;
+	int rc;
 
 	/* A doomed pack stays readable until its file goes: a restore may
 	 * have located an object there just before the collector moved it. */
@@ -305,50 +269,41 @@ void h_pack_get(struct call *c)
 		return;
 	}
 	free(pub);
-	if ((st = machine_store(c, &e)) == NULL || (fd = store_open(st, id, &size, &e)) < 0) {
+	if ((st = machine_store(c, &e)) == NULL || (rc = store_stat(st, id, &size, &e)) < 0) {
+		reply_err(c, &e); /* the store could not tell: not "absent" */
+		return;
+	}
+	if (rc == 0) {
+		err_set(&e, ERR_NOT_FOUND, "no pack %.16s in this store", id);
 		reply_err(c, &e);
 		return;
 	}
 	last = size ? size - 1 : 0;
+	c->res->status = 200;
+	if (range && (rc = http_range_parse(range, size, &first, &last)) != 0) {
+		if (rc < 0) {
+			reply_msg(c, ERR_INVALID, "Range must be bytes=FIRST-LAST or bytes=FIRST-");
+			return;
+		}
+		snprintf(c->res->content_range, sizeof(c->res->content_range), "bytes */%llu",
+			 (unsigned long long)size);
+		reply_json(c, 416, json_pack("{s:{s:s,s:s}}", "error", "code", "range", "message",
+					     "the range asks for no byte of the pack: FIRST is past "
+					     "its end, or after LAST"));
+		return;
+	}
 	if (range) {
-		char *end;
-		unsigned long long a, b;
-
-		if (strncmp(range, "bytes=", 6) != 0 || (a = strtoull(range + 6, &end, 10), *end != '-') ||
-		    end == range + 6) {
-			close(fd);
-			reply_msg(c, ERR_INVALID, "Range must be bytes=FIRST-LAST or bytes=FIRST-");
-			return;
-		}
-		if (end[1] == 0) {
-			b = last;
-		} else {
-			const char *rest = end + 1;
-
-			b = strtoull(rest, &end, 10);
-			if (end == rest)
-				end = (char *)"x"; /* no digits: refuse below */
-		}
-		if (*end && !(end[0] == '-' && end[1] == 0)) {
-			close(fd);
-			reply_msg(c, ERR_INVALID, "Range must be bytes=FIRST-LAST or bytes=FIRST-");
-			return;
-		}
-		if (a > b || a >= size) {
-			close(fd);
-			c->res->status = 416;
-			snprintf(c->res->content_range, sizeof(c->res->content_range), "bytes */%llu",
-				 (unsigned long long)size);
-			return;
-		}
-		first = a;
-		last = b < size ? b : size - 1;
 		c->res->status = 206;
 		snprintf(c->res->content_range, sizeof(c->res->content_range), "bytes %llu-%llu/%llu",
 			 (unsigned long long)first, (unsigned long long)last, (unsigned long long)size);
-	} else {
-		c->res->status = 200;
 	}
+	if ((ps = calloc(1, sizeof(*ps))) == NULL) {
+		reply_msg(c, ERR_NOMEM, "out of memory");
+		return;
+	}
+	ps->st = st;
+	snprintf(ps->id, sizeof(ps->id), "%s", id);
+	ps->first = first;
 	c->res->content_type = "application/octet-stream";
-	http_respond_file(c->res, fd, first, size ? last - first + 1 : 0);
+	http_respond_stream(c->res, size ? last - first + 1 : 0, pack_stream_read, ps, free);
 }

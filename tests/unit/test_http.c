@@ -1,0 +1,77 @@
+/* test_http.c: the HTTP module's parsing of what clients send: the Range
+ * header, well formed or not, against resources of several sizes. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "http.h"
+
+static void expect_range(const char *v, uint64_t size, uint64_t first, uint64_t last)
+{
+	uint64_t a = 7, b = 7;
+
+	if (http_range_parse(v, size, &a, &b) != 0)
+		fail_msg("%s against %llu: refused", v, (unsigned long long)size);
+	assert_int_equal(a, first);
+	assert_int_equal(b, last);
+}
+
+static void test_good_ranges(void **state)
+{
+	(void)state;
+	expect_range("bytes=0-0", 10, 0, 0);            /* first byte */
+	expect_range("bytes=9-9", 10, 9, 9);            /* last byte */
+	expect_range("bytes=0-", 10, 0, 9);             /* open-ended */
+	expect_range("bytes=3-", 10, 3, 9);
+	expect_range("bytes=2-5", 10, 2, 5);
+	expect_range("bytes=4-1000", 10, 4, 9);         /* past the end: cut */
+	expect_range("bytes=0-18446744073709551615", 10, 0, 9);
+	expect_range("bytes=0009-0009", 10, 9, 9);      /* leading zeros are digits */
+}
+
+static void test_malformed_ranges_are_refused(void **state)
+{
+	static const char *bad[] = {
+		"", "bytes", "bytes=", "bytes=-", "bytes=-5", "bytes=a-5", "bytes=5", "bytes=5-a",
+		"bytes=5-6-", "bytes=5-6,8-9", "bytes= 5-6", "bytes=5 -6", "bytes=5- 6",
+		"bytes=+5-6", "bytes=5-+6", "bytes=5--6", "Bytes=5-6", "items=5-6", "bytes=5-6 ",
+		"bytes=18446744073709551616-", "bytes=0-18446744073709551616",
+		"bytes=99999999999999999999999-",
+	};
+	uint64_t a = 7, b = 7;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (http_range_parse(bad[i], 10, &a, &b) != -1)
+			fail_msg("\"%s\" was taken", bad[i]);
+	assert_int_equal(http_range_parse(NULL, 10, &a, &b), -1);
+	assert_int_equal(a, 7); /* untouched when refused */
+	assert_int_equal(b, 7);
+}
+
+static void test_unsatisfiable_ranges(void **state)
+{
+	uint64_t a, b;
+
+	(void)state;
+	assert_int_equal(http_range_parse("bytes=10-", 10, &a, &b), 1);   /* at the end */
+	assert_int_equal(http_range_parse("bytes=11-20", 10, &a, &b), 1); /* beyond */
+	assert_int_equal(http_range_parse("bytes=5-4", 10, &a, &b), 1);   /* backwards */
+	assert_int_equal(http_range_parse("bytes=0-0", 0, &a, &b), 1);    /* empty resource */
+	assert_int_equal(http_range_parse("bytes=18446744073709551615-", 10, &a, &b), 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_good_ranges),
+		cmocka_unit_test(test_malformed_ranges_are_refused),
+		cmocka_unit_test(test_unsatisfiable_ranges),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
