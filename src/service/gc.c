@@ -150,36 +150,54 @@ out:
 }
 
 /* Delete the files of doomed packs whose time has come. */
-static void sweep(struct service *s, int64_t now, struct gc_stats *st)
+/* Delete the files of doomed packs whose time has come. 0; or -1 with E
+ * set when the catalog could not say what is due or whether a pack may go:
+ * the pass stops there (a file it could not delete, or a region no longer
+ * configured, waits for a later pass). */
+static int sweep(struct service *s, int64_t now, struct gc_stats *st, struct err *e)
 {
 	struct doomed *d = NULL;
 	size_t n = 0;
-	struct err e;
+	int rc = 0;
 
-	if (catalog_doomed_due(s->cat, now, &d, &n, &e) != 0)
-		return;
-	for (size_t i = 0; i < n; i++) {
+	if (catalog_doomed_due(s->cat, now, &d, &n, e) != 0)
+		return err_prefix(e, "collecting space: the packs due for deletion: ");
+	for (size_t i = 0; i < n && rc == 0; i++) {
 		const struct region *r = service_region(s, d[i].region);
 		const struct region *p = d[i].pair[0] ? service_region(s, d[i].pair) : NULL;
+		struct err fe;
 		int claim, gone;
 
+		if (r == NULL || (d[i].pair[0] && p == NULL)) {
+			/* Its files stay until the region is configured again:
+			 * forgetting the doom would leave them forever. */
+			fprintf(stderr, "arcad: pack %.16s is due for deletion in regions %s and %s, "
+				"not both configured; its files stay\n", d[i].pack, d[i].region,
+				d[i].pair[0] ? d[i].pair : "(none)");
+			continue;
+		}
 		/* Exclusive: no upload stores and records a pack meanwhile. */
 		pthread_rwlock_wrlock(&uploads);
-		if ((claim = catalog_doomed_claim(s->cat, d[i].pack, &e)) != 1) {
+		if ((claim = catalog_doomed_claim(s->cat, d[i].pack, e)) != 1) {
 			pthread_rwlock_unlock(&uploads);
 			if (claim < 0)
-				fprintf(stderr, "arcad: sweeping pack %.16s: %s\n", d[i].pack, e.msg);
-			continue; /* sent again, or tried again next pass */
+				rc = err_prefix(e, "collecting space: sweeping pack %.16s: ", d[i].pack);
+			continue; /* sent again, or no longer doomed */
 		}
-		gone = !(r && store_remove(r->store, d[i].pack, &e) != 0) &&
-		       !(p && store_remove(p->store, d[i].pack, &e) != 0);
+		gone = store_remove(r->store, d[i].pack, &fe) == 0 &&
+		       !(p && store_remove(p->store, d[i].pack, &fe) != 0);
 		pthread_rwlock_unlock(&uploads);
-		if (!gone)
+		if (!gone) {
+			fprintf(stderr, "arcad: deleting pack %.16s: %s\n", d[i].pack, fe.msg);
 			continue; /* tried again next pass */
-		if (catalog_doomed_done(s->cat, d[i].pack, &e) == 0)
+		}
+		if (catalog_doomed_done(s->cat, d[i].pack, &fe) == 0)
 			st->files_deleted++;
+		else /* deleted already: the next pass finds nothing to delete */
+			fprintf(stderr, "arcad: pack %.16s: %s\n", d[i].pack, fe.msg);
 	}
 	free(d);
+	return rc;
 }
 
 /*
@@ -202,7 +220,8 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 
 	memset(st, 0, sizeof(*st));
 	pthread_mutex_lock(&one_pass);
-	sweep(s, now, st);
+	if (sweep(s, now, st, e) != 0)
+		goto out;
 	if (catalog_pack_usage(s->cat, vault_id, &u, &n, e) != 0) {
 		err_prefix(e, "collecting space: listing the packs: ");
 		goto out;
