@@ -16,6 +16,16 @@ struct catalog {
 	struct catalog_backend *b;
 };
 
+const struct catalog_rules catalog_rules = {
+	.vaults_max = CATALOG_VAULTS_MAX,
+	.machines_max = CATALOG_MACHINES_MAX,
+	.points_max = CATALOG_POINTS_MAX,
+	.soft_delete_days = CATALOG_SOFT_DELETE_DAYS,
+	.pin_seconds = CATALOG_PIN_SECONDS,
+	.pin_attempts = CATALOG_PIN_ATTEMPTS,
+	.pin_lock_seconds = CATALOG_PIN_LOCK_SECONDS,
+};
+
 /* Forms of address of backends this arcad does not have, so that such an
  * address is refused rather than taken for an SQLite file name. */
 static const char *const unsupported[] = { "postgresql://", "postgres://" };
@@ -45,7 +55,7 @@ struct catalog *catalog_open(const char *where, struct err *e)
 				"backend for that address; give the path of an SQLite file", where);
 			return NULL;
 		}
-	if ((b = catalog_sqlite_ops.open(where, e)) == NULL)
+	if ((b = catalog_sqlite_ops.open(where, &catalog_rules, e)) == NULL)
 		return NULL;
 	return catalog_of(&catalog_sqlite_ops, b, e);
 }

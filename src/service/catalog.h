@@ -196,6 +196,24 @@ struct alert {
 };
 
 /*
+ * The product's rules (SPEC sections 1, 2 and 7). They live here, above
+ * the backends: catalog_open hands arca's (catalog_rules) to the backend it
+ * opens, and a backend enforces them with these numbers inside its
+ * transactions, the check and the change atomic, never with numbers of
+ * its own; so a backend only stores, and keeps its transactions atomic.
+ */
+struct catalog_rules {
+	int vaults_max;       /* vaults a subscription */
+	int machines_max;     /* live machines a vault */
+	int points_max;       /* live recovery points a machine */
+	int soft_delete_days; /* a deleted point or machine stays restorable */
+	int pin_seconds;      /* a security PIN is valid */
+	int pin_attempts;     /* wrong PINs within pin_lock_seconds that lock an actor out */
+	int pin_lock_seconds; /* for this long */
+};
+extern const struct catalog_rules catalog_rules;
+
+/*
  * ---- The contract ----
  *
  * A backend implements every member of struct catalog_ops (none may be
@@ -250,11 +268,15 @@ struct catalog_ops {
 	const char *name; /* "sqlite" */
 
 	/* Open (creating if needed) the catalog at WHERE, in the backend's
-	 * form of address, and bring its schema up to date. NULL with E set:
+	 * form of address, and bring its schema up to date; every limit and
+	 * period the backend enforces comes from RULES (kept by the caller
+	 * while the catalog is open), never from numbers of its own. NULL
+	 * with E set:
 	 * ERR_IO when it cannot be opened or migrated (a failed migration
 	 * leaves the previous version intact), ERR_UNSUPPORTED when its
 	 * schema is newer than this arcad knows. */
-	struct catalog_backend *(*open)(const char *where, struct err *e);
+	struct catalog_backend *(*open)(const char *where, const struct catalog_rules *rules,
+					struct err *e);
 	/* Release B. B may be NULL. */
 	void (*close)(struct catalog_backend *b);
 

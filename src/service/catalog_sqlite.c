@@ -31,6 +31,7 @@
 struct catalog_backend {
 	sqlite3 *db;
 	pthread_mutex_t mu;
+	const struct catalog_rules *rules; /* the product's, from above (catalog.h) */
 };
 
 static const char *const migrations[] = {
@@ -372,7 +373,8 @@ static int migrate_one(struct catalog_backend *c, void *arg, struct err *e)
 static void sq_close(struct catalog_backend *c);
 
 /* Open PATH through the SQLite VFS named VFS (NULL: the default). */
-static struct catalog_backend *sq_open_vfs(const char *path, const char *vfs, struct err *e)
+static struct catalog_backend *sq_open_vfs(const char *path, const char *vfs,
+					   const struct catalog_rules *rules, struct err *e)
 {
 	struct catalog_backend *c = calloc(1, sizeof(*c));
 	sqlite3_stmt *st = NULL;
@@ -383,6 +385,7 @@ static struct catalog_backend *sq_open_vfs(const char *path, const char *vfs, st
 		err_oom(e);
 		return NULL;
 	}
+	c->rules = rules;
 	pthread_mutex_init(&c->mu, NULL);
 	if (sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			    SQLITE_OPEN_FULLMUTEX, vfs) != SQLITE_OK) {
@@ -422,14 +425,15 @@ fail:
 	return NULL;
 }
 
-static struct catalog_backend *sq_open(const char *path, struct err *e)
+static struct catalog_backend *sq_open(const char *path, const struct catalog_rules *rules,
+				       struct err *e)
 {
-	return sq_open_vfs(path, NULL, e);
+	return sq_open_vfs(path, NULL, rules, e);
 }
 
 struct catalog *catalog_sqlite_open(const char *path, const char *vfs, struct err *e)
 {
-	struct catalog_backend *b = sq_open_vfs(path, vfs, e);
+	struct catalog_backend *b = sq_open_vfs(path, vfs, &catalog_rules, e);
 
 	return b ? catalog_of(&catalog_sqlite_ops, b, e) : NULL;
 }
@@ -737,9 +741,9 @@ static int vault_create(struct catalog_backend *c, void *arg, struct err *e)
 	if ((count = scalar(c, "SELECT count(*) FROM vaults WHERE subscription = ?1",
 			    v->subscription, NULL, 0, e)) < 0)
 		return -1;
-	if (count >= CATALOG_VAULTS_MAX)
+	if (count >= c->rules->vaults_max)
 		return err_set(e, ERR_LIMIT, "A subscription can have at most %d vaults; delete one "
-			       "first", CATALOG_VAULTS_MAX);
+			       "first", c->rules->vaults_max);
 	if ((st = prep(c, "INSERT INTO vaults (id, subscription, name, region, redundancy, ca_cert, "
 			  "ca_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
 		return -1;
@@ -916,7 +920,7 @@ static int vault_delete(struct catalog_backend *c, void *arg, struct err *e)
 	if (held > 0)
 		return err_set(e, ERR_LOCKED, "vault %s holds deleted machines that can still be "
 			       "undeleted; it can be deleted once they are purged, %d days after "
-			       "their deletion", a->name, CATALOG_SOFT_DELETE_DAYS);
+			       "their deletion", a->name, c->rules->soft_delete_days);
 	return run3(c, "DELETE FROM credentials WHERE vault_id = ?1", v.id, NULL, 0, e) ||
 	       run3(c, "DELETE FROM vaults WHERE id = ?1 AND machines = 0", v.id, NULL, 0, e) ? -1 : 0;
 }
@@ -1122,7 +1126,7 @@ static int reg_check(struct catalog_backend *c, const struct registration *r, st
 		/* Why refuse: deletion needed a PIN; fresh credentials must not undo it. */
 		return err_set(e, ERR_LOCKED, "machine %s of this vault was deleted; undelete it "
 			       "(within %d days of its deletion) or register under another name",
-			       r->name, CATALOG_SOFT_DELETE_DAYS);
+			       r->name, c->rules->soft_delete_days);
 	if (*again) {
 		/* Why a proof: the key id and the wrapped blob are public to every
 		 * holder of vault credentials, so only a proof made with the
@@ -1142,9 +1146,9 @@ static int reg_check(struct catalog_backend *c, const struct registration *r, st
 	if ((count = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND deleted = 0",
 			    r->vault_id, NULL, 0, e)) < 0)
 		return -1;
-	if (count >= CATALOG_MACHINES_MAX)
+	if (count >= c->rules->machines_max)
 		return err_set(e, ERR_LIMIT, "A vault can have at most %d machines; delete one or "
-			       "register this machine to another vault", CATALOG_MACHINES_MAX);
+			       "register this machine to another vault", c->rules->machines_max);
 	memset(m, 0, sizeof(*m));
 	catalog_new_id(m->id);
 	snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
@@ -1621,10 +1625,10 @@ static int point_commit(struct catalog_backend *c, void *arg, struct err *e)
 	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
 			   a->machine_id, NULL, 0, e)) < 0)
 		return -1;
-	if (live >= CATALOG_POINTS_MAX)
+	if (live >= c->rules->points_max)
 		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points; "
 			       "retention must remove some before the next backup commits",
-			       CATALOG_POINTS_MAX);
+			       c->rules->points_max);
 	if (point_bytes(c, a, &bytes, e) != 0)
 		return -1;
 	catalog_new_id(rp->id);
@@ -1756,15 +1760,15 @@ static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
 			   a->machine_id, NULL, 0, e)) < 0)
 		return -1;
-	if (live >= CATALOG_POINTS_MAX)
+	if (live >= c->rules->points_max)
 		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points: delete "
-			       "one before bringing this one back", CATALOG_POINTS_MAX);
+			       "one before bringing this one back", c->rules->points_max);
 	n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
 		   "deleted != 0", 0, 0, a->machine_id, a->point_id, e);
 	if (n == 0)
 		return err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
 			       "(it may have been purged %d days after its deletion)", a->point_id,
-			       CATALOG_SOFT_DELETE_DAYS);
+			       c->rules->soft_delete_days);
 	return n < 0 ? -1 : 0;
 }
 
@@ -1820,9 +1824,9 @@ static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err 
 		if ((live = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND "
 				   "deleted = 0", a->vault_id, NULL, 0, e)) < 0)
 			return -1;
-		if (live >= CATALOG_MACHINES_MAX)
+		if (live >= c->rules->machines_max)
 			return err_set(e, ERR_LIMIT, "A vault can have at most %d machines: delete "
-				       "one before bringing machine %.64s back", CATALOG_MACHINES_MAX,
+				       "one before bringing machine %.64s back", c->rules->machines_max,
 				       a->name);
 	}
 	n = update(c, a->when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
@@ -1948,7 +1952,7 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 static int sq_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
 		    void *arg, int64_t *points, int64_t *machines, struct err *e)
 {
-	struct purge a = { now - (int64_t)CATALOG_SOFT_DELETE_DAYS * 86400, after, pair_of, arg,
+	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, after, pair_of, arg,
 			   points, machines };
 	int rc;
 
@@ -1975,7 +1979,7 @@ static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now,
 	else if (r == 1)
 		err_set(e, ERR_LOCKED, "%d wrong security PINs in %d minutes: the outstanding PINs "
 			"are void and PIN use is refused for %d minutes (%lld seconds left)",
-			CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60, CATALOG_PIN_LOCK_SECONDS / 60,
+			c->rules->pin_attempts, c->rules->pin_lock_seconds / 60, c->rules->pin_lock_seconds / 60,
 			(long long)(sqlite3_column_int64(st, 0) - now));
 	sqlite3_finalize(st);
 	return rc;
@@ -2030,7 +2034,7 @@ static int pin_failed(struct catalog_backend *c, const char *subscription, const
 	int rc;
 
 	*locked = false;
-	/* A window starts at its first failure and lasts CATALOG_PIN_LOCK_SECONDS. */
+	/* A window starts at its first failure and lasts c->rules->pin_lock_seconds. */
 	if ((st = prep(c, "INSERT INTO pin_guard (actor, failures, first, locked_until) VALUES (?1, 1, ?2, 0) "
 			  "ON CONFLICT (actor) DO UPDATE SET failures = CASE WHEN first <= ?2 - ?3 "
 			  "THEN 1 ELSE failures + 1 END, first = CASE WHEN first <= ?2 - ?3 THEN ?2 "
@@ -2038,7 +2042,7 @@ static int pin_failed(struct catalog_backend *c, const char *subscription, const
 		return -1;
 	bind_text(st, 1, actor);
 	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, CATALOG_PIN_LOCK_SECONDS);
+	sqlite3_bind_int(st, 3, c->rules->pin_lock_seconds);
 	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	if (rc != 0)
@@ -2048,8 +2052,8 @@ static int pin_failed(struct catalog_backend *c, const char *subscription, const
 		return -1;
 	bind_text(st, 1, actor);
 	sqlite3_bind_int64(st, 2, now);
-	sqlite3_bind_int(st, 3, CATALOG_PIN_LOCK_SECONDS);
-	sqlite3_bind_int(st, 4, CATALOG_PIN_ATTEMPTS);
+	sqlite3_bind_int(st, 3, c->rules->pin_lock_seconds);
+	sqlite3_bind_int(st, 4, c->rules->pin_attempts);
 	rc = step_done(c, st, NULL, e);
 	sqlite3_finalize(st);
 	if (rc != 0 || sqlite3_changes(c->db) == 0)
@@ -2117,11 +2121,11 @@ static int sq_pin_use(struct catalog_backend *c, const char *subscription, const
 	if (a.locked)
 		return err_set(e, ERR_DENIED, "the security PIN is wrong; that was the %dth wrong PIN "
 			       "in %d minutes: the outstanding PINs are void and PIN use is refused "
-			       "for %d minutes", CATALOG_PIN_ATTEMPTS, CATALOG_PIN_LOCK_SECONDS / 60,
-			       CATALOG_PIN_LOCK_SECONDS / 60);
+			       "for %d minutes", c->rules->pin_attempts, c->rules->pin_lock_seconds / 60,
+			       c->rules->pin_lock_seconds / 60);
 	return err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
 		       "for %d minutes and for one operation): generate a new one in the portal",
-		       CATALOG_PIN_SECONDS / 60);
+		       c->rules->pin_seconds / 60);
 }
 
 static int alert_insert(struct catalog_backend *c, const char *subscription, int64_t now,

@@ -30,6 +30,7 @@
 struct catalog_opener {
 	const char *name;
 	struct catalog *(*open)(const char *where, struct err *e);
+	const struct catalog_ops *ops; /* its backend, to open with other rules */
 };
 
 static const struct catalog_opener *opener; /* the backend under test */

@@ -356,6 +356,39 @@ static void test_vault_limit(void **state)
 	assert_int_equal(catalog_vault_create(f->c, &v, "c", "k", &e), -1);
 }
 
+/* The rules are the caller's: a backend opened with other numbers enforces
+ * those, in its checks and in the messages that name the limit. */
+static void test_rules_come_from_above(void **state)
+{
+	struct fx *f = *state;
+	const struct catalog_rules small = { .vaults_max = 2, .machines_max = 1, .points_max = 1,
+					     .soft_delete_days = 1, .pin_seconds = 60,
+					     .pin_attempts = 2, .pin_lock_seconds = 60 };
+	char path[128];
+	struct catalog_backend *b;
+	struct catalog *c;
+	struct vault v;
+	catalog_id sub;
+	struct err e;
+
+	snprintf(path, sizeof(path), "%s/small.db", f->dir);
+	assert_non_null(b = opener->ops->open(path, &small, NULL));
+	assert_non_null(c = catalog_of(opener->ops, b, NULL));
+	assert_int_equal(catalog_subscription_create(c, "s", 1000, sub, NULL), 0);
+	memset(&v, 0, sizeof(v));
+	strcpy(v.subscription, sub);
+	strcpy(v.region, "local-1");
+	strcpy(v.redundancy, "LRS");
+	for (int i = 0; i < 3; i++) {
+		catalog_new_id(v.id);
+		snprintf(v.name, sizeof(v.name), "v%d", i);
+		assert_int_equal(catalog_vault_create(c, &v, "c", "k", &e), i < 2 ? 0 : -1);
+	}
+	assert_int_equal(e.code, ERR_LIMIT);
+	assert_non_null(strstr(e.msg, "2"));
+	catalog_close(c);
+}
+
 /* Spent nonces: once per principal until they expire, principals apart, a
  * flood of one never displacing another's, expired rows pruned, and all of
  * it kept by a reopened catalog. */
@@ -507,7 +540,7 @@ static void test_nonces(void **state)
 
 /* Every backend of the catalog, opened the way arcad opens it. */
 static const struct catalog_opener openers[] = {
-	{ "sqlite", catalog_open },
+	{ "sqlite", catalog_open, &catalog_sqlite_ops },
 };
 
 int main(void)
@@ -521,6 +554,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_point_limit_366, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rules_come_from_above, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),

@@ -91,7 +91,7 @@ static void test_nonces_pruned(void **state)
 	assert_int_equal(rows, 1);
 }
 
-static const struct catalog_opener sqlite_opener = { "sqlite", catalog_open };
+static const struct catalog_opener sqlite_opener = { "sqlite", catalog_open, &catalog_sqlite_ops };
 
 int main(void)
 {
