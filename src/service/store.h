@@ -63,8 +63,9 @@ struct store_ops {
 	/* Store pack ID of SIZE bytes, pulled from BODY until it reports the
 	 * end. Atomic: nothing is visible until all SIZE bytes are durable; a
 	 * BODY that fails, ends early or runs past SIZE leaves nothing
-	 * behind (ERR_INVALID for a wrong length). A pack already stored is
-	 * kept and BODY need not be read (content-addressed: same bytes). 0. */
+	 * behind (ERR_INVALID for a wrong length). A pack already stored
+	 * whole (SIZE bytes whose SHA-256 is ID) is kept and BODY need not be
+	 * read (content-addressed: same bytes); a damaged one is replaced. 0. */
 	int (*put)(struct store *s, const char *id, uint64_t size, struct store_reader *body,
 		   struct err *e);
 

@@ -23,6 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <sodium.h>
+
 #define IO_BUF (1u << 20)        /* bytes per read or write system call */
 #define STALE_PUT (24 * 3600)    /* seconds: a put file this old was cut short */
 #define WRITEBACK_EVERY (8u << 20) /* bytes a put hands to writeback at a time */
@@ -211,6 +214,38 @@ out:
 	return rc;
 }
 
+/* Whether the file at PATH, of SIZE bytes, is whole: SIZE bytes that hash
+ * to ID (a pack's id is its SHA-256). 1, 0, or -1 with E set. */
+static int whole(const char *path, const char *id, uint64_t size, struct err *e)
+{
+	uint8_t *buf = malloc(IO_BUF), md[32];
+	char hex[65];
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_CLOEXEC), rc = -1;
+	uint64_t seen = 0;
+	ssize_t r = 0;
+
+	if (buf == NULL || ctx == NULL || fd < 0 || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		err_errno(e, "check pack %.16s", id);
+		goto out;
+	}
+	while ((r = read(fd, buf, IO_BUF)) > 0 || (r < 0 && errno == EINTR))
+		if (r > 0 && (seen += (uint64_t)r, EVP_DigestUpdate(ctx, buf, (size_t)r) != 1))
+			break;
+	if (r != 0 || EVP_DigestFinal_ex(ctx, md, NULL) != 1) {
+		err_errno(e, "check pack %.16s", id);
+		goto out;
+	}
+	sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+	rc = seen == size && strcmp(hex, id) == 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	EVP_MD_CTX_free(ctx);
+	free(buf);
+	return rc;
+}
+
 static int fs_put(struct store *st, const char *id, uint64_t size, struct store_reader *body,
 		  struct err *e)
 {
@@ -221,10 +256,18 @@ static int fs_put(struct store *st, const char *id, uint64_t size, struct store_
 
 	if (pack_path(s, id, dir, path, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
-	if (stat(path, &sb) == 0)
-		return 0; /* content-addressed: the same bytes are there */
-	if (errno != ENOENT)
+	/* Content-addressed: a whole file there is the same bytes. A damaged
+	 * one (cut short by a failing disk, bits flipped) is replaced below:
+	 * a pack is put again only when the catalog does not list it (new,
+	 * waiting for deletion, or forgotten as lost), so this read is rare. */
+	if (stat(path, &sb) == 0) {
+		int w = whole(path, id, size, e);
+
+		if (w != 0)
+			return w < 0 ? -1 : 0;
+	} else if (errno != ENOENT) {
 		return err_errno(e, "stat pack %.16s", id);
+	}
 	if (snprintf(tmp, sizeof(tmp), "%s/put-%.16s.XXXXXX", s->tmp, id) >= (int)sizeof(tmp))
 		return err_set(e, ERR_TOO_LARGE, "store path too long");
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)

@@ -575,6 +575,41 @@ static void test_fs_open_removes_stale_puts(void **state)
 	fs_fixture_free(f);
 }
 
+/* A damaged file (cut short, or a flipped bit) is no reason to keep it: a
+ * put of that pack again (the catalog forgot it as lost, or it waited for
+ * deletion) replaces it with the whole bytes. */
+static void test_fs_put_replaces_a_damaged_pack(void **state)
+{
+	struct fs_fixture *f = fs_fixture_new();
+	struct store *s = fs_open(f, 0);
+	char id[65], path[200];
+	uint8_t *d = blob(300000, 9, id);
+	uint64_t size;
+	struct err e;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/s0/packs/%.2s/%s", f->root, id, id);
+	for (int damage = 0; damage < 2; damage++) {
+		assert_int_equal(store_put_mem(s, id, d, 300000, &e), 0);
+		if (damage == 0) {
+			assert_int_equal(truncate(path, 1000), 0);
+		} else {
+			assert_non_null(fp = fopen(path, "r+b"));
+			assert_int_equal(fseek(fp, 150000, SEEK_SET), 0);
+			assert_int_equal(fputc(d[150000] ^ 1, fp), d[150000] ^ 1);
+			fclose(fp);
+		}
+		assert_int_equal(store_put_mem(s, id, d, 300000, &e), 0);
+		assert_int_equal(store_stat(s, id, &size, &e), 1);
+		assert_int_equal(size, 300000);
+		check_range(s, id, d, 300000, 0, 300000);
+	}
+	free(d);
+	store_close(s);
+	fs_fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -588,6 +623,7 @@ int main(void)
 		cmocka_unit_test(test_copy_and_whole_reads),
 		cmocka_unit_test(test_put_into_several_stores),
 		cmocka_unit_test(test_fs_open_removes_stale_puts),
+		cmocka_unit_test(test_fs_put_replaces_a_damaged_pack),
 	};
 
 	if (sodium_init() < 0)
