@@ -52,7 +52,8 @@ fuzz: build-fuzz
 	scripts/run-tests --only fuzz --fuzz $(FUZZ_BUILD) --fuzz-seconds $(FUZZ_TIME)
 
 # The quick benchmark; bench/backup and bench/collect (minutes each) compare
-# with restic and BorgBackup on a 1 GiB corpus: see bench/.
+# with restic and BorgBackup on a 1 GiB corpus, and bench/compare (half an
+# hour, as root) on a mixed 1.5 GiB one: see bench/ and docs/PERFORMANCE.md.
 bench: build build-clock
 	bench/core
 
