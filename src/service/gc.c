@@ -59,6 +59,19 @@ static bool is_live(const struct live *lv, const struct objid *id)
 		       (int (*)(const void *, const void *))objid_cmp) != NULL;
 }
 
+/* What a pass does with a measured pack: the one rule, for gc_run and
+ * gc_preview alike. */
+enum verdict { KEEP, DROP, REWRITE };
+
+static enum verdict verdict_of(const struct pack_use *u)
+{
+	if (u->live_objects == 0)
+		return DROP;
+	if ((double)u->live_bytes < GC_REWRITE_BELOW * (double)u->size)
+		return REWRITE;
+	return KEEP;
+}
+
 /* Packs come by machine: LV holds what MACHINE_ID's points reference,
  * marked once when its first pack comes. 0, or -1 with E set. */
 static int mark_of(struct service *s, struct live *lv, const char *machine_id, struct err *e)
@@ -255,7 +268,7 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 			err_prefix(e, "collecting pack %.16s: ", u[i].id);
 			goto out;
 		}
-		if (u[i].live_objects == 0) {
+		if (verdict_of(&u[i]) == DROP) {
 			dropping = true;
 			r_ok = catalog_gc_drop(s->cat, u[i].machine_id, u[i].id, lv.mark, r->name,
 					       pair ? pair->name : "", now, now + GC_GRACE, &pe);
@@ -263,7 +276,7 @@ int gc_run(struct service *s, const char *vault_id, int64_t now, struct gc_stats
 				st->packs_dropped++;
 				after = 0;
 			}
-		} else if ((double)u[i].live_bytes < GC_REWRITE_BELOW * (double)u[i].size) {
+		} else if (verdict_of(&u[i]) == REWRITE) {
 			int64_t ns = 0;
 
 			r_ok = rewrite(s, &u[i], &lv, r, pair, now, &ns, &pe);
@@ -315,13 +328,17 @@ int gc_preview(struct service *s, const char *vault_id, struct gc_stats *st, str
 			goto out;
 		st->packs_seen++;
 		st->bytes_before += u[i].size;
-		if (u[i].live_objects == 0) {
+		switch (verdict_of(&u[i])) {
+		case DROP:
 			st->packs_dropped++;
-		} else if ((double)u[i].live_bytes < GC_REWRITE_BELOW * (double)u[i].size) {
+			break;
+		case REWRITE:
 			st->packs_rewritten++;
 			st->bytes_after += u[i].live_bytes;
-		} else {
+			break;
+		case KEEP:
 			st->bytes_after += u[i].size;
+			break;
 		}
 	}
 	rc = 0;

@@ -233,8 +233,9 @@ static struct MHD_Response *response_of(struct http_response *res)
 	return r;
 }
 
-/* Range values are digits only: strtoull would take signs and spaces. */
-static int range_number(const char **p, uint64_t *v)
+/* A decimal number at *P, digits only (strtoull would take signs and
+ * spaces), into *V, moving *P past it. 0, or -1 for no digit or overflow. */
+static int decimal(const char **p, uint64_t *v)
 {
 	const char *s = *p;
 
@@ -250,6 +251,17 @@ static int range_number(const char **p, uint64_t *v)
 	return 0;
 }
 
+int http_length(const char *value, uint64_t *len)
+{
+	*len = 0;
+	if (value == NULL)
+		return 0;
+	if (decimal(&value, len) == 0 && *value == 0)
+		return 0;
+	*len = 0;
+	return -1;
+}
+
 int http_range_parse(const char *value, uint64_t size, uint64_t *first, uint64_t *last)
 {
 	const char *p = value;
@@ -258,9 +270,9 @@ int http_range_parse(const char *value, uint64_t size, uint64_t *first, uint64_t
 	if (p == NULL || strncmp(p, "bytes=", 6) != 0)
 		return -1;
 	p += 6;
-	if (range_number(&p, &a) != 0 || *p++ != '-')
+	if (decimal(&p, &a) != 0 || *p++ != '-')
 		return -1;
-	if (*p && (range_number(&p, &b) != 0 || *p))
+	if (*p && (decimal(&p, &b) != 0 || *p))
 		return -1;
 	if (a > b || a >= size)
 		return 1;
@@ -321,26 +333,11 @@ static void head_of(struct http_server *s, struct MHD_Connection *c, const char 
 	peer_of(c, req->peer, sizeof(req->peer));
 }
 
-/* The declared length of C's body into *LEN: 0 without a Content-Length.
- * 0, or -1 when the header is not a plain decimal number. */
+/* The declared length of C's body into *LEN (http_length). */
 static int declared_length(struct MHD_Connection *c, uint64_t *len)
 {
-	const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
-						    MHD_HTTP_HEADER_CONTENT_LENGTH);
-	uint64_t n = 0;
-
-	*len = 0;
-	if (v == NULL)
-		return 0;
-	if (*v == 0)
-		return -1;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
-			return -1;
-		n = n * 10 + (uint64_t)(*v - '0');
-	}
-	*len = n;
-	return 0;
+	return http_length(MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						       MHD_HTTP_HEADER_CONTENT_LENGTH), len);
 }
 
 /*

@@ -130,6 +130,10 @@ void http_respond_file(struct http_response *res, int fd, uint64_t offset, uint6
 void http_respond_stream(struct http_response *res, uint64_t len, http_stream_fn fn, void *arg,
 			 void (*free_fn)(void *arg));
 
+/* The value of a Content-Length header into *LEN: 0 when VALUE is NULL
+ * (no header); 0, or -1 when it is not a plain decimal number that fits. */
+int http_length(const char *value, uint64_t *len);
+
 /* Parse the value of a Range header, "bytes=FIRST-LAST" or "bytes=FIRST-"
  * (digits only, one range), against a resource of SIZE bytes: 0 with the
  * inclusive range in *FIRST and *LAST (LAST cut at the end of the

@@ -65,12 +65,36 @@ static void test_unsatisfiable_ranges(void **state)
 	assert_int_equal(http_range_parse("bytes=18446744073709551615-", 10, &a, &b), 1);
 }
 
+/* Content-Length: plain decimal only, never a sign, a space or an
+ * overflow taken for a smaller length. */
+static void test_content_length(void **state)
+{
+	static const char *const bad[] = { "", "-1", "+5", " 5", "5 ", "0x10", "1e3",
+					   "18446744073709551616", "99999999999999999999" };
+	uint64_t n;
+
+	(void)state;
+	assert_int_equal(http_length(NULL, &n), 0);
+	assert_true(n == 0);
+	assert_int_equal(http_length("0", &n), 0);
+	assert_true(n == 0);
+	assert_int_equal(http_length("4294967296", &n), 0);
+	assert_true(n == 4294967296ULL);
+	assert_int_equal(http_length("18446744073709551615", &n), 0);
+	assert_true(n == UINT64_MAX);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(http_length(bad[i], &n), -1);
+		assert_true(n == 0);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_ranges),
 		cmocka_unit_test(test_malformed_ranges_are_refused),
 		cmocka_unit_test(test_unsatisfiable_ranges),
+		cmocka_unit_test(test_content_length),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

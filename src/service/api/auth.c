@@ -97,25 +97,10 @@ static int check_certificate(struct call *c)
 	return -1;
 }
 
-/* The request's Content-Length into *LEN (0 without one). 0, or -1 when it
- * is not a plain decimal number. */
+/* The request's Content-Length into *LEN (http_length). */
 static int content_length(struct call *c, uint64_t *len)
 {
-	const char *v = http_header(c->req, "Content-Length");
-	uint64_t n = 0;
-
-	*len = 0;
-	if (v == NULL)
-		return 0;
-	if (*v == 0)
-		return -1;
-	for (; *v; v++) {
-		if (*v < '0' || *v > '9' || n > (UINT64_MAX - 9) / 10)
-			return -1;
-		n = n * 10 + (uint64_t)(*v - '0');
-	}
-	*len = n;
-	return 0;
+	return http_length(http_header(c->req, "Content-Length"), len);
 }
 
 /*
