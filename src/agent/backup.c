@@ -43,9 +43,13 @@
 #include "repo.h"
 #include "tree.h"
 
-#define READ_BLOCK (4u << 20)
+/* Why these sizes: a read of 1 MiB costs one syscall per average chunk, and
+ * what follows a cut in it (on average half a read) is all that is ever
+ * copied. A batch of 4 MiB keeps the memory in flight small (the packer
+ * holds a few of them) while asking the service about 4 chunks at once. */
+#define READ_BLOCK (1u << 20)
 #define PEND_MAX_OBJECTS 512
-#define PEND_MAX_BYTES (16u << 20)
+#define PEND_MAX_BYTES (2u << 20)
 #define CHECK_BATCH 8192
 
 /* What the file index remembers of a file, to skip reading it next time. */
@@ -84,8 +88,7 @@ struct bk {
 	struct idmap known, refs, fidx_old, fidx_new, links;
 	struct pobj *pend; /* new objects, until the service says which it lacks */
 	size_t n_pend, pend_bytes;
-	uint8_t *rbuf;
-	struct buf chunk;
+	struct buf chunk; /* the file's bytes read and not yet cut into chunks */
 	struct link *lk;
 	size_t n_lk;
 	struct owner *users, *groups;
@@ -142,29 +145,49 @@ static int flush_pending(struct bk *b, struct err *e)
 	return rc;
 }
 
+/* Object ID is part of this recovery point; *FRESH says whether this
+ * machine may not have stored it yet (so it goes to the packer). */
+static int note_ref(struct bk *b, const struct objid *id, bool *fresh, struct err *e)
+{
+	bool added;
+
+	if (idmap_put(&b->refs, id, &added) == NULL || idmap_put(&b->known, id, fresh) == NULL)
+		return err_oom(e);
+	return 0;
+}
+
+/* Queue the new object ID of KIND, whose plaintext PLAIN moves here. */
+static int pend(struct bk *b, enum object_kind kind, const struct objid *id, struct buf plain,
+		struct err *e)
+{
+	struct pobj *p = &b->pend[b->n_pend++];
+
+	p->id = *id;
+	p->kind = (uint8_t)kind;
+	p->plain = plain;
+	b->pend_bytes += plain.len;
+	if (b->n_pend == PEND_MAX_OBJECTS || b->pend_bytes >= PEND_MAX_BYTES)
+		return flush_pending(b, e);
+	return 0;
+}
+
 /* The object ID of KIND (plaintext PLAIN) is part of this recovery point:
  * store it unless this machine has it already. */
 static int emit(struct bk *b, enum object_kind kind, const struct objid *id,
 		const uint8_t *plain, size_t len, struct err *e)
 {
-	struct pobj *p;
-	bool added;
+	struct buf copy = BUF_INIT;
+	bool fresh;
 
-	if (idmap_put(&b->refs, id, &added) == NULL || idmap_put(&b->known, id, &added) == NULL)
-		return err_oom(e);
-	if (!added)
-		return 0;
-	p = &b->pend[b->n_pend];
-	p->id = *id;
-	p->kind = (uint8_t)kind;
-	p->plain = (struct buf)BUF_INIT;
-	if (buf_append(&p->plain, plain, len, e))
+	if (note_ref(b, id, &fresh, e))
 		return -1;
-	b->n_pend++;
-	b->pend_bytes += len;
-	if (b->n_pend == PEND_MAX_OBJECTS || b->pend_bytes >= PEND_MAX_BYTES)
-		return flush_pending(b, e);
-	return 0;
+	if (!fresh)
+		return 0;
+	if (buf_append(&copy, plain, len, e)) {
+		buf_free(&copy);
+		return -1;
+	}
+	return pend(b, kind, id, copy, e);
 }
 
 /* ---- metadata ---- */
@@ -340,11 +363,18 @@ struct chunks {
 	size_t n, cap;
 };
 
-static int push_chunk(struct bk *b, struct chunks *cs, struct err *e)
+/* The first LEN bytes of the read buffer are a chunk: note it in CS and
+ * queue it if new; the bytes after it stay in the buffer. A new chunk takes
+ * the buffer with it (no copy of the chunk), and only what follows it moves
+ * into the next buffer. */
+static int push_chunk(struct bk *b, struct chunks *cs, size_t len, struct err *e)
 {
+	size_t rest = b->chunk.len - len;
+	struct buf next;
 	struct objid id;
+	bool fresh;
 
-	if (b->chunk.len == 0)
+	if (len == 0)
 		return 0;
 	if (cs->n == cs->cap) {
 		size_t cap = cs->cap ? cs->cap * 2 : 16;
@@ -354,13 +384,39 @@ static int push_chunk(struct bk *b, struct chunks *cs, struct err *e)
 			return err_oom(e);
 		cs->v = v, cs->cap = cap;
 	}
-	objid_compute(b->s->keys, b->chunk.data, b->chunk.len, &id);
+	objid_compute(b->s->keys, b->chunk.data, len, &id);
 	cs->v[cs->n].id = id;
-	cs->v[cs->n].len = (uint32_t)b->chunk.len;
+	cs->v[cs->n].len = (uint32_t)len;
 	cs->n++;
-	if (emit(b, OBJECT_DATA, &id, b->chunk.data, b->chunk.len, e))
+	if (note_ref(b, &id, &fresh, e))
 		return -1;
-	buf_reset(&b->chunk);
+	if (!fresh) {
+		memmove(b->chunk.data, b->chunk.data + len, rest);
+		b->chunk.len = rest;
+		return 0;
+	}
+	/* A chunk much smaller than the buffer (a small file) is copied
+	 * instead: handing over the whole buffer would queue its capacity. */
+	if (len < b->chunk.cap / 4) {
+		struct buf copy = BUF_INIT;
+
+		if (buf_append(&copy, b->chunk.data, len, e))
+			return -1;
+		memmove(b->chunk.data, b->chunk.data + len, rest);
+		b->chunk.len = rest;
+		return pend(b, OBJECT_DATA, &id, copy, e);
+	}
+	next = packer_buf(b->pk);
+	if (buf_append(&next, b->chunk.data + len, rest, e)) {
+		buf_free(&next);
+		return -1;
+	}
+	b->chunk.len = len;
+	if (pend(b, OBJECT_DATA, &id, b->chunk, e)) {
+		b->chunk = next;
+		return -1;
+	}
+	b->chunk = next;
 	return 0;
 }
 
@@ -416,8 +472,14 @@ static int read_content(struct bk *b, const char *path, int fd, const struct sta
 
 		while (off < end) {
 			size_t want = end - off < READ_BLOCK ? (size_t)(end - off) : READ_BLOCK;
-			ssize_t r = pread(fd, b->rbuf, want, (off_t)off);
-			size_t pos = 0;
+			size_t scan = b->chunk.len;
+			ssize_t r;
+
+			if (buf_reserve(&b->chunk, want, e)) {
+				free(cs.v);
+				return -1;
+			}
+			r = pread(fd, b->chunk.data + b->chunk.len, want, (off_t)off);
 
 			if (r < 0 && errno == EINTR)
 				continue;
@@ -433,24 +495,24 @@ static int read_content(struct bk *b, const char *path, int fd, const struct sta
 			}
 			off += (uint64_t)r;
 			b->res->bytes_read += (uint64_t)r;
-			while (pos < (size_t)r) {
+			b->chunk.len += (size_t)r;
+			while (scan < b->chunk.len) {
 				bool cut;
-				size_t k = chunker_next(b->ch, b->rbuf + pos, (size_t)r - pos, &cut);
 
-				if (buf_append(&b->chunk, b->rbuf + pos, k, e)) {
+				scan += chunker_next(b->ch, b->chunk.data + scan, b->chunk.len - scan,
+						     &cut);
+				if (!cut)
+					continue;
+				if (push_chunk(b, &cs, scan, e)) {
 					free(cs.v);
 					return -1;
 				}
-				pos += k;
-				if (cut && push_chunk(b, &cs, e)) {
-					free(cs.v);
-					return -1;
-				}
+				scan = 0;
 			}
 			progress(b, 0);
 		}
 	}
-	if (push_chunk(b, &cs, e)) {
+	if (push_chunk(b, &cs, b->chunk.len, e)) {
 		free(cs.v);
 		return -1;
 	}
@@ -892,32 +954,92 @@ out:
 }
 
 /* Sum the sizes of the regular files selected (for the cache-space check
- * and the time left). */
-static uint64_t selected_bytes(const struct bk *b, const char *path)
+ * and the time left). It runs on a thread of its own while the backup talks
+ * to the service (the job, the lease, the check of the cache), and walks by
+ * folder descriptors, so each name costs one lookup rather than a whole
+ * path's. */
+struct sizer {
+	const struct bk *b;
+	char path[8192];
+	uint64_t sum;
+};
+
+static void size_dir(struct sizer *z, int fd, size_t len)
 {
-	struct stat st;
-	uint64_t sum = 0;
-	DIR *d;
+	DIR *d = fdopendir(fd);
 	struct dirent *de;
-	const char *name = strrchr(path, '/');
 
-	if (lstat(path, &st) != 0 || excluded(b, path, name ? name + 1 : path, S_ISDIR(st.st_mode)))
-		return 0;
-	if (S_ISREG(st.st_mode))
-		return (uint64_t)st.st_size;
-	if (!S_ISDIR(st.st_mode) || (d = opendir(path)) == NULL)
-		return 0;
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
 	while ((de = readdir(d)) != NULL) {
-		char child[8192];
+		size_t n = strlen(de->d_name), sep = len > 0 && z->path[len - 1] != '/';
+		struct stat st;
+		int sub;
 
-		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+		    len + sep + n >= sizeof(z->path))
 			continue;
-		if (snprintf(child, sizeof(child), "%s%s%s", path, strcmp(path, "/") ? "/" : "",
-			     de->d_name) < (int)sizeof(child))
-			sum += selected_bytes(b, child);
+		if (sep)
+			z->path[len] = '/';
+		memcpy(z->path + len + sep, de->d_name, n + 1);
+		if (fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+		    excluded(z->b, z->path, de->d_name, S_ISDIR(st.st_mode)))
+			goto next;
+		if (S_ISREG(st.st_mode))
+			z->sum += (uint64_t)st.st_size;
+		else if (S_ISDIR(st.st_mode) &&
+			 (sub = openat(dirfd(d), de->d_name,
+				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
+			size_dir(z, sub, len + sep + n);
+next:
+		z->path[len] = '\0';
 	}
 	closedir(d);
+}
+
+static uint64_t selected_bytes(const struct bk *b, const char *path)
+{
+	struct sizer *z = malloc(sizeof(*z));
+	const char *name = strrchr(path, '/');
+	struct stat st;
+	uint64_t sum = 0;
+	int fd;
+
+	if (z == NULL || lstat(path, &st) != 0 ||
+	    excluded(b, path, name ? name + 1 : path, S_ISDIR(st.st_mode))) {
+		free(z);
+		return 0;
+	}
+	if (S_ISREG(st.st_mode)) {
+		sum = (uint64_t)st.st_size;
+	} else if (S_ISDIR(st.st_mode) && strlen(path) < sizeof(z->path) &&
+		   (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
+		z->b = b;
+		z->sum = 0;
+		strcpy(z->path, path);
+		size_dir(z, fd, strlen(path));
+		sum = z->sum;
+	}
+	free(z);
 	return sum;
+}
+
+struct sizing {
+	const struct bk *b;
+	pthread_t t;
+	int started;
+	uint64_t sum;
+};
+
+static void *sizing_main(void *arg)
+{
+	struct sizing *g = arg;
+
+	for (size_t i = 0; i < g->b->o->n_paths; i++)
+		g->sum += selected_bytes(g->b, g->b->o->paths[i]);
+	return NULL;
 }
 
 /* ---- the cache's indexes ---- */
@@ -957,6 +1079,21 @@ static int index_save(const char *cache, const char *name, const char magic[8],
 	return rc;
 }
 
+/* Append ID to a JSON array being written in OUT, as "hex", with a comma
+ * before it unless FIRST. Why text and not json_t: a commit lists every
+ * object of the point, tens of thousands of them. 0 or -1. */
+static int append_id(struct buf *out, const struct objid *id, int first, struct err *e)
+{
+	char hex[OBJID_HEX_LEN + 4];
+
+	hex[0] = ',';
+	hex[1] = '"';
+	objid_to_hex(id, hex + 2);
+	hex[OBJID_HEX_LEN + 2] = '"';
+	return buf_append(out, first ? hex + 1 : hex, first ? OBJID_HEX_LEN + 2 : OBJID_HEX_LEN + 3,
+			  e);
+}
+
 /* Ask the service which of the ids of IDS it holds for us, a batch at a
  * time: those it holds go into HELD (when not NULL), and *N_MISSING (when
  * not NULL) counts the others. */
@@ -967,6 +1104,7 @@ static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, s
 	size_t i = 0;
 	struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
 	bool *missing = malloc(CHECK_BATCH * sizeof(*missing));
+	struct buf text = BUF_INIT;
 	int rc = -1;
 
 	if (all == NULL || missing == NULL) {
@@ -974,24 +1112,25 @@ static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, s
 		goto out;
 	}
 	for (;;) {
-		json_t *a = json_array(), *body, *ans;
+		json_t *ans;
 		size_t n = 0;
-		char hex[OBJID_HEX_LEN + 1];
 		bool added;
 		int r;
 
+		buf_reset(&text);
+		if (buf_append(&text, "{\"ids\":[", 8, e))
+			goto out;
 		while (n < CHECK_BATCH && idmap_next(ids, &i, &k, NULL)) {
+			if (append_id(&text, k, n == 0, e))
+				goto out;
 			all[n++] = *k;
-			objid_to_hex(k, hex);
-			json_array_append_new(a, json_string(hex));
 		}
-		if (n == 0) {
-			json_decref(a);
+		if (n == 0)
 			break;
-		}
-		body = json_pack("{s:o}", "ids", a);
-		ans = client_json(b->c, "POST", "/objects/missing", body, NULL, NULL, e);
-		json_decref(body);
+		if (buf_append(&text, "]}", 2, e))
+			goto out;
+		ans = client_json_text(b->c, "POST", "/objects/missing", (const char *)text.data,
+				       text.len, NULL, NULL, e);
 		if (ans == NULL)
 			goto out;
 		r = reply_missing(ans, all, n, missing, e);
@@ -1011,12 +1150,15 @@ static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, s
 out:
 	free(all);
 	free(missing);
+	buf_free(&text);
 	return rc;
 }
 
 /* Keep only the cached ids the service confirms it holds for us. */
 static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 {
+	if (idmap_reserve(&b->known, cached->n))
+		return err_oom(e);
 	return ask_held(b, cached, &b->known, NULL, e);
 }
 
@@ -1056,20 +1198,42 @@ static int recheck_refs(struct bk *b, const char *why, struct err *e)
 static int commit(struct bk *b, const struct objid *meta, const char *parent, const char *lease,
 		  struct err *e)
 {
-	json_t *a = json_array(), *body, *ans;
+	json_t *head, *ans;
 	const struct objid *k;
-	char hex[OBJID_HEX_LEN + 1];
-	size_t i = 0;
+	char hex[OBJID_HEX_LEN + 1], *start;
+	struct buf text = BUF_INIT;
+	size_t i = 0, len;
+	int first = 1;
 
-	while (idmap_next(&b->refs, &i, &k, NULL)) {
-		objid_to_hex(k, hex);
-		json_array_append_new(a, json_string(hex));
-	}
+	/* The small fields through jansson (escaped as JSON wants), then the
+	 * list of objects appended as text in place of the closing brace. */
 	objid_to_hex(meta, hex);
-	body = json_pack("{s:s,s:s?,s:s?,s:o}", "meta", hex, "parent", parent, "lease", lease,
-			 "objects", a);
-	ans = client_json(b->c, "POST", "/recovery-points", body, NULL, NULL, e);
-	json_decref(body);
+	head = json_pack("{s:s,s:s?,s:s?}", "meta", hex, "parent", parent, "lease", lease);
+	start = head ? json_dumps(head, JSON_COMPACT) : NULL;
+	json_decref(head);
+	if (start == NULL)
+		return err_oom(e);
+	len = strlen(start);
+	if (buf_append(&text, start, len - 1, e) || buf_append(&text, ",\"objects\":[", 12, e)) {
+		free(start);
+		buf_free(&text);
+		return -1;
+	}
+	free(start);
+	while (idmap_next(&b->refs, &i, &k, NULL)) {
+		if (append_id(&text, k, first, e)) {
+			buf_free(&text);
+			return -1;
+		}
+		first = 0;
+	}
+	if (buf_append(&text, "]}", 2, e)) {
+		buf_free(&text);
+		return -1;
+	}
+	ans = client_json_text(b->c, "POST", "/recovery-points", (const char *)text.data, text.len,
+			       NULL, NULL, e);
+	buf_free(&text);
 	if (ans == NULL)
 		return -1;
 	/* Committed: an id that cannot be shown is left out, not an error. */
@@ -1111,6 +1275,7 @@ struct run {
 	struct lease *ls;
 	struct objid prev_root, *prev; /* the parent's root folder, or NULL */
 	struct idmap cached;           /* ids the cache says were stored */
+	struct sizing sizing;          /* the selection's size, being summed */
 };
 
 /* Never two backups of this machine at once. The kernel drops the lock
@@ -1128,14 +1293,11 @@ static int take_lock(struct bk *b, struct run *u, struct err *e)
 	return 0;
 }
 
-/* The selection, each path there, and room for it in the cache folder,
- * which needs 5% of the selected data free. */
+/* The selection and each path there; then the selection's size is summed
+ * on a thread of its own (check_space waits for it). */
 static int check_selection(struct bk *b, struct run *u, struct err *e)
 {
 	const struct backup_opts *o = b->o;
-	struct backup_result *res = b->res;
-	struct statvfs vfs;
-	uint64_t avail, need;
 
 	for (size_t i = 0; i < o->n_paths; i++) {
 		struct stat st;
@@ -1145,8 +1307,31 @@ static int check_selection(struct bk *b, struct run *u, struct err *e)
 		if (node_add(&u->root, o->paths[i], e))
 			return -1;
 	}
-	for (size_t i = 0; i < o->n_paths; i++)
-		res->bytes_total += selected_bytes(b, o->paths[i]);
+	u->sizing.b = b;
+	if (pthread_create(&u->sizing.t, NULL, sizing_main, &u->sizing) == 0)
+		u->sizing.started = 1;
+	else
+		sizing_main(&u->sizing);
+	return 0;
+}
+
+static void sizing_wait(struct run *u)
+{
+	if (u->sizing.started)
+		pthread_join(u->sizing.t, NULL);
+	u->sizing.started = 0;
+}
+
+/* Room for the selection in the cache folder, which needs 5% of the
+ * selected data free. */
+static int check_space(struct bk *b, struct run *u, struct err *e)
+{
+	struct backup_result *res = b->res;
+	struct statvfs vfs;
+	uint64_t avail, need;
+
+	sizing_wait(u);
+	res->bytes_total = u->sizing.sum;
 	if (statvfs(b->s->cache, &vfs) != 0)
 		return err_errno(e, "cannot check the free space of the cache folder %s", b->s->cache);
 	avail = (uint64_t)vfs.f_bavail * vfs.f_frsize, need = res->bytes_total / 20;
@@ -1168,8 +1353,7 @@ static int open_tools(struct bk *b, struct err *e)
 	if ((b->c = state_client(b->s, e)) == NULL || (b->cctx = compress_ctx_new(e)) == NULL ||
 	    (b->tc = tree_cache_new(b->s->cache, e)) == NULL)
 		return -1;
-	if ((b->pend = calloc(PEND_MAX_OBJECTS, sizeof(*b->pend))) == NULL ||
-	    (b->rbuf = malloc(READ_BLOCK)) == NULL)
+	if ((b->pend = calloc(PEND_MAX_OBJECTS, sizeof(*b->pend))) == NULL)
 		return err_oom(e);
 	chunker_params_default(&cp);
 	if ((b->ch = chunker_new(&cp, b->s->keys->chunker, e)) == NULL)
@@ -1271,8 +1455,12 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 	index_load(b, "stored.ids", cache_ids_magic, &u->cached);
 	if (u->prev)
 		index_load(b, "files.idx", cache_fidx_magic, &b->fidx_old);
-	if (verify_known(b, &u->cached, e))
+	if (verify_known(b, &u->cached, e) || check_space(b, u, e))
 		return -1;
+	idmap_free(&u->cached);
+	/* This point is likely much like the last: size its maps so. */
+	if (idmap_reserve(&b->fidx_new, b->fidx_old.n) || idmap_reserve(&b->refs, b->known.n))
+		return err_oom(e);
 	/* Sealing threads: one per core beside this one, at least one. */
 	if ((b->pk = packer_new(b->s, b->tc, cores > 1 ? (int)cores : 1, e)) == NULL)
 		return -1;
@@ -1307,6 +1495,7 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 
 static void bk_free(struct bk *b, struct run *u)
 {
+	sizing_wait(u);
 	packer_free(b->pk);
 	for (size_t i = 0; i < b->n_pend; i++)
 		buf_free(&b->pend[i].plain);
@@ -1322,7 +1511,6 @@ static void bk_free(struct bk *b, struct run *u)
 	free(b->groups);
 	free(b->lk);
 	free(b->pend);
-	free(b->rbuf);
 	buf_wipe(&b->chunk);
 	free(u->job);
 	lease_free(u->ls);

@@ -84,6 +84,8 @@ int cache_index_parse(const uint8_t *p, size_t n, const char magic[CACHE_MAGIC_L
 	if ((n - CACHE_MAGIC_LEN) % rec != 0)
 		return err_set(e, ERR_CORRUPT, "%zu bytes after the header are not a whole number "
 			       "of %zu-byte records (a torn write?)", n - CACHE_MAGIC_LEN, rec);
+	if (idmap_reserve(m, m->n + (n - CACHE_MAGIC_LEN) / rec) != 0)
+		return err_oom(e);
 	for (size_t off = CACHE_MAGIC_LEN; off < n; off += rec) {
 		void *v = idmap_put(m, (const struct objid *)(p + off), &added);
 

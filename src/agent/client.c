@@ -157,7 +157,8 @@ static int add_header(struct curl_slist **l, const char *fmt, const char *v)
  * covers the body's length and SHA-256, which travel in headers too, so the
  * service can check it before it stores any byte of the body. */
 static int sign_headers(struct client *c, const char *method, const char *path,
-			const void *body, size_t len, struct curl_slist **l, struct err *e)
+			const void *body, size_t len, const char *sha, struct curl_slist **l,
+			struct err *e)
 {
 	char t[24], nonce_hex[33], hash[65], length[24];
 	uint8_t nonce[16];
@@ -168,7 +169,10 @@ static int sign_headers(struct client *c, const char *method, const char *path,
 	snprintf(length, sizeof(length), "%zu", len);
 	randombytes_buf(nonce, sizeof(nonce));
 	sodium_bin2hex(nonce_hex, sizeof(nonce_hex), nonce, sizeof(nonce));
-	client_sha256_hex(len ? body : "", len, hash);
+	if (sha)
+		memcpy(hash, sha, sizeof(hash));
+	else
+		client_sha256_hex(len ? body : "", len, hash);
 	if (buf_append(&msg, "arca-request-v2\n", 16, e) || buf_append(&msg, method, strlen(method), e) ||
 	    buf_append(&msg, "\n/api/v1", 8, e) || buf_append(&msg, path, strlen(path), e) ||
 	    buf_append(&msg, "\n", 1, e) || buf_append(&msg, t, strlen(t), e) ||
@@ -193,9 +197,9 @@ out:
 	return rc;
 }
 
-int client_call(struct client *c, const char *method, const char *path, const char *ctype,
-		const void *body, size_t len, const char *const *headers, struct buf *out,
-		long *status, struct err *e)
+static int request(struct client *c, const char *method, const char *path, const char *ctype,
+		   const void *body, size_t len, const char *sha, const char *const *headers,
+		   struct buf *out, long *status, struct err *e)
 {
 	struct curl_slist *l = NULL;
 	char url[1024];
@@ -223,7 +227,7 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 			err_oom(e);
 			goto out;
 		}
-	if (c->key && sign_headers(c, method, path, body, len, &l, e))
+	if (c->key && sign_headers(c, method, path, body, len, sha, &l, e))
 		goto out;
 	curl_easy_setopt(c->curl, CURLOPT_URL, url);
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, l);
@@ -268,30 +272,54 @@ out:
 	return rc;
 }
 
+int client_call(struct client *c, const char *method, const char *path, const char *ctype,
+		const void *body, size_t len, const char *const *headers, struct buf *out,
+		long *status, struct err *e)
+{
+	return request(c, method, path, ctype, body, len, NULL, headers, out, status, e);
+}
+
+int client_call_hashed(struct client *c, const char *method, const char *path, const char *ctype,
+		       const void *body, size_t len, const char sha[65], struct buf *out,
+		       long *status, struct err *e)
+{
+	return request(c, method, path, ctype, body, len, sha, NULL, out, status, e);
+}
+
 json_t *client_error_body(struct client *c)
 {
 	return c->last_error;
+}
+
+json_t *client_json_text(struct client *c, const char *method, const char *path,
+			 const char *text, size_t len, const char *const *headers, long *status,
+			 struct err *e)
+{
+	struct buf out = BUF_INIT;
+	json_t *j = NULL;
+	json_error_t je;
+	long st;
+
+	if (client_call(c, method, path, text ? "application/json" : NULL, text, text ? len : 0,
+			headers, &out, status ? status : &st, e) == 0 &&
+	    (j = json_loadb((const char *)out.data, out.len, 0, &je)) == NULL)
+		err_set(e, ERR_IO, "the service's answer to %s %s is not JSON: %s", method, path,
+			je.text);
+	buf_free(&out);
+	return j;
 }
 
 json_t *client_json(struct client *c, const char *method, const char *path, json_t *body,
 		    const char *const *headers, long *status, struct err *e)
 {
 	char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-	struct buf out = BUF_INIT;
-	json_t *j = NULL;
-	json_error_t je;
-	long st;
+	json_t *j;
 
 	if (body && text == NULL) {
 		err_oom(e);
 		return NULL;
 	}
-	if (client_call(c, method, path, body ? "application/json" : NULL, text,
-			text ? strlen(text) : 0, headers, &out, status ? status : &st, e) == 0 &&
-	    (j = json_loadb((const char *)out.data, out.len, 0, &je)) == NULL)
-		err_set(e, ERR_IO, "the service's answer to %s %s is not JSON: %s", method, path,
-			je.text);
+	j = client_json_text(c, method, path, text, text ? strlen(text) : 0, headers, status, e);
 	free(text);
-	buf_free(&out);
 	return j;
 }

@@ -52,10 +52,23 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 		const void *body, size_t len, const char *const *headers, struct buf *out,
 		long *status, struct err *e);
 
+/* client_call for a body whose SHA-256 the caller knows already (SHA, 64
+ * lowercase hex digits): a pack, whose id is that hash. Saves hashing 16 MiB
+ * again; the service checks the hash against the bytes all the same. */
+int client_call_hashed(struct client *c, const char *method, const char *path, const char *ctype,
+		       const void *body, size_t len, const char sha[65], struct buf *out,
+		       long *status, struct err *e);
+
 /* client_call with a JSON body (BODY borrowed, or NULL) and a JSON answer.
  * Returns the parsed answer (caller decrefs), or NULL with E set. */
 json_t *client_json(struct client *c, const char *method, const char *path, json_t *body,
 		    const char *const *headers, long *status, struct err *e);
+
+/* client_json with a body that is JSON text already (TEXT[0..LEN), or
+ * NULL): for bodies of many thousand ids, built without a json_t each. */
+json_t *client_json_text(struct client *c, const char *method, const char *path,
+			 const char *text, size_t len, const char *const *headers, long *status,
+			 struct err *e);
 
 /* The "error" object of the service's last error answer, or NULL; valid
  * until the next call. */

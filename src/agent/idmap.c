@@ -50,12 +50,12 @@ void *idmap_get(const struct idmap *m, const struct objid *key)
 	}
 }
 
-static int grow(struct idmap *m)
+static int grow_to(struct idmap *m, size_t cap)
 {
 	struct idmap big = *m;
 	size_t slot = SLOT_SIZE(m);
 
-	big.cap = m->cap ? m->cap * 2 : 1024;
+	big.cap = cap;
 	big.n = 0;
 	if ((big.slots = calloc(big.cap, slot)) == NULL)
 		return -1;
@@ -72,10 +72,22 @@ static int grow(struct idmap *m)
 	return 0;
 }
 
+int idmap_reserve(struct idmap *m, size_t n)
+{
+	size_t cap = m->cap ? m->cap : 1024;
+
+	while (n * 4 > cap * 3) {
+		if (cap > SIZE_MAX / 2 / SLOT_SIZE(m))
+			return -1;
+		cap *= 2;
+	}
+	return cap == m->cap ? 0 : grow_to(m, cap);
+}
+
 void *idmap_put(struct idmap *m, const struct objid *key, bool *added)
 {
 	*added = false;
-	if ((m->n + 1) * 4 > m->cap * 3 && grow(m) != 0)
+	if ((m->n + 1) * 4 > m->cap * 3 && grow_to(m, m->cap ? m->cap * 2 : 1024) != 0)
 		return NULL;
 	for (size_t i = home_of(m, key);; i = (i + 1) & (m->cap - 1)) {
 		uint8_t *s = SLOT(m, i);

@@ -26,6 +26,9 @@ void *idmap_get(const struct idmap *m, const struct objid *key);
 /* Insert KEY (value zeroed) or find it; returns its value slot (a non-NULL
  * pointer for a set too), or NULL when out of memory. *ADDED says which. */
 void *idmap_put(struct idmap *m, const struct objid *key, bool *added);
+/* Make room for N keys in all, so that putting them moves nothing. 0, or
+ * -1 when out of memory (M unchanged). */
+int idmap_reserve(struct idmap *m, size_t n);
 /* Visit every key: I from 0; returns false past the end. */
 bool idmap_next(const struct idmap *m, size_t *i, const struct objid **key, void **value);
 

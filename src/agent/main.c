@@ -4,6 +4,7 @@
  * exit.h. Messages for people go to stderr, results to stdout, and every
  * command speaks --json.
  */
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -88,6 +89,12 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
+	/* Why a fixed threshold: glibc raises it as large blocks are freed,
+	 * after which a backup's buffers (chunks of up to 8 MiB, packs) come
+	 * from the heap, where freed memory stays mapped. Fixed, every such
+	 * buffer is its own mapping, given back when freed, and the agent's
+	 * memory follows what it holds (the buffers it reuses are kept). */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	if (cmd == NULL) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -18,13 +18,22 @@
 #include "reply.h"
 #include "repo.h"
 
-#define JOBS_MAX 4  /* batches waiting for a worker */
-#define PACKS_MAX 2 /* finished packs waiting for the uploader */
+/* Why these sizes: the agent's memory is mostly what is in flight. A
+ * batch is about 2 MiB of plaintext (backup.c) and a pack at most
+ * PACK_TARGET_DEFAULT (8 MiB; two are held, one being filled and one on its
+ * way out). With up to 4 MiB of batches waiting, one batch per worker and
+ * one pack uploading, the workers seldom wait on the reader or the network,
+ * and what is in flight stays under about 40 MiB whatever the data. */
+#define JOBS_MAX 2  /* batches waiting for a worker... */
+#define QUEUE_BYTES (4u << 20) /* ...holding no more than this, unless one */
+#define PACKS_MAX 1 /* finished packs waiting for (or in) the upload */
+#define POOL_MAX 4  /* plaintext buffers kept for reuse... */
+#define POOL_BUF_MAX (4u << 20) /* ...if they are no larger than this */
 #define WORKERS_MAX 16
 
 struct job {
 	struct pobj *o;
-	size_t n;
+	size_t n, bytes;
 };
 
 struct packer {
@@ -35,6 +44,7 @@ struct packer {
 	/* batches to seal */
 	struct job jobs[JOBS_MAX];
 	int n_jobs, head_job, no_more_jobs;
+	size_t queued; /* plaintext bytes in JOBS */
 	/* the pack being written (under mu_pack) */
 	pthread_mutex_t mu_pack;
 	struct pack_writer *pw;
@@ -42,6 +52,9 @@ struct packer {
 	struct buf packs[PACKS_MAX];
 	char ids[PACKS_MAX][65];
 	int n_packs, head_pack, no_more_packs;
+	struct buf spare;          /* an uploaded pack's memory, for the next pack */
+	struct buf pool[POOL_MAX]; /* sealed objects' plaintext buffers, emptied */
+	int n_pool;
 	int failed;
 	struct err err;
 	uint64_t bytes, uploaded;
@@ -68,7 +81,7 @@ static void *uploader(void *arg)
 
 	for (;;) {
 		struct buf item;
-		char path[128];
+		char path[128], id[65];
 		long st;
 		struct err e;
 		int ok = 0;
@@ -81,15 +94,16 @@ static void *uploader(void *arg)
 			break;
 		}
 		item = p->packs[p->head_pack];
-		snprintf(path, sizeof(path), "/packs/%s", p->ids[p->head_pack]);
+		memcpy(id, p->ids[p->head_pack], sizeof(id));
+		snprintf(path, sizeof(path), "/packs/%s", id);
 		pthread_mutex_unlock(&p->mu);
 
 		client_set_rate(p->c, state_rate_now(p->s));
 		for (int attempt = 0; attempt < 4 && !ok; attempt++) {
 			if (attempt)
 				sleep(1u << (attempt - 1));
-			ok = client_call(p->c, "PUT", path, "application/octet-stream", item.data,
-					 item.len, NULL, &out, &st, &e) == 0;
+			ok = client_call_hashed(p->c, "PUT", path, "application/octet-stream",
+						item.data, item.len, id, &out, &st, &e) == 0;
 			/* The service refused it: sending again will not help,
 			 * unless it said to wait (its bounds on uploads in flight). */
 			if (!ok && e.code != ERR_IO && st != 429 && st != 503)
@@ -103,6 +117,11 @@ static void *uploader(void *arg)
 		if (ok) {
 			p->bytes += item.len;
 			p->uploaded++;
+		}
+		if (p->spare.data == NULL) {
+			p->spare = p->packs[p->head_pack];
+			buf_reset(&p->spare);
+			p->packs[p->head_pack] = (struct buf)BUF_INIT;
 		}
 		buf_free(&p->packs[p->head_pack]);
 		p->head_pack = (p->head_pack + 1) % PACKS_MAX;
@@ -118,12 +137,17 @@ static void *uploader(void *arg)
  * mu_pack held. */
 static int ship(struct packer *p, struct err *e)
 {
-	struct buf pack = BUF_INIT;
+	struct buf pack;
 	uint8_t id[PACK_ID_LEN];
 	int slot;
 
 	if (pack_writer_count(p->pw) == 0)
 		return 0;
+	/* The writer takes the spare memory and hands its pack over. */
+	pthread_mutex_lock(&p->mu);
+	pack = p->spare;
+	p->spare = (struct buf)BUF_INIT;
+	pthread_mutex_unlock(&p->mu);
 	if (pack_writer_finish(p->pw, &pack, id, e)) {
 		buf_free(&pack);
 		return -1;
@@ -144,6 +168,30 @@ static int ship(struct packer *p, struct err *e)
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
+}
+
+/* Keep an object's plaintext buffer for packer_buf, or free it. */
+static void recycle(struct packer *p, struct buf *b)
+{
+	pthread_mutex_lock(&p->mu);
+	if (b->data && b->cap <= POOL_BUF_MAX && p->n_pool < POOL_MAX) {
+		buf_reset(b);
+		p->pool[p->n_pool++] = *b;
+		*b = (struct buf)BUF_INIT;
+	}
+	pthread_mutex_unlock(&p->mu);
+	buf_free(b);
+}
+
+struct buf packer_buf(struct packer *p)
+{
+	struct buf b = BUF_INIT;
+
+	pthread_mutex_lock(&p->mu);
+	if (p->n_pool > 0)
+		b = p->pool[--p->n_pool];
+	pthread_mutex_unlock(&p->mu);
+	return b;
 }
 
 static void free_job(struct job *j)
@@ -230,7 +278,8 @@ static void *worker(void *arg)
 			break;
 		}
 		j = p->jobs[p->head_job];
-		p->jobs[p->head_job] = (struct job){ NULL, 0 };
+		p->jobs[p->head_job] = (struct job){ NULL, 0, 0 };
+		p->queued -= j.bytes;
 		p->head_job = (p->head_job + 1) % JOBS_MAX;
 		p->n_jobs--;
 		pthread_cond_broadcast(&p->cv);
@@ -254,15 +303,19 @@ static void *worker(void *arg)
 			}
 			if (o->kind != OBJECT_DATA)
 				repo_cache_put(p->tc, &o->id, sealed.data, sealed.len);
+			recycle(p, &o->plain);
 			memset(&ent, 0, sizeof(ent));
 			ent.id = o->id;
 			ent.kind = o->kind;
 			ent.length = (uint32_t)sealed.len;
 			pthread_mutex_lock(&p->mu_pack);
-			if (!pack_writer_has(p->pw, &o->id))
-				rc = pack_writer_add_sealed(p->pw, &ent, sealed.data, &e);
-			if (rc == 0 && pack_writer_size(p->pw) >= PACK_TARGET_DEFAULT)
+			/* Ship before a pack would pass its target, so that
+			 * a pack's memory stays within it. */
+			if (pack_writer_count(p->pw) > 0 &&
+			    pack_writer_size(p->pw) + sealed.len > PACK_TARGET_DEFAULT)
 				rc = ship(p, &e);
+			if (rc == 0 && !pack_writer_has(p->pw, &o->id))
+				rc = pack_writer_add_sealed(p->pw, &ent, sealed.data, &e);
 			pthread_mutex_unlock(&p->mu_pack);
 			if (rc) {
 				fail(p, &e);
@@ -323,11 +376,15 @@ int packer_put(struct packer *p, struct pobj *objs, size_t n, struct err *e)
 	if ((j.o = calloc(n, sizeof(*j.o))) == NULL)
 		return err_oom(e);
 	memcpy(j.o, objs, n * sizeof(*objs));
-	for (size_t i = 0; i < n; i++)
+	j.bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		j.bytes += objs[i].plain.len;
 		objs[i].plain = (struct buf)BUF_INIT;
+	}
 	j.n = n;
 	pthread_mutex_lock(&p->mu);
-	while (p->n_jobs == JOBS_MAX && !p->failed)
+	while ((p->n_jobs == JOBS_MAX || (p->n_jobs > 0 && p->queued + j.bytes > QUEUE_BYTES)) &&
+	       !p->failed)
 		pthread_cond_wait(&p->cv, &p->mu);
 	if (p->failed) {
 		*e = p->err;
@@ -337,6 +394,7 @@ int packer_put(struct packer *p, struct pobj *objs, size_t n, struct err *e)
 	}
 	p->jobs[(p->head_job + p->n_jobs) % JOBS_MAX] = j;
 	p->n_jobs++;
+	p->queued += j.bytes;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
@@ -398,6 +456,9 @@ void packer_free(struct packer *p)
 			free_job(&p->jobs[i]);
 	for (int i = 0; i < PACKS_MAX; i++)
 		buf_free(&p->packs[i]);
+	for (int i = 0; i < p->n_pool; i++)
+		buf_free(&p->pool[i]);
+	buf_free(&p->spare);
 	pack_writer_free(p->pw);
 	client_free(p->c);
 	pthread_mutex_destroy(&p->mu);

@@ -1,7 +1,7 @@
 /*
  * packer.h: the back half of a backup. Objects go in as plaintext; worker
  * threads compress and seal them (object_seal), one pack writer gathers the
- * sealed objects into packs of about 16 MiB, and an upload thread sends
+ * sealed objects into packs of up to 8 MiB, and an upload thread sends
  * finished packs to the service while the workers seal the next ones. The
  * caller (reading and chunking files) is never held up except when all of
  * this is behind, which bounds the memory in flight.
@@ -36,6 +36,10 @@ struct packer *packer_new(const struct state *s, struct tree_cache *tc, int work
  * the service holds already are dropped. Blocks while the workers are behind. -1 with the first
  * failure of a worker or an upload. */
 int packer_put(struct packer *p, struct pobj *objs, size_t n, struct err *e);
+/* An empty buffer for the next object's plaintext: one whose object the
+ * workers have sealed, kept for reuse (its memory is already mapped), or a
+ * new one. The caller owns it (hand it over in packer_put, or buf_free). */
+struct buf packer_buf(struct packer *p);
 /* Seal, pack and upload everything handed over, then stop the threads.
  * Fills the bytes and packs uploaded. 0, or -1 with the first failure. */
 int packer_finish(struct packer *p, uint64_t *bytes, uint64_t *packs, struct err *e);

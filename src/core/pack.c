@@ -244,8 +244,15 @@ int pack_writer_finish(struct pack_writer *w, struct buf *out, uint8_t pack_id[P
 	le32_put(t + 8, (uint32_t)(d->len - PACK_TRAILER_LEN - toc_off));
 	SHA256(d->data + toc_off, d->len - PACK_TRAILER_LEN - toc_off, t + 16);
 	memcpy(t + 48, end_magic, sizeof(end_magic));
-	if (buf_append(out, d->data, d->len, e) != 0)
+	if (out->len == 0) {
+		/* Hand the bytes over rather than copy them: a pack is 16 MiB. */
+		struct buf spare = *out;
+
+		*out = *d;
+		*d = spare;
+	} else if (buf_append(out, d->data, d->len, e) != 0) {
 		goto fail;
+	}
 	pack_id_compute(out->data + start, out->len - start, pack_id);
 	writer_start(w);
 	return 0;

@@ -24,7 +24,7 @@
 
 struct keys;
 
-#define PACK_TARGET_DEFAULT (16u << 20) /* finish a pack once it reaches this */
+#define PACK_TARGET_DEFAULT (8u << 20) /* finish a pack before it passes this */
 #define PACK_HEADER_LEN 16
 #define PACK_TRAILER_LEN 56
 #define PACK_ENTRY_LEN 48
@@ -79,7 +79,9 @@ const struct pack_entry *pack_writer_entries(const struct pack_writer *w);
 
 /* Finish the pack: append its bytes (header, objects, table, trailer) to OUT
  * and its id (SHA-256 of those bytes) to PACK_ID. The writer is then empty
- * and may start the next pack. 0 or -1 (an empty pack is refused). */
+ * and may start the next pack. An empty OUT takes the writer's memory as it
+ * is, without a copy (the writer goes on in OUT's). 0 or -1 (an empty pack
+ * is refused). */
 int pack_writer_finish(struct pack_writer *w, struct buf *out, uint8_t pack_id[PACK_ID_LEN],
 		       struct err *e);
 

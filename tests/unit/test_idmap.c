@@ -56,6 +56,41 @@ static void test_put_get_grow(void **state)
 	idmap_free(&m);
 }
 
+/* Reserving room keeps what is there, and putting up to the number
+ * reserved then moves nothing (the table stays where it was). */
+static void test_reserve(void **state)
+{
+	(void)state;
+	struct idmap m;
+	const size_t n = 50000;
+	uint8_t *slots;
+	bool added;
+
+	idmap_init(&m, sizeof(uint64_t));
+	for (uint64_t i = 0; i < 10; i++) {
+		struct objid k = id_of(i);
+
+		*(uint64_t *)idmap_put(&m, &k, &added) = i;
+	}
+	assert_int_equal(idmap_reserve(&m, n), 0);
+	assert_true(m.cap * 3 >= n * 4);
+	slots = m.slots;
+	for (uint64_t i = 0; i < n; i++) {
+		struct objid k = id_of(i);
+		uint64_t *v = idmap_put(&m, &k, &added);
+
+		assert_non_null(v);
+		assert_true(added == (i >= 10));
+		if (i < 10)
+			assert_int_equal(*v, i);
+	}
+	assert_ptr_equal(m.slots, slots);
+	assert_int_equal(m.n, n);
+	assert_int_equal(idmap_reserve(&m, 10), 0); /* never shrinks */
+	assert_ptr_equal(m.slots, slots);
+	idmap_free(&m);
+}
+
 /* A set (no values) iterates over every key exactly once. */
 static void test_set_iterates_once(void **state)
 {
@@ -91,6 +126,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_put_get_grow),
 		cmocka_unit_test(test_set_iterates_once),
+		cmocka_unit_test(test_reserve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

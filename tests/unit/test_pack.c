@@ -353,7 +353,7 @@ static void test_writer_reuse_and_args(void **state)
 	struct objid id1, id2;
 	struct err e;
 
-	assert_true(PACK_TARGET_DEFAULT == 16u << 20);
+	assert_true(PACK_TARGET_DEFAULT == 8u << 20);
 	assert_null(pack_writer_new(k, -1, &e));
 	assert_int_equal(e.code, ERR_INVALID);
 	assert_null(pack_writer_new(k, COMPRESS_LEVEL_MAX + 1, &e));
@@ -378,6 +378,20 @@ static void test_writer_reuse_and_args(void **state)
 	/* finish appends: two packs in one buffer are not one pack. */
 	assert_int_equal(buf_append(&a, b.data, b.len, NULL), 0);
 	assert_int_equal(read_all(&a, &e), -1);
+	/* Into a buffer that holds bytes already, finish appends after them
+	 * (no hand-over), and the id is that of the pack's bytes alone. */
+	{
+		struct buf c = BUF_INIT;
+		uint8_t pc[PACK_ID_LEN], again[PACK_ID_LEN];
+
+		assert_int_equal(buf_append(&c, "prefix", 6, NULL), 0);
+		assert_int_equal(pack_writer_add(w, OBJECT_DATA, &id1, (const uint8_t *)"one", 3, &e), 0);
+		assert_int_equal(pack_writer_finish(w, &c, pc, &e), 0);
+		assert_memory_equal(c.data, "prefix", 6);
+		pack_id_compute(c.data + 6, c.len - 6, again);
+		assert_memory_equal(pc, again, PACK_ID_LEN);
+		buf_free(&c);
+	}
 	pack_writer_free(w);
 	buf_free(&a);
 	buf_free(&b);
