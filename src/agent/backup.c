@@ -775,7 +775,7 @@ static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 	struct dirent *de;
 	char **names = NULL;
 	size_t n = 0, cap = 0;
-	int rc = -1;
+	int rc = -1, dfd = -1;
 
 	if (t == NULL)
 		return -1;
@@ -810,6 +810,10 @@ static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 			}
 			n++;
 		}
+		/* Why keep a descriptor: each entry is looked up in this
+		 * folder alone rather than along its whole path. Without one
+		 * (out of descriptors, deep down), whole paths do. */
+		dfd = fcntl(dirfd(d), F_DUPFD_CLOEXEC, 0);
 		closedir(d);
 	}
 	/* Name order: the walk, and so the packs, come out the same each run. */
@@ -824,7 +828,8 @@ static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 			skip(b, path, "a path inside is too long");
 			continue;
 		}
-		if (lstat(child, &st) != 0) {
+		if ((dfd >= 0 ? fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW)
+			      : lstat(child, &st)) != 0) {
 			if (errno != ENOENT)
 				skip(b, child, strerror(errno));
 			continue;
@@ -834,6 +839,8 @@ static int backup_dir(struct bk *b, const char *path, const struct objid *prev,
 	}
 	rc = put_tree(b, t, out, e);
 out:
+	if (dfd >= 0)
+		close(dfd);
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
 	free(names);
