@@ -51,6 +51,7 @@
 #define PEND_MAX_OBJECTS 512
 #define PEND_MAX_BYTES (2u << 20)
 #define CHECK_BATCH 8192
+#define REF 1 /* in struct bk's ids: this recovery point refers to it */
 
 /* What the file index remembers of a file, to skip reading it next time. */
 struct fent {
@@ -85,7 +86,12 @@ struct bk {
 	struct compress_ctx *cctx;
 	struct chunker *ch;
 	struct packer *pk;
-	struct idmap known, refs, fidx_old, fidx_new, links;
+	/* Every object this machine stored (as the service confirmed) or
+	 * queued in this backup; its value byte says whether this recovery
+	 * point refers to it (REF). One map rather than two sets: half the
+	 * memory and half the lookups per chunk. */
+	struct idmap ids;
+	struct idmap fidx_old, fidx_new, links;
 	struct pobj *pend; /* new objects, until the service says which it lacks */
 	size_t n_pend, pend_bytes;
 	struct buf chunk; /* the file's bytes read and not yet cut into chunks */
@@ -149,10 +155,11 @@ static int flush_pending(struct bk *b, struct err *e)
  * machine may not have stored it yet (so it goes to the packer). */
 static int note_ref(struct bk *b, const struct objid *id, bool *fresh, struct err *e)
 {
-	bool added;
+	uint8_t *v = idmap_put(&b->ids, id, fresh);
 
-	if (idmap_put(&b->refs, id, &added) == NULL || idmap_put(&b->known, id, fresh) == NULL)
+	if (v == NULL)
 		return err_oom(e);
+	*v |= REF;
 	return 0;
 }
 
@@ -549,7 +556,7 @@ static int copy_content(struct tree_entry *x, const struct tree_chunk *c, size_t
 static int all_stored(struct bk *b, const struct tree_entry *prev)
 {
 	for (size_t i = 0; i < prev->n_chunks; i++)
-		if (idmap_get(&b->known, &prev->chunks[i].id) == NULL)
+		if (idmap_get(&b->ids, &prev->chunks[i].id) == NULL)
 			return 0;
 	return 1;
 }
@@ -606,9 +613,13 @@ static int file_content(struct bk *b, const char *path, const struct stat *st,
 		if (copy_content(x, prev->chunks, prev->n_chunks, prev->extents, prev->n_extents,
 				 prev->sparse, e))
 			return -1;
-		for (size_t i = 0; i < prev->n_chunks; i++)
-			if (idmap_put(&b->refs, &prev->chunks[i].id, &added) == NULL)
+		for (size_t i = 0; i < prev->n_chunks; i++) {
+			uint8_t *v = idmap_put(&b->ids, &prev->chunks[i].id, &added);
+
+			if (v == NULL)
 				return err_oom(e);
+			*v |= REF;
+		}
 		b->res->files_unchanged++;
 	} else {
 		if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOATIME)) < 0 &&
@@ -1074,13 +1085,15 @@ static void index_load(struct bk *b, const char *name, const char magic[8], stru
 	note(b, why);
 }
 
+/* Save M as the cache index file NAME, with VSIZE bytes of each value (the
+ * file's record format; M may hold more). */
 static int index_save(const char *cache, const char *name, const char magic[8],
-		      const struct idmap *m, struct err *e)
+		      const struct idmap *m, size_t vsize, struct err *e)
 {
 	struct buf b = BUF_INIT;
 	int rc = -1;
 
-	if (cache_index_write(m, magic, &b, e) == 0)
+	if (cache_index_write(m, magic, vsize, &b, e) == 0)
 		rc = state_write_file(cache, name, b.data, b.len, 0600, e);
 	buf_free(&b);
 	return rc;
@@ -1101,17 +1114,19 @@ static int append_id(struct buf *out, const struct objid *id, int first, struct 
 			  e);
 }
 
-/* Ask the service which of the ids of IDS it holds for us, a batch at a
- * time: those it holds go into HELD (when not NULL), and *N_MISSING (when
- * not NULL) counts the others. */
-static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, size_t *n_missing,
-		    struct err *e)
+/* Ask the service which of the ids of IDS (only those whose value byte has
+ * a bit of MASK, when IDS has values) it holds for us, a batch at a time:
+ * those it holds go into HELD (when not NULL), and *N_MISSING (when not
+ * NULL) counts the others. */
+static int ask_held(struct bk *b, const struct idmap *ids, uint8_t mask, struct idmap *held,
+		    size_t *n_missing, struct err *e)
 {
 	const struct objid *k;
 	size_t i = 0;
 	struct objid *all = malloc(CHECK_BATCH * sizeof(*all));
 	bool *missing = malloc(CHECK_BATCH * sizeof(*missing));
 	struct buf text = BUF_INIT;
+	void *v;
 	int rc = -1;
 
 	if (all == NULL || missing == NULL) {
@@ -1127,7 +1142,9 @@ static int ask_held(struct bk *b, const struct idmap *ids, struct idmap *held, s
 		buf_reset(&text);
 		if (buf_append(&text, "{\"ids\":[", 8, e))
 			goto out;
-		while (n < CHECK_BATCH && idmap_next(ids, &i, &k, NULL)) {
+		while (n < CHECK_BATCH && idmap_next(ids, &i, &k, &v)) {
+			if (ids->vsize && !(*(uint8_t *)v & mask))
+				continue;
 			if (append_id(&text, k, n == 0, e))
 				goto out;
 			all[n++] = *k;
@@ -1164,9 +1181,9 @@ out:
 /* Keep only the cached ids the service confirms it holds for us. */
 static int verify_known(struct bk *b, struct idmap *cached, struct err *e)
 {
-	if (idmap_reserve(&b->known, cached->n))
+	if (idmap_reserve(&b->ids, cached->n))
 		return err_oom(e);
-	return ask_held(b, cached, &b->known, NULL, e);
+	return ask_held(b, cached, 0, &b->ids, NULL, e);
 }
 
 /*
@@ -1183,7 +1200,7 @@ static int recheck_refs(struct bk *b, const char *why, struct err *e)
 {
 	size_t gone = 0;
 
-	if (ask_held(b, &b->refs, NULL, &gone, e) != 0)
+	if (ask_held(b, &b->ids, REF, NULL, &gone, e) != 0)
 		return -1;
 	if (gone)
 		return err_set(e, ERR_NOT_FOUND, "the backup's lease lapsed (%s), and meanwhile the "
@@ -1210,6 +1227,7 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 	char hex[OBJID_HEX_LEN + 1], *start;
 	struct buf text = BUF_INIT;
 	size_t i = 0, len;
+	void *v;
 	int first = 1;
 
 	/* The small fields through jansson (escaped as JSON wants), then the
@@ -1227,7 +1245,9 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 		return -1;
 	}
 	free(start);
-	while (idmap_next(&b->refs, &i, &k, NULL)) {
+	while (idmap_next(&b->ids, &i, &k, &v)) {
+		if (!(*(uint8_t *)v & REF))
+			continue;
 		if (append_id(&text, k, first, e)) {
 			buf_free(&text);
 			return -1;
@@ -1466,7 +1486,7 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 		return -1;
 	idmap_free(&u->cached);
 	/* This point is likely much like the last: size its maps so. */
-	if (idmap_reserve(&b->fidx_new, b->fidx_old.n) || idmap_reserve(&b->refs, b->known.n))
+	if (idmap_reserve(&b->fidx_new, b->fidx_old.n))
 		return err_oom(e);
 	/* Sealing threads: one per core beside this one, at least one. */
 	if ((b->pk = packer_new(b->s, b->tc, cores > 1 ? (int)cores : 1, e)) == NULL)
@@ -1489,8 +1509,9 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 	b->res->seconds = since(&b->t0);
 	end_job(b, u->job, json_array_size(b->res->skipped) ? "partial" : "complete", NULL);
 	/* The cache, for next time (a failure here costs only speed). */
-	index_save(b->s->cache, "stored.ids", cache_ids_magic, &b->known, NULL);
-	index_save(b->s->cache, "files.idx", cache_fidx_magic, &b->fidx_new, NULL);
+	index_save(b->s->cache, "stored.ids", cache_ids_magic, &b->ids, 0, NULL);
+	index_save(b->s->cache, "files.idx", cache_fidx_magic, &b->fidx_new, sizeof(struct fent),
+		   NULL);
 	{
 		char why[ERR_MSG_MAX + 4400];
 
@@ -1523,8 +1544,7 @@ static void bk_free(struct bk *b, struct run *u)
 	lease_free(u->ls);
 	free(u->parent);
 	node_free(&u->root);
-	idmap_free(&b->known);
-	idmap_free(&b->refs);
+	idmap_free(&b->ids);
 	idmap_free(&b->fidx_old);
 	idmap_free(&b->fidx_new);
 	idmap_free(&b->links);
@@ -1551,8 +1571,7 @@ int backup_run(struct state *s, const struct backup_opts *o, struct backup_resul
 	b.s = s, b.o = o, b.res = res;
 	u.lock_fd = -1;
 	clock_gettime(CLOCK_MONOTONIC, &b.t0);
-	idmap_init(&b.known, 0);
-	idmap_init(&b.refs, 0);
+	idmap_init(&b.ids, 1);
 	idmap_init(&b.fidx_old, sizeof(struct fent));
 	idmap_init(&b.fidx_new, sizeof(struct fent));
 	idmap_init(&b.links, sizeof(uint64_t));

@@ -101,17 +101,21 @@ int cache_index_parse(const uint8_t *p, size_t n, const char magic[CACHE_MAGIC_L
 	return 0;
 }
 
-int cache_index_write(const struct idmap *m, const char magic[CACHE_MAGIC_LEN], struct buf *out,
-		      struct err *e)
+int cache_index_write(const struct idmap *m, const char magic[CACHE_MAGIC_LEN], size_t vsize,
+		      struct buf *out, struct err *e)
 {
 	const struct objid *k;
 	void *v;
 	size_t i = 0;
 
-	if (buf_append(out, magic, CACHE_MAGIC_LEN, e))
+	if (vsize > m->vsize)
+		return err_set(e, ERR_INVALID, "records of %zu value bytes from a map of %zu", vsize,
+			       m->vsize);
+	if (buf_append(out, magic, CACHE_MAGIC_LEN, e) ||
+	    buf_reserve(out, m->n * (OBJID_LEN + vsize), e))
 		return -1;
 	while (idmap_next(m, &i, &k, &v))
-		if (buf_append(out, k->b, OBJID_LEN, e) || buf_append(out, v, m->vsize, e))
+		if (buf_append(out, k->b, OBJID_LEN, e) || buf_append(out, v, vsize, e))
 			return -1;
 	return 0;
 }

@@ -54,9 +54,11 @@ void cache_trees_head(uint8_t head[CACHE_TREES_HEAD], const struct objid *id, ui
 int cache_index_parse(const uint8_t *p, size_t n, const char magic[CACHE_MAGIC_LEN],
 		      struct idmap *m, struct err *e);
 
-/* Append the index file of M with MAGIC to OUT (the inverse of
- * cache_index_parse, records in M's order). 0 or -1. */
-int cache_index_write(const struct idmap *m, const char magic[CACHE_MAGIC_LEN], struct buf *out,
-		      struct err *e);
+/* Append the index file of M with MAGIC to OUT, each record the key and the
+ * first VSIZE bytes of its value (the inverse of cache_index_parse into a
+ * map of VSIZE-byte values, records in M's order; VSIZE at most M's). 0 or
+ * -1. */
+int cache_index_write(const struct idmap *m, const char magic[CACHE_MAGIC_LEN], size_t vsize,
+		      struct buf *out, struct err *e);
 
 #endif

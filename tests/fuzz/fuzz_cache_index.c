@@ -45,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		goto out;
 	}
 	if (m.n != (size - CACHE_MAGIC_LEN) / (OBJID_LEN + vsize) ||
-	    cache_index_write(&m, magic, &out, NULL) != 0 || out.len != size ||
+	    cache_index_write(&m, magic, m.vsize, &out, NULL) != 0 || out.len != size ||
 	    memcmp(out.data, data, CACHE_MAGIC_LEN) != 0 ||
 	    cache_index_parse(out.data, out.len, magic, &again, NULL) != 0 || again.n != m.n)
 		abort();
