@@ -979,7 +979,7 @@ out:
 struct sizer {
 	const struct bk *b;
 	char path[8192];
-	uint64_t sum;
+	uint64_t sum, files;
 };
 
 static void size_dir(struct sizer *z, int fd, size_t len)
@@ -1006,7 +1006,7 @@ static void size_dir(struct sizer *z, int fd, size_t len)
 		    excluded(z->b, z->path, de->d_name, S_ISDIR(st.st_mode)))
 			goto next;
 		if (S_ISREG(st.st_mode))
-			z->sum += (uint64_t)st.st_size;
+			z->sum += (uint64_t)st.st_size, z->files++;
 		else if (S_ISDIR(st.st_mode) &&
 			 (sub = openat(dirfd(d), de->d_name,
 				       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0)
@@ -1017,7 +1017,7 @@ next:
 	closedir(d);
 }
 
-static uint64_t selected_bytes(const struct bk *b, const char *path)
+static uint64_t selected_bytes(const struct bk *b, const char *path, uint64_t *files)
 {
 	struct sizer *z = malloc(sizeof(*z));
 	const char *name = strrchr(path, '/');
@@ -1032,13 +1032,15 @@ static uint64_t selected_bytes(const struct bk *b, const char *path)
 	}
 	if (S_ISREG(st.st_mode)) {
 		sum = (uint64_t)st.st_size;
+		(*files)++;
 	} else if (S_ISDIR(st.st_mode) && strlen(path) < sizeof(z->path) &&
 		   (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
 		z->b = b;
-		z->sum = 0;
+		z->sum = z->files = 0;
 		strcpy(z->path, path);
 		size_dir(z, fd, strlen(path));
 		sum = z->sum;
+		*files += z->files;
 	}
 	free(z);
 	return sum;
@@ -1048,7 +1050,7 @@ struct sizing {
 	const struct bk *b;
 	pthread_t t;
 	int started;
-	uint64_t sum;
+	uint64_t sum, files;
 };
 
 static void *sizing_main(void *arg)
@@ -1056,7 +1058,7 @@ static void *sizing_main(void *arg)
 	struct sizing *g = arg;
 
 	for (size_t i = 0; i < g->b->o->n_paths; i++)
-		g->sum += selected_bytes(g->b, g->b->o->paths[i]);
+		g->sum += selected_bytes(g->b, g->b->o->paths[i], &g->files);
 	return NULL;
 }
 
@@ -1485,9 +1487,15 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 	if (verify_known(b, &u->cached, e) || check_space(b, u, e))
 		return -1;
 	idmap_free(&u->cached);
-	/* This point is likely much like the last: size its maps so. */
-	if (idmap_reserve(&b->fidx_new, b->fidx_old.n))
-		return err_oom(e);
+	/* Size the maps for the files selected (a file index entry each, and
+	 * at least one object each), so they are not copied as they grow. */
+	{
+		size_t files = u->sizing.files < SIZE_MAX / 8 ? (size_t)u->sizing.files : 0;
+
+		if (idmap_reserve(&b->fidx_new, files) ||
+		    idmap_reserve(&b->ids, b->ids.n > files ? b->ids.n : files))
+			return err_oom(e);
+	}
 	/* Sealing threads: one per core beside this one, at least one. */
 	if ((b->pk = packer_new(b->s, b->tc, cores > 1 ? (int)cores : 1, e)) == NULL)
 		return -1;
