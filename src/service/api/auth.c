@@ -151,7 +151,7 @@ int machine_auth(struct call *c)
 	if (check_clock(c, (int64_t)t) != 0)
 		return -1;
 	if (catalog_machine_get(c->s->cat, id, &c->machine, &pub_pem, &e) != 0 ||
-	    (pub = pki_pubkey_parse(pub_pem, &e)) == NULL) {
+	    (pub = pki_key_cache_get(c->s->keys, c->machine.id, pub_pem, &e)) == NULL) {
 		reply_msg(c, ERR_DENIED, "unknown machine: register it with vault credentials");
 		goto out;
 	}
