@@ -300,11 +300,16 @@ static int fs_adopt(struct store *st, const char *id, uint64_t size, const char 
 {
 	struct store_fs *s = fs_of(st);
 	char dir[PATH_MAX], dest[PATH_MAX];
-	struct stat sb;
+	struct stat sb, ds;
 	int fd;
 
 	if (pack_path(s, id, dir, dest, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
+	/* Another file system: said before any fsync that would be wasted. */
+	if (stat(dir, &ds) != 0)
+		return err_errno(e, "stat %s", dir);
+	if (stat(path, &sb) == 0 && sb.st_dev != ds.st_dev)
+		return 1;
 	if (stat(dest, &sb) == 0) {
 		int w = whole(dest, id, size, e);
 
