@@ -416,7 +416,8 @@ struct catalog_ops {
 	 * (a replay), or with ERR_IO. Durable and shared by every service on
 	 * the catalog, and one principal's nonces never displace another's:
 	 * the check and the record are one statement on the key (principal,
-	 * nonce). Rows expired by NOW are pruned in the same transaction. */
+	 * nonce). Rows expired by NOW may be pruned in the same transaction
+	 * (sqlite: at most once a minute, since an expired row is replaced). */
 	int (*nonce_use)(struct catalog_backend *b, const char *principal, const char *nonce,
 			 int64_t now, int64_t expires, struct err *e);
 

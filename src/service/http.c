@@ -32,7 +32,7 @@
 
 /* Per-connection buffer: upload bodies arrive in pieces of about this size.
  * libmicrohttpd's default (32 KiB) means hundreds of calls per MiB. */
-#define CONN_MEMORY (1u << 20)
+#define CONN_MEMORY (256u << 10)
 
 /* Bytes a streamed response asks its producer for at a time: few calls per
  * MiB, and bounded memory per connection. */
@@ -227,7 +227,12 @@ static struct MHD_Response *response_of(struct http_response *res)
 		return NULL;
 	}
 	*st = (struct stream){ res->stream, res->stream_arg, res->stream_free, res->stream_len };
-	r = MHD_create_response_from_callback(st->len, STREAM_BLOCK, stream_read, st, stream_free);
+	/* No bigger block than the response: libmicrohttpd allocates and
+	 * zeroes the whole block for every response, and most of a restore's
+	 * ranges are a few KiB. */
+	r = MHD_create_response_from_callback(st->len, st->len > 0 && st->len < STREAM_BLOCK
+					      ? (size_t)st->len : STREAM_BLOCK, stream_read, st,
+					      stream_free);
 	if (r == NULL)
 		stream_free(st);
 	return r;

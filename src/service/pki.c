@@ -1,6 +1,8 @@
 /* pki.c: certificate authorities with OpenSSL; see pki.h. */
 #include "pki.h"
 
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/bio.h>
@@ -265,4 +267,94 @@ int pki_check_signature(EVP_PKEY *key, const uint8_t *msg, size_t len, const uin
 	EVP_MD_CTX_free(ctx);
 	ERR_clear_error();
 	return ok ? 0 : err_set(e, ERR_DENIED, "signature does not verify");
+}
+
+/* Slots of the key cache: several times the machines a service usually
+ * serves at once; an entry is a few hundred bytes and a key. */
+#define KEY_CACHE_SLOTS 256
+
+struct key_entry {
+	char *id, *pem; /* NULL: empty */
+	EVP_PKEY *key;
+};
+
+struct pki_key_cache {
+	pthread_mutex_t mu;
+	struct key_entry e[KEY_CACHE_SLOTS];
+};
+
+struct pki_key_cache *pki_key_cache_new(struct err *e)
+{
+	struct pki_key_cache *kc = calloc(1, sizeof(*kc));
+
+	if (kc == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	pthread_mutex_init(&kc->mu, NULL);
+	return kc;
+}
+
+static void entry_clear(struct key_entry *k)
+{
+	free(k->id);
+	free(k->pem);
+	EVP_PKEY_free(k->key);
+	memset(k, 0, sizeof(*k));
+}
+
+void pki_key_cache_free(struct pki_key_cache *kc)
+{
+	if (kc == NULL)
+		return;
+	for (int i = 0; i < KEY_CACHE_SLOTS; i++)
+		entry_clear(&kc->e[i]);
+	pthread_mutex_destroy(&kc->mu);
+	free(kc);
+}
+
+static struct key_entry *slot_of(struct pki_key_cache *kc, const char *id)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = id; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	return &kc->e[h % KEY_CACHE_SLOTS];
+}
+
+/*
+ * Why sharing one EVP_PKEY between threads is safe: OpenSSL 3 lets threads
+ * use a key concurrently as long as none changes it, and verifying does
+ * not; the reference count is atomic. The parse happens outside the lock,
+ * so a slow parse holds up no other machine's request.
+ */
+EVP_PKEY *pki_key_cache_get(struct pki_key_cache *kc, const char *id, const char *pem,
+			    struct err *e)
+{
+	struct key_entry *k = slot_of(kc, id), fresh = { 0 };
+	EVP_PKEY *key = NULL;
+
+	pthread_mutex_lock(&kc->mu);
+	if (k->key && strcmp(k->id, id) == 0 && strcmp(k->pem, pem) == 0 &&
+	    EVP_PKEY_up_ref(k->key) == 1)
+		key = k->key;
+	pthread_mutex_unlock(&kc->mu);
+	if (key)
+		return key;
+	if ((key = pki_pubkey_parse(pem, e)) == NULL)
+		return NULL;
+	/* Why a failure to keep it is no error: the key is parsed; the next
+	 * request parses it again. */
+	if ((fresh.id = strdup(id)) == NULL || (fresh.pem = strdup(pem)) == NULL ||
+	    EVP_PKEY_up_ref(key) != 1) {
+		free(fresh.id);
+		free(fresh.pem);
+		return key;
+	}
+	fresh.key = key;
+	pthread_mutex_lock(&kc->mu);
+	entry_clear(k);
+	*k = fresh;
+	pthread_mutex_unlock(&kc->mu);
+	return key;
 }

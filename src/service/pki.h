@@ -60,6 +60,28 @@ void pki_fingerprint(X509 *x, char out[65]);
 /* Parse a PEM public key (SubjectPublicKeyInfo). NULL with ERR_INVALID. */
 EVP_PKEY *pki_pubkey_parse(const char *pem, struct err *e);
 
+/*
+ * Parsed public keys kept by their owner's id (a machine's), so that a
+ * signed request does not parse its machine's PEM again: OpenSSL 3's
+ * decoders made that the most of the service's work per request. Each
+ * entry keeps the PEM text it was parsed from and answers only for the
+ * same text, so a machine registered again with a new key is checked with
+ * the new key at once. A fixed number of entries (a newer one replaces an
+ * older of the same slot); thread-safe.
+ */
+struct pki_key_cache;
+
+/* NULL with E set (ERR_NOMEM). */
+struct pki_key_cache *pki_key_cache_new(struct err *e);
+void pki_key_cache_free(struct pki_key_cache *kc);
+
+/* The public key of PEM (as pki_pubkey_parse) for owner ID: the cached one
+ * when ID's entry was parsed from the same text, else parsed now and kept.
+ * A reference of the caller's (EVP_PKEY_free), or NULL with ERR_INVALID
+ * (nothing kept) or ERR_NOMEM. */
+EVP_PKEY *pki_key_cache_get(struct pki_key_cache *kc, const char *id, const char *pem,
+			    struct err *e);
+
 /* Whether SIG (DER ECDSA, or raw Ed25519) is KEY's signature of MSG with
  * SHA-256 (ECDSA) or pure Ed25519. 0, or -1 with ERR_DENIED. */
 int pki_check_signature(EVP_PKEY *key, const uint8_t *msg, size_t len, const uint8_t *sig,

@@ -316,7 +316,7 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL)
 		goto fail;
-	if ((s->portal = portal_new(e)) == NULL)
+	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL)
 		goto fail;
 	/* One slot per connection the server takes: each upload is one. */
 	if ((s->staging = staging_new(HTTP_CONNECTIONS_MAX, STAGING_UPLOADS_MAX, STAGING_BYTES_MAX,
@@ -350,6 +350,7 @@ void service_close(struct service *s)
 {
 	catalog_close(s->cat);
 	portal_free(s->portal);
+	pki_key_cache_free(s->keys);
 	staging_free(s->staging);
 	uploads_close(s->uploads);
 	for (size_t i = 0; i < s->n_regions; i++)

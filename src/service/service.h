@@ -24,6 +24,7 @@
 
 struct store;
 struct portal;
+struct pki_key_cache;
 
 struct region {
 	char name[65];
@@ -45,6 +46,7 @@ struct service {
 	struct staging *staging; /* uploads in flight per machine (staging.h) */
 	char tmp[PATH_MAX];    /* spooled request bodies and uploads in progress */
 	struct uploads *uploads; /* resumable uploads in progress, in TMP (upload.h) */
+	struct pki_key_cache *keys; /* machines' parsed public keys (pki.h) */
 };
 
 /* What `arcad init` is told. */

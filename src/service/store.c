@@ -1,7 +1,7 @@
 /*
  * store.c: the calls of the store contract, dispatched to each backend, and
- * what is built on them alone (puts from memory, into several stores at
- * once; whole reads; the copy between stores);
+ * what is built on them alone (puts from memory or of a local file, into
+ * several stores at once; whole reads; the copy between stores);
  * see store.h. Nothing here knows how a backend keeps its packs.
  */
 #include "store.h"
@@ -76,6 +76,7 @@ int store_put_mem(struct store *s, const char *id, const uint8_t *data, uint64_t
 struct put_job {
 	struct store *s;
 	const char *id;
+	const char *path; /* a file to adopt, or NULL */
 	const uint8_t *data;
 	uint64_t len;
 	int rc;
@@ -86,12 +87,21 @@ static void *put_job_run(void *arg)
 {
 	struct put_job *j = arg;
 
+	if (j->path && j->s->ops->adopt &&
+	    (j->rc = j->s->ops->adopt(j->s, j->id, j->len, j->path, &j->e)) != 1)
+		return NULL;
 	j->rc = store_put_mem(j->s, j->id, j->data, j->len, &j->e);
 	return NULL;
 }
 
 int store_put_mem_each(struct store *const *s, size_t n, const char *id, const uint8_t *data,
 		       uint64_t len, struct err *e)
+{
+	return store_put_file_each(s, n, id, NULL, data, len, e);
+}
+
+int store_put_file_each(struct store *const *s, size_t n, const char *id, const char *path,
+			const uint8_t *data, uint64_t len, struct err *e)
 {
 	struct put_job j[PUT_EACH_MAX];
 	pthread_t t[PUT_EACH_MAX];
@@ -101,7 +111,8 @@ int store_put_mem_each(struct store *const *s, size_t n, const char *id, const u
 		return err_set(e, ERR_TOO_LARGE, "a pack goes to at most %d stores at once",
 			       PUT_EACH_MAX);
 	for (size_t i = 0; i < n; i++) {
-		j[i] = (struct put_job){ .s = s[i], .id = id, .data = data, .len = len };
+		j[i] = (struct put_job){ .s = s[i], .id = id, .path = i == 0 ? path : NULL,
+					 .data = data, .len = len };
 		/* The first put runs here; so does any a thread could not take. */
 		started[i] = i > 0 && pthread_create(&t[i], NULL, put_job_run, &j[i]) == 0;
 	}

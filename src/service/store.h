@@ -11,6 +11,11 @@
  * same table. tests/unit/test_store.c runs every backend through the same
  * conformance tests.
  *
+ * One optional call takes a path: adopt, for a backend that can take a
+ * complete local file (an upload the service spooled) as it is rather than
+ * copy its bytes; a backend without it, or that cannot take that file, gets
+ * the bytes through put.
+ *
  * Rules every backend keeps:
  * - Atomic: a reader (get, stat, list) sees a whole pack or none, never a
  *   part of one, whatever happens to the writer or the machine.
@@ -83,6 +88,17 @@ struct store_ops {
 	 * put or removed meanwhile may or may not be listed. 0. */
 	int (*list)(struct store *s, store_list_fn fn, void *arg, struct err *e);
 
+	/* Optional (NULL: not offered). Take the complete local file at PATH,
+	 * SIZE bytes whose SHA-256 the caller checked is ID and which nothing
+	 * writes any more, as pack ID without copying its bytes: the file is
+	 * the store's afterwards (the name PATH may be gone). The rules of
+	 * put hold: atomic, durable when it returns 0, a whole pack already
+	 * stored is kept. 1 when the backend cannot take this file (another
+	 * file system, say): nothing changed, and the caller puts the bytes
+	 * instead. */
+	int (*adopt)(struct store *s, const char *id, uint64_t size, const char *path,
+		     struct err *e);
+
 	/* Remove pack ID; durable when it returns. A pack not there is fine. 0. */
 	int (*remove)(struct store *s, const char *id, struct err *e);
 
@@ -123,6 +139,16 @@ int store_put_mem(struct store *s, const char *id, const uint8_t *data, uint64_t
  * have stored the pack: content-addressed, a retry keeps them). */
 int store_put_mem_each(struct store *const *s, size_t n, const char *id, const uint8_t *data,
 		       uint64_t len, struct err *e);
+
+/* Store the complete local file PATH, whose LEN bytes the caller also has
+ * at DATA (mapped, say), as pack ID in each of the N stores S, all at once
+ * as store_put_mem_each: the first store adopts the file when its backend
+ * can (its adopt; the name PATH may then be gone), every other store and a
+ * first that cannot adopt it put from DATA. Why not adopt it twice: the
+ * second store is the pair's copy, a file of its own. 0 or -1 as
+ * store_put_mem_each. */
+int store_put_file_each(struct store *const *s, size_t n, const char *id, const char *path,
+			const uint8_t *data, uint64_t len, struct err *e);
 
 /* Read up to CAP bytes of pack ID from byte OFF into BUF, setting *GOT (0
  * only when OFF is at or past the end). 0; -1 with ERR_NOT_FOUND when the

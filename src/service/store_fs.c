@@ -7,7 +7,9 @@
  * in tmp/, fsyncs it, renames it to its name and fsyncs the folder: the
  * rename is what makes a pack appear whole or not at all, and two puts of
  * the same id each rename their own whole copy over the other; a crash
- * mid-put leaves a file in tmp/ that the next open removes. Reads use
+ * mid-put leaves a file in tmp/ that the next open removes. An adopted
+ * file (a complete upload) is fsynced and renamed into place the same way,
+ * from wherever it is on the same file system. Reads use
  * pread on a descriptor of their own, so nothing here needs a lock.
  */
 #include "store.h"
@@ -287,6 +289,56 @@ static int fs_put(struct store *st, const char *id, uint64_t size, struct store_
 	return 0;
 }
 
+/*
+ * Adopt: the file is fsynced where it is and renamed into place, so its
+ * bytes are written once, not once by the upload and again by a put. The
+ * rename is atomic like a put's; a file on another file system cannot be
+ * renamed here (EXDEV), and the caller puts its bytes instead.
+ */
+static int fs_adopt(struct store *st, const char *id, uint64_t size, const char *path,
+		    struct err *e)
+{
+	struct store_fs *s = fs_of(st);
+	char dir[PATH_MAX], dest[PATH_MAX];
+	struct stat sb, ds;
+	int fd;
+
+	if (pack_path(s, id, dir, dest, e) != 0 || fanout_dir(s, dir, e) != 0)
+		return -1;
+	/* Another file system: said before any fsync that would be wasted. */
+	if (stat(dir, &ds) != 0)
+		return err_errno(e, "stat %s", dir);
+	if (stat(path, &sb) == 0 && sb.st_dev != ds.st_dev)
+		return 1;
+	if (stat(dest, &sb) == 0) {
+		int w = whole(dest, id, size, e);
+
+		if (w != 0)
+			return w < 0 ? -1 : 0;
+	} else if (errno != ENOENT) {
+		return err_errno(e, "stat pack %.16s", id);
+	}
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return err_errno(e, "open %s", path);
+	if (fstat(fd, &sb) != 0 || fsync(fd) != 0) {
+		err_errno(e, "fsync pack %.16s", id);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	if (!S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != size)
+		return err_set(e, ERR_INVALID, "pack %.16s: the file to adopt is not its %llu bytes",
+			       id, (unsigned long long)size);
+	if (rename(path, dest) != 0) {
+		if (errno == EXDEV)
+			return 1;
+		return err_errno(e, "store pack %.16s", id);
+	}
+	if (fsync_dir(dir) != 0)
+		return err_errno(e, "fsync %s", dir);
+	return 0;
+}
+
 static int fs_get(struct store *st, const char *id, uint64_t off, uint64_t len,
 		  struct store_writer *out, struct err *e)
 {
@@ -408,6 +460,7 @@ static int fs_remove(struct store *st, const char *id, struct err *e)
 static const struct store_ops fs_ops = {
 	.name = "fs",
 	.put = fs_put,
+	.adopt = fs_adopt,
 	.get = fs_get,
 	.stat = fs_stat,
 	.list = fs_list,

@@ -2,8 +2,9 @@
  * backend in BACKENDS runs through the same tests: put, stat and ranged
  * gets (first byte, last byte, past the end), a put of a pack already
  * there, absent against could-not-tell, list, remove, concurrent puts of
- * one id beside readers that must see a whole pack or none, and puts whose
- * reader fails, ends early or runs long leaving nothing visible. A new
+ * one id beside readers that must see a whole pack or none, puts whose
+ * reader fails, ends early or runs long leaving nothing visible, and puts
+ * of a complete local file (adopted, or put when it cannot be). A new
  * backend is done when it is added to BACKENDS and this passes. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -549,6 +550,70 @@ static void test_put_into_several_stores(void **state)
 	}
 }
 
+/* Write LEN bytes of DATA to a new file PATH. */
+static void write_file(const char *path, const uint8_t *data, size_t len)
+{
+	FILE *fp = fopen(path, "wb");
+
+	assert_non_null(fp);
+	assert_int_equal(fwrite(data, 1, len, fp), len);
+	assert_int_equal(fclose(fp), 0);
+}
+
+/* A complete local file handed over (an upload the service spooled): each
+ * store has the pack whole, whether the first adopted the file or put its
+ * bytes; a pack already there is kept; a file of the wrong length is
+ * refused and leaves nothing. The file is written beside the stores, on
+ * their file system, and again where it may not be (/dev/shm), where a
+ * backend that moves files must fall back to putting the bytes. */
+static void test_put_of_a_local_file(void **state)
+{
+	(void)state;
+	FOR_EACH_BACKEND(b, fix, s) {
+		struct store *pair = b->open(fix, 1);
+		struct store *both[2] = { s, pair };
+		size_t n = (3u << 20) + 7;
+		char id[65], other[65], far_id[65], path[160], dir[128];
+		uint8_t *d = blob(n, 31, id), *o = blob(5000, 32, other), *x = blob(4000, 33, far_id);
+		struct err e;
+
+		snprintf(dir, sizeof(dir), "/tmp/test_store_file.XXXXXX");
+		assert_non_null(mkdtemp(dir));
+		snprintf(path, sizeof(path), "%s/upload", dir);
+		write_file(path, d, n);
+		if (store_put_file_each(both, 2, id, path, d, n, &e) != 0)
+			fail_msg("%s: put of a file: %s", b->name, e.msg);
+		check_range(s, id, d, n, 0, n);
+		check_range(pair, id, d, n, 0, n);
+		/* Again, from another file: kept. */
+		unlink(path);
+		write_file(path, d, n);
+		assert_int_equal(store_put_file_each(both, 1, id, path, d, n, &e), 0);
+		check_range(s, id, d, n, 0, n);
+		/* A file shorter than the pack it claims to be. */
+		unlink(path);
+		write_file(path, o, 4000);
+		e.code = ERR_OK;
+		assert_int_equal(store_put_file_each(both, 1, other, path, o, 5000, &e), -1);
+		assert_int_equal(e.code, ERR_INVALID);
+		assert_int_equal(store_stat(s, other, NULL, &e), 0);
+		assert_int_equal(b->leftovers(fix), 0);
+		unlink(path);
+		rmdir(dir);
+		/* Where the store may not be able to take the file itself. */
+		snprintf(path, sizeof(path), "/dev/shm/test_store_file.%d", (int)getpid());
+		write_file(path, x, 4000);
+		if (store_put_file_each(both, 1, far_id, path, x, 4000, &e) != 0)
+			fail_msg("%s: put of a file elsewhere: %s", b->name, e.msg);
+		check_range(s, far_id, x, 4000, 0, 4000);
+		unlink(path);
+		store_close(pair);
+		free(d);
+		free(o);
+		free(x);
+	}
+}
+
 /* The folder backend's own promise: what a crash mid-put left in tmp/ goes
  * at the next open, and a put another process has in progress stays. */
 static void test_fs_open_removes_stale_puts(void **state)
@@ -622,6 +687,7 @@ int main(void)
 		cmocka_unit_test(test_concurrent_puts_of_one_id),
 		cmocka_unit_test(test_copy_and_whole_reads),
 		cmocka_unit_test(test_put_into_several_stores),
+		cmocka_unit_test(test_put_of_a_local_file),
 		cmocka_unit_test(test_fs_open_removes_stale_puts),
 		cmocka_unit_test(test_fs_put_replaces_a_damaged_pack),
 	};

@@ -30,10 +30,12 @@
  * catalog. Uploading a pack that is stored already is a no-op: a client that
  * lost its connection just sends it again.
  */
-/* Check the complete pack DATA (LEN bytes, the caller keeps it) without
- * keys, put it into the store of the machine's region (and, for GRS, into
+/* Check the complete pack DATA (LEN bytes, the caller keeps it; the local
+ * file PATH holds them too, or PATH is NULL) without keys, put it into the
+ * store of the machine's region (and, for GRS, into
  * the pair's), record its objects, and answer. */
-static void store_pack_file(struct call *c, const char *id, const uint8_t *data, size_t len)
+static void store_pack_file(struct call *c, const char *id, const char *path, const uint8_t *data,
+			    size_t len)
 {
 	struct pack_entry *ents = NULL;
 	struct store *st[2] = { NULL, NULL };
@@ -55,7 +57,7 @@ static void store_pack_file(struct call *c, const char *id, const uint8_t *data,
 	 * Store and record under gc_upload_begin (gc.h): the sweeper cannot
 	 * delete the file of a doomed pack sent again in between. */
 	gc_upload_begin();
-	if (store_put_mem_each(st, st[1] ? 2 : 1, id, data, len, &e) != 0 ||
+	if (store_put_file_each(st, st[1] ? 2 : 1, id, path, data, len, &e) != 0 ||
 	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
 		gc_upload_end();
 		goto fail;
@@ -98,7 +100,7 @@ static void store_partial(struct call *c, const char *id)
 	if (strcmp(hex, id) != 0)
 		reply_msg(c, ERR_INVALID, "the assembled pack's SHA-256 is not its id; start again");
 	else
-		store_pack_file(c, id, data, len);
+		store_pack_file(c, id, NULL, data, len);
 	uploads_unmap(data, len);
 	uploads_discard(c->s->uploads, c->machine.id, id);
 }
@@ -121,7 +123,10 @@ static void store_body(struct call *c, const char *id)
 		reply_err(c, &e);
 		return;
 	}
-	store_pack_file(c, id, map, len);
+	/* Why hand the store the spooled file: it was written once as it
+	 * arrived; the store takes it as it is (the http module lets the
+	 * handler move it) instead of writing its bytes a second time. */
+	store_pack_file(c, id, c->req->body_file, map, len);
 	if (map)
 		munmap((void *)map, len);
 }
@@ -256,11 +261,14 @@ void h_pack_get(struct call *c)
 	int rc;
 
 	/* A doomed pack stays readable until its file goes: a restore may
-	 * have located an object there just before the collector moved it. */
+	 * have located an object there just before the collector moved it.
+	 * Why the owner is read only when it is another machine: the caller's
+	 * own packs (nearly every read of a restore) are of its vault. */
 	e.code = ERR_NOT_FOUND;
 	if (!is_hex64(id) || catalog_pack_reader(c->s->cat, id, owner, &e) != 0 ||
-	    catalog_machine_get(c->s->cat, owner, &m, &pub, &e) != 0 ||
-	    strcmp(m.vault_id, c->machine.vault_id) != 0) {
+	    (strcmp(owner, c->machine.id) != 0 &&
+	     (catalog_machine_get(c->s->cat, owner, &m, &pub, &e) != 0 ||
+	      strcmp(m.vault_id, c->machine.vault_id) != 0))) {
 		free(pub);
 		if (e.code == ERR_NOT_FOUND)
 			reply_msg(c, ERR_NOT_FOUND, "no such pack in this vault");
