@@ -317,6 +317,23 @@ static int step_row(struct catalog_backend *c, sqlite3_stmt *st, struct err *e)
 	return db_fail(c, e, "read");
 }
 
+/* Many lookups in one read transaction: one snapshot of the catalog, and
+ * its locks taken once rather than once per lookup (in an unchanged backup
+ * the agent asks about every object it has stored). Called under LOCK. */
+static int reads_begin(struct catalog_backend *c, struct err *e)
+{
+	return exec1(c, "BEGIN", e);
+}
+
+static void reads_end(struct catalog_backend *c)
+{
+	struct err ignored;
+
+	/* A read transaction commits nothing; if COMMIT fails, end it anyway. */
+	if (exec1(c, "COMMIT", &ignored) != 0)
+		exec1(c, "ROLLBACK", &ignored);
+}
+
 /* Called for each row of a read: 0 to go on, 1 to stop, -1 with E set. */
 typedef int (*row_fn)(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e);
 
@@ -1607,6 +1624,10 @@ static int sq_objects_missing(struct catalog_backend *c, const char *machine_id,
 	int rc = -1;
 
 	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
 	if ((st = prep(c, "SELECT 1 FROM objects WHERE machine_id = ? AND id = ?", e))) {
 		int r = 0;
 
@@ -1622,6 +1643,7 @@ static int sq_objects_missing(struct catalog_backend *c, const char *machine_id,
 		done(c, st);
 		rc = r < 0 ? -1 : 0;
 	}
+	reads_end(c);
 	UNLOCK(c);
 	return rc;
 }
@@ -1634,6 +1656,10 @@ static int sq_objects_locate(struct catalog_backend *c, const char *machine_id,
 	int rc = -1;
 
 	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
 	if ((st = prep(c, "SELECT pack_id, kind, offset, length FROM objects"
 			  " WHERE machine_id = ? AND id = ?", e))) {
 		int r = 0;
@@ -1656,6 +1682,7 @@ static int sq_objects_locate(struct catalog_backend *c, const char *machine_id,
 		done(c, st);
 		rc = r < 0 ? -1 : 0;
 	}
+	reads_end(c);
 	UNLOCK(c);
 	return rc;
 }
