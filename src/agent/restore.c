@@ -42,6 +42,18 @@ struct owners {
 	size_t n_users, n_groups;
 };
 
+#define THREADS 4 /* restore threads: the work is mostly waiting on files and the network */
+
+/* The folders a thread found and has not restored yet: it takes its own
+ * newest first, so it walks its part of the tree depth first in name
+ * order, the order the backup wrote the content in, and its windows of
+ * small files lie close together in the packs; an idle thread takes
+ * another's oldest, the top of a large part of the tree. */
+struct stack {
+	struct task *top, *bottom;
+	size_t n;
+};
+
 /* What the restore threads share, under MU. */
 struct shared {
 	pthread_mutex_t mu;
@@ -49,8 +61,8 @@ struct shared {
 	struct idmap links; /* link id -> index into link_paths */
 	char **link_paths;  /* first restored path of each link group, relative */
 	size_t n_links;
-	struct task *queue; /* folders to restore, newest first */
-	size_t queued;      /* folders in the queue */
+	struct stack stacks[THREADS]; /* folders to restore, a stack per thread */
+	size_t queued;      /* folders in the stacks */
 	size_t outstanding; /* folders queued or in progress */
 	int fatal, stop;
 	struct err err;
@@ -66,6 +78,7 @@ struct rs {
 	int rootfd;
 	struct shared *sh;
 	struct task *current; /* the folder this thread is restoring, or NULL */
+	int me;               /* this thread's stack */
 	int fresh;            /* whether this restore made it (task.fresh) */
 	int is_root;
 	/* The small files of the folders this thread is restoring, in the
@@ -74,6 +87,7 @@ struct rs {
 	 * requests. */
 	const struct tree_entry **feed;
 	size_t n_feed, cap_feed, pos, win;
+	uint64_t ahead; /* bytes of the feed past the window */
 };
 
 /* A folder whose entries are still to be restored (REL, relative to the
@@ -81,7 +95,7 @@ struct rs {
 struct task {
 	char *rel;
 	struct tree *holder; /* the folder's own entry, copied */
-	struct task *parent, *next;
+	struct task *parent, *up, *down; /* down: toward the stack's bottom */
 	int pending; /* this folder's processing, plus its unfinished subfolders */
 	int fresh;   /* made by this restore: nothing in it can conflict */
 };
@@ -453,8 +467,18 @@ static int queue_dir(struct rs *s, int dirfd, const char *rel, const char *name,
 	pthread_mutex_lock(&s->sh->mu);
 	if (t->parent)
 		t->parent->pending++;
-	t->next = s->sh->queue;
-	s->sh->queue = t;
+	{
+		struct stack *st = &s->sh->stacks[s->me];
+
+		t->up = NULL;
+		t->down = st->top;
+		if (st->top)
+			st->top->up = t;
+		else
+			st->bottom = t;
+		st->top = t;
+		st->n++;
+	}
 	s->sh->queued++;
 	s->sh->outstanding++;
 	pthread_cond_signal(&s->sh->cv);
@@ -637,7 +661,7 @@ static int small_file(const struct tree_entry *x)
 
 /* Add T's small files to the feed, in the order restore_entries writes
  * them. 0, or -1 when out of memory (the files are then read one by one). */
-static int feed_add(struct rs *s, const struct tree *t, uint64_t *bytes)
+static int feed_add(struct rs *s, const struct tree *t)
 {
 	for (size_t i = 0; i < t->n; i++) {
 		if (!small_file(&t->e[i]))
@@ -652,8 +676,7 @@ static int feed_add(struct rs *s, const struct tree *t, uint64_t *bytes)
 			s->cap_feed = cap;
 		}
 		s->feed[s->n_feed++] = &t->e[i];
-		if (bytes)
-			*bytes += t->e[i].size;
+		s->ahead += t->e[i].size;
 	}
 	return 0;
 }
@@ -662,6 +685,7 @@ static void feed_clear(struct rs *s)
 {
 	repo_prefetch_clear(s->r);
 	s->n_feed = s->pos = s->win = 0;
+	s->ahead = 0;
 }
 
 /* File X is next to be written: when it is the next of the feed and past
@@ -683,6 +707,7 @@ static void feed_next(struct rs *s, const struct tree_entry *x)
 		bytes += s->feed[end]->size;
 	}
 	s->win = end;
+	s->ahead = s->ahead > bytes ? s->ahead - bytes : 0;
 	if ((ids = malloc(cap * sizeof(*ids))) == NULL)
 		return;
 	for (size_t i = s->pos - 1; i < end; i++)
@@ -707,7 +732,8 @@ static int restore_entries(struct rs *s, int dirfd, const char *rel, const struc
 		if (restore_entry(s, dirfd, rel, &t->e[i], e))
 			return -1;
 	}
-	for (size_t i = 0; i < t->n; i++)
+	/* Last first, so that the first comes off this thread's stack first. */
+	for (size_t i = t->n; i-- > 0;)
 		if (t->e[i].type == TREE_DIR && restore_entry(s, dirfd, rel, &t->e[i], e))
 			return -1;
 	return 0;
@@ -720,7 +746,7 @@ static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct t
 	int rc;
 
 	feed_clear(s);
-	if (feed_add(s, t, NULL))
+	if (feed_add(s, t))
 		feed_clear(s);
 	rc = restore_entries(s, dirfd, rel, t, e);
 	feed_clear(s);
@@ -838,7 +864,7 @@ struct job {
 
 /* Open and list the folder of task T into J; its small files join the
  * feed. */
-static void job_open(struct rs *s, struct task *t, struct job *j, uint64_t *bytes)
+static void job_open(struct rs *s, struct task *t, struct job *j)
 {
 	struct err e;
 
@@ -851,19 +877,75 @@ static void job_open(struct rs *s, struct task *t, struct job *j, uint64_t *byte
 
 		snprintf(why, sizeof(why), "folder not restored: %s", e.msg);
 		failed(s, t->rel, why);
-	} else if (feed_add(s, j->sub, bytes)) {
-		*bytes = UINT64_MAX; /* out of memory: take no more */
+	} else if (feed_add(s, j->sub)) {
+		s->ahead = UINT64_MAX; /* out of memory: take no more */
 	}
 }
 
-/* Restore the entries of the folders of JOBS (their subfolders become
- * tasks of their own), then let go of each. */
-static void process(struct rs *s, struct job *jobs, size_t n)
+#define BATCH 64 /* most folders one thread holds listed at once */
+
+/* Take a task off the top of stack ST (its own: newest), or its bottom
+ * (another's: oldest), with sh->mu held. NULL when it is empty. */
+static struct task *take_locked(struct shared *sh, struct stack *st, int own)
 {
+	struct task *t = own ? st->top : st->bottom;
+
+	if (t == NULL)
+		return NULL;
+	if (own) {
+		st->top = t->down;
+		if (st->top)
+			st->top->up = NULL;
+		else
+			st->bottom = NULL;
+	} else {
+		st->bottom = t->up;
+		if (st->bottom)
+			st->bottom->down = NULL;
+		else
+			st->top = NULL;
+	}
+	st->n--;
+	sh->queued--;
+	return t;
+}
+
+/* A folder to restore: this thread's newest, else the oldest of another
+ * thread's that has more than KEEP (sh->mu held). NULL when there is none. */
+static struct task *take_any_locked(struct rs *s, size_t keep)
+{
+	struct task *t = take_locked(s->sh, &s->sh->stacks[s->me], 1);
+
+	for (int i = 0; t == NULL && i < THREADS; i++)
+		if (i != s->me && s->sh->stacks[i].n > keep)
+			t = take_locked(s->sh, &s->sh->stacks[i], 0);
+	return t;
+}
+
+/* Restore the folder of task T and, while this thread has found more
+ * folders and what is ahead of its window of small files is short of
+ * a window, those too, in the order it took them; then let go of each. */
+static void process(struct rs *s, struct task *t)
+{
+	struct job jobs[BATCH];
+	size_t n = 0;
+
+	feed_clear(s);
+	job_open(s, t, &jobs[n++]);
 	for (size_t i = 0; i < n; i++) {
 		struct job *j = &jobs[i];
 		struct err e;
 
+		/* Listed ahead: the next folders of this thread's walk, whose
+		 * small files may share the next window. */
+		while (n < BATCH && s->ahead < PRE_WINDOW) {
+			pthread_mutex_lock(&s->sh->mu);
+			t = take_any_locked(s, 1);
+			pthread_mutex_unlock(&s->sh->mu);
+			if (t == NULL)
+				break;
+			job_open(s, t, &jobs[n++]);
+		}
 		if (j->sub == NULL)
 			continue;
 		s->current = j->t;
@@ -881,9 +963,9 @@ static void process(struct rs *s, struct job *jobs, size_t n)
 	}
 	feed_clear(s);
 	for (size_t i = 0; i < n; i++) {
-		struct task *t = jobs[i].t;
 		int pending;
 
+		t = jobs[i].t;
 		tree_free(jobs[i].sub);
 		if (jobs[i].fd >= 0)
 			close(jobs[i].fd);
@@ -895,59 +977,24 @@ static void process(struct rs *s, struct job *jobs, size_t n)
 	}
 }
 
-#define THREADS 4 /* restore threads: the work is mostly waiting on files and the network */
-#define BATCH 64  /* most folders one thread takes at once */
-
-/* The next task of the queue, or NULL (with sh->mu held). */
-static struct task *take_locked(struct shared *sh)
-{
-	struct task *t = sh->queue;
-
-	if (t) {
-		sh->queue = t->next;
-		sh->queued--;
-	}
-	return t;
-}
-
-/* Take folders from the queue until there are none left to come (MAIN) or
- * the restore is over (the other threads). A thread takes several folders
- * at once, until their small files fill a window to fetch ahead, but no
- * more than its share of the queue, so that the others have work too. */
+/* Take folders until there are none left to come (MAIN) or the restore
+ * is over (the other threads). */
 static void work(struct rs *s, int main)
 {
-	struct job jobs[BATCH];
-
 	for (;;) {
-		size_t n = 0, share;
-		uint64_t bytes = 0;
 		struct task *t;
 
 		pthread_mutex_lock(&s->sh->mu);
-		while (s->sh->queue == NULL && !s->sh->stop && !(main && s->sh->outstanding == 0))
+		while (s->sh->queued == 0 && !s->sh->stop && !(main && s->sh->outstanding == 0))
 			pthread_cond_wait(&s->sh->cv, &s->sh->mu);
-		if (s->sh->queue == NULL) {
-			pthread_mutex_unlock(&s->sh->mu);
-			return;
-		}
-		share = (s->sh->queued + THREADS - 1) / THREADS;
-		t = take_locked(s->sh);
+		t = take_any_locked(s, 0);
 		pthread_mutex_unlock(&s->sh->mu);
-		feed_clear(s);
-		job_open(s, t, &jobs[n++], &bytes);
-		while (n < BATCH && n < share && bytes < PRE_WINDOW) {
-			pthread_mutex_lock(&s->sh->mu);
-			t = take_locked(s->sh);
-			pthread_mutex_unlock(&s->sh->mu);
-			if (t == NULL)
-				break;
-			job_open(s, t, &jobs[n++], &bytes);
-		}
-		process(s, jobs, n);
+		if (t == NULL)
+			return;
+		process(s, t);
 		progress(s, 0);
 	}
 }
-
 
 struct worker {
 	pthread_t th;
@@ -997,6 +1044,7 @@ int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_
 		struct err we;
 
 		w[i].s = s;
+		w[i].s.me = i + 1;
 		w[i].r = *r;
 		w[i].r.pre = NULL;
 		if ((w[i].r.c = state_client(o->state, &we)) == NULL ||
