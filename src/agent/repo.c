@@ -18,7 +18,7 @@
 #include "state.h"
 
 #define LOCATE_BATCH 4096
-#define RUN_MAX (32u << 20) /* most bytes fetched by one range request */
+#define RUN_MAX (4u << 20) /* most bytes fetched by one range request: held in memory */
 
 
 /*
@@ -253,6 +253,12 @@ static int fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, s
 	const char *h[] = { range, NULL };
 	long st;
 
+	/* The answer's size is known: room for it at once, not by doubling
+	 * (which copies, and can leave twice the memory held); not for a
+	 * length no run of ours has, which only the bytes that come may grow
+	 * the buffer to. */
+	if (len <= RUN_MAX && buf_reserve(out, len, e))
+		return -1;
 	snprintf(path, sizeof(path), "/packs/%s", pack);
 	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)off,
 		 (unsigned long long)(off + len - 1));

@@ -42,6 +42,18 @@ struct owners {
 	size_t n_users, n_groups;
 };
 
+#define THREADS 4 /* restore threads: the work is mostly waiting on files and the network */
+
+/* The folders a thread found and has not restored yet: it takes its own
+ * newest first, so it walks its part of the tree depth first in name
+ * order, the order the backup wrote the content in, and its windows of
+ * small files lie close together in the packs; an idle thread takes
+ * another's oldest, the top of a large part of the tree. */
+struct stack {
+	struct task *top, *bottom;
+	size_t n;
+};
+
 /* What the restore threads share, under MU. */
 struct shared {
 	pthread_mutex_t mu;
@@ -49,7 +61,8 @@ struct shared {
 	struct idmap links; /* link id -> index into link_paths */
 	char **link_paths;  /* first restored path of each link group, relative */
 	size_t n_links;
-	struct task *queue; /* folders to restore, newest first */
+	struct stack stacks[THREADS]; /* folders to restore, a stack per thread */
+	size_t queued;      /* folders in the stacks */
 	size_t outstanding; /* folders queued or in progress */
 	int fatal, stop;
 	struct err err;
@@ -65,7 +78,16 @@ struct rs {
 	int rootfd;
 	struct shared *sh;
 	struct task *current; /* the folder this thread is restoring, or NULL */
+	int me;               /* this thread's stack */
+	int fresh;            /* whether this restore made it (task.fresh) */
 	int is_root;
+	/* The small files of the folders this thread is restoring, in the
+	 * order they are written; their content is fetched ahead a window at
+	 * a time ([pos, win) is fetched), so many files come in a few
+	 * requests. */
+	const struct tree_entry **feed;
+	size_t n_feed, cap_feed, pos, win;
+	uint64_t ahead; /* bytes of the feed past the window */
 };
 
 /* A folder whose entries are still to be restored (REL, relative to the
@@ -73,8 +95,9 @@ struct rs {
 struct task {
 	char *rel;
 	struct tree *holder; /* the folder's own entry, copied */
-	struct task *parent, *next;
+	struct task *parent, *up, *down; /* down: toward the stack's bottom */
 	int pending; /* this folder's processing, plus its unfinished subfolders */
+	int fresh;   /* made by this restore: nothing in it can conflict */
 };
 
 #define COUNT(s, field, n) __atomic_add_fetch(&(s)->res->field, (n), __ATOMIC_RELAXED)
@@ -364,13 +387,20 @@ static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct t
 /* Make way for X's entry NAME in DIRFD, as --on-conflict says, when
  * something is there already. 1 to go on (*NAME may now be ALT, and
  * *EXISTS says whether a folder to reuse is there), 0 when the entry is
- * skipped or failed (reported). */
+ * skipped or failed (reported). In a FRESH folder, one this restore made,
+ * nothing can be there: no need to look (a stat per entry is a fair part
+ * of restoring many small files). Entries are still created exclusively,
+ * so were something there after all, it would fail, not be overwritten. */
 static int make_way(struct rs *s, int dirfd, const struct tree_entry *x, const char *path,
-		    const char **name, char *alt, size_t alt_size, int *exists)
+		    int fresh, const char **name, char *alt, size_t alt_size, int *exists)
 {
 	char why[ERR_MSG_MAX + 64];
 	struct stat st;
 
+	if (fresh) {
+		*exists = 0;
+		return 1;
+	}
 	*exists = fstatat(dirfd, *name, &st, AT_SYMLINK_NOFOLLOW) == 0;
 	if (!*exists || (x->type == TREE_DIR && S_ISDIR(st.st_mode)))
 		return 1;
@@ -403,10 +433,17 @@ static int queue_dir(struct rs *s, int dirfd, const char *rel, const char *name,
 	struct task *t;
 	int fd;
 
+	/* Something of that name already there though none was seen (in a
+	 * fresh folder, when nested paths are restored at once) is taken as
+	 * an existing entry: a folder is reused, anything else refused below. */
 	if (!exists && mkdirat(dirfd, name, 0700) != 0) {
-		snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
-		failed(s, path, why);
-		return 0;
+		if (errno == EEXIST) {
+			exists = 1;
+		} else {
+			snprintf(why, sizeof(why), "cannot make the folder: %s", strerror(errno));
+			failed(s, path, why);
+			return 0;
+		}
 	}
 	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0) {
@@ -425,12 +462,24 @@ static int queue_dir(struct rs *s, int dirfd, const char *rel, const char *name,
 		return err_set(e, ERR_NOMEM, "out of memory restoring %s", path);
 	}
 	t->pending = 1;
+	t->fresh = !exists;
 	t->parent = s->current;
 	pthread_mutex_lock(&s->sh->mu);
 	if (t->parent)
 		t->parent->pending++;
-	t->next = s->sh->queue;
-	s->sh->queue = t;
+	{
+		struct stack *st = &s->sh->stacks[s->me];
+
+		t->up = NULL;
+		t->down = st->top;
+		if (st->top)
+			st->top->up = t;
+		else
+			st->bottom = t;
+		st->top = t;
+		st->n++;
+	}
+	s->sh->queued++;
 	s->sh->outstanding++;
 	pthread_cond_signal(&s->sh->cv);
 	pthread_mutex_unlock(&s->sh->mu);
@@ -523,7 +572,10 @@ static int restore_file(struct rs *s, int dirfd, const char *rel, const char *na
 		struct err re;
 
 		snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
-		if (!w.bad && ftruncate(fd, (off_t)x->size) != 0) {
+		/* The size is set only when the writes did not make it: a new
+		 * file written whole already has it (a syscall per file saved). */
+		if (!w.bad && (x->sparse || w.done != x->size) &&
+		    ftruncate(fd, (off_t)x->size) != 0) {
 			snprintf(why, sizeof(why), "cannot set the size: %s", strerror(errno));
 			failed(s, path, why);
 			w.bad = 1;
@@ -578,7 +630,7 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 	int exists, fd = -1;
 
 	snprintf(path, sizeof(path), "%s%s%s", rel, rel[0] ? "/" : "", x->name);
-	if (!make_way(s, dirfd, x, path, &name, alt, sizeof(alt), &exists))
+	if (!make_way(s, dirfd, x, path, s->fresh, &name, alt, sizeof(alt), &exists))
 		return 0;
 	if (x->type == TREE_DIR)
 		return queue_dir(s, dirfd, rel, name, exists, x, path, e);
@@ -594,48 +646,111 @@ static int restore_entry(struct rs *s, int dirfd, const char *rel, const struct 
 	return 0;
 }
 
-#define PREFETCH_MAX (64u << 20)
+/* Files up to PRE_FILE are fetched ahead with their neighbours, a window
+ * of at most PRE_WINDOW bytes of content at a time for each thread: a few
+ * requests for many small files, whichever folders they are in, and a
+ * bounded amount held (4 threads: 16 MiB). Larger files are read on their
+ * own, a run of chunks at a time. */
+#define PRE_FILE (2u << 20)
+#define PRE_WINDOW (4u << 20)
 
-/* Restore a folder's entries: first everything but folders, with the
- * content of its small files fetched ahead in a few requests, then the
- * folders (each fetching for itself). */
-static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
-			struct err *e)
+static int small_file(const struct tree_entry *x)
 {
-	struct objid *ids = NULL;
-	size_t n = 0, cap = 0;
+	return x->type == TREE_FILE && x->n_chunks > 0 && x->size <= PRE_FILE;
+}
+
+/* Add T's small files to the feed, in the order restore_entries writes
+ * them. 0, or -1 when out of memory (the files are then read one by one). */
+static int feed_add(struct rs *s, const struct tree *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (!small_file(&t->e[i]))
+			continue;
+		if (s->n_feed == s->cap_feed) {
+			size_t cap = s->cap_feed ? 2 * s->cap_feed : 256;
+			const struct tree_entry **g = realloc(s->feed, cap * sizeof(*g));
+
+			if (g == NULL)
+				return -1;
+			s->feed = g;
+			s->cap_feed = cap;
+		}
+		s->feed[s->n_feed++] = &t->e[i];
+		s->ahead += t->e[i].size;
+	}
+	return 0;
+}
+
+static void feed_clear(struct rs *s)
+{
+	repo_prefetch_clear(s->r);
+	s->n_feed = s->pos = s->win = 0;
+	s->ahead = 0;
+}
+
+/* File X is next to be written: when it is the next of the feed and past
+ * the window fetched, fetch the next window. */
+static void feed_next(struct rs *s, const struct tree_entry *x)
+{
+	struct objid *ids;
+	size_t n = 0, end = s->pos, cap = 0;
 	uint64_t bytes = 0;
 
-	for (size_t i = 0; i < t->n; i++) {
-		const struct tree_entry *x = &t->e[i];
-
-		if (x->type != TREE_FILE || x->size > PREFETCH_MAX / 4)
-			continue;
-		for (size_t c = 0; c < x->n_chunks && bytes < PREFETCH_MAX; c++) {
-			if (n == cap) {
-				struct objid *g = realloc(ids, (cap = cap ? cap * 2 : 256) * sizeof(*g));
-
-				if (g == NULL)
-					break;
-				ids = g;
-			}
-			ids[n++] = x->chunks[c].id;
-			bytes += x->chunks[c].len;
-		}
-	}
-	if (n > 1)
-		repo_prefetch(s->r, ids, n, PREFETCH_MAX + (PREFETCH_MAX >> 3));
-	free(ids);
-	for (size_t i = 0; i < t->n; i++)
-		if (t->e[i].type != TREE_DIR && restore_entry(s, dirfd, rel, &t->e[i], e)) {
-			repo_prefetch_clear(s->r);
-			return -1;
-		}
+	if (s->pos >= s->n_feed || s->feed[s->pos] != x)
+		return;
+	if (s->pos++ < s->win)
+		return;
 	repo_prefetch_clear(s->r);
-	for (size_t i = 0; i < t->n; i++)
+	for (; end < s->n_feed && (end == s->pos - 1 || bytes + s->feed[end]->size <= PRE_WINDOW);
+	     end++) {
+		cap += s->feed[end]->n_chunks;
+		bytes += s->feed[end]->size;
+	}
+	s->win = end;
+	s->ahead = s->ahead > bytes ? s->ahead - bytes : 0;
+	if ((ids = malloc(cap * sizeof(*ids))) == NULL)
+		return;
+	for (size_t i = s->pos - 1; i < end; i++)
+		for (size_t c = 0; c < s->feed[i]->n_chunks; c++)
+			ids[n++] = s->feed[i]->chunks[c].id;
+	/* Sealed objects are a little larger than their content (padding,
+	 * headers), never by more than half of it (small objects aside). */
+	repo_prefetch(s->r, ids, n, PRE_WINDOW + PRE_WINDOW / 2);
+	free(ids);
+}
+
+/* Restore a folder's entries: first everything but folders (the small
+ * files' content fetched ahead through the feed), then the folders, which
+ * are queued. */
+static int restore_entries(struct rs *s, int dirfd, const char *rel, const struct tree *t,
+			   struct err *e)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->e[i].type == TREE_DIR)
+			continue;
+		feed_next(s, &t->e[i]);
+		if (restore_entry(s, dirfd, rel, &t->e[i], e))
+			return -1;
+	}
+	/* Last first, so that the first comes off this thread's stack first. */
+	for (size_t i = t->n; i-- > 0;)
 		if (t->e[i].type == TREE_DIR && restore_entry(s, dirfd, rel, &t->e[i], e))
 			return -1;
 	return 0;
+}
+
+/* Restore folder T's entries on its own (the root, a chosen path). */
+static int restore_tree(struct rs *s, int dirfd, const char *rel, const struct tree *t,
+			struct err *e)
+{
+	int rc;
+
+	feed_clear(s);
+	if (feed_add(s, t))
+		feed_clear(s);
+	rc = restore_entries(s, dirfd, rel, t, e);
+	feed_clear(s);
+	return rc;
 }
 
 /* Restore PATH: its parent folders (with their metadata, applied after),
@@ -740,23 +855,102 @@ static void complete(struct rs *s, struct task *t)
 	}
 }
 
-/* Restore the entries of folder T (its subfolders become tasks of their own). */
-static void process(struct rs *s, struct task *t)
+/* A folder taken from the queue, opened and listed. */
+struct job {
+	struct task *t;
+	int fd;
+	struct tree *sub; /* or NULL when it could not be listed (reported) */
+};
+
+/* Open and list the folder of task T into J; its small files join the
+ * feed. */
+static void job_open(struct rs *s, struct task *t, struct job *j)
 {
-	int fd = open_beneath(s->rootfd, t->rel), pending;
-	struct tree *sub;
 	struct err e;
 
-	if (fd < 0) {
+	j->t = t;
+	j->sub = NULL;
+	if ((j->fd = open_beneath(s->rootfd, t->rel)) < 0) {
 		failed(s, t->rel, "refused: the folder is not where it was made (a symlink?)");
-	} else if ((sub = snapshot_list(s->sn, s->r, &t->holder->e[0], &e)) == NULL) {
+	} else if ((j->sub = snapshot_list(s->sn, s->r, &t->holder->e[0], &e)) == NULL) {
 		char why[ERR_MSG_MAX + 32];
 
 		snprintf(why, sizeof(why), "folder not restored: %s", e.msg);
 		failed(s, t->rel, why);
+	} else if (feed_add(s, j->sub)) {
+		s->ahead = UINT64_MAX; /* out of memory: take no more */
+	}
+}
+
+#define BATCH 64 /* most folders one thread holds listed at once */
+
+/* Take a task off the top of stack ST (its own: newest), or its bottom
+ * (another's: oldest), with sh->mu held. NULL when it is empty. */
+static struct task *take_locked(struct shared *sh, struct stack *st, int own)
+{
+	struct task *t = own ? st->top : st->bottom;
+
+	if (t == NULL)
+		return NULL;
+	if (own) {
+		st->top = t->down;
+		if (st->top)
+			st->top->up = NULL;
+		else
+			st->bottom = NULL;
 	} else {
-		s->current = t;
-		if (restore_tree(s, fd, t->rel, sub, &e) != 0) {
+		st->bottom = t->up;
+		if (st->bottom)
+			st->bottom->down = NULL;
+		else
+			st->top = NULL;
+	}
+	st->n--;
+	sh->queued--;
+	return t;
+}
+
+/* A folder to restore: this thread's newest, else the oldest of another
+ * thread's that has more than KEEP (sh->mu held). NULL when there is none. */
+static struct task *take_any_locked(struct rs *s, size_t keep)
+{
+	struct task *t = take_locked(s->sh, &s->sh->stacks[s->me], 1);
+
+	for (int i = 0; t == NULL && i < THREADS; i++)
+		if (i != s->me && s->sh->stacks[i].n > keep)
+			t = take_locked(s->sh, &s->sh->stacks[i], 0);
+	return t;
+}
+
+/* Restore the folder of task T and, while this thread has found more
+ * folders and what is ahead of its window of small files is short of
+ * a window, those too, in the order it took them; then let go of each. */
+static void process(struct rs *s, struct task *t)
+{
+	struct job jobs[BATCH];
+	size_t n = 0;
+
+	feed_clear(s);
+	job_open(s, t, &jobs[n++]);
+	for (size_t i = 0; i < n; i++) {
+		struct job *j = &jobs[i];
+		struct err e;
+
+		/* Listed ahead: the next folders of this thread's walk, whose
+		 * small files may share the next window. */
+		while (n < BATCH && s->ahead < PRE_WINDOW) {
+			pthread_mutex_lock(&s->sh->mu);
+			t = take_any_locked(s, 1);
+			pthread_mutex_unlock(&s->sh->mu);
+			if (t == NULL)
+				break;
+			job_open(s, t, &jobs[n++]);
+		}
+		if (j->sub == NULL)
+			continue;
+		s->current = j->t;
+		s->fresh = j->t->fresh;
+		if (restore_entries(s, j->fd, j->t->rel, j->sub, &e) != 0) {
 			pthread_mutex_lock(&s->sh->mu);
 			if (!s->sh->fatal) {
 				s->sh->fatal = 1;
@@ -765,40 +959,42 @@ static void process(struct rs *s, struct task *t)
 			pthread_mutex_unlock(&s->sh->mu);
 		}
 		s->current = NULL;
-		tree_free(sub);
+		s->fresh = 0;
 	}
-	if (fd >= 0)
-		close(fd);
-	pthread_mutex_lock(&s->sh->mu);
-	pending = --t->pending;
-	pthread_mutex_unlock(&s->sh->mu);
-	if (pending == 0)
-		complete(s, t);
+	feed_clear(s);
+	for (size_t i = 0; i < n; i++) {
+		int pending;
+
+		t = jobs[i].t;
+		tree_free(jobs[i].sub);
+		if (jobs[i].fd >= 0)
+			close(jobs[i].fd);
+		pthread_mutex_lock(&s->sh->mu);
+		pending = --t->pending;
+		pthread_mutex_unlock(&s->sh->mu);
+		if (pending == 0)
+			complete(s, t);
+	}
 }
 
-/* Take folders from the queue until there are none left to come (MAIN) or
- * the restore is over (the other threads). */
+/* Take folders until there are none left to come (MAIN) or the restore
+ * is over (the other threads). */
 static void work(struct rs *s, int main)
 {
 	for (;;) {
 		struct task *t;
 
 		pthread_mutex_lock(&s->sh->mu);
-		while (s->sh->queue == NULL && !s->sh->stop && !(main && s->sh->outstanding == 0))
+		while (s->sh->queued == 0 && !s->sh->stop && !(main && s->sh->outstanding == 0))
 			pthread_cond_wait(&s->sh->cv, &s->sh->mu);
-		if (s->sh->queue == NULL) {
-			pthread_mutex_unlock(&s->sh->mu);
-			return;
-		}
-		t = s->sh->queue;
-		s->sh->queue = t->next;
+		t = take_any_locked(s, 0);
 		pthread_mutex_unlock(&s->sh->mu);
+		if (t == NULL)
+			return;
 		process(s, t);
 		progress(s, 0);
 	}
 }
-
-#define THREADS 4 /* restore threads: the work is mostly waiting on files and the network */
 
 struct worker {
 	pthread_t th;
@@ -848,6 +1044,7 @@ int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_
 		struct err we;
 
 		w[i].s = s;
+		w[i].s.me = i + 1;
 		w[i].r = *r;
 		w[i].r.pre = NULL;
 		if ((w[i].r.c = state_client(o->state, &we)) == NULL ||
@@ -885,7 +1082,9 @@ int restore_run(const struct snapshot *sn, struct repo *r, const struct restore_
 			pthread_join(w[i].th, NULL);
 			client_free(w[i].r.c);
 			compress_ctx_free(w[i].r.cctx);
+			free(w[i].s.feed);
 		}
+	free(s.feed);
 	if (rc == 0 && sh.fatal) {
 		*e = sh.err;
 		rc = -1;
