@@ -6,7 +6,6 @@
  */
 #include <fnmatch.h>
 #include <limits.h>
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -547,13 +546,6 @@ int cmd_restore(int argc, char **argv)
 	    (sn = point_open(&x, p, &e)) == NULL)
 		goto fail;
 	ro.state = &x.s;
-	/* The restore's threads each hold a window of fetched objects and a
-	 * file's run of chunks, buffers of a few MiB that come and go. With
-	 * glibc's sliding threshold they soon come from the threads' arenas,
-	 * which keep what was freed: the peak memory then grows with each
-	 * thread's largest buffers. A fixed threshold maps them, and gives
-	 * them back when freed. */
-	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	{
 		json_t *jb = json_pack("{s:s}", "kind", "restore"), *job;
 		struct err je;

@@ -90,11 +90,13 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : NULL;
 
 	/* Why a fixed threshold: glibc raises it as large blocks are freed,
-	 * after which a backup's buffers (chunks of up to 8 MiB, packs) come
-	 * from the heap, where freed memory stays mapped. Fixed, every such
+	 * after which the buffers of a few MiB that backups and restores
+	 * hold and drop (chunks, packs, windows of fetched objects) come from
+	 * the threads' arenas, which keep what was freed: the peak memory
+	 * then grows with each thread's largest buffers. Fixed, every such
 	 * buffer is its own mapping, given back when freed, and the agent's
 	 * memory follows what it holds (the buffers it reuses are kept). */
-	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	if (cmd == NULL) {
 		usage(stderr);
 		return EXIT_USAGE;
