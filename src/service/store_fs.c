@@ -248,13 +248,25 @@ out:
 	return rc;
 }
 
+/* Whether pack ID is stored at PATH whole already, so a put keeps it: 1;
+ * 0 when it is absent or damaged (a put then writes it); -1 with E set. */
+static int kept(const char *path, const char *id, uint64_t size, struct err *e)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == 0)
+		return whole(path, id, size, e);
+	if (errno != ENOENT)
+		return err_errno(e, "stat pack %.16s", id);
+	return 0;
+}
+
 static int fs_put(struct store *st, const char *id, uint64_t size, struct store_reader *body,
 		  struct err *e)
 {
 	struct store_fs *s = fs_of(st);
 	char dir[PATH_MAX], path[PATH_MAX], tmp[PATH_MAX];
-	struct stat sb;
-	int fd;
+	int fd, w;
 
 	if (pack_path(s, id, dir, path, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
@@ -262,14 +274,8 @@ static int fs_put(struct store *st, const char *id, uint64_t size, struct store_
 	 * one (cut short by a failing disk, bits flipped) is replaced below:
 	 * a pack is put again only when the catalog does not list it (new,
 	 * waiting for deletion, or forgotten as lost), so this read is rare. */
-	if (stat(path, &sb) == 0) {
-		int w = whole(path, id, size, e);
-
-		if (w != 0)
-			return w < 0 ? -1 : 0;
-	} else if (errno != ENOENT) {
-		return err_errno(e, "stat pack %.16s", id);
-	}
+	if ((w = kept(path, id, size, e)) != 0)
+		return w < 0 ? -1 : 0;
 	if (snprintf(tmp, sizeof(tmp), "%s/put-%.16s.XXXXXX", s->tmp, id) >= (int)sizeof(tmp))
 		return err_set(e, ERR_TOO_LARGE, "store path too long");
 	if ((fd = mkostemp(tmp, O_CLOEXEC)) < 0)
@@ -301,7 +307,7 @@ static int fs_adopt(struct store *st, const char *id, uint64_t size, const char 
 	struct store_fs *s = fs_of(st);
 	char dir[PATH_MAX], dest[PATH_MAX];
 	struct stat sb, ds;
-	int fd;
+	int fd, w;
 
 	if (pack_path(s, id, dir, dest, e) != 0 || fanout_dir(s, dir, e) != 0)
 		return -1;
@@ -310,14 +316,8 @@ static int fs_adopt(struct store *st, const char *id, uint64_t size, const char 
 		return err_errno(e, "stat %s", dir);
 	if (stat(path, &sb) == 0 && sb.st_dev != ds.st_dev)
 		return 1;
-	if (stat(dest, &sb) == 0) {
-		int w = whole(dest, id, size, e);
-
-		if (w != 0)
-			return w < 0 ? -1 : 0;
-	} else if (errno != ENOENT) {
-		return err_errno(e, "stat pack %.16s", id);
-	}
+	if ((w = kept(dest, id, size, e)) != 0)
+		return w < 0 ? -1 : 0;
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return err_errno(e, "open %s", path);
 	if (fstat(fd, &sb) != 0 || fsync(fd) != 0) {
