@@ -978,6 +978,7 @@ out:
  * path's. */
 struct sizer {
 	const struct bk *b;
+	const int *stop; /* set when the backup ends first: give up */
 	char path[8192];
 	uint64_t sum, files;
 };
@@ -991,7 +992,7 @@ static void size_dir(struct sizer *z, int fd, size_t len)
 		close(fd);
 		return;
 	}
-	while ((de = readdir(d)) != NULL) {
+	while (!__atomic_load_n(z->stop, __ATOMIC_RELAXED) && (de = readdir(d)) != NULL) {
 		size_t n = strlen(de->d_name), sep = len > 0 && z->path[len - 1] != '/';
 		struct stat st;
 		int sub;
@@ -1017,7 +1018,8 @@ next:
 	closedir(d);
 }
 
-static uint64_t selected_bytes(const struct bk *b, const char *path, uint64_t *files)
+static uint64_t selected_bytes(const struct bk *b, const char *path, const int *stop,
+			       uint64_t *files)
 {
 	struct sizer *z = malloc(sizeof(*z));
 	const char *name = strrchr(path, '/');
@@ -1036,6 +1038,7 @@ static uint64_t selected_bytes(const struct bk *b, const char *path, uint64_t *f
 	} else if (S_ISDIR(st.st_mode) && strlen(path) < sizeof(z->path) &&
 		   (fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) >= 0) {
 		z->b = b;
+		z->stop = stop;
 		z->sum = z->files = 0;
 		strcpy(z->path, path);
 		size_dir(z, fd, strlen(path));
@@ -1049,7 +1052,7 @@ static uint64_t selected_bytes(const struct bk *b, const char *path, uint64_t *f
 struct sizing {
 	const struct bk *b;
 	pthread_t t;
-	int started;
+	int started, stop;
 	uint64_t sum, files;
 };
 
@@ -1058,7 +1061,7 @@ static void *sizing_main(void *arg)
 	struct sizing *g = arg;
 
 	for (size_t i = 0; i < g->b->o->n_paths; i++)
-		g->sum += selected_bytes(g->b, g->b->o->paths[i], &g->files);
+		g->sum += selected_bytes(g->b, g->b->o->paths[i], &g->stop, &g->files);
 	return NULL;
 }
 
@@ -1351,6 +1354,13 @@ static void sizing_wait(struct run *u)
 	u->sizing.started = 0;
 }
 
+/* A backup that fails before it needs the size does not wait for the walk. */
+static void sizing_stop(struct run *u)
+{
+	__atomic_store_n(&u->sizing.stop, 1, __ATOMIC_RELAXED);
+	sizing_wait(u);
+}
+
 /* Room for the selection in the cache folder, which needs 5% of the
  * selected data free. */
 static int check_space(struct bk *b, struct run *u, struct err *e)
@@ -1531,7 +1541,7 @@ static int run_body(struct bk *b, struct run *u, struct err *e)
 
 static void bk_free(struct bk *b, struct run *u)
 {
-	sizing_wait(u);
+	sizing_stop(u);
 	packer_free(b->pk);
 	for (size_t i = 0; i < b->n_pend; i++)
 		buf_free(&b->pend[i].plain);
