@@ -1,8 +1,9 @@
 /*
  * bytes.h: the one place where integers meet bytes. Little-endian put/get
- * helpers, minimal LEB128 varints, checked size arithmetic, and a read cursor
- * that every decoder of outside input uses: each read checks the bytes left
- * first, so a decoder cannot run past its input.
+ * helpers, minimal LEB128 varints, checked size arithmetic, a string hash
+ * for in-memory tables, and a read cursor that every decoder of outside
+ * input uses: each read checks the bytes left first, so a decoder cannot
+ * run past its input.
  */
 #ifndef ARCA_BYTES_H
 #define ARCA_BYTES_H
@@ -10,6 +11,18 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* FNV-1a of the string S: a quick, well-spread hash for the slots of small
+ * in-memory caches (never for anything an attacker could aim at a slot to
+ * gain more than a cache miss). */
+static inline uint32_t str_hash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
 
 static inline void le16_put(uint8_t *p, uint16_t v)
 {

@@ -144,12 +144,16 @@ static const char *const migrations[] = {
 
 static int migrate_refs(struct catalog_backend *c, struct err *e);
 static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
-		struct err *e); static int64_t scalar(struct catalog_backend *c, const char *sql,
-		const char *a, const char *b, int64_t i,
-		struct err *e);  /* Work a migration does beyond its SQL,
-		run in the same transaction. */ static int (*const migration_code[])(struct catalog_backend *,
-		struct err *) = { [8] = migrate_refs,
-		};  static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
+		struct err *e);
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);
+
+/* Work a migration does beyond its SQL, run in the same transaction. */
+static int (*const migration_code[])(struct catalog_backend *, struct err *) = {
+	[8] = migrate_refs,
+};
+
+static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
 {
 	return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
@@ -166,15 +170,6 @@ static int exec(struct catalog_backend *c, const char *sql, struct err *e)
 	return 0;
 }
 
-static uint32_t sql_hash(const char *sql)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *sql; sql++)
-		h = (h ^ (uint8_t)*sql) * 16777619u;
-	return h;
-}
-
 /*
  * A prepared statement for SQL; the caller binds its arguments and gives it
  * back with done. Why a cache: compiling the SQL was a tenth of the
@@ -189,7 +184,7 @@ static uint32_t sql_hash(const char *sql)
  */
 static sqlite3_stmt *prep(struct catalog_backend *c, const char *sql, struct err *e)
 {
-	uint32_t h = sql_hash(sql);
+	uint32_t h = str_hash(sql);
 	struct cached_stmt *slot = NULL;
 	sqlite3_stmt *st = NULL;
 
@@ -229,7 +224,7 @@ static void done(struct catalog_backend *c, sqlite3_stmt *st)
 
 	if (st == NULL)
 		return;
-	h = sql_hash(sqlite3_sql(st));
+	h = str_hash(sqlite3_sql(st));
 	for (uint32_t i = 0; i < STMT_CACHE; i++) {
 		struct cached_stmt *cs = &c->stmts[(h + i) % STMT_CACHE];
 

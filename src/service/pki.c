@@ -1,6 +1,8 @@
 /* pki.c: certificate authorities with OpenSSL; see pki.h. */
 #include "pki.h"
 
+#include "bytes.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,11 +317,7 @@ void pki_key_cache_free(struct pki_key_cache *kc)
 
 static struct key_entry *slot_of(struct pki_key_cache *kc, const char *id)
 {
-	uint32_t h = 2166136261u;
-
-	for (const char *p = id; *p; p++)
-		h = (h ^ (uint8_t)*p) * 16777619u;
-	return &kc->e[h % KEY_CACHE_SLOTS];
+	return &kc->e[str_hash(id) % KEY_CACHE_SLOTS];
 }
 
 /*
