@@ -8,6 +8,14 @@ import pytest
 from helpers import BUILD, Service, World, download, has_test_clock, init, openssl, register
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "fault: a randomized fault-injection or attack suite (kill points, "
+        "corruptions, cut connections, hostile peers); it runs on the normal build "
+        "only, since the sanitizer build's pass would double its minutes without "
+        "exercising other code, and `make soak` runs it with ten times the rounds")
+
+
 def _binary(name):
     path = os.path.join(BUILD, name)
     if not os.access(path, os.X_OK):
