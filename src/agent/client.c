@@ -28,6 +28,23 @@ static int curl_ready;
 
 #define CLIENT_EXPECT_MIN (1u << 20) /* bodies from this size wait for 100 Continue */
 
+/* Why a cap on answers: the service is not trusted with the agent's memory.
+ * The largest JSON answer of the API is a locate of 4096 objects (about
+ * 0.7 MiB); an answer past the cap is cut off and refused, so a service
+ * that streams without end, or declares a huge length, costs at most this
+ * much (and what parsing it as JSON takes). A pack range is capped at the
+ * length asked for (client_call_max). */
+#define CLIENT_ANSWER_MAX (4u << 20)
+
+/* Where an answer's bytes go: OUT, up to MAX for a 2xx answer and
+ * CLIENT_ANSWER_MAX for an error's; OVER is set when more came. */
+struct sink {
+	CURL *curl;
+	struct buf *out;
+	size_t max;
+	int over;
+};
+
 struct client *client_new(const struct client_opts *o, struct err *e)
 {
 	struct client *c;
@@ -129,9 +146,18 @@ int client_sign_b64(EVP_PKEY *key, const void *msg, size_t len, struct buf *out,
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
-	struct buf *b = arg;
+	struct sink *k = arg;
+	size_t m = size * n, max = k->max;
+	long st = 0;
 
-	return buf_append(b, p, size * n, NULL) == 0 ? size * n : 0;
+	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &st);
+	if (st < 200 || st > 299)
+		max = CLIENT_ANSWER_MAX;
+	if (k->out->len > max || m > max - k->out->len) { /* stop: curl reports a write error */
+		k->over = 1;
+		return 0;
+	}
+	return buf_append(k->out, p, m, NULL) == 0 ? m : 0;
 }
 
 /* Turn a service's error answer into E (and keep its "error" in C). */
@@ -199,8 +225,9 @@ out:
 
 static int request(struct client *c, const char *method, const char *path, const char *ctype,
 		   const void *body, size_t len, const char *sha, const char *const *headers,
-		   struct buf *out, long *status, struct err *e)
+		   size_t max, struct buf *out, long *status, struct err *e)
 {
+	struct sink sink = { c->curl, out, max, 0 };
 	struct curl_slist *l = NULL;
 	char url[1024];
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -233,7 +260,7 @@ static int request(struct client *c, const char *method, const char *path, const
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, l);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
@@ -256,6 +283,12 @@ static int request(struct client *c, const char *method, const char *path, const
 				       "check them with 'arca properties' and retry");
 		goto out;
 	}
+	if (sink.over) {
+		err_set(e, ERR_CORRUPT, "the service's answer to %s %s is longer than the %zu bytes "
+			"it can be (HTTP %ld); refused", method, path, st >= 200 && st <= 299 ? max
+			: (size_t)CLIENT_ANSWER_MAX, st);
+		goto out;
+	}
 	if (cc != CURLE_OK) {
 		err_set(e, ERR_IO, "cannot reach the service at %s: %s", c->url,
 			errbuf[0] ? errbuf : curl_easy_strerror(cc));
@@ -276,14 +309,23 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 		const void *body, size_t len, const char *const *headers, struct buf *out,
 		long *status, struct err *e)
 {
-	return request(c, method, path, ctype, body, len, NULL, headers, out, status, e);
+	return request(c, method, path, ctype, body, len, NULL, headers, CLIENT_ANSWER_MAX, out,
+		       status, e);
+}
+
+int client_call_max(struct client *c, const char *method, const char *path,
+		    const char *const *headers, size_t max, struct buf *out, long *status,
+		    struct err *e)
+{
+	return request(c, method, path, NULL, NULL, 0, NULL, headers, max, out, status, e);
 }
 
 int client_call_hashed(struct client *c, const char *method, const char *path, const char *ctype,
 		       const void *body, size_t len, const char sha[65], struct buf *out,
 		       long *status, struct err *e)
 {
-	return request(c, method, path, ctype, body, len, sha, NULL, out, status, e);
+	return request(c, method, path, ctype, body, len, sha, NULL, CLIENT_ANSWER_MAX, out,
+		       status, e);
 }
 
 json_t *client_error_body(struct client *c)
