@@ -32,9 +32,10 @@ static int curl_ready;
  * The largest JSON answer of the API is a locate of 4096 objects (about
  * 0.7 MiB); an answer past the cap is cut off and refused, so a service
  * that streams without end, or declares a huge length, costs at most this
- * much (and what parsing it as JSON takes). A pack range is capped at the
- * length asked for (client_call_max). */
-#define CLIENT_ANSWER_MAX (4u << 20)
+ * much, and what parsing it takes (JSON of empty objects, the costliest
+ * per byte: about 170 MiB). A pack range is capped at the length asked for
+ * (client_call_max). */
+#define CLIENT_ANSWER_MAX (2u << 20)
 
 /* Where an answer's bytes go: OUT, up to MAX for a 2xx answer and
  * CLIENT_ANSWER_MAX for an error's; OVER is set when more came. */

@@ -47,7 +47,7 @@ void client_set_rate(struct client *c, uint64_t rate);
  * HEADERS (NULL-terminated, or NULL). The answer's body goes to OUT and its
  * status to *STATUS. Returns 0 when the service answered 2xx; -1 with E set
  * when it answered an error (its message, mapped to an err code), or when
- * the connection or the proxy failed. An answer longer than 4 MiB (no answer
+ * the connection or the proxy failed. An answer longer than 2 MiB (no answer
  * of the API comes near) is cut off and refused: -1 with ERR_CORRUPT. */
 int client_call(struct client *c, const char *method, const char *path, const char *ctype,
 		const void *body, size_t len, const char *const *headers, struct buf *out,
