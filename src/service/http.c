@@ -515,8 +515,10 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 }
 
 struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
-			       const char *key_pem, http_handler h, void *ctx, struct err *e)
+			       const char *key_pem, const struct http_limits *lim, http_handler h,
+			       void *ctx, struct err *e)
 {
+	const struct http_limits def = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
 	struct sockaddr_storage ss;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
@@ -536,6 +538,14 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 		flags |= MHD_USE_IPv6;
 	} else {
 		err_set(e, ERR_INVALID, "listen address %s is not an IPv4 or IPv6 address", host);
+		return NULL;
+	}
+	if (lim == NULL)
+		lim = &def;
+	if (lim->timeout < 1 || lim->timeout > 3600 || lim->per_address < 1 ||
+	    lim->per_address > HTTP_CONNECTIONS_MAX) {
+		err_set(e, ERR_INVALID, "a connection timeout of 1 to 3600 seconds and 1 to %d "
+			"connections per address, please", HTTP_CONNECTIONS_MAX);
 		return NULL;
 	}
 	if ((cert_pem == NULL) != (key_pem == NULL)) {
@@ -562,16 +572,18 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END)
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END);
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, MHD_OPTION_END);
 	if (s->d == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an address of this "
 			"machine)", host, port);

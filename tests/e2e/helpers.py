@@ -45,9 +45,9 @@ PASSWORD = "a long test password"
 
 
 class Service:
-    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0):
+    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0, extra=()):
         self.data, self.arcad = data, arcad
-        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
+        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}", *extra]
         if plain:
             argv.append("--http")
         env = dict(os.environ)

@@ -1,0 +1,196 @@
+"""Slow and huge requests cannot take the service (docs/THREAT-MODEL.md,
+"Slow and huge requests"): hundreds of connections from one address
+(127.0.0.1) dribble their headers a byte at a time, send bodies slowly,
+declare huge lengths and send nothing, or sit idle on a kept-alive
+connection, while a legitimate client from another address (127.0.0.2)
+keeps asking GET /health and a machine's signed requests. Those answer
+within a bound; the service's memory stays bounded; connections that send
+nothing are dropped after the (shortened, for the test) timeout."""
+import http.client
+import os
+import random
+import socket
+import ssl
+import threading
+import time
+
+import pytest
+
+from helpers import Service, init, openssl, download, register, signature_headers
+
+pytestmark = pytest.mark.fault
+
+SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
+SLOW = max(300, SOAK * 3)   # attacking connections
+TIMEOUT = 4                 # the service's --connection-timeout in this test
+PER_ADDRESS = 64            # its --connections-per-address
+ANSWER_MAX = 2.0            # seconds a legitimate request may take during the attack
+RSS_MAX = 400 << 20
+
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+class Attacker:
+    """SLOW connections from 127.0.0.1 of four kinds, kept going by one
+    thread that sends each a byte now and then (never idle long enough to
+    be timed out, but for the idle kind)."""
+
+    def __init__(self, host, port, ctx, n, rng):
+        self.host, self.port, self.ctx, self.rng = host, port, ctx, rng
+        self.socks, self.refused, self.stop = [], 0, False
+        self.closed_after = []  # seconds from the last byte sent to the close, idle kind
+        kinds = ["headers", "body", "length", "idle"]
+        for i in range(n):
+            self.open(kinds[i % 4])
+
+    def open(self, kind):
+        try:
+            raw = socket.create_connection((self.host, self.port), timeout=5)
+            s = self.ctx.wrap_socket(raw, server_hostname=self.host)
+        except (OSError, ssl.SSLError):
+            self.refused += 1  # the service shut it at once (the per-address limit)
+            return
+        try:
+            if kind == "headers":
+                s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\n")
+                todo = b"X-Slow: " + b"a" * 10000
+            elif kind == "body":
+                s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n{")
+                todo = b"\"" * 900000
+            elif kind == "length":
+                s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\n"
+                          b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+                todo = b""  # a huge declared length, and nothing of it
+            else:
+                s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\n\r\n")
+                todo = b""  # one answer, then idle on the kept-alive connection
+        except OSError:
+            self.refused += 1
+            return
+        s.setblocking(False)
+        self.socks.append({"s": s, "kind": kind, "todo": todo, "last": time.monotonic(),
+                           "closed": None})
+
+    def run(self):
+        while not self.stop:
+            now = time.monotonic()
+            for c in self.socks:
+                if c["closed"] is not None:
+                    continue
+                try:
+                    while True:  # drain what the service sent; EOF means it closed
+                        d = c["s"].recv(65536)
+                        if not d:
+                            c["closed"] = now
+                            break
+                except (ssl.SSLWantReadError, BlockingIOError):
+                    pass
+                except OSError:
+                    c["closed"] = now
+                if c["closed"] is not None:
+                    if not c["todo"] and c["kind"] in ("idle", "length"):
+                        self.closed_after.append(now - c["last"])
+                    continue
+                if c["todo"] and now - c["last"] > 1.0 + self.rng.random():
+                    try:
+                        c["s"].send(c["todo"][:1])
+                        c["todo"] = c["todo"][1:]
+                        c["last"] = now
+                    except (ssl.SSLWantWriteError, BlockingIOError):
+                        pass
+                    except OSError:
+                        c["closed"] = now
+            time.sleep(0.05)
+
+    def held(self):
+        return sum(c["closed"] is None for c in self.socks)
+
+    def close(self):
+        self.stop = True
+        for c in self.socks:
+            try:
+                c["s"].close()
+            except OSError:
+                pass
+
+
+def legit(s, port, path, headers=None):
+    """One request from 127.0.0.2: (status, seconds)."""
+    t = time.monotonic()
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=s.ctx, timeout=30,
+                                       source_address=("127.0.0.2", 0))
+    try:
+        conn.request("GET", "/api/v1" + path, headers=headers or {})
+        r = conn.getresponse()
+        r.read()
+        return r.status, time.monotonic() - t
+    finally:
+        conn.close()
+
+
+def test_slow_and_huge_requests_do_not_lock_others_out(arcad_bin, tmp_path):
+    seed = int(os.environ.get("ARCA_SEED") or random.randrange(1 << 32))
+    print(f"seed {seed} (ARCA_SEED={seed} replays it)")
+    rng = random.Random(seed)
+    data = init(arcad_bin, tmp_path)
+    s = Service(arcad_bin, data, extra=["--connection-timeout", str(TIMEOUT),
+                                        "--connections-per-address", str(PER_ADDRESS)])
+    try:
+        s.sign_in()
+        st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1"})
+        assert st == 201, body
+        mkey = tmp_path / "machine.key"
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out",
+                str(mkey))
+        mpub = openssl("pkey", "-in", str(mkey), "-pubout").decode()
+        st, body, _ = register(s, download(s, tmp_path), "server-01", mpub)
+        assert st == 201, body
+        machine_id = body["machine_id"]
+        port = int(s.url.rsplit(":", 1)[1])
+        pid = s.proc.pid
+        rss_before = rss(pid)
+
+        att = Attacker("127.0.0.1", port, s.ctx, SLOW, rng)
+        th = threading.Thread(target=att.run, daemon=True)
+        th.start()
+        times, peak, statuses = [], rss_before, []
+        held_max = att.held()
+        end = time.monotonic() + 3 * TIMEOUT
+        try:
+            while time.monotonic() < end:
+                st, dt = legit(s, port, "/health")
+                statuses.append(st)
+                times.append(dt)
+                hs = signature_headers(machine_id, str(mkey), "GET", "/recovery-points")
+                st, dt = legit(s, port, "/recovery-points", hs)
+                statuses.append(st)
+                times.append(dt)
+                peak = max(peak, rss(pid))
+                held_max = max(held_max, att.held())
+                time.sleep(0.1)
+        finally:
+            att.close()
+        times.sort()
+        p99 = times[min(len(times) - 1, int(len(times) * 0.99))]
+        dropped = sorted(att.closed_after)
+        print(f"load: {SLOW} slow connections ({att.refused} refused at once, at most "
+              f"{held_max} held), health p99 {p99 * 1000:.0f} ms, service RSS peak "
+              f"{peak / (1 << 20):.0f} MiB (from {rss_before / (1 << 20):.0f}), connections "
+              f"dropped after {dropped[len(dropped) // 2] if dropped else -1:.1f} s "
+              f"(timeout {TIMEOUT} s, {len(dropped)} idle ones)")
+        assert all(x == 200 for x in statuses), statuses
+        assert p99 < ANSWER_MAX, times[-5:]
+        assert peak < RSS_MAX, peak
+        assert held_max <= PER_ADDRESS, held_max
+        # Idle ones (no byte after their request, or none of a declared
+        # body) are dropped after the timeout, not long after.
+        assert dropped and max(dropped) < TIMEOUT + 3, dropped
+    finally:
+        s.stop()
