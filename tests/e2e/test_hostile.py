@@ -65,7 +65,7 @@ class Hostile:
     JSON_ROUTES = ("locate", "points", "machine", "missing", "jobs")
 
     def __init__(self, rng):
-        self.rng, self.p = rng, 0.0
+        self.rng, self.p, self.focus = rng, 0.0, None
         self.pool, self.first = {}, {}
         self.served = 0
         self.kinds = {}
@@ -153,7 +153,8 @@ class Hostile:
         if how == "deep":
             return how, 200, deep_json(kind, rng.choice([3000, 200000]))
         if how == "bigjson":
-            return how, 200, big_json(kind, rng.choice([3 << 20, 24 << 20]))
+            # Just under the agent's cap (2 MiB: parsed), and over it.
+            return how, 200, big_json(kind, rng.choice([(2 << 20) - 100, 3 << 20, 24 << 20]))
         b = bytearray(data or b"{}")  # the chosen way did not apply: flip a byte
         b[rng.randrange(len(b))] ^= 0x20
         return "flip", 200, bytes(b)
@@ -166,7 +167,7 @@ class Hostile:
             if len(pool) < 400 and len(data) < (8 << 20):
                 pool.append(data)
             self.first.setdefault(key, data)
-        if self.rng.random() >= self.p:
+        if (self.focus and kind != self.focus) or self.rng.random() >= self.p:
             return False
         how, st, body = self.mutate(kind, key, data)
         self.served += 1
@@ -301,7 +302,10 @@ def make_source(root, rng, n):
 
 def check_round(src_states, target, code, out, err, label):
     """What a restore under attack may have done: (wrong files, files
-    neither restored nor named)."""
+    neither restored nor named as failed). The files written must all be
+    one point's: the one the agent names, or, when the service passed
+    another of this machine's points off under that id (a rollback in
+    disguise, which the agent cannot tell), that other point's."""
     assert code in (0, 1, 5), (label, code, out[-2000:], err[-2000:])
     if code == 1:
         assert err.strip() or out.strip(), (label, "a refusal says why")
@@ -309,21 +313,24 @@ def check_round(src_states, target, code, out, err, label):
     if code in (0, 5):
         report = json.loads(out.strip().splitlines()[-1])
     got = snapshot_tree(target) if os.path.exists(target) else {}
-    states = ([src_states[report["recovery_point"]]] if report else list(src_states.values()))
-    wrong = []
-    for rel, v in got.items():
-        if v[0] == "d":
-            continue
-        if not any(s.get(rel) == v for s in states):
-            wrong.append(rel)
-    unnamed = []
-    if report:
-        failed = {f["path"].lstrip("/") for f in report["failed"]}
-        for rel, v in states[0].items():
-            if v[0] == "f" and rel not in got and not any(
-                    rel == f or rel.startswith(f + "/") for f in failed):
-                unnamed.append(rel)
-    return wrong, unnamed
+    files = {rel: v for rel, v in got.items() if v[0] != "d"}
+    failed = {f["path"].lstrip("/") for f in report["failed"]} if report else set()
+
+    def judge(state):
+        wrong = [rel for rel, v in files.items() if state.get(rel) != v]
+        unnamed = [rel for rel, v in state.items()
+                   if report and v[0] == "f" and rel not in got
+                   and not any(rel == f or rel.startswith(f + "/") for f in failed)]
+        return wrong, unnamed
+
+    named = src_states.get(report["recovery_point"]) if report else None
+    order = ([named] if named is not None else []) + [
+        x for x in src_states.values() if x is not named]
+    results = [judge(state) for state in order]
+    for wrong, unnamed in results:
+        if not wrong and not unnamed:
+            return [], []
+    return results[0]
 
 
 def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_path):
@@ -348,11 +355,6 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
         return {os.path.join(prefix, k): v for k, v in snapshot_tree(root).items()}
 
     states[r1["recovery_point"]] = state_of(src)
-    (src / "big.bin").write_bytes(rng.randbytes(3 << 20))  # the second point differs
-    (src / "sub" / "small-0.txt").write_text("changed\n")
-    (src / "sub" / "new.txt").write_text("new in point 2\n")
-    r2 = a.json("backup", str(src))
-    states[r2["recovery_point"]] = state_of(src)
     other = tmp_path / "other-src"
     make_source(other, rng, 5)
     b.json("backup", str(other))
@@ -363,25 +365,37 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
     try:
         point_to(a, relay.url)
         point_to(b, relay.url)
-        # Honest rounds fill the pools: another machine's answers, and an
-        # older point's, to swap and replay.
+        # Honest answers fill the pools: another machine's, and those of a
+        # time when the first point was the latest (to replay: a rollback).
         fresh_cache(b)
         code, out, err, _ = run_measured(b, "restore", "latest", "--target",
                                          str(tmp_path / "honest-b"), "--json")
         assert code == 0, err
         peak_honest = 0
-        for pid in (r1["recovery_point"], r2["recovery_point"]):
+
+        def honest(pid, name):
             fresh_cache(a)
-            t = tmp_path / f"honest-{pid}"
+            t = tmp_path / f"honest-{name}"
             code, out, err, peak = run_measured(a, "restore", pid, "--target", str(t), "--json")
             assert code == 0, err
-            assert files_of(snapshot_tree(t)) == files_of(states[pid])
-            peak_honest = max(peak_honest, peak)
+            assert files_of(snapshot_tree(t)) == files_of(states[json.loads(out)["recovery_point"]])
+            return peak
+
+        peak_honest = honest("latest", "1")
+        (src / "big.bin").write_bytes(rng.randbytes(3 << 20))  # the second point differs
+        (src / "sub" / "small-0.txt").write_text("changed\n")
+        (src / "sub" / "new.txt").write_text("new in point 2\n")
+        r2 = a.json("backup", str(src))
+        states[r2["recovery_point"]] = state_of(src)
+        peak_honest = max(peak_honest, honest("latest", "2"), honest(r1["recovery_point"], "3"))
 
         wrong_total, outside_total, peak_all, codes = 0, 0, 0, {}
         watched = [str(world.s.data), a.home, a.cache, b.home, b.cache, str(logs)]
         for rnd in range(ROUNDS):
             hostile.p = rng.choice([0.1, 0.25, 0.5, 0.8])
+            # Half the rounds alter one kind of answer only, so that the
+            # restore gets further and more of that kind are altered.
+            hostile.focus = rng.choice([None, None, None, "range", "locate", "points"])
             fresh_cache(a)
             room = tmp_path / f"round-{rnd}"
             target = room / "target"
@@ -394,7 +408,7 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
             if which == "path":
                 args.insert(2, str(src / "sub"))
             code, out, err, peak = run_measured(a, *args)
-            hostile.p = 0.0
+            hostile.p, hostile.focus = 0.0, None
             codes[code] = codes.get(code, 0) + 1
             peak_all = max(peak_all, peak)
             sel = states
