@@ -450,6 +450,7 @@ static int find_strays(struct service *s, const struct region *const *reg, size_
 		}
 		/* Asked once more: an upload recorded while the store was listed. */
 		free(again.ids);
+		memset(&again, 0, sizeof(again));
 		if (l.found.n && catalog_packs(s, &again, e) != 0) {
 			free(l.found.ids);
 			goto out;

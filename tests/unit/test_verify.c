@@ -261,11 +261,12 @@ static void test_stray(void **state)
 	struct fx *f = *state;
 	const char *id = "00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa00aa";
 
-	assert_int_equal(store_put_mem(f->s.regions[1].store, id, (const uint8_t *)"x", 1, NULL), 0);
+	/* In the first store listed, the next one holding none. */
+	assert_int_equal(store_put_mem(f->s.regions[0].store, id, (const uint8_t *)"x", 1, NULL), 0);
 	assert_int_equal(run(f, NULL), 0);
 	assert_int_equal(f->r.n_strays, 1);
 	assert_string_equal(f->r.strays[0].pack, id);
-	assert_string_equal(f->r.strays[0].region, "r2");
+	assert_string_equal(f->r.strays[0].region, "r1");
 	assert_int_equal(f->r.n_bad + f->r.n_damaged, 0);
 	/* A pack row lost: its files are strays, and its objects have no
 	 * listed place. */
