@@ -17,8 +17,10 @@ references). Then:
   "failed" list (or the whole restore failed with an error).
 
 The round then puts back exactly what it changed (the file's bytes, the
-row), which is far cheaper than copying the data folder back and needs no
-restart of the service. Rounds: 200, or ten times ARCA_SOAK_RUNS; the seed
+row) beside the running service: a few milliseconds, where copying the
+data folder back (0.1 s) and restarting the service on it (0.2 s) would
+double a round's time. A last verify, after every round was undone, must
+find the data clean again. Rounds: 200, or ten times ARCA_SOAK_RUNS; the seed
 is printed and ARCA_SEED replays it."""
 import json
 import os
@@ -242,9 +244,11 @@ def test_corruptions_are_detected_and_never_restored_wrong(world, tmp_path):
             wrong_total += len(wrong)
             named_total += named
             assert wrong == [], f"round {k}: {kind} {want}: wrong bytes restored in {wrong}"
-            if not damaged:
-                # What verify calls undamaged restores whole.
-                assert named == 0, f"round {k}: {kind} {want}: verify named no point"
+            if not damaged or (want[0] == "pack" and want[2] == "local-2"):
+                # What verify calls undamaged restores whole; so does a point
+                # whose only bad copy is the GRS pair's (restores read the
+                # vault's own region).
+                assert named == 0, f"round {k}: {kind} {want}: {named} files not restored"
             shutil.rmtree(out, ignore_errors=True)
         finally:
             undo()
