@@ -11,6 +11,7 @@
  * looked up once more after the listing, so that a pack recorded meanwhile
  * (an upload finishing beside a running service) is not one.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,7 +28,7 @@
  * last element, or NULL out of memory (E set). */
 static void *push(void **v, size_t *n, size_t size, struct err *e)
 {
-	void *nv = realloc(*v, (*n + 1) * size);
+	void *nv = *n < SIZE_MAX / size - 1 ? realloc(*v, (*n + 1) * size) : NULL;
 
 	if (nv == NULL) {
 		err_oom(e);
@@ -298,7 +299,8 @@ static int machine_objects(struct service *s, const char *machine_id, const stru
 			continue;
 		if (catalog_pack_objects(s->cat, machine_id, u[k].id, &o, &no, e) != 0)
 			return -1;
-		if (no && (grown = realloc(*out, (*n_out + no) * sizeof(**out))) == NULL) {
+		if (no && (no > SIZE_MAX / sizeof(**out) - *n_out ||
+			   (grown = realloc(*out, (*n_out + no) * sizeof(**out))) == NULL)) {
 			free(o);
 			return err_oom(e);
 		} else if (no) {
