@@ -59,11 +59,15 @@ bench: build build-clock
 
 # The randomized tests (collection during backups, SIGKILL during collection)
 # with many more rounds than `make test` runs: SOAK_RUNS=200 by default.
+# The fault suites (marked `fault`: corruptions, ...) run on the normal build
+# with ten times their rounds.
 SOAK_RUNS ?= 200
-soak: build-asan
+soak: build build-asan
 	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(ASAN_BUILD) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	/usr/bin/python3 -m pytest -q -s tests/e2e/test_gc.py
+	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(BUILD) \
+	/usr/bin/python3 -m pytest -q -s -m fault tests/e2e
 
 install: build
 	meson install -C $(BUILD)

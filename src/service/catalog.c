@@ -377,6 +377,12 @@ int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *
 	return c->ops->pack_objects(c->b, machine_id, pack, out, n, e);
 }
 
+int catalog_point_refs(struct catalog *c, const char *machine_id, const char *point_id,
+		       struct objid **ids, size_t *n, struct err *e)
+{
+	return c->ops->point_refs(c->b, machine_id, point_id, ids, n, e);
+}
+
 int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after, struct err *e)
 {

@@ -537,6 +537,13 @@ struct catalog_ops {
 	 * (*OUT: caller frees). */
 	int (*pack_objects)(struct catalog_backend *b, const char *machine_id, const char *pack,
 			    struct pack_obj **out, size_t *n, struct err *e);
+	/* The objects point POINT_ID of MACHINE references (live or
+	 * soft-deleted), sorted and unique (*IDS: caller frees): what
+	 * `arcad verify` checks a point by. ERR_NOT_FOUND when the catalog
+	 * holds no references for it (every committed point has some: its
+	 * record at least), so a lost list is never an empty one. */
+	int (*point_refs)(struct catalog_backend *b, const char *machine_id, const char *point_id,
+			  struct objid **ids, size_t *n, struct err *e);
 	/* Drop PACK of MACHINE, none of whose objects was live at MARK: its
 	 * object rows and its row, and record its file as doomed (deleted
 	 * from REGION's store and PAIR's, if any, after AFTER; MACHINE may
@@ -782,6 +789,8 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 		      int64_t *mark, struct err *e);
 int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
 			 struct pack_obj **out, size_t *n, struct err *e);
+int catalog_point_refs(struct catalog *c, const char *machine_id, const char *point_id,
+		       struct objid **ids, size_t *n, struct err *e);
 int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e);

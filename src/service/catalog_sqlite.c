@@ -2729,6 +2729,7 @@ static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a,
 struct refs {
 	struct objid *ids;
 	size_t n, cap;
+	size_t rows; /* rows read (point_refs) */
 };
 
 /* One point's references (a blob of sorted ids), added to the union. */
@@ -2772,6 +2773,45 @@ static int sq_refs_mark(struct catalog_backend *c, const char *machine_id, struc
 	if (rc) {
 		free(r.ids);
 		*mark = 0;
+		return -1;
+	}
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
+}
+
+/* One point's references, the only row of its query: counted, so that no
+ * row is told apart from an empty list. */
+static int refs_one_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	struct refs *r = arg;
+
+	r->rows++;
+	return refs_row(c, st, arg, e);
+}
+
+static int sq_point_refs(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			 struct objid **ids, size_t *n, struct err *e)
+{
+	struct refs r = { 0 };
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND point_id = ?", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, point_id);
+		rc = each_row(c, st, refs_one_row, &r, e) < 0 ? -1 : 0;
+		done(c, st);
+	}
+	UNLOCK(c);
+	if (rc == 0 && r.rows == 0)
+		rc = err_set(e, ERR_NOT_FOUND, "the catalog holds no references of recovery point "
+			     "%.40s", point_id);
+	if (rc) {
+		free(r.ids);
 		return -1;
 	}
 	*ids = r.ids;
@@ -3326,6 +3366,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.refs_mark = sq_refs_mark,
 	.pack_usage = sq_pack_usage,
 	.pack_objects = sq_pack_objects,
+	.point_refs = sq_point_refs,
 	.gc_doom = sq_gc_doom,
 	.gc_drop = sq_gc_drop,
 	.gc_move = sq_gc_move,

@@ -196,6 +196,14 @@ static void test_refs_mark_and_recheck(void **state)
 	assert_int_equal(n, 2);
 	assert_true(live[0].b[0] == 1 && live[1].b[0] == 2);
 	free(live);
+	/* One point's own references (what verify checks it by); none
+	 * recorded is an error, never an empty list. */
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, r1.id, &live, &n, NULL), 0);
+	assert_true(n == 2 && live[0].b[0] == 1 && live[1].b[0] == 2);
+	free(live);
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, "no-such-point", &live, &n, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_true(live == NULL && n == 0);
 	assert_int_equal(catalog_pack_objects(f->c, f->m.id, a, &objs, &n, NULL), 0);
 	assert_int_equal(n, 3);
 	assert_true(objs[2].id.b[0] == 3 && objs[2].length == 100);
@@ -209,6 +217,9 @@ static void test_refs_mark_and_recheck(void **state)
 	free(live);
 	/* Soft-deleted points still count; purged ones do not. */
 	assert_int_equal(catalog_point_delete(f->c, f->m.id, r2.id, 2003, NULL), 0);
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, r2.id, &live, &n, NULL), 0);
+	assert_true(n == 1 && live[0].b[0] == 4);
+	free(live);
 	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
 	assert_int_equal(n, 3);
 	free(live);

@@ -889,6 +889,20 @@ out:
 	return rc;
 }
 
+static int r_point_refs(struct catalog *c, struct ans *a, struct err *e)
+{
+	struct objid *ids = NULL;
+	size_t n = 0;
+
+	if (catalog_point_refs(c, m1, point1, &ids, &n, e) != 0)
+		return -1;
+	say(a, "%zu:", n);
+	for (size_t i = 0; i < n; i++)
+		say(a, " %02x", ids[i].b[0]);
+	free(ids);
+	return 0;
+}
+
 static const struct call calls[] = {
 	{ "open", r_open, false, true },
 	{ "user_find", r_user, false, false },
@@ -916,6 +930,7 @@ static const struct call calls[] = {
 	{ "lease_list", l_leases, false, false },
 	{ "refs_mark", l_refs, false, false },
 	{ "pack_objects", l_pack_objects, false, false },
+	{ "point_refs", r_point_refs, false, false },
 	{ "doomed_due", l_doomed, false, false },
 	{ "collector's reads", l_collector, false, false },
 	{ "authenticate token", w_token_auth, true, false },
