@@ -260,6 +260,14 @@ def test_agent_refuses_files_of_secrets_others_may_read(arcad_bin, arca_bin, tmp
             p = a.run("properties")
             assert p.returncode != 0 and "belongs to user 65534" in p.stderr, p.stderr
             os.chown(path, 0, 0)
+        # Registering again reads the old wrapped key: not from a file
+        # others could have replaced.
+        os.chmod(os.path.join(home, "wrapped.key"), 0o666)
+        p = a.run("register", "--vault-credentials", str(w.credentials()), "--cache", a.cache,
+                  "--machine-name", "m1", "--passphrase-file", str(a.passfile))
+        assert p.returncode != 0 and "chmod 600" in p.stderr and "wrapped.key" in p.stderr, \
+            p.stderr
+        os.chmod(os.path.join(home, "wrapped.key"), 0o600)
         # The folder itself: nobody else may add or replace files in it.
         os.chmod(home, 0o777)
         p = a.run("properties")
