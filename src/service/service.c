@@ -232,11 +232,19 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	}
 
 	/* The catalog key, before the catalog: every vault CA key the
-	 * catalog will hold is sealed with it. */
+	 * catalog will hold is sealed with it. One left by an init that
+	 * failed later is kept, if it passes the checks a start makes: a key
+	 * file is never replaced. */
 	if (path_join(path, sizeof(path), o->data, "keys", e) || mkdir_p(path, 0700, e) ||
-	    path_join(path, sizeof(path), o->data, "keys/catalog.key", e) ||
-	    seal_key_create(path, e))
+	    path_join(path, sizeof(path), o->data, "keys/catalog.key", e))
 		goto out;
+	if (seal_key_create(path, e) != 0) {
+		struct seal_key *old;
+
+		if (e == NULL || e->code != ERR_EXISTS || (old = seal_key_load(path, e)) == NULL)
+			goto out;
+		seal_key_free(old);
+	}
 
 	/* Catalog, subscription and owner. */
 	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,

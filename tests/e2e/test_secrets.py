@@ -10,6 +10,7 @@ PEM keys, written here with sqlite3) is sealed at start and keeps working.
 The agent: every command that loads the install folder refuses files of
 secrets others may read or write, of another owner, or a folder others may
 write to, naming the file and the chmod to run."""
+import json
 import os
 import shutil
 import sqlite3
@@ -223,6 +224,32 @@ def test_data_folder_of_an_older_arcad_gets_a_key(arcad_bin, tmp_path):
     s.sign_in()
     check_issues(s, tmp_path, "vault-a", certs["vault-a"])
     s.stop()
+
+
+def test_catalog_key_kept_outside_the_data_folder(arcad_bin, tmp_path):
+    """arcad.json's "catalog_key" puts the key file elsewhere, so that a copy
+    of the data folder holds no key."""
+    data = init(arcad_bin, tmp_path)
+    safe = tmp_path / "safe"
+    safe.mkdir(mode=0o700)
+    shutil.move(str(data / "keys" / "catalog.key"), str(safe / "catalog.key"))
+    conf = json.loads((data / "arcad.json").read_text())
+    conf["catalog_key"] = str(safe / "catalog.key")
+    (data / "arcad.json").write_text(json.dumps(conf))
+    s = Service(arcad_bin, data)
+    s.sign_in()
+    assert s.call("POST", "/vaults", {"name": "vault-a", "region": "local-1"})[0] == 201
+    assert s.call("POST", "/vaults/vault-a/credentials", raw=True)[0] == 201
+    s.stop()
+    assert not (data / "keys" / "catalog.key").exists()
+    os.rename(safe / "catalog.key", safe / "moved.key")
+    err = serve_fails(arcad_bin, data)
+    assert f"the catalog key {safe / 'catalog.key'} is missing" in err, err
+    os.rename(safe / "moved.key", safe / "catalog.key")
+    conf["catalog_key"] = 7
+    (data / "arcad.json").write_text(json.dumps(conf))
+    err = serve_fails(arcad_bin, data)
+    assert '"catalog_key" must be the path' in err, err
 
 
 # ---- The agent's install folder ----
