@@ -6,8 +6,14 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 CLOCK_BUILD ?= build-clock
 FUZZ_TIME  ?= 60
+FUZZ_LONG_SECONDS ?= 1200
+# Every libFuzzer target (tests/fuzz/fuzz_<name>.c; meson.build says how each
+# is built). build-fuzz, fuzz and fuzz-long all take this list.
+FUZZ_TARGETS = fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index \
+	fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range fuzz_sealed
 
-.PHONY: all bootstrap build build-asan build-fuzz build-clock run test soak fuzz bench install clean
+.PHONY: all bootstrap build build-asan build-fuzz build-clock run test soak fuzz fuzz-long bench \
+	install clean
 
 all: build
 
@@ -38,7 +44,7 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 build-fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range
+	ninja -C $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 # Start the vault service on its embedded defaults (data folder ./data).
 run: build
@@ -50,6 +56,14 @@ test: build build-asan build-fuzz
 # Longer fuzzing: FUZZ_TIME seconds per target.
 fuzz: build-fuzz
 	scripts/run-tests --only fuzz --fuzz $(FUZZ_BUILD) --fuzz-seconds $(FUZZ_TIME)
+
+# Long fuzzing: FUZZ_LONG_SECONDS per target (20 minutes by default), as many
+# targets at once as there are processors. New inputs that reach new coverage
+# are merged into tests/fuzz/corpus/<target>/; crash inputs are kept under
+# tests/fuzz/regressions/<target>/, which `make test` replays.
+fuzz-long: build-fuzz
+	scripts/fuzz-long --fuzz $(FUZZ_BUILD) --seconds $(FUZZ_LONG_SECONDS) \
+		$(patsubst fuzz_%,%,$(FUZZ_TARGETS))
 
 # The quick benchmark; bench/backup and bench/collect (minutes each) compare
 # with restic and BorgBackup on a 1 GiB corpus, and bench/compare (half an

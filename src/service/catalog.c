@@ -174,6 +174,12 @@ int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, c
 	return c->ops->vault_ca(c->b, vault_id, cert_pem, key_pem, e);
 }
 
+int catalog_vault_ca_keys_rewrite(struct catalog *c, catalog_ca_key_fn fn, void *arg, size_t *n,
+				  struct err *e)
+{
+	return c->ops->vault_ca_keys_rewrite(c->b, fn, arg, n, e);
+}
+
 int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
 				 const char *redundancy, struct err *e)
 {

@@ -264,6 +264,10 @@ extern const struct catalog_rules catalog_rules;
  */
 struct catalog_backend;
 
+/* What vault_ca_keys_rewrite calls for each vault's CA key. */
+typedef int (*catalog_ca_key_fn)(void *arg, const char *vault_id, const char *key_text,
+				 char **replacement, struct err *e);
+
 struct catalog_ops {
 	const char *name; /* "sqlite" */
 
@@ -339,6 +343,15 @@ struct catalog_ops {
 	 * after an error). ERR_NOT_FOUND. */
 	int (*vault_ca)(struct catalog_backend *b, const char *vault_id, char **cert_pem,
 			char **key_pem, struct err *e);
+	/* Rewrite the CA keys of every vault, of every subscription, in one
+	 * transaction: FN is called with each vault's id and the key text
+	 * stored for it, and either sets *REPLACEMENT to the text to store
+	 * instead (malloc'd; the backend frees it) or leaves it NULL to keep
+	 * the row as it is. When FN fails (-1 with E set) or a write does,
+	 * nothing changes. *N counts the rows rewritten. (The service seals
+	 * keys stored as plain PEM by an older arcad with this: seal.h.) */
+	int (*vault_ca_keys_rewrite)(struct catalog_backend *b, catalog_ca_key_fn fn, void *arg,
+				     size_t *n, struct err *e);
 	/* Change redundancy; ERR_LOCKED once a machine has registered,
 	 * ERR_NOT_FOUND for no such vault. */
 	int (*vault_set_redundancy)(struct catalog_backend *b, const char *subscription,
@@ -722,6 +735,8 @@ int catalog_vault_get(struct catalog *c, const char *subscription, const char *n
 int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e);
 int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
 		     struct err *e);
+int catalog_vault_ca_keys_rewrite(struct catalog *c, catalog_ca_key_fn fn, void *arg, size_t *n,
+				  struct err *e);
 int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
 				 const char *redundancy, struct err *e);
 int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,

@@ -122,6 +122,8 @@ static int cmd_init(int argc, char **argv)
 	printf("Owner: %s\n", o.user);
 	if (generated[0])
 		printf("Password: %s\n(shown once: keep it in a password manager)\n", generated);
+	printf("Catalog key: %s/keys/catalog.key (seals the vaults' CA keys; keep a copy of it "
+	       "apart from your backups of the catalog: without it they cannot be opened)\n", o.data);
 	printf("Start the service with: arcad serve --data %s\n", o.data);
 	sodium_memzero(generated, sizeof(generated));
 	sodium_memzero(given, sizeof(given));
@@ -254,6 +256,18 @@ static void handle(void *ctx, const struct http_request *req, struct http_respon
 		portal_serve(s->portal, req, res);
 }
 
+/* What service_open did to the secrets at rest, told once, to F. */
+static void say_sealing(FILE *f, const struct service *s)
+{
+	if (s->key_created)
+		fprintf(f, "arcad: made the catalog key %s, which seals the vaults' CA keys in the "
+			"catalog; keep a copy of it apart from your backups of the catalog\n",
+			s->catalog_key);
+	if (s->keys_sealed)
+		fprintf(f, "arcad: sealed %zu vault CA keys stored in plain form with the catalog "
+			"key\n", s->keys_sealed);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN;
@@ -325,6 +339,7 @@ static int cmd_serve(int argc, char **argv)
 	printf("arcad: serving %s\n", s.url);
 	printf("arcad: API at %s/api/v1/; the TLS trust anchor is %s/tls/ca.pem\n", s.url, data);
 	printf("arcad: portal at %s/ (sign in with a user of the subscription)\n", s.url);
+	say_sealing(stdout, &s);
 	fflush(stdout);
 	if (pthread_create(&purge_thread, NULL, purger, &s) == 0)
 		have_purger = 1;
@@ -855,6 +870,7 @@ static int cmd_admin(int argc, char **argv)
 	a.now = service_now();
 	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
 		return admin_fail(label, &e, a.json);
+	say_sealing(stderr, &a.s);
 	if ((rc = cmd->fn(&a, &e)) < 0)
 		rc = admin_fail(label, &e, a.json);
 	service_close(&a.s);

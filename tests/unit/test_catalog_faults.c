@@ -548,6 +548,26 @@ static int w_vault(struct catalog *c, struct ans *a, struct err *e)
 	return catalog_vault_create(c, &v, "c", "k", e);
 }
 
+/* Every CA key rewritten, as the service seals plain keys. */
+static int prefix_key(void *arg, const char *vault_id, const char *key, char **repl,
+		      struct err *e)
+{
+	(void)arg, (void)vault_id;
+	if (asprintf(repl, "sealed:%s", key) < 0) {
+		*repl = NULL;
+		return err_oom(e);
+	}
+	return 0;
+}
+
+static int w_ca_keys_rewrite(struct catalog *c, struct ans *a, struct err *e)
+{
+	size_t n;
+
+	(void)a;
+	return catalog_vault_ca_keys_rewrite(c, prefix_key, NULL, &n, e);
+}
+
 static int w_vault_redundancy(struct catalog *c, struct ans *a, struct err *e)
 {
 	(void)a;
@@ -941,6 +961,7 @@ static const struct call calls[] = {
 	{ "token_create", w_token_create, true, false },
 	{ "token_delete", w_token_delete, true, false },
 	{ "vault_create", w_vault, true, false },
+	{ "vault_ca_keys_rewrite", w_ca_keys_rewrite, true, false },
 	{ "vault_set_redundancy", w_vault_redundancy, true, false },
 	{ "vault_delete", w_vault_delete, true, false },
 	{ "vault_delete refused", w_vault_busy, true, false },
