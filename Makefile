@@ -6,8 +6,14 @@ ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 CLOCK_BUILD ?= build-clock
 FUZZ_TIME  ?= 60
+FUZZ_LONG_SECONDS ?= 1200
+# Every libFuzzer target (tests/fuzz/fuzz_<name>.c; meson.build says how each
+# is built). build-fuzz, fuzz and fuzz-long all take this list.
+FUZZ_TARGETS = fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index \
+	fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range fuzz_sealed
 
-.PHONY: all bootstrap build build-asan build-fuzz build-clock run test soak fuzz bench install clean
+.PHONY: all bootstrap build build-asan build-fuzz build-clock run test soak fuzz fuzz-long bench \
+	install clean
 
 all: build
 
@@ -38,7 +44,7 @@ $(FUZZ_BUILD)/build.ninja:
 	CC=clang meson setup $(FUZZ_BUILD) -Dfuzz=true -Db_sanitize=address,undefined \
 		-Db_lundef=false -Dc_args=-fsanitize=fuzzer-no-link
 build-fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
-	ninja -C $(FUZZ_BUILD) fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range
+	ninja -C $(FUZZ_BUILD) $(FUZZ_TARGETS)
 
 # Start the vault service on its embedded defaults (data folder ./data).
 run: build
@@ -51,6 +57,14 @@ test: build build-asan build-fuzz
 fuzz: build-fuzz
 	scripts/run-tests --only fuzz --fuzz $(FUZZ_BUILD) --fuzz-seconds $(FUZZ_TIME)
 
+# Long fuzzing: FUZZ_LONG_SECONDS per target (20 minutes by default), as many
+# targets at once as there are processors. New inputs that reach new coverage
+# are merged into tests/fuzz/corpus/<target>/; crash inputs are kept under
+# tests/fuzz/regressions/<target>/, which `make test` replays.
+fuzz-long: build-fuzz
+	scripts/fuzz-long --fuzz $(FUZZ_BUILD) --seconds $(FUZZ_LONG_SECONDS) \
+		$(patsubst fuzz_%,%,$(FUZZ_TARGETS))
+
 # The quick benchmark; bench/backup and bench/collect (minutes each) compare
 # with restic and BorgBackup on a 1 GiB corpus, and bench/compare (half an
 # hour, as root) on a mixed 1.5 GiB one: see bench/ and docs/PERFORMANCE.md.
@@ -59,11 +73,15 @@ bench: build build-clock
 
 # The randomized tests (collection during backups, SIGKILL during collection)
 # with many more rounds than `make test` runs: SOAK_RUNS=200 by default.
+# The fault suites (marked `fault`: corruptions, ...) run on the normal build
+# with ten times their rounds.
 SOAK_RUNS ?= 200
-soak: build-asan
+soak: build build-asan
 	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(ASAN_BUILD) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	/usr/bin/python3 -m pytest -q -s tests/e2e/test_gc.py
+	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(BUILD) \
+	/usr/bin/python3 -m pytest -q -s -m fault tests/e2e
 
 install: build
 	meson install -C $(BUILD)

@@ -521,6 +521,10 @@ int cmd_register(int argc, char **argv)
 		struct err e2;
 
 		rereg = 1;
+		/* The old install's keys are read below: not from files others
+		 * could have read or replaced. */
+		if (state_check_private(a.home, &e) != 0)
+			goto fail;
 		if (state_load(&s, a.home, 1, &e2) == 0 && strcmp(s.vault_id, vc->vault_id) != 0) {
 			fprintf(stderr, "arca register: %s holds a machine of vault %s; these "
 					"credentials are for vault %s. Use another --home.\n",

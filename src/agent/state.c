@@ -17,6 +17,7 @@
 
 #include "agentconf.h"
 #include "clock.h"
+#include "secfile.h"
 #include "state.h"
 
 static int write_file(const char *dir, const char *name, const void *p, size_t len, int mode,
@@ -129,6 +130,29 @@ const char *state_home_arg(int argc, char **argv)
 	return STATE_HOME_DEFAULT;
 }
 
+/* The files of the install folder that hold secrets, or that say where
+ * the agent sends them (agent.json names the service and the proxy). */
+static const char *const private_files[] = {
+	"agent.json", "machine.key", "master.key", "wrapped.key", "wrapped-2.key", "proxy.pass",
+};
+
+int state_check_private(const char *home, struct err *e)
+{
+	char path[4096];
+	struct err fe;
+
+	if (secfile_check_dir(home, e) != 0)
+		return err_prefix(e, "the agent's install folder: ");
+	for (size_t i = 0; i < sizeof(private_files) / sizeof(private_files[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", home, private_files[i]);
+		if (secfile_check(path, &fe) == 0 || fe.code == ERR_NOT_FOUND)
+			continue;
+		*e = fe;
+		return -1;
+	}
+	return 0;
+}
+
 int state_load(struct state *s, const char *home, int with_keys, struct err *e)
 {
 	char path[4096];
@@ -147,6 +171,10 @@ int state_load(struct state *s, const char *home, int with_keys, struct err *e)
 		return err_errno(e, "cannot read %s (the agent's state is readable by root only)",
 				 path);
 	}
+	/* Why before reading anything: a key others can read is no longer
+	 * this machine's alone, and a file others can write may be theirs. */
+	if (state_check_private(home, e) != 0)
+		return -1;
 	if (state_read_file(path, 1 << 20, &b, e))
 		return -1;
 	if (agentconf_parse((const char *)b.data, b.len, s, e)) {

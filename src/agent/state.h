@@ -13,6 +13,9 @@
  *   proxy.pass     the proxy's password, when one is set (0600)
  *
  * Every file is written whole to a temporary name, synced and renamed.
+ * state_load refuses an install folder whose files of secrets (agent.json,
+ * machine.key, master.key, wrapped*.key, proxy.pass) others may read or
+ * write, or that belong to another user, or a folder others may write to.
  */
 #ifndef ARCA_AGENT_STATE_H
 #define ARCA_AGENT_STATE_H
@@ -46,6 +49,13 @@ struct state {
 /* Load the agent installed in HOME. ERR_NOT_FOUND (with a message that says
  * to register) when nothing is there. WITH_KEYS also opens master.key. */
 int state_load(struct state *s, const char *home, int with_keys, struct err *e);
+/* Whether the install folder HOME and its files of secrets are private:
+ * HOME owned by this user (or root) and writable by no one else; each of
+ * those files that exists a regular file of this user with no access for
+ * group or others. 0, or -1 with ERR_DENIED naming the file and the chmod
+ * or chown to run (secfile.h). */
+int state_check_private(const char *home, struct err *e);
+
 /* Write agent.json from S (the other files are written by their own calls). */
 int state_save(const struct state *s, struct err *e);
 void state_free(struct state *s);

@@ -174,6 +174,12 @@ int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, c
 	return c->ops->vault_ca(c->b, vault_id, cert_pem, key_pem, e);
 }
 
+int catalog_vault_ca_keys_rewrite(struct catalog *c, catalog_ca_key_fn fn, void *arg, size_t *n,
+				  struct err *e)
+{
+	return c->ops->vault_ca_keys_rewrite(c->b, fn, arg, n, e);
+}
+
 int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
 				 const char *redundancy, struct err *e)
 {
@@ -375,6 +381,12 @@ int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *
 			 struct pack_obj **out, size_t *n, struct err *e)
 {
 	return c->ops->pack_objects(c->b, machine_id, pack, out, n, e);
+}
+
+int catalog_point_refs(struct catalog *c, const char *machine_id, const char *point_id,
+		       struct objid **ids, size_t *n, struct err *e)
+{
+	return c->ops->point_refs(c->b, machine_id, point_id, ids, n, e);
 }
 
 int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,

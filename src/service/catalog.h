@@ -264,6 +264,10 @@ extern const struct catalog_rules catalog_rules;
  */
 struct catalog_backend;
 
+/* What vault_ca_keys_rewrite calls for each vault's CA key. */
+typedef int (*catalog_ca_key_fn)(void *arg, const char *vault_id, const char *key_text,
+				 char **replacement, struct err *e);
+
 struct catalog_ops {
 	const char *name; /* "sqlite" */
 
@@ -339,6 +343,15 @@ struct catalog_ops {
 	 * after an error). ERR_NOT_FOUND. */
 	int (*vault_ca)(struct catalog_backend *b, const char *vault_id, char **cert_pem,
 			char **key_pem, struct err *e);
+	/* Rewrite the CA keys of every vault, of every subscription, in one
+	 * transaction: FN is called with each vault's id and the key text
+	 * stored for it, and either sets *REPLACEMENT to the text to store
+	 * instead (malloc'd; the backend frees it) or leaves it NULL to keep
+	 * the row as it is. When FN fails (-1 with E set) or a write does,
+	 * nothing changes. *N counts the rows rewritten. (The service seals
+	 * keys stored as plain PEM by an older arcad with this: seal.h.) */
+	int (*vault_ca_keys_rewrite)(struct catalog_backend *b, catalog_ca_key_fn fn, void *arg,
+				     size_t *n, struct err *e);
 	/* Change redundancy; ERR_LOCKED once a machine has registered,
 	 * ERR_NOT_FOUND for no such vault. */
 	int (*vault_set_redundancy)(struct catalog_backend *b, const char *subscription,
@@ -537,6 +550,13 @@ struct catalog_ops {
 	 * (*OUT: caller frees). */
 	int (*pack_objects)(struct catalog_backend *b, const char *machine_id, const char *pack,
 			    struct pack_obj **out, size_t *n, struct err *e);
+	/* The objects point POINT_ID of MACHINE references (live or
+	 * soft-deleted), sorted and unique (*IDS: caller frees): what
+	 * `arcad verify` checks a point by. ERR_NOT_FOUND when the catalog
+	 * holds no references for it (every committed point has some: its
+	 * record at least), so a lost list is never an empty one. */
+	int (*point_refs)(struct catalog_backend *b, const char *machine_id, const char *point_id,
+			  struct objid **ids, size_t *n, struct err *e);
 	/* Drop PACK of MACHINE, none of whose objects was live at MARK: its
 	 * object rows and its row, and record its file as doomed (deleted
 	 * from REGION's store and PAIR's, if any, after AFTER; MACHINE may
@@ -715,6 +735,8 @@ int catalog_vault_get(struct catalog *c, const char *subscription, const char *n
 int catalog_vault_by_id(struct catalog *c, const char *id, struct vault *v, struct err *e);
 int catalog_vault_ca(struct catalog *c, const char *vault_id, char **cert_pem, char **key_pem,
 		     struct err *e);
+int catalog_vault_ca_keys_rewrite(struct catalog *c, catalog_ca_key_fn fn, void *arg, size_t *n,
+				  struct err *e);
 int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, const char *name,
 				 const char *redundancy, struct err *e);
 int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
@@ -782,6 +804,8 @@ int catalog_refs_mark(struct catalog *c, const char *machine_id, struct objid **
 		      int64_t *mark, struct err *e);
 int catalog_pack_objects(struct catalog *c, const char *machine_id, const char *pack,
 			 struct pack_obj **out, size_t *n, struct err *e);
+int catalog_point_refs(struct catalog *c, const char *machine_id, const char *point_id,
+		       struct objid **ids, size_t *n, struct err *e);
 int catalog_gc_drop(struct catalog *c, const char *machine_id, const char *pack, int64_t mark,
 		    const char *region, const char *pair, int64_t now, int64_t after,
 		    struct err *e);

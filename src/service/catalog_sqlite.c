@@ -954,6 +954,15 @@ static int sq_vault_by_id(struct catalog_backend *c, const char *id, struct vaul
 	return rc;
 }
 
+/* Free a string that held a secret, wiping it first. P may be NULL. */
+static void wipe_text(char *p)
+{
+	if (p) {
+		sodium_memzero(p, strlen(p));
+		free(p);
+	}
+}
+
 static int sq_vault_ca(struct catalog_backend *c, const char *vault_id, char **cert_pem,
 		       char **key_pem, struct err *e)
 {
@@ -979,9 +988,97 @@ static int sq_vault_ca(struct catalog_backend *c, const char *vault_id, char **c
 	UNLOCK(c);
 	if (rc != 0) {
 		free(*cert_pem);
-		free(*key_pem);
+		wipe_text(*key_pem);
 		*cert_pem = *key_pem = NULL;
 	}
+	return rc;
+}
+
+struct ca_rewrite {
+	catalog_ca_key_fn fn;
+	void *arg;
+	size_t *n;
+};
+
+/* Why the rows are read whole before any is written: FN may take its time
+ * (it seals), and an UPDATE of the table a statement is still stepping
+ * through may show that statement the rows it changed. */
+static int vault_ca_keys_rewrite(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct ca_rewrite *a = arg;
+	sqlite3_stmt *st;
+	char **ids = NULL, **keys = NULL;
+	size_t n = 0, cap = 0, capk = 0;
+	int rc = -1, r = 0;
+
+	if ((st = prep(c, "SELECT id, ca_key FROM vaults ORDER BY id", e)) == NULL)
+		return -1;
+	while ((r = step_row(c, st, e)) == 1) {
+		const char *id = (const char *)sqlite3_column_text(st, 0);
+		const char *key = (const char *)sqlite3_column_text(st, 1);
+
+		if (grow((void **)&ids, &cap, n, sizeof(*ids), e) != 0 ||
+		    grow((void **)&keys, &capk, n, sizeof(*keys), e) != 0) {
+			r = -1;
+			break;
+		}
+		ids[n] = strdup(id ? id : "");
+		keys[n] = strdup(key ? key : "");
+		n++;
+		if (ids[n - 1] == NULL || keys[n - 1] == NULL) {
+			r = err_oom(e);
+			break;
+		}
+	}
+	done(c, st);
+	if (r < 0 || (st = prep(c, "UPDATE vaults SET ca_key = ? WHERE id = ?", e)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char *repl = NULL;
+		int w;
+
+		if (a->fn(a->arg, ids[i], keys[i], &repl, e) != 0) {
+			free(repl);
+			done(c, st);
+			goto out;
+		}
+		if (repl == NULL)
+			continue;
+		sqlite3_reset(st);
+		bind_text(st, 1, repl);
+		bind_text(st, 2, ids[i]);
+		w = step_done(c, st, NULL, e);
+		free(repl);
+		if (w != 0) {
+			done(c, st);
+			goto out;
+		}
+		(*a->n)++;
+	}
+	done(c, st);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(ids[i]);
+		wipe_text(keys[i]);
+	}
+	free(ids);
+	free(keys);
+	return rc;
+}
+
+static int sq_vault_ca_keys_rewrite(struct catalog_backend *c, catalog_ca_key_fn fn, void *arg,
+				    size_t *n, struct err *e)
+{
+	struct ca_rewrite a = { fn, arg, n };
+	int rc;
+
+	*n = 0;
+	LOCK(c);
+	rc = txn(c, vault_ca_keys_rewrite, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*n = 0;
 	return rc;
 }
 
@@ -2729,6 +2826,7 @@ static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a,
 struct refs {
 	struct objid *ids;
 	size_t n, cap;
+	size_t rows; /* rows read (point_refs) */
 };
 
 /* One point's references (a blob of sorted ids), added to the union. */
@@ -2772,6 +2870,45 @@ static int sq_refs_mark(struct catalog_backend *c, const char *machine_id, struc
 	if (rc) {
 		free(r.ids);
 		*mark = 0;
+		return -1;
+	}
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
+}
+
+/* One point's references, the only row of its query: counted, so that no
+ * row is told apart from an empty list. */
+static int refs_one_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	struct refs *r = arg;
+
+	r->rows++;
+	return refs_row(c, st, arg, e);
+}
+
+static int sq_point_refs(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			 struct objid **ids, size_t *n, struct err *e)
+{
+	struct refs r = { 0 };
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND point_id = ?", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, point_id);
+		rc = each_row(c, st, refs_one_row, &r, e) < 0 ? -1 : 0;
+		done(c, st);
+	}
+	UNLOCK(c);
+	if (rc == 0 && r.rows == 0)
+		rc = err_set(e, ERR_NOT_FOUND, "the catalog holds no references of recovery point "
+			     "%.40s", point_id);
+	if (rc) {
+		free(r.ids);
 		return -1;
 	}
 	*ids = r.ids;
@@ -3279,6 +3416,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.vault_get = sq_vault_get,
 	.vault_by_id = sq_vault_by_id,
 	.vault_ca = sq_vault_ca,
+	.vault_ca_keys_rewrite = sq_vault_ca_keys_rewrite,
 	.vault_set_redundancy = sq_vault_set_redundancy,
 	.vault_delete = sq_vault_delete,
 	.credential_add = sq_credential_add,
@@ -3326,6 +3464,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.refs_mark = sq_refs_mark,
 	.pack_usage = sq_pack_usage,
 	.pack_objects = sq_pack_objects,
+	.point_refs = sq_point_refs,
 	.gc_doom = sq_gc_doom,
 	.gc_drop = sq_gc_drop,
 	.gc_move = sq_gc_move,

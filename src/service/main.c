@@ -28,6 +28,7 @@
 #include "portal.h"
 #include "service.h"
 #include "upload.h"
+#include "verify.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
 
@@ -136,6 +137,8 @@ static int cmd_init(int argc, char **argv)
 	printf("Owner: %s\n", o.user);
 	if (generated[0])
 		printf("Password: %s\n(shown once: keep it in a password manager)\n", generated);
+	printf("Catalog key: %s/keys/catalog.key (seals the vaults' CA keys; keep a copy of it "
+	       "apart from your backups of the catalog: without it they cannot be opened)\n", o.data);
 	printf("Start the service with: arcad serve --data %s\n", o.data);
 	sodium_memzero(generated, sizeof(generated));
 	sodium_memzero(given, sizeof(given));
@@ -268,6 +271,18 @@ static void handle(void *ctx, const struct http_request *req, struct http_respon
 		portal_serve(s->portal, req, res);
 }
 
+/* What service_open did to the secrets at rest, told once, to F. */
+static void say_sealing(FILE *f, const struct service *s)
+{
+	if (s->key_created)
+		fprintf(f, "arcad: made the catalog key %s, which seals the vaults' CA keys in the "
+			"catalog; keep a copy of it apart from your backups of the catalog\n",
+			s->catalog_key);
+	if (s->keys_sealed)
+		fprintf(f, "arcad: sealed %zu vault CA keys stored in plain form with the catalog "
+			"key\n", s->keys_sealed);
+}
+
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN;
@@ -352,6 +367,7 @@ static int cmd_serve(int argc, char **argv)
 	printf("arcad: serving %s\n", s.url);
 	printf("arcad: API at %s/api/v1/; the TLS trust anchor is %s/tls/ca.pem\n", s.url, data);
 	printf("arcad: portal at %s/ (sign in with a user of the subscription)\n", s.url);
+	say_sealing(stdout, &s);
 	fflush(stdout);
 	if (pthread_create(&purge_thread, NULL, purger, &s) == 0)
 		have_purger = 1;
@@ -882,9 +898,175 @@ static int cmd_admin(int argc, char **argv)
 	a.now = service_now();
 	if (service_open(&a.s, a.data, &e) != 0 || catalog_subscription_first(a.s.cat, a.sub, &e) != 0)
 		return admin_fail(label, &e, a.json);
+	say_sealing(stderr, &a.s);
 	if ((rc = cmd->fn(&a, &e)) < 0)
 		rc = admin_fail(label, &e, a.json);
 	service_close(&a.s);
+	return rc;
+}
+
+/* ---- arcad verify: the stores checked against the catalog ---- */
+
+#define EXIT_DAMAGE 3 /* verify found damage */
+
+/* The progress line on a terminal, redrawn at most ten times a second. */
+struct verify_line {
+	bool on;
+	struct timespec last;
+};
+
+static void verify_progress(void *arg, int64_t copies, int64_t copies_total, int64_t bytes,
+			    int64_t bytes_total)
+{
+	struct verify_line *l = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (copies < copies_total && (now.tv_sec - l->last.tv_sec) * 1000000000L +
+	    (now.tv_nsec - l->last.tv_nsec) < 100000000L)
+		return;
+	l->last = now;
+	fprintf(stderr, "\rverify: %lld of %lld pack copies, %.1f of %.1f MiB checked ",
+		(long long)copies, (long long)copies_total, (double)bytes / 1048576.0,
+		(double)bytes_total / 1048576.0);
+	l->on = true;
+}
+
+static json_t *verify_json(const struct verify_report *r)
+{
+	json_t *bad = json_array(), *strays = json_array(), *pts = json_array();
+
+	for (size_t i = 0; i < r->n_bad; i++) {
+		const struct verify_bad *b = &r->bad[i];
+
+		json_array_append_new(bad, json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I}", "id", b->pack,
+						     "region", b->region, "vault_id", b->vault_id,
+						     "machine", b->machine_id, "problem",
+						     verify_problem_name(b->problem), "size",
+						     (json_int_t)b->size, "size_found",
+						     (json_int_t)b->size_found));
+	}
+	for (size_t i = 0; i < r->n_strays; i++)
+		json_array_append_new(strays, json_pack("{s:s,s:s,s:I}", "id", r->strays[i].pack,
+							"region", r->strays[i].region, "size",
+							(json_int_t)r->strays[i].size));
+	for (size_t i = 0; i < r->n_damaged; i++) {
+		const struct verify_point *p = &r->damaged[i];
+
+		json_array_append_new(pts, json_pack("{s:s,s:s,s:s,s:s,s:I,s:b,s:I,s:I,s:b}", "id",
+						     p->point_id, "machine", p->machine_id,
+						     "machine_name", p->machine, "vault", p->vault,
+						     "created", (json_int_t)p->created, "deleted",
+						     p->deleted != 0, "objects_damaged",
+						     (json_int_t)p->objects_damaged,
+						     "objects_unplaced",
+						     (json_int_t)p->objects_unplaced,
+						     "references_lost", p->refs_lost));
+	}
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "clean", verify_clean(r),
+			 "vaults", (json_int_t)r->vaults, "machines", (json_int_t)r->machines,
+			 "points", (json_int_t)r->points, "packs", (json_int_t)r->packs, "copies",
+			 (json_int_t)r->copies, "bytes", (json_int_t)r->bytes, "bad_packs", bad,
+			 "stray_packs", strays, "damaged_points", pts);
+}
+
+static void verify_text(const struct verify_report *r)
+{
+	for (size_t i = 0; i < r->n_bad; i++) {
+		const struct verify_bad *b = &r->bad[i];
+
+		if (b->problem == VERIFY_MISSING)
+			printf("pack %s of machine %s is missing from region %s\n", b->pack,
+			       b->machine_id, b->region);
+		else if (b->problem == VERIFY_SIZE)
+			printf("pack %s of machine %s in region %s has %lld bytes, not %lld\n",
+			       b->pack, b->machine_id, b->region, (long long)b->size_found,
+			       (long long)b->size);
+		else
+			printf("pack %s of machine %s in region %s is damaged: its SHA-256 is not "
+			       "its id\n", b->pack, b->machine_id, b->region);
+	}
+	for (size_t i = 0; i < r->n_strays; i++)
+		printf("stray pack %s in region %s (%lld bytes): stored, but the catalog does not "
+		       "list it\n", r->strays[i].pack, r->strays[i].region,
+		       (long long)r->strays[i].size);
+	for (size_t i = 0; i < r->n_damaged; i++) {
+		const struct verify_point *p = &r->damaged[i];
+
+		printf("recovery point %s%s of machine %s (%s) in vault %s is damaged: ", p->point_id,
+		       p->deleted ? " (deleted)" : "", p->machine, p->machine_id, p->vault);
+		if (p->refs_lost)
+			printf("the catalog lost the list of objects it references\n");
+		else
+			printf("%lld of its objects are in damaged or missing packs, %lld have no "
+			       "recorded pack\n", (long long)p->objects_damaged,
+			       (long long)p->objects_unplaced);
+	}
+	printf("Checked %lld packs (%lld copies, %lld bytes) in %lld vaults, and %lld recovery "
+	       "points of %lld machines: ", (long long)r->packs, (long long)r->copies,
+	       (long long)r->bytes, (long long)r->vaults, (long long)r->points,
+	       (long long)r->machines);
+	if (verify_clean(r))
+		printf("no damage found.\n");
+	else
+		printf("%zu bad pack copies, %zu stray packs, %zu damaged recovery points.\n",
+		       r->n_bad, r->n_strays, r->n_damaged);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+	const char *data = NULL, *vault = NULL;
+	struct verify_line line = { 0 };
+	struct verify_opts o = { 0 };
+	struct verify_report r;
+	struct service s;
+	catalog_id sub;
+	struct err e;
+	int json = 0, rc;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else if (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--vault") == 0) {
+			const char **slot = strcmp(argv[i], "--data") == 0 ? &data : &vault;
+
+			if ((*slot = optval(argc, argv, &i)) == NULL)
+				return 2;
+		} else if (argv[i][0] == '-')
+			return usage_error("verify", "unknown option", argv[i]);
+		else
+			return usage_error("verify", "unexpected argument", argv[i]);
+	}
+	if (data == NULL) {
+		fprintf(stderr, "usage: arcad verify --data DIR [--vault NAME] [--json]\n");
+		return 2;
+	}
+	if (service_open(&s, data, &e) != 0)
+		return admin_fail("verify", &e, json);
+	if (catalog_subscription_first(s.cat, sub, &e) != 0) {
+		service_close(&s);
+		return admin_fail("verify", &e, json);
+	}
+	o.subscription = sub;
+	o.vault = vault;
+	if (isatty(STDERR_FILENO)) {
+		o.progress = verify_progress;
+		o.arg = &line;
+	}
+	rc = verify_run(&s, &o, &r, &e);
+	if (line.on)
+		fputc('\n', stderr);
+	if (rc != 0) {
+		rc = admin_fail("verify", &e, json);
+	} else {
+		if (json)
+			print_json(verify_json(&r));
+		else
+			verify_text(&r);
+		rc = verify_clean(&r) ? 0 : EXIT_DAMAGE;
+	}
+	verify_report_free(&r);
+	service_close(&s);
 	return rc;
 }
 
@@ -913,10 +1095,15 @@ static void usage(FILE *f)
 	fprintf(f,
 		"                     the admin commands act on the first subscription;\n"
 		"                     every one takes --json\n"
+		"  verify --data DIR [--vault NAME] [--json]\n"
+		"                     check every pack the catalog lists, in each region that\n"
+		"                     holds a copy, by size and SHA-256, list stray packs and\n"
+		"                     name the damaged recovery points (needs no keys; safe\n"
+		"                     while the service runs); exit code 3 when damage is found\n"
 		"  version [--json]   print the service's version\n"
 		"  help               print this help\n"
 		"\n"
-		"Exit codes: 0 success, 1 failure, 2 usage error.\n");
+		"Exit codes: 0 success, 1 failure, 2 usage error, 3 damage found (verify).\n");
 }
 
 int main(int argc, char **argv)
@@ -937,6 +1124,8 @@ int main(int argc, char **argv)
 		return cmd_init(argc - 1, argv + 1);
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 1, argv + 1);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(argc - 1, argv + 1);
 	if (admin_word(cmd))
 		return cmd_admin(argc - 1, argv + 1);
 	return usage_error(NULL, "unknown command", cmd);

@@ -24,7 +24,7 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 		     const char *name, const char *region, const char *redundancy, int64_t now,
 		     struct vault *v, struct err *e)
 {
-	struct buf cert = BUF_INIT, key = BUF_INIT;
+	struct buf cert = BUF_INIT, key = BUF_INIT, sealed = BUF_INIT;
 	EVP_PKEY *k = NULL;
 	X509 *ca = NULL;
 	char cn[96];
@@ -48,9 +48,12 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 	v->created = now;
 	/* The vault's own CA, valid 20 years, signs its vault credentials. */
 	snprintf(cn, sizeof(cn), "arca vault %s CA", name);
+	/* The catalog keeps the CA key sealed with the catalog key, bound to
+	 * this vault's id (seal.h); the plain key never reaches it. */
 	if ((k = pki_key_new(e)) == NULL || (ca = pki_ca_new(k, cn, now, 20LL * 365 * 86400, e)) == NULL ||
 	    pki_cert_pem(ca, &cert, e) || pki_key_pem(k, &key, e) ||
-	    catalog_vault_create(s->cat, v, (const char *)cert.data, (const char *)key.data, e))
+	    service_seal_ca_key(s, v->id, (const char *)key.data, &sealed, e) ||
+	    catalog_vault_create(s->cat, v, (const char *)cert.data, (const char *)sealed.data, e))
 		goto out;
 	/* A vault nobody can see created in the audit log is taken back, and
 	 * the creation fails. */
@@ -66,6 +69,7 @@ int ops_vault_create(struct service *s, const char *subscription, const char *ac
 	rc = 0;
 out:
 	buf_free(&cert);
+	buf_free(&sealed);
 	buf_wipe(&key);
 	EVP_PKEY_free(k);
 	X509_free(ca);
@@ -77,7 +81,7 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 			  char filename[VAULTCRED_FILENAME_MAX], struct err *e)
 {
 	struct vault v;
-	char *ca_pem = NULL, *ca_key_pem = NULL, serial[80], fp[65], cn[96];
+	char serial[80], fp[65], cn[96];
 	struct buf cert = BUF_INIT, key = BUF_INIT;
 	EVP_PKEY *ca_key = NULL, *k = NULL;
 	X509 *ca = NULL, *x = NULL;
@@ -87,9 +91,7 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 	int rc = -1;
 
 	if (catalog_vault_get(s->cat, subscription, name, &v, e) != 0 ||
-	    catalog_vault_ca(s->cat, v.id, &ca_pem, &ca_key_pem, e) != 0 ||
-	    (ca = pki_cert_parse(ca_pem, e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, e)) == NULL ||
-	    (k = pki_key_new(e)) == NULL)
+	    service_vault_ca(s, v.id, &ca, &ca_key, e) != 0 || (k = pki_key_new(e)) == NULL)
 		goto out;
 	memset(&leaf, 0, sizeof(leaf));
 	snprintf(cn, sizeof(cn), "arca vault credentials %s", v.name);
@@ -149,10 +151,6 @@ out:
 		sodium_memzero(file->data + start, file->len - start);
 		file->len = start;
 	}
-	if (ca_key_pem)
-		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
-	free(ca_key_pem);
-	free(ca_pem);
 	buf_free(&cert);
 	buf_wipe(&key);
 	EVP_PKEY_free(ca_key);

@@ -21,6 +21,8 @@
 #include "pki.h"
 #include "portal.h"
 #include "ratelimit.h"
+#include "seal.h"
+#include "secfile.h"
 #include "staging.h"
 #include "http.h"
 #include "store.h"
@@ -230,6 +232,21 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 		free(tc);
 	}
 
+	/* The catalog key, before the catalog: every vault CA key the
+	 * catalog will hold is sealed with it. One left by an init that
+	 * failed later is kept, if it passes the checks a start makes: a key
+	 * file is never replaced. */
+	if (path_join(path, sizeof(path), o->data, "keys", e) || mkdir_p(path, 0700, e) ||
+	    path_join(path, sizeof(path), o->data, "keys/catalog.key", e))
+		goto out;
+	if (seal_key_create(path, e) != 0) {
+		struct seal_key *old;
+
+		if (e == NULL || e->code != ERR_EXISTS || (old = seal_key_load(path, e)) == NULL)
+			goto out;
+		seal_key_free(old);
+	}
+
 	/* Catalog, subscription and owner. */
 	if (crypto_pwhash_str(hash, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 			      crypto_pwhash_MEMLIMIT_INTERACTIVE) != 0) {
@@ -258,7 +275,8 @@ static int load_config(struct service *s, struct err *e)
 {
 	char path[PATH_MAX];
 	json_error_t je;
-	json_t *conf, *regions, *r, *url;
+	json_t *conf, *regions, *r, *url, *key;
+	const char *k;
 	size_t i;
 	int rc = -1;
 
@@ -291,11 +309,136 @@ static int load_config(struct service *s, struct err *e)
 			goto out;
 	}
 	s->n_regions = json_array_size(regions);
+	key = json_object_get(conf, "catalog_key");
+	if (key && (!json_is_string(key) || json_string_length(key) == 0)) {
+		err_set(e, ERR_INVALID, "%s: \"catalog_key\" must be the path of the catalog key "
+			"file (absolute, or relative to the data folder)", path);
+		goto out;
+	}
+	k = key ? json_string_value(key) : "keys/catalog.key";
+	if (k[0] == '/')
+		snprintf(s->catalog_key, sizeof(s->catalog_key), "%s", k);
+	else if (path_join(s->catalog_key, sizeof(s->catalog_key), s->data, k, e) != 0)
+		goto out;
 	url = json_object_get(conf, "url");
 	snprintf(s->url, sizeof(s->url), "%s", json_is_string(url) ? json_string_value(url) : "");
 	rc = 0;
 out:
 	json_decref(conf);
+	return rc;
+}
+
+/* What open_seal's pass over the catalog's CA keys does with each. */
+struct seal_pass {
+	struct service *s;
+	size_t sealed;     /* keys found sealed */
+	int probe;         /* 1: no key yet: count only, change nothing */
+};
+
+static int seal_one(void *arg, const char *vault_id, const char *text, char **repl,
+		    struct err *e)
+{
+	struct seal_pass *p = arg;
+	struct buf out = BUF_INIT;
+	char *plain;
+
+	if (seal_is_sealed(text)) {
+		p->sealed++;
+		if (p->probe)
+			return 0;
+		/* Why open each one: a wrong key file is refused at start, with
+		 * its name, rather than at a vault's first credential. */
+		if ((plain = seal_open(p->s->seal, vault_id, text, e)) == NULL)
+			return err_set(e, ERR_CORRUPT, "the catalog key %s does not open the CA key "
+				       "of vault %s: it is not the key file the catalog's keys were "
+				       "sealed with; put back the right one", p->s->catalog_key,
+				       vault_id);
+		seal_plain_free(plain);
+		return 0;
+	}
+	if (p->probe)
+		return 0;
+	if (service_seal_ca_key(p->s, vault_id, text, &out, e) != 0)
+		return -1;
+	*repl = (char *)out.data;
+	return 0;
+}
+
+/* Load the catalog key; make it only for a catalog that holds no sealed
+ * key, since a new key would open none of them; then check and seal the
+ * catalog's CA keys. */
+static int open_seal(struct service *s, struct err *e)
+{
+	struct seal_pass p = { s, 0, 1 };
+	struct err le;
+	char dir[PATH_MAX], *slash;
+	size_t n;
+
+	if ((s->seal = seal_key_load(s->catalog_key, &le)) == NULL) {
+		if (le.code != ERR_NOT_FOUND) {
+			*e = le;
+			return -1;
+		}
+		if (catalog_vault_ca_keys_rewrite(s->cat, seal_one, &p, &n, e) != 0)
+			return err_prefix(e, "reading the catalog's CA keys: ");
+		if (p.sealed > 0) {
+			*e = le;
+			return -1;
+		}
+		snprintf(dir, sizeof(dir), "%s", s->catalog_key);
+		if ((slash = strrchr(dir, '/')) != NULL) {
+			*slash = 0;
+			if (dir[0] && mkdir_p(dir, 0700, e) != 0)
+				return -1;
+		}
+		if (seal_key_create(s->catalog_key, e) != 0 ||
+		    (s->seal = seal_key_load(s->catalog_key, e)) == NULL)
+			return -1;
+		s->key_created = 1;
+	}
+	p.probe = 0;
+	p.sealed = 0;
+	if (catalog_vault_ca_keys_rewrite(s->cat, seal_one, &p, &s->keys_sealed, e) != 0)
+		return -1;
+	return 0;
+}
+
+int service_seal_ca_key(struct service *s, const char *vault_id, const char *key_pem,
+			struct buf *out, struct err *e)
+{
+	return seal_text(s->seal, vault_id, key_pem, out, e);
+}
+
+int service_vault_ca(struct service *s, const char *vault_id, X509 **cert, EVP_PKEY **key,
+		     struct err *e)
+{
+	char *cert_pem = NULL, *text = NULL, *plain = NULL;
+	int rc = -1;
+
+	*cert = NULL;
+	*key = NULL;
+	if (catalog_vault_ca(s->cat, vault_id, &cert_pem, &text, e) != 0)
+		return -1;
+	if (!seal_is_sealed(text)) {
+		err_set(e, ERR_CORRUPT, "the CA key of vault %s is not sealed in the catalog; "
+			"restart arcad, which seals it", vault_id);
+		goto out;
+	}
+	if ((plain = seal_open(s->seal, vault_id, text, e)) == NULL) {
+		err_prefix(e, "the CA key of vault %s: ", vault_id);
+		goto out;
+	}
+	if ((*cert = pki_cert_parse(cert_pem, e)) == NULL || (*key = pki_key_parse(plain, e)) == NULL)
+		goto out;
+	rc = 0;
+out:
+	if (rc != 0) {
+		X509_free(*cert);
+		*cert = NULL;
+	}
+	seal_plain_free(plain);
+	free(text);
+	free(cert_pem);
 	return rc;
 }
 
@@ -315,7 +458,7 @@ int service_open(struct service *s, const char *data, struct err *e)
 			       "`arcad init --data %s` first", data, data);
 	if (load_config(s, e) != 0)
 		goto fail;
-	if ((s->cat = catalog_open(path, e)) == NULL)
+	if ((s->cat = catalog_open(path, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
 	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
 	    (s->registrations = ratelimit_new(1024, SERVICE_REGISTER_BURST, SERVICE_REGISTER_REFILL,
@@ -330,6 +473,10 @@ int service_open(struct service *s, const char *data, struct err *e)
 			goto fail;
 	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e) ||
 	    (s->uploads = uploads_open(s->tmp, e)) == NULL)
+		goto fail;
+	/* The service CA's key stays a file of its own (the TLS layer reads
+	 * it at start); it must be as private as the catalog key. */
+	if (path_join(path, sizeof(path), data, "tls/ca.key", e) || secfile_check(path, e))
 		goto fail;
 	if (path_join(path, sizeof(path), data, "tls/ca.pem", e) ||
 	    (s->ca_pem = read_file(path, e)) == NULL ||
@@ -362,6 +509,7 @@ void service_close(struct service *s)
 	X509_free(s->ca_cert);
 	EVP_PKEY_free(s->ca_key);
 	free(s->ca_pem);
+	seal_key_free(s->seal);
 	memset(s, 0, sizeof(*s));
 }
 

@@ -4,7 +4,10 @@
  * it from the command line: initialise a data folder, and open one to serve.
  *
  * A data folder holds arcad.json (regions and the public URL), catalog.db,
- * tls/ (the service CA and its key, mode 0600) and store/<region>/.
+ * tls/ (the service CA and its key, mode 0600), keys/catalog.key (the
+ * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
+ * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
+ * store/<region>/.
  */
 #ifndef ARCA_SERVICE_H
 #define ARCA_SERVICE_H
@@ -25,6 +28,8 @@
 struct store;
 struct portal;
 struct pki_key_cache;
+struct seal_key;
+struct buf;
 
 struct region {
 	char name[65];
@@ -48,6 +53,10 @@ struct service {
 	struct uploads *uploads; /* resumable uploads in progress, in TMP (upload.h) */
 	struct pki_key_cache *keys; /* machines' parsed public keys (pki.h) */
 	struct ratelimit *registrations; /* failed registrations per client address */
+	char catalog_key[PATH_MAX]; /* the catalog key file (seal.h) */
+	struct seal_key *seal;      /* its key: seals the vaults' CA keys */
+	size_t keys_sealed;         /* plain CA keys service_open sealed */
+	int key_created;            /* service_open made the key file (see there) */
 };
 
 /* Failed registrations (POST /register) allowed from one client address in
@@ -72,11 +81,32 @@ struct service_init_opts {
 int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSWORD_LEN + 1],
 		 struct err *e);
 
-/* Open the data folder DATA into S. 0, or -1 with E set. */
+/* Open the data folder DATA into S. 0, or -1 with E set.
+ *
+ * Secrets at rest: it loads the catalog key (refusing a key file that
+ * others may read or write, or of another owner), checks that it opens
+ * every sealed CA key in the catalog (a wrong key file is refused at
+ * start, not at the first use), and seals, in one transaction, the CA keys
+ * an older arcad stored as plain PEM (counted in S->keys_sealed). A missing
+ * key file is refused when the catalog holds any sealed key; when it holds
+ * none (a data folder of an older arcad), the key file is made and
+ * S->key_created set, for the caller to tell the person to keep a copy. */
 int service_open(struct service *s, const char *data, struct err *e);
 
 /* Release what S holds. */
 void service_close(struct service *s);
+
+/* The CA of vault VAULT_ID: its certificate and its private key, opened
+ * from the sealed form in the catalog with the catalog key. The caller
+ * frees both (X509_free, EVP_PKEY_free). -1 with E set (ERR_NOT_FOUND for
+ * no such vault, ERR_CORRUPT when the key does not open). */
+int service_vault_ca(struct service *s, const char *vault_id, X509 **cert, EVP_PKEY **key,
+		     struct err *e);
+
+/* The sealed form of the vault CA key KEY_PEM for vault VAULT_ID, as the
+ * catalog stores it, appended to OUT (NUL-terminated). 0 or -1. */
+int service_seal_ca_key(struct service *s, const char *vault_id, const char *key_pem,
+			struct buf *out, struct err *e);
 
 /* A fresh TLS certificate and key (PEM, caller frees both) for the names
  * HOSTS (NULL-terminated; localhost, 127.0.0.1 and ::1 are always in),

@@ -196,6 +196,14 @@ static void test_refs_mark_and_recheck(void **state)
 	assert_int_equal(n, 2);
 	assert_true(live[0].b[0] == 1 && live[1].b[0] == 2);
 	free(live);
+	/* One point's own references (what verify checks it by); none
+	 * recorded is an error, never an empty list. */
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, r1.id, &live, &n, NULL), 0);
+	assert_true(n == 2 && live[0].b[0] == 1 && live[1].b[0] == 2);
+	free(live);
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, "no-such-point", &live, &n, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_true(live == NULL && n == 0);
 	assert_int_equal(catalog_pack_objects(f->c, f->m.id, a, &objs, &n, NULL), 0);
 	assert_int_equal(n, 3);
 	assert_true(objs[2].id.b[0] == 3 && objs[2].length == 100);
@@ -209,6 +217,9 @@ static void test_refs_mark_and_recheck(void **state)
 	free(live);
 	/* Soft-deleted points still count; purged ones do not. */
 	assert_int_equal(catalog_point_delete(f->c, f->m.id, r2.id, 2003, NULL), 0);
+	assert_int_equal(catalog_point_refs(f->c, f->m.id, r2.id, &live, &n, NULL), 0);
+	assert_true(n == 1 && live[0].b[0] == 4);
+	free(live);
 	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
 	assert_int_equal(n, 3);
 	free(live);
@@ -538,6 +549,75 @@ static void test_nonces(void **state)
 	assert_int_equal(catalog_nonce_use(f->c, "machine:a", "n1", 1604, 2204, &e), -1);
 }
 
+/* What vault_ca_keys_rewrite's callback does in the tests: rewrites keys
+ * that do not start with "sealed:" (as the service seals plain PEM keys),
+ * and fails at the vault whose id is FAIL_AT. */
+struct rewrite {
+	const char *fail_at;
+	int calls;
+};
+
+static int rewrite_key(void *arg, const char *vault_id, const char *key, char **repl,
+		       struct err *e)
+{
+	struct rewrite *r = arg;
+	char text[256];
+
+	r->calls++;
+	if (r->fail_at && strcmp(vault_id, r->fail_at) == 0)
+		return err_set(e, ERR_CRYPTO, "refused at %s", vault_id);
+	if (strncmp(key, "sealed:", 7) == 0)
+		return 0;
+	snprintf(text, sizeof(text), "sealed:%s:%s", vault_id, key);
+	if ((*repl = strdup(text)) == NULL)
+		return err_oom(e);
+	return 0;
+}
+
+/* Every vault's CA key is offered, of every subscription; replaced keys
+ * are stored, kept ones are not touched; a failure changes nothing. */
+static void test_vault_ca_keys_rewrite(void **state)
+{
+	struct fx *f = *state;
+	struct vault v = f->v;
+	catalog_id other;
+	struct rewrite r = { NULL, 0 };
+	char *cert, *key, want[256];
+	size_t n = 99;
+	struct err e;
+
+	assert_int_equal(catalog_subscription_create(f->c, "t", 1000, other, NULL), 0);
+	catalog_new_id(v.id);
+	strcpy(v.subscription, other);
+	strcpy(v.name, "vault-b");
+	assert_int_equal(catalog_vault_create(f->c, &v, "cert-b", "sealed:already", NULL), 0);
+	/* A failing callback: nothing changes, whichever vault it fails at. */
+	r.fail_at = strcmp(v.id, f->v.id) > 0 ? v.id : f->v.id; /* the later one */
+	assert_int_equal(catalog_vault_ca_keys_rewrite(f->c, rewrite_key, &r, &n, &e), -1);
+	assert_int_equal(e.code, ERR_CRYPTO);
+	assert_int_equal(n, 0);
+	assert_int_equal(catalog_vault_ca(f->c, f->v.id, &cert, &key, NULL), 0);
+	assert_string_equal(key, "key");
+	free(cert), free(key);
+	/* Rewritten: the plain one only. */
+	r.fail_at = NULL;
+	r.calls = 0;
+	assert_int_equal(catalog_vault_ca_keys_rewrite(f->c, rewrite_key, &r, &n, &e), 0);
+	assert_int_equal(r.calls, 2);
+	assert_int_equal(n, 1);
+	assert_int_equal(catalog_vault_ca(f->c, f->v.id, &cert, &key, NULL), 0);
+	snprintf(want, sizeof(want), "sealed:%s:key", f->v.id);
+	assert_string_equal(key, want);
+	assert_string_equal(cert, "cert");
+	free(cert), free(key);
+	assert_int_equal(catalog_vault_ca(f->c, v.id, &cert, &key, NULL), 0);
+	assert_string_equal(key, "sealed:already");
+	free(cert), free(key);
+	/* Again: nothing left to rewrite. */
+	assert_int_equal(catalog_vault_ca_keys_rewrite(f->c, rewrite_key, &r, &n, &e), 0);
+	assert_int_equal(n, 0);
+}
+
 /* Every backend of the catalog, opened the way arcad opens it. */
 static const struct catalog_opener openers[] = {
 	{ "sqlite", catalog_open, &catalog_sqlite_ops },
@@ -554,6 +634,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_point_limit_366, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_ca_keys_rewrite, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rules_come_from_above, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),

@@ -548,6 +548,26 @@ static int w_vault(struct catalog *c, struct ans *a, struct err *e)
 	return catalog_vault_create(c, &v, "c", "k", e);
 }
 
+/* Every CA key rewritten, as the service seals plain keys. */
+static int prefix_key(void *arg, const char *vault_id, const char *key, char **repl,
+		      struct err *e)
+{
+	(void)arg, (void)vault_id;
+	if (asprintf(repl, "sealed:%s", key) < 0) {
+		*repl = NULL;
+		return err_oom(e);
+	}
+	return 0;
+}
+
+static int w_ca_keys_rewrite(struct catalog *c, struct ans *a, struct err *e)
+{
+	size_t n;
+
+	(void)a;
+	return catalog_vault_ca_keys_rewrite(c, prefix_key, NULL, &n, e);
+}
+
 static int w_vault_redundancy(struct catalog *c, struct ans *a, struct err *e)
 {
 	(void)a;
@@ -889,6 +909,20 @@ out:
 	return rc;
 }
 
+static int r_point_refs(struct catalog *c, struct ans *a, struct err *e)
+{
+	struct objid *ids = NULL;
+	size_t n = 0;
+
+	if (catalog_point_refs(c, m1, point1, &ids, &n, e) != 0)
+		return -1;
+	say(a, "%zu:", n);
+	for (size_t i = 0; i < n; i++)
+		say(a, " %02x", ids[i].b[0]);
+	free(ids);
+	return 0;
+}
+
 static const struct call calls[] = {
 	{ "open", r_open, false, true },
 	{ "user_find", r_user, false, false },
@@ -916,6 +950,7 @@ static const struct call calls[] = {
 	{ "lease_list", l_leases, false, false },
 	{ "refs_mark", l_refs, false, false },
 	{ "pack_objects", l_pack_objects, false, false },
+	{ "point_refs", r_point_refs, false, false },
 	{ "doomed_due", l_doomed, false, false },
 	{ "collector's reads", l_collector, false, false },
 	{ "authenticate token", w_token_auth, true, false },
@@ -926,6 +961,7 @@ static const struct call calls[] = {
 	{ "token_create", w_token_create, true, false },
 	{ "token_delete", w_token_delete, true, false },
 	{ "vault_create", w_vault, true, false },
+	{ "vault_ca_keys_rewrite", w_ca_keys_rewrite, true, false },
 	{ "vault_set_redundancy", w_vault_redundancy, true, false },
 	{ "vault_delete", w_vault_delete, true, false },
 	{ "vault_delete refused", w_vault_busy, true, false },

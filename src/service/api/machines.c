@@ -71,17 +71,12 @@ struct reg {
 	struct buf msg, mcert;     /* the signed message; the issued certificate */
 	X509 *cred, *ca, *issued;
 	EVP_PKEY *ca_key, *pub;
-	char *ca_pem, *ca_key_pem;
 	struct vault v;
 	int64_t cert_expires;
 };
 
 static void reg_free(struct reg *r)
 {
-	if (r->ca_key_pem)
-		sodium_memzero(r->ca_key_pem, strlen(r->ca_key_pem));
-	free(r->ca_key_pem);
-	free(r->ca_pem);
 	buf_free(&r->msg);
 	buf_free(&r->mcert);
 	X509_free(r->cred);
@@ -166,17 +161,21 @@ static int reg_credentials(struct call *c, struct reg *r)
 	struct err e;
 
 	if ((r->cred = pki_cert_parse(r->cert_pem, &e)) == NULL ||
-	    catalog_vault_by_id(c->s->cat, r->vault_id, &r->v, &e) != 0 ||
-	    catalog_vault_ca(c->s->cat, r->v.id, &r->ca_pem, &r->ca_key_pem, &e) != 0 ||
-	    (r->ca = pki_cert_parse(r->ca_pem, &e)) == NULL ||
-	    (r->ca_key = pki_key_parse(r->ca_key_pem, &e)) == NULL ||
-	    pki_verify(r->cred, r->ca, c->now, &e) != 0) {
-		if (e.code != ERR_EXPIRED)
-			e.code = ERR_CREDENTIALS;
-		reply_credentials(c, &e);
+	    catalog_vault_by_id(c->s->cat, r->vault_id, &r->v, &e) != 0)
+		goto refused;
+	/* The vault's CA failing to load is the service's fault, not the
+	 * credentials'. */
+	if (service_vault_ca(c->s, r->v.id, &r->ca, &r->ca_key, &e) != 0) {
+		reply_err(c, &e);
 		return -1;
 	}
-	return 0;
+	if (pki_verify(r->cred, r->ca, c->now, &e) == 0)
+		return 0;
+refused:
+	if (e.code != ERR_EXPIRED)
+		e.code = ERR_CREDENTIALS;
+	reply_credentials(c, &e);
+	return -1;
 }
 
 /* Possession of the credentials' key (it signed this registration) and of
@@ -625,7 +624,7 @@ out:
  * credentials and its passphrase. */
 void h_machine_renew(struct call *c)
 {
-	char *ca_pem = NULL, *ca_key_pem = NULL, *pub_pem = NULL, cn[160];
+	char *pub_pem = NULL, cn[160];
 	X509 *ca = NULL, *x = NULL;
 	EVP_PKEY *ca_key = NULL, *pub = NULL;
 	struct buf cert = BUF_INIT;
@@ -646,8 +645,7 @@ void h_machine_renew(struct call *c)
 	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0 ||
 	    catalog_machine_get(c->s->cat, c->machine.id, &m, &pub_pem, &e) != 0 ||
 	    (pub = pki_pubkey_parse(pub_pem, &e)) == NULL ||
-	    catalog_vault_ca(c->s->cat, v.id, &ca_pem, &ca_key_pem, &e) != 0 ||
-	    (ca = pki_cert_parse(ca_pem, &e)) == NULL || (ca_key = pki_key_parse(ca_key_pem, &e)) == NULL)
+	    service_vault_ca(c->s, v.id, &ca, &ca_key, &e) != 0)
 		goto fail;
 	snprintf(cn, sizeof(cn), "arca machine %s/%s", v.name, m.name);
 	memset(&leaf, 0, sizeof(leaf));
@@ -663,10 +661,6 @@ void h_machine_renew(struct call *c)
 fail:
 	reply_err(c, &e);
 out:
-	if (ca_key_pem)
-		sodium_memzero(ca_key_pem, strlen(ca_key_pem));
-	free(ca_key_pem);
-	free(ca_pem);
 	free(pub_pem);
 	buf_free(&cert);
 	X509_free(ca);
