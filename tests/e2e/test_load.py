@@ -41,14 +41,14 @@ class Attacker:
     that sends each a byte now and then (never idle long enough for an
     idle timeout), and opened again as the service ends them."""
 
-    KINDS = ["headers", "body", "length", "idle"]
+    KINDS = ["headers", "body", "length", "idle", "huge"]
 
     def __init__(self, host, port, ctx, n, rng):
         self.host, self.port, self.ctx, self.n, self.rng = host, port, ctx, n, rng
         self.socks, self.refused, self.opened, self.stop = [], 0, 0, False
         self.lifetimes = {k: [] for k in self.KINDS}  # seconds from open to the service's close
         for i in range(n):
-            self.open(self.KINDS[i % 4])
+            self.open(self.KINDS[i % len(self.KINDS)])
 
     def open(self, kind):
         self.opened += 1
@@ -70,6 +70,13 @@ class Attacker:
             elif kind == "length":  # a huge declared length, and nothing of it
                 s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\n"
                           b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
+                todo = b""
+            elif kind == "huge":  # a length over every bound: refused before any body
+                s.sendall(self.rng.choice([
+                    b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\nContent-Type: "
+                    b"application/json\r\nContent-Length: 1000000000000\r\n\r\n",
+                    b"PUT /api/v1/packs/" + b"ab" * 32 + b" HTTP/1.1\r\nHost: a\r\nContent-Type: "
+                    b"application/octet-stream\r\nContent-Length: 4294967296\r\n\r\n"]))
                 todo = b""
             else:  # one answer, then idle on the kept-alive connection
                 s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -112,7 +119,7 @@ class Attacker:
         self.socks = alive
         # A persistent attacker: what was ended is opened again, a few a step.
         for i in range(min(16, self.n - len(self.socks))):
-            self.open(self.KINDS[self.rng.randrange(4)])
+            self.open(self.rng.choice(self.KINDS))
 
     def run(self):
         while not self.stop:
@@ -120,7 +127,10 @@ class Attacker:
             time.sleep(0.05)
 
     def held(self):
-        return len(self.socks)
+        """Connections the service holds: open for half a second at least
+        (one it refused or answered at once is seen closed by then)."""
+        now = time.monotonic()
+        return sum(now - c["opened"] > 0.5 for c in list(self.socks))
 
     def close(self):
         self.stop = True
@@ -205,5 +215,9 @@ def test_slow_and_huge_requests_do_not_lock_others_out(arcad_bin, tmp_path):
         # not long after (the service looks once a second).
         for kind, v in att.lifetimes.items():
             assert v and max(v) < TIMEOUT + 2.5, (kind, v)
+        # A length over the bounds is answered (413, or 401 for an upload
+        # without a signature) and closed at once.
+        huge = sorted(att.lifetimes["huge"])
+        assert huge[len(huge) // 2] < 1.0, huge
     finally:
         s.stop()
