@@ -168,7 +168,7 @@ struct job {
 	catalog_id id;
 	catalog_id machine_id;
 	char machine[65];
-	char kind[16];    /* "backup" or "restore" */
+	char kind[16];    /* "backup", "restore" or "verify" */
 	char status[16];  /* "running", "complete", "partial", "failed" */
 	int64_t started, ended;
 	int64_t files, bytes_read, bytes_stored;

@@ -1,0 +1,125 @@
+"""`arca verify`: every recovery point's objects are in the service's
+catalog and its store (POST /packs/present), and, with --read-data, read
+back and authenticated; damage names the points and the files, exits 8,
+and is recorded as a failed verify job with a verify.failed alert."""
+import json
+import os
+
+from helpers import machine_signed, pack_files
+
+JSON = {"Content-Type": "application/json"}
+
+
+def backed_up(world, tmp_path, name="server-01"):
+    """Agent NAME with two recovery points of a small tree."""
+    a = world.register(name)
+    src = tmp_path / f"src-{name}"
+    (src / "docs").mkdir(parents=True)
+    (src / "docs" / "a.txt").write_text("alpha\n" * 2000)
+    (src / "big.bin").write_bytes(os.urandom(3 << 20))
+    a.json("backup", str(src))
+    (src / "docs" / "b.txt").write_text("beta\n" * 100)
+    a.json("backup", str(src))
+    return a, src
+
+
+def verify(a, *args):
+    p = a.run("verify", *args, "--json")
+    assert p.returncode in (0, 8), (p.returncode, p.stdout, p.stderr)
+    return p.returncode, json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def store_packs(world):
+    """The pack files of the vault's first region, largest first."""
+    files = [f for f in (world.s.data / "store" / "local-1").rglob("*")
+             if f.is_file() and "/packs/" in str(f)]
+    return sorted(files, key=lambda f: f.stat().st_size, reverse=True)
+
+
+def test_clean_points_verify(world, tmp_path):
+    a, _ = backed_up(world, tmp_path)
+    rc, r = verify(a)
+    assert rc == 0 and r["status"] == "ok", r
+    assert r["points"] == 2 and r["damaged_points"] == [] and r["read_data"] is False
+    assert r["objects"] > r["data_objects"] > 0 and r["data_read"] == 0
+    assert r["packs"] >= 1 and r["missing"] == 0 and r["damaged"] == 0
+    rc, r = verify(a, "--read-data")
+    assert rc == 0 and r["data_read"] == r["data_objects"] and r["bytes_read"] > 3 << 20, r
+    # Text output, and one point by name.
+    p = a.run("verify", "latest")
+    assert p.returncode == 0 and "No damage found" in p.stdout, p.stdout
+    # Both runs were recorded as verify jobs, complete.
+    st, body, _ = world.s.call("GET", "/vaults/backup-vault/jobs")
+    kinds = [(j["kind"], j["status"]) for j in body["jobs"] if j["kind"] == "verify"]
+    assert kinds and all(s == "complete" for _, s in kinds), kinds
+
+
+def test_usage_errors(world, tmp_path):
+    a = world.register("server-01")
+    for args in (["--sample", "5"], ["--read-data", "--sample", "0"],
+                 ["--read-data", "--sample", "101"], ["--read-data", "--sample", "x"]):
+        p = a.run("verify", *args)
+        assert p.returncode == 2 and "--sample" in p.stderr, (args, p.stderr)
+    p = a.run("verify", "nosuchpoint")
+    assert p.returncode == 1 and "no recovery point" in p.stderr
+
+
+def test_a_pack_deleted_from_the_store_names_points_and_files(world, tmp_path):
+    a, src = backed_up(world, tmp_path)
+    big = store_packs(world)[0]  # the pack of big.bin's chunks
+    big.unlink()
+    rc, r = verify(a)
+    assert rc == 8 and r["status"] == "damaged" and r["missing"] > 0, r
+    assert len(r["damaged_points"]) == 2
+    for p in r["damaged_points"]:
+        paths = {f["path"] for f in p["files"]}
+        assert str(src / "big.bin") in paths, p
+        assert all("store" in f["problem"] for f in p["files"]), p
+    # The damage is a failed verify job and an alert.
+    st, body, _ = world.s.call("GET", "/alerts")
+    alerts = [x for x in body["alerts"] if x["kind"] == "verify.failed"]
+    assert alerts and "2 damaged recovery points" in alerts[0]["message"], body
+    p = a.run("verify")
+    assert p.returncode == 8 and "is damaged" in p.stdout and "big.bin" in p.stdout, p.stdout
+
+
+def test_a_flipped_byte_is_found_only_by_reading(world, tmp_path):
+    a, src = backed_up(world, tmp_path)
+    pk = store_packs(world)[0]
+    with open(pk, "r+b") as f:
+        f.seek(pk.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
+    rc, r = verify(a)
+    assert rc == 0, r  # catalog and store are complete
+    rc, r = verify(a, "--read-data", "--sample", "100")
+    assert rc == 8 and r["damaged"] == 1 and r["missing"] == 0, r
+    for p in r["damaged_points"]:
+        assert [f["path"] for f in p["files"]] == [str(src / "big.bin")], p
+        assert "authentication" in p["files"][0]["problem"]
+    # A small sample reads a share of the chunks, rounded up.
+    rc, r = verify(a, "--read-data", "--sample", "1")
+    want = -(-r["data_objects"] // 100)
+    assert r["data_read"] == want < r["data_objects"], r
+
+
+def test_packs_present_endpoint(world, tmp_path):
+    a, _ = backed_up(world, tmp_path)
+    packs = sorted(pack_files(world))
+    gone = store_packs(world)[0]
+    gone.unlink()
+    unknown = "0" * 64
+    body = json.dumps({"ids": packs + [unknown]}).encode()
+    st, ans = machine_signed(world, a, "POST", "/packs/present", body, headers=JSON)[:2]
+    assert st == 200, ans
+    states = {p["id"]: p["state"] for p in ans["packs"]}
+    assert [p["id"] for p in ans["packs"]] == packs + [unknown]
+    assert states[gone.name] == "absent" and states[unknown] == "unknown"
+    assert all(states[p] == "present" for p in packs if p != gone.name)
+    # Bad input is refused, saying what was wrong; the list is bounded.
+    for bad, code, words in ((b'{"ids": "x"}', 400, "array"), (b'{"ids": ["zz"]}', 400, "64"),
+                             (json.dumps({"ids": [unknown] * 1001}).encode(), 409,
+                              "at most 1000")):
+        st, ans = machine_signed(world, a, "POST", "/packs/present", bad, headers=JSON)[:2]
+        assert st == code and words in ans["error"]["message"], (st, ans)
