@@ -566,19 +566,20 @@ static int run(struct vctx *v, json_t *points, struct err *e)
 	/* Name what is damaged, point by point. */
 	v->r->fresh = 0;
 	json_array_foreach(points, i, p) {
-		struct point_report pr = { json_array(), 0 };
+		struct point_report pr = { NULL, 0 };
+		const struct oval *mv = NULL;
+		struct objid mid;
 		int r = 0;
 
 		if (v->res->missing + v->res->damaged == 0)
 			break;
-		path[0] = '\0';
-		const struct oval *mv = NULL;
-		{
-			struct objid mid;
-
-			if (objid_from_hex(json_string_value(json_object_get(p, "meta")), &mid, NULL) == 0)
-				mv = idmap_get(&v->objs, &mid);
+		if ((pr.files = json_array()) == NULL) {
+			err_oom(e);
+			goto out;
 		}
+		path[0] = '\0';
+		if (objid_from_hex(json_string_value(json_object_get(p, "meta")), &mid, NULL) == 0)
+			mv = idmap_get(&v->objs, &mid);
 		if (mv && mv->state != ST_OK)
 			note(&pr, "/", "the recovery point's record", mv->state);
 		if (rstate[i] == ST_OK && (r = report_tree(v, &roots[i], path, 0, &pr, e)) < 0) {

@@ -4,8 +4,11 @@ back and authenticated; damage names the points and the files, exits 8,
 and is recorded as a failed verify job with a verify.failed alert."""
 import json
 import os
+import signal
+import subprocess
+import time
 
-from helpers import machine_signed, pack_files
+from helpers import Clock, machine_signed, pack_files
 
 JSON = {"Content-Type": "application/json"}
 
@@ -34,6 +37,15 @@ def store_packs(world):
     files = [f for f in (world.s.data / "store" / "local-1").rglob("*")
              if f.is_file() and "/packs/" in str(f)]
     return sorted(files, key=lambda f: f.stat().st_size, reverse=True)
+
+
+def flip(pk):
+    """Flip a byte in the middle of pack file PK."""
+    with open(pk, "r+b") as f:
+        f.seek(pk.stat().st_size // 2)
+        b = f.read(1)
+        f.seek(-1, 1)
+        f.write(bytes([b[0] ^ 0xFF]))
 
 
 def test_clean_points_verify(world, tmp_path):
@@ -85,12 +97,7 @@ def test_a_pack_deleted_from_the_store_names_points_and_files(world, tmp_path):
 
 def test_a_flipped_byte_is_found_only_by_reading(world, tmp_path):
     a, src = backed_up(world, tmp_path)
-    pk = store_packs(world)[0]
-    with open(pk, "r+b") as f:
-        f.seek(pk.stat().st_size // 2)
-        b = f.read(1)
-        f.seek(-1, 1)
-        f.write(bytes([b[0] ^ 0xFF]))
+    flip(store_packs(world)[0])
     rc, r = verify(a)
     assert rc == 0, r  # catalog and store are complete
     rc, r = verify(a, "--read-data", "--sample", "100")
@@ -123,3 +130,48 @@ def test_packs_present_endpoint(world, tmp_path):
                               "at most 1000")):
         st, ans = machine_signed(world, a, "POST", "/packs/present", bad, headers=JSON)[:2]
         assert st == code and words in ans["error"]["message"], (st, ans)
+
+
+def test_the_resident_agent_verifies_on_schedule(clock_world, arcad_bin, tmp_path):
+    """A policy's "verify" makes `arca agent` verify after a scheduled
+    backup (test clock builds: the clocks are moved so the time comes in
+    seconds); the damage it finds is a failed verify job and an alert."""
+    world = clock_world
+    real = time.time()
+    target = (int(real) // 60 + 1) * 60 + 60
+    offset = target - 10 - int(real)
+    clock = Clock(arcad_bin, world)
+    clock.move(offset)
+    a, src = backed_up(world, tmp_path)
+    a.env = clock.env()
+    flip(store_packs(world)[0])
+    a.json("policy", "set", "--schedule", time.strftime("%H:%M", time.gmtime(target)),
+           "--keep-daily", "7", "--path", str(src), "--verify-every", "7",
+           "--verify-sample", "100")
+    shown = a.run("policy", "show", env=clock.env())
+    assert "every 7 days, reading 100% of the data" in shown.stdout, shown.stdout
+    log = open(tmp_path / "agent.log", "w")
+    agent = subprocess.Popen([a.arca, "agent", "--home", a.home], stderr=log, env=clock.env())
+    try:
+        def verify_jobs():
+            st, body, _ = world.s.call("GET", "/vaults/backup-vault/jobs")
+            return [j for j in body["jobs"] if j["kind"] == "verify" and j["status"] != "running"]
+        deadline = time.time() + 60
+        while not verify_jobs() and time.time() < deadline:
+            time.sleep(0.5)
+        done = verify_jobs()
+        assert len(done) == 1 and done[0]["status"] == "failed", done
+        rep = done[0]["report"]["verify"]
+        assert rep["damaged"] == 1 and len(rep["damaged_points"]) == 3, rep
+        st, body, _ = world.s.call("GET", "/alerts")
+        msgs = [x["message"] for x in body["alerts"] if x["kind"] == "verify.failed"]
+        assert msgs and "3 damaged recovery points" in msgs[0], body
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        agent.wait(timeout=30)
+        log.close()
+    text = (tmp_path / "agent.log").read_text()
+    assert "found 3 damaged recovery points" in text, text
+    # When it ran is kept: not due again for 7 days.
+    with open(os.path.join(a.home, "verify.json")) as f:
+        assert json.load(f)["last"] >= target
