@@ -631,7 +631,7 @@ static json_t *verify_json(const struct verify_result *r, const struct verify_op
 static void verify_job(struct client *c, json_t *job, const struct verify_result *r,
 		       const struct verify_opts *vo, const struct err *fail)
 {
-	json_t *end, *rep;
+	json_t *end, *rep, *ans;
 	char path[128];
 	struct err je;
 
@@ -657,7 +657,10 @@ static void verify_job(struct client *c, json_t *job, const struct verify_result
 			(json_int_t)(fail ? 0 : r->objects), "bytes_read",
 			(json_int_t)(fail ? 0 : r->bytes_read), "report", rep);
 	snprintf(path, sizeof(path), "/jobs/%s", reply_id(job, "id", NULL));
-	json_decref(client_json(c, "PATCH", path, end, NULL, NULL, &je));
+	if ((ans = client_json(c, "PATCH", path, end, NULL, NULL, &je)) == NULL)
+		fprintf(stderr, "arca verify: note: the outcome was not recorded on the service: "
+			"%s\n", je.msg);
+	json_decref(ans);
 	json_decref(end);
 }
 

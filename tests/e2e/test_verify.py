@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from helpers import Clock, machine_signed, pack_files
+from helpers import Clock, Relay, machine_signed, pack_files
 
 JSON = {"Content-Type": "application/json"}
 
@@ -52,6 +52,9 @@ def test_clean_points_verify(world, tmp_path):
     a, _ = backed_up(world, tmp_path)
     rc, r = verify(a)
     assert rc == 0 and r["status"] == "ok", r
+    assert set(r) == {"status", "read_data", "sample", "points", "objects", "trees",
+                      "data_objects", "data_read", "bytes_read", "packs", "missing", "damaged",
+                      "duration", "damaged_points"}, r  # docs/AGENT.md
     assert r["points"] == 2 and r["damaged_points"] == [] and r["read_data"] is False
     assert r["objects"] > r["data_objects"] > 0 and r["data_read"] == 0
     assert r["packs"] >= 1 and r["missing"] == 0 and r["damaged"] == 0
@@ -84,6 +87,8 @@ def test_a_pack_deleted_from_the_store_names_points_and_files(world, tmp_path):
     assert rc == 8 and r["status"] == "damaged" and r["missing"] > 0, r
     assert len(r["damaged_points"]) == 2
     for p in r["damaged_points"]:
+        assert set(p) == {"id", "created", "files", "more_files"} and p["more_files"] == 0, p
+        assert all(set(f) == {"path", "problem"} for f in p["files"]), p
         paths = {f["path"] for f in p["files"]}
         assert str(src / "big.bin") in paths, p
         assert all("store" in f["problem"] for f in p["files"]), p
@@ -175,3 +180,70 @@ def test_the_resident_agent_verifies_on_schedule(clock_world, arcad_bin, tmp_pat
     # When it ran is kept: not due again for 7 days.
     with open(os.path.join(a.home, "verify.json")) as f:
         assert json.load(f)["last"] >= target
+
+
+def test_a_store_that_cannot_tell_is_an_error_not_damage(world, tmp_path):
+    a, _ = backed_up(world, tmp_path)
+
+    def answer(method, path, headers):
+        return None  # forward everything; the answer is rewritten below
+
+    relay = Relay(world.s, answer)
+    forward = relay.forward
+
+    def could_not_tell(method, path, headers, body):
+        status, data, hdrs = forward(method, path, headers, body)
+        if path == "/api/v1/packs/present" and status == 200:
+            ans = json.loads(data)
+            ans["packs"][0]["state"] = "error"
+            data = json.dumps(ans).encode()
+        return status, data, hdrs
+
+    relay.forward = could_not_tell
+    try:
+        conf_path = os.path.join(a.home, "agent.json")
+        with open(conf_path) as f:
+            conf = json.load(f)
+        conf["service_url"] = relay.url
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+        p = a.run("verify", "--json")
+        assert p.returncode == 1, (p.returncode, p.stdout, p.stderr)
+        assert "could not tell whether pack" in p.stderr, p.stderr
+        assert "not recorded" not in p.stderr, p.stderr
+        assert json.loads(p.stdout)["error"]["code"]
+        # Every distinct object is read once, not once per point (the two
+        # points share most of their trees and every chunk of big.bin):
+        # a request per distinct tree or record, and the chunks, which lie
+        # side by side, in a range request or two.
+        relay.forward = forward
+        before = len(relay.requests("GET", "/api/v1/packs/"))
+        rc, r = verify(a, "--read-data")
+        assert rc == 0 and r["data_read"] == r["data_objects"], r
+        reads = len(relay.requests("GET", "/api/v1/packs/")) - before
+        assert r["trees"] < reads <= r["trees"] + 2, (reads, r)
+    finally:
+        relay.stop()
+    # The failure was recorded as a failed verify job saying why.
+    st, body, _ = world.s.call("GET", "/vaults/backup-vault/jobs")
+    failed = [j for j in body["jobs"] if j["kind"] == "verify" and j["status"] == "failed"]
+    assert failed and "could not tell" in failed[0]["report"]["error"], body
+    st, body, _ = world.s.call("GET", "/alerts")
+    assert any(x["kind"] == "verify.failed" and "could not run" in x["message"]
+               for x in body["alerts"]), body
+
+
+def test_another_machine_verifies_read_only(world, tmp_path):
+    a, src = backed_up(world, tmp_path)
+    b = world.register("server-02")
+    p = b.run("verify", "--from-machine", "server-01", "--passphrase-file", str(a.passfile),
+              "--read-data", "--json")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    r = json.loads(p.stdout)
+    assert r["points"] == 2 and r["data_read"] == r["data_objects"] > 0, r
+    flip(store_packs(world)[0])
+    p = b.run("verify", "--from-machine", "server-01", "--passphrase-file", str(a.passfile),
+              "--read-data", "--json")
+    assert p.returncode == 8, (p.stdout, p.stderr)
+    assert str(src / "big.bin") in {f["path"] for f in
+                                    json.loads(p.stdout)["damaged_points"][0]["files"]}

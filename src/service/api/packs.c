@@ -327,12 +327,51 @@ void h_pack_get(struct call *c)
  * vault's), or "error" (the store could not tell; the log says why). A
  * catalog that cannot answer fails the request: never "absent" for an error.
  */
+/* What the store says of pack ID for the caller: "present", "absent",
+ * "unknown" (not a pack of the caller's vault in the catalog), "error"
+ * (the store could not tell; logged). OURS caches the last other machine
+ * found to be of the vault. NULL with E set when the catalog could not
+ * tell. */
+static const char *pack_state(struct call *c, struct store *st, const char *id, catalog_id ours,
+			      struct err *e)
+{
+	catalog_id owner;
+	struct machine m;
+	uint64_t size;
+	int rc;
+
+	if (catalog_pack_reader(c->s->cat, id, owner, e) != 0)
+		return e->code == ERR_NOT_FOUND ? "unknown" : NULL;
+	if (strcmp(owner, c->machine.id) != 0 && strcmp(owner, ours) != 0) {
+		char *pub = NULL;
+
+		rc = catalog_machine_get(c->s->cat, owner, &m, &pub, e);
+		free(pub);
+		if (rc != 0)
+			return e->code == ERR_NOT_FOUND ? "unknown" : NULL;
+		if (strcmp(m.vault_id, c->machine.vault_id) != 0)
+			return "unknown"; /* never a word about another vault's packs */
+		snprintf(ours, sizeof(catalog_id), "%s", owner);
+	}
+	if ((rc = store_stat(st, id, &size, e)) < 0) {
+		fprintf(stderr, "arcad: pack %.16s: %s\n", id, e->msg);
+		return "error";
+	}
+	return rc ? "present" : "absent";
+}
+
+/*
+ * POST /packs/present {"ids": [...]} (machine): whether each pack of the
+ * caller's vault is really in the store, not only in the catalog (a verify
+ * asks). Answers {"packs": [{"id", "state"}]}, one per id in the order
+ * asked (pack_state). A catalog that cannot answer fails the request:
+ * never "absent" or "unknown" for an error.
+ */
 void h_packs_present(struct call *c)
 {
 	json_t *j = body_json(c), *out = NULL;
 	const char **ids = NULL;
-	catalog_id owner, ours = "";
-	struct machine m;
+	catalog_id ours = "";
 	struct store *st;
 	size_t n = 0;
 	struct err e;
@@ -353,48 +392,16 @@ void h_packs_present(struct call *c)
 	}
 	out = json_array();
 	for (size_t i = 0; i < n; i++) {
-		const char *state;
-		uint64_t size;
-		int rc;
+		const char *state = pack_state(c, st, ids[i], ours, &e);
 
-		/* Of this vault: the caller's own pack, or one of a machine
-		 * already seen to be of the vault, or one looked up. */
-		if (catalog_pack_reader(c->s->cat, ids[i], owner, &e) != 0) {
-			if (e.code != ERR_NOT_FOUND)
-				goto fail;
-			state = "unknown";
-		} else if (strcmp(owner, c->machine.id) != 0 && strcmp(owner, ours) != 0) {
-			char *pub = NULL;
-
-			rc = catalog_machine_get(c->s->cat, owner, &m, &pub, &e);
-			free(pub);
-			if (rc != 0 && e.code != ERR_NOT_FOUND)
-				goto fail;
-			if (rc != 0 || strcmp(m.vault_id, c->machine.vault_id) != 0) {
-				state = "unknown";
-				goto add;
-			}
-			snprintf(ours, sizeof(ours), "%s", owner);
-			goto stat;
-		} else {
-			goto stat;
+		if (state == NULL) {
+			reply_err(c, &e);
+			goto done;
 		}
-		goto add;
-stat:
-		if ((rc = store_stat(st, ids[i], &size, &e)) < 0) {
-			fprintf(stderr, "arcad: pack %.16s: %s\n", ids[i], e.msg);
-			state = "error";
-		} else {
-			state = rc ? "present" : "absent";
-		}
-add:
 		json_array_append_new(out, json_pack("{s:s,s:s}", "id", ids[i], "state", state));
 	}
 	reply_json(c, 200, json_pack("{s:o}", "packs", out));
 	out = NULL;
-	goto done;
-fail:
-	reply_err(c, &e); /* the catalog could not tell */
 done:
 	json_decref(out);
 	free(ids);
