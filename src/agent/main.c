@@ -57,6 +57,7 @@ static void usage(FILE *f)
 		"  policy set --schedule HH:MM[,HH:MM[,HH:MM]] [--days mon,...]\n"
 		"      [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
 		"      [--path PATH]... [--include P]... [--exclude P]...\n"
+		"      [--verify-every DAYS --verify-sample PERCENT]\n"
 		"  agent                    the resident agent: backs up on the schedule\n"
 		"\n"
 		"Recovery (add --from-machine NAME [--passphrase-file F] [--wrapped-key KIT]\n"

@@ -526,11 +526,11 @@ static int run(struct vctx *v, json_t *points, struct err *e)
 				"without \"meta\"");
 			goto out;
 		}
+		v->res->points++; /* the one being walked counts in the progress */
 		if ((got = point_root(v, meta, &roots[i], &rstate[i], e)) < 0)
 			goto out;
 		if (got && collect(v, &roots[i], e))
 			goto out;
-		v->res->points++;
 	}
 	/* 2 and 3: catalog and store. */
 	if (check_catalog(v, e))
