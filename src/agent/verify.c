@@ -292,6 +292,57 @@ static int cmp_rd(const void *a, const void *b)
 	return x->offset < y->offset ? -1 : x->offset > y->offset;
 }
 
+/* Open the sealed bytes SEALED of chunk W, counting it read. */
+static void check_chunk(struct vctx *v, const struct rd *w, const uint8_t *sealed,
+			struct buf *plain)
+{
+	struct oval *ov = idmap_get(&v->objs, &w->id);
+	enum object_kind kind;
+	struct err oe;
+
+	buf_reset(plain);
+	if (object_open_ctx(v->r->cctx, v->r->keys, &w->id, sealed, w->length, &kind, plain,
+			    &oe) != 0 ||
+	    kind != OBJECT_DATA || plain->len != w->plain)
+		ov->state = ST_DAMAGED;
+	v->res->data_read++;
+	v->res->bytes_read += w->length;
+}
+
+/* The run W[0..N) lay in a pack that answered 404. The space collector may
+ * have moved its objects since they were located (the old file outlives
+ * its record only for a grace period): look each up again, once, and read
+ * it where it is now; one the catalog no longer places, or whose pack is
+ * still gone, is missing. 0, or -1 with E set when the service could not
+ * be asked. */
+static int read_moved(struct vctx *v, const struct rd *w, size_t n, struct buf *run,
+		      struct buf *plain, struct err *e)
+{
+	for (size_t x = 0; x < n; x++) {
+		struct rd now = w[x];
+		struct reply_loc l;
+		struct err fe;
+
+		if (repo_locate(v->r, &w[x].id, 1, &l, e))
+			return -1;
+		if (!l.found) {
+			((struct oval *)idmap_get(&v->objs, &w[x].id))->state = ST_NOT_CATALOG;
+			continue;
+		}
+		now.length = l.length;
+		if (repo_fetch(v->r, l.pack, l.offset, l.length, run, &fe) != 0) {
+			if (fe.code != ERR_NOT_FOUND) {
+				*e = fe;
+				return -1;
+			}
+			((struct oval *)idmap_get(&v->objs, &w[x].id))->state = ST_NO_PACK;
+			continue;
+		}
+		check_chunk(v, &now, run->data, plain);
+	}
+	return 0;
+}
+
 /* Step 4: read a random share of the located data objects. */
 static int read_data(struct vctx *v, struct err *e)
 {
@@ -330,7 +381,6 @@ static int read_data(struct vctx *v, struct err *e)
 		size_t j = i + 1;
 		uint64_t end = w[i].offset + w[i].length;
 		struct err fe;
-		int gone = 0;
 
 		while (j < k && w[j].pack == w[i].pack && w[j].offset >= end &&
 		       w[j].offset - end <= RUN_GAP &&
@@ -339,30 +389,14 @@ static int read_data(struct vctx *v, struct err *e)
 			j++;
 		}
 		if (repo_fetch(v->r, v->packs[w[i].pack - 1], w[i].offset, end - w[i].offset, &run,
-			       &fe) != 0) {
-			if (fe.code != ERR_NOT_FOUND) {
-				*e = fe;
-				goto out;
-			}
-			gone = 1; /* the store lost the pack since it was asked about */
-		}
-		for (size_t x = i; x < j; x++) {
-			struct oval *ov = idmap_get(&v->objs, &w[x].id);
-			enum object_kind kind;
-			struct err oe;
-
-			if (gone) {
-				ov->state = ST_NO_PACK;
-				continue;
-			}
-			buf_reset(&plain);
-			if (object_open_ctx(v->r->cctx, v->r->keys, &w[x].id,
-					    run.data + (w[x].offset - w[i].offset), w[x].length, &kind,
-					    &plain, &oe) != 0 ||
-			    kind != OBJECT_DATA || plain.len != w[x].plain)
-				ov->state = ST_DAMAGED;
-			v->res->data_read++;
-			v->res->bytes_read += w[x].length;
+			       &fe) == 0) {
+			for (size_t x = i; x < j; x++)
+				check_chunk(v, &w[x], run.data + (w[x].offset - w[i].offset), &plain);
+		} else if (fe.code != ERR_NOT_FOUND) {
+			*e = fe;
+			goto out;
+		} else if (read_moved(v, w + i, j - i, &run, &plain, e)) {
+			goto out;
 		}
 		progress(v, 0);
 		i = j;

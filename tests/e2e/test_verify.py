@@ -247,3 +247,35 @@ def test_another_machine_verifies_read_only(world, tmp_path):
     assert p.returncode == 8, (p.stdout, p.stderr)
     assert str(src / "big.bin") in {f["path"] for f in
                                     json.loads(p.stdout)["damaged_points"][0]["files"]}
+
+
+def test_a_pack_moved_meanwhile_is_looked_up_again(world, tmp_path):
+    """The space collector can move objects between the moment a verify
+    locates them and the moment it reads them (the old file goes after a
+    grace period): a pack that answers 404 is looked up again, not called
+    missing."""
+    a, _ = backed_up(world, tmp_path)
+    refused = set()
+
+    def answer(method, path, headers):
+        # The first large read of each pack (a run of chunks) finds it gone.
+        first, last = (int(x) for x in headers.get("Range", "bytes=0-0")[6:].split("-"))
+        if (method == "GET" and path.startswith("/api/v1/packs/") and path not in refused
+                and last - first > 100000):
+            refused.add(path)
+            return 404, {"error": {"code": "not_found", "message": "no such pack in this vault"}}
+        return None
+
+    relay = Relay(world.s, answer)
+    try:
+        conf_path = os.path.join(a.home, "agent.json")
+        with open(conf_path) as f:
+            conf = json.load(f)
+        conf["service_url"] = relay.url
+        with open(conf_path, "w") as f:
+            json.dump(conf, f)
+        rc, r = verify(a, "--read-data")
+        assert rc == 0 and r["data_read"] == r["data_objects"] > 0, r
+        assert refused, r
+    finally:
+        relay.stop()
