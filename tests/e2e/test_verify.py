@@ -129,6 +129,16 @@ def test_packs_present_endpoint(world, tmp_path):
     assert [p["id"] for p in ans["packs"]] == packs + [unknown]
     assert states[gone.name] == "absent" and states[unknown] == "unknown"
     assert all(states[p] == "present" for p in packs if p != gone.name)
+    # A machine of another vault learns nothing of these packs, and the
+    # store is not asked about them.
+    st, _, _ = world.s.call("POST", "/vaults", {"name": "other-vault", "region": "local-1"})
+    assert st == 201
+    st, xml, _ = world.s.call("POST", "/vaults/other-vault/credentials", raw=True)
+    creds = tmp_path / "other.VaultCredentials"
+    creds.write_bytes(xml)
+    b = world.register("elsewhere", creds=creds)
+    st, ans = machine_signed(world, b, "POST", "/packs/present", body, headers=JSON)[:2]
+    assert st == 200 and {p["state"] for p in ans["packs"]} == {"unknown"}, ans
     # Bad input is refused, saying what was wrong; the list is bounded.
     for bad, code, words in ((b'{"ids": "x"}', 400, "array"), (b'{"ids": ["zz"]}', 400, "64"),
                              (json.dumps({"ids": [unknown] * 1001}).encode(), 409,
