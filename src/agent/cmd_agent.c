@@ -4,7 +4,11 @@
  * policy it backs up the policy's selection, never two at once; a backup
  * that fails is retried with backoff until it succeeds or the next
  * scheduled time comes, and then it is reported to the service as missed
- * (an alert), so silence is noticed. It picks up policy changes from the
+ * (an alert), so silence is noticed. When the policy asks for a scheduled
+ * verification, it runs `arca verify --read-data --sample P` after a
+ * scheduled backup once "every_days" have passed since the last one
+ * (verify.json in the install folder says when), recorded on the service
+ * as a verify job. It picks up policy changes from the
  * service (keeping the last one it saw for when the service is away), and
  * logs to stderr, which systemd's journal keeps.
  */
@@ -27,6 +31,7 @@
 #include "schedule.h"
 #include "show.h"
 #include "state.h"
+#include "verify.h"
 
 #define POLICY_EVERY 300   /* seconds between policy checks */
 #define BACKOFF_FIRST 60   /* seconds before the first retry */
@@ -196,6 +201,60 @@ static int run_backup(struct state *s, json_t *policy, char *why, size_t size)
 	return rc;
 }
 
+#define VERIFY_FILE "verify.json"
+
+/* When the last scheduled verification ran (VERIFY_FILE in HOME), or 0
+ * for never (or a file that cannot be read: verifying once more is the
+ * safe side). */
+static int64_t verify_last(const char *home)
+{
+	char path[4200];
+	struct buf b = BUF_INIT;
+	json_t *j = NULL;
+	int64_t t = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", home, VERIFY_FILE);
+	if (access(path, F_OK) == 0 && state_read_file(path, 4096, &b, NULL) == 0 &&
+	    (j = json_loadb((const char *)b.data, b.len, 0, NULL)) != NULL &&
+	    json_is_integer(json_object_get(j, "last")))
+		t = json_integer_value(json_object_get(j, "last"));
+	json_decref(j);
+	buf_free(&b);
+	return t;
+}
+
+/* The scheduled verification of SCHED, when due at NOW. The outcome goes
+ * to the log and, as a verify job (an alert when it fails), to the
+ * service; one that could not run is tried again after the next backup. */
+static void maybe_verify(const char *home, const struct schedule *sched, int64_t now)
+{
+	struct verify_opts vo = { 1, sched->verify_sample, NULL };
+	struct verify_result res;
+	struct err e;
+	char text[64];
+
+	if (sched->verify_days == 0 || now - verify_last(home) < (int64_t)sched->verify_days * 86400)
+		return;
+	say("verifying the recovery points, reading %d%% of their data", sched->verify_sample);
+	if (verify_machine(home, NULL, NULL, NULL, NULL, 0, &vo, &res, &e) != 0) {
+		say("the verification could not run: %s", e.msg);
+		return;
+	}
+	if (res.damaged_points)
+		say("the verification found %llu damaged recovery points (%llu objects missing, "
+		    "%llu damaged): run 'arca verify' for the files",
+		    (unsigned long long)res.damaged_points, (unsigned long long)res.missing,
+		    (unsigned long long)res.damaged);
+	else
+		say("the verification found no damage: %llu recovery points, %llu objects, %llu "
+		    "chunks read, %.1f s", (unsigned long long)res.points,
+		    (unsigned long long)res.objects, (unsigned long long)res.data_read, res.seconds);
+	json_decref(res.report);
+	snprintf(text, sizeof(text), "{\"last\": %lld}\n", (long long)now);
+	if (state_write_file(home, VERIFY_FILE, text, strlen(text), 0600, &e) != 0)
+		say("cannot record when the verification ran: %s", e.msg);
+}
+
 /* Sleep until T (or a stop), waking every second. */
 static void sleep_until(int64_t t)
 {
@@ -311,6 +370,8 @@ int cmd_agent(int argc, char **argv)
 			}
 			if (report_missed(&s, slot, why) == 0)
 				n_missed--;
+		} else if (!stopping) {
+			maybe_verify(home, &sched, state_now());
 		}
 		last = slot;
 		state_free(&s);

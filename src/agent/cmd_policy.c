@@ -27,7 +27,7 @@ static const char usage_text[] =
 	"           [--keep-monthly N [--monthly-day 1..28|last]]\n"
 	"           [--keep-yearly N [--yearly-month 1..12] [--yearly-day 1..28|last]]\n"
 	"           [--path PATH]... [--include PATTERN]... [--exclude PATTERN]...\n"
-	"           [--json]\n"
+	"           [--verify-every DAYS --verify-sample PERCENT] [--json]\n"
 	"Keeping points for less long is up to a signed-in user (portal or API,\n"
 	"with the security PIN); a machine cannot do it.\n";
 
@@ -89,6 +89,10 @@ static void print_policy(json_t *p)
 	printf("), yearly %lld years\n", (long long)json_integer_value(json_object_get(p, "keep_yearly")));
 	printf("At most:    %lld recovery points\n",
 	       (long long)json_integer_value(json_object_get(p, "max_points")));
+	if ((v = json_object_get(p, "verify")) != NULL && json_is_object(v))
+		printf("Verify:     every %lld days, reading %lld%% of the data\n",
+		       (long long)json_integer_value(json_object_get(v, "every_days")),
+		       (long long)json_integer_value(json_object_get(v, "sample")));
 	if (json_object_get(p, "paths")) {
 		printf("Selection: ");
 		json_array_foreach(json_object_get(p, "paths"), i, v)
@@ -121,6 +125,8 @@ static const struct {
 	{ "--path", "paths", P_APPENDED },
 	{ "--include", "include", P_APPENDED },
 	{ "--exclude", "exclude", P_APPENDED },
+	{ "--verify-every", "verify.every_days", P_INTEGER },
+	{ "--verify-sample", "verify.sample", P_INTEGER },
 };
 #define N_POPTS (sizeof(popts) / sizeof(popts[0]))
 
@@ -147,6 +153,14 @@ static int policy_body(const struct pvals *v, json_t *body)
 			if (*end || end == x) {
 				fprintf(stderr, "arca policy: %s takes a whole number\n", popts[k].opt);
 				return -1;
+			}
+			if (strncmp(popts[k].key, "verify.", 7) == 0) { /* a member of "verify" */
+				json_t *o = json_object_get(body, "verify");
+
+				if (o == NULL)
+					json_object_set_new(body, "verify", o = json_object());
+				json_object_set_new(o, popts[k].key + 7, json_integer(n));
+				break;
 			}
 			json_object_set_new(body, popts[k].key, json_integer(n));
 			break;

@@ -2,7 +2,8 @@
  * cmd_restore.c: the recovery commands: `arca recovery-points`, `arca ls`,
  * `arca find` and `arca restore`, on this machine's data or, with
  * --from-machine NAME and that machine's passphrase, on another machine's
- * data of the same vault (read only).
+ * data of the same vault (read only); and `arca verify`, whether the
+ * points can be restored (verify.h), also run by the resident agent.
  */
 #include <fnmatch.h>
 #include <limits.h>
@@ -28,6 +29,7 @@
 #include "snapshot.h"
 #include "state.h"
 #include "term.h"
+#include "verify.h"
 
 int abs_path(const char *path, char *out, size_t size);
 
@@ -606,5 +608,183 @@ out:
 		free(paths[i]);
 	snapshot_close(sn);
 	ctx_free(&x);
+	return rc;
+}
+
+/* The JSON of a verify's result (docs/AGENT.md), REPORT included. */
+static json_t *verify_json(const struct verify_result *r, const struct verify_opts *vo)
+{
+	return json_pack("{s:s,s:b,s:f,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:f,s:O}", "status",
+			 r->damaged_points ? "damaged" : "ok", "read_data", vo->read_data,
+			 "sample", vo->read_data ? vo->sample : 0.0, "points",
+			 (json_int_t)r->points, "objects", (json_int_t)r->objects, "trees",
+			 (json_int_t)r->trees, "data_objects", (json_int_t)r->data_objects,
+			 "data_read", (json_int_t)r->data_read, "bytes_read",
+			 (json_int_t)r->bytes_read, "packs", (json_int_t)r->packs, "missing",
+			 (json_int_t)r->missing, "damaged", (json_int_t)r->damaged, "duration",
+			 r->seconds, "damaged_points", r->report);
+}
+
+/* Record a verify on the service as a job of kind "verify": complete when
+ * it found nothing, failed (which raises a verify.failed alert) when it
+ * found damage or could not run. Best effort: the result stands either way. */
+static void verify_job(struct client *c, json_t *job, const struct verify_result *r,
+		       const struct verify_opts *vo, const struct err *fail)
+{
+	json_t *end, *rep, *ans;
+	char path[128];
+	struct err je;
+
+	if (job == NULL || reply_id(job, "id", NULL) == NULL)
+		return;
+	if (fail) {
+		rep = json_pack("{s:s}", "error", fail->msg);
+	} else {
+		json_t *pts = json_array(), *p;
+		size_t i;
+
+		json_array_foreach(r->report, i, p)
+			json_array_append(pts, json_object_get(p, "id"));
+		rep = json_pack("{s:{s:b,s:f,s:I,s:I,s:I,s:I,s:I,s:o}}", "verify", "read_data",
+				vo->read_data, "sample", vo->read_data ? vo->sample : 0.0, "points",
+				(json_int_t)r->points, "objects", (json_int_t)r->objects,
+				"data_read", (json_int_t)r->data_read, "missing",
+				(json_int_t)r->missing, "damaged", (json_int_t)r->damaged,
+				"damaged_points", pts);
+	}
+	end = json_pack("{s:s,s:I,s:I,s:o}", "status",
+			fail || r->damaged_points ? "failed" : "complete", "files",
+			(json_int_t)(fail ? 0 : r->objects), "bytes_read",
+			(json_int_t)(fail ? 0 : r->bytes_read), "report", rep);
+	snprintf(path, sizeof(path), "/jobs/%s", reply_id(job, "id", NULL));
+	if ((ans = client_json(c, "PATCH", path, end, NULL, NULL, &je)) == NULL)
+		fprintf(stderr, "arca verify: note: the outcome was not recorded on the service: "
+			"%s\n", je.msg);
+	json_decref(ans);
+	json_decref(end);
+}
+
+int verify_machine(const char *home, const char *from, const char *pass_file,
+		   const char *wrapped, char *const *names, size_t n_names,
+		   const struct verify_opts *vo, struct verify_result *res, struct err *e)
+{
+	struct rctx x;
+	json_t *pts = NULL, *job = NULL, *jb;
+	int rc = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (ctx_open(&x, home, from, pass_file, wrapped, e))
+		goto out;
+	if (n_names == 0) {
+		pts = json_incref(x.points);
+	} else {
+		pts = json_array();
+		for (size_t i = 0; i < n_names; i++) {
+			json_t *p = find_point(&x, names[i], e);
+
+			if (p == NULL)
+				goto out;
+			json_array_append(pts, p);
+		}
+	}
+	jb = json_pack("{s:s}", "kind", "verify");
+	job = client_json(x.c, "POST", "/jobs", jb, NULL, NULL, NULL);
+	json_decref(jb);
+	rc = verify_run(&x.repo, pts, vo, res, e);
+	verify_job(x.c, job, res, vo, rc ? e : NULL);
+out:
+	json_decref(job);
+	json_decref(pts);
+	ctx_free(&x);
+	return rc;
+}
+
+int cmd_verify(int argc, char **argv)
+{
+	const char *home = STATE_HOME_DEFAULT, *from = NULL, *pass_file = NULL, *wrapped = NULL;
+	const char *sample = NULL;
+	int json = 0, read_data = 0, rc;
+	const struct opt table[] = {
+		{ "--json", OPT_FLAG, &json },
+		{ "--home", OPT_VALUE, &home },
+		{ "--read-data", OPT_FLAG, &read_data },
+		{ "--sample", OPT_VALUE, &sample },
+		{ "--from-machine", OPT_VALUE, &from },
+		{ "--passphrase-file", OPT_VALUE, &pass_file },
+		{ "--wrapped-key", OPT_VALUE, &wrapped },
+		{ NULL, OPT_FLAG, NULL },
+	};
+	struct opt_list pos = { NULL, 0 };
+	struct verify_opts vo = { 0, 100, NULL };
+	struct verify_events ev;
+	struct verify_result res;
+	struct show sh;
+	struct err e;
+
+	if (opt_parse(table, argc, argv, 1, &pos, &e) != 0) {
+		fprintf(stderr, "arca verify: %s\n", e.msg);
+		opt_list_free(&pos);
+		return EXIT_USAGE;
+	}
+	if (sample) {
+		char *end;
+
+		vo.sample = strtod(sample, &end);
+		if (!read_data || end == sample || *end != '\0' || !(vo.sample > 0 && vo.sample <= 100)) {
+			fprintf(stderr, "arca verify: --sample takes a percentage above 0 and up to 100 "
+				"of the data objects to read, with --read-data\n");
+			opt_list_free(&pos);
+			return EXIT_USAGE;
+		}
+	}
+	vo.read_data = read_data;
+	show_init(&sh, "verify", !json && isatty(STDERR_FILENO));
+	show_verify_events(&sh, &ev);
+	vo.ev = &ev;
+	err_clear(&e);
+	if (verify_machine(home, from, pass_file, wrapped, pos.v, pos.n, &vo, &res, &e) != 0) {
+		show_end(&sh);
+		cmd_error("verify", json, &e);
+		opt_list_free(&pos);
+		return exit_of(&e);
+	}
+	opt_list_free(&pos);
+	rc = res.damaged_points ? EXIT_DAMAGED : EXIT_OK;
+	if (json) {
+		json_t *j = verify_json(&res, &vo);
+
+		cmd_print_json(j);
+		json_decref(j);
+	} else {
+		json_t *p, *f;
+		size_t i, k;
+
+		json_array_foreach(res.report, i, p) {
+			printf("Recovery point %s (%s) is damaged:\n",
+			       json_string_value(json_object_get(p, "id")),
+			       json_string_value(json_object_get(p, "created")) ?
+				       json_string_value(json_object_get(p, "created")) : "?");
+			json_array_foreach(json_object_get(p, "files"), k, f)
+				printf("  %s: %s\n", json_string_value(json_object_get(f, "path")),
+				       json_string_value(json_object_get(f, "problem")));
+			if (json_integer_value(json_object_get(p, "more_files")))
+				printf("  and %lld more paths\n",
+				       (long long)json_integer_value(json_object_get(p, "more_files")));
+		}
+		printf("Verified %llu recovery points: %llu objects (%llu file chunks) in the "
+		       "catalog and the store", (unsigned long long)res.points,
+		       (unsigned long long)res.objects, (unsigned long long)res.data_objects);
+		if (vo.read_data)
+			printf(", %llu chunks read and authenticated (%llu bytes)",
+			       (unsigned long long)res.data_read, (unsigned long long)res.bytes_read);
+		printf(", in %.1f s.\n", res.seconds);
+		if (rc)
+			printf("%llu recovery points are damaged: %llu objects missing, %llu damaged.\n",
+			       (unsigned long long)res.damaged_points, (unsigned long long)res.missing,
+			       (unsigned long long)res.damaged);
+		else
+			printf("No damage found.\n");
+	}
+	json_decref(res.report);
 	return rc;
 }

@@ -15,6 +15,7 @@ enum {
 	EXIT_PARTIAL = 5,      /* done, but some files were skipped or could not be restored */
 	EXIT_PASSPHRASE = 6,   /* the passphrase is wrong or breaks the rules */
 	EXIT_CACHE_SPACE = 7,  /* the cache folder has less free space than the backup needs */
+	EXIT_DAMAGED = 8,      /* verify ran and found damaged recovery points (listed) */
 };
 
 #endif

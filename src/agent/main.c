@@ -57,6 +57,7 @@ static void usage(FILE *f)
 		"  policy set --schedule HH:MM[,HH:MM[,HH:MM]] [--days mon,...]\n"
 		"      [--keep-daily N] [--keep-weekly N] [--keep-monthly N] [--keep-yearly N]\n"
 		"      [--path PATH]... [--include P]... [--exclude P]...\n"
+		"      [--verify-every DAYS --verify-sample PERCENT]\n"
 		"  agent                    the resident agent: backs up on the schedule\n"
 		"\n"
 		"Recovery (add --from-machine NAME [--passphrase-file F] [--wrapped-key KIT]\n"
@@ -66,6 +67,8 @@ static void usage(FILE *f)
 		"  find PATTERN             find files across recovery points\n"
 		"  restore POINT [PATH...] --target DIR\n"
 		"      [--on-conflict overwrite|keep-both|skip] [--no-permissions]\n"
+		"  verify [--read-data [--sample PERCENT]] [POINT...]\n"
+		"                           check that recovery points can be restored\n"
 		"  POINT is 'latest' or a recovery point id (or a unique prefix of one)\n"
 		"\n"
 		"  version                  print the agent's version\n"
@@ -81,7 +84,8 @@ static void usage(FILE *f)
 		"  4  vault credentials expired\n"
 		"  5  partial: done, but some entries were skipped or not restored (listed)\n"
 		"  6  the passphrase is wrong or breaks the rules\n"
-		"  7  the cache folder has less free space than the backup needs\n",
+		"  7  the cache folder has less free space than the backup needs\n"
+		"  8  verify found damaged recovery points (listed)\n",
 		ARCA_VERSION);
 }
 
@@ -116,6 +120,7 @@ int main(int argc, char **argv)
 		{ "recovery-points", cmd_recovery_points }, { "ls", cmd_ls },
 		{ "find", cmd_find },                 { "restore", cmd_restore },
 		{ "policy", cmd_policy },             { "agent", cmd_agent },
+		{ "verify", cmd_verify },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

@@ -127,6 +127,35 @@ out:
 	return rc;
 }
 
+int reply_present(json_t *ans, const char *const *packs, size_t n,
+		  enum reply_pack_state *state, struct err *e)
+{
+	static const char *const names[] = { "present", "absent", "unknown", "error" };
+	json_t *list = json_object_get(ans, "packs"), *v;
+	size_t k;
+
+	if (!json_is_array(list) || json_array_size(list) != n)
+		return err_set(e, ERR_CORRUPT, "the service's answer to POST /packs/present has no "
+			       "\"packs\" list of one entry per pack asked");
+	json_array_foreach(list, k, v) {
+		const char *id = json_string_value(json_object_get(v, "id"));
+		const char *st = json_string_value(json_object_get(v, "state"));
+		size_t i;
+
+		if (id == NULL || strcmp(id, packs[k]) != 0)
+			return err_set(e, ERR_CORRUPT, "the service's answer to POST /packs/present: "
+				       "entry %zu is not the pack asked there", k + 1);
+		for (i = 0; i < 4 && (st == NULL || strcmp(st, names[i]) != 0); i++)
+			;
+		if (i == 4)
+			return err_set(e, ERR_CORRUPT, "the service's answer to POST /packs/present: "
+				       "entry %zu has no state present, absent, unknown or error",
+				       k + 1);
+		state[k] = (enum reply_pack_state)(REPLY_PACK_PRESENT + i);
+	}
+	return 0;
+}
+
 int reply_missing(json_t *ans, const struct objid *ids, size_t n, bool *missing,
 		  struct err *e)
 {

@@ -38,6 +38,21 @@ struct reply_loc {
 int reply_locate(json_t *ans, const struct objid *ids, size_t n, struct reply_loc *loc,
 		 struct err *e);
 
+/* What the service's store says of a pack (POST /packs/present). */
+enum reply_pack_state {
+	REPLY_PACK_PRESENT = 1, /* the store has the pack's file */
+	REPLY_PACK_ABSENT,      /* the store has no such file */
+	REPLY_PACK_UNKNOWN,     /* the catalog holds no such pack of this vault */
+	REPLY_PACK_ERROR,       /* the store could not tell (an I/O error) */
+};
+
+/* POST /packs/present's answer ANS to the N pack ids PACKS (64 lowercase
+ * hex digits each): one entry per id, in the order asked, {"id", "state":
+ * "present"|"absent"|"unknown"|"error"}. Fills STATE[i]. 0, or -1 with E
+ * set (ERR_CORRUPT naming the entry) for any other answer. */
+int reply_present(json_t *ans, const char *const *packs, size_t n,
+		  enum reply_pack_state *state, struct err *e);
+
 /* POST /objects/missing's answer ANS to the N ids IDS: MISSING[i] is set
  * for each asked id the answer lists (any order; one entry per asked
  * occurrence), cleared for the others. 0 or -1. */

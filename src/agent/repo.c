@@ -205,6 +205,21 @@ static int cache_get(struct tree_cache *tc, const struct objid *id, struct buf *
 	return rc;
 }
 
+/* Whether TC holds a record of ID. */
+static int cache_has(struct tree_cache *tc, const struct objid *id)
+{
+	const uint64_t *v;
+	int has = 0;
+
+	if (tc == NULL)
+		return 0;
+	pthread_mutex_lock(&tc->mu);
+	if (tc_open(tc) == 0 && (v = idmap_get(&tc->at, id)) != NULL && v[1] > 0)
+		has = 1;
+	pthread_mutex_unlock(&tc->mu);
+	return has;
+}
+
 /* Forget a damaged record (a later put appends a good one). */
 static void cache_drop(struct tree_cache *tc, const struct objid *id)
 {
@@ -311,7 +326,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 	int cached = 0, rc = -1;
 
 	objid_to_hex(id, hex);
-	if (want != OBJECT_DATA && cache_get(r->tc, id, &sealed) == 0)
+	if (want != OBJECT_DATA && !r->fresh && cache_get(r->tc, id, &sealed) == 0)
 		cached = 1;
 	if (!cached && locate_fetch(r, id, &sealed, e))
 		goto out;
@@ -328,7 +343,7 @@ int repo_read(struct repo *r, const struct objid *id, enum object_kind want, str
 		err_set(e, ERR_CORRUPT, "object %.16s is of kind %d, not %d", hex, kind, want);
 		goto out;
 	}
-	if (!cached && want != OBJECT_DATA)
+	if (!cached && want != OBJECT_DATA && !(r->fresh && cache_has(r->tc, id)))
 		repo_cache_put(r->tc, id, sealed.data, sealed.len);
 	rc = 0;
 out:
@@ -365,6 +380,21 @@ json_t *repo_meta(struct repo *r, const char *meta_hex, struct err *e)
 out:
 	buf_free(&plain);
 	return j;
+}
+
+int repo_locate(struct repo *r, const struct objid *ids, size_t n, struct reply_loc *loc,
+		struct err *e)
+{
+	return locate(r, ids, n, loc, e);
+}
+
+int repo_fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, struct buf *out,
+	       struct err *e)
+{
+	buf_reset(out);
+	if (len == 0)
+		return err_set(e, ERR_INVALID, "an empty range of pack %.16s", pack);
+	return fetch(r, pack, off, len, out, e);
 }
 
 /* Objects fetched ahead: each id's slice of one of the fetched ranges. */

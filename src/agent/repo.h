@@ -17,6 +17,7 @@
 #include "client.h"
 #include "err.h"
 #include "keys.h"
+#include "reply.h"
 #include "object.h"
 #include "tree.h"
 
@@ -41,6 +42,9 @@ struct repo {
 	struct tree_cache *tc; /* the tree cache (not owned), or NULL for none */
 	struct compress_ctx *cctx;
 	struct repo_pre *pre; /* objects fetched ahead (repo_prefetch) */
+	int fresh; /* read trees and records from the service, not the cache
+		    * (a verify that must see the service's copy); the cache is
+		    * still filled with what is read */
 };
 
 /* Open R's sealed object ID of kind WANT into OUT. */
@@ -59,6 +63,18 @@ typedef int (*repo_chunk_fn)(void *arg, size_t i, const uint8_t *plain, size_t l
  * Returns 0, or -1 when FN stopped or the service could not be asked. */
 int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e);
+
+/* Where the N objects IDS lie (POST /objects/locate, in batches): LOC[i]
+ * found or not. 0, or -1 with E set when the service could not be asked
+ * or answered wrongly: never "not found" for an error. */
+int repo_locate(struct repo *r, const struct objid *ids, size_t n, struct reply_loc *loc,
+		struct err *e);
+/* Fetch bytes [OFF, OFF+LEN) of pack PACK (a range request) into OUT,
+ * replacing what it held. 0, or -1 with E set: ERR_NOT_FOUND when the
+ * service answered 404 (the pack is not there), ERR_CORRUPT for a short
+ * answer, another code when it could not be asked. */
+int repo_fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, struct buf *out,
+	       struct err *e);
 
 /* Fetch the sealed objects IDS ahead, up to MAX_BYTES, in as few range
  * requests as their places allow (neighbours in a pack come in one), so

@@ -17,6 +17,23 @@ static int two_digits(const char *p)
 	return (p[0] - '0') * 10 + (p[1] - '0');
 }
 
+/* "verify": null or absent (none), or {"every_days": 1..365, "sample": 1..100}. */
+static int verify_parse(json_t *v, struct schedule *s, struct err *e)
+{
+	json_t *d = json_object_get(v, "every_days"), *p = json_object_get(v, "sample");
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (!json_is_object(v) || !json_is_integer(d) || !json_is_integer(p) ||
+	    json_integer_value(d) < 1 || json_integer_value(d) > 365 ||
+	    json_integer_value(p) < 1 || json_integer_value(p) > 100)
+		return err_set(e, ERR_CORRUPT, "the policy's \"verify\" is not {\"every_days\": 1 "
+			       "to 365, \"sample\": 1 to 100}");
+	s->verify_days = (int)json_integer_value(d);
+	s->verify_sample = (int)json_integer_value(p);
+	return 0;
+}
+
 int schedule_parse(json_t *policy, struct schedule *s, struct err *e)
 {
 	json_t *times = json_object_get(policy, "schedule"), *days = json_object_get(policy, "days");
@@ -56,7 +73,7 @@ int schedule_parse(json_t *policy, struct schedule *s, struct err *e)
 	}
 	if (s->days == 0)
 		s->days = 0x7f;
-	return 0;
+	return verify_parse(json_object_get(policy, "verify"), s, e);
 }
 
 int64_t schedule_next(const struct schedule *s, int64_t t)

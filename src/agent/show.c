@@ -123,6 +123,27 @@ void show_restore_events(struct show *sh, struct restore_events *ev)
 	ev->progress = restore_progress;
 }
 
+static void verify_progress(void *ctx, const struct verify_result *r, double t, int last)
+{
+	struct show *sh = ctx;
+	char done[32], rate[32];
+
+	if (!due(sh, last))
+		return;
+	human((double)r->bytes_read, done, sizeof(done));
+	human(t > 0 ? (double)r->bytes_read / t : 0, rate, sizeof(rate));
+	fprintf(stderr, "\r\033[K%llu points, %llu objects, %llu chunks read, %s read, %s/s",
+		(unsigned long long)r->points, (unsigned long long)r->objects,
+		(unsigned long long)r->data_read, done, rate);
+	finish_line(sh, last);
+}
+
+void show_verify_events(struct show *sh, struct verify_events *ev)
+{
+	ev->ctx = sh;
+	ev->progress = verify_progress;
+}
+
 void show_end(struct show *sh)
 {
 	if (sh->drawn)

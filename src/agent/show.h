@@ -11,6 +11,7 @@
 
 #include "backup.h"
 #include "restore.h"
+#include "verify.h"
 
 struct show {
 	const char *cmd;      /* the command word in messages: "backup", "restore" */
@@ -30,6 +31,10 @@ void show_backup_events(struct show *sh, struct backup_events *ev);
 /* Events that show a restore: failed entries on stderr and the progress
  * line when SH has one. */
 void show_restore_events(struct show *sh, struct restore_events *ev);
+
+/* Events that show a verify: the progress line (objects and bytes
+ * checked, rate) when SH has one. */
+void show_verify_events(struct show *sh, struct verify_events *ev);
 
 /* End a progress line left open (an engine that failed midway), so the next
  * message starts on a line of its own. */

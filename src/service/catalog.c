@@ -450,6 +450,12 @@ int catalog_job_end(struct catalog *c, const char *machine_id, const struct job 
 	return c->ops->job_end(c->b, machine_id, j, now, alert, e);
 }
 
+int catalog_job_kind(struct catalog *c, const char *machine_id, const char *job_id,
+		     char kind[16], struct err *e)
+{
+	return c->ops->job_kind(c->b, machine_id, job_id, kind, e);
+}
+
 int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
 		     size_t *n, struct err *e)
 {

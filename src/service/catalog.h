@@ -168,7 +168,7 @@ struct job {
 	catalog_id id;
 	catalog_id machine_id;
 	char machine[65];
-	char kind[16];    /* "backup" or "restore" */
+	char kind[16];    /* "backup", "restore" or "verify" */
 	char status[16];  /* "running", "complete", "partial", "failed" */
 	int64_t started, ended;
 	int64_t files, bytes_read, bytes_stored;
@@ -625,6 +625,11 @@ struct catalog_ops {
 	 * ERR_NOT_FOUND for another machine's or an ended job. */
 	int (*job_end)(struct catalog_backend *b, const char *machine_id, const struct job *j,
 		       int64_t now, const struct job_alert *alert, struct err *e);
+	/* The kind of the machine's job ID ("backup", "restore" or "verify")
+	 * into KIND. ERR_NOT_FOUND for another machine's or an unknown job,
+	 * or ERR_IO. */
+	int (*job_kind)(struct catalog_backend *b, const char *machine_id, const char *job_id,
+			char kind[16], struct err *e);
 	/* The newest LIMIT jobs of a vault's machines, reports included
 	 * (*OUT: caller frees with catalog_job_list_free). */
 	int (*job_list)(struct catalog_backend *b, const char *vault_id, int limit, struct job **out,
@@ -827,6 +832,8 @@ int catalog_job_start(struct catalog *c, const char *machine_id, const char *kin
 		      struct job *j, struct err *e);
 int catalog_job_end(struct catalog *c, const char *machine_id, const struct job *j, int64_t now,
 		    const struct job_alert *alert, struct err *e);
+int catalog_job_kind(struct catalog *c, const char *machine_id, const char *job_id,
+		     char kind[16], struct err *e);
 int catalog_job_list(struct catalog *c, const char *vault_id, int limit, struct job **out,
 		     size_t *n, struct err *e);
 int catalog_usage(struct catalog *c, const char *vault_id, struct usage **out, size_t *n,

@@ -2545,6 +2545,29 @@ static int sq_usage(struct catalog_backend *c, const char *vault_id, struct usag
 		       sizeof(**out), usage_fill, NULL, (void **)out, n, e);
 }
 
+static int sq_job_kind(struct catalog_backend *c, const char *machine_id, const char *job_id,
+		       char kind[16], struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1, r;
+
+	kind[0] = '\0';
+	LOCK(c);
+	if ((st = prep(c, "SELECT kind FROM jobs WHERE id = ? AND machine_id = ?", e))) {
+		bind_text(st, 1, job_id);
+		bind_text(st, 2, machine_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(kind, 16, st, 0);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no job %.40s of this machine", job_id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
 static int sq_policy_get(struct catalog_backend *c, const char *machine_id, char **json,
 			 struct err *e)
 {
@@ -3450,6 +3473,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.alert_list = sq_alert_list,
 	.job_start = sq_job_start,
 	.job_end = sq_job_end,
+	.job_kind = sq_job_kind,
 	.job_list = sq_job_list,
 	.usage = sq_usage,
 	.policy_get = sq_policy_get,

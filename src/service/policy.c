@@ -107,6 +107,36 @@ bad:
 	return 0;
 }
 
+/* The scheduled verification: {"every_days": N, "sample": P}, both
+ * required when "verify" is given; null or absent for none. */
+static int verify_opt(json_t *j, struct policy *p, struct err *e)
+{
+	json_t *v = json_object_get(j, "verify"), *d, *s;
+	const char *k;
+	json_t *x;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	d = json_object_get(v, "every_days");
+	s = json_object_get(v, "sample");
+	if (!json_is_object(v) || !json_is_integer(d) || !json_is_integer(s))
+		return err_set(e, ERR_INVALID, "\"verify\" must be {\"every_days\": N, \"sample\": "
+			       "PERCENT} (whole numbers), or null for no scheduled verification");
+	json_object_foreach(v, k, x)
+		if (strcmp(k, "every_days") != 0 && strcmp(k, "sample") != 0)
+			return err_set(e, ERR_INVALID, "\"verify\" has only \"every_days\" and "
+				       "\"sample\"; \"%.64s\" is not one of them", k);
+	if (json_integer_value(d) < 1 || json_integer_value(d) > POLICY_VERIFY_DAYS_MAX)
+		return err_set(e, ERR_INVALID, "\"verify\".\"every_days\" must be from 1 to %d days",
+			       POLICY_VERIFY_DAYS_MAX);
+	if (json_integer_value(s) < 1 || json_integer_value(s) > 100)
+		return err_set(e, ERR_INVALID, "\"verify\".\"sample\" must be a percentage from 1 "
+			       "to 100 of the data read back");
+	p->verify_every_days = (int)json_integer_value(d);
+	p->verify_sample = (int)json_integer_value(s);
+	return 0;
+}
+
 void policy_clear(struct policy *p)
 {
 	json_decref(p->selection);
@@ -173,7 +203,7 @@ static int parse(json_t *j, struct policy *p, struct err *e)
 			p->days |= 1u << k;
 		}
 	}
-	if (anchors(j, p, e) || selection(j, p, e))
+	if (anchors(j, p, e) || selection(j, p, e) || verify_opt(j, p, e))
 		return -1;
 	if (keep(j, "keep_daily", 7, &p->keep_daily, e) || keep(j, "keep_weekly", 4, &p->keep_weekly, e) ||
 	    keep(j, "keep_monthly", 3, &p->keep_monthly, e) || keep(j, "keep_yearly", 1, &p->keep_yearly, e))
@@ -238,6 +268,10 @@ char *policy_json(const struct policy *p)
 		      "max_points", policy_max_points(p));
 	if (o && p->selection)
 		json_object_update(o, p->selection);
+	if (o && p->verify_every_days)
+		json_object_set_new(o, "verify", json_pack("{s:i,s:i}", "every_days",
+							   p->verify_every_days, "sample",
+							   p->verify_sample));
 	s = o ? json_dumps(o, JSON_COMPACT) : NULL;
 	json_decref(o);
 	return s;

@@ -30,14 +30,19 @@ struct policy {
 	int monthly_day;                    /* 1..28, or 0 for the last day (default 1) */
 	int yearly_month, yearly_day;       /* 1..12 and 1..28 or 0 = last (default 1, 1) */
 	json_t *selection; /* {"paths", "include", "exclude"} as given, or NULL; owned */
+	int verify_every_days; /* a scheduled verify every N days (1..POLICY_VERIFY_DAYS_MAX), 0 none */
+	int verify_sample;     /* its share of data objects read, percent (1..100) */
 };
+
+#define POLICY_VERIFY_DAYS_MAX 365
 
 /* Parse and check a policy from its JSON object J:
  * {"schedule": ["HH:MM", ...], "days": ["mon", ...] (optional, default every
  * day), "keep_daily": N, "keep_weekly": N, "keep_monthly": N, "keep_yearly": N,
  * "weekly_day": "sun", "monthly_day": 1 | "last", "yearly_month": 1,
- * "yearly_day": 1 | "last", "paths": [...], "include": [...], "exclude": [...]}
- * (the anchors and the selection optional). 0, or -1 with ERR_INVALID (a
+ * "yearly_day": 1 | "last", "paths": [...], "include": [...], "exclude": [...],
+ * "verify": {"every_days": 1..365, "sample": 1..100}} (the anchors, the
+ * selection and the scheduled verify optional; "verify": null is none). 0, or -1 with ERR_INVALID (a
  * rule, named) or ERR_LIMIT (3 a day, 366 points). Release with
  * policy_clear. */
 int policy_parse(json_t *j, struct policy *p, struct err *e);

@@ -237,6 +237,16 @@ test("a policy with four backups a day is refused; a valid one is saved and sche
   r = await pageFetch(page, "GET", `/vaults/${VAULT}/machines/web-01/policy`);
   assert.deepEqual(r.body.schedule, ["09:30", "21:00"]);
   assert.equal(r.body.keep_daily, 14);
+  assert.equal(r.body.verify, undefined, "no scheduled verification unless asked for");
+  // A scheduled verification, saved and shown.
+  await page.getByLabel(/Verify the recovery points/).check();
+  await page.getByLabel("Every (days)").fill("7");
+  await page.getByLabel(/Data read back/).fill("5");
+  await page.getByRole("button", { name: "Save policy" }).click();
+  await page.getByText(/Verifies every 7 days, reading 5% of the data/).waitFor();
+  await shot(page, SUITE, "policy-verify-saved");
+  r = await pageFetch(page, "GET", `/vaults/${VAULT}/machines/web-01/policy`);
+  assert.deepEqual(r.body.verify, { every_days: 7, sample: 5 });
   await go(`#/vault/${VAULT}/machines`);
   const m = await page.getByRole("row", { name: /web-01/ }).innerText();
   assert.doesNotMatch(m, /no schedule set/);

@@ -476,7 +476,7 @@ class Relay:
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = relay
+            do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = relay
 
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True

@@ -207,6 +207,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		break;
 	}
 	}
+	/* Every input is also an answer to POST /packs/present. */
+	{
+		static const char *const packs[] = {
+			"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+			"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+		};
+		enum reply_pack_state st[2];
+
+		if (reply_present(j, packs, 2, st, &e) != 0) {
+			if (e.code != ERR_CORRUPT)
+				abort();
+		} else {
+			for (int i = 0; i < 2; i++)
+				if (st[i] < REPLY_PACK_PRESENT || st[i] > REPLY_PACK_ERROR)
+					abort();
+		}
+	}
 	json_decref(j);
 	return 0;
 }

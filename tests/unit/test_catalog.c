@@ -520,6 +520,27 @@ static void test_lease_renew_and_release(void **state)
 }
 
 
+static void test_job_kind(void **state)
+{
+	struct fx *f = *state;
+	struct job j;
+	struct err e;
+	char kind[16];
+
+	assert_int_equal(catalog_job_start(f->c, f->m.id, "verify", 1000, &j, NULL), 0);
+	assert_int_equal(catalog_job_kind(f->c, f->m.id, j.id, kind, NULL), 0);
+	assert_string_equal(kind, "verify");
+	assert_int_equal(catalog_job_kind(f->c, "no-such-machine", j.id, kind, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_job_kind(f->c, f->m.id, "no-such-job", kind, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* An ended job keeps its kind. */
+	snprintf(j.status, sizeof(j.status), "failed");
+	assert_int_equal(catalog_job_end(f->c, f->m.id, &j, 1001, NULL, NULL), 0);
+	assert_int_equal(catalog_job_kind(f->c, f->m.id, j.id, kind, NULL), 0);
+	assert_string_equal(kind, "verify");
+}
+
 static void test_nonces(void **state)
 {
 	struct fx *f = *state;
@@ -638,6 +659,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rules_come_from_above, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_job_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_purged_machine_packs_are_doomed, setup, teardown),

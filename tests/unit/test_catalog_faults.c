@@ -503,6 +503,27 @@ static int r_policy(struct catalog *c, struct ans *a, struct err *e)
 	return 0;
 }
 
+/* A job's kind: the machine's own, and another machine's refused. */
+static int r_job_kind(struct catalog *c, struct ans *a, struct err *e)
+{
+	char kind[16];
+	struct err ne;
+
+	if (catalog_job_kind(c, m1, job_run, kind, e) != 0)
+		return -1;
+	say(a, "%s", kind);
+	/* Not found is an answer only when the catalog could read: a failed
+	 * read must not pass for "no such job". */
+	if (catalog_job_kind(c, m2, job_run, kind, &ne) == 0)
+		return err_set(e, ERR_INVALID, "another machine's job has a kind for it");
+	if (ne.code != ERR_NOT_FOUND) {
+		*e = ne;
+		return -1;
+	}
+	say(a, " other: not found");
+	return 0;
+}
+
 /* Everything the catalog says, for comparing states. */
 static int describe(struct catalog *c, struct ans *a)
 {
@@ -941,6 +962,7 @@ static const struct call calls[] = {
 	{ "point_list all", l_points1, false, false },
 	{ "point_list", l_points2, false, false },
 	{ "job_list", l_jobs, false, false },
+	{ "job_kind", r_job_kind, false, false },
 	{ "usage", l_usage, false, false },
 	{ "policy and missed backups", r_policy, false, false },
 	{ "policy_machines", l_policy_machines, false, false },

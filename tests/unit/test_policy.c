@@ -83,6 +83,52 @@ static void test_refusals(void **state)
 	assert_int_equal(policy_max_points(&p), 366);
 }
 
+static void test_scheduled_verify(void **state)
+{
+	(void)state;
+	static const char *const bad[] = {
+		"\"verify\":1", "\"verify\":{}", "\"verify\":{\"every_days\":7}",
+		"\"verify\":{\"sample\":5}", "\"verify\":{\"every_days\":0,\"sample\":5}",
+		"\"verify\":{\"every_days\":366,\"sample\":5}",
+		"\"verify\":{\"every_days\":7,\"sample\":0}",
+		"\"verify\":{\"every_days\":7,\"sample\":101}",
+		"\"verify\":{\"every_days\":7,\"sample\":\"5\"}",
+		"\"verify\":{\"every_days\":7.5,\"sample\":5}",
+		"\"verify\":{\"every_days\":7,\"sample\":5,\"at\":\"mon\"}",
+	};
+	struct policy p;
+	struct err e;
+	char text[256], *s;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "{\"schedule\":[\"12:00\"],\"keep_daily\":7,%s}", bad[i]);
+		err_clear(&e);
+		assert_int_equal(parse(text, &p, &e), -1);
+		assert_int_equal(e.code, ERR_INVALID);
+		assert_non_null(strstr(e.msg, "verify"));
+	}
+	assert_int_equal(parse("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"verify\":"
+			       "{\"sample\":5,\"every_days\":7}}", &p, &e), 0);
+	assert_int_equal(p.verify_every_days, 7);
+	assert_int_equal(p.verify_sample, 5);
+	s = policy_json(&p);
+	assert_non_null(strstr(s, "\"verify\":{\"every_days\":7,\"sample\":5}"));
+	free(s);
+	policy_clear(&p);
+	/* Null or absent: none, and none in the canonical form. */
+	assert_int_equal(parse("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"verify\":null}",
+			       &p, &e), 0);
+	assert_int_equal(p.verify_every_days, 0);
+	s = policy_json(&p);
+	assert_null(strstr(s, "verify"));
+	free(s);
+	/* The limits are inclusive. */
+	assert_int_equal(parse("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"verify\":"
+			       "{\"every_days\":365,\"sample\":100}}", &p, &e), 0);
+	assert_int_equal(parse("{\"schedule\":[\"12:00\"],\"keep_daily\":7,\"verify\":"
+			       "{\"every_days\":1,\"sample\":1}}", &p, &e), 0);
+}
+
 static void test_shortens(void **state)
 {
 	(void)state;
@@ -137,6 +183,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_good_and_canonical),
 		cmocka_unit_test(test_refusals),
+		cmocka_unit_test(test_scheduled_verify),
 		cmocka_unit_test(test_shortens),
 		cmocka_unit_test(test_moved_anchors_shorten),
 	};

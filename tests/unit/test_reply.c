@@ -137,6 +137,54 @@ static void test_missing(void **state)
 	json_decref(j);
 }
 
+#define PA "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define PB "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+
+static void test_present(void **state)
+{
+	(void)state;
+	static const char *const packs[] = { PA, PB };
+	static const struct {
+		const char *text, *word;
+	} bad[] = {
+		{ "{}", "no \"packs\" list" },
+		{ "{\"packs\": {}}", "no \"packs\" list" },
+		{ "{\"packs\": [{\"id\": \"" PA "\", \"state\": \"present\"}]}", "one entry per" },
+		{ "{\"packs\": [{\"id\": \"" PB "\", \"state\": \"present\"}, {\"id\": \"" PA
+		  "\", \"state\": \"present\"}]}", "entry 1 is not the pack asked" },
+		{ "{\"packs\": [{\"id\": \"" PA "\", \"state\": \"present\"}, {\"id\": \"" PB
+		  "\", \"state\": \"gone\"}]}", "entry 2 has no state" },
+		{ "{\"packs\": [{\"id\": \"" PA "\", \"state\": 1}, {\"id\": \"" PB
+		  "\", \"state\": \"absent\"}]}", "entry 1 has no state" },
+		{ "{\"packs\": [{\"state\": \"present\"}, {\"id\": \"" PB
+		  "\", \"state\": \"absent\"}]}", "entry 1 is not the pack asked" },
+	};
+	enum reply_pack_state st[2];
+	struct err e;
+	json_t *j;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		j = load(bad[i].text);
+		err_clear(&e);
+		assert_int_equal(reply_present(j, packs, 2, st, &e), -1);
+		assert_int_equal(e.code, ERR_CORRUPT);
+		assert_non_null(strstr(e.msg, bad[i].word));
+		json_decref(j);
+	}
+	j = load("{\"packs\": [{\"id\": \"" PA "\", \"state\": \"unknown\"}, {\"id\": \"" PB
+		 "\", \"state\": \"error\"}]}");
+	assert_int_equal(reply_present(j, packs, 2, st, &e), 0);
+	assert_int_equal(st[0], REPLY_PACK_UNKNOWN);
+	assert_int_equal(st[1], REPLY_PACK_ERROR);
+	json_decref(j);
+	j = load("{\"packs\": [{\"id\": \"" PA "\", \"state\": \"present\"}, {\"id\": \"" PB
+		 "\", \"state\": \"absent\"}]}");
+	assert_int_equal(reply_present(j, packs, 2, st, &e), 0);
+	assert_int_equal(st[0], REPLY_PACK_PRESENT);
+	assert_int_equal(st[1], REPLY_PACK_ABSENT);
+	json_decref(j);
+}
+
 static void points_bad(const char *text, const char *msg)
 {
 	json_t *j = load(text);
@@ -317,6 +365,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_locate),
 		cmocka_unit_test(test_missing),
+		cmocka_unit_test(test_present),
 		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_wrapped_key_and_register),
 		cmocka_unit_test(test_ids),

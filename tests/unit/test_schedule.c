@@ -79,11 +79,42 @@ static void test_damaged(void **state)
 	    "the policy's day 2 is not one of mon, tue, wed, thu, fri, sat, sun");
 }
 
+static void test_verify(void **state)
+{
+	(void)state;
+	static const char *const v[] = {
+		"1", "[]", "{}", "{\"every_days\": 7}", "{\"sample\": 5}",
+		"{\"every_days\": 0, \"sample\": 5}", "{\"every_days\": 366, \"sample\": 5}",
+		"{\"every_days\": 7, \"sample\": 0}", "{\"every_days\": 7, \"sample\": 101}",
+		"{\"every_days\": \"7\", \"sample\": 5}", "{\"every_days\": 7, \"sample\": 5.5}",
+	};
+	struct schedule s;
+	char text[160];
+
+	for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		snprintf(text, sizeof(text), "{\"schedule\": [\"09:00\"], \"verify\": %s}", v[i]);
+		bad(text, "the policy's \"verify\" is not {\"every_days\": 1 to 365, \"sample\": 1 to "
+		    "100}");
+	}
+	assert_int_equal(parse("{\"schedule\": [\"09:00\"], \"verify\": {\"every_days\": 7, "
+			       "\"sample\": 5}}", &s, NULL), 0);
+	assert_int_equal(s.verify_days, 7);
+	assert_int_equal(s.verify_sample, 5);
+	assert_int_equal(parse("{\"schedule\": [\"09:00\"], \"verify\": null}", &s, NULL), 0);
+	assert_int_equal(s.verify_days, 0);
+	assert_int_equal(parse("{\"schedule\": [\"09:00\"]}", &s, NULL), 0);
+	assert_int_equal(s.verify_days, 0);
+	assert_int_equal(parse("{\"schedule\": [\"09:00\"], \"verify\": {\"every_days\": 365, "
+			       "\"sample\": 100}}", &s, NULL), 0);
+	assert_int_equal(s.verify_sample, 100);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next),
 		cmocka_unit_test(test_damaged),
+		cmocka_unit_test(test_verify),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -180,6 +180,7 @@ void h_machine_renew(struct call *c);
 /* api/points.c */
 void h_objects_missing(struct call *c);
 void h_objects_locate(struct call *c);
+void h_packs_present(struct call *c);
 void h_point_commit(struct call *c);
 void h_point_begin(struct call *c);
 void h_lease_renew(struct call *c);

@@ -12,7 +12,7 @@
 
 #include "gc.h"
 
-/* POST /jobs {"kind": "backup"|"restore"} (machine): a job starts. */
+/* POST /jobs {"kind": "backup"|"restore"|"verify"} (machine): a job starts. */
 void h_job_start(struct call *c)
 {
 	json_t *j = body_json(c);
@@ -26,8 +26,9 @@ void h_job_start(struct call *c)
 	kind = member(c, j, "kind", 1, &bad);
 	if (bad)
 		goto out;
-	if (strcmp(kind, "backup") != 0 && strcmp(kind, "restore") != 0) {
-		reply_msg(c, ERR_INVALID, "a job's kind is \"backup\" or \"restore\"");
+	if (strcmp(kind, "backup") != 0 && strcmp(kind, "restore") != 0 &&
+	    strcmp(kind, "verify") != 0) {
+		reply_msg(c, ERR_INVALID, "a job's kind is \"backup\", \"restore\" or \"verify\"");
 		goto out;
 	}
 	if (catalog_job_start(c->s->cat, c->machine.id, kind, c->now, &job, &e) != 0) {
@@ -40,7 +41,8 @@ out:
 }
 
 /* PATCH /jobs/{id} (machine): the job ends complete, partial (with what was
- * skipped in "report") or failed, with its figures. */
+ * skipped in "report") or failed, with its figures. A verify that ends
+ * failed (it found damage, or could not run) raises "verify.failed". */
 void h_job_end(struct call *c)
 {
 	json_t *j = body_json(c), *rep;
@@ -83,18 +85,43 @@ void h_job_end(struct call *c)
 		struct vault v;
 		struct job_alert a = { v.subscription, NULL, c->machine.name, msg };
 		bool raise = strcmp(status, "complete") != 0;
+		char kind[16] = "";
 
+		/* Which alert: a verify's is its own. An unknown job is refused
+		 * by catalog_job_end below, as before. */
+		if (raise && catalog_job_kind(c->s->cat, c->machine.id, job.id, kind, &e) != 0 &&
+		    e.code != ERR_NOT_FOUND) {
+			reply_err(c, &e);
+			goto done;
+		}
 		snprintf(msg, sizeof(msg), "job %.32s of machine %s ended %s", job.id, c->machine.name,
 			 job.status);
 		a.kind = strcmp(status, "failed") == 0   ? "job.failed"
 			 : strcmp(status, "missed") == 0 ? "backup.missed"
 							 : "job.partial";
+		if (strcmp(kind, "verify") == 0 && strcmp(status, "failed") == 0) {
+			json_t *vr = json_object_get(rep, "verify");
+			json_int_t bad = json_integer_value(json_object_get(vr, "missing")) +
+					 json_integer_value(json_object_get(vr, "damaged"));
+
+			a.kind = "verify.failed";
+			if (vr && bad > 0)
+				snprintf(msg, sizeof(msg), "verify of machine %s found %zu damaged "
+					 "recovery points (%lld objects missing or damaged); job %.32s "
+					 "lists them", c->machine.name,
+					 json_array_size(json_object_get(vr, "damaged_points")),
+					 (long long)bad, job.id);
+			else
+				snprintf(msg, sizeof(msg), "verify of machine %s could not run; job %.32s "
+					 "says why", c->machine.name, job.id);
+		}
 		if ((raise && catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0) ||
 		    catalog_job_end(c->s->cat, c->machine.id, &job, c->now, raise ? &a : NULL, &e) != 0)
 			reply_err(c, &e);
 		else
 			reply_json(c, 200, json_pack("{s:s,s:s}", "id", job.id, "status", status));
 	}
+done:
 	free(job.report);
 out:
 	json_decref(j);

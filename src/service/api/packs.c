@@ -315,3 +315,95 @@ void h_pack_get(struct call *c)
 	c->res->content_type = "application/octet-stream";
 	http_respond_stream(c->res, size ? last - first + 1 : 0, pack_stream_read, ps, free);
 }
+
+#define PRESENT_MAX 1000 /* packs asked about in one request: each is a stat */
+
+/*
+ * POST /packs/present {"ids": [...]} (machine): whether each pack of the
+ * caller's vault is really in the store, not only in the catalog (a verify
+ * asks). Answers {"packs": [{"id", "state"}]}, one per id in the order
+ * asked: "present", "absent" (the store has no such file), "unknown" (no
+ * pack of this vault by that id in the catalog: never a word about another
+ * vault's), or "error" (the store could not tell; the log says why). A
+ * catalog that cannot answer fails the request: never "absent" for an error.
+ */
+/* What the store says of pack ID for the caller: "present", "absent",
+ * "unknown" (not a pack of the caller's vault in the catalog), "error"
+ * (the store could not tell; logged). OURS caches the last other machine
+ * found to be of the vault. NULL with E set when the catalog could not
+ * tell. */
+static const char *pack_state(struct call *c, struct store *st, const char *id, catalog_id ours,
+			      struct err *e)
+{
+	catalog_id owner;
+	struct machine m;
+	uint64_t size;
+	int rc;
+
+	if (catalog_pack_reader(c->s->cat, id, owner, e) != 0)
+		return e->code == ERR_NOT_FOUND ? "unknown" : NULL;
+	if (strcmp(owner, c->machine.id) != 0 && strcmp(owner, ours) != 0) {
+		char *pub = NULL;
+
+		rc = catalog_machine_get(c->s->cat, owner, &m, &pub, e);
+		free(pub);
+		if (rc != 0)
+			return e->code == ERR_NOT_FOUND ? "unknown" : NULL;
+		if (strcmp(m.vault_id, c->machine.vault_id) != 0)
+			return "unknown"; /* never a word about another vault's packs */
+		snprintf(ours, sizeof(catalog_id), "%s", owner);
+	}
+	if ((rc = store_stat(st, id, &size, e)) < 0) {
+		fprintf(stderr, "arcad: pack %.16s: %s\n", id, e->msg);
+		return "error";
+	}
+	return rc ? "present" : "absent";
+}
+
+/*
+ * POST /packs/present {"ids": [...]} (machine): whether each pack of the
+ * caller's vault is really in the store, not only in the catalog (a verify
+ * asks). Answers {"packs": [{"id", "state"}]}, one per id in the order
+ * asked (pack_state). A catalog that cannot answer fails the request:
+ * never "absent" or "unknown" for an error.
+ */
+void h_packs_present(struct call *c)
+{
+	json_t *j = body_json(c), *out = NULL;
+	const char **ids = NULL;
+	catalog_id ours = "";
+	struct store *st;
+	size_t n = 0;
+	struct err e;
+
+	if (j == NULL || id_list(c, json_object_get(j, "ids"), "ids", &ids, &n) != 0)
+		goto done;
+	if (n > PRESENT_MAX) {
+		char msg[128];
+
+		snprintf(msg, sizeof(msg), "ask about at most %d packs at once; this request names %zu",
+			 PRESENT_MAX, n);
+		reply_msg(c, ERR_LIMIT, msg);
+		goto done;
+	}
+	if ((st = machine_store(c, &e)) == NULL) {
+		reply_err(c, &e);
+		goto done;
+	}
+	out = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const char *state = pack_state(c, st, ids[i], ours, &e);
+
+		if (state == NULL) {
+			reply_err(c, &e);
+			goto done;
+		}
+		json_array_append_new(out, json_pack("{s:s,s:s}", "id", ids[i], "state", state));
+	}
+	reply_json(c, 200, json_pack("{s:o}", "packs", out));
+	out = NULL;
+done:
+	json_decref(out);
+	free(ids);
+	json_decref(j);
+}

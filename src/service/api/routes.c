@@ -48,6 +48,7 @@ static const struct route routes[] = {
 	{ "GET", "/api/v1/packs/*/upload", h_pack_progress, AUTH_MACHINE },
 	{ "POST", "/api/v1/objects/missing", h_objects_missing, AUTH_MACHINE },
 	{ "POST", "/api/v1/objects/locate", h_objects_locate, AUTH_MACHINE },
+	{ "POST", "/api/v1/packs/present", h_packs_present, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points", h_point_commit, AUTH_MACHINE },
 	{ "GET", "/api/v1/recovery-points", h_point_list, AUTH_MACHINE },
 	{ "POST", "/api/v1/recovery-points/begin", h_point_begin, AUTH_MACHINE },

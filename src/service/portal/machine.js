@@ -138,6 +138,14 @@ export async function policy(main, { vault, machine }) {
     const input = h("input", { id: `policy-${key}`, name: key, type: "number", min: "0", step: "1", value: String(p[key] || 0) });
     return field(label, input, `0 keeps none of this kind; otherwise at least ${floor}.`);
   };
+  // The scheduled verification (optional): every N days, reading P% back.
+  const verifyOn = h("input", { id: "policy-verify", name: "verify", type: "checkbox", checked: !!p.verify });
+  const verifyDays = h("input", { id: "policy-verify-days", name: "verify_every_days", type: "number", min: "1", max: "365", step: "1", value: String(p.verify ? p.verify.every_days : 7) });
+  const verifySample = h("input", { id: "policy-verify-sample", name: "verify_sample", type: "number", min: "1", max: "100", step: "1", value: String(p.verify ? p.verify.sample : 5) });
+  const verifySet = h("fieldset", { class: "verify" }, h("legend", {}, "Scheduled verification"),
+    h("label", {}, verifyOn, " Verify the recovery points after a scheduled backup"),
+    field("Every (days)", verifyDays, "1 to 365 days between verifications."),
+    field("Data read back (percent)", verifySample, "1 to 100: the share of the data downloaded and authenticated; the rest is checked in the catalog and the store."));
   const pin = pinField("policy-pin");
   const st = formStatus();
   const timesField = field("Backup times (UTC, HH:MM, comma-separated)", times, "1 to 3 times a day.");
@@ -158,6 +166,7 @@ export async function policy(main, { vault, machine }) {
     h("fieldset", { class: "days" }, h("legend", {}, "Days (UTC)"), dayBoxes),
     num("keep_daily", "Daily points kept", 7), num("keep_weekly", "Weekly points kept", 4),
     num("keep_monthly", "Monthly points kept", 3), num("keep_yearly", "Yearly points kept", 1),
+    verifySet,
     pin,
     h("button", { type: "submit", class: "primary" }, "Save policy"), st);
   form.addEventListener("submit", async (ev) => {
@@ -169,9 +178,11 @@ export async function policy(main, { vault, machine }) {
     for (const k of ["keep_daily", "keep_weekly", "keep_monthly", "keep_yearly"]) {
       body[k] = Number(form.querySelector(`[name=${k}]`).value || 0);
     }
+    body.verify = verifyOn.checked ? { every_days: Number(verifyDays.value || 0), sample: Number(verifySample.value || 0) } : null;
     try {
       const saved = await api("PUT", `${base(vault, machine)}/policy`, body, { pin: pin.input.value || undefined });
-      const msg = `Policy saved: ${saved.schedule.join(", ")} UTC; keeps at most ${count(saved.max_points, "recovery point")}.`;
+      const verify = saved.verify ? ` Verifies every ${count(saved.verify.every_days, "day")}, reading ${saved.verify.sample}% of the data.` : "";
+      const msg = `Policy saved: ${saved.schedule.join(", ")} UTC; keeps at most ${count(saved.max_points, "recovery point")}.${verify}`;
       st.show("ok", msg);
       cur = saved;
     } catch (e) {

@@ -119,7 +119,7 @@ export async function vaultCreate(main) {
 
 export async function alerts(main) {
   title(main, "Alerts",
-    h("p", {}, "Failed, partial and missed backups, vault credentials downloaded, passphrases changed, machines deleted, retention shortened and security PINs used, newest first."));
+    h("p", {}, "Failed, partial and missed backups, verifications that found damaged recovery points, vault credentials downloaded, passphrases changed, machines deleted, retention shortened and security PINs used, newest first."));
   const r = await api("GET", "/alerts");
   main.append(pagedTable({
     caption: "Alerts", rows: r.alerts, empty: "No alerts.",

@@ -225,7 +225,7 @@ export async function jobs(main, { vault }) {
       { label: "Kind", cell: (j) => j.kind },
       { label: "Outcome", cell: (j) => h("span", { class: `tag ${j.status}` }, j.status) },
       { label: "Took", num: true, cell: (j) => (j.ended ? h("span", { title: `ended ${timeText(j.ended)}` }, duration(j.started, j.ended)) : "running") },
-      { label: "Files", num: true, cell: (j) => count(j.files, "file") },
+      { label: "Files", num: true, cell: (j) => count(j.files, j.kind === "verify" ? "object" : "file") },
       { label: "Read", num: true, cell: (j) => bytes(j.bytes_read) },
       { label: "Stored", num: true, cell: (j) => bytes(j.bytes_stored) },
       { label: "Recovery point", cell: (j) => (j.recovery_point ? h("span", { class: "mono" }, j.recovery_point.slice(0, 12)) : "none") },
@@ -234,6 +234,11 @@ export async function jobs(main, { vault }) {
         const skipped = r.skipped || [];
         if (skipped.length) return `${count(skipped.length, "item")} skipped`;
         if (r.error) return r.error;
+        if (r.verify) {
+          const v = r.verify, bad = v.damaged_points || [];
+          const what = `${count(v.points, "recovery point")} checked${v.read_data ? `, ${count(v.data_read, "chunk")} read back` : ""}`;
+          return bad.length ? `${count(bad.length, "damaged recovery point")} (${v.missing} objects missing, ${v.damaged} damaged); ${what}. Run 'arca verify' on the machine for the files.` : `no damage: ${what}`;
+        }
         if (r.scheduled) return h("span", {}, "scheduled for ", time(r.scheduled));
         return j.status === "running" ? "" : "nothing skipped";
       } },
