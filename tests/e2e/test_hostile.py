@@ -438,6 +438,7 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
             shutil.rmtree(room, ignore_errors=True)
 
         # Backups through the double: each ends cleanly, done or refused.
+        made = {}
         for rnd in range(max(4, SOAK // 4)):
             (src / "sub" / f"more-{rnd}.txt").write_bytes(rng.randbytes(50000))
             hostile.p = rng.choice([0.1, 0.3])
@@ -448,7 +449,18 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
             assert code in (0, 1, 5), (code, out[-2000:], err[-2000:])
             if code == 1:
                 assert err.strip() or out.strip()
+            else:
+                made[json.loads(out.strip().splitlines()[-1])["recovery_point"]] = state_of(src)
             assert peak < MEMORY_MAX, (peak >> 20, hostile.kinds)
+        # What those backups committed restores honestly, or names what it
+        # cannot give back (a service that lied about what it holds can
+        # only make files go missing, never wrong).
+        for pid, state in made.items():
+            fresh_cache(a)
+            t = tmp_path / f"after-{pid}"
+            code, out, err, _ = run_measured(a, "restore", pid, "--target", str(t), "--json")
+            wrong, unnamed = check_round({pid: state}, str(t), code, out, err, pid)
+            assert code in (0, 5) and not wrong and not unnamed, (pid, out[-2000:], err[-2000:])
     finally:
         relay.stop()
     print(f"hostile answers: {hostile.served} served, {wrong_total} wrong bytes written, "
