@@ -1295,14 +1295,22 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 	/* A commit is not sent again blindly: when its connection failed, the
 	 * point may be committed all the same. The list of points tells, by
 	 * the record's id (new with every backup); only a commit that did not
-	 * land is sent again. */
+	 * land is sent again, up to COMMIT_TRIES tries in all. */
 	for (int i = 1;; i++) {
 		long st = 0;
 		int landed;
 
 		ans = client_json_text(b->c, "POST", "/recovery-points", (const char *)text.data,
 				       text.len, NULL, &st, e);
-		if (ans || st != 0 || e->code != ERR_IO || i >= COMMIT_TRIES)
+		if (ans || i >= COMMIT_TRIES)
+			break;
+		/* Refused from its headers (the bounds on uploads in flight, a
+		 * service that is busy): nothing was committed; wait, send again. */
+		if (st == 429 || st == 503) {
+			sleep(1u << (i - 1));
+			continue;
+		}
+		if (st != 0 || e->code != ERR_IO)
 			break;
 		fprintf(stderr, "arca: the commit's connection failed (%s); checking whether the "
 			"recovery point was committed\n", e->msg);

@@ -271,6 +271,18 @@ static int request_once(struct client *c, const char *method, const char *path,
 	*status = st;
 	if (st < 200 || st > 299) {
 		service_error(c, out, st, e);
+		/* libcurl sends a request again by itself, same nonce and all,
+		 * when a kept-alive connection died before any byte of the
+		 * answer; a replay refusal then means the first copy reached
+		 * the service and its answer was lost: a failed connection. */
+		if (st == 401 && c->last_error &&
+		    strcmp(json_string_value(json_object_get(c->last_error, "code")) ?: "",
+			   "replay") == 0) {
+			*status = 0;
+			*cut = 1;
+			err_set(e, ERR_IO, "the connection to the service at %s failed after the "
+					   "request reached it", c->url);
+		}
 		goto out;
 	}
 	rc = 0;
