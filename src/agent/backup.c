@@ -1314,7 +1314,8 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 			break;
 		fprintf(stderr, "arca: the commit's connection failed (%s); checking whether the "
 			"recovery point was committed\n", e->msg);
-		sleep(1u << (i - 1));
+		/* A moment for a commit still at work in the service to end. */
+		nanosleep(&(struct timespec){ 0, 250000000L << (i - 1) }, NULL);
 		if ((landed = committed_as(b, hex, &ans, e)) < 0)
 			break; /* E says why the list could not be read */
 		if (landed)

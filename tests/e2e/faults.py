@@ -75,14 +75,14 @@ class Sources:
     """A source tree that changes between backups, and a copy of it as it
     was at each backup, to check each point's restore against."""
 
-    def __init__(self, tmp, rng, size=(64 << 10, 512 << 10)):
+    def __init__(self, tmp, rng, size=(32 << 10, 256 << 10)):
         self.tmp, self.rng, self.size = tmp, rng, size
         self.src = tmp / "src"
         self.src.mkdir()
         self.n = 0
         self.copies = {}  # point id -> the copy of the tree it holds
 
-    def change(self, files=3):
+    def change(self, files=2):
         """New files, one changed file, maybe one removed; a copy kept as
         the tree now is (returned, for the point the next backup makes)."""
         self.n += 1
@@ -91,7 +91,7 @@ class Sources:
                 self.rng.randbytes(self.rng.randrange(*self.size)))
         (self.src / "changing").write_bytes(self.rng.randbytes(4096 + self.n))
         old = sorted(p for p in self.src.iterdir() if p.name.startswith("f"))
-        if len(old) > 12:
+        if len(old) > 10:
             os.remove(old[self.rng.randrange(len(old))])
         copy = self.tmp / f"copy-{self.n}"
         shutil.copytree(self.src, copy, symlinks=True)
