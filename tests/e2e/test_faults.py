@@ -96,8 +96,8 @@ def test_cut_connections_are_retried(arcad_bin, arca_bin, tmp_path):
     a = w.register("server-01")
     # The agent talks to a TCP relay that cuts connections, in front of a
     # relay that sees the requests and, for half the commits, forwards the
-    # commit and then drops its answer: the point is committed, and the
-    # agent must not commit it twice.
+    # commit and then drops its answer (201): the point is committed, and
+    # the agent must not commit it twice.
     http_relay = Relay(w.s)
     http_relay.server.handle_error = lambda *args: None
     lost = [0]
@@ -109,7 +109,8 @@ def test_cut_connections_are_retried(arcad_bin, arca_bin, tmp_path):
         if len(body or b"") != int(headers.get("Content-Length") or 0):
             raise ConnectionResetError("the request was cut")
         r = forward(method, path, headers, body)
-        if method == "POST" and path == "/api/v1/recovery-points" and rng.random() < 0.5:
+        if (method == "POST" and path == "/api/v1/recovery-points" and r[0] == 201
+                and rng.random() < 0.5):
             lost[0] += 1
             raise ConnectionResetError("the test drops the commit's answer")
         return r
