@@ -113,8 +113,8 @@ def points(agent):
 class CutRelay:
     """A TCP relay on 127.0.0.1 in front of the service: it forwards bytes
     both ways and, on the connections CUT(n) chooses (n counts them from 1),
-    closes both sides once a random number of bytes (up to CUT's answer)
-    went through in either direction. TLS goes through untouched; SCHEME is
+    closes both sides once a random number of bytes (under CUT's answer, or
+    in its range (LOW, HIGH)) went through in either direction. TLS goes through untouched; SCHEME is
     that of the service behind (for URL)."""
 
     def __init__(self, port, rng, cut, scheme="https"):
@@ -137,7 +137,8 @@ class CutRelay:
             with self.lock:
                 self.connections += 1
                 most = self.cut(self.connections)
-                limit = self.rng.randrange(1, most) if most else None
+                limit = (None if not most else self.rng.randrange(*most)
+                         if isinstance(most, tuple) else self.rng.randrange(1, most))
             try:
                 b = socket.create_connection(("127.0.0.1", self.port))
             except OSError:

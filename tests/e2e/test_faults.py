@@ -147,13 +147,29 @@ def test_cut_connections_are_retried(arcad_bin, arca_bin, tmp_path):
             assert q.returncode == 0, q.stderr
             restores += 1
             assert rsync_diff(copy, out / str(src.src).lstrip("/")) == ""
+        # Every connection cut after 256 KiB to 1.5 MiB: a whole 3 MiB pack
+        # never gets through, so the agent resumes it in pieces.
+        relay.cut = lambda n: (256 << 10, 3 << 19)
+        (src.src / "big").write_bytes(rng.randbytes(3 << 20))
+        p = a.run("backup", str(src.src), "--json")
+        resumed = p.stderr.count("resuming the upload of pack")
+        retries += len(RETRY.findall(p.stderr))
+        commits_checked += p.stderr.count("checking whether the recovery point")
+        assert p.returncode == 0 and resumed > 0, p.stderr
+        relay.cut = lambda n: None
+        copy = src.change(files=1)
+        p = a.run("backup", str(src.src), "--json")
+        commits_checked += p.stderr.count("checking whether the recovery point")
+        assert p.returncode == 0, p.stderr
+        point = [x["id"] for x in a.json("recovery-points")["recovery_points"]][-1]
+        assert restored(a, point, tmp_path / "out-big", copy, src.src) == ""
         pts = a.json("recovery-points")["recovery_points"]
-        assert len(pts) == rounds(10), pts  # no commit was made twice
+        assert len(pts) == rounds(10) + 2, pts  # no commit was made twice
         print(f"cut connections: {relay.cuts} cut of {relay.connections}; {retries} retries "
               f"made; {lost[0]} commit answers dropped, {commits_checked} commits checked "
               f"before sending again; "
               f"{runs} backup runs ({failed_runs} gave up), {restores} restores, "
-              f"all byte-identical")
+              f"all byte-identical; a 3 MiB pack resumed {resumed} times in pieces")
         assert relay.cuts > 0 and commits_checked >= lost[0] > 0
     finally:
         relay.stop()
