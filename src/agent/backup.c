@@ -1314,8 +1314,11 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 			break;
 		fprintf(stderr, "arca: the commit's connection failed (%s); checking whether the "
 			"recovery point was committed\n", e->msg);
-		/* A moment for a commit still at work in the service to end. */
-		nanosleep(&(struct timespec){ 0, 250000000L << (i - 1) }, NULL);
+		/* A moment for a commit still at work in the service to end:
+		 * 0.25 s, 0.5 s, 1 s. */
+		long ms = 250L << (i - 1);
+
+		nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
 		if ((landed = committed_as(b, hex, &ans, e)) < 0)
 			break; /* E says why the list could not be read */
 		if (landed)
