@@ -129,6 +129,7 @@ class Kills:
         if service and killed.is_set() and not restarted:
             self.relay.service = restart(self.w, self.port)
         out, err = p.communicate()
+        assert "Sanitizer" not in err and "runtime error" not in err, err[-4000:]
         if not service:
             # A kill sent as the agent was ending its run did not land.
             return p.returncode == -9, p.returncode, err
