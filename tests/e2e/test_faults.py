@@ -25,23 +25,27 @@ def restored(agent, point, out, copy, src):
     return rsync_diff(copy, out / str(src).lstrip("/"))
 
 
+@pytest.mark.parametrize("where", ["store", "data folder"])
 def test_a_full_store_fails_the_backup_clearly_and_harms_no_point(arcad_bin, arca_bin,
-                                                                  tmp_path):
-    rng = seeded("test_faults full store")
+                                                                  tmp_path, where):
+    """WHERE is what runs out of space: the region's store (where packs
+    go), or the whole data folder (catalog and upload spool too)."""
+    rng = seeded(f"test_faults full {where}")
     w = World(arcad_bin, arca_bin, tmp_path, redundancy="LRS")
     region = w.s.data / "store" / "local-1"
+    full = region if where == "store" else w.s.data
     w.s.stop()
-    # The region's store on a 24 MiB file system of its own.
-    keep = tmp_path / "store-before"
-    shutil.copytree(region, keep, symlinks=True)
-    shutil.rmtree(region)
-    region.mkdir()
-    ok, cleanup = loop_fs(tmp_path / "store.img", region, 24)
+    # That folder on a 24 MiB file system of its own.
+    keep = tmp_path / "before"
+    shutil.copytree(full, keep, symlinks=True)
+    shutil.rmtree(full)
+    full.mkdir()
+    ok, cleanup = loop_fs(tmp_path / "fs.img", full, 24)
     if not ok:
         pytest.skip(f"loop devices are unusable here: {cleanup}")
     relay = None
     try:
-        subprocess.run(["cp", "-a", f"{keep}/.", str(region)], check=True)
+        subprocess.run(["cp", "-a", f"{keep}/.", str(full)], check=True)
         restart(w, 0)
         relay = Relay(w.s)
         a = w.register("server-01")
@@ -50,8 +54,8 @@ def test_a_full_store_fails_the_backup_clearly_and_harms_no_point(arcad_bin, arc
         first_copy = src.change(files=3)
         first = a.json("backup", str(src.src))["recovery_point"]
         # Fill the store but for 1 MiB: the next backup's 4 MiB cannot fit.
-        st = os.statvfs(region)
-        filler = region / "filler"
+        st = os.statvfs(full)
+        filler = full / "filler"
         with open(filler, "wb") as f:
             f.write(b"\0" * max(0, st.f_bavail * st.f_frsize - (1 << 20)))
             f.flush()
@@ -72,13 +76,31 @@ def test_a_full_store_fails_the_backup_clearly_and_harms_no_point(arcad_bin, arc
         store_consistent(w, ("local-1",))
         assert [x["id"] for x in a.json("recovery-points")["recovery_points"]] == [first]
         assert restored(a, first, tmp_path / "out-1", first_copy, src.src) == ""
+        if where == "data folder":
+            # Not a byte left: the catalog cannot write either (a
+            # request's nonce, a lease). Still a clear refusal.
+            last = full / "filler-2"
+            with open(last, "wb") as f:
+                try:
+                    while True:
+                        f.write(b"\0" * 4096)
+                        f.flush()
+                except OSError:
+                    pass
+            p = a.run("backup", str(src.src))
+            msg = p.stdout + p.stderr
+            print(f"with no byte left, the agent said: {msg.strip()}")
+            assert p.returncode != 0 and "storage is full" in msg, msg
+            os.remove(last)
+            store_consistent(w, ("local-1",))
+            assert restored(a, first, tmp_path / "out-1b", first_copy, src.src) == ""
         # Space freed: the next backup works and restores.
         os.remove(filler)
         second_copy = src.change(files=1)
         second = a.json("backup", str(src.src))["recovery_point"]
         assert restored(a, second, tmp_path / "out-2", second_copy, src.src) == ""
         assert restored(a, first, tmp_path / "out-3", first_copy, src.src) == ""
-        print(f"full store: backup refused with 507 ({statuses.count(507)} uploads), "
+        print(f"full {where}: backup refused with 507 ({statuses.count(507)} uploads), "
               f"then stored after space was freed; 0 damaged recovery points")
     finally:
         if relay:
