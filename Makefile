@@ -71,16 +71,19 @@ fuzz-long: build-fuzz
 bench: build build-clock
 	bench/core
 
-# The randomized tests (collection during backups, SIGKILL during collection)
-# with many more rounds than `make test` runs: SOAK_RUNS=200 by default.
-# The fault suites (marked `fault`: corruptions, ...) run on the normal build
-# with ten times their rounds.
+# The randomized tests with many more rounds than `make test` runs: the
+# collection suite (test_gc.py, test clock, sanitizer build) with
+# SOAK_RUNS=200 rounds, then every `fault`-marked suite (kill points, full
+# store, cut connections, ...) on the normal build with each suite's default
+# rounds times SOAK_SCALE (ARCA_SOAK_SCALE; 10 by default). -s shows the
+# counts each suite prints, and its seed (ARCA_SEED=N replays one).
 SOAK_RUNS ?= 200
+SOAK_SCALE ?= 10
 soak: build build-asan
 	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(ASAN_BUILD) \
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	/usr/bin/python3 -m pytest -q -s tests/e2e/test_gc.py
-	ARCA_SOAK_RUNS=$(SOAK_RUNS) ARCA_BUILD=$(CURDIR)/$(BUILD) \
+	ARCA_SOAK_SCALE=$(SOAK_SCALE) ARCA_BUILD=$(CURDIR)/$(BUILD) \
 	/usr/bin/python3 -m pytest -q -s -m fault tests/e2e
 
 install: build

@@ -1224,6 +1224,35 @@ static int recheck_refs(struct bk *b, const char *why, struct err *e)
 
 /* ---- one backup ---- */
 
+#define COMMIT_TRIES 4
+
+/* Whether a point whose record is META_HEX is committed: 1 with the point
+ * in *POINT (caller decrefs), 0 when it is not, -1 with E set when the
+ * service could not tell. */
+static int committed_as(struct bk *b, const char *meta_hex, json_t **point, struct err *e)
+{
+	json_t *ans, *points, *p;
+	size_t i;
+
+	if ((ans = client_json(b->c, "GET", "/recovery-points", NULL, NULL, NULL, e)) == NULL)
+		return -1;
+	if ((points = reply_points(ans, e)) == NULL) {
+		json_decref(ans);
+		return -1;
+	}
+	json_array_foreach(points, i, p) {
+		const char *m = json_string_value(json_object_get(p, "meta"));
+
+		if (m && strcmp(m, meta_hex) == 0) {
+			*point = json_incref(p);
+			json_decref(ans);
+			return 1;
+		}
+	}
+	json_decref(ans);
+	return 0;
+}
+
 static int commit(struct bk *b, const struct objid *meta, const char *parent, const char *lease,
 		  struct err *e)
 {
@@ -1263,8 +1292,38 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 		buf_free(&text);
 		return -1;
 	}
-	ans = client_json_text(b->c, "POST", "/recovery-points", (const char *)text.data, text.len,
-			       NULL, NULL, e);
+	/* A commit is not sent again blindly: when its connection failed, the
+	 * point may be committed all the same. The list of points tells, by
+	 * the record's id (new with every backup); only a commit that did not
+	 * land is sent again, up to COMMIT_TRIES tries in all. */
+	for (int i = 1;; i++) {
+		long st = 0;
+		int landed;
+
+		ans = client_json_text(b->c, "POST", "/recovery-points", (const char *)text.data,
+				       text.len, NULL, &st, e);
+		if (ans || i >= COMMIT_TRIES)
+			break;
+		/* Refused from its headers (the bounds on uploads in flight, a
+		 * service that is busy): nothing was committed; wait, send again. */
+		if (st == 429 || st == 503) {
+			sleep(1u << (i - 1));
+			continue;
+		}
+		if (st != 0 || e->code != ERR_IO)
+			break;
+		fprintf(stderr, "arca: the commit's connection failed (%s); checking whether the "
+			"recovery point was committed\n", e->msg);
+		/* A moment for a commit still at work in the service to end:
+		 * 0.25 s, 0.5 s, 1 s. */
+		long ms = 250L << (i - 1);
+
+		nanosleep(&(struct timespec){ ms / 1000, (ms % 1000) * 1000000L }, NULL);
+		if ((landed = committed_as(b, hex, &ans, e)) < 0)
+			break; /* E says why the list could not be read */
+		if (landed)
+			break;
+	}
 	buf_free(&text);
 	if (ans == NULL)
 		return -1;

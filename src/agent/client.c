@@ -27,6 +27,9 @@ struct client {
 static int curl_ready;
 
 #define CLIENT_EXPECT_MIN (1u << 20) /* bodies from this size wait for 100 Continue */
+#define CLIENT_TRIES 6               /* tries of a request that may be sent again */
+#define CLIENT_BACKOFF_MS 250        /* wait before the second try, doubled each time */
+#define CLIENT_BACKOFF_MAX_MS 4000
 
 /* Why a cap on answers: the service is not trusted with the agent's memory.
  * The largest JSON answer of the API is a locate of 4096 objects (about
@@ -224,9 +227,12 @@ out:
 	return rc;
 }
 
-static int request(struct client *c, const char *method, const char *path, const char *ctype,
-		   const void *body, size_t len, const char *sha, const char *const *headers,
-		   size_t max, struct buf *out, long *status, struct err *e)
+/* One try of a request; *CUT set when the connection failed (no answer,
+ * or one cut short), as against an answer that said no. */
+static int request_once(struct client *c, const char *method, const char *path,
+			const char *ctype, const void *body, size_t len, const char *sha,
+			const char *const *headers, size_t max, struct buf *out, long *status,
+			int *cut, struct err *e)
 {
 	struct sink sink = { c->curl, out, max, 0 };
 	struct curl_slist *l = NULL;
@@ -284,6 +290,8 @@ static int request(struct client *c, const char *method, const char *path, const
 				       "check them with 'arca properties' and retry");
 		goto out;
 	}
+	/* An answer too long is the service's doing, not the network's: no
+	 * second try. */
 	if (sink.over) {
 		err_set(e, ERR_CORRUPT, "the service's answer to %s %s is longer than the %zu bytes "
 			"it can be (HTTP %ld); refused", method, path, st >= 200 && st <= 299 ? max
@@ -291,6 +299,7 @@ static int request(struct client *c, const char *method, const char *path, const
 		goto out;
 	}
 	if (cc != CURLE_OK) {
+		*cut = 1;
 		err_set(e, ERR_IO, "cannot reach the service at %s: %s", c->url,
 			errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
@@ -298,12 +307,87 @@ static int request(struct client *c, const char *method, const char *path, const
 	*status = st;
 	if (st < 200 || st > 299) {
 		service_error(c, out, st, e);
+		/* libcurl sends a request again by itself, same nonce and all,
+		 * when a kept-alive connection died before any byte of the
+		 * answer; a replay refusal then means the first copy reached
+		 * the service and its answer was lost: a failed connection. */
+		if (st == 401 && c->last_error &&
+		    strcmp(json_string_value(json_object_get(c->last_error, "code")) ?: "",
+			   "replay") == 0) {
+			*status = 0;
+			*cut = 1;
+			err_set(e, ERR_IO, "the connection to the service at %s failed after the "
+					   "request reached it", c->url);
+		}
 		goto out;
 	}
 	rc = 0;
 out:
 	curl_slist_free_all(l);
 	return rc;
+}
+
+/* Whether sending METHOD PATH twice does what sending it once does, so a
+ * request whose connection failed may be sent again without asking: reads,
+ * a pack (its id is its hash: a second put answers "already stored"), the
+ * questions about objects, and the lease's renewal and release. Never a
+ * commit (POST /recovery-points: the caller checks whether the first one
+ * landed, backup.c), a registration, a job, a certificate or a change. A
+ * lease begun twice leaves one unused lease, which only ends later. */
+static int idempotent(const char *method, const char *path)
+{
+	static const char *const posts[] = { "/objects/missing", "/objects/locate",
+					     "/recovery-points/begin" };
+
+	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
+		return 1;
+	if (strcmp(method, "PUT") == 0)
+		return strncmp(path, "/packs/", 7) == 0;
+	if (strcmp(method, "DELETE") == 0)
+		return strncmp(path, "/recovery-points/lease/", 23) == 0;
+	if (strcmp(method, "POST") != 0)
+		return 0;
+	if (strncmp(path, "/recovery-points/lease/", 23) == 0)
+		return strlen(path) > 6 && strcmp(path + strlen(path) - 6, "/renew") == 0;
+	for (size_t i = 0; i < sizeof(posts) / sizeof(posts[0]); i++)
+		if (strcmp(path, posts[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* A request, sent again after a failed connection (a service restarting, a
+ * proxy or a network that cut it) when it is idempotent: up to CLIENT_TRIES
+ * tries, waiting 0.25 s, then twice as long each time (at most 4 s). Each
+ * try is signed anew, with a fresh nonce: the service refuses a nonce seen
+ * before, even on a request it never answered. Each retry is told on
+ * stderr, so a person (and a test) sees the network's trouble. */
+static int request(struct client *c, const char *method, const char *path, const char *ctype,
+		   const void *body, size_t len, const char *sha, const char *const *headers,
+		   size_t max, struct buf *out, long *status, struct err *e)
+{
+	long wait_ms = CLIENT_BACKOFF_MS;
+	int tries = idempotent(method, path) ? CLIENT_TRIES : 1;
+	struct err tmp;
+
+	if (e == NULL)
+		e = &tmp;
+
+	for (int i = 1;; i++) {
+		int cut = 0;
+		struct timespec ts;
+
+		if (request_once(c, method, path, ctype, body, len, sha, headers, max, out, status,
+				 &cut, e) == 0)
+			return 0;
+		if (!cut || i >= tries)
+			return -1;
+		fprintf(stderr, "arca: %s %s: %s; trying again in %ld ms (try %d of %d)\n", method,
+			path, e->msg, wait_ms, i + 1, tries);
+		ts.tv_sec = wait_ms / 1000;
+		ts.tv_nsec = (wait_ms % 1000) * 1000000L;
+		nanosleep(&ts, NULL);
+		wait_ms = wait_ms * 2 > CLIENT_BACKOFF_MAX_MS ? CLIENT_BACKOFF_MAX_MS : wait_ms * 2;
+	}
 }
 
 int client_call(struct client *c, const char *method, const char *path, const char *ctype,

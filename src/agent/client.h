@@ -8,6 +8,11 @@
  *
  * A service error answer ({"error": {"code", "message"}}) becomes a struct
  * err whose message is the service's; a proxy or network failure says which.
+ * A request that may be sent twice (reads, pack uploads, the questions about
+ * objects, the lease's requests) is tried again, signed anew, after a failed
+ * connection: up to six tries with backoff, each told on stderr. Any other
+ * request fails at once with ERR_IO and *STATUS 0, for the caller to check
+ * what happened (the commit, backup.c).
  */
 #ifndef ARCA_AGENT_CLIENT_H
 #define ARCA_AGENT_CLIENT_H

@@ -74,6 +74,78 @@ static void fail(struct packer *p, const struct err *e)
 	pthread_mutex_unlock(&p->mu);
 }
 
+#define PIECE_BYTES (1u << 20) /* a piece of a pack sent in the resumable form */
+#define PIECE_FAILURES 8        /* failed connections a pack's pieces may meet */
+
+/* The "received" count of the service's answer OUT (a 202 or a 409 offset
+ * answer, or GET /packs/{id}/upload) into *HAVE, if it is one, at most
+ * TOTAL. 0, or -1 when the answer holds none. */
+static int received_of(const struct buf *out, uint64_t total, uint64_t *have)
+{
+	json_t *j = json_loadb((const char *)out->data, out->len, 0, NULL);
+	json_t *r = json_object_get(j, "received");
+	int rc = -1;
+
+	if (json_is_integer(r) && json_integer_value(r) >= 0 &&
+	    (uint64_t)json_integer_value(r) <= total) {
+		*have = (uint64_t)json_integer_value(r);
+		rc = 0;
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* Send pack ID (ITEM) in the resumable form (docs/API.md, "Resumable
+ * form"), PIECE_BYTES at a time: after a whole-pack PUT met failed
+ * connections, so that each cut costs at most a piece. After a failed
+ * connection the service is asked how much it holds, and the upload
+ * resumes there. 0 once stored, or -1 with E set. */
+static int upload_in_pieces(struct packer *p, const char *id, const struct buf *item,
+			    struct buf *out, struct err *e)
+{
+	char path[160], len_h[64], off_h[64];
+	const char *hs[] = { len_h, off_h, NULL };
+	uint64_t have = 0;
+	int failures = 0;
+	long st;
+
+	snprintf(path, sizeof(path), "/packs/%s/upload", id);
+	if (client_call(p->c, "GET", path, NULL, NULL, 0, NULL, out, &st, e) == 0 &&
+	    received_of(out, item->len, &have) != 0)
+		have = 0;
+	snprintf(path, sizeof(path), "/packs/%s", id);
+	fprintf(stderr, "arca: resuming the upload of pack %.16s at byte %llu of %zu, in pieces\n",
+		id, (unsigned long long)have, item->len);
+	for (;;) {
+		size_t n = item->len - have < PIECE_BYTES ? item->len - have : PIECE_BYTES;
+
+		snprintf(len_h, sizeof(len_h), "X-Arca-Length: %zu", item->len);
+		snprintf(off_h, sizeof(off_h), "X-Arca-Offset: %llu", (unsigned long long)have);
+		if (client_call(p->c, "PUT", path, "application/octet-stream", item->data + have, n,
+				hs, out, &st, e) == 0) {
+			if (st != 202)
+				return 0; /* 201 stored, or 200 stored before */
+			if (received_of(out, item->len, &have) != 0)
+				return err_set(e, ERR_CORRUPT, "the service's answer to a piece of pack "
+					       "%.16s has no \"received\" count", id);
+			continue;
+		}
+		/* The service holds another count than we sent from (a piece
+		 * that arrived though its answer was lost): resume there. */
+		if (st == 409 && received_of(out, item->len, &have) == 0)
+			continue;
+		if (st != 0 || e->code != ERR_IO || ++failures >= PIECE_FAILURES)
+			return -1;
+		snprintf(path, sizeof(path), "/packs/%s/upload", id);
+		if (client_call(p->c, "GET", path, NULL, NULL, 0, NULL, out, &st, e) != 0 ||
+		    received_of(out, item->len, &have) != 0)
+			return -1;
+		snprintf(path, sizeof(path), "/packs/%s", id);
+		fprintf(stderr, "arca: resuming the upload of pack %.16s at byte %llu of %zu\n", id,
+			(unsigned long long)have, item->len);
+	}
+}
+
 static void *uploader(void *arg)
 {
 	struct packer *p = arg;
@@ -104,6 +176,10 @@ static void *uploader(void *arg)
 				sleep(1u << (attempt - 1));
 			ok = client_call_hashed(p->c, "PUT", path, "application/octet-stream",
 						item.data, item.len, id, &out, &st, &e) == 0;
+			/* The whole pack met failed connections on every try: send
+			 * it in pieces, each cut costing a piece at most. */
+			if (!ok && st == 0 && e.code == ERR_IO && item.len > PIECE_BYTES)
+				ok = upload_in_pieces(p, id, &item, &out, &e) == 0;
 			/* The service refused it: sending again will not help,
 			 * unless it said to wait (its bounds on uploads in flight). */
 			if (!ok && e.code != ERR_IO && st != 429 && st != 503)

@@ -315,6 +315,7 @@ static enum err_code code_of(const char *code, long status)
 		{ "locked", ERR_LOCKED },     { "invalid", ERR_INVALID },
 		{ "too_large", ERR_TOO_LARGE }, { "credentials_expired", ERR_EXPIRED },
 		{ "credentials_invalid", ERR_CREDENTIALS }, { "forbidden", ERR_DENIED },
+		{ "full", ERR_FULL },
 	};
 
 	for (size_t i = 0; code && i < sizeof(map) / sizeof(map[0]); i++)

@@ -41,7 +41,7 @@ int err_errno(struct err *e, const char *fmt, ...)
 	if (e == NULL)
 		return -1;
 	va_start(ap, fmt);
-	set_v(e, ERR_IO, fmt, ap);
+	set_v(e, saved == ENOSPC || saved == EDQUOT ? ERR_FULL : ERR_IO, fmt, ap);
 	va_end(ap);
 	n = strlen(e->msg);
 	snprintf(e->msg + n, sizeof(e->msg) - n, ": %s", strerror(saved));
@@ -94,6 +94,7 @@ const char *err_code_name(enum err_code code)
 	case ERR_DENIED: return "denied";
 	case ERR_LOCKED: return "locked";
 	case ERR_CRYPTO: return "crypto";
+	case ERR_FULL: return "full";
 	}
 	return "unknown";
 }

@@ -29,6 +29,7 @@ enum err_code {
 	ERR_LIMIT,       /* a limit of the product is reached: the message names it */
 	ERR_DENIED,      /* not signed in, or not allowed */
 	ERR_LOCKED,      /* the thing cannot change in its present state */
+	ERR_FULL,        /* a file system is full (ENOSPC, EDQUOT): free space, then retry */
 };
 
 #define ERR_MSG_MAX 512
@@ -47,7 +48,8 @@ int err_set(struct err *e, enum err_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* As err_set with ERR_IO, appending ": " and strerror(errno). Reads errno
- * before anything else can change it. Returns -1. */
+ * before anything else can change it; a full file system (ENOSPC, EDQUOT)
+ * is ERR_FULL instead, so that it reaches a person as itself. Returns -1. */
 int err_errno(struct err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

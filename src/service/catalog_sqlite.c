@@ -155,7 +155,9 @@ static int (*const migration_code[])(struct catalog_backend *, struct err *) = {
 
 static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
 {
-	return err_set(e, ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
+	int full = (sqlite3_extended_errcode(c->db) & 0xff) == SQLITE_FULL;
+
+	return err_set(e, full ? ERR_FULL : ERR_IO, "catalog: %s: %s", what, sqlite3_errmsg(c->db));
 }
 
 static int exec(struct catalog_backend *c, const char *sql, struct err *e)

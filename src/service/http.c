@@ -27,6 +27,7 @@
 #include "http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -196,6 +197,7 @@ struct pending {
 	struct buf body;
 	bool too_large;
 	bool failed;       /* the spool file could not be written */
+	bool full;         /* ...because its file system is full */
 	int fd;            /* spool file, or -1 */
 	char path[PATH_MAX];
 	uint64_t size, max;
@@ -533,6 +535,7 @@ static int admit_request(struct http_server *s, struct MHD_Connection *c, const 
 		    (int)sizeof(p->path) ||
 	    (p->fd = mkostemp(p->path, O_CLOEXEC)) < 0) {
 		p->failed = true;
+		p->full = errno == ENOSPC || errno == EDQUOT;
 		p->path[0] = 0;
 	}
 	return 0;
@@ -580,8 +583,16 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		if (p->too_large || p->failed || p->size + *upload_size > p->max) {
 			p->too_large = !p->failed;
 		} else if (p->fd >= 0) {
-			if (write(p->fd, upload, *upload_size) != (ssize_t)*upload_size)
+			size_t done = 0;
+			ssize_t n = 0;
+
+			while (done < *upload_size &&
+			       (n = write(p->fd, upload + done, *upload_size - done)) > 0)
+				done += (size_t)n;
+			if (done < *upload_size) {
 				p->failed = true;
+				p->full = n < 0 && (errno == ENOSPC || errno == EDQUOT);
+			}
 		} else if (buf_append(&p->body, upload, *upload_size, NULL) != 0) {
 			p->failed = true;
 		}
@@ -595,13 +606,21 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 	watch_deadline(s, c, false); /* whole: answered however long it takes */
 	memset(&res, 0, sizeof(res));
 	if (p->too_large || p->failed) {
-		char msg[200];
+		char msg[400];
 		int n = snprintf(msg, sizeof(msg), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
-				 p->failed ? "io" : "too_large", p->failed
+				 p->full ? "full" : p->failed ? "io" : "too_large", p->full
+				 ? "the service's storage is full (its data folder has no room for "
+				   "the upload): the service's operator must free space or add "
+				   "storage to its data folder; recovery points already committed "
+				   "are unharmed, and the next backup resumes where this one stopped"
+				 : p->failed
 				 ? "the service could not store the request body; retry later"
 				 : "request body is over the limit for this path");
 
-		res.status = p->failed ? 500 : 413;
+		if (p->full)
+			fprintf(stderr, "arcad: out of space: the data folder has no room for an "
+				"upload\n");
+		res.status = p->full ? 507 : p->failed ? 500 : 413;
 		buf_append(&res.body, msg, (size_t)n, NULL);
 	} else {
 		head_of(s, c, url, method, &req);

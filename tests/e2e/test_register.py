@@ -196,6 +196,7 @@ def test_signed_requests_refuse_replays_forgeries_and_skew(env):
     assert st == 200
     st, body = signed(s, mid, mkey, "GET", "/machine", nonce=nonce, t=t)
     assert st == 401 and "replay" in body["error"]["message"]
+    assert body["error"]["code"] == "replay"  # so a client knows its first copy arrived
     st, body = signed(s, mid, creds.key, "GET", "/machine")
     assert st == 401 and "signature" in body["error"]["message"]
     st, body = signed(s, mid, mkey, "GET", "/machine", t=int(time.time()) + 3600)

@@ -30,6 +30,15 @@ static void test_err_set_and_prefix(void **state)
 	assert_int_equal(e.code, ERR_IO);
 	assert_non_null(strstr(e.msg, "open /nope: "));
 	assert_non_null(strstr(e.msg, "No such file"));
+	/* A full file system is told apart: it reaches a person as itself. */
+	errno = ENOSPC;
+	err_errno(&e, "write %s", "pack");
+	assert_int_equal(e.code, ERR_FULL);
+	assert_string_equal(err_code_name(e.code), "full");
+	assert_non_null(strstr(e.msg, "No space left"));
+	errno = EDQUOT;
+	err_errno(&e, "write %s", "pack");
+	assert_int_equal(e.code, ERR_FULL);
 	/* Over-long messages are cut, never overflow. */
 	memset(longmsg, 'x', sizeof(longmsg) - 1);
 	longmsg[sizeof(longmsg) - 1] = '\0';

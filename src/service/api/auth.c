@@ -174,7 +174,15 @@ int machine_auth(struct call *c)
 	}
 	snprintf(principal, sizeof(principal), "machine:%s", c->machine.id);
 	if (catalog_nonce_use(c->s->cat, principal, nonce, c->now, c->now + NONCE_KEEP, &e) != 0) {
-		reply_err(c, &e);
+		/* A replay has a code of its own: an HTTP client that sends a
+		 * request again by itself on a connection that died (libcurl
+		 * does, when no byte of the answer came) learns from it that
+		 * the first copy reached the service. */
+		if (e.code == ERR_DENIED)
+			reply_json(c, 401, json_pack("{s:{s:s,s:s}}", "error", "code", "replay",
+						     "message", e.msg));
+		else
+			reply_err(c, &e);
 		goto out;
 	}
 	if (check_certificate(c) != 0)

@@ -57,12 +57,26 @@ static int status_of(enum err_code code)
 	case ERR_LOCKED:
 	case ERR_LIMIT: return 409;
 	case ERR_TOO_LARGE: return 413;
+	case ERR_FULL: return 507;
 	default: return 500;
 	}
 }
 
 void reply_err(struct call *c, const struct err *e)
 {
+	/* A full store or data folder: 507, in words the operator and the
+	 * agent's user can act on; the operator sees it in the log too. */
+	if (e->code == ERR_FULL) {
+		struct err full = *e;
+
+		fprintf(stderr, "arcad: out of space: %s\n", e->msg);
+		err_prefix(&full, "the service's storage is full (");
+		reply_json(c, 507, json_pack("{s:{s:s,s:s+}}", "error", "code", "full", "message",
+					     full.msg, "): the service's operator must free space or add "
+					     "storage to its data folder; recovery points already committed "
+					     "are unharmed, and the next backup resumes where this one stopped"));
+		return;
+	}
 	reply_json(c, status_of(e->code),
 		   json_pack("{s:{s:s,s:s}}", "error", "code", err_code_name(e->code), "message", e->msg));
 }
