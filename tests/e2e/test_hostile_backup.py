@@ -57,3 +57,45 @@ def test_backups_and_restores_through_a_hostile_service_end_cleanly(world, tmp_p
         relay.stop()
     print(f"hostile answers to backups and restores: {hostile.served} served, exit codes {codes}")
     assert hostile.served > 0
+
+
+def test_a_commit_answer_about_another_point_is_refused(world, tmp_path):
+    """The service answers a commit with an earlier commit's answer (a
+    replay): the agent must not report that older point as this backup's."""
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "f.txt").write_text("one\n")
+    first = a.json("backup", str(src))
+    kept = {}
+
+    def respond(h, method, path, headers, status, data, answer_headers):
+        if method == "POST" and path == "/api/v1/recovery-points" and status == 201:
+            if "old" not in kept:
+                kept["old"] = data
+                return False
+            h.send_response(201)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(kept["old"])))
+            h.end_headers()
+            h.wfile.write(kept["old"])
+            return True
+        return False
+
+    relay = Relay(world.s, respond=respond)
+    try:
+        point_to(a, relay.url)
+        (src / "f.txt").write_text("two\n")
+        second = a.json("backup", str(src))  # its answer is kept, and passed on
+        (src / "f.txt").write_text("three\n")
+        p = a.run("backup", str(src), "--json")
+        assert p.returncode == 1, (p.stdout, p.stderr)
+        assert "about another recovery point" in p.stdout + p.stderr, (p.stdout, p.stderr)
+        assert second["recovery_point"] not in p.stdout
+    finally:
+        relay.stop()
+    point_to(a, world.s.url)
+    ids = [x["id"] for x in a.json("recovery-points")["recovery_points"]]
+    # The third backup was committed all the same; the agent only refused
+    # to name it by another point's id.
+    assert ids[:2] == [first["recovery_point"], second["recovery_point"]] and len(ids) == 3
