@@ -342,6 +342,8 @@ def test_corruptions_are_detected_and_never_restored_wrong(world, tmp_path):
         arc, arep = agent_verify(agent, *args)
         assert arc == 0 and arep["status"] == "ok" and arep["points"] == 3, arep
         assert arep["objects"] == len(view.referenced), (arep, len(view.referenced))
+        if args:  # --read-data's default sample reads every chunk
+            assert arep["sample"] == 100 and arep["data_read"] == arep["data_objects"], arep
 
     applied = found = wrong_total = named_total = 0
     visible = agent_found = false_alarms = 0
