@@ -35,7 +35,7 @@ The round then puts back exactly what it changed (the file's bytes, the
 row) beside the running service: a few milliseconds, where copying the
 data folder back (0.1 s) and restarting the service on it (0.2 s) would
 double a round's time. A last verify, after every round was undone, must
-find the data clean again. Rounds: 200, or ten times ARCA_SOAK_RUNS; the seed
+find the data clean again. Rounds: 200, times ARCA_SOAK_SCALE (faults.rounds); the seed
 is printed and ARCA_SEED replays it."""
 import json
 import os
@@ -47,12 +47,12 @@ import time
 
 import pytest
 
+import faults
 from helpers import run
 
 pytestmark = pytest.mark.fault
 
-SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
-ROUNDS = 10 * SOAK if SOAK else 200
+ROUNDS = faults.rounds(200)
 
 
 def make_source(src, rnd):
