@@ -330,14 +330,14 @@ out:
 /* Whether sending METHOD PATH twice does what sending it once does, so a
  * request whose connection failed may be sent again without asking: reads,
  * a pack (its id is its hash: a second put answers "already stored"), the
- * questions about objects, and the lease's renewal and release. Never a
+ * questions about objects and packs, and the lease's renewal and release. Never a
  * commit (POST /recovery-points: the caller checks whether the first one
  * landed, backup.c), a registration, a job, a certificate or a change. A
  * lease begun twice leaves one unused lease, which only ends later. */
 static int idempotent(const char *method, const char *path)
 {
 	static const char *const posts[] = { "/objects/missing", "/objects/locate",
-					     "/recovery-points/begin" };
+					     "/packs/present", "/recovery-points/begin" };
 
 	if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0)
 		return 1;

@@ -281,6 +281,11 @@ static int fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, s
 	if (client_call_max(r->c, "GET", path, h, (size_t)len, out, &st, e)) {
 		if (st == 404 && e)
 			e->code = ERR_NOT_FOUND; /* gone from there: ask where it is now */
+		/* The store's file ends before where the catalog places the
+		 * object: a truncated pack, damage as a short answer is. */
+		if (st == 416 && e)
+			err_set(e, ERR_CORRUPT, "pack %.16s ends before byte %llu, where the catalog "
+				"places an object", pack, (unsigned long long)off);
 		return -1;
 	}
 	if (out->len != len)

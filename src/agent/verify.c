@@ -299,10 +299,12 @@ static int read_level(struct vctx *v, const struct idlist *cur, struct idlist *n
 				if (open_tree(v, &w[x].id, run.data + (w[x].l.offset - w[i].l.offset),
 					      w[x].l.length, next, e))
 					goto out;
-		} else if (fe.code != ERR_NOT_FOUND) {
+		} else if (fe.code != ERR_NOT_FOUND && fe.code != ERR_CORRUPT) {
 			*e = fe;
 			goto out;
 		} else {
+			/* Moved by the collector, or a short pack (truncated): one
+			 * at a time, so only what is really lost is called so. */
 			for (size_t x = i; x < j; x++) {
 				struct tree *t;
 				int got = read_tree(v->r, &w[x].id, &t, e);
@@ -504,13 +506,15 @@ static void check_chunk(struct vctx *v, const struct rd *w, const uint8_t *seale
 	v->res->bytes_read += w->length;
 }
 
-/* The run W[0..N) lay in a pack that answered 404. The space collector may
- * have moved its objects since they were located (the old file outlives
- * its record only for a grace period): look each up again, once, and read
- * it where it is now; one the catalog no longer places, or whose pack is
- * still gone, is missing. 0, or -1 with E set when the service could not
- * be asked. */
-static int read_moved(struct vctx *v, const struct rd *w, size_t n, struct buf *run,
+/* The run W[0..N) lay in a pack that answered 404, or fewer bytes than
+ * asked (a truncated pack). The space collector may have moved its objects
+ * since they were located (the old file outlives its record only for a
+ * grace period): look each up again, once, and read it where it is now,
+ * alone; one the catalog no longer places, or whose pack is still gone, is
+ * missing; one its pack cannot give whole is damaged, while its neighbours
+ * the pack still holds are read. 0, or -1 with E set when the service
+ * could not be asked. */
+static int read_alone(struct vctx *v, const struct rd *w, size_t n, struct buf *run,
 		      struct buf *plain, struct err *e)
 {
 	for (size_t x = 0; x < n; x++) {
@@ -526,11 +530,12 @@ static int read_moved(struct vctx *v, const struct rd *w, size_t n, struct buf *
 		}
 		now.length = l.length;
 		if (repo_fetch(v->r, l.pack, l.offset, l.length, run, &fe) != 0) {
-			if (fe.code != ERR_NOT_FOUND) {
+			if (fe.code != ERR_NOT_FOUND && fe.code != ERR_CORRUPT) {
 				*e = fe;
 				return -1;
 			}
-			((struct oval *)idmap_get(&v->objs, &w[x].id))->state = ST_NO_PACK;
+			((struct oval *)idmap_get(&v->objs, &w[x].id))->state =
+				fe.code == ERR_NOT_FOUND ? ST_NO_PACK : ST_DAMAGED;
 			continue;
 		}
 		check_chunk(v, &now, run->data, plain);
@@ -587,10 +592,10 @@ static int read_data(struct vctx *v, struct err *e)
 			       &fe) == 0) {
 			for (size_t x = i; x < j; x++)
 				check_chunk(v, &w[x], run.data + (w[x].offset - w[i].offset), &plain);
-		} else if (fe.code != ERR_NOT_FOUND) {
+		} else if (fe.code != ERR_NOT_FOUND && fe.code != ERR_CORRUPT) {
 			*e = fe;
 			goto out;
-		} else if (read_moved(v, w + i, j - i, &run, &plain, e)) {
+		} else if (read_alone(v, w + i, j - i, &run, &plain, e)) {
 			goto out;
 		}
 		progress(v, 0);

@@ -118,6 +118,39 @@ def test_a_flipped_byte_is_found_only_by_reading(world, tmp_path):
     assert r["data_read"] == want < r["data_objects"], r
 
 
+def test_a_truncated_pack_is_damage_not_a_failure_to_verify(world, tmp_path):
+    a, src = backed_up(world, tmp_path)
+    big = store_packs(world)[0]  # the pack of big.bin's chunks
+    size = big.stat().st_size
+    newest = a.json("recovery-points")["recovery_points"][-1]["id"]
+    # Cut in the middle (the range answers short), then before the first
+    # object (the range starts past the end: 416).
+    for left in (size // 2, 10):
+        os.truncate(big, left)
+        rc, r = verify(a)
+        assert rc == 0, r  # the pack is still there: only reading finds it
+        rc, r = verify(a, "--read-data")
+        assert rc == 8 and r["damaged"] > 0 and r["missing"] == 0, (left, r)
+        if left > 10:
+            assert 0 < r["data_read"] < r["data_objects"], r  # what is left is read
+        # The latest point's record and folders are in a pack of their own;
+        # the first point's, and a.txt, may share big.bin's pack and go
+        # with it when nothing of it is left.
+        files = {str(src / "big.bin"), str(src / "docs" / "a.txt")}
+        latest, = [p for p in r["damaged_points"] if p["id"] == newest]
+        named = {f["path"] for f in latest["files"]}
+        assert str(src / "big.bin") in named and named <= files, latest
+        for p in r["damaged_points"]:
+            assert {f["path"] for f in p["files"]} <= files | {"/"}, p
+        # A restore leaves just that file out, and says so.
+        out = tmp_path / f"out-{left}"
+        p = a.run("restore", "latest", "--target", str(out), "--json")
+        assert p.returncode == 5, (p.returncode, p.stdout, p.stderr)
+        rep = json.loads(p.stdout.strip().splitlines()[-1])
+        failed = {"/" + f["path"].lstrip("/") for f in rep["failed"]}
+        assert str(src / "big.bin") in failed and failed <= named, (rep, latest)
+
+
 def test_packs_present_endpoint(world, tmp_path):
     a, _ = backed_up(world, tmp_path)
     packs = sorted(pack_files(world))
