@@ -7,19 +7,18 @@ file it writes is the file of the point it names, the rest are named as
 failed or the whole restore is refused with a message."""
 import json
 import os
-import random
 import shutil
 import subprocess
 import time
 
 import pytest
 
+from faults import rounds, seeded
 from helpers import Relay
 
 pytestmark = pytest.mark.fault
 
-SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
-ROUNDS = max(40, SOAK)
+ROUNDS = rounds(40)  # restores attacked; backups: a tenth of that
 MEMORY_MAX = 512 << 20  # what the agent may hold at its peak, whatever it is sent
 
 
@@ -338,9 +337,7 @@ def check_round(src_states, target, code, out, err, label):
 
 
 def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_path):
-    seed = int(os.environ.get("ARCA_SEED") or random.randrange(1 << 32))
-    print(f"seed {seed} (ARCA_SEED={seed} replays it)")
-    rng = random.Random(seed)
+    rng = seeded("hostile")
     a = world.register("server-01")
     b = world.register("laptop")
     logs = tmp_path / "logs"
@@ -439,7 +436,7 @@ def test_a_hostile_service_cannot_make_the_agent_write_wrong_bytes(world, tmp_pa
 
         # Backups through the double: each ends cleanly, done or refused.
         made = {}
-        for rnd in range(max(4, SOAK // 4)):
+        for rnd in range(ROUNDS // 10):
             (src / "sub" / f"more-{rnd}.txt").write_bytes(rng.randbytes(50000))
             hostile.p = rng.choice([0.1, 0.3])
             code, out, err, peak = run_measured(a, "backup", str(src), "--json")

@@ -7,8 +7,6 @@ keeps asking GET /health and a machine's signed requests. Those answer
 within a bound; the service's memory stays bounded; connections that send
 slowly or nothing are dropped after the (shortened, for the test) timeout."""
 import http.client
-import os
-import random
 import socket
 import ssl
 import threading
@@ -16,12 +14,12 @@ import time
 
 import pytest
 
+from faults import rounds, seeded
 from helpers import Service, init, openssl, download, register, signature_headers
 
 pytestmark = pytest.mark.fault
 
-SOAK = int(os.environ.get("ARCA_SOAK_RUNS", "0"))
-SLOW = max(300, SOAK * 3)   # attacking connections
+SLOW = rounds(300)          # attacking connections
 TIMEOUT = 4                 # the service's --connection-timeout in this test
 PER_ADDRESS = 64            # its --connections-per-address
 ANSWER_MAX = 2.0            # seconds a legitimate request may take during the attack
@@ -157,9 +155,7 @@ def legit(s, port, path, headers=None):
 
 
 def test_slow_and_huge_requests_do_not_lock_others_out(arcad_bin, tmp_path):
-    seed = int(os.environ.get("ARCA_SEED") or random.randrange(1 << 32))
-    print(f"seed {seed} (ARCA_SEED={seed} replays it)")
-    rng = random.Random(seed)
+    rng = seeded("load")
     data = init(arcad_bin, tmp_path)
     s = Service(arcad_bin, data, extra=["--connection-timeout", str(TIMEOUT),
                                         "--connections-per-address", str(PER_ADDRESS)])
