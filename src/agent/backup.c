@@ -1327,6 +1327,17 @@ static int commit(struct bk *b, const struct objid *meta, const char *parent, co
 	buf_free(&text);
 	if (ans == NULL)
 		return -1;
+	/* Why the record is checked: an answer about another commit (replayed
+	 * or swapped in by whoever answers) would have the agent report
+	 * another point's id as this backup's. */
+	if (json_is_string(json_object_get(ans, "meta")) == 0 ||
+	    strcmp(json_string_value(json_object_get(ans, "meta")), hex) != 0) {
+		err_set(e, ERR_CORRUPT, "the service's answer to the commit is about another "
+			"recovery point (its record is not %.16s); whether this backup was "
+			"committed, 'arca recovery-points' tells", hex);
+		json_decref(ans);
+		return -1;
+	}
 	/* Committed: an id that cannot be shown is left out, not an error. */
 	snprintf(b->res->point, sizeof(b->res->point), "%s", reply_id(ans, "id", NULL) ?: "");
 	json_decref(ans);

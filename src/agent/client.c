@@ -31,6 +31,24 @@ static int curl_ready;
 #define CLIENT_BACKOFF_MS 250        /* wait before the second try, doubled each time */
 #define CLIENT_BACKOFF_MAX_MS 4000
 
+/* Why a cap on answers: the service is not trusted with the agent's memory.
+ * The largest JSON answer of the API is a locate of 4096 objects (about
+ * 0.7 MiB); an answer past the cap is cut off and refused, so a service
+ * that streams without end, or declares a huge length, costs at most this
+ * much, and what parsing it takes (JSON of empty objects, the costliest
+ * per byte: about 170 MiB). A pack range is capped at the length asked for
+ * (client_call_max). */
+#define CLIENT_ANSWER_MAX (2u << 20)
+
+/* Where an answer's bytes go: OUT, up to MAX for a 2xx answer and
+ * CLIENT_ANSWER_MAX for an error's; OVER is set when more came. */
+struct sink {
+	CURL *curl;
+	struct buf *out;
+	size_t max;
+	int over;
+};
+
 struct client *client_new(const struct client_opts *o, struct err *e)
 {
 	struct client *c;
@@ -132,9 +150,18 @@ int client_sign_b64(EVP_PKEY *key, const void *msg, size_t len, struct buf *out,
 
 static size_t on_data(char *p, size_t size, size_t n, void *arg)
 {
-	struct buf *b = arg;
+	struct sink *k = arg;
+	size_t m = size * n, max = k->max;
+	long st = 0;
 
-	return buf_append(b, p, size * n, NULL) == 0 ? size * n : 0;
+	curl_easy_getinfo(k->curl, CURLINFO_RESPONSE_CODE, &st);
+	if (st < 200 || st > 299)
+		max = CLIENT_ANSWER_MAX;
+	if (k->out->len > max || m > max - k->out->len) { /* stop: curl reports a write error */
+		k->over = 1;
+		return 0;
+	}
+	return buf_append(k->out, p, m, NULL) == 0 ? m : 0;
 }
 
 /* Turn a service's error answer into E (and keep its "error" in C). */
@@ -204,9 +231,10 @@ out:
  * or one cut short), as against an answer that said no. */
 static int request_once(struct client *c, const char *method, const char *path,
 			const char *ctype, const void *body, size_t len, const char *sha,
-			const char *const *headers, struct buf *out, long *status, int *cut,
-			struct err *e)
+			const char *const *headers, size_t max, struct buf *out, long *status,
+			int *cut, struct err *e)
 {
+	struct sink sink = { c->curl, out, max, 0 };
 	struct curl_slist *l = NULL;
 	char url[1024];
 	char errbuf[CURL_ERROR_SIZE] = "";
@@ -239,7 +267,7 @@ static int request_once(struct client *c, const char *method, const char *path,
 	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, l);
 	curl_easy_setopt(c->curl, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, out);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, &sink);
 	if (strcmp(method, "GET") == 0) {
 		curl_easy_setopt(c->curl, CURLOPT_HTTPGET, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_CUSTOMREQUEST, NULL);
@@ -260,6 +288,14 @@ static int request_once(struct client *c, const char *method, const char *path,
 	if (connect == 407 || st == 407 || (c->proxy_auth && connect == 401)) {
 		err_set(e, ERR_DENIED, "the proxy refused the user name or password (HTTP 407): "
 				       "check them with 'arca properties' and retry");
+		goto out;
+	}
+	/* An answer too long is the service's doing, not the network's: no
+	 * second try. */
+	if (sink.over) {
+		err_set(e, ERR_CORRUPT, "the service's answer to %s %s is longer than the %zu bytes "
+			"it can be (HTTP %ld); refused", method, path, st >= 200 && st <= 299 ? max
+			: (size_t)CLIENT_ANSWER_MAX, st);
 		goto out;
 	}
 	if (cc != CURLE_OK) {
@@ -327,7 +363,7 @@ static int idempotent(const char *method, const char *path)
  * stderr, so a person (and a test) sees the network's trouble. */
 static int request(struct client *c, const char *method, const char *path, const char *ctype,
 		   const void *body, size_t len, const char *sha, const char *const *headers,
-		   struct buf *out, long *status, struct err *e)
+		   size_t max, struct buf *out, long *status, struct err *e)
 {
 	long wait_ms = CLIENT_BACKOFF_MS;
 	int tries = idempotent(method, path) ? CLIENT_TRIES : 1;
@@ -340,8 +376,8 @@ static int request(struct client *c, const char *method, const char *path, const
 		int cut = 0;
 		struct timespec ts;
 
-		if (request_once(c, method, path, ctype, body, len, sha, headers, out, status, &cut,
-				 e) == 0)
+		if (request_once(c, method, path, ctype, body, len, sha, headers, max, out, status,
+				 &cut, e) == 0)
 			return 0;
 		if (!cut || i >= tries)
 			return -1;
@@ -358,14 +394,23 @@ int client_call(struct client *c, const char *method, const char *path, const ch
 		const void *body, size_t len, const char *const *headers, struct buf *out,
 		long *status, struct err *e)
 {
-	return request(c, method, path, ctype, body, len, NULL, headers, out, status, e);
+	return request(c, method, path, ctype, body, len, NULL, headers, CLIENT_ANSWER_MAX, out,
+		       status, e);
+}
+
+int client_call_max(struct client *c, const char *method, const char *path,
+		    const char *const *headers, size_t max, struct buf *out, long *status,
+		    struct err *e)
+{
+	return request(c, method, path, NULL, NULL, 0, NULL, headers, max, out, status, e);
 }
 
 int client_call_hashed(struct client *c, const char *method, const char *path, const char *ctype,
 		       const void *body, size_t len, const char sha[65], struct buf *out,
 		       long *status, struct err *e)
 {
-	return request(c, method, path, ctype, body, len, sha, NULL, out, status, e);
+	return request(c, method, path, ctype, body, len, sha, NULL, CLIENT_ANSWER_MAX, out,
+		       status, e);
 }
 
 json_t *client_error_body(struct client *c)

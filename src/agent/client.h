@@ -52,10 +52,18 @@ void client_set_rate(struct client *c, uint64_t rate);
  * HEADERS (NULL-terminated, or NULL). The answer's body goes to OUT and its
  * status to *STATUS. Returns 0 when the service answered 2xx; -1 with E set
  * when it answered an error (its message, mapped to an err code), or when
- * the connection or the proxy failed. */
+ * the connection or the proxy failed. An answer longer than 2 MiB (no answer
+ * of the API comes near) is cut off and refused: -1 with ERR_CORRUPT. */
 int client_call(struct client *c, const char *method, const char *path, const char *ctype,
 		const void *body, size_t len, const char *const *headers, struct buf *out,
 		long *status, struct err *e);
+
+/* client_call without a body, for an answer of at most MAX bytes (a pack
+ * range: the length asked for); a longer one is cut off there and refused
+ * with ERR_CORRUPT. */
+int client_call_max(struct client *c, const char *method, const char *path,
+		    const char *const *headers, size_t max, struct buf *out, long *status,
+		    struct err *e);
 
 /* client_call for a body whose SHA-256 the caller knows already (SHA, 64
  * lowercase hex digits): a pack, whose id is that hash. Saves hashing 16 MiB

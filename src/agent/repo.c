@@ -277,7 +277,8 @@ static int fetch(struct repo *r, const char *pack, uint64_t off, uint64_t len, s
 	snprintf(path, sizeof(path), "/packs/%s", pack);
 	snprintf(range, sizeof(range), "Range: bytes=%llu-%llu", (unsigned long long)off,
 		 (unsigned long long)(off + len - 1));
-	if (client_call(r->c, "GET", path, NULL, NULL, 0, h, out, &st, e)) {
+	/* Never more than asked for: a longer answer is cut off and refused. */
+	if (client_call_max(r->c, "GET", path, h, (size_t)len, out, &st, e)) {
 		if (st == 404 && e)
 			e->code = ERR_NOT_FOUND; /* gone from there: ask where it is now */
 		/* The store's file ends before where the catalog places the

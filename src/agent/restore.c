@@ -571,7 +571,15 @@ static int restore_file(struct rs *s, int dirfd, const char *rel, const char *na
 		struct writer w = { fd, x, 0, 0, s, path, 0 };
 		struct err re;
 
-		snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re);
+		/* Why the result is checked as well as W.BAD: the stream stops
+		 * without a word to write_chunk when the service cannot be asked
+		 * where the chunks are (an error or a refused answer), and a file
+		 * then sized to the tree's length would hold zeros as content. */
+		if (snapshot_stream(s->sn, s->r, x, write_chunk, &w, &re) != 0 && !w.bad) {
+			snprintf(why, sizeof(why), "not restored: %s", re.msg);
+			failed(s, path, why);
+			w.bad = 1;
+		}
 		/* The size is set only when the writes did not make it: a new
 		 * file written whole already has it (a syscall per file saved). */
 		if (!w.bad && (x->sparse || w.done != x->size) &&

@@ -12,12 +12,24 @@
  * of an admitted request is released right after it, or, for a request that
  * never got there (a client gone mid-body), when libmicrohttpd reports the
  * request completed.
+ *
+ * Why a deadline on requests as well as libmicrohttpd's timeout: that one
+ * counts idle seconds, so a client that sends a byte now and then (headers
+ * dribbled, a body sent slowly) would hold its connection, and the thread
+ * serving it, for ever. A request must be whole (its headers, and a body
+ * kept in memory) within the timeout of the moment its connection began
+ * waiting for it; an admitted upload is exempt once admitted (it is signed,
+ * and bounded per machine). A watcher thread shuts down the socket of a
+ * connection past its deadline, which ends it. The watch table is updated
+ * under a mutex, and libmicrohttpd reports a connection closed before it
+ * closes the socket, so the watcher never shuts down a reused descriptor.
  */
 #include "http.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +38,8 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <microhttpd.h>
@@ -38,6 +52,14 @@
 /* Bytes a streamed response asks its producer for at a time: few calls per
  * MiB, and bounded memory per connection. */
 #define STREAM_BLOCK (256u << 10)
+
+/* A connection the watcher keeps an eye on: its deadline, or 0 while it is
+ * not waiting for a request to be whole. */
+struct watch {
+	struct MHD_Connection *c; /* NULL: a free slot */
+	int fd;
+	int64_t deadline; /* monotonic seconds */
+};
 
 struct http_server {
 	struct MHD_Daemon *d;
@@ -54,7 +76,122 @@ struct http_server {
 	char spool[PATH_MAX];
 	http_admit_fn admit;
 	http_release_fn release;
+	unsigned timeout;
+	pthread_mutex_t mu; /* guards WATCH and STOP */
+	pthread_cond_t cv;
+	pthread_t watcher;
+	bool watching, stop;
+	struct watch watch[HTTP_CONNECTIONS_MAX];
+	int64_t log_minute; /* guarded by MU, like the two counts */
+	unsigned logged, log_dropped;
 };
+
+/* libmicrohttpd's own messages (a connection refused by a limit, a client
+ * gone mid-request) go to stderr, at most LOG_PER_MINUTE lines a minute:
+ * a flood of connections must not become a flood of log lines, nor block
+ * the service on a log pipe that is read slowly. */
+#define LOG_PER_MINUTE 20
+
+static int64_t mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec;
+}
+
+/* Connection C's deadline: SET a fresh one (the timeout from now), or none. */
+static void watch_deadline(struct http_server *s, struct MHD_Connection *c, bool set)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	struct watch *w = ci ? ci->socket_context : NULL;
+
+	if (w == NULL)
+		return;
+	pthread_mutex_lock(&s->mu);
+	w->deadline = set ? mono_now() + s->timeout : 0;
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void notify_cb(void *cls, struct MHD_Connection *c, void **socket_context,
+		      enum MHD_ConnectionNotificationCode code)
+{
+	struct http_server *s = cls;
+	struct watch *w = *socket_context;
+
+	pthread_mutex_lock(&s->mu);
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		const union MHD_ConnectionInfo *ci =
+			MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+
+		for (size_t i = 0; ci && i < HTTP_CONNECTIONS_MAX; i++)
+			if (s->watch[i].c == NULL) {
+				s->watch[i].c = c;
+				s->watch[i].fd = ci->connect_fd;
+				s->watch[i].deadline = mono_now() + s->timeout;
+				*socket_context = &s->watch[i];
+				break;
+			}
+	} else if (w) {
+		w->c = NULL;
+		*socket_context = NULL;
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static void log_cb(void *cls, const char *fmt, va_list ap)
+{
+	struct http_server *s = cls;
+	int64_t minute = mono_now() / 60;
+	unsigned dropped = 0;
+	bool show;
+
+	pthread_mutex_lock(&s->mu);
+	if (minute != s->log_minute) {
+		dropped = s->log_dropped;
+		s->log_minute = minute;
+		s->logged = s->log_dropped = 0;
+	}
+	show = s->logged < LOG_PER_MINUTE;
+	if (show)
+		s->logged++;
+	else
+		s->log_dropped++;
+	pthread_mutex_unlock(&s->mu);
+	if (dropped)
+		fprintf(stderr, "arcad: http: %u more messages of the last minute not shown\n", dropped);
+	if (show) {
+		fputs("arcad: http: ", stderr);
+		vfprintf(stderr, fmt, ap);
+	}
+}
+
+/* The watcher: once a second, end the connections past their deadline. */
+static void *watcher_main(void *arg)
+{
+	struct http_server *s = arg;
+
+	pthread_mutex_lock(&s->mu);
+	while (!s->stop) {
+		struct timespec ts;
+		int64_t now = mono_now();
+
+		for (size_t i = 0; i < HTTP_CONNECTIONS_MAX; i++) {
+			struct watch *w = &s->watch[i];
+
+			if (w->c && w->deadline && now >= w->deadline) {
+				shutdown(w->fd, SHUT_RDWR);
+				w->deadline = 0;
+			}
+		}
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->cv, &s->mu, &ts);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
 
 struct pending {
 	struct buf body;
@@ -426,8 +563,11 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		p->fd = -1;
 		*state = p;
 		memset(&res, 0, sizeof(res));
-		if (admit_request(s, c, url, method, p, &res) == 0)
+		if (admit_request(s, c, url, method, p, &res) == 0) {
+			if (p->fd >= 0)
+				watch_deadline(s, c, false); /* an admitted upload */
 			return MHD_YES;
+		}
 		/* Queued before the body: libmicrohttpd answers without reading
 		 * it and closes the connection afterwards. */
 		p->answered = true;
@@ -463,6 +603,7 @@ static enum MHD_Result access_cb(void *cls, struct MHD_Connection *c, const char
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	watch_deadline(s, c, false); /* whole: answered however long it takes */
 	memset(&res, 0, sizeof(res));
 	if (p->too_large || p->failed) {
 		char msg[400];
@@ -518,7 +659,8 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 	struct http_server *s = cls;
 	struct pending *p = *state;
 
-	(void)c, (void)why;
+	(void)why;
+	watch_deadline(s, c, true); /* the next request on this connection */
 	if (p) {
 		if (p->admitted && s->release)
 			s->release(s->ctx, p->ticket);
@@ -534,8 +676,10 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 }
 
 struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
-			       const char *key_pem, http_handler h, void *ctx, struct err *e)
+			       const char *key_pem, const struct http_limits *lim, http_handler h,
+			       void *ctx, struct err *e)
 {
+	const struct http_limits def = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
 	struct sockaddr_storage ss;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
@@ -557,6 +701,14 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 		err_set(e, ERR_INVALID, "listen address %s is not an IPv4 or IPv6 address", host);
 		return NULL;
 	}
+	if (lim == NULL)
+		lim = &def;
+	if (lim->timeout < 1 || lim->timeout > 3600 || lim->per_address < 1 ||
+	    lim->per_address > HTTP_CONNECTIONS_MAX) {
+		err_set(e, ERR_INVALID, "a connection timeout of 1 to 3600 seconds and 1 to %d "
+			"connections per address, please", HTTP_CONNECTIONS_MAX);
+		return NULL;
+	}
 	if ((cert_pem == NULL) != (key_pem == NULL)) {
 		err_set(e, ERR_INVALID, "TLS needs both a certificate and a key");
 		return NULL;
@@ -572,6 +724,9 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 	}
 	s->h = h;
 	s->ctx = ctx;
+	s->timeout = lim->timeout;
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cv, NULL);
 	if (cert_pem)
 		flags |= MHD_USE_TLS;
 	s->tls = cert_pem != NULL;
@@ -580,23 +735,35 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
+				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END)
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
+				   MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
+				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
-				   MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120,
+				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
-				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX, MHD_OPTION_END);
+				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
+				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, MHD_OPTION_END);
 	if (s->d == NULL) {
 		err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an address of this "
 			"machine)", host, port);
-		free(s);
+		http_stop(s);
 		return NULL;
 	}
+	if (pthread_create(&s->watcher, NULL, watcher_main, s) != 0) {
+		err_set(e, ERR_IO, "cannot start the thread that ends overdue requests");
+		http_stop(s);
+		return NULL;
+	}
+	s->watching = true;
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : port;
 	return s;
@@ -611,6 +778,16 @@ void http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
-	MHD_stop_daemon(s->d);
+	if (s->d)
+		MHD_stop_daemon(s->d);
+	if (s->watching) {
+		pthread_mutex_lock(&s->mu);
+		s->stop = true;
+		pthread_cond_signal(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		pthread_join(s->watcher, NULL);
+	}
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
 	free(s);
 }

@@ -24,6 +24,20 @@
 
 #define HTTP_BODY_MAX (1u << 20) /* request bodies of the JSON API */
 #define HTTP_CONNECTIONS_MAX 256  /* connections served at once */
+#define HTTP_TIMEOUT_DEFAULT 120  /* seconds a connection may sit without a byte */
+#define HTTP_PER_ADDRESS_DEFAULT 64 /* connections one client address may hold */
+
+/* How long a connection may be idle, and how many one address may hold.
+ * Why a limit per address: each connection holds a thread until it ends,
+ * and a client that keeps many open (sending a byte now and then, which
+ * no idle timeout ends) would otherwise take all HTTP_CONNECTIONS_MAX and
+ * lock everyone else out. Behind a proxy or load balancer every client has
+ * its address: raise the limit to HTTP_CONNECTIONS_MAX there (the proxy
+ * then has to bound slow clients itself). */
+struct http_limits {
+	unsigned timeout;     /* seconds, 1 to 3600 */
+	unsigned per_address; /* 1 to HTTP_CONNECTIONS_MAX */
+};
 
 struct http_request {
 	const char *method;
@@ -83,9 +97,11 @@ bool http_is_loopback(const char *host);
 
 /* Start serving on HOST:PORT. With CERT_PEM and KEY_PEM, HTTPS; with both
  * NULL, plain HTTP, refused (ERR_INVALID) unless HOST is loopback. PORT 0
- * picks a free port (see http_port). NULL with E set. */
+ * picks a free port (see http_port). LIM: the limits, or NULL for the
+ * defaults. NULL with E set. */
 struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
-			       const char *key_pem, http_handler h, void *ctx, struct err *e);
+			       const char *key_pem, const struct http_limits *lim, http_handler h,
+			       void *ctx, struct err *e);
 
 /* The port the server listens on. */
 uint16_t http_port(const struct http_server *s);

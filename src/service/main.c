@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,20 @@ static const char *optval(int argc, char **argv, int *i)
 		return NULL;
 	}
 	return argv[++*i];
+}
+
+/* TEXT as a whole number from LO to HI into *OUT: 0, or -1. */
+static int parse_limit(const char *text, unsigned lo, unsigned hi, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || text[0] == '-' || v < lo || v > hi)
+		return -1;
+	*out = (unsigned)v;
+	return 0;
 }
 
 static int read_secret_file(const char *path, char *out, size_t n)
@@ -271,6 +286,7 @@ static void say_sealing(FILE *f, const struct service *s)
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN;
+	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
 	int plain = 0, rc = 1;
 	char host[256];
 	unsigned port;
@@ -291,14 +307,26 @@ static int cmd_serve(int argc, char **argv)
 			listen = v;
 		else if (strcmp(argv[i], "--http") == 0)
 			plain = 1;
-		else {
-			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen"))
+		else if (strcmp(argv[i], "--connection-timeout") == 0 && (v = optval(argc, argv, &i))) {
+			if (parse_limit(v, 1, 3600, &lim.timeout))
+				return usage_error("serve", "--connection-timeout takes 1 to 3600 seconds, "
+						   "not", v);
+		} else if (strcmp(argv[i], "--connections-per-address") == 0 &&
+			   (v = optval(argc, argv, &i))) {
+			if (parse_limit(v, 1, HTTP_CONNECTIONS_MAX, &lim.per_address))
+				return usage_error("serve", "--connections-per-address takes 1 to 256, not",
+						   v);
+		} else {
+			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen") &&
+			    strcmp(argv[i], "--connection-timeout") &&
+			    strcmp(argv[i], "--connections-per-address"))
 				return usage_error("serve", "unknown option", argv[i]);
 			return 2;
 		}
 	}
 	if (data == NULL) {
-		fprintf(stderr, "usage: arcad serve --data DIR [--listen HOST:PORT] [--http]\n");
+		fprintf(stderr, "usage: arcad serve --data DIR [--listen HOST:PORT] [--http]\n"
+				"         [--connection-timeout SECONDS] [--connections-per-address N]\n");
 		return 2;
 	}
 	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
@@ -321,7 +349,7 @@ static int cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
-	if ((srv = http_start(host, (uint16_t)port, cert, key, handle, &s, &e)) == NULL) {
+	if ((srv = http_start(host, (uint16_t)port, cert, key, &lim, handle, &s, &e)) == NULL) {
 		fprintf(stderr, "arcad serve: %s\n", e.msg);
 		goto out;
 	}
@@ -1055,8 +1083,11 @@ static void usage(FILE *f)
 		"                     the first subscription and its owner (a password is\n"
 		"                     generated and printed once unless given)\n"
 		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
+		"        [--connection-timeout SECONDS] [--connections-per-address N]\n"
 		"                     serve the API over HTTPS (default %s);\n"
-		"                     --http serves plain HTTP, on a loopback address only\n",
+		"                     --http serves plain HTTP, on a loopback address only;\n"
+		"                     a connection idle 120 s is closed, and one address may\n"
+		"                     hold 64 connections (raise it to 256 behind a proxy)\n",
 		ARCA_VERSION, DEFAULT_LISTEN);
 	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
 		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,

@@ -34,6 +34,9 @@
 struct portal {
 	uint8_t csrf_key[crypto_auth_hmacsha256_KEYBYTES];
 	struct ratelimit *by_peer, *by_user;
+	/* Why a limiter of one token: an emptied bucket marks a (user, address)
+	 * pair that signed in, for PORTAL_SIGNIN_KNOWN, in bounded memory. */
+	struct ratelimit *known;
 	char agent[PATH_MAX]; /* the agent binary beside arcad, or "" */
 };
 
@@ -55,7 +58,8 @@ struct portal *portal_new(struct err *e)
 	if ((p->by_peer = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_PEER, PORTAL_SIGNIN_REFILL,
 					e)) == NULL ||
 	    (p->by_user = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_USER, PORTAL_SIGNIN_REFILL,
-					e)) == NULL) {
+					e)) == NULL ||
+	    (p->known = ratelimit_new(LIMIT_SLOTS, 1, PORTAL_SIGNIN_KNOWN, e)) == NULL) {
 		portal_free(p);
 		return NULL;
 	}
@@ -79,6 +83,7 @@ void portal_free(struct portal *p)
 		return;
 	ratelimit_free(p->by_peer);
 	ratelimit_free(p->by_user);
+	ratelimit_free(p->known);
 	sodium_memzero(p->csrf_key, sizeof(p->csrf_key));
 	free(p);
 }
@@ -237,14 +242,24 @@ static void keys(const char *peer, const char *user, char kp[80], char ku[160])
 	snprintf(ku, 160, "user:%.140s", user ? user : "");
 }
 
+/* The key of PEER known for USER into OUT: 0, or -1 when it does not fit
+ * (then never known). */
+static int known_key(const char *peer, const char *user, char out[128])
+{
+	int n = snprintf(out, 128, "%s|%s", peer ? peer : "", user ? user : "");
+
+	return n > 0 && n < 128 ? 0 : -1;
+}
+
 int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now)
 {
-	char kp[80], ku[160];
+	char kp[80], ku[160], kk[128];
 	int a, b;
 
 	keys(peer, user, kp, ku);
 	a = ratelimit_wait(p->by_peer, kp, now);
-	b = ratelimit_wait(p->by_user, ku, now);
+	b = known_key(peer, user, kk) == 0 && ratelimit_wait(p->known, kk, now) > 0
+		? 0 : ratelimit_wait(p->by_user, ku, now);
 	return a > b ? a : b;
 }
 
@@ -255,4 +270,12 @@ void portal_signin_failed(struct portal *p, const char *peer, const char *user, 
 	keys(peer, user, kp, ku);
 	ratelimit_fail(p->by_peer, kp, now);
 	ratelimit_fail(p->by_user, ku, now);
+}
+
+void portal_signin_succeeded(struct portal *p, const char *peer, const char *user, int64_t now)
+{
+	char kk[128];
+
+	if (known_key(peer, user, kk) == 0 && ratelimit_wait(p->known, kk, now) == 0)
+		ratelimit_fail(p->known, kk, now);
 }

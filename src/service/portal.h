@@ -31,6 +31,10 @@
 #define PORTAL_SIGNIN_BURST_PEER 10
 #define PORTAL_SIGNIN_BURST_USER 20
 #define PORTAL_SIGNIN_REFILL 30
+/* How long an address where a user signed in stays known for that user:
+ * the limit per user name does not refuse it (only its address's limit
+ * does), so failures from elsewhere cannot lock the user out of it. */
+#define PORTAL_SIGNIN_KNOWN (30 * 86400)
 
 struct portal;
 
@@ -64,10 +68,15 @@ void portal_csrf(const struct portal *p, const char *token, char out[65]);
 bool portal_csrf_ok(const struct portal *p, const char *token, const char *sent);
 
 /* 0 when a sign-in from PEER as USER may be tried at NOW, else the seconds to
- * wait. */
+ * wait. The limit per user name leaves out a PEER known for USER. */
 int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now);
 
 /* Record a failed sign-in from PEER as USER at NOW. */
 void portal_signin_failed(struct portal *p, const char *peer, const char *user, int64_t now);
+
+/* Record a sign-in from PEER as USER at NOW: PEER is known for USER for
+ * PORTAL_SIGNIN_KNOWN seconds (in memory; forgotten early only when
+ * LIMIT_SLOTS other pairs came since). */
+void portal_signin_succeeded(struct portal *p, const char *peer, const char *user, int64_t now);
 
 #endif

@@ -20,6 +20,7 @@
 #include "passphrase.h"
 #include "pki.h"
 #include "portal.h"
+#include "ratelimit.h"
 #include "seal.h"
 #include "secfile.h"
 #include "staging.h"
@@ -459,7 +460,9 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
-	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL)
+	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
+	    (s->registrations = ratelimit_new(1024, SERVICE_REGISTER_BURST, SERVICE_REGISTER_REFILL,
+					      e)) == NULL)
 		goto fail;
 	/* One slot per connection the server takes: each upload is one. */
 	if ((s->staging = staging_new(HTTP_CONNECTIONS_MAX, STAGING_UPLOADS_MAX, STAGING_BYTES_MAX,
@@ -497,6 +500,7 @@ void service_close(struct service *s)
 {
 	catalog_close(s->cat);
 	portal_free(s->portal);
+	ratelimit_free(s->registrations);
 	pki_key_cache_free(s->keys);
 	staging_free(s->staging);
 	uploads_close(s->uploads);

@@ -52,11 +52,19 @@ struct service {
 	char tmp[PATH_MAX];    /* spooled request bodies and uploads in progress */
 	struct uploads *uploads; /* resumable uploads in progress, in TMP (upload.h) */
 	struct pki_key_cache *keys; /* machines' parsed public keys (pki.h) */
+	struct ratelimit *registrations; /* failed registrations per client address */
 	char catalog_key[PATH_MAX]; /* the catalog key file (seal.h) */
 	struct seal_key *seal;      /* its key: seals the vaults' CA keys */
 	size_t keys_sealed;         /* plain CA keys service_open sealed */
 	int key_created;            /* service_open made the key file (see there) */
 };
+
+/* Failed registrations (POST /register) allowed from one client address in
+ * a row, and one more every this many seconds. Why: a registration proves
+ * nothing guessable, but each attempt costs the service certificate and
+ * signature checks, and a flood of them hides a stolen file's use. */
+#define SERVICE_REGISTER_BURST 20
+#define SERVICE_REGISTER_REFILL 30
 
 /* What `arcad init` is told. */
 struct service_init_opts {

@@ -45,9 +45,9 @@ PASSWORD = "a long test password"
 
 
 class Service:
-    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0):
+    def __init__(self, arcad, data, plain=False, clock_offset=None, port=0, extra=()):
         self.data, self.arcad = data, arcad
-        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}"]
+        argv = [arcad, "serve", "--data", str(data), "--listen", f"127.0.0.1:{port}", *extra]
         if plain:
             argv.append("--http")
         env = dict(os.environ)
@@ -434,11 +434,14 @@ def pack_files(world, region="local-1"):
 
 
 class Relay:
-    def __init__(self, service, answer=None):
+    def __init__(self, service, answer=None, respond=None):
         """SERVICE: a test_service.Service. ANSWER(method, path, headers):
         None to forward, or (status, JSON body) to answer in the service's
-        stead."""
-        self.service, self.answer = service, answer
+        stead. RESPOND(handler, method, path, headers, status, body,
+        answer_headers), called with the service's answer: False to send
+        it on as it is, True when it wrote an answer of its own to
+        handler.wfile (a hostile service's)."""
+        self.service, self.answer, self.respond = service, answer, respond
         self.seen = []  # (method, path, status) of every request, in order
         self.lock = threading.Lock()
         relay = self
@@ -462,6 +465,9 @@ class Relay:
                                                           body)
                 with relay.lock:
                     relay.seen.append((self.command, self.path, status))
+                if canned is None and relay.respond and relay.respond(
+                        self, self.command, self.path, self.headers, status, data, headers):
+                    return
                 self.send_response(status)
                 for k, v in headers:
                     if k.lower() not in ("content-length", "connection", "transfer-encoding"):

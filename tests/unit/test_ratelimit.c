@@ -81,6 +81,24 @@ static void test_bad_arguments(void **state)
 	ratelimit_free(NULL);
 }
 
+/* A burst of one token with a long refill marks a key for that long: what
+ * the portal keeps of the addresses a user signed in from. */
+static void test_one_token_marks_a_key(void **state)
+{
+	const int month = 30 * 86400;
+	struct ratelimit *rl = ratelimit_new(8, 1, month, NULL);
+
+	(void)state;
+	assert_non_null(rl);
+	assert_int_equal(ratelimit_wait(rl, "127.0.0.1|owner", 1000), 0);
+	ratelimit_fail(rl, "127.0.0.1|owner", 1000);
+	assert_int_equal(ratelimit_wait(rl, "127.0.0.1|owner", 1000), month);
+	assert_true(ratelimit_wait(rl, "127.0.0.1|owner", 1000 + month - 1) > 0);
+	assert_int_equal(ratelimit_wait(rl, "127.0.0.2|owner", 1000), 0);
+	assert_int_equal(ratelimit_wait(rl, "127.0.0.1|owner", 1000 + month), 0);
+	ratelimit_free(rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -88,6 +106,7 @@ int main(void)
 		cmocka_unit_test(test_keys_are_apart),
 		cmocka_unit_test(test_full_table_reuses_a_slot),
 		cmocka_unit_test(test_bad_arguments),
+		cmocka_unit_test(test_one_token_marks_a_key),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -89,6 +89,16 @@ void reply_msg(struct call *c, enum err_code code, const char *msg)
 	reply_err(c, &e);
 }
 
+void reply_limited(struct call *c, int wait, const char *what)
+{
+	char msg[300], secs[16];
+
+	snprintf(msg, sizeof(msg), "too many failed %s; wait %d seconds and try again", what, wait);
+	snprintf(secs, sizeof(secs), "%d", wait);
+	http_set_header(c->res, "Retry-After", secs);
+	reply_json(c, 429, json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message", msg));
+}
+
 int audit_log(struct service *s, const char *subscription, int64_t now, const char *actor,
 	      const char *action, const char *target, const char *detail, struct err *e)
 {

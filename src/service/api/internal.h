@@ -70,6 +70,9 @@ void reply_err(struct call *c, const struct err *e);
 const uint8_t *map_upload(struct call *c, size_t *len, struct err *e);
 /* Answer CODE with the message MSG. */
 void reply_msg(struct call *c, enum err_code code, const char *msg);
+/* Answer 429 rate_limited with Retry-After: WAIT seconds, for too many
+ * failed WHAT ("sign-ins from this address or for this user"). */
+void reply_limited(struct call *c, int wait, const char *what);
 /*
  * The audit log and the alerts, and what happens when they cannot be
  * written. The audit log is how a subscription's people learn what was

@@ -5,6 +5,7 @@
  * the renewal of a machine's certificate.
  */
 #include "internal.h"
+#include "ratelimit.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,10 +318,19 @@ void h_register(struct call *c)
 	struct machine m;
 	char fp[65], principal[160];
 	struct err e;
-	bool again = false;
+	bool again = false, ok = false;
+	char peer[80];
+	int wait;
 
-	if ((r.j = body_json(c)) == NULL)
+	/* Failed registrations are limited per client address (service.h);
+	 * accepted ones are not counted. */
+	snprintf(peer, sizeof(peer), "peer:%s", c->req->peer);
+	if ((wait = ratelimit_wait(c->s->registrations, peer, c->now)) > 0) {
+		reply_limited(c, wait, "registrations from this address");
 		return;
+	}
+	if ((r.j = body_json(c)) == NULL)
+		goto out;
 	if (reg_parse(c, &r) != 0 || reg_credentials(c, &r) != 0 || reg_signed(c, &r) != 0 ||
 	    check_clock(c, r.t) != 0)
 		goto out;
@@ -344,11 +354,15 @@ void h_register(struct call *c)
 	in.verifier = r.verifier;
 	in.cert_expires = r.cert_expires;
 	in.now = c->now;
-	if (catalog_machine_register(c->s->cat, &in, &m, &again, &e) != 0)
+	if (catalog_machine_register(c->s->cat, &in, &m, &again, &e) != 0) {
 		reg_refused(c, &r, &m, again, &e);
-	else
+	} else {
 		reg_accepted(c, &r, &m, again);
+		ok = true;
+	}
 out:
+	if (!ok)
+		ratelimit_fail(c->s->registrations, peer, c->now);
 	reg_free(&r);
 }
 

@@ -25,18 +25,6 @@ void h_health(struct call *c)
 	reply_json(c, 200, json_pack("{s:s,s:s}", "status", "ok", "version", ARCA_VERSION));
 }
 
-/* 429 for a sign-in refused by the limit on failed attempts. */
-static void reply_wait(struct call *c, int wait)
-{
-	char msg[200], secs[16];
-
-	snprintf(msg, sizeof(msg), "too many failed sign-ins from this address or for this user; "
-		 "wait %d seconds and try again", wait);
-	snprintf(secs, sizeof(secs), "%d", wait);
-	http_set_header(c->res, "Retry-After", secs);
-	reply_json(c, 429, json_pack("{s:{s:s,s:s}}", "error", "code", "rate_limited", "message", msg));
-}
-
 /*
  * POST /session. With "cookie": true (the portal) the session token goes in
  * an HttpOnly cookie instead of the body, and the answer carries the CSRF
@@ -67,7 +55,7 @@ void h_signin(struct call *c)
 		goto out;
 	}
 	if ((wait = portal_signin_wait(c->s->portal, c->req->peer, user, c->now)) > 0) {
-		reply_wait(c, wait);
+		reply_limited(c, wait, "sign-ins from this address or for this user");
 		goto out;
 	}
 	/* Why one message for both failures: do not tell which user names exist. */
@@ -95,6 +83,7 @@ void h_signin(struct call *c)
 		reply_err(c, &e);
 		goto out;
 	}
+	portal_signin_succeeded(c->s->portal, c->req->peer, user, c->now);
 	fmt_time(c->now + SESSION_SECONDS, expires);
 	if (cookie) {
 		portal_csrf(c->s->portal, token, csrf);
