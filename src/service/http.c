@@ -53,6 +53,11 @@
  * MiB, and bounded memory per connection. */
 #define STREAM_BLOCK (256u << 10)
 
+/* A JSON request declaring more than this is refused from its headers;
+ * up to it, an oversized body is read and discarded so that its client
+ * reads the 413 (admit_request). */
+#define HTTP_DRAIN_MAX (16u << 20)
+
 /* A connection the watcher keeps an eye on: its deadline, or 0 while it is
  * not waiting for a request to be whole. */
 struct watch {
@@ -504,8 +509,16 @@ static int admit_request(struct http_server *s, struct MHD_Connection *c, const 
 	/* Why read an oversized JSON body to its end (discarding past the
 	 * limit) rather than refuse it at once: the client then reads the 413,
 	 * where an early answer would reach most clients as a reset
-	 * connection. It costs bandwidth, never memory past the limit or disk. */
+	 * connection. It costs bandwidth, never memory past the limit or disk.
+	 * Only up to HTTP_DRAIN_MAX declared: no client of the JSON API sends
+	 * more, and a length like 10^12 would only hold the connection until
+	 * its deadline, so it is refused from the headers. */
 	if (max == 0) {
+		if (len > HTTP_DRAIN_MAX) {
+			error_response(res, 413, "too_large",
+				       "request body is over the limit for this path");
+			return -1;
+		}
 		p->max = HTTP_BODY_MAX;
 		return 0;
 	}
