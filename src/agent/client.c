@@ -304,6 +304,16 @@ static int request_once(struct client *c, const char *method, const char *path,
 			errbuf[0] ? errbuf : curl_easy_strerror(cc));
 		goto out;
 	}
+	/* Every answer of the service that says yes carries a body (JSON, or
+	 * the bytes of a range): an empty one is an answer lost on the way
+	 * (a connection cut where a proxy or relay could not tell), so it
+	 * reads as a failed connection, never as an empty answer. */
+	if (st >= 200 && st <= 299 && out->len == 0 && strcmp(method, "HEAD") != 0) {
+		*cut = 1;
+		err_set(e, ERR_IO, "the service's answer to %s %s arrived empty; the connection "
+				   "to %s failed", method, path, c->url);
+		goto out;
+	}
 	*status = st;
 	if (st < 200 || st > 299) {
 		service_error(c, out, st, e);
