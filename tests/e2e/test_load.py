@@ -61,26 +61,26 @@ class Attacker:
         try:
             if kind == "headers":  # slowloris: headers dribbled a byte at a time
                 s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\n")
-                todo = b"X-Slow: " + b"a" * 10000
+                unsent = b"X-Slow: " + b"a" * 10000
             elif kind == "body":  # a JSON body sent a byte at a time
                 s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\n"
                           b"Content-Type: application/json\r\nContent-Length: 900000\r\n\r\n{")
-                todo = b"\"" * 900000
+                unsent = b"\"" * 900000
             elif kind == "length":  # a huge declared length, and nothing of it
                 s.sendall(b"POST /api/v1/session HTTP/1.1\r\nHost: a\r\n"
                           b"Content-Type: application/json\r\nContent-Length: 1000000\r\n\r\n")
-                todo = b""
+                unsent = b""
             elif kind == "huge":  # a length over every bound: refused before any body
                 s.sendall(self.rng.choice(HUGE))
-                todo = b""
+                unsent = b""
             else:  # one answer, then idle on the kept-alive connection
                 s.sendall(b"GET /api/v1/health HTTP/1.1\r\nHost: a\r\n\r\n")
-                todo = b""
+                unsent = b""
         except OSError:
             self.refused += 1
             return
         s.setblocking(False)
-        self.socks.append({"s": s, "kind": kind, "todo": todo, "last": t, "opened": t})
+        self.socks.append({"s": s, "kind": kind, "unsent": unsent, "last": t, "opened": t})
 
     def step(self):
         now = time.monotonic()
@@ -97,10 +97,10 @@ class Attacker:
                 pass
             except OSError:
                 closed = True
-            if not closed and c["todo"] and now - c["last"] > 0.5 + self.rng.random():
+            if not closed and c["unsent"] and now - c["last"] > 0.5 + self.rng.random():
                 try:
-                    c["s"].send(c["todo"][:1])
-                    c["todo"] = c["todo"][1:]
+                    c["s"].send(c["unsent"][:1])
+                    c["unsent"] = c["unsent"][1:]
                     c["last"] = now
                 except (ssl.SSLWantWriteError, BlockingIOError):
                     pass
