@@ -445,6 +445,7 @@ out:
 int service_open(struct service *s, const char *data, struct err *e)
 {
 	char path[PATH_MAX], *key = NULL;
+	uint8_t csrf[PORTAL_CSRF_KEY_LEN];
 
 	memset(s, 0, sizeof(*s));
 	if (sodium_init() < 0)
@@ -460,7 +461,13 @@ int service_open(struct service *s, const char *data, struct err *e)
 		goto fail;
 	if ((s->cat = catalog_open(path, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
-	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
+	/* The CSRF key comes from the catalog key, which every service of
+	 * one catalog shares: a form one service served posts to another. */
+	if (seal_derive(s->seal, "portal csrf", csrf, sizeof(csrf), e) != 0)
+		goto fail;
+	s->portal = portal_new(csrf, e);
+	sodium_memzero(csrf, sizeof(csrf));
+	if (s->portal == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
 	    (s->registrations = ratelimit_new(1024, SERVICE_REGISTER_BURST, SERVICE_REGISTER_REFILL,
 					      e)) == NULL)
 		goto fail;
