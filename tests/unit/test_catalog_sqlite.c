@@ -35,6 +35,12 @@ static void test_migration_of_references(void **state)
 		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
 		 "ALTER TABLE machines DROP COLUMN cert_expires; DROP TABLE pin_guard;"
 		 "ALTER TABLE pins DROP COLUMN user_id; ALTER TABLE doomed DROP COLUMN machine_id;"
+		 "ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN disabled;"
+		 "ALTER TABLE users DROP COLUMN code_hash; ALTER TABLE users DROP COLUMN code_expires;"
+		 "ALTER TABLE users DROP COLUMN totp_secret; ALTER TABLE users DROP COLUMN totp_pending;"
+		 "ALTER TABLE users DROP COLUMN totp_step; ALTER TABLE api_tokens DROP COLUMN role;"
+		 "ALTER TABLE api_tokens DROP COLUMN maker;"
+		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
 		 "PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
