@@ -20,7 +20,7 @@ static void test_migration_of_references(void **state)
 	size_t n;
 	int64_t mark;
 	sqlite3 *db;
-	char sql[1024];
+	char sql[2048];
 
 	add_pack(f, 'a', objs, 3, a);
 	commit_refs(f, refs, 2, 2000, &rp);
