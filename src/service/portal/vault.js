@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { h, notice, pagedTable, time, timeText, bytes, count, saveBlob } from "./ui.js";
 import { title, errorOf, formStatus } from "./pages.js";
+import { can } from "./roles.js";
 
 const TABS = [
   ["", "Quick Start"], ["properties", "Properties"], ["machines", "Machines"],
@@ -36,7 +37,7 @@ function credentialsState(v) {
     : `The latest vault credentials expired at ${timeText(v.credentials.expires)}: download new ones to register a machine.`;
 }
 
-export async function quickStart(main, { vault }) {
+export async function quickStart(main, { vault }, app) {
   let v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "");
   const today = new Date().toISOString().slice(0, 10);
@@ -48,7 +49,7 @@ export async function quickStart(main, { vault }) {
     `sudo arca register --vault-credentials ~/Downloads/${file} \\\n` +
     "    --cache /var/cache/arca --generate-passphrase --passphrase-out ~/arca-recovery-kit.txt"));
   showRegister();
-  const dl = h("button", { type: "button", class: "primary", id: "download-credentials" }, "Download vault credentials");
+  const dl = h("button", { type: "button", class: "primary", id: "download-credentials", disabled: !can(app, "credentials") }, "Download vault credentials");
   dl.addEventListener("click", async () => {
     dl.disabled = true;
     try {
@@ -88,7 +89,7 @@ export async function quickStart(main, { vault }) {
         h("p", {}, "The machine then appears under ", h("a", { href: vaultHref(v.name, "machines") }, "Machines"), "."))));
 }
 
-export async function properties(main, { vault }) {
+export async function properties(main, { vault }, app) {
   const v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "properties");
   const st = formStatus();
@@ -104,7 +105,7 @@ export async function properties(main, { vault }) {
       : `${v.redundancy} (can change until the first machine registers)`),
     h("dt", {}, "Vault credentials"), h("dd", {}, credentialsState(v)));
   main.append(dl);
-  if (!v.redundancy_locked) {
+  if (!v.redundancy_locked && can(app, "manage")) {
     const sel = h("select", { id: "redundancy-select", name: "redundancy" },
       ["GRS", "LRS"].map((r) => h("option", { value: r, selected: r === v.redundancy }, r === "GRS" ? "GRS (geo-redundant)" : "LRS (locally redundant)")));
     const form = h("form", { class: "card inline" },
@@ -115,13 +116,14 @@ export async function properties(main, { vault }) {
       try {
         await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { redundancy: sel.value });
         main.replaceChildren();
-        await properties(main, { vault });
+        await properties(main, { vault }, app);
       } catch (e) {
         st.show("error", errorOf(e));
       }
     });
     main.append(form);
   }
+  if (!can(app, "deleteData")) return;
   const del = h("button", { type: "button", class: "danger" }, "Delete vault");
   const dst = formStatus();
   del.addEventListener("click", async () => {
