@@ -363,3 +363,26 @@ def test_totp_required_by_the_owner(svc):
     assert st == 409
     st, alerts, _ = s.call("GET", "/alerts")
     assert "settings.require_totp" in {a["kind"] for a in alerts["alerts"]}
+
+
+def test_backup_operator_never_lowers_protection(machine):
+    """A backup operator sets policies and brings deleted things back, but
+    deleting data and shortening retention are refused, a PIN or not."""
+    s = machine[0]
+    path = "/vaults/backup-vault/machines/server-01/policy"
+    good = {"schedule": ["21:00"], "keep_daily": 30, "keep_weekly": 8, "keep_monthly": 12,
+            "keep_yearly": 2}
+    op = add_user(s, "ops", "backup-operator")
+    st, body, _ = s.call("PUT", path, good, token=op)
+    assert st == 200, body
+    st, body, _ = s.call("PUT", path, dict(good, keep_daily=60), token=op)
+    assert st == 200, body
+    st, body, _ = s.call("PUT", path, dict(good, keep_daily=10), token=op)
+    assert st == 403 and body["error"]["code"] == "denied" and \
+        "shortening retention needs the role owner" in body["error"]["message"], body
+    st, body, _ = s.call("GET", path, token=op)
+    assert body["keep_daily"] == 60
+    st, body, _ = s.call("DELETE", "/vaults/backup-vault/machines/server-01", token=op)
+    assert st == 403 and body["error"]["code"] == "denied"
+    st, body, _ = s.call("DELETE", "/vaults/backup-vault", token=op)
+    assert st == 403 and body["error"]["code"] == "denied"
