@@ -35,8 +35,20 @@ struct slot {
 	uint64_t used;  /* last use: a tick of the index, or a time at open */
 };
 
+/* A chunk in memory: verified bytes, shared by the readers that hold it. */
+struct hot {
+	struct objid id;
+	uint8_t *p;
+	size_t len;
+	unsigned refs;
+	uint64_t used;
+	struct hot *next;
+};
+
 struct chunk_cache {
 	pthread_mutex_t mu;
+	struct hot *hot; /* most recently used first */
+	size_t hot_bytes, hot_count;
 	char *dir;
 	uint64_t limit, bytes, tick, tmp_seq;
 	size_t count;
@@ -183,10 +195,21 @@ struct chunk_cache *chunk_cache_open(const char *dir, uint64_t limit, const stru
 	return cc;
 }
 
+static void hot_free(struct hot *h)
+{
+	sodium_memzero(h->p, h->len);
+	free(h->p);
+	free(h);
+}
+
 void chunk_cache_free(struct chunk_cache *cc)
 {
 	if (cc == NULL)
 		return;
+	for (struct hot *h = cc->hot, *nx; h; h = nx) {
+		nx = h->next;
+		hot_free(h);
+	}
 	idmap_free(&cc->at);
 	pthread_mutex_destroy(&cc->mu);
 	free(cc->dir);
@@ -301,4 +324,89 @@ size_t chunk_cache_count(struct chunk_cache *cc)
 	n = cc->count;
 	pthread_mutex_unlock(&cc->mu);
 	return n;
+}
+
+/* Let the chunks no reader holds go, least recently used first, past the
+ * bounds of memory (with mu held). */
+static void hot_trim_locked(struct chunk_cache *cc)
+{
+	while (cc->hot_bytes > CHUNK_CACHE_HOT || cc->hot_count > CHUNK_CACHE_HOT_COUNT) {
+		struct hot **pp, **victim = NULL;
+
+		for (pp = &cc->hot; *pp; pp = &(*pp)->next)
+			if ((*pp)->refs == 0 && (victim == NULL || (*pp)->used < (*victim)->used))
+				victim = pp;
+		if (victim == NULL)
+			return; /* all held: over the bound until released */
+		{
+			struct hot *h = *victim;
+
+			*victim = h->next;
+			cc->hot_bytes -= h->len;
+			cc->hot_count--;
+			hot_free(h);
+		}
+	}
+}
+
+static struct hot *hot_find_locked(struct chunk_cache *cc, const struct objid *id, size_t len)
+{
+	for (struct hot *h = cc->hot; h; h = h->next)
+		if (h->len == len && memcmp(&h->id, id, sizeof(*id)) == 0)
+			return h;
+	return NULL;
+}
+
+const uint8_t *chunk_cache_hold(struct chunk_cache *cc, const struct objid *id, size_t len,
+				void **ref)
+{
+	struct buf b = BUF_INIT;
+	struct hot *h, *other;
+
+	pthread_mutex_lock(&cc->mu);
+	if ((h = hot_find_locked(cc, id, len)) != NULL) {
+		h->refs++;
+		h->used = ++cc->tick;
+		pthread_mutex_unlock(&cc->mu);
+		*ref = h;
+		return h->p;
+	}
+	pthread_mutex_unlock(&cc->mu);
+	if (!chunk_cache_get(cc, id, len, &b))
+		return NULL;
+	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		buf_wipe(&b);
+		return NULL;
+	}
+	h->id = *id;
+	h->p = b.data; /* the buffer's memory is the entry's now */
+	h->len = len;
+	h->refs = 1;
+	pthread_mutex_lock(&cc->mu);
+	if ((other = hot_find_locked(cc, id, len)) != NULL) { /* read by another meanwhile */
+		other->refs++;
+		pthread_mutex_unlock(&cc->mu);
+		hot_free(h);
+		*ref = other;
+		return other->p;
+	}
+	h->used = ++cc->tick;
+	h->next = cc->hot;
+	cc->hot = h;
+	cc->hot_bytes += len;
+	cc->hot_count++;
+	hot_trim_locked(cc);
+	pthread_mutex_unlock(&cc->mu);
+	*ref = h;
+	return h->p;
+}
+
+void chunk_cache_release(struct chunk_cache *cc, void *ref)
+{
+	struct hot *h = ref;
+
+	pthread_mutex_lock(&cc->mu);
+	h->refs--;
+	hot_trim_locked(cc);
+	pthread_mutex_unlock(&cc->mu);
 }

@@ -24,6 +24,8 @@
 
 #define CHUNK_CACHE_DIR "chunks"                  /* in the cache folder */
 #define CHUNK_CACHE_LIMIT_DEFAULT (256ull << 20) /* bytes */
+#define CHUNK_CACHE_HOT (32u << 20)              /* bytes kept in memory, at most */
+#define CHUNK_CACHE_HOT_COUNT 64                 /* chunks kept in memory, at most */
 
 struct chunk_cache;
 
@@ -42,6 +44,13 @@ int chunk_cache_has(struct chunk_cache *cc, const struct objid *id);
 /* Chunk ID, of LEN bytes, into OUT (replacing what it held): 1 when found
  * and its bytes have the id, 0 when not (a damaged copy is removed). */
 int chunk_cache_get(struct chunk_cache *cc, const struct objid *id, size_t len, struct buf *out);
+/* As chunk_cache_get, without a copy: chunk ID's LEN bytes, held in memory
+ * until chunk_cache_release(CC, *REF), or NULL when not found. The few
+ * chunks used last stay in memory (CHUNK_CACHE_HOT bytes), so the many
+ * small reads a file system gets of one chunk read its file once. */
+const uint8_t *chunk_cache_hold(struct chunk_cache *cc, const struct objid *id, size_t len,
+				void **ref);
+void chunk_cache_release(struct chunk_cache *cc, void *ref);
 /* Keep chunk ID's LEN bytes at P (written to a temporary name, then
  * renamed), removing the least recently used past the limit. Best effort:
  * a chunk that cannot be written is simply not kept. */

@@ -95,8 +95,16 @@ struct ra_job {
 	uint64_t off, len;
 };
 
+/* What the kernel has open, listed so that the end of the session frees
+ * what it never released (a mount ended by a signal). */
+struct open_link {
+	struct open_link *prev, *next;
+	int is_dir;
+};
+
 /* An open file. */
 struct handle {
+	struct open_link link; /* first: the list's entry is the handle */
 	struct node *n;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
@@ -122,6 +130,9 @@ struct mnt {
 
 	pthread_mutex_t open_mu; /* opening a point's snapshot */
 
+	pthread_mutex_t fh_mu;
+	struct open_link opened; /* the list's head */
+
 	pthread_mutex_t dir_mu;
 	struct dir_slot dirs[DIRS_KEPT];
 	uint64_t dir_tick;
@@ -139,6 +150,8 @@ struct mnt {
 struct tctx {
 	struct repo r;
 	struct client *c;
+	uint8_t *rbuf; /* op_read's buffer, kept: a read of 1 MiB is one mapping */
+	size_t rcap;
 };
 
 static void note(struct mnt *m, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -164,16 +177,17 @@ static void tctx_free(void *arg)
 		return;
 	compress_ctx_free(t->r.cctx);
 	client_free(t->c);
+	free(t->rbuf);
 	free(t);
 }
 
-/* This thread's repo, made at its first use. NULL with E set. */
-static struct repo *thread_repo(struct mnt *m, struct err *e)
+/* This thread's repo and buffer, made at its first use. NULL with E set. */
+static struct tctx *thread_ctx(struct mnt *m, struct err *e)
 {
 	struct tctx *t = pthread_getspecific(m->key);
 
 	if (t)
-		return &t->r;
+		return t;
 	if ((t = calloc(1, sizeof(*t))) == NULL) {
 		err_oom(e);
 		return NULL;
@@ -188,7 +202,33 @@ static struct repo *thread_repo(struct mnt *m, struct err *e)
 	t->r.tc = m->src.tc;
 	t->r.cc = m->src.cc;
 	pthread_setspecific(m->key, t);
-	return &t->r;
+	return t;
+}
+
+static struct repo *thread_repo(struct mnt *m, struct err *e)
+{
+	struct tctx *t = thread_ctx(m, e);
+
+	return t ? &t->r : NULL;
+}
+
+static void opened_add(struct mnt *m, struct open_link *l, int is_dir)
+{
+	l->is_dir = is_dir;
+	pthread_mutex_lock(&m->fh_mu);
+	l->next = m->opened.next;
+	l->prev = &m->opened;
+	m->opened.next->prev = l;
+	m->opened.next = l;
+	pthread_mutex_unlock(&m->fh_mu);
+}
+
+static void opened_remove(struct mnt *m, struct open_link *l)
+{
+	pthread_mutex_lock(&m->fh_mu);
+	l->prev->next = l->next;
+	l->next->prev = l->prev;
+	pthread_mutex_unlock(&m->fh_mu);
 }
 
 /* ---- Inode numbers and the node table ---- */
@@ -816,6 +856,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 
 /* An open folder: the names and nodes to list, made at opendir. */
 struct dirh {
+	struct open_link link; /* first, as in struct handle */
 	struct node *n;
 	struct tree *t;    /* a point's folder (dir_get's), or NULL */
 	char **names;      /* the mount's own folders: what they list */
@@ -901,6 +942,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	}
 	fi->fh = (uintptr_t)d;
 	fi->keep_cache = n->kind == N_POINT || n->kind == N_ENTRY;
+	opened_add(m, &d->link, 1);
 	fuse_reply_open(req, fi);
 }
 
@@ -988,8 +1030,12 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct mnt *m = fuse_req_userdata(req);
+	struct dirh *d = (struct dirh *)(uintptr_t)fi->fh;
+
 	(void)ino;
-	dirh_free(fuse_req_userdata(req), (struct dirh *)(uintptr_t)fi->fh);
+	opened_remove(m, &d->link);
+	dirh_free(m, d);
 	fuse_reply_err(req, 0);
 }
 
@@ -1022,7 +1068,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	pthread_cond_init(&h->cv, NULL);
 	fi->fh = (uintptr_t)h;
 	fi->keep_cache = 1; /* a point never changes */
+	opened_add(m, &h->link, 0);
 	fuse_reply_open(req, fi);
+}
+
+static void handle_free(struct handle *h)
+{
+	pthread_cond_destroy(&h->cv);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
 }
 
 static int overlaps_busy(const struct handle *h, uint64_t lo, uint64_t hi)
@@ -1104,9 +1158,8 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	const struct tree_entry *x = &h->n->one->e[0];
 	uint64_t from = (uint64_t)off, to = from + size;
 	struct snapshot *sn;
-	struct repo *r;
+	struct tctx *t;
 	struct err e;
-	uint8_t *buf;
 	size_t got = 0;
 
 	(void)ino;
@@ -1124,18 +1177,26 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	while (overlaps_busy(h, from, to))
 		pthread_cond_wait(&h->cv, &h->mu);
 	pthread_mutex_unlock(&h->mu);
-	if ((buf = malloc(size ? size : 1)) == NULL) {
-		fuse_reply_err(req, ENOMEM);
-		return;
+	if ((t = thread_ctx(m, &e)) == NULL)
+		goto fail;
+	if (t->rcap < size) {
+		uint8_t *nb = realloc(t->rbuf, size);
+
+		if (nb == NULL) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+		t->rbuf = nb;
+		t->rcap = size;
 	}
-	if ((r = thread_repo(m, &e)) == NULL || (sn = point_snapshot(m, h->n->pt, r, &e)) == NULL ||
-	    snapshot_read(sn, r, x, from, buf, size, &got, &e) != 0) {
-		note(m, "%s%s: %s", h->n->pt->name, h->n->path, e.msg);
-		fuse_reply_err(req, EIO);
-	} else {
-		fuse_reply_buf(req, (const char *)buf, got);
-	}
-	free(buf);
+	if ((sn = point_snapshot(m, h->n->pt, &t->r, &e)) == NULL ||
+	    snapshot_read(sn, &t->r, x, from, t->rbuf, size, &got, &e) != 0)
+		goto fail;
+	fuse_reply_buf(req, (const char *)t->rbuf, got);
+	return;
+fail:
+	note(m, "%s%s: %s", h->n->pt->name, h->n->path, e.msg);
+	fuse_reply_err(req, EIO);
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1170,9 +1231,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	while (h->n_busy > 0)
 		pthread_cond_wait(&h->cv, &h->mu);
 	pthread_mutex_unlock(&h->mu);
-	pthread_cond_destroy(&h->cv);
-	pthread_mutex_destroy(&h->mu);
-	free(h);
+	opened_remove(m, &h->link);
+	handle_free(h);
 	fuse_reply_err(req, 0);
 }
 
@@ -1465,6 +1525,17 @@ int mount_check_fuse(struct err *e)
 
 static void mnt_free(struct mnt *m)
 {
+	/* Handles the kernel never released (the read-ahead threads are
+	 * gone by now, so none is in use). */
+	while (m->opened.next != &m->opened) {
+		struct open_link *l = m->opened.next;
+
+		opened_remove(m, l);
+		if (l->is_dir)
+			dirh_free(m, (struct dirh *)l);
+		else
+			handle_free((struct handle *)l);
+	}
 	for (size_t i = 0; i < m->n_buckets; i++)
 		for (struct node *n = m->bucket[i], *nx; n; n = nx) {
 			nx = n->next;
@@ -1479,6 +1550,7 @@ static void mnt_free(struct mnt *m)
 	pthread_key_delete(m->key);
 	pthread_mutex_destroy(&m->mu);
 	pthread_mutex_destroy(&m->open_mu);
+	pthread_mutex_destroy(&m->fh_mu);
 	pthread_mutex_destroy(&m->dir_mu);
 	pthread_mutex_destroy(&m->ra_mu);
 	pthread_cond_destroy(&m->ra_cv);
@@ -1510,6 +1582,8 @@ int mount_serve(const struct mount_source *src, const char *mountpoint, int fore
 	m.started = time(NULL);
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_mutex_init(&m.open_mu, NULL);
+	pthread_mutex_init(&m.fh_mu, NULL);
+	m.opened.next = m.opened.prev = &m.opened;
 	pthread_mutex_init(&m.dir_mu, NULL);
 	pthread_mutex_init(&m.ra_mu, NULL);
 	pthread_cond_init(&m.ra_cv, NULL);

@@ -655,7 +655,6 @@ static int shift_chunk(void *arg, size_t i, const uint8_t *plain, size_t len,
 int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e)
 {
-	struct buf plain = BUF_INIT;
 	size_t i = 0;
 	int rc = 0;
 
@@ -673,11 +672,14 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 	 * others is fetched as one list, so neighbours still share requests. */
 	while (i < n && rc == 0) {
 		size_t j = i;
+		const uint8_t *p;
+		void *ref;
 
 		if (chunk_cache_has(r->cc, &chunks[i].id) &&
-		    chunk_cache_get(r->cc, &chunks[i].id, chunks[i].len, &plain)) {
-			if (fn(arg, i, plain.data, plain.len, NULL))
+		    (p = chunk_cache_hold(r->cc, &chunks[i].id, chunks[i].len, &ref)) != NULL) {
+			if (fn(arg, i, p, chunks[i].len, NULL))
 				rc = err_set(e, ERR_CORRUPT, "stopped reading a file's chunks");
+			chunk_cache_release(r->cc, ref);
 			i++;
 			continue;
 		}
@@ -690,6 +692,5 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		}
 		i = j;
 	}
-	buf_wipe(&plain);
 	return rc;
 }
