@@ -348,6 +348,17 @@ static struct node *entry_node(struct mnt *m, struct point *pt, fuse_ino_t paren
 		node_free(n);
 		return NULL;
 	}
+	/* A tree grows by 16 entries at a time; a node holds one entry for as
+	 * long as the kernel keeps it (a listing of 100,000 files makes as
+	 * many), so its room is cut to that one. */
+	{
+		struct tree_entry *one = realloc(n->one->e, sizeof(*one));
+
+		if (one) {
+			n->one->e = one;
+			n->one->cap = 1;
+		}
+	}
 	snprintf(n->path, plen, "%s/%s", strcmp(ppath, "/") ? ppath : "", x->name);
 	n->ino = ino;
 	n->kind = N_ENTRY;
