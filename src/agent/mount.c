@@ -65,7 +65,8 @@ extern char **environ;
 enum kind { N_ROOT = 1, N_BY_TIME, N_BY_ID, N_LATEST, N_POINT, N_ENTRY };
 
 struct point {
-	char *id, *meta, *created, *name; /* NAME: its folder in by-time */
+	char *id, *meta, *created;
+	char *name, *dir_id; /* its folders in by-time and by-id (folder_name) */
 	fuse_ino_t ino;
 	int listed;          /* in the service's last list */
 	struct snapshot *sn; /* opened at first use, under open_mu */
@@ -236,12 +237,17 @@ static void opened_remove(struct mnt *m, struct open_link *l)
 static fuse_ino_t hash_ino(const void *a, size_t alen, const void *b, size_t blen)
 {
 	static const unsigned char key[crypto_shorthash_KEYBYTES] = { 'a', 'r', 'c', 'a' };
-	unsigned char in[8 + TREE_NAME_MAX + OBJID_HEX_LEN + 16], out[crypto_shorthash_BYTES];
+	crypto_generichash_state st;
+	unsigned char mid[crypto_generichash_BYTES], out[crypto_shorthash_BYTES];
 	uint64_t v = 0;
 
-	memcpy(in, a, alen);
-	memcpy(in + alen, b, blen);
-	crypto_shorthash(out, in, alen + blen, key);
+	/* BLAKE2b over both parts (no bound on their length), then SipHash
+	 * down to 64 bits. */
+	crypto_generichash_init(&st, NULL, 0, sizeof(mid));
+	crypto_generichash_update(&st, a, alen);
+	crypto_generichash_update(&st, b, blen);
+	crypto_generichash_final(&st, mid, sizeof(mid));
+	crypto_shorthash(out, mid, sizeof(mid), key);
 	for (int i = 0; i < 8; i++)
 		v = v << 8 | out[i];
 	return v < INO_FIRST_FREE ? v + INO_FIRST_FREE : v;
@@ -382,10 +388,28 @@ static struct node *entry_node(struct mnt *m, struct point *pt, fuse_ino_t paren
 
 /* ---- Points ---- */
 
+/* A folder's name from the service's words A (and "-" and B): what the
+ * service sends is not trusted to be a name, so '/' and control
+ * characters become '_', at most 100 bytes, never "." or "..". NULL when
+ * out of memory. */
+static char *folder_name(const char *a, const char *b)
+{
+	char buf[128];
+
+	snprintf(buf, sizeof(buf), "%.80s%s%.19s", a, b ? "-" : "", b ? b : "");
+	for (char *c = buf; *c; c++)
+		if (*c == '/' || (unsigned char)*c < 0x20 || *c == 0x7f)
+			*c = '_';
+	if (buf[0] == '\0' || strcmp(buf, ".") == 0 || strcmp(buf, "..") == 0)
+		snprintf(buf, sizeof(buf), "_%.80s", a);
+	return strdup(buf);
+}
+
 static void point_free(struct point *p)
 {
 	if (p == NULL)
 		return;
+	free(p->dir_id);
 	snapshot_close(p->sn);
 	free(p->id);
 	free(p->meta);
@@ -430,13 +454,14 @@ static int merge_points(struct mnt *m, const json_t *list, struct err *e)
 			return err_oom(e);
 		}
 		/* Two points of one second: the later one's folder names its id too. */
-		for (k = 0; k < m->n_pts && strcmp(m->pts[k]->name, created) != 0; k++)
+		pt->name = folder_name(created, NULL);
+		for (k = 0; pt->name && k < m->n_pts && strcmp(m->pts[k]->name, pt->name); k++)
 			;
-		if (k < m->n_pts && asprintf(&pt->name, "%s-%.12s", created, id) < 0)
-			pt->name = NULL;
-		else if (k == m->n_pts)
-			pt->name = strdup(created);
-		if (pt->name == NULL) {
+		if (pt->name && k < m->n_pts) {
+			free(pt->name);
+			pt->name = folder_name(created, id);
+		}
+		if (pt->name == NULL || (pt->dir_id = folder_name(id, NULL)) == NULL) {
 			free(n);
 			point_free(pt);
 			return err_oom(e);
@@ -505,7 +530,8 @@ static struct point *point_named(struct mnt *m, const char *name, int by_id)
 
 	pthread_mutex_lock(&m->mu);
 	for (size_t k = 0; k < m->n_pts && hit == NULL; k++)
-		if (m->pts[k]->listed && strcmp(by_id ? m->pts[k]->id : m->pts[k]->name, name) == 0)
+		if (m->pts[k]->listed &&
+		    strcmp(by_id ? m->pts[k]->dir_id : m->pts[k]->name, name) == 0)
 			hit = m->pts[k];
 	pthread_mutex_unlock(&m->mu);
 	return hit;
@@ -698,9 +724,11 @@ static int node_stat(struct mnt *m, struct node *n, struct stat *st)
 
 /* ---- Looking up ---- */
 
+/* Entries inside a point never change; a point's own folder may go (its
+ * point deleted), and the mount's folders change with the points. */
 static double timeout_of(const struct node *n)
 {
-	return n->kind == N_ENTRY || n->kind == N_POINT ? POINT_TIMEOUT : LIST_TIMEOUT;
+	return n->kind == N_ENTRY ? POINT_TIMEOUT : LIST_TIMEOUT;
 }
 
 /* Fill FE for node N (its lookup already counted). 0 or an errno. */
@@ -934,7 +962,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		pthread_mutex_lock(&m->mu);
 		for (size_t k = 0; k < m->n_pts && !bad; k++)
 			if (m->pts[k]->listed)
-				bad = dirh_add(d, n->kind == N_BY_ID ? m->pts[k]->id : m->pts[k]->name,
+				bad = dirh_add(d, n->kind == N_BY_ID ? m->pts[k]->dir_id : m->pts[k]->name,
 					       m->pts[k]->ino);
 		pthread_mutex_unlock(&m->mu);
 	} else if ((r = thread_repo(m, &e)) == NULL ||
@@ -1463,6 +1491,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	if (conn->capable & FUSE_CAP_READDIRPLUS)
 		conn->want |= FUSE_CAP_READDIRPLUS;
 	conn->want &= ~(unsigned)FUSE_CAP_READDIRPLUS_AUTO;
+	/* The kernel keeps each inode's ACLs once asked (a getxattr per file
+	 * and `ls -l`, not per listing), and checks access by them as the
+	 * backed-up folder did. */
+	if (conn->capable & FUSE_CAP_POSIX_ACL)
+		conn->want |= FUSE_CAP_POSIX_ACL;
 	conn->want &= ~(unsigned)FUSE_CAP_WRITEBACK_CACHE;
 }
 

@@ -5,6 +5,7 @@ refused with EROFS, a damaged pack failing only its files, two points
 compared with diff -r, a point added while mounted showing up, the chunk
 cache held under its limit, and `arca umount` and SIGTERM ending cleanly."""
 import errno
+import json
 import os
 import signal
 import subprocess
@@ -210,6 +211,35 @@ def test_the_chunk_cache_keeps_under_its_limit_and_serves_warm_reads(world, tmp_
         assert (point_dir(m, src) / "big.bin").read_bytes() == data
         rc, err = m.end()
     assert rc == 0, err
+
+
+def test_in_the_background_with_no_point_yet(world, tmp_path):
+    a = world.register("server-01")
+    mp = tmp_path / "mnt"
+    mp.mkdir()
+    p = a.run("mount", str(mp), "--json")
+    try:
+        assert p.returncode == 0, p.stderr
+        assert json.loads(p.stdout) == {"mountpoint": str(mp), "points": 0, "machine": None}, p.stdout
+        assert os.path.ismount(mp)
+        assert os.listdir(mp / "by-id") == [] and os.listdir(mp / "by-time") == []
+        with pytest.raises(FileNotFoundError):
+            os.stat(mp / "latest" / "")
+        # The first backup shows up in the running mount.
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "a.txt").write_text("first\n")
+        pid = a.json("backup", str(src))["recovery_point"]
+        end = time.monotonic() + 15
+        while pid not in os.listdir(mp / "by-id") and time.monotonic() < end:
+            time.sleep(0.5)
+        assert (mp / "latest" / str(src).lstrip("/") / "a.txt").read_text() == "first\n"
+        p = a.run("umount", str(mp), "--json")
+        assert p.returncode == 0 and json.loads(p.stdout) == {"unmounted": str(mp)}, p.stderr
+        assert not os.path.ismount(mp)
+    finally:
+        if os.path.ismount(mp):
+            subprocess.run(["umount", "-l", str(mp)])
 
 
 def test_usage_errors(world, tmp_path):
