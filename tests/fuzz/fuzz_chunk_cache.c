@@ -54,6 +54,14 @@ static void write_file(const char *name, const uint8_t *p, size_t n)
 	close(fd);
 }
 
+/* The folder goes when the fuzzer ends (libFuzzer exits through exit). */
+static void remove_dir(void)
+{
+	empty_dir();
+	rmdir(dir);
+	keys_free(keys);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct chunk_cache *cc;
@@ -67,6 +75,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(dir, sizeof(dir), "/tmp/fuzz-chunk-cache-XXXXXX");
 		if (mkdtemp(dir) == NULL || (keys = keys_generate(NULL)) == NULL)
 			abort();
+		atexit(remove_dir);
 	}
 	if (size < 1)
 		return 0;
