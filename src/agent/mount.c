@@ -1131,7 +1131,10 @@ static int overlaps_busy(const struct handle *h, uint64_t lo, uint64_t hi)
 static void read_ahead(struct mnt *m, struct handle *h, uint64_t upto)
 {
 	pthread_mutex_lock(&m->ra_mu);
-	while (h->ra_end < upto && h->n_busy < RA_JOBS && m->q_len < RA_QUEUE && !m->ra_stop) {
+	/* No thread to read ahead (none could start): nothing is queued,
+	 * since a reader would wait for it. */
+	while (m->n_ra > 0 && h->ra_end < upto && h->n_busy < RA_JOBS && m->q_len < RA_QUEUE &&
+	       !m->ra_stop) {
 		uint64_t len = upto - h->ra_end < RA_PIECE ? upto - h->ra_end : RA_PIECE;
 		struct ra_job *j = &m->q[(m->q_head + m->q_len++) % RA_QUEUE];
 
