@@ -88,14 +88,10 @@ export async function quickStart(main, { vault }) {
         h("p", {}, "The machine then appears under ", h("a", { href: vaultHref(v.name, "machines") }, "Machines"), ".")),
       h("li", {}, h("h2", {}, "Browse and restore"),
         h("p", {}, "Mount the recovery points as a read-only folder and copy single files with ordinary tools, or restore whole folders:"),
-        code("sudo mkdir -p /mnt/arca
-" +
-          "sudo arca mount /mnt/arca        # by-time/, by-id/ and latest
-" +
-          "ls /mnt/arca/latest/etc/
-" +
-          "sudo arca umount /mnt/arca
-" +
+        code("sudo mkdir -p /mnt/arca\n" +
+          "sudo arca mount /mnt/arca        # by-time/, by-id/ and latest\n" +
+          "sudo ls /mnt/arca/latest/etc/   # only the user who mounted sees inside\n" +
+          "sudo arca umount /mnt/arca\n" +
           "sudo arca restore latest /etc --target /tmp/restored"))));
 }
 
