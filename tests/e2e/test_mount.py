@@ -242,6 +242,19 @@ def test_in_the_background_with_no_point_yet(world, tmp_path):
             subprocess.run(["umount", "-l", str(mp)])
 
 
+def test_without_fuse_the_error_says_what_to_do(world, tmp_path):
+    # A mount namespace whose /dev is an empty tmpfs: no /dev/fuse.
+    a = world.register("server-01")
+    (tmp_path / "mnt").mkdir()
+    p = subprocess.run(["unshare", "-m", "sh", "-c",
+                        'mount -t tmpfs none /dev && exec "$@"', "sh", a.arca, "mount",
+                        str(tmp_path / "mnt"), "--foreground", "--home", a.home],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1, (p.stdout, p.stderr)
+    assert "/dev/fuse is missing" in p.stderr and "modprobe fuse" in p.stderr, p.stderr
+    assert not os.path.ismount(tmp_path / "mnt")
+
+
 def test_usage_errors(world, tmp_path):
     a = world.register("server-01")
     p = a.run("mount")
