@@ -42,7 +42,6 @@ static int point_path(const char *in, char *out, size_t size)
 	return abs_path(tmp, out, size);
 }
 
-
 void recovery_close(struct recovery_ctx *x)
 {
 	json_decref(x->points);
