@@ -239,6 +239,47 @@ static void test_reopen_indexes_what_is_there(void **state)
 	chunk_cache_free(cc);
 }
 
+static void test_chunks_held_in_memory(void **state)
+{
+	struct fx *f = *state;
+	struct chunk_cache *cc = chunk_cache_open(f->dir, 64 << 20, f->keys, NULL);
+	struct objid id, ids[CHUNK_CACHE_HOT_COUNT + 8];
+	uint8_t *p = chunk(f, 3, 200000, &id);
+	const uint8_t *a, *b;
+	void *ra, *rb;
+	char path[256];
+
+	assert_null(chunk_cache_hold(cc, &id, 200000, &ra));
+	chunk_cache_put(cc, &id, p, 200000);
+	assert_non_null(a = chunk_cache_hold(cc, &id, 200000, &ra));
+	assert_memory_equal(a, p, 200000);
+	/* The second reader shares the copy in memory: the file is not read
+	 * again (gone, it is still served). */
+	path_of(f, &id, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_non_null(b = chunk_cache_hold(cc, &id, 200000, &rb));
+	assert_ptr_equal(a, b);
+	/* Another length is another chunk: not this one. */
+	assert_null(chunk_cache_hold(cc, &id, 199999, &rb));
+	chunk_cache_release(cc, ra);
+	chunk_cache_release(cc, rb);
+	/* Past CHUNK_CACHE_HOT_COUNT chunks the least recently used one that
+	 * no reader holds goes from memory: then it is read from its file,
+	 * which is gone, so it is a miss. */
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		uint8_t *q = chunk(f, (uint8_t)(10 + i), 1000 + i, &ids[i]);
+		void *r;
+
+		chunk_cache_put(cc, &ids[i], q, 1000 + i);
+		assert_non_null(chunk_cache_hold(cc, &ids[i], 1000 + i, &r));
+		chunk_cache_release(cc, r);
+		free(q);
+	}
+	assert_null(chunk_cache_hold(cc, &id, 200000, &ra));
+	free(p);
+	chunk_cache_free(cc);
+}
+
 static void test_a_folder_that_cannot_be_made_is_an_error(void **state)
 {
 	struct fx *f = *state;
@@ -266,6 +307,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_the_limit_removes_the_least_recently_used,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_indexes_what_is_there, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_chunks_held_in_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_folder_that_cannot_be_made_is_an_error, setup,
 						teardown),
 	};
