@@ -462,8 +462,12 @@ static int call_error(const struct call *c, const char *what, struct err *e)
 			  : c->status == 404			  ? ERR_NOT_FOUND
 			  : c->status == 400			  ? ERR_INVALID
 								  : ERR_IO,
-		       "%s: the S3 endpoint answered HTTP %ld%s%s", what, c->status,
-		       code[0] ? " " : "", code);
+		       "%s: the S3 endpoint answered HTTP %ld%s%s%s", what, c->status,
+		       code[0] ? " " : "", code,
+		       c->status == 401 || c->status == 403
+			       ? " (check the access key, the secret key, the signing region and "
+				 "the bucket's policy)"
+			       : "");
 }
 
 static void backoff(int attempt)
