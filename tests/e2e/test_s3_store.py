@@ -1,16 +1,23 @@
 """The S3 store end to end: arcad with both regions' stores in buckets of a
 real Ceph RADOS Gateway (scripts/rgw), a GRS vault, a backup and a restore
 that is byte-identical, `arcad verify` clean and then naming a pack removed
-from a bucket; and configurations arcad refuses at start with a message
-that says what to fix. The gateway is the one ARCA_S3_ENDPOINT names
+from a bucket; the same through a relay that answers 503 and cuts ranged
+reads short, which the store rides out by trying again; and configurations
+arcad refuses at start with a message that says what to fix. The gateway is the one ARCA_S3_ENDPOINT names
 (scripts/run-tests starts one for the whole run), else one this module
 starts and stops."""
+import http.client
+import http.server
+import itertools
 import json
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import tempfile
+import threading
+from urllib.parse import urlparse
 
 import pytest
 
@@ -85,12 +92,95 @@ def tree(src):
         (src / "sub" / f"f{i}").write_bytes(os.urandom(1000 + 997 * i))
 
 
-def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw):
+class FaultyRelay:
+    """A relay in front of the gateway that fails requests the store may
+    try again: every third HEAD, GET and multipart part answers 503 (an S3
+    error body) without reaching the gateway, and every third ranged GET
+    that does reach it is cut off halfway through its body. One PUT of a
+    whole pack is always passed on: its body is a stream the store cannot
+    read twice. The signature still holds: the Host header is passed on
+    as the client signed it."""
+
+    def __init__(self, endpoint):
+        u = urlparse(endpoint)
+        self.target = (u.hostname, u.port)
+        self.count = itertools.count()
+        self.failed = {"503": 0, "cut": 0}
+        relay = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_all(self):
+                n = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(n) if n else None
+                k = next(relay.count)
+                retriable = self.command in ("HEAD", "GET") or "partNumber=" in self.path
+                if retriable and k % 3 == 0:
+                    relay.failed["503"] += 1
+                    err = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown'
+                           b'</Code></Error>')
+                    self.send_response(503)
+                    self.send_header("Content-Type", "application/xml")
+                    self.send_header("Content-Length", str(len(err) if self.command != "HEAD"
+                                                           else 0))
+                    self.end_headers()
+                    if self.command != "HEAD":
+                        self.wfile.write(err)
+                    return
+                conn = http.client.HTTPConnection(*relay.target, timeout=60)
+                try:
+                    conn.request(self.command, self.path, body=body,
+                                 headers={h: v for h, v in self.headers.items()
+                                          if h.lower() not in ("connection", "expect")})
+                    r = conn.getresponse()
+                    data = r.read() if self.command != "HEAD" else b""
+                    headers = r.getheaders()
+                finally:
+                    conn.close()
+                cut = (self.command == "GET" and self.headers.get("Range") and r.status == 206
+                       and len(data) > 1 and k % 3 == 1)
+                self.send_response(r.status)
+                for h, v in headers:
+                    if h.lower() not in ("connection", "transfer-encoding", "content-length"):
+                        self.send_header(h, v)
+                length = dict((h.lower(), v) for h, v in headers).get("content-length")
+                self.send_header("Content-Length", length if self.command == "HEAD" and length
+                                 else str(len(data)))
+                self.end_headers()
+                if cut:
+                    relay.failed["cut"] += 1
+                    self.wfile.write(data[:len(data) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = handle_all
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.mark.parametrize("faults", [False, True], ids=["direct", "through-faults"])
+def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw, faults):
     data = init(arcad_bin, tmp_path)
     tag = secrets.token_hex(4)
+    relay = FaultyRelay(rgw["ARCA_S3_ENDPOINT"]) if faults else None
     # Small parts, so that this backup's larger packs go up as multipart
     # uploads and its smaller ones in one PUT.
-    b1, b2 = s3_config(tmp_path, rgw, data, tag, part_size_mib=1, multipart_above_mib=2)
+    b1, b2 = s3_config(tmp_path, rgw | ({"ARCA_S3_ENDPOINT": relay.url} if relay else {}),
+                       data, tag, part_size_mib=1, multipart_above_mib=2)
     s = Service(arcad_bin, data)
     try:
         s.sign_in()
@@ -141,8 +231,14 @@ def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw):
         v = run([arcad_bin, "verify", "--data", str(data)])
         assert v.returncode == 3, (v.stdout, v.stderr)
         assert f"pack {victim}" in v.stdout and "missing from region local-2" in v.stdout
+        if relay:
+            print(f"s3 e2e through faults: {relay.failed['503']} answers of 503 and "
+                  f"{relay.failed['cut']} ranged reads cut short, all ridden out")
+            assert relay.failed["503"] > 0 and relay.failed["cut"] > 0, relay.failed
     finally:
         s.stop()
+        if relay:
+            relay.stop()
 
 
 def serve_fails(arcad_bin, data):
