@@ -1,9 +1,10 @@
 /*
  * store_s3.c: the store contract (store.h) on the S3 API; see store_s3.h.
  *
- * Every call makes its own curl easy handle, so nothing here is shared
- * between threads but the configuration, which is read only after open:
- * no lock. URLs are path-style (ENDPOINT/BUCKET/KEY); libcurl signs each
+ * Every call makes its own curl easy handle; what the calls share is the
+ * configuration, read only after open, and a curl share handle that keeps
+ * connections open between calls (libcurl takes its locks, ours, around
+ * each use). URLs are path-style (ENDPOINT/BUCKET/KEY); libcurl signs each
  * request (CURLOPT_AWS_SIGV4) and uses the x-amz-content-sha256 header we
  * set as the payload hash, which the server checks against the body.
  *
@@ -52,6 +53,11 @@
 
 struct store_s3 {
 	struct store base; /* first: a struct store * points here */
+	/* Connections (and TLS sessions, DNS answers) kept between calls and
+	 * shared by every thread's handles, under these locks. */
+	CURLSH *share;
+	pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+	int share_ready;
 	char *endpoint, *bucket, *region, *prefix;
 	char *userpwd;     /* "access:secret": wiped at close */
 	char sigv4[160];   /* "aws:amz:<region>:s3" */
@@ -393,6 +399,7 @@ static int perform(struct store_s3 *s, struct call *c, struct err *e)
 			goto oom;
 		hdr = h2;
 	}
+	curl_easy_setopt(h, CURLOPT_SHARE, s->share);
 	curl_easy_setopt(h, CURLOPT_URL, c->url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
@@ -1057,9 +1064,32 @@ out:
 	return rc;
 }
 
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *arg)
+{
+	struct store_s3 *s = arg;
+
+	(void)h;
+	(void)access;
+	pthread_mutex_lock(&s->locks[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *arg)
+{
+	struct store_s3 *s = arg;
+
+	(void)h;
+	pthread_mutex_unlock(&s->locks[data]);
+}
+
 static void s3_close(struct store *st)
 {
 	struct store_s3 *s = s3_of(st);
+
+	if (s->share)
+		curl_share_cleanup(s->share);
+	if (s->share_ready)
+		for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+			pthread_mutex_destroy(&s->locks[i]);
 
 	if (s->userpwd) {
 		sodium_memzero(s->userpwd, strlen(s->userpwd));
@@ -1228,6 +1258,21 @@ struct store *store_s3_open(const struct store_s3_config *cf, struct err *e)
 		return NULL;
 	}
 	snprintf(s->userpwd, n, "%s:%s", cf->access_key, cf->secret_key);
+	pthread_once(&init_once, init_libs);
+	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+		pthread_mutex_init(&s->locks[i], NULL);
+	s->share_ready = 1;
+	if (init_rc != 0 || (s->share = curl_share_init()) == NULL ||
+	    curl_share_setopt(s->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_USERDATA, s) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
+	    curl_share_setopt(s->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK) {
+		err_set(e, ERR_IO, "libcurl could not make a share handle for the S3 store");
+		s3_close(&s->base);
+		return NULL;
+	}
 	snprintf(s->sigv4, sizeof(s->sigv4), "aws:amz:%s:s3", s->region);
 	if (ensure_bucket(s, e) != 0) {
 		s3_close(&s->base);
