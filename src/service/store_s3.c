@@ -262,12 +262,11 @@ int store_s3_parse_complete(const char *xml, size_t len, struct err *e)
  * GET of bytes, else into ANSWER (at most ANSWER_MAX bytes). */
 struct call {
 	const char *method;
-	char url[1024];
+	char url[16384];          /* a listing's continuation token may be long */
 	const char *hash;         /* x-amz-content-sha256 */
 	const char *range;        /* a Range header's value, or NULL */
 	const uint8_t *mem;
 	size_t mem_len, mem_pos;
-	int has_body;
 	curl_read_callback stream;
 	void *stream_arg;
 	uint64_t stream_len;
@@ -987,7 +986,7 @@ static int s3_put(struct store *st, const char *id, uint64_t size, struct store_
 static int s3_list(struct store *st, store_list_fn fn, void *arg, struct err *e)
 {
 	struct store_s3 *s = s3_of(st);
-	char *token = NULL, *next = NULL, q[9000], enc_prefix[300], enc_token[8200];
+	char *token = NULL, *next = NULL, q[13000], enc_prefix[620], enc_token[12300];
 	int rc = -1;
 
 	if (query_encode(s->prefix, enc_prefix, sizeof(enc_prefix)) != 0)
