@@ -123,6 +123,9 @@ static void test_bad_listings_are_errors_not_empty(void **state)
 		"</IsTruncated></ListBucketResult>",
 		"<!DOCTYPE l [<!ENTITY x SYSTEM \"file:///etc/hostname\">]><ListBucketResult>"
 		"<IsTruncated>&x;</IsTruncated></ListBucketResult>",
+		/* A document type of any kind, even one that defines nothing used. */
+		"<!DOCTYPE ListBucketResult [<!ENTITY a \"b\">]><ListBucketResult><IsTruncated>"
+		"false</IsTruncated></ListBucketResult>",
 	};
 
 	(void)state;
@@ -152,6 +155,35 @@ static void test_a_callback_stops_the_listing(void **state)
 			      "</NextContinuationToken></ListBucketResult>", &s, &next, &e), -1);
 	assert_non_null(strstr(e.msg, "stopped"));
 	assert_null(next);
+}
+
+/* Ten levels of ten: the text would be 10^10 bytes if it were expanded. */
+static void test_a_billion_laughs_is_refused(void **state)
+{
+	char xml[4096];
+	size_t n = 0;
+	struct seen s = { .n = 0 };
+	char *next = NULL, code[80];
+	struct err e;
+
+	(void)state;
+	n += (size_t)snprintf(xml + n, sizeof(xml) - n, "<!DOCTYPE l [<!ENTITY l0 \"lol\">");
+	for (int i = 1; i < 10; i++) {
+		n += (size_t)snprintf(xml + n, sizeof(xml) - n, "<!ENTITY l%d \"", i);
+		for (int j = 0; j < 10; j++)
+			n += (size_t)snprintf(xml + n, sizeof(xml) - n, "&l%d;", i - 1);
+		n += (size_t)snprintf(xml + n, sizeof(xml) - n, "\">");
+	}
+	snprintf(xml + n, sizeof(xml) - n, "]><Error><Code>&l9;</Code></Error>");
+	store_s3_parse_error(xml, strlen(xml), code, sizeof(code));
+	assert_string_equal(code, "");
+	snprintf(xml + n, sizeof(xml) - n, "]><ListBucketResult><IsTruncated>false</IsTruncated>"
+		 "<Contents><Key>&l9;</Key></Contents></ListBucketResult>");
+	assert_int_equal(list(xml, &s, &next, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+	snprintf(xml + n, sizeof(xml) - n, "]><InitiateMultipartUploadResult><UploadId>&l9;"
+		 "</UploadId></InitiateMultipartUploadResult>");
+	assert_null(store_s3_parse_upload_id(xml, strlen(xml), &e));
 }
 
 static void test_upload_id(void **state)
@@ -558,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_keys_that_are_not_packs_are_skipped),
 		cmocka_unit_test(test_bad_listings_are_errors_not_empty),
 		cmocka_unit_test(test_a_callback_stops_the_listing),
+		cmocka_unit_test(test_a_billion_laughs_is_refused),
 		cmocka_unit_test(test_upload_id),
 		cmocka_unit_test(test_completion_and_errors),
 		cmocka_unit_test(test_open_refuses_bad_configuration),
