@@ -357,6 +357,18 @@ static size_t on_mem_read(char *p, size_t size, size_t n, void *arg)
 	return k;
 }
 
+/* A body in memory can be sent again from any point: libcurl asks when it
+ * sends a request again itself (a kept connection found closed). */
+static int on_mem_seek(void *arg, curl_off_t off, int origin)
+{
+	struct call *c = arg;
+
+	if (origin != SEEK_SET || off < 0 || (uint64_t)off > c->mem_len)
+		return CURL_SEEKFUNC_CANTSEEK;
+	c->mem_pos = (size_t)off;
+	return CURL_SEEKFUNC_OK;
+}
+
 /* Whether a failed try of C may be tried again: a network failure or a
  * 5xx, not a callback's own failure. */
 static int transient(const struct call *c)
@@ -434,12 +446,16 @@ static int perform(struct store_s3 *s, struct call *c, struct err *e)
 		} else {
 			curl_easy_setopt(h, CURLOPT_READFUNCTION, on_mem_read);
 			curl_easy_setopt(h, CURLOPT_READDATA, c);
+			curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_mem_seek);
+			curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
 			curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)c->mem_len);
 		}
 	} else if (strcmp(c->method, "POST") == 0) {
 		curl_easy_setopt(h, CURLOPT_POST, 1L);
 		curl_easy_setopt(h, CURLOPT_READFUNCTION, on_mem_read);
 		curl_easy_setopt(h, CURLOPT_READDATA, c);
+		curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_mem_seek);
+		curl_easy_setopt(h, CURLOPT_SEEKDATA, c);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)c->mem_len);
 	} else if (strcmp(c->method, "GET") != 0) {
 		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, c->method);

@@ -337,9 +337,13 @@ static void *canned_run(void *arg)
 
 			if (sp)
 				*sp = 0;
+			const char *a = k->answers[k->next];
+
+			/* Counted before the answer goes: the client checks the
+			 * count as soon as it has the answer. */
 			snprintf(k->seen[k->next], sizeof(k->seen[0]), "%s", line);
-			(void)!write(c, k->answers[k->next], strlen(k->answers[k->next]));
-			k->next++;
+			__atomic_add_fetch(&k->next, 1, __ATOMIC_SEQ_CST);
+			(void)!write(c, a, strlen(a));
 		}
 		close(c);
 	}
