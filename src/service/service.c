@@ -332,6 +332,26 @@ static int load_s3_store(struct service *s, struct region *g, json_t *store, con
 	    s3_mib(o, "part_size_mib", &c->part_size, where, e) ||
 	    s3_mib(o, "multipart_above_mib", &c->multipart_above, where, e))
 		return -1;
+	{
+		static const char *const known[] = { "endpoint", "bucket", "region", "access_key",
+						      "secret_key_file", "secret_key_env", "prefix",
+						      "part_size_mib", "multipart_above_mib",
+						      "secret_key" };
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(o, k, v) {
+			size_t i = 0;
+
+			while (i < sizeof(known) / sizeof(known[0]) && strcmp(known[i], k) != 0)
+				i++;
+			if (i == sizeof(known) / sizeof(known[0]))
+				return err_set(e, ERR_INVALID, "%s: unknown key \"%.40s\" (the keys are "
+					       "endpoint, bucket, region, access_key, secret_key_file "
+					       "or secret_key_env, prefix, part_size_mib, "
+					       "multipart_above_mib)", where, k);
+		}
+	}
 	if (json_object_get(o, "secret_key"))
 		return err_set(e, ERR_INVALID, "%s: the secret key may not be in %s; put it in a "
 			       "file of mode 0600 named by \"secret_key_file\", or in an environment "

@@ -266,6 +266,10 @@ def test_bad_s3_configuration_is_refused_at_start(arcad_bin, tmp_path, rgw):
     with_store(secret_key="x")
     err = serve_fails(arcad_bin, data)
     assert "secret_key_file" in err and "may not be in" in err, err
+    # A key misspelt.
+    with_store(bucekt="x")
+    err = serve_fails(arcad_bin, data)
+    assert 'unknown key "bucekt"' in err, err
     # A secret file others may read.
     with_store()
     os.chmod(data / "keys" / "s3.secret", 0o644)
