@@ -52,8 +52,7 @@
 #include <sodium.h>
 
 /* Type oids of PostgreSQL's catalog (pg_type.dat): what a parameter is
- * sent as. A text parameter is sent untyped, so the server infers its
- * type from where it is used. */
+ * sent as. */
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
@@ -72,7 +71,6 @@ struct cached_sql {
 	char name[16];    /* of the prepared statement on the server, "" until prepared */
 	Oid types[MAX_PARAMS]; /* the parameter types it was prepared with */
 	int nparams;
-	unsigned used;    /* bit i: $i+1 appears in the text */
 };
 
 /* A statement being run: its SQL (in the cache), its parameters, and its
@@ -256,10 +254,10 @@ static int exec(struct catalog_backend *c, const char *sql, struct err *e)
 	return rc;
 }
 
-/* SQL with ? and ?N turned into $N, and the numbers it uses: *N the
- * highest, *USED a bit for each. Quoted text is left as it is. NULL when
- * out of memory or for more than MAX_PARAMS parameters. */
-static char *convert(const char *sql, int *n, unsigned *used)
+/* SQL with ? and ?N turned into $N, and *N the highest number. Quoted
+ * text is left as it is. NULL when out of memory or for more than
+ * MAX_PARAMS parameters. */
+static char *convert(const char *sql, int *n)
 {
 	size_t len = strlen(sql);
 	char *out = malloc(len * 3 + 1), *o = out;
@@ -267,7 +265,6 @@ static char *convert(const char *sql, int *n, unsigned *used)
 	int next = 1;
 
 	*n = 0;
-	*used = 0;
 	if (out == NULL)
 		return NULL;
 	for (const char *p = sql; *p; p++) {
@@ -293,7 +290,6 @@ static char *convert(const char *sql, int *n, unsigned *used)
 		next = k + 1;
 		if (k > *n)
 			*n = k;
-		*used |= 1u << (k - 1);
 		o += sprintf(o, "$%d", k);
 	}
 	*o = 0;
@@ -312,7 +308,7 @@ static struct cached_sql *lookup(struct catalog_backend *c, const char *sql, str
 		if (q->sql != NULL && strcmp(q->sql, sql) == 0)
 			return q;
 		if (q->sql == NULL) {
-			if ((q->text = convert(sql, &q->nparams, &q->used)) == NULL ||
+			if ((q->text = convert(sql, &q->nparams)) == NULL ||
 			    (q->sql = strdup(sql)) == NULL) {
 				free(q->text);
 				q->text = NULL;
@@ -341,8 +337,11 @@ static struct pq_stmt *prep(struct catalog_backend *c, const char *sql, struct e
 	}
 	st->q = q;
 	st->row = -1;
+	/* A parameter never bound is a NULL, typed text: every integer is
+	 * bound by its caller, and a text left out (as by list_of) or a
+	 * number the SQL skips has nothing else to tell its type. */
 	for (int i = 0; i < q->nparams; i++)
-		st->types[i] = (q->used & (1u << i)) ? 0 : OID_TEXT;
+		st->types[i] = OID_TEXT;
 	return st;
 }
 
@@ -402,14 +401,17 @@ static void bind(struct pq_stmt *st, int i, const void *v, size_t len, Oid type,
 	st->lens[i] = (int)len;
 }
 
+/* Text is typed text: every text the catalog binds is compared with or
+ * stored in a TEXT column, and a type the server had to infer fails where
+ * nothing tells it (as in "?1 IS NULL OR vault_id = ?1"). */
 static void bind_text(struct pq_stmt *st, int i, const char *s)
 {
-	bind(st, i, s, s ? strlen(s) : 0, 0, 0);
+	bind(st, i, s, s ? strlen(s) : 0, OID_TEXT, 0);
 }
 
 static void bind_text_n(struct pq_stmt *st, int i, const char *s, size_t n)
 {
-	bind(st, i, s, n, 0, 0);
+	bind(st, i, s, n, OID_TEXT, 0);
 }
 
 static void pq_bind_int64(struct pq_stmt *st, int i, int64_t v)
