@@ -56,6 +56,15 @@
 #define OID_BYTEA 17
 #define OID_INT8 20
 #define OID_TEXT 25
+#define OID_INT8_ARRAY 1016
+#define OID_TEXT_ARRAY 1009
+
+/* Elements of one array parameter: the batch operations (lookups of a
+ * batch of objects, a pack's objects, a point's references) send ids by
+ * the thousand in one statement, not one statement each. Why: a statement
+ * is a round trip to the server (about 30 us here), which made a lookup
+ * of 256 ids cost 8 ms, against 0.3 ms on SQLite (bench/catalog). */
+#define ARRAY_BATCH 4096
 
 #define MAX_PARAMS 16
 /* Statements prepared on the server per connection: more than the
@@ -409,11 +418,6 @@ static void bind_text(struct pq_stmt *st, int i, const char *s)
 	bind(st, i, s, s ? strlen(s) : 0, OID_TEXT, 0);
 }
 
-static void bind_text_n(struct pq_stmt *st, int i, const char *s, size_t n)
-{
-	bind(st, i, s, n, OID_TEXT, 0);
-}
-
 static void pq_bind_int64(struct pq_stmt *st, int i, int64_t v)
 {
 	char buf[24];
@@ -426,6 +430,70 @@ static void pq_bind_blob(struct pq_stmt *st, int i, const void *v, size_t len)
 {
 	/* An empty blob is not NULL: SQLite's callers pass "" for one. */
 	bind(st, i, v, len, OID_BYTEA, 1);
+}
+
+/* Append C to B (*LEN used of *CAP): 0, or -1 out of memory. */
+static int put_char(char **b, size_t *len, size_t *cap, char ch)
+{
+	if (*len + 1 >= *cap) {
+		size_t n = *cap ? *cap * 2 : 4096;
+		char *p = realloc(*b, n);
+
+		if (p == NULL)
+			return -1;
+		*b = p;
+		*cap = n;
+	}
+	(*b)[(*len)++] = ch;
+	(*b)[*len] = 0;
+	return 0;
+}
+
+/* Bind parameter I to the array of N texts V[0..N) (text[]), each quoted
+ * and escaped in PostgreSQL's array syntax, so that no text can end an
+ * element or the array. 0, or -1 with ERR_NOMEM. */
+static int bind_text_array(struct pq_stmt *st, int i, const char *const *v, size_t n,
+			   struct err *e)
+{
+	char *b = NULL;
+	size_t len = 0, cap = 0;
+	int bad = put_char(&b, &len, &cap, '{');
+
+	for (size_t k = 0; !bad && k < n; k++) {
+		bad |= (k && put_char(&b, &len, &cap, ',')) || put_char(&b, &len, &cap, '"');
+		for (const char *p = v[k]; !bad && *p; p++)
+			bad |= ((*p == '"' || *p == '\\') && put_char(&b, &len, &cap, '\\')) ||
+			       put_char(&b, &len, &cap, *p);
+		bad |= put_char(&b, &len, &cap, '"');
+	}
+	if (bad || put_char(&b, &len, &cap, '}')) {
+		free(b);
+		return err_oom(e);
+	}
+	bind(st, i, b, len, OID_TEXT_ARRAY, 0);
+	free(b);
+	return st->lens[i - 1] < 0 ? err_oom(e) : 0;
+}
+
+/* Bind parameter I to the array of N integers V[0..N) (bigint[]). */
+static int bind_int64_array(struct pq_stmt *st, int i, const int64_t *v, size_t n, struct err *e)
+{
+	char *b = NULL, num[24];
+	size_t len = 0, cap = 0;
+	int bad = put_char(&b, &len, &cap, '{');
+
+	for (size_t k = 0; !bad && k < n; k++) {
+		snprintf(num, sizeof(num), "%s%" PRId64, k ? "," : "", v[k]);
+		for (const char *p = num; !bad && *p; p++)
+			bad |= put_char(&b, &len, &cap, *p);
+	}
+	if (bad || put_char(&b, &len, &cap, '}')) {
+		free(b);
+		return err_oom(e);
+	}
+	bind(st, i, b, len, OID_INT8_ARRAY, 0);
+	free(b);
+	return st->lens[i - 1] < 0 ? err_oom(e) : 0;
 }
 
 /* Prepare ST's SQL on the server with ST's parameter types, unless it was
@@ -1885,7 +1953,9 @@ struct pack_new {
 static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
 {
 	const struct pack_new *a = arg;
-	char hex[OBJID_HEX_LEN + 1];
+	char (*hex)[OBJID_HEX_LEN + 1] = NULL;
+	const char **ids = NULL;
+	int64_t *nums = NULL;
 	struct pq_stmt *st;
 	int rc = 0;
 
@@ -1900,22 +1970,47 @@ static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
 	done(c, st);
 	if (rc != 0)
 		return -1;
+	/* ARRAY_BATCH objects a statement, in the table's order: of an id
+	 * listed twice, the first place is kept (DO NOTHING skips the rest). */
 	if ((st = prep(c, "INSERT INTO objects (machine_id, id, pack_id, kind, \"offset\", length) "
-			  "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", e)) == NULL)
+			  "SELECT ?1, u.id, ?3, u.kind, u.off, u.len FROM unnest(?2::text[], "
+			  "?4::bigint[], ?5::bigint[], ?6::bigint[]) WITH ORDINALITY AS "
+			  "u(id, kind, off, len, i) ORDER BY u.i ON CONFLICT DO NOTHING", e)) == NULL)
 		return -1;
-	/* Bound once: arguments outlive pq_reset. */
+	if ((hex = malloc(ARRAY_BATCH * sizeof(*hex))) == NULL ||
+	    (ids = malloc(ARRAY_BATCH * sizeof(*ids))) == NULL ||
+	    (nums = malloc(3 * ARRAY_BATCH * sizeof(*nums))) == NULL) {
+		done(c, st);
+		free(hex);
+		free(ids);
+		return err_oom(e);
+	}
 	bind_text(st, 1, a->machine_id);
 	bind_text(st, 3, a->pack_id);
-	for (size_t i = 0; rc == 0 && i < a->n; i++) {
-		objid_to_hex(&a->ents[i].id, hex);
+	for (size_t from = 0; rc == 0 && from < a->n; from += ARRAY_BATCH) {
+		size_t k = a->n - from < ARRAY_BATCH ? a->n - from : ARRAY_BATCH;
+
+		for (size_t i = 0; i < k; i++) {
+			const struct pack_entry *en = &a->ents[from + i];
+
+			objid_to_hex(&en->id, hex[i]);
+			ids[i] = hex[i];
+			nums[i] = en->kind;
+			nums[ARRAY_BATCH + i] = (int64_t)en->offset;
+			nums[2 * ARRAY_BATCH + i] = en->length;
+		}
 		pq_reset(st);
-		bind_text_n(st, 2, hex, OBJID_HEX_LEN);
-		pq_bind_int64(st, 4, a->ents[i].kind);
-		pq_bind_int64(st, 5, (int64_t)a->ents[i].offset);
-		pq_bind_int64(st, 6, a->ents[i].length);
-		rc = step_done(c, st, NULL, e);
+		if (bind_text_array(st, 2, ids, k, e) || bind_int64_array(st, 4, nums, k, e) ||
+		    bind_int64_array(st, 5, nums + ARRAY_BATCH, k, e) ||
+		    bind_int64_array(st, 6, nums + 2 * ARRAY_BATCH, k, e))
+			rc = -1;
+		else
+			rc = step_done(c, st, NULL, e);
 	}
 	done(c, st);
+	free(hex);
+	free(ids);
+	free(nums);
 	/* A pack sent again while its file waits for deletion (the agent's
 	 * index still listed it) lives again: its doom goes with this
 	 * transaction, so the sweeper (catalog_doomed_claim) never sees the
@@ -1979,22 +2074,35 @@ static int pg_objects_missing(struct catalog_backend *c, const char *machine_id,
 	struct pq_stmt *st;
 	int rc = -1;
 
+	for (size_t i = 0; i < n; i++)
+		missing[i] = true;
 	LOCK(c);
 	if (reads_begin(c, e) != 0) {
 		UNLOCK(c);
 		return -1;
 	}
-	if ((st = prep(c, "SELECT 1 FROM objects WHERE machine_id = ? AND id = ?", e))) {
+	/* The ordinals of the ids stored, ARRAY_BATCH ids a statement. */
+	if ((st = prep(c, "SELECT u.i FROM unnest(?2::text[]) WITH ORDINALITY AS u(id, i)"
+			  " JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e))) {
 		int r = 0;
 
 		/* Why stop at a failed read: "missing" would make the agent
 		 * upload again, but a "stored" it cannot trust would lose data. */
 		bind_text(st, 1, machine_id);
-		for (size_t i = 0; r >= 0 && i < n; i++) {
+		for (size_t from = 0; r >= 0 && from < n; from += ARRAY_BATCH) {
+			size_t k = n - from < ARRAY_BATCH ? n - from : ARRAY_BATCH;
+
 			pq_reset(st);
-			bind_text(st, 2, ids[i]);
-			if ((r = step_row(c, st, e)) >= 0)
-				missing[i] = r == 0;
+			if (bind_text_array(st, 2, ids + from, k, e) != 0) {
+				r = -1;
+				break;
+			}
+			while ((r = step_row(c, st, e)) == 1) {
+				int64_t i = pq_column_int64(st, 0);
+
+				if (i >= 1 && (size_t)i <= k)
+					missing[from + (size_t)i - 1] = false;
+			}
 		}
 		done(c, st);
 		rc = r < 0 ? -1 : 0;
@@ -2016,24 +2124,36 @@ static int pg_objects_locate(struct catalog_backend *c, const char *machine_id,
 		UNLOCK(c);
 		return -1;
 	}
-	if ((st = prep(c, "SELECT pack_id, kind, \"offset\", length FROM objects"
-			  " WHERE machine_id = ? AND id = ?", e))) {
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	if ((st = prep(c, "SELECT u.i, o.pack_id, o.kind, o.\"offset\", o.length"
+			  " FROM unnest(?2::text[]) WITH ORDINALITY AS u(id, i)"
+			  " JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e))) {
 		int r = 0;
 
 		bind_text(st, 1, machine_id);
-		for (size_t i = 0; r >= 0 && i < n; i++) {
+		for (size_t from = 0; r >= 0 && from < n; from += ARRAY_BATCH) {
+			size_t k = n - from < ARRAY_BATCH ? n - from : ARRAY_BATCH;
+
 			pq_reset(st);
-			bind_text(st, 2, ids[i]);
-			if ((r = step_row(c, st, e)) < 0)
+			if (bind_text_array(st, 2, ids + from, k, e) != 0) {
+				r = -1;
 				break;
-			found[i] = r == 1;
-			if (!found[i])
-				continue;
-			snprintf(loc[i].pack, sizeof(loc[i].pack), "%s",
-				 (const char *)pq_column_text(st, 0));
-			loc[i].kind = pq_column_int64(st, 1);
-			loc[i].offset = (uint64_t)pq_column_int64(st, 2);
-			loc[i].length = (uint32_t)pq_column_int64(st, 3);
+			}
+			while ((r = step_row(c, st, e)) == 1) {
+				int64_t i = pq_column_int64(st, 0);
+				size_t at;
+
+				if (i < 1 || (size_t)i > k)
+					continue;
+				at = from + (size_t)i - 1;
+				found[at] = true;
+				snprintf(loc[at].pack, sizeof(loc[at].pack), "%s",
+					 (const char *)pq_column_text(st, 1));
+				loc[at].kind = (int)pq_column_int64(st, 2);
+				loc[at].offset = (uint64_t)pq_column_int64(st, 3);
+				loc[at].length = (uint32_t)pq_column_int64(st, 4);
+			}
 		}
 		done(c, st);
 		rc = r < 0 ? -1 : 0;
@@ -2085,24 +2205,44 @@ static int point_bytes(struct catalog_backend *c, const struct point_new *a, int
 {
 	struct pq_stmt *st;
 	int64_t missing = 0;
+	char (*hex)[OBJID_HEX_LEN + 1] = NULL;
+	const char **ids = NULL;
 	int r = 0;
 
 	*bytes = 0;
-	if ((st = prep(c, "SELECT length FROM objects WHERE machine_id = ? AND id = ?", e)) == NULL)
-		return -1;
-	for (size_t i = 0; r >= 0 && i < a->n_refs; i++) {
-		char hex[OBJID_HEX_LEN + 1];
+	if ((hex = malloc(ARRAY_BATCH * sizeof(*hex))) == NULL ||
+	    (ids = malloc(ARRAY_BATCH * sizeof(*ids))) == NULL) {
+		free(hex);
+		return err_oom(e);
+	}
+	/* The refs are unique (sorted_ids): a count of the rows found is a
+	 * count of the objects stored. */
+	if ((st = prep(c, "SELECT count(*), coalesce(sum(o.length), 0) FROM unnest(?2::text[])"
+			  " AS u(id) JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e)) == NULL)
+		r = -1;
+	for (size_t from = 0; r >= 0 && from < a->n_refs; from += ARRAY_BATCH) {
+		size_t k = a->n_refs - from < ARRAY_BATCH ? a->n_refs - from : ARRAY_BATCH;
 
-		objid_to_hex(&a->refs[i], hex);
+		for (size_t i = 0; i < k; i++) {
+			objid_to_hex(&a->refs[from + i], hex[i]);
+			ids[i] = hex[i];
+		}
 		pq_reset(st);
 		bind_text(st, 1, a->machine_id);
-		bind_text(st, 2, hex);
-		if ((r = step_row(c, st, e)) == 0)
-			missing++;
-		else if (r == 1)
-			*bytes += pq_column_int64(st, 0);
+		if (bind_text_array(st, 2, ids, k, e) != 0 || (r = step_row(c, st, e)) < 0) {
+			r = -1;
+			break;
+		}
+		if (r == 0) {
+			r = err_set(e, ERR_IO, "catalog: a count gave no row");
+			break;
+		}
+		missing += (int64_t)k - pq_column_int64(st, 0);
+		*bytes += pq_column_int64(st, 1);
 	}
 	done(c, st);
+	free(hex);
+	free(ids);
 	if (r < 0)
 		return -1;
 	if (missing)

@@ -176,6 +176,67 @@ static void test_lost_connection_and_broken_table(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Ids travel to the server as elements of an array parameter: whatever
+ * they hold (quotes, commas, braces, backslashes, the word NULL) is an id
+ * to look up, never part of the array's syntax, and a batch larger than
+ * one statement's share is answered whole and in order. */
+static void test_ids_are_values(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 0x41, 0x42 };
+	char pack[65], stored[2][OBJID_HEX_LEN + 1];
+	const char *odd[] = { "a\",\"b", "x\\", "}", "{", "NULL", "", "\"", stored[0], "'; --",
+			      stored[1] };
+	size_t n_odd = sizeof(odd) / sizeof(odd[0]);
+	bool missing[16];
+	struct object_loc loc[16];
+	bool found[16];
+	struct objid id;
+
+	add_pack(f, 'e', objs, 2, pack);
+	for (int i = 0; i < 2; i++) {
+		memset(&id, 0, sizeof(id));
+		id.b[0] = objs[i];
+		objid_to_hex(&id, stored[i]);
+	}
+	assert_int_equal(catalog_objects_missing(f->c, f->m.id, odd, n_odd, missing, NULL), 0);
+	assert_int_equal(catalog_objects_locate(f->c, f->m.id, odd, n_odd, loc, found, NULL), 0);
+	for (size_t i = 0; i < n_odd; i++) {
+		bool is_stored = odd[i] == stored[0] || odd[i] == stored[1];
+
+		assert_true(missing[i] == !is_stored);
+		assert_true(found[i] == is_stored);
+	}
+	assert_string_equal(loc[7].pack, pack);
+	assert_true(loc[9].offset == 116 && loc[9].length == 100);
+
+	/* 10,000 ids, stored ones among them: three statements' worth. */
+	{
+		const size_t n = 10000;
+		char (*hex)[OBJID_HEX_LEN + 1] = malloc(n * sizeof(*hex));
+		const char **ids = malloc(n * sizeof(*ids));
+		bool *miss = malloc(n * sizeof(*miss));
+
+		assert_non_null(hex);
+		assert_non_null(ids);
+		assert_non_null(miss);
+		for (size_t i = 0; i < n; i++) {
+			memset(&id, 0, sizeof(id));
+			memcpy(id.b + 4, &i, sizeof(i));
+			objid_to_hex(&id, hex[i]);
+			ids[i] = hex[i];
+		}
+		ids[4095] = stored[0];
+		ids[9999] = stored[1];
+		assert_int_equal(catalog_objects_missing(f->c, f->m.id, ids, n, miss, NULL), 0);
+		for (size_t i = 0; i < n; i++)
+			assert_true(miss[i] == (i != 4095 && i != 9999));
+		free(hex);
+		free(ids);
+		free(miss);
+	}
+}
+
 /* Race KIDS processes, each with its own connection, each trying EACH
  * times: DO(c, child, try, arg) says 0 (done), 1 (refused by the limit)
  * or -1 (anything else). Counts the outcomes into OK, LIMITED, OTHER. */
@@ -378,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_migration_from_empty),
 		cmocka_unit_test(test_no_server),
 		cmocka_unit_test_setup_teardown(test_lost_connection_and_broken_table, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ids_are_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_machine_limit_under_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit_under_race, setup, teardown),
 	};
