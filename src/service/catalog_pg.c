@@ -3,9 +3,11 @@
  * "postgresql" of the contract in catalog.h (catalog_pg_ops, at the end),
  * for several services sharing one catalog.
  *
- * One libpq connection per opened catalog, and a mutex around every member:
- * the calls of one process take turns on it, as with SQLite; the calls of
- * other services are other connections, kept apart by PostgreSQL itself.
+ * A small pool of libpq connections per opened catalog (up to POOL_MAX,
+ * opened as calls need them): each call takes one for itself (LOCK) and
+ * gives it back (UNLOCK), so the calls of one process run at once on
+ * separate connections, exactly as the calls of other services do, and
+ * PostgreSQL alone keeps them apart.
  * Every write transaction runs at SERIALIZABLE isolation (txn): the
  * check-then-write of a limit (25 vaults, 50 machines, 366 points, a PIN
  * used once) is one transaction, and when another service's transaction
@@ -73,6 +75,9 @@
 /* How many times a transaction that lost a serialization race runs again
  * before the member fails with ERR_IO. */
 #define TXN_TRIES 40
+/* Connections of one opened catalog: calls beyond this many at once wait
+ * for one to be free. */
+#define POOL_MAX 8
 
 struct cached_sql {
 	char *sql;        /* the SQL text as written (?), NULL: a free slot */
@@ -95,9 +100,13 @@ struct pq_stmt {
 	size_t blob_len[MAX_PARAMS];
 };
 
+struct pool;
+
+/* One connection and what is known about it; the catalog that pg_open
+ * returns is the first of its pool's. */
 struct catalog_backend {
 	PGconn *db;
-	pthread_mutex_t mu;
+	struct pool *pool;      /* of the opened catalog; NULL while opening */
 	const struct catalog_rules *rules; /* the product's, from above (catalog.h) */
 	struct cached_sql sqls[STMT_CACHE];
 	int prepared;           /* statements prepared on the server so far */
@@ -107,77 +116,91 @@ struct catalog_backend {
 	int64_t nonces_pruned;  /* when nonce_use last pruned expired nonces */
 };
 
+/* The connections of one opened catalog: each is used by one call at a
+ * time (LOCK takes a free one, opening it when there are fewer than
+ * POOL_MAX; UNLOCK gives it back). */
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t freed;
+	char *where;
+	struct catalog_backend *conns[POOL_MAX];
+	bool busy[POOL_MAX];
+	int n;
+};
+
 /*
  * The schema, one migration per entry; the PostgreSQL form of the SQLite
  * schema at its version 13 (docs/FORMAT.md). Integers are BIGINT, blobs
- * BYTEA; seq columns stand for SQLite's rowid where rows are ordered by
+ * BYTEA, texts compare byte by byte (COLLATE "C", as SQLite's do, whatever
+ * the database's locale); seq columns stand for SQLite's rowid where rows
+ * are ordered by
  * insertion.
  */
 static const char *const migrations[] = {
 	/* 1: the catalog as SQLite's schema 13 has it */
-	"CREATE TABLE subscriptions (id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL, name TEXT NOT NULL,"
+	"CREATE TABLE subscriptions (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
 	"  created BIGINT NOT NULL);"
-	"CREATE TABLE users (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
-	"  name TEXT NOT NULL UNIQUE, password_hash TEXT NOT NULL, created BIGINT NOT NULL);"
-	"CREATE TABLE sessions (token_hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id),"
+	"CREATE TABLE users (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL UNIQUE, password_hash TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL);"
+	"CREATE TABLE sessions (token_hash TEXT COLLATE \"C\" PRIMARY KEY, user_id TEXT COLLATE \"C\" NOT NULL REFERENCES users(id),"
 	"  expires BIGINT NOT NULL);"
-	"CREATE TABLE api_tokens (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
-	"  name TEXT NOT NULL, token_hash TEXT NOT NULL UNIQUE, created BIGINT NOT NULL,"
+	"CREATE TABLE api_tokens (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, token_hash TEXT COLLATE \"C\" NOT NULL UNIQUE, created BIGINT NOT NULL,"
 	"  last_used BIGINT NOT NULL DEFAULT 0, UNIQUE (subscription, name));"
-	"CREATE TABLE vaults (id TEXT PRIMARY KEY, subscription TEXT NOT NULL REFERENCES subscriptions(id),"
-	"  name TEXT NOT NULL, region TEXT NOT NULL, redundancy TEXT NOT NULL CHECK (redundancy IN ('LRS','GRS')),"
+	"CREATE TABLE vaults (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, region TEXT COLLATE \"C\" NOT NULL, redundancy TEXT COLLATE \"C\" NOT NULL CHECK (redundancy IN ('LRS','GRS')),"
 	"  locked BIGINT NOT NULL DEFAULT 0, machines BIGINT NOT NULL DEFAULT 0,"
-	"  ca_cert TEXT NOT NULL, ca_key TEXT NOT NULL, created BIGINT NOT NULL,"
+	"  ca_cert TEXT COLLATE \"C\" NOT NULL, ca_key TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL,"
 	"  UNIQUE (subscription, name));"
-	"CREATE TABLE credentials (serial TEXT PRIMARY KEY, vault_id TEXT NOT NULL REFERENCES vaults(id),"
-	"  fingerprint TEXT NOT NULL, cert TEXT NOT NULL, issued BIGINT NOT NULL, expires BIGINT NOT NULL,"
+	"CREATE TABLE credentials (serial TEXT COLLATE \"C\" PRIMARY KEY, vault_id TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id),"
+	"  fingerprint TEXT COLLATE \"C\" NOT NULL, cert TEXT COLLATE \"C\" NOT NULL, issued BIGINT NOT NULL, expires BIGINT NOT NULL,"
 	"  superseded BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX credentials_vault ON credentials (vault_id, superseded);"
-	"CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, subscription TEXT NOT NULL,"
-	"  time BIGINT NOT NULL, actor TEXT NOT NULL, action TEXT NOT NULL, target TEXT NOT NULL,"
-	"  detail TEXT NOT NULL);"
+	"CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL,"
+	"  time BIGINT NOT NULL, actor TEXT COLLATE \"C\" NOT NULL, action TEXT COLLATE \"C\" NOT NULL, target TEXT COLLATE \"C\" NOT NULL,"
+	"  detail TEXT COLLATE \"C\" NOT NULL);"
 	"CREATE INDEX audit_subscription ON audit (subscription, id);"
-	"CREATE TABLE machines (id TEXT PRIMARY KEY, vault_id TEXT NOT NULL REFERENCES vaults(id),"
-	"  name TEXT NOT NULL, public_key TEXT NOT NULL, cert TEXT NOT NULL, wrapped_key BYTEA NOT NULL,"
-	"  key_id TEXT NOT NULL, registered BIGINT NOT NULL, renewed BIGINT NOT NULL,"
+	"CREATE TABLE machines (id TEXT COLLATE \"C\" PRIMARY KEY, vault_id TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, public_key TEXT COLLATE \"C\" NOT NULL, cert TEXT COLLATE \"C\" NOT NULL, wrapped_key BYTEA NOT NULL,"
+	"  key_id TEXT COLLATE \"C\" NOT NULL, registered BIGINT NOT NULL, renewed BIGINT NOT NULL,"
 	"  last_seen BIGINT NOT NULL DEFAULT 0, deleted BIGINT NOT NULL DEFAULT 0, verifier BYTEA,"
 	"  cert_expires BIGINT NOT NULL DEFAULT 0, UNIQUE (vault_id, name));"
-	"CREATE TABLE packs (id TEXT PRIMARY KEY, machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"CREATE TABLE packs (id TEXT COLLATE \"C\" PRIMARY KEY, machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
 	"  size BIGINT NOT NULL, created BIGINT NOT NULL);"
-	"CREATE TABLE objects (machine_id TEXT NOT NULL, id TEXT NOT NULL, pack_id TEXT NOT NULL"
+	"CREATE TABLE objects (machine_id TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, pack_id TEXT COLLATE \"C\" NOT NULL"
 	"  REFERENCES packs(id), kind BIGINT NOT NULL, \"offset\" BIGINT NOT NULL, length BIGINT NOT NULL,"
 	"  PRIMARY KEY (machine_id, id));"
 	"CREATE INDEX objects_pack ON objects (pack_id);"
-	"CREATE TABLE points (id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL,"
-	"  machine_id TEXT NOT NULL REFERENCES machines(id),"
-	"  meta TEXT NOT NULL, parent TEXT NOT NULL, created BIGINT NOT NULL, objects BIGINT NOT NULL,"
+	"CREATE TABLE points (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  meta TEXT COLLATE \"C\" NOT NULL, parent TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL, objects BIGINT NOT NULL,"
 	"  bytes BIGINT NOT NULL, deleted BIGINT NOT NULL DEFAULT 0);"
 	"CREATE INDEX points_machine ON points (machine_id, created);"
 	"CREATE TABLE point_refs (seq BIGSERIAL PRIMARY KEY,"
-	"  point_id TEXT NOT NULL UNIQUE, machine_id TEXT NOT NULL, ids BYTEA NOT NULL);"
+	"  point_id TEXT COLLATE \"C\" NOT NULL UNIQUE, machine_id TEXT COLLATE \"C\" NOT NULL, ids BYTEA NOT NULL);"
 	"CREATE INDEX point_refs_machine ON point_refs (machine_id, seq);"
-	"CREATE TABLE pins (seq BIGSERIAL PRIMARY KEY, subscription TEXT NOT NULL, hash TEXT NOT NULL,"
-	"  expires BIGINT NOT NULL, user_id TEXT NOT NULL DEFAULT '');"
-	"CREATE TABLE pin_guard (actor TEXT PRIMARY KEY, failures BIGINT NOT NULL,"
+	"CREATE TABLE pins (seq BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL, hash TEXT COLLATE \"C\" NOT NULL,"
+	"  expires BIGINT NOT NULL, user_id TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+	"CREATE TABLE pin_guard (actor TEXT COLLATE \"C\" PRIMARY KEY, failures BIGINT NOT NULL,"
 	"  first BIGINT NOT NULL, locked_until BIGINT NOT NULL);"
-	"CREATE TABLE alerts (id BIGSERIAL PRIMARY KEY, subscription TEXT NOT NULL,"
-	"  time BIGINT NOT NULL, kind TEXT NOT NULL, target TEXT NOT NULL, message TEXT NOT NULL);"
+	"CREATE TABLE alerts (id BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL,"
+	"  time BIGINT NOT NULL, kind TEXT COLLATE \"C\" NOT NULL, target TEXT COLLATE \"C\" NOT NULL, message TEXT COLLATE \"C\" NOT NULL);"
 	"CREATE INDEX alerts_subscription ON alerts (subscription, id);"
-	"CREATE TABLE jobs (id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL,"
-	"  machine_id TEXT NOT NULL REFERENCES machines(id),"
-	"  kind TEXT NOT NULL, status TEXT NOT NULL, started BIGINT NOT NULL, ended BIGINT NOT NULL"
+	"CREATE TABLE jobs (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  kind TEXT COLLATE \"C\" NOT NULL, status TEXT COLLATE \"C\" NOT NULL, started BIGINT NOT NULL, ended BIGINT NOT NULL"
 	"  DEFAULT 0, files BIGINT NOT NULL DEFAULT 0, bytes_read BIGINT NOT NULL DEFAULT 0,"
-	"  bytes_stored BIGINT NOT NULL DEFAULT 0, point TEXT NOT NULL DEFAULT '',"
-	"  report TEXT NOT NULL DEFAULT '{}');"
+	"  bytes_stored BIGINT NOT NULL DEFAULT 0, point TEXT COLLATE \"C\" NOT NULL DEFAULT '',"
+	"  report TEXT COLLATE \"C\" NOT NULL DEFAULT '{}');"
 	"CREATE INDEX jobs_machine ON jobs (machine_id, started);"
-	"CREATE TABLE policies (machine_id TEXT PRIMARY KEY REFERENCES machines(id),"
-	"  policy TEXT NOT NULL, updated BIGINT NOT NULL);"
-	"CREATE TABLE leases (id TEXT PRIMARY KEY, seq BIGSERIAL NOT NULL,"
-	"  machine_id TEXT NOT NULL REFERENCES machines(id),"
+	"CREATE TABLE policies (machine_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES machines(id),"
+	"  policy TEXT COLLATE \"C\" NOT NULL, updated BIGINT NOT NULL);"
+	"CREATE TABLE leases (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
 	"  started BIGINT NOT NULL, expires BIGINT NOT NULL);"
-	"CREATE TABLE doomed (pack_id TEXT PRIMARY KEY, region TEXT NOT NULL, pair TEXT NOT NULL,"
-	"  after BIGINT NOT NULL, machine_id TEXT NOT NULL DEFAULT '');"
-	"CREATE TABLE nonces (principal TEXT NOT NULL, nonce TEXT NOT NULL,"
+	"CREATE TABLE doomed (pack_id TEXT COLLATE \"C\" PRIMARY KEY, region TEXT COLLATE \"C\" NOT NULL, pair TEXT COLLATE \"C\" NOT NULL,"
+	"  after BIGINT NOT NULL, machine_id TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+	"CREATE TABLE nonces (principal TEXT COLLATE \"C\" NOT NULL, nonce TEXT COLLATE \"C\" NOT NULL,"
 	"  expires BIGINT NOT NULL, PRIMARY KEY (principal, nonce));"
 	"CREATE INDEX nonces_expires ON nonces (expires);",
 };
@@ -824,21 +847,30 @@ static void safe_address(const char *where, char *out, size_t n)
 		snprintf(out, n, "%s", where);
 }
 
-static struct catalog_backend *pg_open(const char *where, const struct catalog_rules *rules,
-				       struct err *e)
+static void conn_close(struct catalog_backend *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < STMT_CACHE; i++) {
+		free(c->sqls[i].sql);
+		free(c->sqls[i].text);
+	}
+	PQfinish(c->db);
+	free(c);
+}
+
+/* A new connection to WHERE (ADDR: WHERE without its password, for
+ * messages). NULL with E set. */
+static struct catalog_backend *conn_open(const char *where, const char *addr,
+					 const struct catalog_rules *rules, struct err *e)
 {
 	struct catalog_backend *c = calloc(1, sizeof(*c));
-	char addr[256];
-	int version;
 
-	safe_address(where, addr, sizeof(addr));
-	if (c == NULL || sodium_init() < 0) {
-		free(c);
+	if (c == NULL) {
 		err_oom(e);
 		return NULL;
 	}
 	c->rules = rules;
-	pthread_mutex_init(&c->mu, NULL);
 	c->db = PQconnectdb(where);
 	if (c->db == NULL || PQstatus(c->db) != CONNECTION_OK) {
 		char msg[512];
@@ -850,10 +882,35 @@ static struct catalog_backend *pg_open(const char *where, const struct catalog_r
 			msg[--len] = 0;
 		err_set(e, ERR_IO, "catalog %s: cannot connect to PostgreSQL: %s; check the address "
 			"and that the server is up", addr, msg);
-		goto fail;
+		conn_close(c);
+		return NULL;
 	}
 	PQsetNoticeProcessor(c->db, quiet, NULL);
-	if (exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version BIGINT NOT NULL)", e))
+	return c;
+}
+
+static struct catalog_backend *pg_open(const char *where, const struct catalog_rules *rules,
+				       struct err *e)
+{
+	struct catalog_backend *c;
+	struct pool *p;
+	char addr[256];
+	int version, r;
+
+	safe_address(where, addr, sizeof(addr));
+	if (sodium_init() < 0) {
+		err_oom(e);
+		return NULL;
+	}
+	if ((c = conn_open(where, addr, rules, e)) == NULL)
+		return NULL;
+	/* Two services creating the table at once: one of them may fail on
+	 * the type's unique name (23505); the table is there then. */
+	for (int tries = 0; (r = exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version "
+				      "BIGINT NOT NULL)", e)) != 0 && tries < 3 &&
+			    strcmp(c->sqlstate, "23505") == 0; tries++)
+		;
+	if (r != 0)
 		goto fail;
 	if ((version = (int)scalar(c, "SELECT coalesce(max(version), 0) FROM schema_version", NULL,
 				   NULL, 0, e)) < 0)
@@ -869,9 +926,19 @@ static struct catalog_backend *pg_open(const char *where, const struct catalog_r
 			goto fail;
 		}
 	}
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->where = strdup(where)) == NULL) {
+		free(p);
+		err_oom(e);
+		goto fail;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	p->conns[0] = c;
+	p->n = 1;
+	c->pool = p;
 	return c;
 fail:
-	pg_close(c);
+	conn_close(c);
 	return NULL;
 }
 
@@ -882,21 +949,90 @@ struct catalog *catalog_pg_open(const char *where, struct err *e)
 	return b ? catalog_of(&catalog_pg_ops, b, e) : NULL;
 }
 
+/* Close the catalog whose first connection is C: every connection of its
+ * pool (none is in use: the caller's calls have returned). */
 static void pg_close(struct catalog_backend *c)
 {
+	struct pool *p;
+
 	if (c == NULL)
 		return;
-	for (int i = 0; i < STMT_CACHE; i++) {
-		free(c->sqls[i].sql);
-		free(c->sqls[i].text);
+	if ((p = c->pool) == NULL) {
+		conn_close(c);
+		return;
 	}
-	PQfinish(c->db);
-	pthread_mutex_destroy(&c->mu);
-	free(c);
+	for (int i = 0; i < p->n; i++)
+		conn_close(p->conns[i]);
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->mu);
+	free(p->where);
+	free(p);
 }
 
-#define LOCK(c) pthread_mutex_lock(&(c)->mu)
-#define UNLOCK(c) pthread_mutex_unlock(&(c)->mu)
+/* A connection of C's pool for one call, for it alone until pool_put:
+ * a free one, else a new one while the pool has fewer than POOL_MAX
+ * (when the server refuses it, the call waits for one of the others),
+ * else the first to be given back. */
+static struct catalog_backend *pool_get(struct catalog_backend *c)
+{
+	struct pool *p = c->pool;
+	struct catalog_backend *got = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (got == NULL) {
+		int slot = -1;
+
+		for (int i = 0; i < p->n && slot < 0; i++)
+			if (!p->busy[i] && p->conns[i])
+				slot = i;
+		if (slot >= 0) {
+			p->busy[slot] = true;
+			got = p->conns[slot];
+		} else if (p->n < POOL_MAX) {
+			/* Connect outside the lock: it takes a round trip or more. */
+			struct catalog_backend *nc;
+			char addr[256];
+			struct err ignored;
+
+			slot = p->n++;
+			p->busy[slot] = true;
+			pthread_mutex_unlock(&p->mu);
+			safe_address(p->where, addr, sizeof(addr));
+			nc = conn_open(p->where, addr, c->rules, &ignored);
+			pthread_mutex_lock(&p->mu);
+			if (nc) {
+				nc->pool = p;
+				p->conns[slot] = nc;
+				got = nc;
+			} else {
+				/* The slot stays empty: no more connections are
+				 * tried than POOL_MAX, and the call waits. */
+				p->busy[slot] = false;
+			}
+		} else {
+			pthread_cond_wait(&p->freed, &p->mu);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return got;
+}
+
+static void pool_put(struct catalog_backend *c)
+{
+	struct pool *p = c->pool;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->n; i++)
+		if (p->conns[i] == c)
+			p->busy[i] = false;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Every member takes a connection of its own for the call: C, the
+ * catalog, becomes that connection between LOCK and UNLOCK. */
+#define LOCK(c) ((c) = pool_get(c))
+#define UNLOCK(c) pool_put(c)
 
 static int pg_subscription_create(struct catalog_backend *c, const char *name, int64_t now,
 				  catalog_id id, struct err *e)

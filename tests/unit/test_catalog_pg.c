@@ -15,6 +15,7 @@
 #include "test_catalog.c"
 
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -407,6 +408,56 @@ static void test_vault_limit_under_race(void **state)
 	assert_int_equal(n, CATALOG_VAULTS_MAX);
 }
 
+struct thread_race {
+	struct catalog *c;
+	const char *subscription;
+	int child, ok, limited, other;
+};
+
+static void *thread_creates(void *arg)
+{
+	struct thread_race *t = arg;
+	struct vault_race a = { t->subscription };
+
+	for (int i = 0; i < 10; i++) {
+		int r = create_one(t->c, t->child, i, &a);
+
+		if (r == 0)
+			t->ok++;
+		else if (r == 1)
+			t->limited++;
+		else
+			t->other++;
+	}
+	return NULL;
+}
+
+/* One catalog shared by 12 threads (more than its pool's connections),
+ * 120 vault creations in a new subscription: exactly 25 go in. */
+static void test_vault_limit_under_threads(void **state)
+{
+	struct fx *f = *state;
+	catalog_id sub;
+	struct thread_race t[12];
+	pthread_t th[12];
+	int ok = 0, limited = 0, other = 0;
+
+	assert_int_equal(catalog_subscription_create(f->c, "threads", 1000, sub, NULL), 0);
+	for (int i = 0; i < 12; i++) {
+		t[i] = (struct thread_race){ f->c, sub, i, 0, 0, 0 };
+		assert_int_equal(pthread_create(&th[i], NULL, thread_creates, &t[i]), 0);
+	}
+	for (int i = 0; i < 12; i++) {
+		pthread_join(th[i], NULL);
+		ok += t[i].ok, limited += t[i].limited, other += t[i].other;
+	}
+	print_message("thread race: %d created, %d refused by the limit, %d other\n", ok, limited,
+		      other);
+	assert_int_equal(other, 0);
+	assert_int_equal(ok, CATALOG_VAULTS_MAX);
+	assert_int_equal(limited, 120 - CATALOG_VAULTS_MAX);
+}
+
 /* ---- the server ---- */
 
 static int run_script(const char *verb)
@@ -442,6 +493,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ids_are_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_machine_limit_under_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vault_limit_under_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vault_limit_under_threads, setup, teardown),
 	};
 	int failed;
 
