@@ -768,7 +768,9 @@ typedef int (*txn_fn)(struct catalog_backend *c, void *arg, struct err *e);
  * BODY or the commit fails, so a failure changes nothing. When BODY or
  * the commit lost a race with another transaction (40001, 40P01), the
  * whole of BODY runs again on a fresh snapshot: BODY's checks are then
- * made against what the other transaction committed. BODY's value, or -1. */
+ * made against what the other transaction committed. So BODY may run
+ * several times, and sets its outputs afresh each time. BODY's value, or
+ * -1. */
 static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
 {
 	struct err ignored;
@@ -1478,6 +1480,7 @@ static int vault_ca_keys_rewrite(struct catalog_backend *c, void *arg, struct er
 	size_t n = 0, cap = 0, capk = 0;
 	int rc = -1, r = 0;
 
+	*a->n = 0; /* a body that txn runs again starts afresh */
 	if ((st = prep(c, "SELECT id, ca_key FROM vaults ORDER BY id", e)) == NULL)
 		return -1;
 	while ((r = step_row(c, st, e)) == 1) {
@@ -3545,6 +3548,7 @@ static int forget(struct catalog_backend *c, void *arg, struct err *e)
 				   " JOIN vaults v ON v.id = m.vault_id WHERE p.id = ?1", e);
 	int rc;
 
+	a->found = 0; /* a body that txn runs again starts afresh */
 	if (st == NULL)
 		return -1;
 	bind_text(st, 1, a->pack);
