@@ -8,6 +8,7 @@
  * gives it back (UNLOCK), so the calls of one process run at once on
  * separate connections, exactly as the calls of other services do, and
  * PostgreSQL alone keeps them apart.
+ *
  * Every write transaction runs at SERIALIZABLE isolation (txn): the
  * check-then-write of a limit (25 vaults, 50 machines, 366 points, a PIN
  * used once) is one transaction, and when another service's transaction
@@ -21,10 +22,9 @@
  * small statement layer (prep, bind, step_row, step_done, done) with the
  * same shape as SQLite's, so that the two backends can be read side by
  * side: the SQL is written with ? and ?N, turned into $N once per text,
- * and every value travels as a parameter (PQexecParams), never in the SQL
- * text. Statements are prepared on the server once per connection
- * (PQprepare, named by their place in a cache) and executed with
- * PQexecPrepared.
+ * and every value travels as a parameter, never in the SQL text. Each SQL text is prepared on the server once per connection
+ * (PQprepare, named s1, s2, ... in the order of first use) and executed
+ * with PQexecPrepared; a connection made again prepares them afresh.
  *
  * The schema is versioned in the table schema_version; every migration
  * runs in one transaction that first locks that table, so that two
@@ -42,7 +42,6 @@
 #include "keys.h"
 #include "pack.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -69,6 +68,7 @@
 #define ARRAY_BATCH 4096
 
 #define MAX_PARAMS 16
+#define BLOB_COLS 16 /* columns of a row that can be read as bytea */
 /* Statements prepared on the server per connection: more than the
  * catalog's distinct SQL texts. */
 #define STMT_CACHE 256
@@ -96,8 +96,8 @@ struct pq_stmt {
 	Oid types[MAX_PARAMS];
 	PGresult *res;
 	int row;                    /* the current row, -1 before the first step */
-	uint8_t *blob[MAX_PARAMS];  /* columns of the current row decoded from bytea */
-	size_t blob_len[MAX_PARAMS];
+	uint8_t *blob[BLOB_COLS];   /* columns of the current row decoded from bytea */
+	size_t blob_len[BLOB_COLS];
 };
 
 struct pool;
@@ -379,7 +379,7 @@ static struct pq_stmt *prep(struct catalog_backend *c, const char *sql, struct e
 
 static void clear_row(struct pq_stmt *st)
 {
-	for (int i = 0; i < MAX_PARAMS; i++) {
+	for (int i = 0; i < BLOB_COLS; i++) {
 		PQfreemem(st->blob[i]);
 		st->blob[i] = NULL;
 		st->blob_len[i] = 0;
@@ -616,7 +616,7 @@ static const void *pq_column_blob(struct pq_stmt *st, int col)
 {
 	const unsigned char *s = pq_column_text(st, col);
 
-	if (s == NULL || col < 0 || col >= MAX_PARAMS)
+	if (s == NULL || col < 0 || col >= BLOB_COLS)
 		return NULL;
 	if (st->blob[col] == NULL)
 		st->blob[col] = PQunescapeBytea(s, &st->blob_len[col]);
