@@ -164,11 +164,34 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	generated[0] = 0;
 	if (sodium_init() < 0)
 		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
+	if (o->catalog && !service_catalog_is_server(o->catalog))
+		return err_set(e, ERR_INVALID, "--catalog takes the address of a PostgreSQL "
+			       "database (postgresql://...); without it the catalog is catalog.db "
+			       "in the data folder");
 	if (path_join(path, sizeof(path), o->data, "catalog.db", e) != 0)
 		return -1;
 	if (stat(path, &st) == 0)
 		return err_set(e, ERR_EXISTS, "%s holds a catalog already: this data folder is "
 			       "initialised; run `arcad serve --data %s`", o->data, o->data);
+	if (o->catalog) {
+		/* A database that serves a subscription is another service's
+		 * catalog: init never adds a second owner to it. */
+		catalog_id first;
+		struct err le;
+		int r;
+
+		if ((cat = catalog_open(o->catalog, e)) == NULL)
+			return -1;
+		r = catalog_subscription_first(cat, first, &le);
+		catalog_close(cat);
+		cat = NULL;
+		if (r == 0)
+			return err_set(e, ERR_EXISTS, "the catalog database holds a subscription "
+				       "already: it is initialised; to run another service on it, "
+				       "copy the first service's data folder (docs/SCALE.md)");
+		if (le.code != ERR_NOT_FOUND)
+			return err_set(e, le.code, "%s", le.msg);
+	}
 	if (mkdir_p(o->data, 0700, e) != 0)
 		return -1;
 	if (password == NULL) {
@@ -189,6 +212,10 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	conf = json_pack("{s:s, s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "url", "",
 			 "regions", "name", "local-1", "store", "store/local-1", "pair", "local-2",
 			 "name", "local-2", "store", "store/local-2", "pair", "local-1");
+	if (conf && o->catalog && json_object_set_new(conf, "catalog", json_string(o->catalog)) != 0) {
+		err_oom(e);
+		goto out;
+	}
 	if (conf == NULL || (text = json_dumps(conf, JSON_INDENT(2))) == NULL) {
 		err_oom(e);
 		goto out;
@@ -254,8 +281,11 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 		err_oom(e);
 		goto out;
 	}
-	if (path_join(path, sizeof(path), o->data, "catalog.db", e) ||
-	    (cat = catalog_open(path, e)) == NULL ||
+	if (o->catalog)
+		snprintf(path, sizeof(path), "%s", o->catalog);
+	else if (path_join(path, sizeof(path), o->data, "catalog.db", e))
+		goto out;
+	if ((cat = catalog_open(path, e)) == NULL ||
 	    catalog_subscription_create(cat, o->subscription ? o->subscription : "default", now, sub, e) ||
 	    catalog_user_create(cat, sub, o->user, hash, now, e) ||
 	    catalog_audit(cat, sub, now, "arcad init", "subscription.create", o->user, "", e))
@@ -417,7 +447,7 @@ static int load_config(struct service *s, struct err *e)
 {
 	char path[PATH_MAX];
 	json_error_t je;
-	json_t *conf, *regions, *r, *url, *key;
+	json_t *conf, *regions, *r, *url, *key, *cat;
 	const char *k;
 	size_t i;
 	int rc = -1;
@@ -469,6 +499,20 @@ static int load_config(struct service *s, struct err *e)
 	if (k[0] == '/')
 		snprintf(s->catalog_key, sizeof(s->catalog_key), "%s", k);
 	else if (path_join(s->catalog_key, sizeof(s->catalog_key), s->data, k, e) != 0)
+		goto out;
+	/* The catalog: a database server's address as it is, a path as the
+	 * catalog key's (--catalog, given to service_open_catalog, wins). */
+	cat = json_object_get(conf, "catalog");
+	if (cat && (!json_is_string(cat) || json_string_length(cat) == 0 ||
+		    json_string_length(cat) >= sizeof(s->catalog))) {
+		err_set(e, ERR_INVALID, "%s: \"catalog\" must be the address of a PostgreSQL "
+			"database (postgresql://...) or the path of an SQLite file", path);
+		goto out;
+	}
+	k = cat ? json_string_value(cat) : "catalog.db";
+	if (service_catalog_is_server(k) || k[0] == '/')
+		snprintf(s->catalog, sizeof(s->catalog), "%s", k);
+	else if (path_join(s->catalog, sizeof(s->catalog), s->data, k, e) != 0)
 		goto out;
 	url = json_object_get(conf, "url");
 	snprintf(s->url, sizeof(s->url), "%s", json_is_string(url) ? json_string_value(url) : "");
@@ -592,7 +636,18 @@ out:
 	return rc;
 }
 
+int service_catalog_is_server(const char *where)
+{
+	return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0;
+}
+
 int service_open(struct service *s, const char *data, struct err *e)
+{
+	return service_open_catalog(s, data, NULL, e);
+}
+
+int service_open_catalog(struct service *s, const char *data, const char *catalog,
+			 struct err *e)
 {
 	char path[PATH_MAX], *key = NULL;
 	uint8_t csrf[PORTAL_CSRF_KEY_LEN];
@@ -602,14 +657,26 @@ int service_open(struct service *s, const char *data, struct err *e)
 		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
 	if (snprintf(s->data, sizeof(s->data), "%s", data) >= (int)sizeof(s->data))
 		return err_set(e, ERR_TOO_LARGE, "path %s is too long", data);
-	if (path_join(path, sizeof(path), data, "catalog.db", e) != 0)
+	if (catalog && snprintf(s->catalog, sizeof(s->catalog), "%s", catalog) >=
+			       (int)sizeof(s->catalog))
+		return err_set(e, ERR_TOO_LARGE, "catalog address %.40s... is too long", catalog);
+	if (path_join(path, sizeof(path), data, "arcad.json", e) != 0)
 		return -1;
-	if (access(path, R_OK | W_OK) != 0)
+	if (access(path, R_OK) != 0)
 		return err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
 			       "`arcad init --data %s` first", data, data);
 	if (load_config(s, e) != 0)
 		goto fail;
-	if ((s->cat = catalog_open(path, e)) == NULL || open_seal(s, e) != 0)
+	if (catalog)
+		snprintf(s->catalog, sizeof(s->catalog), "%s", catalog);
+	/* An SQLite catalog is a file of the data folder: without it, the
+	 * folder was never initialised (a new empty catalog would hide that). */
+	if (!service_catalog_is_server(s->catalog) && access(s->catalog, R_OK | W_OK) != 0) {
+		err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
+			"`arcad init --data %s` first", data, data);
+		goto fail;
+	}
+	if ((s->cat = catalog_open(s->catalog, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
 	/* The CSRF key comes from the catalog key, which every service of
 	 * one catalog shares: a form one service served posts to another. */

@@ -3,7 +3,9 @@
  * catalog and certificate authority, and the two things a person does with
  * it from the command line: initialise a data folder, and open one to serve.
  *
- * A data folder holds arcad.json (regions and the public URL), catalog.db,
+ * A data folder holds arcad.json (regions, the public URL and, optionally,
+ * "catalog": the address of a PostgreSQL catalog), catalog.db (the SQLite
+ * catalog, unless arcad.json names another),
  * tls/ (the service CA and its key, mode 0600), keys/catalog.key (the
  * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
  * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
@@ -54,6 +56,7 @@ struct region {
 
 struct service {
 	char data[PATH_MAX];
+	char catalog[1024];   /* the catalog's address: a path, or postgresql://... */
 	struct catalog *cat;
 	struct region regions[SERVICE_REGIONS_MAX];
 	size_t n_regions;
@@ -86,12 +89,16 @@ struct service_init_opts {
 	const char *user;     /* owner's user name */
 	const char *password; /* NULL: generate one, returned in GENERATED */
 	const char *subscription;
+	const char *catalog;  /* a postgresql:// address; NULL: catalog.db in DATA */
 };
 
 /* Create a data folder: configuration with two paired regions, catalog, the
  * service CA, the first subscription and its owner. With no password given,
- * writes a new one (SERVICE_PASSWORD_LEN characters) to GENERATED.
- * 0, or -1 with E set (ERR_EXISTS when DATA already holds a catalog). */
+ * writes a new one (SERVICE_PASSWORD_LEN characters) to GENERATED. With a
+ * catalog address (postgresql://...), the catalog is that database, and
+ * arcad.json names it. 0, or -1 with E set (ERR_EXISTS when DATA already
+ * holds a catalog, or the database holds a subscription already;
+ * ERR_INVALID for an address that is not postgresql://). */
 int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSWORD_LEN + 1],
 		 struct err *e);
 
@@ -106,6 +113,16 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
  * none (a data folder of an older arcad), the key file is made and
  * S->key_created set, for the caller to tell the person to keep a copy. */
 int service_open(struct service *s, const char *data, struct err *e);
+
+/* service_open, with the catalog at CATALOG (a postgresql:// address, or
+ * the path of an SQLite file) instead of the one arcad.json names; CATALOG
+ * NULL: that one. */
+int service_open_catalog(struct service *s, const char *data, const char *catalog,
+			 struct err *e);
+
+/* Whether WHERE is the address of a catalog on a database server
+ * (postgresql:// or postgres://) rather than the path of an SQLite file. */
+int service_catalog_is_server(const char *where);
 
 /* Release what S holds. */
 void service_close(struct service *s);
