@@ -9,13 +9,15 @@ import hashlib
 import hmac
 import json
 import re
+import shutil
 import struct
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import PASSWORD, Service, download, has_test_clock, init, register
+from helpers import PASSWORD, Service, has_test_clock, init
+from test_catalog_pg import init_pg, pg_url  # noqa: F401 (a fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ["owner", "backup-operator", "restore-operator", "reader", "security-admin"]
@@ -386,3 +388,40 @@ def test_backup_operator_never_lowers_protection(machine):
     assert st == 403 and body["error"]["code"] == "denied"
     st, body, _ = s.call("DELETE", "/vaults/backup-vault", token=op)
     assert st == 403 and body["error"]["code"] == "denied"
+
+
+def test_on_postgresql_two_services_share_users_and_spent_codes(arcad_bin, tmp_path, pg_url):
+    """On a PostgreSQL catalog shared by two services: a user invited on
+    one sets a password on the other, a role change on one holds on the
+    other, and a one-time code used on one is refused on the other."""
+    a = tmp_path / "a"
+    p = init_pg(arcad_bin, a, pg_url)
+    assert p.returncode == 0, p.stderr
+    b = tmp_path / "b"
+    shutil.copytree(a, b, ignore=shutil.ignore_patterns("tmp"))
+    sa, sb = Service(arcad_bin, a), Service(arcad_bin, b)
+    try:
+        sa.sign_in()
+        code = invite(sa, "pat", "reader")
+        st, body, _ = sb.call("POST", "/invitation", {"user": "pat", "code": code,
+                                                      "password": PASSWORD}, token="")
+        assert st == 200, body
+        st, body, _ = sa.call("POST", "/invitation", {"user": "pat", "code": code,
+                                                      "password": PASSWORD}, token="")
+        assert st == 401
+        pat = sign_in(sb, "pat")
+        st, body, _ = sa.call("GET", "/users", token=pat)
+        assert st == 403 and "acts as reader" in body["error"]["message"]
+        st, _, _ = sa.call("PATCH", "/users/pat", {"role": "security-admin"})
+        assert st == 200
+        st, body, _ = sb.call("GET", "/users", token=pat)
+        assert st == 200, body
+        secret = enrol(sb, pat, "pat")
+        next_step()
+        code = totp(secret)
+        assert sign_in(sa, "pat", code=code)
+        body = sign_in(sb, "pat", code=code, expect=401)
+        assert "used already" in body["error"]["message"]
+    finally:
+        sa.stop()
+        sb.stop()
