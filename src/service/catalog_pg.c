@@ -44,6 +44,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +204,10 @@ static const char *const migrations[] = {
 	"CREATE TABLE nonces (principal TEXT COLLATE \"C\" NOT NULL, nonce TEXT COLLATE \"C\" NOT NULL,"
 	"  expires BIGINT NOT NULL, PRIMARY KEY (principal, nonce));"
 	"CREATE INDEX nonces_expires ON nonces (expires);",
+	/* 2: failure limits shared by every service on the catalog (sign-in
+	 * and registration), one row per key that has not refilled */
+	"CREATE TABLE limits (key TEXT COLLATE \"C\" PRIMARY KEY, tat BIGINT NOT NULL);"
+	"CREATE INDEX limits_tat ON limits (tat);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -2077,6 +2082,73 @@ static int pg_nonce_use(struct catalog_backend *c, const char *principal, const 
 
 	LOCK(c);
 	rc = txn(c, nonce_use, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- failure limits ---- */
+
+struct limit_arg {
+	const char *key;
+	int burst, refill;
+	int64_t now;
+	int *wait; /* limit_wait's answer; NULL for limit_fail */
+};
+
+/* A key's limit is one number, TAT (the generic cell rate algorithm): each
+ * failure moves it REFILL seconds on from the later of TAT and NOW, and the
+ * key may try while TAT is at most NOW + (BURST - 1) * REFILL: a bucket of
+ * BURST tokens that gains one every REFILL seconds. A key whose TAT has
+ * passed has its whole bucket, and needs no row. */
+static int limit_step(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct limit_arg *a = arg;
+	int64_t allow = a->now + (int64_t)(a->burst - 1) * a->refill, n;
+	int64_t tat = scalar(c, "SELECT coalesce(max(tat), 0) FROM limits WHERE key = ?1", a->key,
+			     NULL, 0, e);
+
+	if (tat < 0)
+		return -1;
+	if (a->wait) {
+		*a->wait = tat > allow ? (int)(tat - allow > INT_MAX ? INT_MAX : tat - allow) : 0;
+		return 0;
+	}
+	tat = (tat > a->now ? tat : a->now) + a->refill;
+	if (run3(c, "INSERT INTO limits (key, tat) VALUES (?1, ?3) ON CONFLICT (key) DO UPDATE"
+		 " SET tat = excluded.tat", a->key, NULL, tat, e) != 0 ||
+	    run3(c, "DELETE FROM limits WHERE tat <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (n = scalar(c, "SELECT count(*) FROM limits", NULL, NULL, 0, e)) < 0)
+		return -1;
+	if (n > CATALOG_LIMIT_KEYS &&
+	    run3(c, "DELETE FROM limits WHERE key IN (SELECT key FROM limits ORDER BY tat LIMIT ?3)",
+		 NULL, NULL, n - CATALOG_LIMIT_KEYS, e) != 0)
+		return -1;
+	return 0;
+}
+
+static int pg_limit_wait(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, int *wait, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, wait };
+	int rc;
+
+	*wait = 0;
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*wait = 0;
+	return rc;
+}
+
+static int pg_limit_fail(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, NULL };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -4009,6 +4081,8 @@ const struct catalog_ops catalog_pg_ops = {
 	.machine_set_cert = pg_machine_set_cert,
 	.machine_seen = pg_machine_seen,
 	.nonce_use = pg_nonce_use,
+	.limit_wait = pg_limit_wait,
+	.limit_fail = pg_limit_fail,
 	.pack_add = pg_pack_add,
 	.pack_owner = pg_pack_owner,
 	.pack_reader = pg_pack_reader,
