@@ -73,8 +73,12 @@
  * catalog's distinct SQL texts. */
 #define STMT_CACHE 256
 /* How many times a transaction that lost a serialization race runs again
- * before the member fails with ERR_IO. */
-#define TXN_TRIES 40
+ * before the member fails with ERR_IO, and the most it waits before a try
+ * (a random pause, growing with each loss up to this). Why so many: 12
+ * processes committing points of one machine at once (test_catalog_pg)
+ * lost 40 races in a row now and then; a pause that grows spreads them. */
+#define TXN_TRIES 100
+#define TXN_PAUSE_MAX_US 32000
 /* Connections of one opened catalog: calls beyond this many at once wait
  * for one to be free. */
 #define POOL_MAX 8
@@ -794,11 +798,12 @@ static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
 			exec(c, "ROLLBACK", &ignored);
 		if (!again || tries + 1 >= TXN_TRIES)
 			return -1;
-		/* Why wait: the winner is committing; a short, growing,
-		 * random pause keeps the losers from colliding again. */
+		/* Why wait: the winner is committing; a random pause that
+		 * doubles with each loss keeps the losers from colliding again. */
 		{
-			struct timespec ts = { 0, (long)(randombytes_uniform(1000) + 1) * 1000 *
-							 (tries < 10 ? tries + 1 : 10) };
+			uint32_t cap = tries < 5 ? 1000u << tries : TXN_PAUSE_MAX_US;
+			uint32_t us = randombytes_uniform(cap) + 1;
+			struct timespec ts = { 0, (long)us * 1000 };
 
 			nanosleep(&ts, NULL);
 		}
