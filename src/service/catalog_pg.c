@@ -333,7 +333,8 @@ static char *convert(const char *sql, int *n)
 }
 
 /* The cache entry of SQL (all are literals, so there are few), made on
- * first use. NULL with E set. Called under the mutex. */
+ * first use. NULL with E set. Each connection has its own cache, used by
+ * one call at a time (pool_get). */
 static struct cached_sql *lookup(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	uint32_t h = str_hash(sql);
@@ -2051,13 +2052,13 @@ static int nonce_use(struct catalog_backend *c, void *arg, struct err *e)
 			return -1;
 		c->nonces_pruned = a->now;
 	}
-	/* Why this stays a durable write (synchronous=FULL, like every commit
-	 * of the catalog) although it is one per request: a nonce lost to a
+	/* Why this stays a durable write (a commit, like every one of the
+	 * catalog) although it is one per request: a nonce lost to a
 	 * power cut would let a recorded request be played again, within the
 	 * clock window, once the service is back. */
 	/* Invariant: a live row for (principal, nonce) is never overwritten;
-	 * the upsert replaces only an expired one, so the count of changed rows tells a
-	 * first use (1) from a replay (0) in the same statement. */
+	 * the upsert replaces only an expired one, so the count of changed rows
+	 * tells a first use (1) from a replay (0) in the same statement. */
 	if ((ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
 			   " ON CONFLICT (principal, nonce) DO UPDATE SET expires = excluded.expires"
 			   " WHERE nonces.expires <= ?", e)) == NULL)
@@ -2746,7 +2747,7 @@ static int pg_purge(struct catalog_backend *c, int64_t now, int64_t after, catal
 	return rc;
 }
 
-/* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
+/* Within a transaction: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
 static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now, struct err *e)
 {
 	struct pq_stmt *st;
