@@ -745,21 +745,21 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 	s->tls = cert_pem != NULL;
 	s->d = cert_pem
 		? MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
+				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_HTTPS_MEM_CERT, cert_pem, MHD_OPTION_HTTPS_MEM_KEY, key_pem,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
-				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,
 				   MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
 				   MHD_OPTION_PER_IP_CONNECTION_LIMIT, lim->per_address, MHD_OPTION_END)
 		: MHD_start_daemon(flags, 0, NULL, NULL, access_cb, s,
+				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				   MHD_OPTION_NOTIFY_COMPLETED, done_cb, s,
 				   MHD_OPTION_NOTIFY_CONNECTION, notify_cb, s,
-				   MHD_OPTION_EXTERNAL_LOGGER, log_cb, s,
 				   MHD_OPTION_UNESCAPE_CALLBACK, unescape_cb, NULL,
 				   MHD_OPTION_CONNECTION_TIMEOUT, lim->timeout,
 				   MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONN_MEMORY,

@@ -40,7 +40,7 @@ struct portal {
 	char agent[PATH_MAX]; /* the agent binary beside arcad, or "" */
 };
 
-struct portal *portal_new(struct err *e)
+struct portal *portal_new(const uint8_t *csrf_key, struct err *e)
 {
 	struct portal *p;
 	char self[PATH_MAX];
@@ -54,7 +54,11 @@ struct portal *portal_new(struct err *e)
 		err_oom(e);
 		return NULL;
 	}
-	crypto_auth_hmacsha256_keygen(p->csrf_key);
+	_Static_assert(sizeof(p->csrf_key) == PORTAL_CSRF_KEY_LEN, "the CSRF key's length");
+	if (csrf_key)
+		memcpy(p->csrf_key, csrf_key, sizeof(p->csrf_key));
+	else
+		crypto_auth_hmacsha256_keygen(p->csrf_key);
 	if ((p->by_peer = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_PEER, PORTAL_SIGNIN_REFILL,
 					e)) == NULL ||
 	    (p->by_user = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_USER, PORTAL_SIGNIN_REFILL,

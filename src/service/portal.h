@@ -38,10 +38,15 @@
 
 struct portal;
 
-/* A portal with a fresh CSRF key and empty sign-in limits. It serves the
- * agent binary `arca` found beside the running arcad, when there is one.
- * NULL with E set. */
-struct portal *portal_new(struct err *e);
+#define PORTAL_CSRF_KEY_LEN 32
+
+/* A portal with empty sign-in limits, whose CSRF tokens are keyed with
+ * CSRF_KEY (PORTAL_CSRF_KEY_LEN bytes; every service of one catalog passes
+ * the same key, so that a token one of them gave is good at the others),
+ * or with a fresh random key when CSRF_KEY is NULL. It serves the agent
+ * binary `arca` found beside the running arcad, when there is one. NULL
+ * with E set. */
+struct portal *portal_new(const uint8_t *csrf_key, struct err *e);
 
 /* Release P. P may be NULL. */
 void portal_free(struct portal *p);

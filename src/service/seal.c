@@ -239,3 +239,23 @@ void seal_plain_free(char *p)
 	if (p)
 		sodium_free(p);
 }
+
+int seal_derive(const struct seal_key *k, const char *purpose, uint8_t *out, size_t len,
+		struct err *e)
+{
+	static const char label[] = "arca-derive-v1\n";
+	crypto_generichash_state st;
+
+	if (len < crypto_generichash_BYTES_MIN || len > crypto_generichash_BYTES_MAX)
+		return err_set(e, ERR_INVALID, "a derived key has %d to %d bytes, not %zu",
+			       crypto_generichash_BYTES_MIN, crypto_generichash_BYTES_MAX, len);
+	if (crypto_generichash_init(&st, k->k, sizeof(k->k), len) != 0 ||
+	    crypto_generichash_update(&st, (const uint8_t *)label, sizeof(label) - 1) != 0 ||
+	    crypto_generichash_update(&st, (const uint8_t *)purpose, strlen(purpose)) != 0 ||
+	    crypto_generichash_final(&st, out, len) != 0) {
+		sodium_memzero(&st, sizeof(st));
+		return err_set(e, ERR_CRYPTO, "deriving a key failed");
+	}
+	sodium_memzero(&st, sizeof(st));
+	return 0;
+}

@@ -64,4 +64,12 @@ char *seal_open(const struct seal_key *k, const char *ad, const char *text, stru
 /* Wipe and free a secret from seal_open. P may be NULL. */
 void seal_plain_free(char *p);
 
+/* A key of LEN bytes (16 to 64) for PURPOSE (a fixed name, as "portal
+ * csrf") derived from K: BLAKE2b keyed with K over "arca-derive-v1\n" and
+ * PURPOSE. Every service that shares the catalog key file derives the same
+ * key, and a derived key reveals neither K nor another purpose's key. 0, or
+ * -1 with E set. */
+int seal_derive(const struct seal_key *k, const char *purpose, uint8_t *out, size_t len,
+		struct err *e);
+
 #endif

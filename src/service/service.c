@@ -26,6 +26,7 @@
 #include "staging.h"
 #include "http.h"
 #include "store.h"
+#include "store_s3.h"
 #include "upload.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
@@ -301,6 +302,147 @@ out:
 	return rc;
 }
 
+/* Copy the string member NAME of O into OUT (CAP bytes). REQUIRED: absent
+ * is an error; else OUT stays as it is. 0 or -1 with E set. */
+static int s3_string(json_t *o, const char *name, int required, char *out, size_t cap,
+		     const char *where, struct err *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap)
+		return err_set(e, ERR_INVALID, "%s needs \"%s\": a string of 1 to %zu characters",
+			       where, name, cap - 1);
+	snprintf(out, cap, "%s", json_string_value(v));
+	return 0;
+}
+
+/* A size in MiB, member NAME of O, into *OUT in bytes (absent: 0). */
+static int s3_mib(json_t *o, const char *name, uint64_t *out, const char *where, struct err *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
+		return err_set(e, ERR_INVALID, "%s: \"%s\" must be a whole number of MiB from 1 to "
+			       "1024", where, name);
+	*out = (uint64_t)json_integer_value(v) << 20;
+	return 0;
+}
+
+/*
+ * A region's "store" as an object: {"s3": {"endpoint", "bucket", "region",
+ * "access_key", and the secret key from "secret_key_file" (a file of
+ * secrets, absolute or relative to the data folder) or "secret_key_env"
+ * (the name of an environment variable); optional "prefix",
+ * "part_size_mib", "multipart_above_mib"}}. The secret is never in
+ * arcad.json itself, nor on a command line.
+ */
+static int load_s3_store(struct service *s, struct region *g, json_t *store, const char *path,
+			 struct err *e)
+{
+	json_t *o = json_object_get(store, "s3"), *file, *env;
+	char where[PATH_MAX + 100], secret_path[PATH_MAX];
+	struct region_s3 *c = &g->s3;
+	const char *v;
+	size_t n;
+
+	snprintf(where, sizeof(where), "%s: the S3 store of region %s", path, g->name);
+	if (!json_is_object(o) || json_object_size(store) != 1)
+		return err_set(e, ERR_INVALID, "%s: a region's \"store\" is a folder (a string) or "
+			       "{\"s3\": {\"endpoint\", \"bucket\", \"region\", \"access_key\", "
+			       "\"secret_key_file\" or \"secret_key_env\"}}", path);
+	if (s3_string(o, "endpoint", 1, c->endpoint, sizeof(c->endpoint), where, e) ||
+	    s3_string(o, "bucket", 1, c->bucket, sizeof(c->bucket), where, e) ||
+	    s3_string(o, "region", 1, c->region, sizeof(c->region), where, e) ||
+	    s3_string(o, "access_key", 1, c->access_key, sizeof(c->access_key), where, e) ||
+	    s3_string(o, "prefix", 0, c->prefix, sizeof(c->prefix), where, e) ||
+	    s3_mib(o, "part_size_mib", &c->part_size, where, e) ||
+	    s3_mib(o, "multipart_above_mib", &c->multipart_above, where, e))
+		return -1;
+	{
+		static const char *const known[] = { "endpoint", "bucket", "region", "access_key",
+						      "secret_key_file", "secret_key_env", "prefix",
+						      "part_size_mib", "multipart_above_mib",
+						      "secret_key" };
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(o, k, v) {
+			size_t i = 0;
+
+			while (i < sizeof(known) / sizeof(known[0]) && strcmp(known[i], k) != 0)
+				i++;
+			if (i == sizeof(known) / sizeof(known[0]))
+				return err_set(e, ERR_INVALID, "%s: unknown key \"%.40s\" (the keys are "
+					       "endpoint, bucket, region, access_key, secret_key_file "
+					       "or secret_key_env, prefix, part_size_mib, "
+					       "multipart_above_mib)", where, k);
+		}
+	}
+	if (json_object_get(o, "secret_key"))
+		return err_set(e, ERR_INVALID, "%s: the secret key may not be in %s; put it in a "
+			       "file of mode 0600 named by \"secret_key_file\", or in an environment "
+			       "variable named by \"secret_key_env\"", where, path);
+	file = json_object_get(o, "secret_key_file");
+	env = json_object_get(o, "secret_key_env");
+	if ((file == NULL) == (env == NULL) || (file && !json_is_string(file)) ||
+	    (env && !json_is_string(env)))
+		return err_set(e, ERR_INVALID, "%s needs one of \"secret_key_file\" (a file of mode "
+			       "0600 holding the secret key) and \"secret_key_env\" (the name of "
+			       "an environment variable holding it)", where);
+	if (file) {
+		v = json_string_value(file);
+		if (v[0] == '/')
+			snprintf(secret_path, sizeof(secret_path), "%s", v);
+		else if (path_join(secret_path, sizeof(secret_path), s->data, v, e) != 0)
+			return -1;
+		if (secfile_check(secret_path, e) != 0 ||
+		    (c->secret = read_file(secret_path, e)) == NULL)
+			return err_prefix(e, "%s: ", where);
+	} else {
+		v = getenv(json_string_value(env));
+		if (v == NULL || v[0] == 0)
+			return err_set(e, ERR_INVALID, "%s: the environment variable %s that should "
+				       "hold the secret key is not set", where,
+				       json_string_value(env));
+		if ((c->secret = strdup(v)) == NULL)
+			return err_oom(e);
+	}
+	n = strlen(c->secret);
+	while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r'))
+		c->secret[--n] = 0;
+	if (n == 0)
+		return err_set(e, ERR_INVALID, "%s: the secret key is empty", where);
+	g->on_s3 = 1;
+	return 0;
+}
+
+/* Open the store of region G. 0 or -1 with E set. */
+static int open_store(struct region *g, struct err *e)
+{
+	struct store_s3_config c = { 0 };
+
+	if (!g->on_s3) {
+		g->store = store_fs_open(g->store_path, e);
+		return g->store ? 0 : -1;
+	}
+	c.endpoint = g->s3.endpoint;
+	c.bucket = g->s3.bucket;
+	c.region = g->s3.region;
+	c.access_key = g->s3.access_key;
+	c.secret_key = g->s3.secret;
+	c.prefix = g->s3.prefix[0] ? g->s3.prefix : NULL;
+	c.part_size = g->s3.part_size;
+	c.multipart_above = g->s3.multipart_above;
+	c.retries = -1;
+	if ((g->store = store_s3_open(&c, e)) == NULL)
+		return err_prefix(e, "the store of region %s: ", g->name);
+	return 0;
+}
+
 static int load_config(struct service *s, struct err *e)
 {
 	char path[PATH_MAX];
@@ -323,17 +465,25 @@ static int load_config(struct service *s, struct err *e)
 	}
 	json_array_foreach(regions, i, r) {
 		const char *name = json_string_value(json_object_get(r, "name"));
-		const char *store = json_string_value(json_object_get(r, "store"));
+		json_t *sj = json_object_get(r, "store");
+		const char *store = json_string_value(sj);
 		const char *pair = json_string_value(json_object_get(r, "pair"));
 		struct region *g = &s->regions[i];
 
-		if (name == NULL || store == NULL || strlen(name) == 0 || strlen(name) >= sizeof(g->name)) {
+		if (name == NULL || (store == NULL && !json_is_object(sj)) || strlen(name) == 0 ||
+		    strlen(name) >= sizeof(g->name)) {
 			err_set(e, ERR_INVALID, "%s: region %zu needs a \"name\" and a \"store\"", path, i);
 			goto out;
 		}
 		snprintf(g->name, sizeof(g->name), "%s", name);
 		snprintf(g->pair, sizeof(g->pair), "%s", pair ? pair : "");
-		if (store[0] == '/')
+		/* Counted now, so that service_close frees what a region holds
+		 * even when a later one is refused. */
+		s->n_regions = i + 1;
+		if (store == NULL) {
+			if (load_s3_store(s, g, sj, path, e) != 0)
+				goto out;
+		} else if (store[0] == '/')
 			snprintf(g->store_path, sizeof(g->store_path), "%s", store);
 		else if (path_join(g->store_path, sizeof(g->store_path), s->data, store, e) != 0)
 			goto out;
@@ -500,6 +650,7 @@ int service_open_catalog(struct service *s, const char *data, const char *catalo
 			 struct err *e)
 {
 	char path[PATH_MAX], *key = NULL;
+	uint8_t csrf[PORTAL_CSRF_KEY_LEN];
 
 	memset(s, 0, sizeof(*s));
 	if (sodium_init() < 0)
@@ -527,7 +678,13 @@ int service_open_catalog(struct service *s, const char *data, const char *catalo
 	}
 	if ((s->cat = catalog_open(s->catalog, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
-	if ((s->portal = portal_new(e)) == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
+	/* The CSRF key comes from the catalog key, which every service of
+	 * one catalog shares: a form one service served posts to another. */
+	if (seal_derive(s->seal, "portal csrf", csrf, sizeof(csrf), e) != 0)
+		goto fail;
+	s->portal = portal_new(csrf, e);
+	sodium_memzero(csrf, sizeof(csrf));
+	if (s->portal == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
 	    (s->registrations = ratelimit_new(1024, SERVICE_REGISTER_BURST, SERVICE_REGISTER_REFILL,
 					      e)) == NULL)
 		goto fail;
@@ -536,7 +693,7 @@ int service_open_catalog(struct service *s, const char *data, const char *catalo
 				      e)) == NULL)
 		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
-		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
+		if (open_store(&s->regions[i], e) != 0)
 			goto fail;
 	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e) ||
 	    (s->uploads = uploads_open(s->tmp, e)) == NULL)
@@ -571,8 +728,13 @@ void service_close(struct service *s)
 	pki_key_cache_free(s->keys);
 	staging_free(s->staging);
 	uploads_close(s->uploads);
-	for (size_t i = 0; i < s->n_regions; i++)
+	for (size_t i = 0; i < s->n_regions; i++) {
 		store_close(s->regions[i].store);
+		if (s->regions[i].s3.secret) {
+			sodium_memzero(s->regions[i].s3.secret, strlen(s->regions[i].s3.secret));
+			free(s->regions[i].s3.secret);
+		}
+	}
 	X509_free(s->ca_cert);
 	EVP_PKEY_free(s->ca_key);
 	free(s->ca_pem);

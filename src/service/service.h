@@ -9,7 +9,8 @@
  * tls/ (the service CA and its key, mode 0600), keys/catalog.key (the
  * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
  * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
- * store/<region>/.
+ * store/<region>/, unless a region's "store" names a bucket on an S3
+ * endpoint instead of a folder (docs/SCALE.md, "The S3 store").
  */
 #ifndef ARCA_SERVICE_H
 #define ARCA_SERVICE_H
@@ -33,9 +34,22 @@ struct pki_key_cache;
 struct seal_key;
 struct buf;
 
+/* A region's store on the S3 API (arcad.json's "store": {"s3": {...}}). */
+struct region_s3 {
+	char endpoint[320];
+	char bucket[64];
+	char region[65];      /* the signing region */
+	char access_key[129];
+	char prefix[201];
+	char *secret;         /* the secret key: wiped and freed by service_close */
+	uint64_t part_size, multipart_above; /* 0: store_s3.h's defaults */
+};
+
 struct region {
 	char name[65];
-	char store_path[PATH_MAX]; /* folder of the local store */
+	char store_path[PATH_MAX]; /* folder of the local store ("" with S3) */
+	int on_s3;                 /* 1: the store is S3's, set in S3 */
+	struct region_s3 s3;
 	char pair[65];             /* GRS copies go to this region ("" = none) */
 	struct store *store;       /* open while the service is */
 };

@@ -122,6 +122,21 @@ def test_cookie_session_needs_the_csrf_token_for_changes(svc):
     assert "portal" in [a["detail"] for a in body["audit"] if a["action"] == "session.create"]
 
 
+def test_a_portal_session_and_its_csrf_token_outlive_a_restart(svc):
+    """Sessions live in the catalog and the CSRF key comes from the catalog
+    key: a restarted service (or another service of the same catalog)
+    takes the forms the last one served."""
+    token, who, _ = cookie_sign_in(svc)
+    ck = {"Cookie": f"arca_session={token}", "X-CSRF-Token": who["csrf"]}
+    svc.stop()
+    svc.__init__(svc.arcad, svc.data)
+    st, _, body = raw(svc, "GET", "/api/v1/session", headers=ck)
+    assert st == 200 and json.loads(body)["csrf"] == who["csrf"], body
+    st, _, body = raw(svc, "POST", "/api/v1/vaults", {"name": "after-restart", "region": "local-1"},
+                      ck)
+    assert st == 201, body
+
+
 def test_cookie_sign_in_must_declare_json(svc):
     signin = {"user": "owner", "password": PASSWORD, "cookie": True}
     st, h, body = raw(svc, "POST", "/api/v1/session", signin, {"Content-Type": None})

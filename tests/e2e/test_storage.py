@@ -220,3 +220,42 @@ def test_memory_stays_flat_as_objects_grow(machine):
     assert body["machines"][0]["packs"] == 240
     print(f"\narcad resident size: {before} KiB after 40 packs, {after} KiB after 240 packs")
     assert after - before < 8 * 1024
+
+
+def test_grs_reads_the_paired_copy_when_its_region_fails(world, tmp_path):
+    """A GRS vault's restore and verify read the paired region's copy of a
+    pack that the vault's own region has lost, or cannot read at all."""
+    from faults import points
+    from helpers import rsync_diff
+
+    a = world.register("server-01")
+    src = tmp_path / "src"
+    (src / "d").mkdir(parents=True)
+    for i in range(6):
+        (src / "d" / f"f{i}").write_bytes(os.urandom(200_000 + i))
+    (src / "small").write_text("small\n")
+    pt = a.json("backup", str(src))["recovery_point"]
+    own = world.s.data / "store" / "local-1" / "packs"
+    files = sorted(f for f in own.rglob("*") if f.is_file())
+    assert files and (world.s.data / "store" / "local-2" / "packs").is_dir()
+
+    # Half the region's packs lost: what is left is read where it is, the
+    # rest from the pair.
+    for f in files[::2]:
+        f.unlink()
+    out = tmp_path / "out-1"
+    r = a.json("restore", pt, "--target", str(out))
+    assert r["status"] == "complete", r
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+    p = a.run("verify", "--read-data", "--json")
+    assert p.returncode == 0, (p.stdout, p.stderr)
+
+    # The region's store cannot be read at all (its folder is a file now):
+    # an error there, and still every byte from the pair.
+    os.rename(own, tmp_path / "lost-packs")
+    own.write_text("not a folder\n")
+    out = tmp_path / "out-2"
+    r = a.json("restore", pt, "--target", str(out))
+    assert r["status"] == "complete", r
+    assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+    assert points(a) == [pt]

@@ -224,6 +224,33 @@ static void test_key_file(void **state)
 	seal_key_free(k);
 }
 
+/* Derived keys: the same for the same key and purpose (two services of
+ * one catalog), different for another purpose or key, and never the key
+ * itself. */
+static void test_derive(void **state)
+{
+	(void)state;
+	struct seal_key *k = key_of(1), *k2 = key_of(1), *other = key_of(2);
+	uint8_t a[32], b[32], c[32], d[32], raw[SEAL_KEY_LEN];
+	struct err e;
+
+	assert_int_equal(seal_derive(k, "portal csrf", a, sizeof(a), &e), 0);
+	assert_int_equal(seal_derive(k2, "portal csrf", b, sizeof(b), &e), 0);
+	assert_memory_equal(a, b, sizeof(a));
+	assert_int_equal(seal_derive(k, "portal csrg", c, sizeof(c), &e), 0);
+	assert_memory_not_equal(a, c, sizeof(a));
+	assert_int_equal(seal_derive(other, "portal csrf", d, sizeof(d), &e), 0);
+	assert_memory_not_equal(a, d, sizeof(a));
+	memset(raw, 1, sizeof(raw));
+	assert_memory_not_equal(a, raw, sizeof(a));
+	assert_int_equal(seal_derive(k, "portal csrf", a, 15, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(seal_derive(k, "portal csrf", a, 65, &e), -1);
+	seal_key_free(k);
+	seal_key_free(k2);
+	seal_key_free(other);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -231,6 +258,7 @@ int main(void)
 		cmocka_unit_test(test_wrong_key_and_moved_row),
 		cmocka_unit_test(test_bad_text),
 		cmocka_unit_test(test_key_file),
+		cmocka_unit_test(test_derive),
 	};
 
 	if (sodium_init() < 0)

@@ -246,6 +246,39 @@ static int pack_stream_read(void *arg, uint64_t pos, uint8_t *buf, size_t max, s
 	return 0;
 }
 
+/* Which of ST (the vault's region's store) and PAIR (its GRS copy's, or
+ * NULL) pack ID is read from: the one that has it, its size in *SIZE and
+ * *FOUND 1; or ST with *FOUND 0 when neither has it. When the region's own
+ * store has no such pack or cannot be read (a lost disk, an unreachable
+ * object store), the paired region's copy is read instead, and the log says
+ * so. NULL with E set when no store could tell: never "absent" for an
+ * error. */
+static struct store *readable_store(struct store *st, struct store *pair, const char *id,
+				    uint64_t *size, int *found, struct err *e)
+{
+	struct err pe;
+	int rc, prc;
+
+	*found = 0;
+	if ((rc = store_stat(st, id, size, e)) > 0 || pair == NULL) {
+		*found = rc > 0;
+		return rc < 0 ? NULL : st;
+	}
+	if ((prc = store_stat(pair, id, size, &pe)) > 0) {
+		fprintf(stderr, "arcad: pack %.16s: %s; read from the paired region's copy\n", id,
+			rc < 0 ? e->msg : "missing from its region's store");
+		*found = 1;
+		return pair;
+	}
+	if (rc < 0)
+		return NULL; /* the region's own store could not tell */
+	if (prc < 0) {
+		*e = pe;
+		return NULL; /* absent here, and the pair could not tell */
+	}
+	return st;
+}
+
 /* GET /packs/{id}, with an optional "Range: bytes=FIRST-[LAST]": a pack of
  * the calling machine's vault. */
 void h_pack_get(struct call *c)
@@ -255,7 +288,7 @@ void h_pack_get(struct call *c)
 	struct machine m;
 	struct pack_stream *ps;
 	char *pub = NULL;
-	struct store *st;
+	struct store *st, *pair = NULL;
 	uint64_t size = 0, first = 0, last;
 	struct err e;
 	int rc;
@@ -277,7 +310,8 @@ void h_pack_get(struct call *c)
 		return;
 	}
 	free(pub);
-	if ((st = machine_store(c, &e)) == NULL || (rc = store_stat(st, id, &size, &e)) < 0) {
+	if ((st = machine_store_pair(c, &pair, &e)) == NULL ||
+	    (st = readable_store(st, pair, id, &size, &rc, &e)) == NULL) {
 		reply_err(c, &e); /* the store could not tell: not "absent" */
 		return;
 	}
@@ -318,22 +352,14 @@ void h_pack_get(struct call *c)
 
 #define PRESENT_MAX 1000 /* packs asked about in one request: each is a stat */
 
-/*
- * POST /packs/present {"ids": [...]} (machine): whether each pack of the
- * caller's vault is really in the store, not only in the catalog (a verify
- * asks). Answers {"packs": [{"id", "state"}]}, one per id in the order
- * asked: "present", "absent" (the store has no such file), "unknown" (no
- * pack of this vault by that id in the catalog: never a word about another
- * vault's), or "error" (the store could not tell; the log says why). A
- * catalog that cannot answer fails the request: never "absent" for an error.
- */
-/* What the store says of pack ID for the caller: "present", "absent",
- * "unknown" (not a pack of the caller's vault in the catalog), "error"
- * (the store could not tell; logged). OURS caches the last other machine
+/* What the store says of pack ID for the caller: "present" (readable: in
+ * the region's store or, for a GRS vault, in the paired region's),
+ * "absent", "unknown" (not a pack of the caller's vault in the catalog),
+ * "error" (the store could not tell; logged). OURS caches the last other machine
  * found to be of the vault. NULL with E set when the catalog could not
  * tell. */
-static const char *pack_state(struct call *c, struct store *st, const char *id, catalog_id ours,
-			      struct err *e)
+static const char *pack_state(struct call *c, struct store *st, struct store *pair, const char *id,
+			      catalog_id ours, struct err *e)
 {
 	catalog_id owner;
 	struct machine m;
@@ -353,7 +379,7 @@ static const char *pack_state(struct call *c, struct store *st, const char *id, 
 			return "unknown"; /* never a word about another vault's packs */
 		snprintf(ours, sizeof(catalog_id), "%s", owner);
 	}
-	if ((rc = store_stat(st, id, &size, e)) < 0) {
+	if (readable_store(st, pair, id, &size, &rc, e) == NULL) {
 		fprintf(stderr, "arcad: pack %.16s: %s\n", id, e->msg);
 		return "error";
 	}
@@ -372,7 +398,7 @@ void h_packs_present(struct call *c)
 	json_t *j = body_json(c), *out = NULL;
 	const char **ids = NULL;
 	catalog_id ours = "";
-	struct store *st;
+	struct store *st, *pair = NULL;
 	size_t n = 0;
 	struct err e;
 
@@ -386,13 +412,13 @@ void h_packs_present(struct call *c)
 		reply_msg(c, ERR_LIMIT, msg);
 		goto done;
 	}
-	if ((st = machine_store(c, &e)) == NULL) {
+	if ((st = machine_store_pair(c, &pair, &e)) == NULL) {
 		reply_err(c, &e);
 		goto done;
 	}
 	out = json_array();
 	for (size_t i = 0; i < n; i++) {
-		const char *state = pack_state(c, st, ids[i], ours, &e);
+		const char *state = pack_state(c, st, pair, ids[i], ours, &e);
 
 		if (state == NULL) {
 			reply_err(c, &e);
