@@ -35,7 +35,8 @@ static void test_migration_of_references(void **state)
 		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
 		 "ALTER TABLE machines DROP COLUMN cert_expires; DROP TABLE pin_guard;"
 		 "ALTER TABLE pins DROP COLUMN user_id; ALTER TABLE doomed DROP COLUMN machine_id;"
-		 "DROP TABLE limits; PRAGMA user_version=8;",
+		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"
+		 "ALTER TABLE doomed DROP COLUMN sweeping; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
