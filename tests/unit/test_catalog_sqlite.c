@@ -41,7 +41,8 @@ static void test_migration_of_references(void **state)
 		 "ALTER TABLE users DROP COLUMN totp_step; ALTER TABLE api_tokens DROP COLUMN role;"
 		 "ALTER TABLE api_tokens DROP COLUMN maker;"
 		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
-		 "DROP TABLE limits; PRAGMA user_version=8;",
+		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"
+		 "ALTER TABLE doomed DROP COLUMN sweeping; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
