@@ -192,7 +192,7 @@ static void populate(struct catalog *c)
 	assert_int_equal(catalog_job_end(c, m1, &j, T0 + 70, &al, NULL), 0);
 	assert_int_equal(catalog_job_start(c, m1, "backup", T0 + 80, &j, NULL), 0);
 	memcpy(job_run, j.id, sizeof(catalog_id));
-	assert_int_equal(catalog_policy_set(c, m1, NULL, "{\"a\":1}", T0 + 90, NULL, NULL), 0);
+	assert_int_equal(catalog_policy_set(c, m1, NULL, "{\"a\":1}", T0 + 90, NULL, NULL, NULL, NULL), 0);
 	assert_int_equal(catalog_audit(c, sub, T0 + 100, "alice", "made", "vault-a", "d", NULL), 0);
 	assert_int_equal(catalog_alert(c, sub, T0 + 110, "k", "t", "message", NULL), 0);
 	assert_int_equal(catalog_pin_create(c, sub, p.actor, "pinhash", T0, T0 + 300, NULL), 0);
@@ -722,13 +722,13 @@ static int w_policy(struct catalog *c, struct ans *a, struct err *e)
 	struct job_alert al = { sub, "policy", "m1", "changed" };
 
 	(void)a;
-	return catalog_policy_set(c, m1, "{\"a\":1}", "{\"a\":2}", T0 + 600, &al, e);
+	return catalog_policy_set(c, m1, "{\"a\":1}", "{\"a\":2}", T0 + 600, &al, NULL, NULL, e);
 }
 
 static int w_policy_stale(struct catalog *c, struct ans *a, struct err *e)
 {
 	(void)a;
-	return catalog_policy_set(c, m1, "{\"a\":0}", "{\"a\":2}", T0 + 600, NULL, e);
+	return catalog_policy_set(c, m1, "{\"a\":0}", "{\"a\":2}", T0 + 600, NULL, NULL, NULL, e);
 }
 
 static int w_drop(struct catalog *c, struct ans *a, struct err *e)
