@@ -291,8 +291,8 @@ struct catalog_backend;
 /* What policy_set calls, inside its transaction, in an immutable vault:
  * for the machine's N live points created at CREATED[0..N) (ascending),
  * set UNTIL[i] to the time until which the new policy keeps point i for
- * certain at NOW (at most NOW when it would remove it now). 0, or -1 with
- * E set. */
+ * certain at NOW: NOW or later when it keeps the point now, less than NOW
+ * when it would remove it now. 0, or -1 with E set. */
 typedef int (*catalog_keep_fn)(void *arg, const int64_t *created, size_t n, int64_t now,
 			       int64_t *until, struct err *e);
 
@@ -719,7 +719,7 @@ struct catalog_ops {
 	 * In an immutable vault, KEEP(KEEP_ARG, ...) tells, in the same
 	 * transaction, until when the new policy keeps each live point; a
 	 * point it would keep for less than its retain-until time (or, at 0,
-	 * not keep now) refuses the change with ERR_LOCKED naming the point,
+	 * would remove now) refuses the change with ERR_LOCKED naming the point,
 	 * its time and the rule; a NULL KEEP there is ERR_LOCKED too. In a
 	 * mutable vault KEEP is not called (it may be NULL). */
 	int (*policy_set)(struct catalog_backend *b, const char *machine_id, const char *prev,

@@ -2827,8 +2827,8 @@ static int kept_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, stru
 /*
  * Within policy_set's transaction, in an immutable vault: ask KEEP until
  * when the new policy keeps each live point, and refuse (ERR_LOCKED) when
- * it would keep one for less than its retain-until time, or (at 0) not
- * now. 0 in a mutable vault or when every point is kept long enough.
+ * it would keep one for less than its retain-until time, or (at 0) would
+ * remove it now. 0 in a mutable vault or when every point is kept long enough.
  */
 static int policy_keeps(struct catalog_backend *c, const struct policy_new *a, struct err *e)
 {
@@ -2860,7 +2860,7 @@ static int policy_keeps(struct catalog_backend *c, const struct policy_new *a, s
 	if (a->keep(a->keep_arg, k.created, k.n, a->now, until, e) != 0)
 		goto out;
 	for (size_t i = 0; i < k.n; i++) {
-		int64_t had = k.pts[i].retain_until, need = had ? had : a->now + 1;
+		int64_t had = k.pts[i].retain_until, need = had ? had : a->now;
 
 		if (until[i] < need) {
 			catalog_refuse_retained(e, k.vault, k.pts[i].id, had);

@@ -106,7 +106,7 @@ void retention_until(const struct policy *p, int64_t now, const int64_t *created
 		 * keeps: a lower time only ever lets retention raise it later. */
 		for (size_t i = 0; i < n; i++)
 			until[i] = created[i];
-		until[n - 1] = now + 1;
+		until[n - 1] = now;
 		return;
 	}
 	retention_decide(p, now, created, n, why);
@@ -132,9 +132,11 @@ void retention_until(const struct policy *p, int64_t now, const int64_t *created
 			    (t = anchor_time(y + p->keep_yearly, p->yearly_month, p->yearly_day)) > u)
 				u = t;
 		}
-		if ((why[i] & KEEP_LAST) && u <= now)
-			u = now + 1;
-		until[i] = why[i] ? u : created[i];
+		/* Kept only as the newest: for as long as it is the newest,
+		 * which no time bounds, so the certain part is NOW alone. */
+		if ((why[i] & KEEP_LAST) && u < now)
+			u = now;
+		until[i] = why[i] ? u : (created[i] < now ? created[i] : now - 1);
 	}
 	free(why);
 }

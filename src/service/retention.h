@@ -41,8 +41,9 @@ void retention_decide(const struct policy *p, int64_t now, const int64_t *create
  * occurrence of the anchor day, counted only once the point's day is over,
  * since a later point of that day would take its place). No later backup
  * can shorten these windows, so P never removes the point before UNTIL[i].
- * The newest point, kept at NOW whatever its age, gets at least NOW + 1; a
- * point P does not keep now gets its creation time. */
+ * The newest point, kept at NOW whatever its age, gets at least NOW (it
+ * is kept as long as it is the newest, which no time bounds); a point P
+ * does not keep now gets its creation time, and always less than NOW. */
 void retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
 		     int64_t *until);
 

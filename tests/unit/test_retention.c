@@ -174,7 +174,7 @@ static void simulate(const struct run_case *rc, size_t *checks, size_t *points_m
 				if (until[i] > held[i])
 					held[i] = until[i];
 				if (why[i]) {
-					assert_true(held[i] > t);
+					assert_true(held[i] >= t);
 					held[w] = held[i];
 					live.v[w++] = live.v[i];
 				} else if (held[i] > t) {
