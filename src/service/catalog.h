@@ -454,8 +454,8 @@ struct catalog_ops {
 	 * in, its data stays restorable for 14 days; or bring it back,
 	 * within the 50-machine limit (ERR_LIMIT), checked in the same
 	 * transaction. ERR_NOT_FOUND for no such (live, or deleted) machine.
-	 * In an immutable vault, deleting a machine with a point (live or
-	 * soft-deleted) not yet past its retain-until time at NOW is
+	 * In an immutable vault, deleting a machine with a point retained at
+	 * NOW (a live one whose time is 0, or any whose time is after NOW) is
 	 * ERR_LOCKED, naming the point and its time (catalog_refuse_retained). */
 	int (*machine_delete)(struct catalog_backend *b, const char *vault_id, const char *name,
 			      int64_t now, struct err *e);
@@ -544,10 +544,12 @@ struct catalog_ops {
 	 * machine's pack files are doomed (doomed_due) after AFTER, in its
 	 * vault's region's store and, for a GRS vault, in PAIR_OF(ARG,
 	 * region)'s. *POINTS and *MACHINES count what went (0 after an
-	 * error). In an immutable vault a point whose retain-until time is 0
-	 * or after NOW stays (soft-deleted, restorable), and so does a
+	 * error). In an immutable vault a point whose retain-until time is
+	 * after NOW stays (soft-deleted, restorable), and so does a deleted
 	 * machine that has one: they are purged by a later call, once their
-	 * time has passed. */
+	 * time has passed. (A time of 0 holds no purge: that point or machine
+	 * was deleted while the vault was mutable, before retention evaluated
+	 * it.) */
 	int (*purge)(struct catalog_backend *b, int64_t now, int64_t after, catalog_pair_fn pair_of,
 		     void *arg, int64_t *points, int64_t *machines, struct err *e);
 
@@ -591,8 +593,8 @@ struct catalog_ops {
 	 * its objects keep their references (the collector keeps none of
 	 * their objects alive that are not stored). ERR_NOT_FOUND for a pack
 	 * the catalog does not list. In an immutable vault, ERR_LOCKED when a
-	 * point of the pack's machine is retained past AFTER, when its file
-	 * would go (catalog_refuse_retained). */
+	 * point of the pack's machine is retained at AFTER, when its file
+	 * would go (as machine_delete: catalog_refuse_retained). */
 	int (*pack_forget)(struct catalog_backend *b, const char *pack, int64_t after,
 			   catalog_pair_fn pair_of, void *arg, struct err *e);
 	/* The objects MACHINE's recovery points reference (live or

@@ -1199,8 +1199,10 @@ static int sq_vault_set_immutability(struct catalog_backend *c, const char *subs
 /*
  * Within a transaction: whether an immutable vault still retains a point of
  * MACHINE at NOW (one point, POINT, or any of the machine's, live or
- * soft-deleted, when POINT is NULL): its retain-until time is 0 (not yet
- * evaluated) or after NOW. 0 when none is, or the vault is mutable; -1 with
+ * soft-deleted, when POINT is NULL): its retain-until time is after NOW, or
+ * it is live and its time is 0 (not yet evaluated). (A point soft-deleted
+ * with no time was deleted while the vault was mutable, before retention
+ * ever evaluated it, and retention never will: it keeps its 14 days.) 0 when none is, or the vault is mutable; -1 with
  * the refusal (catalog_refuse_retained) naming the point it found (those
  * not evaluated first, then the latest time), or with ERR_IO.
  */
@@ -1213,11 +1215,11 @@ static int retained(struct catalog_backend *c, const char *machine_id, const cha
 	st = prep(c, point ? "SELECT v.name, p.id, p.retain_until FROM points p"
 			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
 			     " WHERE p.machine_id = ?1 AND p.id = ?2 AND v.immutability > 0"
-			     " AND (p.retain_until = 0 OR p.retain_until > ?3)"
+			     " AND (p.retain_until > ?3 OR (p.retain_until = 0 AND p.deleted = 0))"
 			   : "SELECT v.name, p.id, p.retain_until FROM points p"
 			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
 			     " WHERE p.machine_id = ?1 AND v.immutability > 0"
-			     " AND (p.retain_until = 0 OR p.retain_until > ?3)"
+			     " AND (p.retain_until > ?3 OR (p.retain_until = 0 AND p.deleted = 0))"
 			     " ORDER BY p.retain_until = 0 DESC, p.retain_until DESC LIMIT 1", e);
 	if (st == NULL)
 		return -1;
@@ -2284,16 +2286,17 @@ static int doom_purged_pack(struct catalog_backend *c, sqlite3_stmt *st, void *a
 
 /*
  * What purge removes: ?1 is the time before which a deletion is old enough,
- * ?2 the time now. An immutable vault's point whose retain-until time is 0
- * or after now stays, soft-deleted, and so does a machine with one.
+ * ?2 the time now. An immutable vault's point whose retain-until time is
+ * after now stays, soft-deleted, and so does a deleted machine with one. A
+ * time of 0 does not hold a purge: such a point or machine was deleted
+ * while the vault was mutable, and no retention run will ever evaluate it.
  */
 #define PURGED_POINT "deleted != 0 AND deleted < ?1 AND NOT ((SELECT v.immutability FROM vaults v" \
 	" JOIN machines m ON m.vault_id = v.id WHERE m.id = points.machine_id) > 0 AND" \
-	" (retain_until = 0 OR retain_until > ?2))"
+	" retain_until > ?2)"
 #define PURGED_MACHINES "(SELECT id FROM machines WHERE deleted != 0 AND deleted < ?1 AND NOT" \
 	" ((SELECT immutability FROM vaults WHERE id = machines.vault_id) > 0 AND EXISTS (SELECT 1" \
-	" FROM points p WHERE p.machine_id = machines.id AND (p.retain_until = 0 OR" \
-	" p.retain_until > ?2))))"
+	" FROM points p WHERE p.machine_id = machines.id AND p.retain_until > ?2)))"
 
 static int purge(struct catalog_backend *c, void *arg, struct err *e)
 {

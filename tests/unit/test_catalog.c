@@ -789,6 +789,30 @@ static void test_immutable_purge_and_forget(void **state)
 	assert_true(pts == 1 && ms == 1);
 }
 
+/* A point deleted while the vault was mutable, before retention ever gave
+ * it a time, keeps its 14 days in a vault locked since: retention never
+ * evaluates a deleted point, so holding it would hold it for ever. A live
+ * point with no time holds its machine. */
+static void test_immutable_unevaluated(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point a, b;
+	int64_t pts, ms;
+	struct err e;
+
+	commit_point(f, 10 * DAY, &a);
+	commit_point(f, 10 * DAY + 1, &b);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, a.id, 10 * DAY, NULL), 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_LOCKED,
+							NULL, NULL), 0);
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", 11 * DAY, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, b.id));
+	assert_non_null(strstr(e.msg, "until retention sets"));
+	assert_int_equal(catalog_purge(f->c, 25 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
+	assert_true(pts == 1 && ms == 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -813,6 +837,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_immutability_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_point_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_purge_and_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutable_unevaluated, setup, teardown),
 	};
 	int failed = 0;
 
