@@ -1467,7 +1467,7 @@ static int open_tools(struct bk *b, struct err *e)
 	chunker_params_default(&cp);
 	if ((b->ch = chunker_new(&cp, b->s->keys->chunker, e)) == NULL)
 		return -1;
-	b->repo = (struct repo){ b->c, b->s->keys, NULL, b->tc, b->cctx, NULL, 0 };
+	b->repo = (struct repo){ b->c, b->s->keys, NULL, b->tc, b->cctx, NULL, NULL, 0 };
 	return 0;
 }
 

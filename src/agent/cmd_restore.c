@@ -42,16 +42,7 @@ static int point_path(const char *in, char *out, size_t size)
 	return abs_path(tmp, out, size);
 }
 
-struct rctx {
-	struct state s;
-	struct client *c;
-	struct keys *other; /* the source machine's keys, for --from-machine */
-	struct repo repo;
-	json_t *points;
-	int json;
-};
-
-static void ctx_free(struct rctx *x)
+void recovery_close(struct recovery_ctx *x)
 {
 	json_decref(x->points);
 	compress_ctx_free(x->repo.cctx);
@@ -78,8 +69,8 @@ static int read_wrapped(const char *file, uint8_t blob[KEYS_WRAPPED_LEN], struct
 	return rc;
 }
 
-static int ctx_open(struct rctx *x, const char *home, const char *from, const char *pass_file,
-		    const char *wrapped_file, struct err *e)
+int recovery_open(struct recovery_ctx *x, const char *home, const char *from, const char *pass_file,
+		  const char *wrapped_file, struct err *e)
 {
 	char path[128];
 	json_t *ans;
@@ -146,7 +137,7 @@ static int ctx_open(struct rctx *x, const char *home, const char *from, const ch
 }
 
 /* The recovery point named ID ("latest", a full id or a unique prefix). */
-static json_t *find_point(struct rctx *x, const char *id, struct err *e)
+static json_t *find_point(struct recovery_ctx *x, const char *id, struct err *e)
 {
 	json_t *p, *hit = NULL;
 	size_t i, n = json_array_size(x->points);
@@ -176,7 +167,7 @@ static json_t *find_point(struct rctx *x, const char *id, struct err *e)
 }
 
 /* Open recovery point P (an entry of the service's list) for reading. */
-static struct snapshot *point_open(struct rctx *x, json_t *p, struct err *e)
+static struct snapshot *point_open(struct recovery_ctx *x, json_t *p, struct err *e)
 {
 	return snapshot_open(&x->repo, json_string_value(json_object_get(p, "meta")), e);
 }
@@ -225,7 +216,7 @@ static int exit_of(const struct err *e)
 int cmd_recovery_points(int argc, char **argv)
 {
 	struct ropts o;
-	struct rctx x;
+	struct recovery_ctx x;
 	struct err e;
 	json_t *p;
 	size_t i;
@@ -237,7 +228,7 @@ int cmd_recovery_points(int argc, char **argv)
 	memset(&x, 0, sizeof(x));
 	if (state_load(&x.s, o.home, 0, &e) || (x.c = state_client(&x.s, &e)) == NULL) {
 		cmd_error("recovery-points", o.json, &e);
-		ctx_free(&x);
+		recovery_close(&x);
 		return EXIT_FAIL;
 	}
 	{
@@ -250,14 +241,14 @@ int cmd_recovery_points(int argc, char **argv)
 			snprintf(path, sizeof(path), "/recovery-points");
 		if ((ans = client_json(x.c, "GET", path, NULL, NULL, NULL, &e)) == NULL) {
 			cmd_error("recovery-points", o.json, &e);
-			ctx_free(&x);
+			recovery_close(&x);
 			return EXIT_FAIL;
 		}
 		x.points = json_incref(reply_points(ans, &e));
 		json_decref(ans);
 		if (x.points == NULL) {
 			cmd_error("recovery-points", o.json, &e);
-			ctx_free(&x);
+			recovery_close(&x);
 			return EXIT_FAIL;
 		}
 	}
@@ -278,7 +269,7 @@ int cmd_recovery_points(int argc, char **argv)
 		if (json_array_size(x.points) == 0)
 			printf("(none yet: run 'arca backup PATH ...')\n");
 	}
-	ctx_free(&x);
+	recovery_close(&x);
 	return EXIT_OK;
 }
 
@@ -324,7 +315,7 @@ static void print_entry(const struct tree_entry *x, const char *path)
 int cmd_ls(int argc, char **argv)
 {
 	struct ropts o;
-	struct rctx x;
+	struct recovery_ctx x;
 	struct err e;
 	struct snapshot *sn = NULL;
 	struct snapshot_entry ent = { NULL, NULL };
@@ -345,7 +336,7 @@ int cmd_ls(int argc, char **argv)
 		json_decref(out);
 		return EXIT_USAGE;
 	}
-	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	if (recovery_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
 	    (sn = point_open(&x, p, &e)) == NULL || snapshot_lookup(sn, &x.repo, path, &ent, &e))
 		goto fail;
 	/* A folder (the root when the entry is NULL) lists its entries. */
@@ -391,13 +382,13 @@ out:
 	tree_free(dir);
 	snapshot_entry_free(&ent);
 	snapshot_close(sn);
-	ctx_free(&x);
+	recovery_close(&x);
 	return rc;
 }
 
 /* Walk folder DIR of SN (NULL: the root) below PATH, printing entries that
  * match PAT. */
-static int find_walk(struct rctx *x, const struct snapshot *sn, const struct tree_entry *dir,
+static int find_walk(struct recovery_ctx *x, const struct snapshot *sn, const struct tree_entry *dir,
 		     const char *path, const char *pat, const char *point, const char *created,
 		     json_t *out, size_t *hits, struct err *e)
 {
@@ -436,7 +427,7 @@ static int find_walk(struct rctx *x, const struct snapshot *sn, const struct tre
 int cmd_find(int argc, char **argv)
 {
 	struct ropts o;
-	struct rctx x;
+	struct recovery_ctx x;
 	struct err e;
 	json_t *p, *out = json_array();
 	size_t i, hits = 0;
@@ -450,7 +441,7 @@ int cmd_find(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	err_clear(&e);
-	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e))
+	if (recovery_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e))
 		goto fail;
 	x.json = o.json;
 	json_array_foreach(x.points, i, p) {
@@ -482,14 +473,14 @@ fail:
 	rc = exit_of(&e);
 out:
 	json_decref(out);
-	ctx_free(&x);
+	recovery_close(&x);
 	return rc;
 }
 
 int cmd_restore(int argc, char **argv)
 {
 	struct ropts o;
-	struct rctx x;
+	struct recovery_ctx x;
 	struct err e;
 	struct restore_opts ro;
 	struct restore_result res;
@@ -544,7 +535,7 @@ int cmd_restore(int argc, char **argv)
 	}
 	ro.paths = paths;
 	err_clear(&e);
-	if (ctx_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
+	if (recovery_open(&x, o.home, o.from, o.pass_file, o.wrapped, &e) || (p = find_point(&x, o.pos[0], &e)) == NULL ||
 	    (sn = point_open(&x, p, &e)) == NULL)
 		goto fail;
 	ro.state = &x.s;
@@ -607,7 +598,7 @@ out:
 	for (size_t i = 0; i < ro.n_paths; i++)
 		free(paths[i]);
 	snapshot_close(sn);
-	ctx_free(&x);
+	recovery_close(&x);
 	return rc;
 }
 
@@ -668,12 +659,12 @@ int verify_machine(const char *home, const char *from, const char *pass_file,
 		   const char *wrapped, char *const *names, size_t n_names,
 		   const struct verify_opts *vo, struct verify_result *res, struct err *e)
 {
-	struct rctx x;
+	struct recovery_ctx x;
 	json_t *pts = NULL, *job = NULL, *jb;
 	int rc = -1;
 
 	memset(res, 0, sizeof(*res));
-	if (ctx_open(&x, home, from, pass_file, wrapped, e))
+	if (recovery_open(&x, home, from, pass_file, wrapped, e))
 		goto out;
 	if (n_names == 0) {
 		pts = json_incref(x.points);
@@ -695,7 +686,7 @@ int verify_machine(const char *home, const char *from, const char *pass_file,
 out:
 	json_decref(job);
 	json_decref(pts);
-	ctx_free(&x);
+	recovery_close(&x);
 	return rc;
 }
 

@@ -69,6 +69,9 @@ static void usage(FILE *f)
 		"      [--on-conflict overwrite|keep-both|skip] [--no-permissions]\n"
 		"  verify [--read-data [--sample PERCENT]] [POINT...]\n"
 		"                           check that recovery points can be restored\n"
+		"  mount MOUNTPOINT [--foreground] [--cache-size MIB] [--machine NAME]\n"
+		"                           the recovery points as a read-only folder\n"
+		"  umount MOUNTPOINT        unmount it\n"
 		"  POINT is 'latest' or a recovery point id (or a unique prefix of one)\n"
 		"\n"
 		"  version                  print the agent's version\n"
@@ -120,7 +123,8 @@ int main(int argc, char **argv)
 		{ "recovery-points", cmd_recovery_points }, { "ls", cmd_ls },
 		{ "find", cmd_find },                 { "restore", cmd_restore },
 		{ "policy", cmd_policy },             { "agent", cmd_agent },
-		{ "verify", cmd_verify },
+		{ "verify", cmd_verify },             { "mount", cmd_mount },
+		{ "umount", cmd_umount },
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (strcmp(cmd, cmds[i].name) == 0)

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "cachefile.h"
+#include "chunkcache.h"
 #include "idmap.h"
 #include "reply.h"
 #include "repo.h"
@@ -546,8 +547,10 @@ static int from_prefetch(struct repo *r, const struct tree_chunk *chunks, size_t
 	return rc;
 }
 
-int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
-		     repo_chunk_fn fn, void *arg, struct err *e)
+/* Read N chunks from the service (locate, then range requests), calling
+ * FN in order; each is put in the chunk cache when there is one. */
+static int fetch_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
+			repo_chunk_fn fn, void *arg, struct err *e)
 {
 	struct objid *ids = calloc(n ? n : 1, sizeof(*ids));
 	struct reply_loc *loc = calloc(n ? n : 1, sizeof(*loc));
@@ -555,18 +558,6 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 	int rc = -1;
 	size_t i = 0, relocated = SIZE_MAX;
 
-	switch (from_prefetch(r, chunks, n, fn, arg)) {
-	case 1:
-		free(ids);
-		free(loc);
-		return 0;
-	case -1:
-		free(ids);
-		free(loc);
-		return err_set(e, ERR_CORRUPT, "stopped reading a file's chunks");
-	default:
-		break;
-	}
 	if (ids == NULL || loc == NULL) {
 		err_oom(e);
 		goto out;
@@ -627,6 +618,8 @@ int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 					goto stopped;
 				continue;
 			}
+			if (r->cc)
+				chunk_cache_put(r->cc, &ids[k], plain.data, plain.len);
 			if (fn(arg, k, plain.data, plain.len, NULL))
 				goto stopped;
 		}
@@ -641,5 +634,63 @@ out:
 	buf_wipe(&plain);
 	free(ids);
 	free(loc);
+	return rc;
+}
+
+/* FN of a run of chunks that starts at chunk BASE of the caller's list. */
+struct shifted {
+	repo_chunk_fn fn;
+	void *arg;
+	size_t base;
+};
+
+static int shift_chunk(void *arg, size_t i, const uint8_t *plain, size_t len,
+		       const struct err *e)
+{
+	struct shifted *s = arg;
+
+	return s->fn(s->arg, s->base + i, plain, len, e);
+}
+
+int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
+		     repo_chunk_fn fn, void *arg, struct err *e)
+{
+	size_t i = 0;
+	int rc = 0;
+
+	switch (from_prefetch(r, chunks, n, fn, arg)) {
+	case 1:
+		return 0;
+	case -1:
+		return err_set(e, ERR_CORRUPT, "stopped reading a file's chunks");
+	default:
+		break;
+	}
+	if (r->cc == NULL)
+		return fetch_chunks(r, chunks, n, fn, arg, e);
+	/* Runs of chunks the cache holds are read from it; each run of the
+	 * others is fetched as one list, so neighbours still share requests. */
+	while (i < n && rc == 0) {
+		size_t j = i;
+		const uint8_t *p;
+		void *ref;
+
+		if (chunk_cache_has(r->cc, &chunks[i].id) &&
+		    (p = chunk_cache_hold(r->cc, &chunks[i].id, chunks[i].len, &ref)) != NULL) {
+			if (fn(arg, i, p, chunks[i].len, NULL))
+				rc = err_set(e, ERR_CORRUPT, "stopped reading a file's chunks");
+			chunk_cache_release(r->cc, ref);
+			i++;
+			continue;
+		}
+		while (++j < n && !chunk_cache_has(r->cc, &chunks[j].id))
+			;
+		{
+			struct shifted sh = { fn, arg, i };
+
+			rc = fetch_chunks(r, chunks + i, j - i, shift_chunk, &sh, e);
+		}
+		i = j;
+	}
 	return rc;
 }

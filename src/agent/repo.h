@@ -22,6 +22,7 @@
 #include "tree.h"
 
 struct compress_ctx;
+struct chunk_cache;
 
 struct repo_pre;
 
@@ -42,6 +43,9 @@ struct repo {
 	struct tree_cache *tc; /* the tree cache (not owned), or NULL for none */
 	struct compress_ctx *cctx;
 	struct repo_pre *pre; /* objects fetched ahead (repo_prefetch) */
+	struct chunk_cache *cc; /* decrypted chunks kept on disk (a mount's; not
+				 * owned), or NULL: repo_read_chunks reads them
+				 * there first and keeps what it fetches */
 	int fresh; /* read trees and records from the service, not the cache
 		    * (a verify that must see the service's copy); the cache is
 		    * still filled with what is read */
@@ -59,8 +63,10 @@ json_t *repo_meta(struct repo *r, const char *meta_hex, struct err *e);
  * PLAIN is NULL and E set when chunk I failed to read or open. */
 typedef int (*repo_chunk_fn)(void *arg, size_t i, const uint8_t *plain, size_t len,
 			     const struct err *e);
-/* Read N chunks, neighbours in one range request, calling FN in order.
- * Returns 0, or -1 when FN stopped or the service could not be asked. */
+/* Read N chunks, neighbours in one range request, calling FN in order;
+ * with a chunk cache, the chunks it holds come from there and those
+ * fetched are put in it. Returns 0, or -1 when FN stopped or the service
+ * could not be asked. */
 int repo_read_chunks(struct repo *r, const struct tree_chunk *chunks, size_t n,
 		     repo_chunk_fn fn, void *arg, struct err *e);
 

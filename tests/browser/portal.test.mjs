@@ -147,6 +147,9 @@ test("download vault credentials from the Quick Start page and register an agent
   assert.match(main, /every earlier file stops working/);
   assert.match(main, /expires 48 hours after/);
   assert.match(main, new RegExp(`arca register --vault-credentials ~/Downloads/${f.name}`));
+  // The last step: browsing the points as a read-only folder.
+  assert.match(main, /sudo arca mount \/mnt\/arca/);
+  assert.match(main, /sudo arca umount \/mnt\/arca/);
   await shot(page, SUITE, "quick-start-downloaded");
   // The agent offered for download is the real binary.
   const agent = await page.request.get(svc.url + "/download/arca");

@@ -85,7 +85,14 @@ export async function quickStart(main, { vault }) {
         code("sudo arca backup /etc /home\n" +
           "sudo arca policy set --schedule 09:00,21:00 --keep-daily 30 --keep-weekly 8\n" +
           "sudo systemctl enable --now arca-agent   # the resident agent keeps the schedule"),
-        h("p", {}, "The machine then appears under ", h("a", { href: vaultHref(v.name, "machines") }, "Machines"), "."))));
+        h("p", {}, "The machine then appears under ", h("a", { href: vaultHref(v.name, "machines") }, "Machines"), ".")),
+      h("li", {}, h("h2", {}, "Browse and restore"),
+        h("p", {}, "Mount the recovery points as a read-only folder and copy single files with ordinary tools, or restore whole folders:"),
+        code("sudo mkdir -p /mnt/arca\n" +
+          "sudo arca mount /mnt/arca        # by-time/, by-id/ and latest\n" +
+          "sudo ls /mnt/arca/latest/etc/   # only the user who mounted sees inside\n" +
+          "sudo arca umount /mnt/arca\n" +
+          "sudo arca restore latest /etc --target /tmp/restored"))));
 }
 
 const IMMUTABILITY = {
