@@ -27,9 +27,15 @@ const struct catalog_rules catalog_rules = {
 	.pin_lock_seconds = CATALOG_PIN_LOCK_SECONDS,
 };
 
-/* Forms of address of backends this arcad does not have, so that such an
- * address is refused rather than taken for an SQLite file name. */
-static const char *const unsupported[] = { "postgresql://", "postgres://" };
+/* The backends, each with the form of address it claims; an address no
+ * other backend claims is the path of an SQLite file. */
+static const struct {
+	const char *prefix;
+	const struct catalog_ops *ops;
+} backends[] = {
+	{ "postgresql://", &catalog_pg_ops },
+	{ "postgres://", &catalog_pg_ops },
+};
 
 struct catalog *catalog_of(const struct catalog_ops *ops, struct catalog_backend *b,
 			   struct err *e)
@@ -48,17 +54,15 @@ struct catalog *catalog_of(const struct catalog_ops *ops, struct catalog_backend
 
 struct catalog *catalog_open(const char *where, struct err *e)
 {
+	const struct catalog_ops *ops = &catalog_sqlite_ops;
 	struct catalog_backend *b;
 
-	for (size_t i = 0; i < sizeof(unsupported) / sizeof(unsupported[0]); i++)
-		if (strncmp(where, unsupported[i], strlen(unsupported[i])) == 0) {
-			err_set(e, ERR_UNSUPPORTED, "catalog %.40s...: this arcad has no catalog "
-				"backend for that address; give the path of an SQLite file", where);
-			return NULL;
-		}
-	if ((b = catalog_sqlite_ops.open(where, &catalog_rules, e)) == NULL)
+	for (size_t i = 0; i < sizeof(backends) / sizeof(backends[0]); i++)
+		if (strncmp(where, backends[i].prefix, strlen(backends[i].prefix)) == 0)
+			ops = backends[i].ops;
+	if ((b = ops->open(where, &catalog_rules, e)) == NULL)
 		return NULL;
-	return catalog_of(&catalog_sqlite_ops, b, e);
+	return catalog_of(ops, b, e);
 }
 
 void catalog_close(struct catalog *c)

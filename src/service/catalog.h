@@ -8,8 +8,10 @@
  * The catalog is a contract with several possible backends: struct
  * catalog_ops below is the table of functions a backend implements, each
  * with its full contract; the rest of arcad calls catalog_xxx(c, ...),
- * which passes the call to C's backend. The backend today is SQLite
- * (catalog_sqlite.c: one file, WAL mode, versioned migrations).
+ * which passes the call to C's backend. The backends are SQLite
+ * (catalog_sqlite.c: one file, WAL mode, versioned migrations), the
+ * default, and PostgreSQL (catalog_pg.c: a database server that several
+ * services share).
  *
  * Limits of SPEC section 1 that concern the catalog's own rows (25 vaults
  * per subscription, vault names unique per subscription, 50 machines per
@@ -276,9 +278,11 @@ extern const struct catalog_rules catalog_rules;
  * serialises the calls of one process with one mutex around one
  * connection and takes the database's write lock (BEGIN IMMEDIATE) for
  * every transaction, so other processes wait (up to 10 s) rather than
- * interleave.
+ * interleave. The PostgreSQL backend runs every writing member in one
+ * SERIALIZABLE transaction, run again whole when PostgreSQL aborts it for
+ * a race with another service's (SQLSTATE 40001 or 40P01).
  *
- * A second backend (PostgreSQL next) is a file of its own that defines
+ * Another backend is a file of its own that defines
  * struct catalog_backend and a const struct catalog_ops, adds itself to
  * the table of backends in catalog.c with the form of address it claims
  * (say "postgresql://..."), and is done when the conformance suite
@@ -745,13 +749,14 @@ struct catalog_ops {
 
 /* The backends this arcad has. */
 extern const struct catalog_ops catalog_sqlite_ops;
+extern const struct catalog_ops catalog_pg_ops; /* catalog_pg.c */
 
 /* ---- For callers ---- */
 
-/* Open the catalog at WHERE with the backend that claims it: today every
- * WHERE is the path of an SQLite file (the backend "sqlite"); an address
- * of a backend this arcad lacks ("postgresql://...") is ERR_UNSUPPORTED.
- * NULL with E set (see catalog_ops.open). */
+/* Open the catalog at WHERE with the backend that claims it: an address
+ * postgresql://... or postgres://... is a PostgreSQL database (the backend
+ * "postgresql", a libpq URI); any other WHERE is the path of an SQLite
+ * file (the backend "sqlite"). NULL with E set (see catalog_ops.open). */
 struct catalog *catalog_open(const char *where, struct err *e);
 
 /* A catalog on backend OPS whose state B was opened already (a backend's
@@ -763,7 +768,7 @@ struct catalog *catalog_of(const struct catalog_ops *ops, struct catalog_backend
 /* Close C. C may be NULL. */
 void catalog_close(struct catalog *c);
 
-/* The name of C's backend ("sqlite"). */
+/* The name of C's backend ("sqlite" or "postgresql"). */
 const char *catalog_backend_name(const struct catalog *c);
 
 /* A new random id (32 hex digits). */

@@ -101,7 +101,7 @@ static int read_secret_file(const char *path, char *out, size_t n)
 
 static int cmd_init(int argc, char **argv)
 {
-	struct service_init_opts o = { NULL, "owner", NULL, NULL };
+	struct service_init_opts o = { NULL, "owner", NULL, NULL, NULL };
 	char generated[SERVICE_PASSWORD_LEN + 1], given[256];
 	struct err e;
 
@@ -112,6 +112,8 @@ static int cmd_init(int argc, char **argv)
 			o.data = v;
 		else if (strcmp(argv[i], "--user") == 0 && (v = optval(argc, argv, &i)))
 			o.user = v;
+		else if (strcmp(argv[i], "--catalog") == 0 && (v = optval(argc, argv, &i)))
+			o.catalog = v;
 		else if (strcmp(argv[i], "--password-file") == 0 && (v = optval(argc, argv, &i))) {
 			if (read_secret_file(v, given, sizeof(given)) != 0) {
 				fprintf(stderr, "arcad init: cannot read the password from %s\n", v);
@@ -120,13 +122,15 @@ static int cmd_init(int argc, char **argv)
 			o.password = given;
 		} else {
 			if (v == NULL && i < argc && argv[i][0] == '-' && strcmp(argv[i], "--data") &&
-			    strcmp(argv[i], "--user") && strcmp(argv[i], "--password-file"))
+			    strcmp(argv[i], "--user") && strcmp(argv[i], "--password-file") &&
+			    strcmp(argv[i], "--catalog"))
 				return usage_error("init", "unknown option", argv[i]);
 			return 2;
 		}
 	}
 	if (o.data == NULL) {
-		fprintf(stderr, "usage: arcad init --data DIR [--user NAME] [--password-file FILE]\n");
+		fprintf(stderr, "usage: arcad init --data DIR [--user NAME] [--password-file FILE]\n"
+				"         [--catalog postgresql://...]\n");
 		return 2;
 	}
 	if (service_init(&o, generated, &e) != 0) {
@@ -285,7 +289,7 @@ static void say_sealing(FILE *f, const struct service *s)
 
 static int cmd_serve(int argc, char **argv)
 {
-	const char *data = NULL, *listen = DEFAULT_LISTEN;
+	const char *data = NULL, *listen = DEFAULT_LISTEN, *catalog = NULL;
 	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
 	int plain = 0, rc = 1;
 	char host[256];
@@ -303,6 +307,8 @@ static int cmd_serve(int argc, char **argv)
 
 		if (strcmp(argv[i], "--data") == 0 && (v = optval(argc, argv, &i)))
 			data = v;
+		else if (strcmp(argv[i], "--catalog") == 0 && (v = optval(argc, argv, &i)))
+			catalog = v;
 		else if (strcmp(argv[i], "--listen") == 0 && (v = optval(argc, argv, &i)))
 			listen = v;
 		else if (strcmp(argv[i], "--http") == 0)
@@ -318,6 +324,7 @@ static int cmd_serve(int argc, char **argv)
 						   v);
 		} else {
 			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen") &&
+			    strcmp(argv[i], "--catalog") &&
 			    strcmp(argv[i], "--connection-timeout") &&
 			    strcmp(argv[i], "--connections-per-address"))
 				return usage_error("serve", "unknown option", argv[i]);
@@ -326,7 +333,8 @@ static int cmd_serve(int argc, char **argv)
 	}
 	if (data == NULL) {
 		fprintf(stderr, "usage: arcad serve --data DIR [--listen HOST:PORT] [--http]\n"
-				"         [--connection-timeout SECONDS] [--connections-per-address N]\n");
+				"         [--connection-timeout SECONDS] [--connections-per-address N]\n"
+				"         [--catalog postgresql://...]\n");
 		return 2;
 	}
 	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
@@ -338,7 +346,12 @@ static int cmd_serve(int argc, char **argv)
 				"(127.0.0.1, ::1); %s is not one. Drop --http to serve HTTPS.\n", host);
 		return 2;
 	}
-	if (service_open(&s, data, &e) != 0) {
+	if (catalog && !service_catalog_is_server(catalog)) {
+		fprintf(stderr, "arcad serve: --catalog takes the address of a PostgreSQL database "
+				"(postgresql://...), not '%s'\n", catalog);
+		return 2;
+	}
+	if (service_open_catalog(&s, data, catalog, &e) != 0) {
 		fprintf(stderr, "arcad serve: %s\n", e.msg);
 		return 1;
 	}
@@ -1102,16 +1115,20 @@ static void usage(FILE *f)
 		"Usage: arcad COMMAND [OPTIONS]\n"
 		"\n"
 		"Commands:\n"
-		"  init --data DIR [--user NAME] [--password-file FILE]\n"
+		"  init --data DIR [--user NAME] [--password-file FILE] [--catalog URL]\n"
 		"                     create a data folder: catalog, certificate authority,\n"
 		"                     the first subscription and its owner (a password is\n"
-		"                     generated and printed once unless given)\n"
+		"                     generated and printed once unless given); the catalog\n"
+		"                     is catalog.db in DIR, or the PostgreSQL database at\n"
+		"                     --catalog postgresql://... (kept in arcad.json)\n"
 		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
 		"        [--connection-timeout SECONDS] [--connections-per-address N]\n"
+		"        [--catalog URL]\n"
 		"                     serve the API over HTTPS (default %s);\n"
 		"                     --http serves plain HTTP, on a loopback address only;\n"
 		"                     a connection idle 120 s is closed, and one address may\n"
-		"                     hold 64 connections (raise it to 256 behind a proxy)\n",
+		"                     hold 64 connections (raise it to 256 behind a proxy);\n"
+		"                     --catalog postgresql://... overrides arcad.json's\n",
 		ARCA_VERSION, DEFAULT_LISTEN);
 	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
 		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,

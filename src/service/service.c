@@ -26,6 +26,7 @@
 #include "staging.h"
 #include "http.h"
 #include "store.h"
+#include "store_s3.h"
 #include "upload.h"
 
 static int path_join(char *out, size_t n, const char *a, const char *b, struct err *e)
@@ -163,11 +164,34 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	generated[0] = 0;
 	if (sodium_init() < 0)
 		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
+	if (o->catalog && !service_catalog_is_server(o->catalog))
+		return err_set(e, ERR_INVALID, "--catalog takes the address of a PostgreSQL "
+			       "database (postgresql://...); without it the catalog is catalog.db "
+			       "in the data folder");
 	if (path_join(path, sizeof(path), o->data, "catalog.db", e) != 0)
 		return -1;
 	if (stat(path, &st) == 0)
 		return err_set(e, ERR_EXISTS, "%s holds a catalog already: this data folder is "
 			       "initialised; run `arcad serve --data %s`", o->data, o->data);
+	if (o->catalog) {
+		/* A database that serves a subscription is another service's
+		 * catalog: init never adds a second owner to it. */
+		catalog_id first;
+		struct err le;
+		int r;
+
+		if ((cat = catalog_open(o->catalog, e)) == NULL)
+			return -1;
+		r = catalog_subscription_first(cat, first, &le);
+		catalog_close(cat);
+		cat = NULL;
+		if (r == 0)
+			return err_set(e, ERR_EXISTS, "the catalog database holds a subscription "
+				       "already: it is initialised; to run another service on it, "
+				       "copy the first service's data folder (docs/SCALE.md)");
+		if (le.code != ERR_NOT_FOUND)
+			return err_set(e, le.code, "%s", le.msg);
+	}
 	if (mkdir_p(o->data, 0700, e) != 0)
 		return -1;
 	if (password == NULL) {
@@ -188,6 +212,10 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 	conf = json_pack("{s:s, s:[{s:s,s:s,s:s},{s:s,s:s,s:s}]}", "url", "",
 			 "regions", "name", "local-1", "store", "store/local-1", "pair", "local-2",
 			 "name", "local-2", "store", "store/local-2", "pair", "local-1");
+	if (conf && o->catalog && json_object_set_new(conf, "catalog", json_string(o->catalog)) != 0) {
+		err_oom(e);
+		goto out;
+	}
 	if (conf == NULL || (text = json_dumps(conf, JSON_INDENT(2))) == NULL) {
 		err_oom(e);
 		goto out;
@@ -253,8 +281,11 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
 		err_oom(e);
 		goto out;
 	}
-	if (path_join(path, sizeof(path), o->data, "catalog.db", e) ||
-	    (cat = catalog_open(path, e)) == NULL ||
+	if (o->catalog)
+		snprintf(path, sizeof(path), "%s", o->catalog);
+	else if (path_join(path, sizeof(path), o->data, "catalog.db", e))
+		goto out;
+	if ((cat = catalog_open(path, e)) == NULL ||
 	    catalog_subscription_create(cat, o->subscription ? o->subscription : "default", now, sub, e) ||
 	    catalog_user_create(cat, sub, o->user, hash, now, e) ||
 	    catalog_audit(cat, sub, now, "arcad init", "subscription.create", o->user, "", e))
@@ -271,11 +302,152 @@ out:
 	return rc;
 }
 
+/* Copy the string member NAME of O into OUT (CAP bytes). REQUIRED: absent
+ * is an error; else OUT stays as it is. 0 or -1 with E set. */
+static int s3_string(json_t *o, const char *name, int required, char *out, size_t cap,
+		     const char *where, struct err *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (v == NULL && !required)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0 || json_string_length(v) >= cap)
+		return err_set(e, ERR_INVALID, "%s needs \"%s\": a string of 1 to %zu characters",
+			       where, name, cap - 1);
+	snprintf(out, cap, "%s", json_string_value(v));
+	return 0;
+}
+
+/* A size in MiB, member NAME of O, into *OUT in bytes (absent: 0). */
+static int s3_mib(json_t *o, const char *name, uint64_t *out, const char *where, struct err *e)
+{
+	json_t *v = json_object_get(o, name);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 1024)
+		return err_set(e, ERR_INVALID, "%s: \"%s\" must be a whole number of MiB from 1 to "
+			       "1024", where, name);
+	*out = (uint64_t)json_integer_value(v) << 20;
+	return 0;
+}
+
+/*
+ * A region's "store" as an object: {"s3": {"endpoint", "bucket", "region",
+ * "access_key", and the secret key from "secret_key_file" (a file of
+ * secrets, absolute or relative to the data folder) or "secret_key_env"
+ * (the name of an environment variable); optional "prefix",
+ * "part_size_mib", "multipart_above_mib"}}. The secret is never in
+ * arcad.json itself, nor on a command line.
+ */
+static int load_s3_store(struct service *s, struct region *g, json_t *store, const char *path,
+			 struct err *e)
+{
+	json_t *o = json_object_get(store, "s3"), *file, *env;
+	char where[PATH_MAX + 100], secret_path[PATH_MAX];
+	struct region_s3 *c = &g->s3;
+	const char *v;
+	size_t n;
+
+	snprintf(where, sizeof(where), "%s: the S3 store of region %s", path, g->name);
+	if (!json_is_object(o) || json_object_size(store) != 1)
+		return err_set(e, ERR_INVALID, "%s: a region's \"store\" is a folder (a string) or "
+			       "{\"s3\": {\"endpoint\", \"bucket\", \"region\", \"access_key\", "
+			       "\"secret_key_file\" or \"secret_key_env\"}}", path);
+	if (s3_string(o, "endpoint", 1, c->endpoint, sizeof(c->endpoint), where, e) ||
+	    s3_string(o, "bucket", 1, c->bucket, sizeof(c->bucket), where, e) ||
+	    s3_string(o, "region", 1, c->region, sizeof(c->region), where, e) ||
+	    s3_string(o, "access_key", 1, c->access_key, sizeof(c->access_key), where, e) ||
+	    s3_string(o, "prefix", 0, c->prefix, sizeof(c->prefix), where, e) ||
+	    s3_mib(o, "part_size_mib", &c->part_size, where, e) ||
+	    s3_mib(o, "multipart_above_mib", &c->multipart_above, where, e))
+		return -1;
+	{
+		static const char *const known[] = { "endpoint", "bucket", "region", "access_key",
+						      "secret_key_file", "secret_key_env", "prefix",
+						      "part_size_mib", "multipart_above_mib",
+						      "secret_key" };
+		const char *k;
+		json_t *v;
+
+		json_object_foreach(o, k, v) {
+			size_t i = 0;
+
+			while (i < sizeof(known) / sizeof(known[0]) && strcmp(known[i], k) != 0)
+				i++;
+			if (i == sizeof(known) / sizeof(known[0]))
+				return err_set(e, ERR_INVALID, "%s: unknown key \"%.40s\" (the keys are "
+					       "endpoint, bucket, region, access_key, secret_key_file "
+					       "or secret_key_env, prefix, part_size_mib, "
+					       "multipart_above_mib)", where, k);
+		}
+	}
+	if (json_object_get(o, "secret_key"))
+		return err_set(e, ERR_INVALID, "%s: the secret key may not be in %s; put it in a "
+			       "file of mode 0600 named by \"secret_key_file\", or in an environment "
+			       "variable named by \"secret_key_env\"", where, path);
+	file = json_object_get(o, "secret_key_file");
+	env = json_object_get(o, "secret_key_env");
+	if ((file == NULL) == (env == NULL) || (file && !json_is_string(file)) ||
+	    (env && !json_is_string(env)))
+		return err_set(e, ERR_INVALID, "%s needs one of \"secret_key_file\" (a file of mode "
+			       "0600 holding the secret key) and \"secret_key_env\" (the name of "
+			       "an environment variable holding it)", where);
+	if (file) {
+		v = json_string_value(file);
+		if (v[0] == '/')
+			snprintf(secret_path, sizeof(secret_path), "%s", v);
+		else if (path_join(secret_path, sizeof(secret_path), s->data, v, e) != 0)
+			return -1;
+		if (secfile_check(secret_path, e) != 0 ||
+		    (c->secret = read_file(secret_path, e)) == NULL)
+			return err_prefix(e, "%s: ", where);
+	} else {
+		v = getenv(json_string_value(env));
+		if (v == NULL || v[0] == 0)
+			return err_set(e, ERR_INVALID, "%s: the environment variable %s that should "
+				       "hold the secret key is not set", where,
+				       json_string_value(env));
+		if ((c->secret = strdup(v)) == NULL)
+			return err_oom(e);
+	}
+	n = strlen(c->secret);
+	while (n > 0 && (c->secret[n - 1] == '\n' || c->secret[n - 1] == '\r'))
+		c->secret[--n] = 0;
+	if (n == 0)
+		return err_set(e, ERR_INVALID, "%s: the secret key is empty", where);
+	g->on_s3 = 1;
+	return 0;
+}
+
+/* Open the store of region G. 0 or -1 with E set. */
+static int open_store(struct region *g, struct err *e)
+{
+	struct store_s3_config c = { 0 };
+
+	if (!g->on_s3) {
+		g->store = store_fs_open(g->store_path, e);
+		return g->store ? 0 : -1;
+	}
+	c.endpoint = g->s3.endpoint;
+	c.bucket = g->s3.bucket;
+	c.region = g->s3.region;
+	c.access_key = g->s3.access_key;
+	c.secret_key = g->s3.secret;
+	c.prefix = g->s3.prefix[0] ? g->s3.prefix : NULL;
+	c.part_size = g->s3.part_size;
+	c.multipart_above = g->s3.multipart_above;
+	c.retries = -1;
+	if ((g->store = store_s3_open(&c, e)) == NULL)
+		return err_prefix(e, "the store of region %s: ", g->name);
+	return 0;
+}
+
 static int load_config(struct service *s, struct err *e)
 {
 	char path[PATH_MAX];
 	json_error_t je;
-	json_t *conf, *regions, *r, *url, *key;
+	json_t *conf, *regions, *r, *url, *key, *cat;
 	const char *k;
 	size_t i;
 	int rc = -1;
@@ -293,17 +465,25 @@ static int load_config(struct service *s, struct err *e)
 	}
 	json_array_foreach(regions, i, r) {
 		const char *name = json_string_value(json_object_get(r, "name"));
-		const char *store = json_string_value(json_object_get(r, "store"));
+		json_t *sj = json_object_get(r, "store");
+		const char *store = json_string_value(sj);
 		const char *pair = json_string_value(json_object_get(r, "pair"));
 		struct region *g = &s->regions[i];
 
-		if (name == NULL || store == NULL || strlen(name) == 0 || strlen(name) >= sizeof(g->name)) {
+		if (name == NULL || (store == NULL && !json_is_object(sj)) || strlen(name) == 0 ||
+		    strlen(name) >= sizeof(g->name)) {
 			err_set(e, ERR_INVALID, "%s: region %zu needs a \"name\" and a \"store\"", path, i);
 			goto out;
 		}
 		snprintf(g->name, sizeof(g->name), "%s", name);
 		snprintf(g->pair, sizeof(g->pair), "%s", pair ? pair : "");
-		if (store[0] == '/')
+		/* Counted now, so that service_close frees what a region holds
+		 * even when a later one is refused. */
+		s->n_regions = i + 1;
+		if (store == NULL) {
+			if (load_s3_store(s, g, sj, path, e) != 0)
+				goto out;
+		} else if (store[0] == '/')
 			snprintf(g->store_path, sizeof(g->store_path), "%s", store);
 		else if (path_join(g->store_path, sizeof(g->store_path), s->data, store, e) != 0)
 			goto out;
@@ -319,6 +499,20 @@ static int load_config(struct service *s, struct err *e)
 	if (k[0] == '/')
 		snprintf(s->catalog_key, sizeof(s->catalog_key), "%s", k);
 	else if (path_join(s->catalog_key, sizeof(s->catalog_key), s->data, k, e) != 0)
+		goto out;
+	/* The catalog: a database server's address as it is, a path as the
+	 * catalog key's (--catalog, given to service_open_catalog, wins). */
+	cat = json_object_get(conf, "catalog");
+	if (cat && (!json_is_string(cat) || json_string_length(cat) == 0 ||
+		    json_string_length(cat) >= sizeof(s->catalog))) {
+		err_set(e, ERR_INVALID, "%s: \"catalog\" must be the address of a PostgreSQL "
+			"database (postgresql://...) or the path of an SQLite file", path);
+		goto out;
+	}
+	k = cat ? json_string_value(cat) : "catalog.db";
+	if (service_catalog_is_server(k) || k[0] == '/')
+		snprintf(s->catalog, sizeof(s->catalog), "%s", k);
+	else if (path_join(s->catalog, sizeof(s->catalog), s->data, k, e) != 0)
 		goto out;
 	url = json_object_get(conf, "url");
 	snprintf(s->url, sizeof(s->url), "%s", json_is_string(url) ? json_string_value(url) : "");
@@ -442,7 +636,18 @@ out:
 	return rc;
 }
 
+int service_catalog_is_server(const char *where)
+{
+	return strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0;
+}
+
 int service_open(struct service *s, const char *data, struct err *e)
+{
+	return service_open_catalog(s, data, NULL, e);
+}
+
+int service_open_catalog(struct service *s, const char *data, const char *catalog,
+			 struct err *e)
 {
 	char path[PATH_MAX], *key = NULL;
 	uint8_t csrf[PORTAL_CSRF_KEY_LEN];
@@ -452,14 +657,26 @@ int service_open(struct service *s, const char *data, struct err *e)
 		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
 	if (snprintf(s->data, sizeof(s->data), "%s", data) >= (int)sizeof(s->data))
 		return err_set(e, ERR_TOO_LARGE, "path %s is too long", data);
-	if (path_join(path, sizeof(path), data, "catalog.db", e) != 0)
+	if (catalog && snprintf(s->catalog, sizeof(s->catalog), "%s", catalog) >=
+			       (int)sizeof(s->catalog))
+		return err_set(e, ERR_TOO_LARGE, "catalog address %.40s... is too long", catalog);
+	if (path_join(path, sizeof(path), data, "arcad.json", e) != 0)
 		return -1;
-	if (access(path, R_OK | W_OK) != 0)
+	if (access(path, R_OK) != 0)
 		return err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
 			       "`arcad init --data %s` first", data, data);
 	if (load_config(s, e) != 0)
 		goto fail;
-	if ((s->cat = catalog_open(path, e)) == NULL || open_seal(s, e) != 0)
+	if (catalog)
+		snprintf(s->catalog, sizeof(s->catalog), "%s", catalog);
+	/* An SQLite catalog is a file of the data folder: without it, the
+	 * folder was never initialised (a new empty catalog would hide that). */
+	if (!service_catalog_is_server(s->catalog) && access(s->catalog, R_OK | W_OK) != 0) {
+		err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
+			"`arcad init --data %s` first", data, data);
+		goto fail;
+	}
+	if ((s->cat = catalog_open(s->catalog, e)) == NULL || open_seal(s, e) != 0)
 		goto fail;
 	/* The CSRF key comes from the catalog key, which every service of
 	 * one catalog shares: a form one service served posts to another. */
@@ -476,7 +693,7 @@ int service_open(struct service *s, const char *data, struct err *e)
 				      e)) == NULL)
 		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
-		if ((s->regions[i].store = store_fs_open(s->regions[i].store_path, e)) == NULL)
+		if (open_store(&s->regions[i], e) != 0)
 			goto fail;
 	if (path_join(s->tmp, sizeof(s->tmp), data, "tmp", e) || mkdir_p(s->tmp, 0700, e) ||
 	    (s->uploads = uploads_open(s->tmp, e)) == NULL)
@@ -511,8 +728,13 @@ void service_close(struct service *s)
 	pki_key_cache_free(s->keys);
 	staging_free(s->staging);
 	uploads_close(s->uploads);
-	for (size_t i = 0; i < s->n_regions; i++)
+	for (size_t i = 0; i < s->n_regions; i++) {
 		store_close(s->regions[i].store);
+		if (s->regions[i].s3.secret) {
+			sodium_memzero(s->regions[i].s3.secret, strlen(s->regions[i].s3.secret));
+			free(s->regions[i].s3.secret);
+		}
+	}
 	X509_free(s->ca_cert);
 	EVP_PKEY_free(s->ca_key);
 	free(s->ca_pem);

@@ -3,11 +3,14 @@
  * catalog and certificate authority, and the two things a person does with
  * it from the command line: initialise a data folder, and open one to serve.
  *
- * A data folder holds arcad.json (regions and the public URL), catalog.db,
+ * A data folder holds arcad.json (regions, the public URL and, optionally,
+ * "catalog": the address of a PostgreSQL catalog), catalog.db (the SQLite
+ * catalog, unless arcad.json names another),
  * tls/ (the service CA and its key, mode 0600), keys/catalog.key (the
  * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
  * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
- * store/<region>/.
+ * store/<region>/, unless a region's "store" names a bucket on an S3
+ * endpoint instead of a folder (docs/SCALE.md, "The S3 store").
  */
 #ifndef ARCA_SERVICE_H
 #define ARCA_SERVICE_H
@@ -31,15 +34,29 @@ struct pki_key_cache;
 struct seal_key;
 struct buf;
 
+/* A region's store on the S3 API (arcad.json's "store": {"s3": {...}}). */
+struct region_s3 {
+	char endpoint[320];
+	char bucket[64];
+	char region[65];      /* the signing region */
+	char access_key[129];
+	char prefix[201];
+	char *secret;         /* the secret key: wiped and freed by service_close */
+	uint64_t part_size, multipart_above; /* 0: store_s3.h's defaults */
+};
+
 struct region {
 	char name[65];
-	char store_path[PATH_MAX]; /* folder of the local store */
+	char store_path[PATH_MAX]; /* folder of the local store ("" with S3) */
+	int on_s3;                 /* 1: the store is S3's, set in S3 */
+	struct region_s3 s3;
 	char pair[65];             /* GRS copies go to this region ("" = none) */
 	struct store *store;       /* open while the service is */
 };
 
 struct service {
 	char data[PATH_MAX];
+	char catalog[1024];   /* the catalog's address: a path, or postgresql://... */
 	struct catalog *cat;
 	struct region regions[SERVICE_REGIONS_MAX];
 	size_t n_regions;
@@ -72,12 +89,16 @@ struct service_init_opts {
 	const char *user;     /* owner's user name */
 	const char *password; /* NULL: generate one, returned in GENERATED */
 	const char *subscription;
+	const char *catalog;  /* a postgresql:// address; NULL: catalog.db in DATA */
 };
 
 /* Create a data folder: configuration with two paired regions, catalog, the
  * service CA, the first subscription and its owner. With no password given,
- * writes a new one (SERVICE_PASSWORD_LEN characters) to GENERATED.
- * 0, or -1 with E set (ERR_EXISTS when DATA already holds a catalog). */
+ * writes a new one (SERVICE_PASSWORD_LEN characters) to GENERATED. With a
+ * catalog address (postgresql://...), the catalog is that database, and
+ * arcad.json names it. 0, or -1 with E set (ERR_EXISTS when DATA already
+ * holds a catalog, or the database holds a subscription already;
+ * ERR_INVALID for an address that is not postgresql://). */
 int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSWORD_LEN + 1],
 		 struct err *e);
 
@@ -92,6 +113,16 @@ int service_init(const struct service_init_opts *o, char generated[SERVICE_PASSW
  * none (a data folder of an older arcad), the key file is made and
  * S->key_created set, for the caller to tell the person to keep a copy. */
 int service_open(struct service *s, const char *data, struct err *e);
+
+/* service_open, with the catalog at CATALOG (a postgresql:// address, or
+ * the path of an SQLite file) instead of the one arcad.json names; CATALOG
+ * NULL: that one. */
+int service_open_catalog(struct service *s, const char *data, const char *catalog,
+			 struct err *e);
+
+/* Whether WHERE is the address of a catalog on a database server
+ * (postgresql:// or postgres://) rather than the path of an SQLite file. */
+int service_catalog_is_server(const char *where);
 
 /* Release what S holds. */
 void service_close(struct service *s);

@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 int store_put(struct store *s, const char *id, uint64_t size, struct store_reader *body,
 	      struct err *e)
@@ -106,10 +107,16 @@ int store_put_file_each(struct store *const *s, size_t n, const char *id, const 
 	struct put_job j[PUT_EACH_MAX];
 	pthread_t t[PUT_EACH_MAX];
 	bool started[PUT_EACH_MAX] = { false };
+	struct stat sb;
 
 	if (n > PUT_EACH_MAX)
 		return err_set(e, ERR_TOO_LARGE, "a pack goes to at most %d stores at once",
 			       PUT_EACH_MAX);
+	/* The file must be the pack it claims to be, whether a backend takes
+	 * the file or the bytes at DATA: checked here, once, for every one. */
+	if (path && (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size != len))
+		return err_set(e, ERR_INVALID, "pack %.16s: the file %s is not its %llu bytes", id,
+			       path, (unsigned long long)len);
 	for (size_t i = 0; i < n; i++) {
 		j[i] = (struct put_job){ .s = s[i], .id = id, .path = i == 0 ? path : NULL,
 					 .data = data, .len = len };

@@ -145,8 +145,9 @@ int store_put_mem_each(struct store *const *s, size_t n, const char *id, const u
  * as store_put_mem_each: the first store adopts the file when its backend
  * can (its adopt; the name PATH may then be gone), every other store and a
  * first that cannot adopt it put from DATA. Why not adopt it twice: the
- * second store is the pair's copy, a file of its own. 0 or -1 as
- * store_put_mem_each. */
+ * second store is the pair's copy, a file of its own. A PATH that is not a
+ * file of LEN bytes is refused (ERR_INVALID) before any store is asked,
+ * whichever backends they are. 0 or -1 as store_put_mem_each. */
 int store_put_file_each(struct store *const *s, size_t n, const char *id, const char *path,
 			const uint8_t *data, uint64_t len, struct err *e);
 

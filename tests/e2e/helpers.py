@@ -114,11 +114,27 @@ def has_test_clock(arcad):
     return json.loads(p.stdout).get("test_clock") is True
 
 
+def pg_catalog():
+    """With ARCA_E2E_PG set to a PostgreSQL address (`scripts/pg url DIR`),
+    the address of a fresh, empty schema of that database, for one
+    service's catalog: the same tests then run on the PostgreSQL catalog.
+    None without it (the SQLite catalog in the data folder)."""
+    base = os.environ.get("ARCA_E2E_PG")
+    if not base:
+        return None
+    name = "e2e_" + os.urandom(6).hex()
+    p = run(["psql", base, "-qc", f"CREATE SCHEMA {name}"])
+    assert p.returncode == 0, p.stderr
+    return f"{base}&options=-csearch_path%3D{name}"
+
+
 def init(arcad, tmp_path):
     data = tmp_path / "data"
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
-    p = run([arcad, "init", "--data", str(data), "--password-file", str(pw)])
+    catalog = pg_catalog()
+    p = run([arcad, "init", "--data", str(data), "--password-file", str(pw),
+             *(["--catalog", catalog] if catalog else [])])
     assert p.returncode == 0, p.stderr
     assert "Password:" not in p.stdout  # a given password is never echoed
     return data

@@ -92,7 +92,7 @@ static void call(const char *method, const char *path, const uint8_t *body, size
 static void setup(void)
 {
 	char generated[SERVICE_PASSWORD_LEN + 1];
-	struct service_init_opts o = { dir, "owner", "fuzz password 123", NULL };
+	struct service_init_opts o = { dir, "owner", "fuzz password 123", NULL, NULL };
 	const char signin[] = "{\"user\":\"owner\",\"password\":\"fuzz password 123\"}";
 	const char vault[] = "{\"name\":\"fuzz-vault\",\"region\":\"local-1\"}";
 	struct http_response res;

@@ -639,11 +639,6 @@ static void test_vault_ca_keys_rewrite(void **state)
 	assert_int_equal(n, 0);
 }
 
-/* Every backend of the catalog, opened the way arcad opens it. */
-static const struct catalog_opener openers[] = {
-	{ "sqlite", catalog_open, &catalog_sqlite_ops },
-};
-
 /* A keep function for policy_set: every point kept until *ARG. */
 static int keep_until(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
 		      struct err *e)
@@ -813,7 +808,10 @@ static void test_immutable_unevaluated(void **state)
 	assert_true(pts == 1 && ms == 0);
 }
 
-int main(void)
+/* Run the conformance suite on each of the N backends of LIST; the number
+ * of tests that failed. (test_catalog_pg.c runs it on PostgreSQL, with a
+ * server it starts for the purpose.) */
+__attribute__((unused)) static int run_conformance(const struct catalog_opener *list, size_t count)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_point_soft_delete_and_purge, setup, teardown),
@@ -841,9 +839,22 @@ int main(void)
 	};
 	int failed = 0;
 
-	for (size_t i = 0; i < sizeof(openers) / sizeof(openers[0]); i++) {
-		opener = &openers[i];
+	for (size_t i = 0; i < count; i++) {
+		opener = &list[i];
 		failed += cmocka_run_group_tests_name(opener->name, tests, NULL, NULL);
 	}
 	return failed;
 }
+
+#ifndef CATALOG_CONFORMANCE_NO_MAIN
+/* Every backend of the catalog that needs no server, opened the way arcad
+ * opens it. */
+static const struct catalog_opener openers[] = {
+	{ "sqlite", catalog_open, &catalog_sqlite_ops },
+};
+
+int main(void)
+{
+	return run_conformance(openers, sizeof(openers) / sizeof(openers[0]));
+}
+#endif

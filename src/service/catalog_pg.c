@@ -1,0 +1,4309 @@
+/*
+ * catalog_pg.c: the catalog in a PostgreSQL database, the backend
+ * "postgresql" of the contract in catalog.h (catalog_pg_ops, at the end),
+ * for several services sharing one catalog.
+ *
+ * A small pool of libpq connections per opened catalog (up to POOL_MAX,
+ * opened as calls need them): each call takes one for itself (LOCK) and
+ * gives it back (UNLOCK), so the calls of one process run at once on
+ * separate connections, exactly as the calls of other services do, and
+ * PostgreSQL alone keeps them apart.
+ *
+ * Every write transaction runs at SERIALIZABLE isolation (txn): the
+ * check-then-write of a limit (25 vaults, 50 machines, 366 points, a PIN
+ * used once) is one transaction, and when another service's transaction
+ * made the check stale, PostgreSQL aborts one of the two with SQLSTATE
+ * 40001 (or 40P01, a deadlock) and txn runs the whole body again on a
+ * fresh snapshot, up to TXN_TRIES times. A statement outside a transaction
+ * is its own transaction and is retried the same way. No lock of this
+ * process is relied on for consistency between services.
+ *
+ * The members are those of catalog_sqlite.c, statement for statement, on a
+ * small statement layer (prep, bind, step_row, step_done, done) with the
+ * same shape as SQLite's, so that the two backends can be read side by
+ * side: the SQL is written with ? and ?N, turned into $N once per text,
+ * and every value travels as a parameter, never in the SQL text. Each SQL text is prepared on the server once per connection
+ * (PQprepare, named s1, s2, ... in the order of first use) and executed
+ * with PQexecPrepared; a connection made again prepares them afresh.
+ *
+ * The schema is versioned in the table schema_version; every migration
+ * runs in one transaction that first locks that table, so that two
+ * services starting at once on an empty database migrate it once.
+ *
+ * Invariant: every read steps through step_row, which turns a failed
+ * statement into ERR_IO, so no loop can take a failure for the end of the
+ * rows; lists are read by read_list (whole, or an error); every write
+ * transaction runs through txn, which rolls back when its body or the
+ * commit fails.
+ */
+#include "bytes.h"
+#include "catalog.h"
+#include "catalog_pg.h"
+#include "keys.h"
+#include "pack.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <libpq-fe.h>
+#include <sodium.h>
+
+/* Type oids of PostgreSQL's catalog (pg_type.dat): what a parameter is
+ * sent as. */
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_TEXT 25
+#define OID_INT8_ARRAY 1016
+#define OID_TEXT_ARRAY 1009
+
+/* Elements of one array parameter: the batch operations (lookups of a
+ * batch of objects, a pack's objects, a point's references) send ids by
+ * the thousand in one statement, not one statement each. Why: a statement
+ * is a round trip to the server (about 30 us here), which made a lookup
+ * of 256 ids cost 8 ms, against 0.3 ms on SQLite (bench/catalog). */
+#define ARRAY_BATCH 4096
+
+#define MAX_PARAMS 16
+#define BLOB_COLS 16 /* columns of a row that can be read as bytea */
+/* Statements prepared on the server per connection: more than the
+ * catalog's distinct SQL texts. */
+#define STMT_CACHE 256
+/* How many times a transaction that lost a serialization race runs again
+ * before the member fails with ERR_IO. */
+#define TXN_TRIES 40
+/* Connections of one opened catalog: calls beyond this many at once wait
+ * for one to be free. */
+#define POOL_MAX 8
+
+struct cached_sql {
+	char *sql;        /* the SQL text as written (?), NULL: a free slot */
+	char *text;       /* as sent ($N) */
+	char name[16];    /* of the prepared statement on the server, "" until prepared */
+	Oid types[MAX_PARAMS]; /* the parameter types it was prepared with */
+	int nparams;
+};
+
+/* A statement being run: its SQL (in the cache), its parameters, and its
+ * result once executed. */
+struct pq_stmt {
+	struct cached_sql *q;
+	char *vals[MAX_PARAMS];
+	int lens[MAX_PARAMS], fmts[MAX_PARAMS];
+	Oid types[MAX_PARAMS];
+	PGresult *res;
+	int row;                    /* the current row, -1 before the first step */
+	uint8_t *blob[BLOB_COLS];   /* columns of the current row decoded from bytea */
+	size_t blob_len[BLOB_COLS];
+};
+
+struct pool;
+
+/* One connection and what is known about it; the catalog that pg_open
+ * returns is the first of its pool's. */
+struct catalog_backend {
+	PGconn *db;
+	struct pool *pool;      /* of the opened catalog; NULL while opening */
+	const struct catalog_rules *rules; /* the product's, from above (catalog.h) */
+	struct cached_sql sqls[STMT_CACHE];
+	int prepared;           /* statements prepared on the server so far */
+	bool in_txn;            /* inside BEGIN ... COMMIT */
+	char sqlstate[6];       /* of the last failed statement */
+	int64_t changes;        /* rows the last statement changed */
+	int64_t nonces_pruned;  /* when nonce_use last pruned expired nonces */
+};
+
+/* The connections of one opened catalog: each is used by one call at a
+ * time (LOCK takes a free one, opening it when there are fewer than
+ * POOL_MAX; UNLOCK gives it back). */
+struct pool {
+	pthread_mutex_t mu;
+	pthread_cond_t freed;
+	char *where;
+	struct catalog_backend *conns[POOL_MAX];
+	bool busy[POOL_MAX];
+	int n;
+};
+
+/*
+ * The schema, one migration per entry; the PostgreSQL form of the SQLite
+ * schema at its version 13 (docs/FORMAT.md). Integers are BIGINT, blobs
+ * BYTEA, texts compare byte by byte (COLLATE "C", as SQLite's do, whatever
+ * the database's locale); seq columns stand for SQLite's rowid where rows
+ * are ordered by
+ * insertion.
+ */
+static const char *const migrations[] = {
+	/* 1: the catalog as SQLite's schema 13 has it */
+	"CREATE TABLE subscriptions (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL, name TEXT COLLATE \"C\" NOT NULL,"
+	"  created BIGINT NOT NULL);"
+	"CREATE TABLE users (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL UNIQUE, password_hash TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL);"
+	"CREATE TABLE sessions (token_hash TEXT COLLATE \"C\" PRIMARY KEY, user_id TEXT COLLATE \"C\" NOT NULL REFERENCES users(id),"
+	"  expires BIGINT NOT NULL);"
+	"CREATE TABLE api_tokens (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, token_hash TEXT COLLATE \"C\" NOT NULL UNIQUE, created BIGINT NOT NULL,"
+	"  last_used BIGINT NOT NULL DEFAULT 0, UNIQUE (subscription, name));"
+	"CREATE TABLE vaults (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL REFERENCES subscriptions(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, region TEXT COLLATE \"C\" NOT NULL, redundancy TEXT COLLATE \"C\" NOT NULL CHECK (redundancy IN ('LRS','GRS')),"
+	"  locked BIGINT NOT NULL DEFAULT 0, machines BIGINT NOT NULL DEFAULT 0,"
+	"  ca_cert TEXT COLLATE \"C\" NOT NULL, ca_key TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL,"
+	"  UNIQUE (subscription, name));"
+	"CREATE TABLE credentials (serial TEXT COLLATE \"C\" PRIMARY KEY, vault_id TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id),"
+	"  fingerprint TEXT COLLATE \"C\" NOT NULL, cert TEXT COLLATE \"C\" NOT NULL, issued BIGINT NOT NULL, expires BIGINT NOT NULL,"
+	"  superseded BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX credentials_vault ON credentials (vault_id, superseded);"
+	"CREATE TABLE audit (id BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL,"
+	"  time BIGINT NOT NULL, actor TEXT COLLATE \"C\" NOT NULL, action TEXT COLLATE \"C\" NOT NULL, target TEXT COLLATE \"C\" NOT NULL,"
+	"  detail TEXT COLLATE \"C\" NOT NULL);"
+	"CREATE INDEX audit_subscription ON audit (subscription, id);"
+	"CREATE TABLE machines (id TEXT COLLATE \"C\" PRIMARY KEY, vault_id TEXT COLLATE \"C\" NOT NULL REFERENCES vaults(id),"
+	"  name TEXT COLLATE \"C\" NOT NULL, public_key TEXT COLLATE \"C\" NOT NULL, cert TEXT COLLATE \"C\" NOT NULL, wrapped_key BYTEA NOT NULL,"
+	"  key_id TEXT COLLATE \"C\" NOT NULL, registered BIGINT NOT NULL, renewed BIGINT NOT NULL,"
+	"  last_seen BIGINT NOT NULL DEFAULT 0, deleted BIGINT NOT NULL DEFAULT 0, verifier BYTEA,"
+	"  cert_expires BIGINT NOT NULL DEFAULT 0, UNIQUE (vault_id, name));"
+	"CREATE TABLE packs (id TEXT COLLATE \"C\" PRIMARY KEY, machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  size BIGINT NOT NULL, created BIGINT NOT NULL);"
+	"CREATE TABLE objects (machine_id TEXT COLLATE \"C\" NOT NULL, id TEXT COLLATE \"C\" NOT NULL, pack_id TEXT COLLATE \"C\" NOT NULL"
+	"  REFERENCES packs(id), kind BIGINT NOT NULL, \"offset\" BIGINT NOT NULL, length BIGINT NOT NULL,"
+	"  PRIMARY KEY (machine_id, id));"
+	"CREATE INDEX objects_pack ON objects (pack_id);"
+	"CREATE TABLE points (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  meta TEXT COLLATE \"C\" NOT NULL, parent TEXT COLLATE \"C\" NOT NULL, created BIGINT NOT NULL, objects BIGINT NOT NULL,"
+	"  bytes BIGINT NOT NULL, deleted BIGINT NOT NULL DEFAULT 0);"
+	"CREATE INDEX points_machine ON points (machine_id, created);"
+	"CREATE TABLE point_refs (seq BIGSERIAL PRIMARY KEY,"
+	"  point_id TEXT COLLATE \"C\" NOT NULL UNIQUE, machine_id TEXT COLLATE \"C\" NOT NULL, ids BYTEA NOT NULL);"
+	"CREATE INDEX point_refs_machine ON point_refs (machine_id, seq);"
+	"CREATE TABLE pins (seq BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL, hash TEXT COLLATE \"C\" NOT NULL,"
+	"  expires BIGINT NOT NULL, user_id TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+	"CREATE TABLE pin_guard (actor TEXT COLLATE \"C\" PRIMARY KEY, failures BIGINT NOT NULL,"
+	"  first BIGINT NOT NULL, locked_until BIGINT NOT NULL);"
+	"CREATE TABLE alerts (id BIGSERIAL PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL,"
+	"  time BIGINT NOT NULL, kind TEXT COLLATE \"C\" NOT NULL, target TEXT COLLATE \"C\" NOT NULL, message TEXT COLLATE \"C\" NOT NULL);"
+	"CREATE INDEX alerts_subscription ON alerts (subscription, id);"
+	"CREATE TABLE jobs (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  kind TEXT COLLATE \"C\" NOT NULL, status TEXT COLLATE \"C\" NOT NULL, started BIGINT NOT NULL, ended BIGINT NOT NULL"
+	"  DEFAULT 0, files BIGINT NOT NULL DEFAULT 0, bytes_read BIGINT NOT NULL DEFAULT 0,"
+	"  bytes_stored BIGINT NOT NULL DEFAULT 0, point TEXT COLLATE \"C\" NOT NULL DEFAULT '',"
+	"  report TEXT COLLATE \"C\" NOT NULL DEFAULT '{}');"
+	"CREATE INDEX jobs_machine ON jobs (machine_id, started);"
+	"CREATE TABLE policies (machine_id TEXT COLLATE \"C\" PRIMARY KEY REFERENCES machines(id),"
+	"  policy TEXT COLLATE \"C\" NOT NULL, updated BIGINT NOT NULL);"
+	"CREATE TABLE leases (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  machine_id TEXT COLLATE \"C\" NOT NULL REFERENCES machines(id),"
+	"  started BIGINT NOT NULL, expires BIGINT NOT NULL);"
+	"CREATE TABLE doomed (pack_id TEXT COLLATE \"C\" PRIMARY KEY, region TEXT COLLATE \"C\" NOT NULL, pair TEXT COLLATE \"C\" NOT NULL,"
+	"  after BIGINT NOT NULL, machine_id TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
+	"CREATE TABLE nonces (principal TEXT COLLATE \"C\" NOT NULL, nonce TEXT COLLATE \"C\" NOT NULL,"
+	"  expires BIGINT NOT NULL, PRIMARY KEY (principal, nonce));"
+	"CREATE INDEX nonces_expires ON nonces (expires);",
+	/* 2: immutable vaults (enum immutability) and each point's
+	 * retain-until time (0: retention has not evaluated it yet), as
+	 * SQLite's schema 14 */
+	"ALTER TABLE vaults ADD COLUMN immutability BIGINT NOT NULL DEFAULT 0"
+	"  CHECK (immutability BETWEEN 0 AND 2);"
+	"ALTER TABLE points ADD COLUMN retain_until BIGINT NOT NULL DEFAULT 0;",
+};
+
+#define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
+
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e);
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);
+
+/* Whether the last failure was a lost serialization race or a deadlock,
+ * which running the transaction again resolves. */
+static bool retryable(const struct catalog_backend *c)
+{
+	return strcmp(c->sqlstate, "40001") == 0 || strcmp(c->sqlstate, "40P01") == 0;
+}
+
+/* Record the failure of RES (NULL: of the connection) and set E: ERR_IO,
+ * or ERR_FULL for a server out of disk (SQLSTATE 53100). -1. */
+static int pg_fail(struct catalog_backend *c, const PGresult *res, const char *what, struct err *e)
+{
+	const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	size_t len;
+	char text[512];
+
+	snprintf(c->sqlstate, sizeof(c->sqlstate), "%s", state ? state : "");
+	if (msg == NULL || *msg == 0)
+		msg = PQerrorMessage(c->db);
+	snprintf(text, sizeof(text), "%s", msg && *msg ? msg : "no answer from the server");
+	len = strlen(text);
+	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == ' '))
+		text[--len] = 0;
+	if (PQstatus(c->db) != CONNECTION_OK)
+		return err_set(e, ERR_IO, "catalog: %s: lost the connection to PostgreSQL (%s); "
+			       "check that the database server is up", what, text);
+	return err_set(e, strcmp(c->sqlstate, "53100") == 0 ? ERR_FULL : ERR_IO, "catalog: %s: %s",
+		       what, text);
+}
+
+static int db_fail(struct catalog_backend *c, struct err *e, const char *what)
+{
+	return err_set(e, ERR_IO, "catalog: %s: %s", what, c->sqlstate[0] ? c->sqlstate : "failed");
+}
+
+/* Make sure C has a connection before a statement: after the server
+ * dropped it (a restart, a failover), connect again, outside a
+ * transaction only (the statements of the one in progress are gone with
+ * it, and it fails). 0, or -1 with ERR_IO. */
+static int connected(struct catalog_backend *c, struct err *e)
+{
+	if (PQstatus(c->db) == CONNECTION_OK)
+		return 0;
+	if (c->in_txn)
+		return err_set(e, ERR_IO, "catalog: lost the connection to PostgreSQL in a "
+			       "transaction; check that the database server is up");
+	PQreset(c->db);
+	/* The server forgot what this connection prepared. */
+	for (int i = 0; i < STMT_CACHE; i++)
+		c->sqls[i].name[0] = 0;
+	if (PQstatus(c->db) != CONNECTION_OK)
+		return pg_fail(c, NULL, "connecting again", e);
+	return 0;
+}
+
+/* Run SQL, a text of our own with no parameters (migrations, BEGIN,
+ * COMMIT). 0, or -1 with ERR_IO. */
+static int exec(struct catalog_backend *c, const char *sql, struct err *e)
+{
+	PGresult *res;
+	ExecStatusType s;
+	int rc = 0;
+
+	c->sqlstate[0] = 0;
+	if (connected(c, e) != 0)
+		return -1;
+	res = PQexec(c->db, sql);
+	s = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+	if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK)
+		rc = pg_fail(c, res, sql, e);
+	PQclear(res);
+	return rc;
+}
+
+/* SQL with ? and ?N turned into $N, and *N the highest number. Quoted
+ * text is left as it is. NULL when out of memory or for more than
+ * MAX_PARAMS parameters. */
+static char *convert(const char *sql, int *n)
+{
+	size_t len = strlen(sql);
+	char *out = malloc(len * 3 + 1), *o = out;
+	bool quoted = false;
+	int next = 1;
+
+	*n = 0;
+	if (out == NULL)
+		return NULL;
+	for (const char *p = sql; *p; p++) {
+		int k;
+
+		if (*p == '\'')
+			quoted = !quoted;
+		if (quoted || *p != '?') {
+			*o++ = *p;
+			continue;
+		}
+		if (p[1] >= '0' && p[1] <= '9') {
+			k = 0;
+			while (p[1] >= '0' && p[1] <= '9')
+				k = k * 10 + (*++p - '0');
+		} else {
+			k = next;
+		}
+		if (k < 1 || k > MAX_PARAMS) {
+			free(out);
+			return NULL;
+		}
+		next = k + 1;
+		if (k > *n)
+			*n = k;
+		o += sprintf(o, "$%d", k);
+	}
+	*o = 0;
+	return out;
+}
+
+/* The cache entry of SQL (all are literals, so there are few), made on
+ * first use. NULL with E set. Called under the mutex. */
+static struct cached_sql *lookup(struct catalog_backend *c, const char *sql, struct err *e)
+{
+	uint32_t h = str_hash(sql);
+
+	for (uint32_t i = 0; i < STMT_CACHE; i++) {
+		struct cached_sql *q = &c->sqls[(h + i) % STMT_CACHE];
+
+		if (q->sql != NULL && strcmp(q->sql, sql) == 0)
+			return q;
+		if (q->sql == NULL) {
+			if ((q->text = convert(sql, &q->nparams)) == NULL ||
+			    (q->sql = strdup(sql)) == NULL) {
+				free(q->text);
+				q->text = NULL;
+				err_set(e, ERR_NOMEM, "catalog: cannot hold the statement %.60s", sql);
+				return NULL;
+			}
+			return q;
+		}
+	}
+	err_set(e, ERR_NOMEM, "catalog: more distinct statements than %d", STMT_CACHE);
+	return NULL;
+}
+
+/* A statement for SQL; the caller binds its arguments and gives it back
+ * with done. Parameters left unbound are NULL, as with SQLite. */
+static struct pq_stmt *prep(struct catalog_backend *c, const char *sql, struct err *e)
+{
+	struct pq_stmt *st;
+	struct cached_sql *q;
+
+	if ((q = lookup(c, sql, e)) == NULL)
+		return NULL;
+	if ((st = calloc(1, sizeof(*st))) == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	st->q = q;
+	st->row = -1;
+	/* A parameter never bound is a NULL, typed text: every integer is
+	 * bound by its caller, and a text left out (as by list_of) or a
+	 * number the SQL skips has nothing else to tell its type. */
+	for (int i = 0; i < q->nparams; i++)
+		st->types[i] = OID_TEXT;
+	return st;
+}
+
+static void clear_row(struct pq_stmt *st)
+{
+	for (int i = 0; i < BLOB_COLS; i++) {
+		PQfreemem(st->blob[i]);
+		st->blob[i] = NULL;
+		st->blob_len[i] = 0;
+	}
+}
+
+/* Forget ST's result, keeping its parameters (SQLite's reset). */
+static void pq_reset(struct pq_stmt *st)
+{
+	clear_row(st);
+	PQclear(st->res);
+	st->res = NULL;
+	st->row = -1;
+}
+
+static void done(struct catalog_backend *c, struct pq_stmt *st)
+{
+	(void)c;
+	if (st == NULL)
+		return;
+	pq_reset(st);
+	for (int i = 0; i < MAX_PARAMS; i++) {
+		if (st->vals[i] && st->fmts[i] == 1)
+			sodium_memzero(st->vals[i], (size_t)st->lens[i]);
+		free(st->vals[i]);
+	}
+	free(st);
+}
+
+/* Set parameter I (from 1) to a copy of the LEN bytes at V, of TYPE and
+ * FORMAT (0 text, 1 binary); V NULL: SQL NULL. Out of memory, the
+ * parameter stays NULL and the statement fails when run (see run). */
+static void bind(struct pq_stmt *st, int i, const void *v, size_t len, Oid type, int format)
+{
+	if (i < 1 || i > st->q->nparams)
+		return;
+	i--;
+	free(st->vals[i]);
+	st->vals[i] = NULL;
+	st->lens[i] = 0;
+	st->fmts[i] = format;
+	st->types[i] = type;
+	if (v == NULL)
+		return;
+	if ((st->vals[i] = malloc(len + 1)) == NULL) {
+		st->lens[i] = -1; /* remembered: see run */
+		return;
+	}
+	memcpy(st->vals[i], v, len);
+	st->vals[i][len] = 0;
+	st->lens[i] = (int)len;
+}
+
+/* Text is typed text: every text the catalog binds is compared with or
+ * stored in a TEXT column, and a type the server had to infer fails where
+ * nothing tells it (as in "?1 IS NULL OR vault_id = ?1"). */
+static void bind_text(struct pq_stmt *st, int i, const char *s)
+{
+	bind(st, i, s, s ? strlen(s) : 0, OID_TEXT, 0);
+}
+
+static void pq_bind_int64(struct pq_stmt *st, int i, int64_t v)
+{
+	char buf[24];
+	int n = snprintf(buf, sizeof(buf), "%" PRId64, v);
+
+	bind(st, i, buf, (size_t)n, OID_INT8, 0);
+}
+
+static void pq_bind_blob(struct pq_stmt *st, int i, const void *v, size_t len)
+{
+	/* An empty blob is not NULL: SQLite's callers pass "" for one. */
+	bind(st, i, v, len, OID_BYTEA, 1);
+}
+
+/* Append C to B (*LEN used of *CAP): 0, or -1 out of memory. */
+static int put_char(char **b, size_t *len, size_t *cap, char ch)
+{
+	if (*len + 1 >= *cap) {
+		size_t n = *cap ? *cap * 2 : 4096;
+		char *p = realloc(*b, n);
+
+		if (p == NULL)
+			return -1;
+		*b = p;
+		*cap = n;
+	}
+	(*b)[(*len)++] = ch;
+	(*b)[*len] = 0;
+	return 0;
+}
+
+/* Bind parameter I to the array of N texts V[0..N) (text[]), each quoted
+ * and escaped in PostgreSQL's array syntax, so that no text can end an
+ * element or the array. 0, or -1 with ERR_NOMEM. */
+static int bind_text_array(struct pq_stmt *st, int i, const char *const *v, size_t n,
+			   struct err *e)
+{
+	char *b = NULL;
+	size_t len = 0, cap = 0;
+	int bad = put_char(&b, &len, &cap, '{');
+
+	for (size_t k = 0; !bad && k < n; k++) {
+		bad |= (k && put_char(&b, &len, &cap, ',')) || put_char(&b, &len, &cap, '"');
+		for (const char *p = v[k]; !bad && *p; p++)
+			bad |= ((*p == '"' || *p == '\\') && put_char(&b, &len, &cap, '\\')) ||
+			       put_char(&b, &len, &cap, *p);
+		bad |= put_char(&b, &len, &cap, '"');
+	}
+	if (bad || put_char(&b, &len, &cap, '}')) {
+		free(b);
+		return err_oom(e);
+	}
+	bind(st, i, b, len, OID_TEXT_ARRAY, 0);
+	free(b);
+	return st->lens[i - 1] < 0 ? err_oom(e) : 0;
+}
+
+/* Bind parameter I to the array of N integers V[0..N) (bigint[]). */
+static int bind_int64_array(struct pq_stmt *st, int i, const int64_t *v, size_t n, struct err *e)
+{
+	char *b = NULL, num[24];
+	size_t len = 0, cap = 0;
+	int bad = put_char(&b, &len, &cap, '{');
+
+	for (size_t k = 0; !bad && k < n; k++) {
+		snprintf(num, sizeof(num), "%s%" PRId64, k ? "," : "", v[k]);
+		for (const char *p = num; !bad && *p; p++)
+			bad |= put_char(&b, &len, &cap, *p);
+	}
+	if (bad || put_char(&b, &len, &cap, '}')) {
+		free(b);
+		return err_oom(e);
+	}
+	bind(st, i, b, len, OID_INT8_ARRAY, 0);
+	free(b);
+	return st->lens[i - 1] < 0 ? err_oom(e) : 0;
+}
+
+/* Prepare ST's SQL on the server with ST's parameter types, unless it was
+ * prepared with these types already. 0, or -1 with E set. */
+static int prepare_on_server(struct catalog_backend *c, struct pq_stmt *st, struct err *e)
+{
+	struct cached_sql *q = st->q;
+	PGresult *res;
+	int rc = 0;
+
+	if (q->name[0] && memcmp(q->types, st->types, sizeof(q->types)) == 0)
+		return 0;
+	if (q->name[0]) {
+		/* Used with other types (a NULL where a value was): a new name. */
+		char drop[40];
+
+		snprintf(drop, sizeof(drop), "DEALLOCATE %s", q->name);
+		if (exec(c, drop, e) != 0)
+			return -1;
+	}
+	snprintf(q->name, sizeof(q->name), "s%d", ++c->prepared);
+	memcpy(q->types, st->types, sizeof(q->types));
+	res = PQprepare(c->db, q->name, q->text, q->nparams, st->types);
+	if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+		rc = pg_fail(c, res, "prepare", e);
+		q->name[0] = 0;
+	}
+	PQclear(res);
+	return rc;
+}
+
+/* Execute ST once (its result kept in ST->res): 0, or -1 with E set (a
+ * UNIQUE or other constraint violation is SQLSTATE class 23, in
+ * C->SQLSTATE). Outside a transaction, a lost serialization race is run
+ * again. */
+static int run(struct catalog_backend *c, struct pq_stmt *st, struct err *e)
+{
+	for (int i = 0; i < st->q->nparams; i++)
+		if (st->lens[i] < 0)
+			return err_set(e, ERR_NOMEM, "catalog: out of memory for a parameter");
+	for (int tries = 0;; tries++) {
+		ExecStatusType s;
+
+		c->sqlstate[0] = 0;
+		pq_reset(st);
+		if (connected(c, e) != 0 || prepare_on_server(c, st, e) != 0)
+			return -1;
+		st->res = PQexecPrepared(c->db, st->q->name, st->q->nparams,
+					 (const char *const *)st->vals, st->lens, st->fmts, 0);
+		s = st->res ? PQresultStatus(st->res) : PGRES_FATAL_ERROR;
+		if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+			const char *n = PQcmdTuples(st->res);
+
+			c->changes = n && *n ? strtoll(n, NULL, 10) : 0;
+			return 0;
+		}
+		pg_fail(c, st->res, "statement", e);
+		if (c->in_txn || !retryable(c) || tries + 1 >= TXN_TRIES)
+			return -1;
+	}
+}
+
+static void copy_col(char *dst, size_t n, struct pq_stmt *st, int col)
+{
+	const char *s = st->res && st->row >= 0 && !PQgetisnull(st->res, st->row, col)
+				? PQgetvalue(st->res, st->row, col)
+				: "";
+
+	snprintf(dst, n, "%s", s);
+}
+
+static const unsigned char *pq_column_text(struct pq_stmt *st, int col)
+{
+	if (st->res == NULL || st->row < 0 || PQgetisnull(st->res, st->row, col))
+		return NULL;
+	return (const unsigned char *)PQgetvalue(st->res, st->row, col);
+}
+
+/* An integer column; a boolean reads as 1 or 0, NULL as 0. */
+static int64_t pq_column_int64(struct pq_stmt *st, int col)
+{
+	const char *s = (const char *)pq_column_text(st, col);
+
+	if (s == NULL)
+		return 0;
+	if (strcmp(s, "t") == 0)
+		return 1;
+	if (strcmp(s, "f") == 0)
+		return 0;
+	return strtoll(s, NULL, 10);
+}
+
+/* A bytea column, decoded from its text form and kept until the next
+ * step; NULL for SQL NULL or when out of memory (pq_column_bytes then 0,
+ * and every caller compares lengths before it reads). */
+static const void *pq_column_blob(struct pq_stmt *st, int col)
+{
+	const unsigned char *s = pq_column_text(st, col);
+
+	if (s == NULL || col < 0 || col >= BLOB_COLS)
+		return NULL;
+	if (st->blob[col] == NULL)
+		st->blob[col] = PQunescapeBytea(s, &st->blob_len[col]);
+	return st->blob[col];
+}
+
+static int pq_column_bytes(struct pq_stmt *st, int col)
+{
+	if (pq_column_blob(st, col) == NULL)
+		return 0;
+	return (int)st->blob_len[col];
+}
+
+/* Run a statement that returns no rows. 0, or -1; a UNIQUE violation is
+ * ERR_EXISTS with message EXISTS_MSG. */
+static int step_done(struct catalog_backend *c, struct pq_stmt *st, const char *exists_msg,
+		     struct err *e)
+{
+	if (run(c, st, e) == 0)
+		return 0;
+	if (exists_msg && strcmp(c->sqlstate, "23505") == 0)
+		return err_set(e, ERR_EXISTS, "%s", exists_msg);
+	return -1;
+}
+
+/* Make room in *V (CNT elements of SIZE bytes used, *CAP allocated) for one
+ * more, doubling. 0, or -1 with ERR_NOMEM. Every list function grows its
+ * result this way. */
+static int grow(void **v, size_t *cap, size_t cnt, size_t size, struct err *e)
+{
+	size_t n, bytes;
+	void *p;
+
+	if (cnt < *cap)
+		return 0;
+	n = *cap ? *cap * 2 : 16;
+	if (!size_mul(n, size, &bytes) || (p = realloc(*v, bytes)) == NULL)
+		return err_oom(e);
+	*v = p;
+	*cap = n;
+	return 0;
+}
+
+/* Step ST once: 1 for a row, 0 at the end, -1 with ERR_IO when the
+ * statement fails. The first step runs it. Every read goes through here,
+ * so that no caller can take a failed statement for the end of the rows. */
+static int step_row(struct catalog_backend *c, struct pq_stmt *st, struct err *e)
+{
+	if (st->res == NULL && run(c, st, e) != 0)
+		return -1;
+	clear_row(st);
+	if (st->row + 1 < PQntuples(st->res)) {
+		st->row++;
+		return 1;
+	}
+	st->row = PQntuples(st->res);
+	return 0;
+}
+
+/* Many lookups in one read transaction: one snapshot of the catalog
+ * (REPEATABLE READ, which a reader never has to retry). Called under LOCK. */
+static int reads_begin(struct catalog_backend *c, struct err *e)
+{
+	if (exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", e) != 0)
+		return -1;
+	c->in_txn = true;
+	return 0;
+}
+
+static void reads_end(struct catalog_backend *c)
+{
+	struct err ignored;
+
+	c->in_txn = false;
+	if (exec(c, "COMMIT", &ignored) != 0)
+		exec(c, "ROLLBACK", &ignored);
+}
+
+/* Called for each row of a read: 0 to go on, 1 to stop, -1 with E set. */
+typedef int (*row_fn)(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e);
+
+/* Every row of ST to FN, in order: 0 when all were read, 1 when FN
+ * stopped, -1 when FN or a step failed. */
+static int each_row(struct catalog_backend *c, struct pq_stmt *st, row_fn fn, void *arg,
+		    struct err *e)
+{
+	int r;
+
+	while ((r = step_row(c, st, e)) == 1)
+		if ((r = fn(c, st, arg, e)) != 0)
+			return r;
+	return r;
+}
+
+/* Fill one element of a list from the current row: 0, or -1 with E set
+ * (having kept nothing it allocated). */
+typedef int (*fill_fn)(struct pq_stmt *st, void *elem, struct err *e);
+
+struct list {
+	void *v;
+	size_t n, cap, size;
+	fill_fn fill;
+};
+
+static int list_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct list *l = arg;
+	char *elem;
+
+	(void)c;
+	if (grow(&l->v, &l->cap, l->n, l->size, e) != 0)
+		return -1;
+	elem = (char *)l->v + l->n * l->size;
+	memset(elem, 0, l->size);
+	if (l->fill(st, elem, e) != 0)
+		return -1;
+	l->n++;
+	return 0;
+}
+
+/* Every row of ST as an element of SIZE bytes filled by FILL, in a new
+ * array *OUT of *N (caller frees; NULL and 0 for no row). 0; or -1 with E
+ * set and *OUT NULL, *N 0: a list is whole or not at all. DROP (NULL:
+ * free) releases a part-built array. */
+static int read_list(struct catalog_backend *c, struct pq_stmt *st, size_t size, fill_fn fill,
+		     void (*drop)(void *, size_t), void **out, size_t *n, struct err *e)
+{
+	struct list l = { .size = size, .fill = fill };
+	int rc = each_row(c, st, list_row, &l, e);
+
+	*out = NULL;
+	*n = 0;
+	if (rc < 0) {
+		if (drop)
+			drop(l.v, l.n);
+		else
+			free(l.v);
+		return -1;
+	}
+	*out = l.v;
+	*n = l.n;
+	return 0;
+}
+
+/* The body of a write transaction: >= 0 to commit, -1 with E set. */
+typedef int (*txn_fn)(struct catalog_backend *c, void *arg, struct err *e);
+
+/* Run BODY in one SERIALIZABLE transaction, then COMMIT; or ROLLBACK when
+ * BODY or the commit fails, so a failure changes nothing. When BODY or
+ * the commit lost a race with another transaction (40001, 40P01), the
+ * whole of BODY runs again on a fresh snapshot: BODY's checks are then
+ * made against what the other transaction committed. So BODY may run
+ * several times, and sets its outputs afresh each time. BODY's value, or
+ * -1. */
+static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
+{
+	struct err ignored;
+
+	for (int tries = 0;; tries++) {
+		bool again;
+		int rc;
+
+		if (exec(c, "BEGIN ISOLATION LEVEL SERIALIZABLE", e))
+			return -1;
+		c->in_txn = true;
+		rc = body(c, arg, e);
+		c->in_txn = false;
+		if (rc >= 0 && exec(c, "COMMIT", e) == 0)
+			return rc;
+		/* A failed COMMIT ends the transaction: the ROLLBACK then only
+		 * warns. Whether to try again is the failure's, not the
+		 * ROLLBACK's. */
+		again = retryable(c);
+		if (PQtransactionStatus(c->db) != PQTRANS_IDLE)
+			exec(c, "ROLLBACK", &ignored);
+		if (!again || tries + 1 >= TXN_TRIES)
+			return -1;
+		/* Why wait: the winner is committing; a short, growing,
+		 * random pause keeps the losers from colliding again. */
+		{
+			struct timespec ts = { 0, (long)(randombytes_uniform(1000) + 1) * 1000 *
+							 (tries < 10 ? tries + 1 : 10) };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+}
+
+/* Within a transaction: bring the schema to version V + 1. */
+static int migrate_one(struct catalog_backend *c, void *arg, struct err *e)
+{
+	int v = *(int *)arg, cur;
+	struct pq_stmt *st;
+
+	/* Another service may have migrated since this one looked: the
+	 * version is read again under the table's lock. */
+	if (exec(c, "LOCK TABLE schema_version IN EXCLUSIVE MODE", e) ||
+	    (cur = (int)scalar(c, "SELECT coalesce(max(version), 0) FROM schema_version", NULL,
+			       NULL, 0, e)) < 0)
+		return -1;
+	if (cur > v)
+		return 0;
+	if (exec(c, migrations[v], e) != 0 ||
+	    (st = prep(c, "INSERT INTO schema_version (version) VALUES (?)", e)) == NULL)
+		return -1;
+	pq_bind_int64(st, 1, v + 1);
+	v = step_done(c, st, NULL, e);
+	done(c, st);
+	return v;
+}
+
+static void pg_close(struct catalog_backend *c);
+
+/* The server's notices and warnings (a table that exists already) are not
+ * errors, and library code prints nothing. */
+static void quiet(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+/* The address WHERE with any password replaced, for messages. */
+static void safe_address(const char *where, char *out, size_t n)
+{
+	const char *at = strchr(where, '@'), *scheme = strstr(where, "://");
+
+	if (at && scheme && scheme < at)
+		snprintf(out, n, "%.*s://...%s", (int)(scheme - where), where, at);
+	else
+		snprintf(out, n, "%s", where);
+}
+
+static void conn_close(struct catalog_backend *c)
+{
+	if (c == NULL)
+		return;
+	for (int i = 0; i < STMT_CACHE; i++) {
+		free(c->sqls[i].sql);
+		free(c->sqls[i].text);
+	}
+	PQfinish(c->db);
+	free(c);
+}
+
+/* A new connection to WHERE (ADDR: WHERE without its password, for
+ * messages). NULL with E set. */
+static struct catalog_backend *conn_open(const char *where, const char *addr,
+					 const struct catalog_rules *rules, struct err *e)
+{
+	struct catalog_backend *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	c->rules = rules;
+	c->db = PQconnectdb(where);
+	if (c->db == NULL || PQstatus(c->db) != CONNECTION_OK) {
+		char msg[512];
+		size_t len;
+
+		snprintf(msg, sizeof(msg), "%s", c->db ? PQerrorMessage(c->db) : "out of memory");
+		len = strlen(msg);
+		while (len > 0 && (msg[len - 1] == '\n' || msg[len - 1] == ' '))
+			msg[--len] = 0;
+		err_set(e, ERR_IO, "catalog %s: cannot connect to PostgreSQL: %s; check the address "
+			"and that the server is up", addr, msg);
+		conn_close(c);
+		return NULL;
+	}
+	PQsetNoticeProcessor(c->db, quiet, NULL);
+	return c;
+}
+
+static struct catalog_backend *pg_open(const char *where, const struct catalog_rules *rules,
+				       struct err *e)
+{
+	struct catalog_backend *c;
+	struct pool *p;
+	char addr[256];
+	int version, r;
+
+	safe_address(where, addr, sizeof(addr));
+	if (sodium_init() < 0) {
+		err_oom(e);
+		return NULL;
+	}
+	if ((c = conn_open(where, addr, rules, e)) == NULL)
+		return NULL;
+	/* Two services creating the table at once: one of them may fail on
+	 * the type's unique name (23505); the table is there then. */
+	for (int tries = 0; (r = exec(c, "CREATE TABLE IF NOT EXISTS schema_version (version "
+				      "BIGINT NOT NULL)", e)) != 0 && tries < 3 &&
+			    strcmp(c->sqlstate, "23505") == 0; tries++)
+		;
+	if (r != 0)
+		goto fail;
+	if ((version = (int)scalar(c, "SELECT coalesce(max(version), 0) FROM schema_version", NULL,
+				   NULL, 0, e)) < 0)
+		goto fail;
+	if (version > N_MIGRATIONS) {
+		err_set(e, ERR_UNSUPPORTED, "catalog %s has schema version %d, newer than this "
+			"arcad knows; update arcad", addr, version);
+		goto fail;
+	}
+	for (int v = version; v < N_MIGRATIONS; v++) {
+		if (txn(c, migrate_one, &v, e) < 0) {
+			err_prefix(e, "migrating the catalog %s to version %d: ", addr, v + 1);
+			goto fail;
+		}
+	}
+	if ((p = calloc(1, sizeof(*p))) == NULL || (p->where = strdup(where)) == NULL) {
+		free(p);
+		err_oom(e);
+		goto fail;
+	}
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->freed, NULL);
+	p->conns[0] = c;
+	p->n = 1;
+	c->pool = p;
+	return c;
+fail:
+	conn_close(c);
+	return NULL;
+}
+
+struct catalog *catalog_pg_open(const char *where, struct err *e)
+{
+	struct catalog_backend *b = pg_open(where, &catalog_rules, e);
+
+	return b ? catalog_of(&catalog_pg_ops, b, e) : NULL;
+}
+
+/* Close the catalog whose first connection is C: every connection of its
+ * pool (none is in use: the caller's calls have returned). */
+static void pg_close(struct catalog_backend *c)
+{
+	struct pool *p;
+
+	if (c == NULL)
+		return;
+	if ((p = c->pool) == NULL) {
+		conn_close(c);
+		return;
+	}
+	for (int i = 0; i < p->n; i++)
+		conn_close(p->conns[i]);
+	pthread_cond_destroy(&p->freed);
+	pthread_mutex_destroy(&p->mu);
+	free(p->where);
+	free(p);
+}
+
+/* A connection of C's pool for one call, for it alone until pool_put:
+ * a free one, else a new one while the pool has fewer than POOL_MAX
+ * (when the server refuses it, the call waits for one of the others),
+ * else the first to be given back. */
+static struct catalog_backend *pool_get(struct catalog_backend *c)
+{
+	struct pool *p = c->pool;
+	struct catalog_backend *got = NULL;
+
+	pthread_mutex_lock(&p->mu);
+	while (got == NULL) {
+		int slot = -1;
+
+		for (int i = 0; i < p->n && slot < 0; i++)
+			if (!p->busy[i] && p->conns[i])
+				slot = i;
+		if (slot >= 0) {
+			p->busy[slot] = true;
+			got = p->conns[slot];
+		} else if (p->n < POOL_MAX) {
+			/* Connect outside the lock: it takes a round trip or more. */
+			struct catalog_backend *nc;
+			char addr[256];
+			struct err ignored;
+
+			slot = p->n++;
+			p->busy[slot] = true;
+			pthread_mutex_unlock(&p->mu);
+			safe_address(p->where, addr, sizeof(addr));
+			nc = conn_open(p->where, addr, c->rules, &ignored);
+			pthread_mutex_lock(&p->mu);
+			if (nc) {
+				nc->pool = p;
+				p->conns[slot] = nc;
+				got = nc;
+			} else {
+				/* The slot stays empty: no more connections are
+				 * tried than POOL_MAX, and the call waits. */
+				p->busy[slot] = false;
+			}
+		} else {
+			pthread_cond_wait(&p->freed, &p->mu);
+		}
+	}
+	pthread_mutex_unlock(&p->mu);
+	return got;
+}
+
+static void pool_put(struct catalog_backend *c)
+{
+	struct pool *p = c->pool;
+
+	pthread_mutex_lock(&p->mu);
+	for (int i = 0; i < p->n; i++)
+		if (p->conns[i] == c)
+			p->busy[i] = false;
+	pthread_cond_signal(&p->freed);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Every member takes a connection of its own for the call: C, the
+ * catalog, becomes that connection between LOCK and UNLOCK. */
+#define LOCK(c) ((c) = pool_get(c))
+#define UNLOCK(c) pool_put(c)
+
+static int pg_subscription_create(struct catalog_backend *c, const char *name, int64_t now,
+				  catalog_id id, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO subscriptions (id, name, created) VALUES (?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, name);
+		pq_bind_int64(st, 3, now);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_subscription_first(struct catalog_backend *c, catalog_id id, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id FROM subscriptions ORDER BY created, seq LIMIT 1", e))) {
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(id, sizeof(catalog_id), st, 0);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "the catalog has no subscription: run arcad init");
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_user_create(struct catalog_backend *c, const char *subscription, const char *name,
+			  const char *password_hash, int64_t now, struct err *e)
+{
+	struct pq_stmt *st;
+	catalog_id id;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO users (id, subscription, name, password_hash, created) "
+			  "VALUES (?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, subscription);
+		bind_text(st, 3, name);
+		bind_text(st, 4, password_hash);
+		pq_bind_int64(st, 5, now);
+		rc = step_done(c, st, "a user of that name exists already", e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_user_find(struct catalog_backend *c, const char *name, char *hash, size_t hashlen,
+			struct principal *p, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, subscription, password_hash FROM users WHERE name = ?", e))) {
+		bind_text(st, 1, name);
+		if ((r = step_row(c, st, e)) == 1) {
+			memset(p, 0, sizeof(*p));
+			copy_col(p->actor, sizeof(p->actor), st, 0);
+			copy_col(p->subscription, sizeof(p->subscription), st, 1);
+			copy_col(hash, hashlen, st, 2);
+			snprintf(p->name, sizeof(p->name), "%s", name);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no user %s", name);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_session_create(struct catalog_backend *c, const char *token_hash, const char *user_id,
+			     int64_t expires, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO sessions (token_hash, user_id, expires) VALUES (?, ?, ?)", e))) {
+		bind_text(st, 1, token_hash);
+		bind_text(st, 2, user_id);
+		pq_bind_int64(st, 3, expires);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_session_delete(struct catalog_backend *c, const char *token_hash, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM sessions WHERE token_hash = ?", e))) {
+		bind_text(st, 1, token_hash);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_token_create(struct catalog_backend *c, const struct principal *p, const char *name,
+			   const char *token_hash, int64_t now, catalog_id id, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO api_tokens (id, subscription, name, token_hash, created) "
+			  "VALUES (?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, p->subscription);
+		bind_text(st, 3, name);
+		bind_text(st, 4, token_hash);
+		pq_bind_int64(st, 5, now);
+		rc = step_done(c, st, "an API token of that name exists already", e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int token_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct api_token *t = elem;
+
+	(void)e;
+	copy_col(t->id, sizeof(t->id), st, 0);
+	copy_col(t->name, sizeof(t->name), st, 1);
+	t->created = pq_column_int64(st, 2);
+	t->last_used = pq_column_int64(st, 3);
+	return 0;
+}
+
+/* Read the rows of SQL, prepared with text ?1 = A (when not NULL) and
+ * integer ?2 = I (when the statement has it), as a list (read_list). */
+static int list_of(struct catalog_backend *c, const char *sql, const char *a, int64_t i,
+		   size_t size, fill_fn fill, void (*drop)(void *, size_t), void **out, size_t *n,
+		   struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, sql, e))) {
+		if (a)
+			bind_text(st, 1, a);
+		if (st->q->nparams >= 2)
+			pq_bind_int64(st, 2, i);
+		rc = read_list(c, st, size, fill, drop, out, n, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_token_list(struct catalog_backend *c, const char *subscription,
+			 struct api_token **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ?1 "
+		       "ORDER BY created, name", subscription, 0, sizeof(**out), token_fill, NULL,
+		       (void **)out, n, e);
+}
+
+static int pg_token_delete(struct catalog_backend *c, const char *subscription, const char *id,
+			   struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM api_tokens WHERE subscription = ? AND id = ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && c->changes == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no API token %s", id);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_authenticate(struct catalog_backend *c, const char *token_hash, int64_t now,
+			   struct principal *p, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	memset(p, 0, sizeof(*p));
+	LOCK(c);
+	if ((st = prep(c, "SELECT u.id, u.subscription, u.name FROM sessions s JOIN users u "
+			  "ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires > ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, token_hash);
+	pq_bind_int64(st, 2, now);
+	if ((r = step_row(c, st, e)) < 0)
+		goto out;
+	if (r == 1) {
+		copy_col(p->actor, sizeof(p->actor), st, 0);
+		copy_col(p->subscription, sizeof(p->subscription), st, 1);
+		copy_col(p->name, sizeof(p->name), st, 2);
+		rc = 0;
+		goto out;
+	}
+	done(c, st);
+	if ((st = prep(c, "SELECT id, subscription, name FROM api_tokens WHERE token_hash = ?", e)) == NULL)
+		goto out;
+	bind_text(st, 1, token_hash);
+	if ((r = step_row(c, st, e)) < 0)
+		goto out;
+	if (r == 1) {
+		char name[65];
+
+		copy_col(p->actor, sizeof(p->actor), st, 0);
+		copy_col(p->subscription, sizeof(p->subscription), st, 1);
+		copy_col(name, sizeof(name), st, 2);
+		snprintf(p->name, sizeof(p->name), "token:%s", name);
+		p->is_token = true;
+		done(c, st);
+		/* Why fail on it: a token's last use is what its owner checks
+		 * before revoking it; a use that cannot be recorded is refused. */
+		st = prep(c, "UPDATE api_tokens SET last_used = ? WHERE id = ?", e);
+		if (st) {
+			pq_bind_int64(st, 1, now);
+			bind_text(st, 2, p->actor);
+			rc = step_done(c, st, NULL, e);
+		}
+		goto out;
+	}
+	err_set(e, ERR_DENIED, "not signed in: sign in again, or check the API token");
+out:
+	if (rc != 0)
+		memset(p, 0, sizeof(*p));
+	done(c, st);
+	UNLOCK(c);
+	return rc;
+}
+
+static void vault_row(struct pq_stmt *st, struct vault *v)
+{
+	memset(v, 0, sizeof(*v));
+	copy_col(v->id, sizeof(v->id), st, 0);
+	copy_col(v->subscription, sizeof(v->subscription), st, 1);
+	copy_col(v->name, sizeof(v->name), st, 2);
+	copy_col(v->region, sizeof(v->region), st, 3);
+	copy_col(v->redundancy, sizeof(v->redundancy), st, 4);
+	v->locked = pq_column_int64(st, 5) != 0;
+	v->machines = pq_column_int64(st, 6);
+	v->created = pq_column_int64(st, 7);
+	v->immutability = (int)pq_column_int64(st, 8);
+}
+
+#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created, immutability"
+
+struct vault_new {
+	const struct vault *v;
+	const char *ca_cert_pem, *ca_key_pem;
+};
+
+static int vault_create(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct vault_new *a = arg;
+	const struct vault *v = a->v;
+	struct pq_stmt *st;
+	int64_t count;
+	int rc;
+
+	if ((count = scalar(c, "SELECT count(*) FROM vaults WHERE subscription = ?1",
+			    v->subscription, NULL, 0, e)) < 0)
+		return -1;
+	if (count >= c->rules->vaults_max)
+		return err_set(e, ERR_LIMIT, "A subscription can have at most %d vaults; delete one "
+			       "first", c->rules->vaults_max);
+	if ((st = prep(c, "INSERT INTO vaults (id, subscription, name, region, redundancy, ca_cert, "
+			  "ca_key, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, v->id);
+	bind_text(st, 2, v->subscription);
+	bind_text(st, 3, v->name);
+	bind_text(st, 4, v->region);
+	bind_text(st, 5, v->redundancy);
+	bind_text(st, 6, a->ca_cert_pem);
+	bind_text(st, 7, a->ca_key_pem);
+	pq_bind_int64(st, 8, v->created);
+	rc = step_done(c, st, "a vault of that name exists in this subscription", e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_vault_create(struct catalog_backend *c, const struct vault *v,
+			   const char *ca_cert_pem, const char *ca_key_pem, struct err *e)
+{
+	struct vault_new a = { v, ca_cert_pem, ca_key_pem };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_create, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int vault_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	(void)e;
+	vault_row(st, elem);
+	return 0;
+}
+
+static int pg_vault_list(struct catalog_backend *c, const char *subscription, struct vault **out,
+			 size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ?1 ORDER BY name",
+		       subscription, 0, sizeof(**out), vault_fill, NULL, (void **)out, n, e);
+}
+
+static int vault_get_locked(struct catalog_backend *c, const char *subscription, const char *name,
+			    struct vault *v, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE subscription = ? AND name = ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, name);
+		if ((r = step_row(c, st, e)) == 1) {
+			vault_row(st, v);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no vault named %s in this subscription", name);
+		}
+		done(c, st);
+	}
+	return rc;
+}
+
+static int pg_vault_get(struct catalog_backend *c, const char *subscription, const char *name,
+			struct vault *v, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = vault_get_locked(c, subscription, name, v, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_vault_by_id(struct catalog_backend *c, const char *id, struct vault *v, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " VAULT_COLS " FROM vaults WHERE id = ?", e))) {
+		bind_text(st, 1, id);
+		if ((r = step_row(c, st, e)) == 1) {
+			vault_row(st, v);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no vault with id %.40s", id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* Free a string that held a secret, wiping it first. P may be NULL. */
+static void wipe_text(char *p)
+{
+	if (p) {
+		sodium_memzero(p, strlen(p));
+		free(p);
+	}
+}
+
+static int pg_vault_ca(struct catalog_backend *c, const char *vault_id, char **cert_pem,
+		       char **key_pem, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	*cert_pem = *key_pem = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT ca_cert, ca_key FROM vaults WHERE id = ?", e))) {
+		bind_text(st, 1, vault_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			*cert_pem = strdup((const char *)pq_column_text(st, 0));
+			*key_pem = strdup((const char *)pq_column_text(st, 1));
+			if (*cert_pem && *key_pem)
+				rc = 0;
+			else
+				err_oom(e);
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no vault %s", vault_id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	if (rc != 0) {
+		free(*cert_pem);
+		wipe_text(*key_pem);
+		*cert_pem = *key_pem = NULL;
+	}
+	return rc;
+}
+
+struct ca_rewrite {
+	catalog_ca_key_fn fn;
+	void *arg;
+	size_t *n;
+};
+
+/* Why the rows are read whole before any is written: FN may take its time
+ * (it seals), and an UPDATE of the table a statement is still stepping
+ * through may show that statement the rows it changed. */
+static int vault_ca_keys_rewrite(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct ca_rewrite *a = arg;
+	struct pq_stmt *st;
+	char **ids = NULL, **keys = NULL;
+	size_t n = 0, cap = 0, capk = 0;
+	int rc = -1, r = 0;
+
+	*a->n = 0; /* a body that txn runs again starts afresh */
+	if ((st = prep(c, "SELECT id, ca_key FROM vaults ORDER BY id", e)) == NULL)
+		return -1;
+	while ((r = step_row(c, st, e)) == 1) {
+		const char *id = (const char *)pq_column_text(st, 0);
+		const char *key = (const char *)pq_column_text(st, 1);
+
+		if (grow((void **)&ids, &cap, n, sizeof(*ids), e) != 0 ||
+		    grow((void **)&keys, &capk, n, sizeof(*keys), e) != 0) {
+			r = -1;
+			break;
+		}
+		ids[n] = strdup(id ? id : "");
+		keys[n] = strdup(key ? key : "");
+		n++;
+		if (ids[n - 1] == NULL || keys[n - 1] == NULL) {
+			r = err_oom(e);
+			break;
+		}
+	}
+	done(c, st);
+	if (r < 0 || (st = prep(c, "UPDATE vaults SET ca_key = ? WHERE id = ?", e)) == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		char *repl = NULL;
+		int w;
+
+		if (a->fn(a->arg, ids[i], keys[i], &repl, e) != 0) {
+			free(repl);
+			done(c, st);
+			goto out;
+		}
+		if (repl == NULL)
+			continue;
+		pq_reset(st);
+		bind_text(st, 1, repl);
+		bind_text(st, 2, ids[i]);
+		w = step_done(c, st, NULL, e);
+		free(repl);
+		if (w != 0) {
+			done(c, st);
+			goto out;
+		}
+		(*a->n)++;
+	}
+	done(c, st);
+	rc = 0;
+out:
+	for (size_t i = 0; i < n; i++) {
+		free(ids[i]);
+		wipe_text(keys[i]);
+	}
+	free(ids);
+	free(keys);
+	return rc;
+}
+
+static int pg_vault_ca_keys_rewrite(struct catalog_backend *c, catalog_ca_key_fn fn, void *arg,
+				    size_t *n, struct err *e)
+{
+	struct ca_rewrite a = { fn, arg, n };
+	int rc;
+
+	*n = 0;
+	LOCK(c);
+	rc = txn(c, vault_ca_keys_rewrite, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*n = 0;
+	return rc;
+}
+
+struct redundancy {
+	const char *subscription, *name, *redundancy;
+};
+
+static int vault_set_redundancy(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct redundancy *a = arg;
+	struct vault v;
+
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (v.locked)
+		return err_set(e, ERR_LOCKED, "storage redundancy of vault %s is locked: a machine "
+			       "has registered to it, and redundancy can change only before the "
+			       "first registration", a->name);
+	return run3(c, "UPDATE vaults SET redundancy = ?2 WHERE id = ?1 AND locked = 0", v.id,
+		    a->redundancy, 0, e);
+}
+
+static int pg_vault_set_redundancy(struct catalog_backend *c, const char *subscription,
+				   const char *name, const char *redundancy, struct err *e)
+{
+	struct redundancy a = { subscription, name, redundancy };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_set_redundancy, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct vault_del {
+	const char *subscription, *name;
+};
+
+static int vault_delete(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct vault_del *a = arg;
+	struct vault v;
+	int64_t held;
+
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (v.machines > 0)
+		return err_set(e, ERR_LOCKED, "vault %s has %d registered machines; delete them first",
+			       a->name, v.machines);
+	if ((held = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1", v.id, NULL, 0,
+			   e)) < 0)
+		return -1;
+	if (held > 0)
+		return err_set(e, ERR_LOCKED, "vault %s holds deleted machines that can still be "
+			       "undeleted; it can be deleted once they are purged, %d days after "
+			       "their deletion", a->name, c->rules->soft_delete_days);
+	return run3(c, "DELETE FROM credentials WHERE vault_id = ?1", v.id, NULL, 0, e) ||
+	       run3(c, "DELETE FROM vaults WHERE id = ?1 AND machines = 0", v.id, NULL, 0, e) ? -1 : 0;
+}
+
+static int pg_vault_delete(struct catalog_backend *c, const char *subscription, const char *name,
+			   struct err *e)
+{
+	struct vault_del a = { subscription, name };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_delete, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct immut {
+	const char *subscription, *name;
+	int state;
+	struct vault *v;
+};
+
+static int vault_set_immutability(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct immut *a = arg;
+	struct vault v;
+
+	if (a->state < IMMUT_MUTABLE || a->state > IMMUT_LOCKED)
+		return catalog_immutability_parse(NULL, e);
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (a->v)
+		*a->v = v;
+	if (v.immutability == IMMUT_LOCKED && a->state != IMMUT_LOCKED)
+		return err_set(e, ERR_LOCKED, "vault %s is locked immutable: a locked vault can never "
+			       "be made %s again, by anyone; its recovery points go only when their "
+			       "retention ends", a->name, catalog_immutability_name(a->state));
+	return run3(c, "UPDATE vaults SET immutability = ?3 WHERE id = ?1", v.id, NULL, a->state, e);
+}
+
+static int pg_vault_set_immutability(struct catalog_backend *c, const char *subscription,
+				     const char *name, int state, struct vault *v, struct err *e)
+{
+	struct immut a = { subscription, name, state, v };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_set_immutability, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/*
+ * Within a transaction: whether an immutable vault still retains a point of
+ * MACHINE at NOW (one point, POINT, or any of the machine's, live or
+ * soft-deleted, when POINT is NULL): its retain-until time is after NOW, or
+ * it is live and its time is 0 (not yet evaluated). (A point soft-deleted
+ * with no time was deleted while the vault was mutable, before retention
+ * ever evaluated it, and retention never will: it keeps its 14 days.)
+ * 0 when none is, or the vault is mutable; -1 with the refusal
+ * (catalog_refuse_retained) naming the point it found (those not
+ * evaluated first, then the latest time), or with ERR_IO.
+ */
+static int retained(struct catalog_backend *c, const char *machine_id, const char *point,
+		    int64_t now, struct err *e)
+{
+	struct pq_stmt *st;
+	int r;
+
+	st = prep(c, point ? "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND p.id = ?3 AND v.immutability > 0"
+			     " AND (p.retain_until > ?2 OR (p.retain_until = 0 AND p.deleted = 0))"
+			   : "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND v.immutability > 0"
+			     " AND (p.retain_until > ?2 OR (p.retain_until = 0 AND p.deleted = 0))"
+			     " ORDER BY p.retain_until = 0 DESC, p.retain_until DESC LIMIT 1", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	pq_bind_int64(st, 2, now);
+	if (point)
+		bind_text(st, 3, point);
+	if ((r = step_row(c, st, e)) == 1) {
+		char vault[51], id[sizeof(catalog_id)];
+
+		copy_col(vault, sizeof(vault), st, 0);
+		copy_col(id, sizeof(id), st, 1);
+		catalog_refuse_retained(e, vault, id, pq_column_int64(st, 2));
+		r = -1;
+	}
+	done(c, st);
+	return r;
+}
+
+struct cred_new {
+	const char *vault_id, *serial, *fingerprint, *cert_pem;
+	int64_t issued, expires;
+};
+
+static int credential_add(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct cred_new *a = arg;
+	struct pq_stmt *st;
+	int rc;
+
+	/* Invariant: at most one row per vault has superseded = 0, the latest. */
+	if (run3(c, "UPDATE credentials SET superseded = 1 WHERE vault_id = ?1", a->vault_id, NULL,
+		 0, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO credentials (serial, vault_id, fingerprint, cert, issued, "
+			  "expires) VALUES (?, ?, ?, ?, ?, ?)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->serial);
+	bind_text(st, 2, a->vault_id);
+	bind_text(st, 3, a->fingerprint);
+	bind_text(st, 4, a->cert_pem);
+	pq_bind_int64(st, 5, a->issued);
+	pq_bind_int64(st, 6, a->expires);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_credential_add(struct catalog_backend *c, const char *vault_id, const char *serial,
+			     const char *fingerprint, const char *cert_pem, int64_t issued,
+			     int64_t expires, struct err *e)
+{
+	struct cred_new a = { vault_id, serial, fingerprint, cert_pem, issued, expires };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, credential_add, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_credential_latest(struct catalog_backend *c, const char *vault_id,
+				char fingerprint[65], int64_t *expires, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT fingerprint, expires FROM credentials WHERE vault_id = ? AND "
+			  "superseded = 0", e))) {
+		bind_text(st, 1, vault_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(fingerprint, 65, st, 0);
+			*expires = pq_column_int64(st, 1);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no vault credentials issued for this vault");
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_audit(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *actor, const char *action, const char *target, const char *detail,
+		    struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO audit (subscription, time, actor, action, target, detail) "
+			  "VALUES (?, ?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, subscription);
+		pq_bind_int64(st, 2, now);
+		bind_text(st, 3, actor);
+		bind_text(st, 4, action);
+		bind_text(st, 5, target);
+		bind_text(st, 6, detail ? detail : "");
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int audit_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct audit_entry *a = elem;
+
+	(void)e;
+	a->id = pq_column_int64(st, 0);
+	a->time = pq_column_int64(st, 1);
+	copy_col(a->actor, sizeof(a->actor), st, 2);
+	copy_col(a->action, sizeof(a->action), st, 3);
+	copy_col(a->target, sizeof(a->target), st, 4);
+	copy_col(a->detail, sizeof(a->detail), st, 5);
+	return 0;
+}
+
+static int pg_audit_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct audit_entry **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, time, actor, action, target, detail FROM audit WHERE "
+		       "subscription = ?1 ORDER BY id DESC LIMIT ?2", subscription, limit,
+		       sizeof(**out), audit_fill, NULL, (void **)out, n, e);
+}
+
+#define MACHINE_COLS "id, vault_id, name, key_id, registered, renewed, last_seen, deleted, " \
+	"cert_expires"
+
+static void machine_row(struct pq_stmt *st, struct machine *m)
+{
+	memset(m, 0, sizeof(*m));
+	copy_col(m->id, sizeof(m->id), st, 0);
+	copy_col(m->vault_id, sizeof(m->vault_id), st, 1);
+	copy_col(m->name, sizeof(m->name), st, 2);
+	copy_col(m->key_id, sizeof(m->key_id), st, 3);
+	m->registered = pq_column_int64(st, 4);
+	m->renewed = pq_column_int64(st, 5);
+	m->last_seen = pq_column_int64(st, 6);
+	m->deleted = pq_column_int64(st, 7);
+	m->cert_expires = pq_column_int64(st, 8);
+}
+
+struct machine_reg {
+	const struct registration *r;
+	struct machine *m;
+	bool *again;
+};
+
+/* Within a transaction: whether R proves the master key of M, the machine
+ * registered under R's name: 1, 0, or -1. */
+static int reg_proven(struct catalog_backend *c, const struct registration *r,
+		      const struct machine *m, struct err *e)
+{
+	struct pq_stmt *st;
+	int proven = -1;
+
+	if ((st = prep(c, "SELECT verifier FROM machines WHERE id = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, m->id);
+	switch (step_row(c, st, e)) {
+	case 1:
+		proven = pq_column_bytes(st, 0) == KEYS_VERIFIER_LEN &&
+			 sodium_memcmp(pq_column_blob(st, 0), r->verifier, KEYS_VERIFIER_LEN) == 0 &&
+			 strcmp(m->key_id, r->key_id) == 0;
+		break;
+	case 0:
+		db_fail(c, e, "reading a machine's verifier");
+		break;
+	}
+	done(c, st);
+	return proven;
+}
+
+/* Within a transaction: the checks of catalog_machine_register, filling M
+ * and *AGAIN. 0, or -1. */
+static int reg_check(struct catalog_backend *c, const struct registration *r, struct machine *m,
+		     bool *again, struct err *e)
+{
+	struct pq_stmt *st;
+	int64_t found, count;
+	int row, proven;
+
+	/* Only the latest credentials of the vault register. */
+	if ((found = scalar(c, "SELECT count(*) FROM credentials WHERE vault_id = ?1 AND "
+			    "fingerprint = ?2 AND superseded = 0", r->vault_id,
+			    r->credential_fingerprint, 0, e)) < 0)
+		return -1;
+	if (found == 0)
+		return err_set(e, ERR_CREDENTIALS, "these vault credentials are not the latest issued "
+			       "for the vault: a newer file was downloaded since");
+	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, r->vault_id);
+	bind_text(st, 2, r->name);
+	if ((row = step_row(c, st, e)) == 1)
+		machine_row(st, m);
+	done(c, st);
+	if (row < 0)
+		return -1;
+	*again = row == 1;
+	if (*again && m->deleted)
+		/* Why refuse: deletion needed a PIN; fresh credentials must not undo it. */
+		return err_set(e, ERR_LOCKED, "machine %s of this vault was deleted; undelete it "
+			       "(within %d days of its deletion) or register under another name",
+			       r->name, c->rules->soft_delete_days);
+	if (*again) {
+		/* Why a proof: the key id and the wrapped blob are public to every
+		 * holder of vault credentials, so only a proof made with the
+		 * master key (checked by the caller against R->verifier) may move
+		 * the name to a new machine key. The stored wrapped key is the
+		 * only copy its recovery points can be opened with, so a
+		 * registration never replaces it. */
+		if ((proven = reg_proven(c, r, m, e)) < 0)
+			return -1;
+		if (!proven)
+			return err_set(e, ERR_KEY_MISMATCH, "machine %s of this vault is registered "
+				       "already and this registration does not prove its master key: "
+				       "register with that machine's passphrase to take it over (its "
+				       "points stay readable), or under another name", r->name);
+		return 0;
+	}
+	if ((count = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND deleted = 0",
+			    r->vault_id, NULL, 0, e)) < 0)
+		return -1;
+	if (count >= c->rules->machines_max)
+		return err_set(e, ERR_LIMIT, "A vault can have at most %d machines; delete one or "
+			       "register this machine to another vault", c->rules->machines_max);
+	memset(m, 0, sizeof(*m));
+	catalog_new_id(m->id);
+	snprintf(m->vault_id, sizeof(m->vault_id), "%s", r->vault_id);
+	snprintf(m->name, sizeof(m->name), "%s", r->name);
+	m->registered = r->now;
+	return 0;
+}
+
+static int machine_register(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct machine_reg *a = arg;
+	const struct registration *r = a->r;
+	struct machine *m = a->m;
+	struct pq_stmt *st;
+
+	if (reg_check(c, r, m, a->again, e) != 0)
+		return -1;
+	if (!*a->again)
+		st = prep(c, "INSERT INTO machines (public_key, cert, cert_expires, renewed, id, "
+			  "wrapped_key, key_id, verifier, vault_id, name, registered) VALUES "
+			  "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", e);
+	else
+		st = prep(c, "UPDATE machines SET public_key = ?, cert = ?, cert_expires = ?, "
+			  "renewed = ? WHERE id = ?", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, r->public_key_pem);
+	bind_text(st, 2, r->cert_pem);
+	pq_bind_int64(st, 3, r->cert_expires);
+	pq_bind_int64(st, 4, r->now);
+	bind_text(st, 5, m->id);
+	if (!*a->again) {
+		pq_bind_blob(st, 6, r->wrapped_key, (int)r->wrapped_len);
+		bind_text(st, 7, r->key_id);
+		pq_bind_blob(st, 8, r->verifier, KEYS_VERIFIER_LEN);
+		bind_text(st, 9, m->vault_id);
+		bind_text(st, 10, m->name);
+		pq_bind_int64(st, 11, m->registered);
+	}
+	if (step_done(c, st, NULL, e) != 0) {
+		done(c, st);
+		return -1;
+	}
+	done(c, st);
+	snprintf(m->key_id, sizeof(m->key_id), "%s", r->key_id);
+	m->renewed = r->now;
+	m->cert_expires = r->cert_expires;
+	/* Invariant: machines counts rows; the first registration locks redundancy. */
+	return run3(c, "UPDATE vaults SET locked = 1, machines = (SELECT count(*) FROM machines "
+		    "WHERE vault_id = ?1 AND deleted = 0) WHERE id = ?1", r->vault_id, NULL, 0, e);
+}
+
+static int pg_machine_register(struct catalog_backend *c, const struct registration *r,
+			       struct machine *m, bool *again, struct err *e)
+{
+	struct machine_reg a = { r, m, again };
+	int rc;
+
+	*again = false;
+	LOCK(c);
+	rc = txn(c, machine_register, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int machine_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	(void)e;
+	machine_row(st, elem);
+	return 0;
+}
+
+static int pg_machine_list(struct catalog_backend *c, const char *vault_id, struct machine **out,
+			   size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ?1 ORDER BY name",
+		       vault_id, 0, sizeof(**out), machine_fill, NULL, (void **)out, n, e);
+}
+
+static int pg_machine_get(struct catalog_backend *c, const char *id, struct machine *m,
+			  char **public_key_pem, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	*public_key_pem = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT " MACHINE_COLS ", public_key FROM machines WHERE id = ? AND "
+			  "deleted = 0", e))) {
+		bind_text(st, 1, id);
+		if ((r = step_row(c, st, e)) == 1) {
+			machine_row(st, m);
+			if ((*public_key_pem = strdup((const char *)pq_column_text(st, 9))) != NULL)
+				rc = 0;
+			else
+				err_oom(e);
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_wrapped_key(struct catalog_backend *c, const char *id, uint8_t **blob,
+				  size_t *len, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	*blob = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT wrapped_key FROM machines WHERE id = ?", e))) {
+		bind_text(st, 1, id);
+		if ((r = step_row(c, st, e)) == 1) {
+			int n = pq_column_bytes(st, 0);
+
+			if ((*blob = malloc(n > 0 ? (size_t)n : 1)) != NULL) {
+				if (n > 0)
+					memcpy(*blob, pq_column_blob(st, 0), (size_t)n);
+				*len = (size_t)n;
+				rc = 0;
+			} else {
+				err_oom(e);
+			}
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no machine %s", id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_set_wrapped_key(struct catalog_backend *c, const char *id,
+				      const uint8_t *blob, size_t len, const char *key_id,
+				      struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET wrapped_key = ? WHERE id = ? AND key_id = ? AND "
+			  "deleted = 0", e))) {
+		pq_bind_blob(st, 1, blob, (int)len);
+		bind_text(st, 2, id);
+		bind_text(st, 3, key_id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && c->changes == 0)
+			rc = err_set(e, ERR_INVALID, "the new wrapped key does not wrap this machine's "
+				     "master key: a passphrase change re-wraps the same key");
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_set_cert(struct catalog_backend *c, const char *id, const char *cert_pem,
+			       int64_t now, int64_t expires, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET cert = ?, renewed = ?, cert_expires = ? WHERE id = ? "
+			  "AND deleted = 0", e))) {
+		bind_text(st, 1, cert_pem);
+		pq_bind_int64(st, 2, now);
+		pq_bind_int64(st, 3, expires);
+		bind_text(st, 4, id);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_seen(struct catalog_backend *c, const char *id, int64_t now, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE machines SET last_seen = ? WHERE id = ?", e))) {
+		pq_bind_int64(st, 1, now);
+		bind_text(st, 2, id);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+struct nonce_use {
+	const char *principal, *nonce;
+	int64_t now, expires;
+};
+
+static int nonce_use(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct nonce_use *a = arg;
+	struct pq_stmt *ins;
+	int rc;
+
+	/* Why pruning at most once a minute: an expired row is harmless (the
+	 * upsert below replaces it), so deleting them one request at a time
+	 * only cost a write per request; a minute's worth goes at once. */
+	if (a->now < c->nonces_pruned || a->now >= c->nonces_pruned + 60) {
+		if (run3(c, "DELETE FROM nonces WHERE expires <= ?3", NULL, NULL, a->now, e) != 0)
+			return -1;
+		c->nonces_pruned = a->now;
+	}
+	/* Why this stays a durable write (synchronous=FULL, like every commit
+	 * of the catalog) although it is one per request: a nonce lost to a
+	 * power cut would let a recorded request be played again, within the
+	 * clock window, once the service is back. */
+	/* Invariant: a live row for (principal, nonce) is never overwritten;
+	 * the upsert replaces only an expired one, so the count of changed rows tells a
+	 * first use (1) from a replay (0) in the same statement. */
+	if ((ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
+			   " ON CONFLICT (principal, nonce) DO UPDATE SET expires = excluded.expires"
+			   " WHERE nonces.expires <= ?", e)) == NULL)
+		return -1;
+	bind_text(ins, 1, a->principal);
+	bind_text(ins, 2, a->nonce);
+	pq_bind_int64(ins, 3, a->expires);
+	pq_bind_int64(ins, 4, a->now);
+	rc = step_done(c, ins, NULL, e);
+	done(c, ins);
+	if (rc == 0 && c->changes != 1)
+		rc = err_set(e, ERR_DENIED, "this request was sent before (same nonce): refused as "
+			     "a replay");
+	return rc;
+}
+
+static int pg_nonce_use(struct catalog_backend *c, const char *principal, const char *nonce,
+			int64_t now, int64_t expires, struct err *e)
+{
+	struct nonce_use a = { principal, nonce, now, expires };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, nonce_use, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct pack_new {
+	const char *machine_id, *pack_id;
+	uint64_t size;
+	const struct pack_entry *ents;
+	size_t n;
+	int64_t now;
+};
+
+static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct pack_new *a = arg;
+	char (*hex)[OBJID_HEX_LEN + 1] = NULL;
+	const char **ids = NULL;
+	int64_t *nums = NULL;
+	struct pq_stmt *st;
+	int rc = 0;
+
+	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)"
+			  " ON CONFLICT DO NOTHING", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->pack_id);
+	bind_text(st, 2, a->machine_id);
+	pq_bind_int64(st, 3, (int64_t)a->size);
+	pq_bind_int64(st, 4, a->now);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	if (rc != 0)
+		return -1;
+	/* ARRAY_BATCH objects a statement, in the table's order: of an id
+	 * listed twice, the first place is kept (DO NOTHING skips the rest). */
+	if ((st = prep(c, "INSERT INTO objects (machine_id, id, pack_id, kind, \"offset\", length) "
+			  "SELECT ?1, u.id, ?3, u.kind, u.off, u.len FROM unnest(?2::text[], "
+			  "?4::bigint[], ?5::bigint[], ?6::bigint[]) WITH ORDINALITY AS "
+			  "u(id, kind, off, len, i) ORDER BY u.i ON CONFLICT DO NOTHING", e)) == NULL)
+		return -1;
+	if ((hex = malloc(ARRAY_BATCH * sizeof(*hex))) == NULL ||
+	    (ids = malloc(ARRAY_BATCH * sizeof(*ids))) == NULL ||
+	    (nums = malloc(3 * ARRAY_BATCH * sizeof(*nums))) == NULL) {
+		done(c, st);
+		free(hex);
+		free(ids);
+		return err_oom(e);
+	}
+	bind_text(st, 1, a->machine_id);
+	bind_text(st, 3, a->pack_id);
+	for (size_t from = 0; rc == 0 && from < a->n; from += ARRAY_BATCH) {
+		size_t k = a->n - from < ARRAY_BATCH ? a->n - from : ARRAY_BATCH;
+
+		for (size_t i = 0; i < k; i++) {
+			const struct pack_entry *en = &a->ents[from + i];
+
+			objid_to_hex(&en->id, hex[i]);
+			ids[i] = hex[i];
+			nums[i] = en->kind;
+			nums[ARRAY_BATCH + i] = (int64_t)en->offset;
+			nums[2 * ARRAY_BATCH + i] = en->length;
+		}
+		pq_reset(st);
+		if (bind_text_array(st, 2, ids, k, e) || bind_int64_array(st, 4, nums, k, e) ||
+		    bind_int64_array(st, 5, nums + ARRAY_BATCH, k, e) ||
+		    bind_int64_array(st, 6, nums + 2 * ARRAY_BATCH, k, e))
+			rc = -1;
+		else
+			rc = step_done(c, st, NULL, e);
+	}
+	done(c, st);
+	free(hex);
+	free(ids);
+	free(nums);
+	/* A pack sent again while its file waits for deletion (the agent's
+	 * index still listed it) lives again: its doom goes with this
+	 * transaction, so the sweeper (catalog_doomed_claim) never sees the
+	 * pack both listed and doomed. */
+	return rc ? -1 : run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack_id, NULL, 0, e);
+}
+
+static int pg_pack_add(struct catalog_backend *c, const char *machine_id, const char *pack_id,
+		       uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+		       struct err *e)
+{
+	struct pack_new a = { machine_id, pack_id, size, ents, n, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pack_add, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* The first column of SQL's first row (PACK_ID bound as ?1) into
+ * MACHINE_ID; ERR_NOT_FOUND for no row, ERR_IO when the read fails. */
+static int pack_machine(struct catalog_backend *c, const char *sql, const char *pack_id,
+			catalog_id machine_id, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, sql, e))) {
+		bind_text(st, 1, pack_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(machine_id, sizeof(catalog_id), st, 0);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no pack %.16s", pack_id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_pack_owner(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			 struct err *e)
+{
+	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1", pack_id, machine_id, e);
+}
+
+static int pg_pack_reader(struct catalog_backend *c, const char *pack_id, catalog_id machine_id,
+			  struct err *e)
+{
+	return pack_machine(c, "SELECT machine_id FROM packs WHERE id = ?1 UNION ALL "
+			    "SELECT machine_id FROM doomed WHERE pack_id = ?1 AND machine_id != '' "
+			    "LIMIT 1", pack_id, machine_id, e);
+}
+
+static int pg_objects_missing(struct catalog_backend *c, const char *machine_id,
+			      const char *const *ids, size_t n, bool *missing, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		missing[i] = true;
+	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
+	/* The ordinals of the ids stored, ARRAY_BATCH ids a statement. */
+	if ((st = prep(c, "SELECT u.i FROM unnest(?2::text[]) WITH ORDINALITY AS u(id, i)"
+			  " JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e))) {
+		int r = 0;
+
+		/* Why stop at a failed read: "missing" would make the agent
+		 * upload again, but a "stored" it cannot trust would lose data. */
+		bind_text(st, 1, machine_id);
+		for (size_t from = 0; r >= 0 && from < n; from += ARRAY_BATCH) {
+			size_t k = n - from < ARRAY_BATCH ? n - from : ARRAY_BATCH;
+
+			pq_reset(st);
+			if (bind_text_array(st, 2, ids + from, k, e) != 0) {
+				r = -1;
+				break;
+			}
+			while ((r = step_row(c, st, e)) == 1) {
+				int64_t i = pq_column_int64(st, 0);
+
+				if (i >= 1 && (size_t)i <= k)
+					missing[from + (size_t)i - 1] = false;
+			}
+		}
+		done(c, st);
+		rc = r < 0 ? -1 : 0;
+	}
+	reads_end(c);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_objects_locate(struct catalog_backend *c, const char *machine_id,
+			     const char *const *ids, size_t n, struct object_loc *loc, bool *found,
+			     struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
+	if ((st = prep(c, "SELECT u.i, o.pack_id, o.kind, o.\"offset\", o.length"
+			  " FROM unnest(?2::text[]) WITH ORDINALITY AS u(id, i)"
+			  " JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e))) {
+		int r = 0;
+
+		bind_text(st, 1, machine_id);
+		for (size_t from = 0; r >= 0 && from < n; from += ARRAY_BATCH) {
+			size_t k = n - from < ARRAY_BATCH ? n - from : ARRAY_BATCH;
+
+			pq_reset(st);
+			if (bind_text_array(st, 2, ids + from, k, e) != 0) {
+				r = -1;
+				break;
+			}
+			while ((r = step_row(c, st, e)) == 1) {
+				int64_t i = pq_column_int64(st, 0);
+				size_t at;
+
+				if (i < 1 || (size_t)i > k)
+					continue;
+				at = from + (size_t)i - 1;
+				found[at] = true;
+				snprintf(loc[at].pack, sizeof(loc[at].pack), "%s",
+					 (const char *)pq_column_text(st, 1));
+				loc[at].kind = (int)pq_column_int64(st, 2);
+				loc[at].offset = (uint64_t)pq_column_int64(st, 3);
+				loc[at].length = (uint32_t)pq_column_int64(st, 4);
+			}
+		}
+		done(c, st);
+		rc = r < 0 ? -1 : 0;
+	}
+	reads_end(c);
+	UNLOCK(c);
+	return rc;
+}
+
+/* The N hex ids IDS as sorted, unique binary ids in *OUT (caller frees),
+ * their number in *M. */
+static int sorted_ids(const char *const *ids, size_t n, struct objid **out, size_t *m,
+		      struct err *e)
+{
+	struct objid *v = malloc((n ? n : 1) * sizeof(*v));
+	size_t k = 0;
+
+	*out = NULL;
+	*m = 0;
+	if (v == NULL)
+		return err_oom(e);
+	for (size_t i = 0; i < n; i++) {
+		if (objid_from_hex(ids[i], &v[i], e) != 0) {
+			free(v);
+			return err_set(e, ERR_INVALID, "object id %zu is not 64 hex digits", i);
+		}
+	}
+	qsort(v, n, sizeof(*v), (int (*)(const void *, const void *))objid_cmp);
+	for (size_t i = 0; i < n; i++)
+		if (k == 0 || objid_cmp(&v[k - 1], &v[i]) != 0)
+			v[k++] = v[i];
+	*out = v;
+	*m = k;
+	return 0;
+}
+
+struct point_new {
+	const char *machine_id, *meta, *parent;
+	const struct objid *refs;
+	size_t n_refs, n;
+	int64_t now;
+	struct recovery_point *rp;
+};
+
+/* Within a transaction: the stored bytes of the objects REFS of MACHINE
+ * into *BYTES; ERR_NOT_FOUND naming how many are not stored. */
+static int point_bytes(struct catalog_backend *c, const struct point_new *a, int64_t *bytes,
+		       struct err *e)
+{
+	struct pq_stmt *st;
+	int64_t missing = 0;
+	char (*hex)[OBJID_HEX_LEN + 1] = NULL;
+	const char **ids = NULL;
+	int r = 0;
+
+	*bytes = 0;
+	if ((hex = malloc(ARRAY_BATCH * sizeof(*hex))) == NULL ||
+	    (ids = malloc(ARRAY_BATCH * sizeof(*ids))) == NULL) {
+		free(hex);
+		return err_oom(e);
+	}
+	/* The refs are unique (sorted_ids): a count of the rows found is a
+	 * count of the objects stored. */
+	if ((st = prep(c, "SELECT count(*), coalesce(sum(o.length), 0) FROM unnest(?2::text[])"
+			  " AS u(id) JOIN objects o ON o.machine_id = ?1 AND o.id = u.id", e)) == NULL)
+		r = -1;
+	for (size_t from = 0; r >= 0 && from < a->n_refs; from += ARRAY_BATCH) {
+		size_t k = a->n_refs - from < ARRAY_BATCH ? a->n_refs - from : ARRAY_BATCH;
+
+		for (size_t i = 0; i < k; i++) {
+			objid_to_hex(&a->refs[from + i], hex[i]);
+			ids[i] = hex[i];
+		}
+		pq_reset(st);
+		bind_text(st, 1, a->machine_id);
+		if (bind_text_array(st, 2, ids, k, e) != 0 || (r = step_row(c, st, e)) < 0) {
+			r = -1;
+			break;
+		}
+		if (r == 0) {
+			r = err_set(e, ERR_IO, "catalog: a count gave no row");
+			break;
+		}
+		missing += (int64_t)k - pq_column_int64(st, 0);
+		*bytes += pq_column_int64(st, 1);
+	}
+	done(c, st);
+	free(hex);
+	free(ids);
+	if (r < 0)
+		return -1;
+	if (missing)
+		return err_set(e, ERR_NOT_FOUND, "%lld of the %zu referenced objects are not stored "
+			       "for this machine; upload them and commit again", (long long)missing,
+			       a->n);
+	return 0;
+}
+
+static int point_commit(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct point_new *a = arg;
+	struct recovery_point *rp = a->rp;
+	struct pq_stmt *st;
+	int64_t live, bytes;
+	int rc;
+
+	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
+			   a->machine_id, NULL, 0, e)) < 0)
+		return -1;
+	if (live >= c->rules->points_max)
+		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points; "
+			       "retention must remove some before the next backup commits",
+			       c->rules->points_max);
+	if (point_bytes(c, a, &bytes, e) != 0)
+		return -1;
+	catalog_new_id(rp->id);
+	snprintf(rp->meta, sizeof(rp->meta), "%s", a->meta);
+	snprintf(rp->parent, sizeof(rp->parent), "%s", a->parent ? a->parent : "");
+	rp->created = a->now;
+	rp->objects = (int64_t)a->n_refs;
+	rp->bytes = bytes;
+	if ((st = prep(c, "INSERT INTO points (id, machine_id, meta, parent, created, objects, bytes) "
+			  "VALUES (?, ?, ?, ?, ?, ?, ?)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, a->machine_id);
+	bind_text(st, 3, rp->meta);
+	bind_text(st, 4, rp->parent);
+	pq_bind_int64(st, 5, a->now);
+	pq_bind_int64(st, 6, rp->objects);
+	pq_bind_int64(st, 7, bytes);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO point_refs (point_id, machine_id, ids) VALUES (?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, rp->id);
+	bind_text(st, 2, a->machine_id);
+	pq_bind_blob(st, 3, a->refs ? (const void *)a->refs : "",
+			    (size_t)(a->n_refs * sizeof(*a->refs)));
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_point_commit(struct catalog_backend *c, const char *machine_id, const char *meta,
+			   const char *parent, const char *const *ids, size_t n, int64_t now,
+			   struct recovery_point *rp, struct err *e)
+{
+	struct objid *refs = NULL;
+	size_t n_refs = 0;
+	int rc;
+
+	memset(rp, 0, sizeof(*rp));
+	/* Sorted before taking the catalog: the list may be long. */
+	if (sorted_ids(ids, n, &refs, &n_refs, e) != 0)
+		return -1;
+	{
+		struct point_new a = { machine_id, meta, parent, refs, n_refs, n, now, rp };
+
+		LOCK(c);
+		rc = txn(c, point_commit, &a, e);
+		UNLOCK(c);
+	}
+	free(refs);
+	if (rc != 0)
+		memset(rp, 0, sizeof(*rp));
+	return rc;
+}
+
+static int point_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct recovery_point *p = elem;
+
+	(void)e;
+	copy_col(p->id, sizeof(p->id), st, 0);
+	copy_col(p->meta, sizeof(p->meta), st, 1);
+	copy_col(p->parent, sizeof(p->parent), st, 2);
+	p->created = pq_column_int64(st, 3);
+	p->objects = pq_column_int64(st, 4);
+	p->bytes = pq_column_int64(st, 5);
+	p->deleted = pq_column_int64(st, 6);
+	p->retain_until = pq_column_int64(st, 7);
+	return 0;
+}
+
+static int pg_point_list(struct catalog_backend *c, const char *machine_id, bool all,
+			 struct recovery_point **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until FROM points WHERE "
+		       "machine_id = ?1 AND (deleted = 0 OR ?2 <> 0) ORDER BY created, seq", machine_id,
+		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
+}
+
+/* Run one UPDATE with text arguments A, B (B may be NULL) and integer N at
+ * the ?s in order: ?1 = N when HAS_N, then the texts. Returns the rows
+ * changed, or -1. */
+static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, int has_n,
+		      const char *a, const char *b, struct err *e)
+{
+	struct pq_stmt *st = prep(c, sql, e);
+	int i = 1;
+	int64_t changed = -1;
+
+	if (st == NULL)
+		return -1;
+	if (has_n)
+		pq_bind_int64(st, i++, nval);
+	bind_text(st, i++, a);
+	if (b)
+		bind_text(st, i++, b);
+	if (step_done(c, st, NULL, e) == 0)
+		changed = c->changes;
+	done(c, st);
+	return changed;
+}
+
+struct point_back {
+	const char *machine_id, *point_id;
+	int64_t now;
+};
+
+static int point_delete(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct point_back *a = arg;
+	int64_t n;
+
+	/* Why in the transaction that deletes: no change of the vault's
+	 * immutability or of the point's time can come between. */
+	if (retained(c, a->machine_id, a->point_id, a->now, e) != 0)
+		return -1;
+	n = update(c, "UPDATE points SET deleted = ? WHERE machine_id = ? AND id = ? AND deleted = 0",
+		   a->now, 1, a->machine_id, a->point_id, e);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine",
+			       a->point_id);
+	return n < 0 ? -1 : 0;
+}
+
+static int pg_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			   int64_t now, struct err *e)
+{
+	struct point_back a = { machine_id, point_id, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_delete, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct retain {
+	const char *machine_id;
+	const char *const *ids;
+	const int64_t *until;
+	size_t n;
+};
+
+static int point_retain(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct retain *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (run3(c, "UPDATE points SET retain_until = ?3 WHERE machine_id = ?1 AND id = ?2 AND "
+			 "retain_until < ?3", a->machine_id, a->ids[i], a->until[i], e) != 0)
+			return -1;
+	return 0;
+}
+
+static int pg_point_retain(struct catalog_backend *c, const char *machine_id,
+			   const char *const *ids, const int64_t *until, size_t n, struct err *e)
+{
+	struct retain a = { machine_id, ids, until, n };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_retain, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct point_back *a = arg;
+	int64_t live, n;
+
+	if ((live = scalar(c, "SELECT count(*) FROM points WHERE machine_id = ?1 AND deleted = 0",
+			   a->machine_id, NULL, 0, e)) < 0)
+		return -1;
+	if (live >= c->rules->points_max)
+		return err_set(e, ERR_LIMIT, "A machine can have at most %d recovery points: delete "
+			       "one before bringing this one back", c->rules->points_max);
+	n = update(c, "UPDATE points SET deleted = 0 WHERE machine_id = ? AND id = ? AND "
+		   "deleted != 0", 0, 0, a->machine_id, a->point_id, e);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, "no deleted recovery point %.40s of this machine "
+			       "(it may have been purged %d days after its deletion)", a->point_id,
+			       c->rules->soft_delete_days);
+	return n < 0 ? -1 : 0;
+}
+
+static int pg_point_undelete(struct catalog_backend *c, const char *machine_id,
+			     const char *point_id, struct err *e)
+{
+	struct point_back a = { machine_id, point_id, 0 };
+	int rc;
+
+	/* Why one transaction: two undeletes (or a commit) at once must not both
+	 * pass the 366-point check. */
+	LOCK(c);
+	rc = txn(c, point_undelete, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_by_name(struct catalog_backend *c, const char *vault_id, const char *name,
+			      struct machine *m, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT " MACHINE_COLS " FROM machines WHERE vault_id = ? AND name = ?", e))) {
+		bind_text(st, 1, vault_id);
+		bind_text(st, 2, name);
+		if ((r = step_row(c, st, e)) == 1) {
+			machine_row(st, m);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no machine named %.64s in this vault", name);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+struct machine_del {
+	const char *vault_id, *name;
+	int64_t when;
+};
+
+static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct machine_del *a = arg;
+	int64_t n, live;
+
+	/* Bringing a machine back counts like registering one: at most 50 live
+	 * machines a vault, checked in the transaction that changes the count. */
+	if (a->when == 0) {
+		if ((live = scalar(c, "SELECT count(*) FROM machines WHERE vault_id = ?1 AND "
+				   "deleted = 0", a->vault_id, NULL, 0, e)) < 0)
+			return -1;
+		if (live >= c->rules->machines_max)
+			return err_set(e, ERR_LIMIT, "A vault can have at most %d machines: delete "
+				       "one before bringing machine %.64s back", c->rules->machines_max,
+				       a->name);
+	}
+	if (a->when) {
+		struct pq_stmt *st = prep(c, "SELECT id FROM machines WHERE vault_id = ? AND name = ? "
+					     "AND deleted = 0", e);
+		char id[sizeof(catalog_id)] = "";
+		int r;
+
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, a->vault_id);
+		bind_text(st, 2, a->name);
+		if ((r = step_row(c, st, e)) == 1)
+			copy_col(id, sizeof(id), st, 0);
+		done(c, st);
+		if (r < 0 || (r == 1 && retained(c, id, NULL, a->when, e) != 0))
+			return -1;
+	}
+	n = update(c, a->when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
+			      : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
+		   a->when, 1, a->vault_id, a->name, e);
+	if (n == 0)
+		return err_set(e, ERR_NOT_FOUND, a->when ? "no registered machine named %.64s in this "
+			       "vault" : "no deleted machine named %.64s in this vault (it may have "
+			       "been purged)", a->name);
+	if (n < 0 || update(c, "UPDATE vaults SET machines = (SELECT count(*) FROM machines WHERE "
+			    "vault_id = ?1 AND deleted = 0) WHERE id = ?1", 0, 0, a->vault_id, NULL,
+			    e) < 0)
+		return -1;
+	return 0;
+}
+
+static int pg_machine_delete(struct catalog_backend *c, const char *vault_id, const char *name,
+			     int64_t now, struct err *e)
+{
+	struct machine_del a = { vault_id, name, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, set_machine_deleted, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_machine_undelete(struct catalog_backend *c, const char *vault_id, const char *name,
+			       struct err *e)
+{
+	struct machine_del a = { vault_id, name, 0 };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, set_machine_deleted, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after, struct err *e);
+
+struct purge {
+	int64_t before, now, after;
+	catalog_pair_fn pair_of;
+	void *arg;
+	int64_t *points, *machines;
+};
+
+/* A pack of a purged machine (pack, region, redundancy): doom its files. */
+static int doom_purged_pack(struct catalog_backend *c, struct pq_stmt *st, void *arg,
+			    struct err *e)
+{
+	struct purge *a = arg;
+	char pack[65], region[65], redundancy[8];
+	const char *pair;
+
+	copy_col(pack, sizeof(pack), st, 0);
+	copy_col(region, sizeof(region), st, 1);
+	copy_col(redundancy, sizeof(redundancy), st, 2);
+	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
+	return doom(c, NULL, pack, region, pair, a->after, e);
+}
+
+/*
+ * What purge removes: ?1 is the time before which a deletion is old enough,
+ * ?2 the time now. An immutable vault's point whose retain-until time is
+ * after now stays, soft-deleted, and so does a deleted machine with one. A
+ * time of 0 does not hold a purge: such a point or machine was deleted
+ * while the vault was mutable, and no retention run will ever evaluate it.
+ */
+#define PURGED_POINT "deleted != 0 AND deleted < ?1 AND NOT ((SELECT v.immutability FROM vaults v" \
+	" JOIN machines m ON m.vault_id = v.id WHERE m.id = points.machine_id) > 0 AND" \
+	" retain_until > ?2)"
+#define PURGED_MACHINES "(SELECT id FROM machines WHERE deleted != 0 AND deleted < ?1 AND NOT" \
+	" ((SELECT immutability FROM vaults WHERE id = machines.vault_id) > 0 AND EXISTS (SELECT 1" \
+	" FROM points p WHERE p.machine_id = machines.id AND p.retain_until > ?2)))"
+
+static int purge(struct catalog_backend *c, void *arg, struct err *e)
+{
+	static const char *const steps[] = {
+		/* Points: their references, then the points. */
+		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE " PURGED_POINT ")",
+		"DELETE FROM points WHERE " PURGED_POINT,
+		/* Machines: everything of theirs (the machines last: the others
+		 * name them). */
+		"DELETE FROM point_refs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM points WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM objects WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM packs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM jobs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM policies WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM leases WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM machines WHERE id IN " PURGED_MACHINES,
+	};
+	struct purge *a = arg;
+	struct pq_stmt *st;
+	int rc;
+
+	/* The pack files of the machines purged go like every other doomed
+	 * pack's, in their vault's region and, for GRS, its pair; no machine
+	 * reads them meanwhile. */
+	if ((st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
+			  " JOIN machines m ON m.id = p.machine_id"
+			  " JOIN vaults v ON v.id = m.vault_id"
+			  " WHERE m.id IN " PURGED_MACHINES, e)) == NULL)
+		return -1;
+	pq_bind_int64(st, 1, a->before);
+	pq_bind_int64(st, 2, a->now);
+	rc = each_row(c, st, doom_purged_pack, a, e);
+	done(c, st);
+	if (rc < 0)
+		return -1;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		if ((st = prep(c, steps[i], e)) == NULL)
+			return -1;
+		pq_bind_int64(st, 1, a->before);
+		pq_bind_int64(st, 2, a->now);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+		if (rc != 0)
+			return -1;
+		if (i == 1)
+			*a->points = c->changes;
+		if (i == sizeof(steps) / sizeof(steps[0]) - 1)
+			*a->machines = c->changes;
+	}
+	return 0;
+}
+
+static int pg_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
+		    void *arg, int64_t *points, int64_t *machines, struct err *e)
+{
+	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, now, after, pair_of,
+			   arg, points, machines };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, purge, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*points = *machines = 0;
+	return rc;
+}
+
+/* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
+static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	if ((st = prep(c, "SELECT locked_until FROM pin_guard WHERE actor = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	r = step_row(c, st, e);
+	if (r == 0 || (r == 1 && pq_column_int64(st, 0) <= now))
+		rc = 0;
+	else if (r == 1)
+		err_set(e, ERR_LOCKED, "%d wrong security PINs in %d minutes: the outstanding PINs "
+			"are void and PIN use is refused for %d minutes (%lld seconds left)",
+			c->rules->pin_attempts, c->rules->pin_lock_seconds / 60, c->rules->pin_lock_seconds / 60,
+			(long long)(pq_column_int64(st, 0) - now));
+	done(c, st);
+	return rc;
+}
+
+struct pin_new {
+	const char *subscription, *user_id, *pin_hash;
+	int64_t now, expires;
+};
+
+static int pin_create(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct pin_new *a = arg;
+	struct pq_stmt *st;
+	int rc;
+
+	/* Why in the transaction: a lock-out another service records
+	 * meanwhile must stop this PIN. */
+	if (pin_locked(c, a->user_id, a->now, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO pins (subscription, hash, expires, user_id) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->pin_hash);
+	pq_bind_int64(st, 3, a->expires);
+	bind_text(st, 4, a->user_id);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_pin_create(struct catalog_backend *c, const char *subscription, const char *user_id,
+			 const char *pin_hash, int64_t now, int64_t expires, struct err *e)
+{
+	struct pin_new a = { subscription, user_id, pin_hash, now, expires };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pin_create, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* Inside the transaction: count a wrong PIN of ACTOR; the last allowed one
+ * voids the outstanding PINs (the user's, or with USER_ID NULL the
+ * subscription's) and locks ACTOR. *LOCKED says whether it did. 0, or -1. */
+static int pin_failed(struct catalog_backend *c, const char *subscription, const char *user_id,
+		      const char *actor, int64_t now, bool *locked, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc;
+
+	*locked = false;
+	/* A window starts at its first failure and lasts c->rules->pin_lock_seconds. */
+	if ((st = prep(c, "INSERT INTO pin_guard (actor, failures, first, locked_until) VALUES (?1, 1, ?2, 0) "
+			  "ON CONFLICT (actor) DO UPDATE SET failures = CASE WHEN pin_guard.first <= ?2 - ?3 "
+			  "THEN 1 ELSE pin_guard.failures + 1 END, first = CASE WHEN pin_guard.first "
+			  "<= ?2 - ?3 THEN ?2 ELSE pin_guard.first END", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	pq_bind_int64(st, 2, now);
+	pq_bind_int64(st, 3, c->rules->pin_lock_seconds);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "UPDATE pin_guard SET failures = 0, locked_until = ?2 + ?3 WHERE actor = ?1 "
+			  "AND failures >= ?4", e)) == NULL)
+		return -1;
+	bind_text(st, 1, actor);
+	pq_bind_int64(st, 2, now);
+	pq_bind_int64(st, 3, c->rules->pin_lock_seconds);
+	pq_bind_int64(st, 4, c->rules->pin_attempts);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	if (rc != 0 || c->changes == 0)
+		return rc;
+	*locked = true;
+	if ((st = prep(c, user_id ? "DELETE FROM pins WHERE subscription = ? AND user_id = ?"
+				  : "DELETE FROM pins WHERE subscription = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, subscription);
+	if (user_id)
+		bind_text(st, 2, user_id);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+struct pin_use {
+	const char *subscription, *user_id, *actor, *pin_hash;
+	int64_t now;
+	bool found, locked;
+};
+
+/* Within a transaction: consume the PIN, or count a failure (committed
+ * either way: a wrong PIN must count even though the use fails). */
+static int pin_use(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct pin_use *a = arg;
+	struct pq_stmt *st;
+	int r;
+
+	if (pin_locked(c, a->actor, a->now, e) != 0 ||
+	    run3(c, "DELETE FROM pins WHERE expires <= ?3", NULL, NULL, a->now, e) != 0)
+		return -1;
+	/* One row, consumed in the transaction that found it: single use. */
+	if ((st = prep(c, a->user_id ? "DELETE FROM pins WHERE seq = (SELECT seq FROM pins WHERE "
+				       "subscription = ?1 AND hash = ?2 AND user_id = ?3 LIMIT 1)"
+				     : "DELETE FROM pins WHERE seq = (SELECT seq FROM pins WHERE "
+				       "subscription = ?1 AND hash = ?2 LIMIT 1)", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->pin_hash);
+	if (a->user_id)
+		bind_text(st, 3, a->user_id);
+	r = step_done(c, st, NULL, e);
+	done(c, st);
+	if (r != 0)
+		return -1;
+	a->found = c->changes > 0;
+	if (a->found)
+		return run3(c, "DELETE FROM pin_guard WHERE actor = ?1", a->actor, NULL, 0, e);
+	return pin_failed(c, a->subscription, a->user_id, a->actor, a->now, &a->locked, e);
+}
+
+static int pg_pin_use(struct catalog_backend *c, const char *subscription, const char *user_id,
+		      const char *actor, const char *pin_hash, int64_t now, struct err *e)
+{
+	struct pin_use a = { subscription, user_id, actor, pin_hash, now, false, false };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pin_use, &a, e);
+	UNLOCK(c);
+	if (rc != 0 || a.found)
+		return rc;
+	if (a.locked)
+		return err_set(e, ERR_DENIED, "the security PIN is wrong; that was the %dth wrong PIN "
+			       "in %d minutes: the outstanding PINs are void and PIN use is refused "
+			       "for %d minutes", c->rules->pin_attempts, c->rules->pin_lock_seconds / 60,
+			       c->rules->pin_lock_seconds / 60);
+	return err_set(e, ERR_DENIED, "the security PIN is wrong or has expired (a PIN is valid "
+		       "for %d minutes and for one operation): generate a new one in the portal",
+		       c->rules->pin_seconds / 60);
+}
+
+static int alert_insert(struct catalog_backend *c, const char *subscription, int64_t now,
+			const char *kind, const char *target, const char *message, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	if ((st = prep(c, "INSERT INTO alerts (subscription, time, kind, target, message) VALUES "
+			  "(?, ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, subscription);
+		pq_bind_int64(st, 2, now);
+		bind_text(st, 3, kind);
+		bind_text(st, 4, target);
+		bind_text(st, 5, message);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	return rc;
+}
+
+static int pg_alert(struct catalog_backend *c, const char *subscription, int64_t now,
+		    const char *kind, const char *target, const char *message, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = alert_insert(c, subscription, now, kind, target, message, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int alert_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct alert *a = elem;
+
+	(void)e;
+	a->id = pq_column_int64(st, 0);
+	a->time = pq_column_int64(st, 1);
+	copy_col(a->kind, sizeof(a->kind), st, 2);
+	copy_col(a->target, sizeof(a->target), st, 3);
+	copy_col(a->message, sizeof(a->message), st, 4);
+	return 0;
+}
+
+static int pg_alert_list(struct catalog_backend *c, const char *subscription, int limit,
+			 struct alert **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, time, kind, target, message FROM alerts WHERE subscription = ?1 "
+		       "ORDER BY id DESC LIMIT ?2", subscription, limit, sizeof(**out), alert_fill,
+		       NULL, (void **)out, n, e);
+}
+
+static int pg_job_start(struct catalog_backend *c, const char *machine_id, const char *kind,
+			int64_t now, struct job *j, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	memset(j, 0, sizeof(*j));
+	catalog_new_id(j->id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO jobs (id, machine_id, kind, status, started) VALUES "
+			  "(?, ?, ?, 'running', ?)", e))) {
+		bind_text(st, 1, j->id);
+		bind_text(st, 2, machine_id);
+		bind_text(st, 3, kind);
+		pq_bind_int64(st, 4, now);
+		rc = step_done(c, st, NULL, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	j->started = now;
+	return rc;
+}
+
+struct job_end {
+	const char *machine_id;
+	const struct job *j;
+	int64_t now;
+	const struct job_alert *alert;
+};
+
+static int job_end(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct job_end *a = arg;
+	const struct job *j = a->j;
+	struct pq_stmt *st;
+	int rc;
+
+	if ((st = prep(c, "UPDATE jobs SET status = ?, ended = ?, files = ?, bytes_read = ?, "
+			  "bytes_stored = ?, point = ?, report = ? WHERE id = ? AND machine_id = ? AND "
+			  "status = 'running'", e)) == NULL)
+		return -1;
+	bind_text(st, 1, j->status);
+	pq_bind_int64(st, 2, a->now);
+	pq_bind_int64(st, 3, j->files);
+	pq_bind_int64(st, 4, j->bytes_read);
+	pq_bind_int64(st, 5, j->bytes_stored);
+	bind_text(st, 6, j->point);
+	bind_text(st, 7, j->report ? j->report : "{}");
+	bind_text(st, 8, j->id);
+	bind_text(st, 9, a->machine_id);
+	rc = step_done(c, st, NULL, e);
+	if (rc == 0 && c->changes == 0)
+		rc = err_set(e, ERR_NOT_FOUND, "no running job %.40s of this machine", j->id);
+	done(c, st);
+	/* Invariant: a job's alert exists exactly when its end was recorded. */
+	if (rc == 0 && a->alert)
+		rc = alert_insert(c, a->alert->subscription, a->now, a->alert->kind,
+				  a->alert->target, a->alert->message, e);
+	return rc;
+}
+
+static int pg_job_end(struct catalog_backend *c, const char *machine_id, const struct job *j,
+		      int64_t now, const struct job_alert *alert, struct err *e)
+{
+	struct job_end a = { machine_id, j, now, alert };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, job_end, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static void job_drop(void *v, size_t n)
+{
+	catalog_job_list_free(v, n);
+}
+
+static int job_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct job *j = elem;
+	const unsigned char *report = pq_column_text(st, 11);
+
+	copy_col(j->id, sizeof(j->id), st, 0);
+	copy_col(j->machine_id, sizeof(j->machine_id), st, 1);
+	copy_col(j->machine, sizeof(j->machine), st, 2);
+	copy_col(j->kind, sizeof(j->kind), st, 3);
+	copy_col(j->status, sizeof(j->status), st, 4);
+	j->started = pq_column_int64(st, 5);
+	j->ended = pq_column_int64(st, 6);
+	j->files = pq_column_int64(st, 7);
+	j->bytes_read = pq_column_int64(st, 8);
+	j->bytes_stored = pq_column_int64(st, 9);
+	copy_col(j->point, sizeof(j->point), st, 10);
+	if ((j->report = strdup(report ? (const char *)report : "{}")) == NULL)
+		return err_oom(e);
+	return 0;
+}
+
+static int pg_job_list(struct catalog_backend *c, const char *vault_id, int limit, struct job **out,
+		       size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT j.id, j.machine_id, m.name, j.kind, j.status, j.started, j.ended, "
+		       "j.files, j.bytes_read, j.bytes_stored, j.point, j.report FROM jobs j JOIN "
+		       "machines m ON m.id = j.machine_id WHERE m.vault_id = ?1 ORDER BY j.started "
+		       "DESC, j.seq DESC LIMIT ?2", vault_id, limit, sizeof(**out), job_fill,
+		       job_drop, (void **)out, n, e);
+}
+
+static int usage_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct usage *u = elem;
+
+	(void)e;
+	copy_col(u->machine_id, sizeof(u->machine_id), st, 0);
+	copy_col(u->machine, sizeof(u->machine), st, 1);
+	u->packs = pq_column_int64(st, 2);
+	u->stored_bytes = pq_column_int64(st, 3);
+	u->points = pq_column_int64(st, 4);
+	return 0;
+}
+
+static int pg_usage(struct catalog_backend *c, const char *vault_id, struct usage **out, size_t *n,
+		    struct err *e)
+{
+	return list_of(c, "SELECT m.id, m.name, (SELECT count(*) FROM packs p WHERE p.machine_id = m.id), "
+		       "(SELECT coalesce(sum(size), 0) FROM packs p WHERE p.machine_id = m.id), "
+		       "(SELECT count(*) FROM points q WHERE q.machine_id = m.id AND q.deleted = 0) "
+		       "FROM machines m WHERE m.vault_id = ?1 ORDER BY m.name", vault_id, 0,
+		       sizeof(**out), usage_fill, NULL, (void **)out, n, e);
+}
+
+static int pg_job_kind(struct catalog_backend *c, const char *machine_id, const char *job_id,
+		       char kind[16], struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	kind[0] = '\0';
+	LOCK(c);
+	if ((st = prep(c, "SELECT kind FROM jobs WHERE id = ? AND machine_id = ?", e))) {
+		bind_text(st, 1, job_id);
+		bind_text(st, 2, machine_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(kind, 16, st, 0);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no job %.40s of this machine", job_id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_policy_get(struct catalog_backend *c, const char *machine_id, char **json,
+			 struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	*json = NULL;
+	LOCK(c);
+	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e))) {
+		bind_text(st, 1, machine_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			if ((*json = strdup((const char *)pq_column_text(st, 0))) != NULL)
+				rc = 0;
+			else
+				err_oom(e);
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "the machine has no backup policy yet");
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int id_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	(void)e;
+	copy_col(elem, sizeof(catalog_id), st, 0);
+	return 0;
+}
+
+static int pg_policy_machines(struct catalog_backend *c, catalog_id **ids, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT p.machine_id FROM policies p JOIN machines m ON m.id = p.machine_id"
+		       " WHERE m.deleted = 0", NULL, 0, sizeof(**ids), id_fill, NULL, (void **)ids,
+		       n, e);
+}
+
+/* Whether MACHINE's stored policy is PREV (NULL: it has none). 1, 0 or -1. */
+static int policy_is(struct catalog_backend *c, const char *machine_id, const char *prev,
+		     struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	if ((st = prep(c, "SELECT policy FROM policies WHERE machine_id = ?", e)) == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	if ((r = step_row(c, st, e)) == 1)
+		rc = prev && strcmp((const char *)pq_column_text(st, 0), prev) == 0;
+	else if (r == 0)
+		rc = prev == NULL;
+	done(c, st);
+	return rc;
+}
+
+struct policy_new {
+	const char *machine_id, *prev, *json;
+	int64_t now;
+	const struct job_alert *alert;
+	catalog_keep_fn keep;
+	void *keep_arg;
+};
+
+struct kept_point {
+	catalog_id id;
+	int64_t retain_until;
+};
+
+struct kept {
+	char vault[51];
+	struct kept_point *pts;
+	int64_t *created;
+	size_t n, cap, ccap;
+};
+
+static int kept_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct kept *k = arg;
+
+	(void)c;
+	if (grow((void **)&k->pts, &k->cap, k->n, sizeof(*k->pts), e) != 0 ||
+	    grow((void **)&k->created, &k->ccap, k->n, sizeof(*k->created), e) != 0)
+		return -1;
+	copy_col(k->vault, sizeof(k->vault), st, 0);
+	copy_col(k->pts[k->n].id, sizeof(k->pts[k->n].id), st, 1);
+	k->created[k->n] = pq_column_int64(st, 2);
+	k->pts[k->n].retain_until = pq_column_int64(st, 3);
+	k->n++;
+	return 0;
+}
+
+/*
+ * Within policy_set's transaction, in an immutable vault: ask KEEP until
+ * when the new policy keeps each live point, and refuse (ERR_LOCKED) when
+ * it would keep one for less than its retain-until time, or (at 0) would
+ * remove it now. 0 in a mutable vault or when every point is kept long
+ * enough. (Run again whole when txn retries: it keeps nothing between.)
+ */
+static int policy_keeps(struct catalog_backend *c, const struct policy_new *a, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "SELECT v.name, p.id, p.created, p.retain_until FROM points p"
+				     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON"
+				     " v.id = m.vault_id WHERE p.machine_id = ?1 AND p.deleted = 0 AND"
+				     " v.immutability > 0 ORDER BY p.created, p.seq", e);
+	struct kept k = { .vault = "" };
+	int64_t *until = NULL;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->machine_id);
+	rc = each_row(c, st, kept_row, &k, e);
+	done(c, st);
+	if (rc < 0 || k.n == 0)
+		goto out;
+	rc = -1;
+	if (a->keep == NULL) {
+		err_set(e, ERR_LOCKED, "vault %s is immutable: a policy of its machines is set only "
+			"with retention's check of every point", k.vault);
+		goto out;
+	}
+	if ((until = calloc(k.n, sizeof(*until))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (a->keep(a->keep_arg, k.created, k.n, a->now, until, e) != 0)
+		goto out;
+	for (size_t i = 0; i < k.n; i++) {
+		int64_t had = k.pts[i].retain_until, need = had ? had : a->now;
+
+		if (until[i] < need) {
+			catalog_refuse_retained(e, k.vault, k.pts[i].id, had);
+			err_prefix(e, "this policy would expire a recovery point sooner than its "
+				   "retention allows (retention can be extended, not reduced, in an "
+				   "immutable vault): ");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(until);
+	free(k.pts);
+	free(k.created);
+	return rc;
+}
+
+static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct policy_new *a = arg;
+	struct pq_stmt *st;
+	int rc, same;
+
+	if ((same = policy_is(c, a->machine_id, a->prev, e)) < 0)
+		return -1;
+	if (same == 0)
+		return err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
+			       "checked; read it again and retry");
+	if (policy_keeps(c, a, e) != 0)
+		return -1;
+	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
+			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
+			  "updated = excluded.updated", e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->machine_id);
+	bind_text(st, 2, a->json);
+	pq_bind_int64(st, 3, a->now);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	/* Invariant: the alert exists exactly when the policy it tells of was stored. */
+	if (rc == 0 && a->alert)
+		rc = alert_insert(c, a->alert->subscription, a->now, a->alert->kind,
+				  a->alert->target, a->alert->message, e);
+	return rc;
+}
+
+static int pg_policy_set(struct catalog_backend *c, const char *machine_id, const char *prev,
+			 const char *json, int64_t now, const struct job_alert *alert,
+			 catalog_keep_fn keep, void *keep_arg, struct err *e)
+{
+	struct policy_new a = { machine_id, prev, json, now, alert, keep, keep_arg };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, policy_set, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct lease_new {
+	const char *machine_id, *id;
+	int64_t now, expires;
+};
+
+static int lease_begin(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct lease_new *a = arg;
+	struct pq_stmt *st;
+	int rc;
+
+	/* Expired leases go whenever a new one begins: nobody has to clean up. */
+	if (run3(c, "DELETE FROM leases WHERE expires <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (st = prep(c, "INSERT INTO leases (id, machine_id, started, expires) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->id);
+	bind_text(st, 2, a->machine_id);
+	pq_bind_int64(st, 3, a->now);
+	pq_bind_int64(st, 4, a->expires);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_lease_begin(struct catalog_backend *c, const char *machine_id, int64_t now,
+			  int64_t expires, catalog_id id, struct err *e)
+{
+	struct lease_new a = { machine_id, id, now, expires };
+	int rc;
+
+	catalog_new_id(id);
+	LOCK(c);
+	rc = txn(c, lease_begin, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct lease_renew {
+	const char *machine_id, *id;
+	int64_t now, expires, *until;
+};
+
+/* Within a transaction: see catalog_lease_renew. */
+static int lease_renew(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct lease_renew *a = arg;
+	const char *machine_id = a->machine_id, *id = a->id;
+	int64_t now = a->now, expires = a->expires, *until = a->until;
+	int64_t end = scalar(c, "SELECT coalesce(max(expires), 0) FROM leases"
+				" WHERE id = ?1 AND machine_id = ?2", id, machine_id, 0, e);
+
+	if (end < 0)
+		return -1;
+	if (end == 0)
+		return err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine: it was "
+			       "released or ended by a commit", id);
+	/* Why not revive it: the collector may have run since it expired. */
+	if (end <= now)
+		return err_set(e, ERR_LOCKED, "the backup lease %.40s expired %lld seconds ago and "
+			       "no longer protects the backup's uploads: begin a new one and check "
+			       "which objects the service still holds", id, (long long)(now - end));
+	*until = end > expires ? end : expires;
+	return run3(c, "UPDATE leases SET expires = ?3 WHERE id = ?1 AND machine_id = ?2", id,
+		    machine_id, *until, e);
+}
+
+static int pg_lease_renew(struct catalog_backend *c, const char *machine_id, const char *id,
+			  int64_t now, int64_t expires, int64_t *until, struct err *e)
+{
+	struct lease_renew a = { machine_id, id, now, expires, until };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, lease_renew, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_lease_end(struct catalog_backend *c, const char *machine_id, const char *id,
+			struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "DELETE FROM leases WHERE id = ? AND machine_id = ?", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, machine_id);
+		rc = step_done(c, st, NULL, e);
+		if (rc == 0 && c->changes == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no backup lease %.40s of this machine: it was "
+				     "released or ended by a commit", id);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int lease_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct lease *l = elem;
+
+	(void)e;
+	copy_col(l->id, sizeof(l->id), st, 0);
+	copy_col(l->machine_id, sizeof(l->machine_id), st, 1);
+	l->started = pq_column_int64(st, 2);
+	l->expires = pq_column_int64(st, 3);
+	return 0;
+}
+
+static int pg_lease_list(struct catalog_backend *c, struct lease **out, size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, machine_id, started, expires FROM leases ORDER BY started, id",
+		       NULL, 0, sizeof(**out), lease_fill, NULL, (void **)out, n, e);
+}
+
+static int pg_point_get(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			struct recovery_point *rp, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, retain_until FROM points WHERE "
+			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, point_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			memset(rp, 0, sizeof(*rp));
+			copy_col(rp->id, sizeof(rp->id), st, 0);
+			copy_col(rp->meta, sizeof(rp->meta), st, 1);
+			copy_col(rp->parent, sizeof(rp->parent), st, 2);
+			rp->created = pq_column_int64(st, 3);
+			rp->objects = pq_column_int64(st, 4);
+			rp->bytes = pq_column_int64(st, 5);
+			rp->retain_until = pq_column_int64(st, 6);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no recovery point %.40s of this machine", point_id);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- space collection ---- */
+
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e);  /* Union of the sorted unique ids A (N_A of them,
+		      in a buffer of *CAP) and * B (N_B) into A; 0,
+		      or -1 out of memory. */ static int union_into(struct objid **a, size_t *n_a,
+		      size_t *cap, const struct objid *b, size_t n_b, struct err *e)
+{
+	struct objid *out;
+	size_t i = 0, j = 0, k = 0, want = *n_a + n_b;
+
+	if ((out = malloc((want ? want : 1) * sizeof(*out))) == NULL)
+		return err_oom(e);
+	while (i < *n_a || j < n_b) {
+		int d = i == *n_a ? 1 : j == n_b ? -1 : objid_cmp(&(*a)[i], &b[j]);
+
+		if (d <= 0)
+			out[k++] = (*a)[i++];
+		else
+			out[k++] = b[j];
+		if (d >= 0)
+			j++;
+	}
+	free(*a);
+	*a = out;
+	*n_a = k;
+	*cap = want;
+	return 0;
+}
+
+struct refs {
+	struct objid *ids;
+	size_t n, cap;
+	size_t rows; /* rows read (point_refs) */
+};
+
+/* One point's references (a blob of sorted ids), added to the union. */
+static int refs_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct refs *r = arg;
+	const void *blob = pq_column_blob(st, 0);
+	size_t len = (size_t)pq_column_bytes(st, 0);
+
+	(void)c;
+	if (len % sizeof(struct objid) != 0)
+		return err_set(e, ERR_IO, "catalog: the references of a point are damaged");
+	return union_into(&r->ids, &r->n, &r->cap, blob, len / sizeof(struct objid), e);
+}
+
+static int pg_refs_mark(struct catalog_backend *c, const char *machine_id, struct objid **ids,
+			size_t *n, int64_t *mark, struct err *e)
+{
+	struct refs r = { 0 };
+	struct pq_stmt *st;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	*mark = 0;
+	LOCK(c);
+	/* Every point's list and the mark, read in one snapshot taken after
+	 * the SHARE lock on point_refs: the lock waits for every transaction
+	 * (of any service) that inserted a point to end, so each number
+	 * handed out so far belongs to a committed point, in the snapshot, or
+	 * to none; a point committed later gets a greater number, which is
+	 * what gc_drop and gc_move re-check. Part of the references would let
+	 * the collector drop live objects: each_row never ends a failed read
+	 * as if it were complete. */
+	if (exec(c, "BEGIN ISOLATION LEVEL REPEATABLE READ", e) == 0) {
+		c->in_txn = true;
+		if (exec(c, "LOCK TABLE point_refs IN SHARE MODE", e) == 0 &&
+		    (st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? ORDER BY seq", e))) {
+			bind_text(st, 1, machine_id);
+			rc = each_row(c, st, refs_row, &r, e) < 0 ? -1 : 0;
+			done(c, st);
+			/* The mark: the last number handed to a point, of any machine. */
+			if (rc == 0 && (*mark = scalar(c, "SELECT coalesce(max(seq), 0) FROM "
+							  "point_refs", NULL, NULL, 0, e)) < 0)
+				rc = -1;
+		}
+		reads_end(c);
+	}
+	UNLOCK(c);
+	if (rc) {
+		free(r.ids);
+		*mark = 0;
+		return -1;
+	}
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
+}
+
+/* One point's references, the only row of its query: counted, so that no
+ * row is told apart from an empty list. */
+static int refs_one_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct refs *r = arg;
+
+	r->rows++;
+	return refs_row(c, st, arg, e);
+}
+
+static int pg_point_refs(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			 struct objid **ids, size_t *n, struct err *e)
+{
+	struct refs r = { 0 };
+	struct pq_stmt *st;
+	int rc = -1;
+
+	*ids = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND point_id = ?", e))) {
+		bind_text(st, 1, machine_id);
+		bind_text(st, 2, point_id);
+		rc = each_row(c, st, refs_one_row, &r, e) < 0 ? -1 : 0;
+		done(c, st);
+	}
+	UNLOCK(c);
+	if (rc == 0 && r.rows == 0)
+		rc = err_set(e, ERR_NOT_FOUND, "the catalog holds no references of recovery point "
+			     "%.40s", point_id);
+	if (rc) {
+		free(r.ids);
+		return -1;
+	}
+	*ids = r.ids;
+	*n = r.n;
+	return 0;
+}
+
+static int pack_use_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct pack_use *u = elem;
+
+	(void)e;
+	copy_col(u->id, sizeof(u->id), st, 0);
+	copy_col(u->machine_id, sizeof(u->machine_id), st, 1);
+	copy_col(u->vault_id, sizeof(u->vault_id), st, 2);
+	u->size = pq_column_int64(st, 3);
+	return 0;
+}
+
+static int pg_pack_usage(struct catalog_backend *c, const char *vault_id, struct pack_use **out,
+			 size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT p.id, p.machine_id, m.vault_id, p.size FROM packs p"
+		       " JOIN machines m ON m.id = p.machine_id"
+		       " WHERE ?1 IS NULL OR m.vault_id = ?1 ORDER BY p.machine_id, p.created",
+		       vault_id, 0, sizeof(**out), pack_use_fill, NULL, (void **)out, n, e);
+}
+
+struct forget {
+	const char *pack;
+	int64_t after;
+	catalog_pair_fn pair_of;
+	void *arg;
+	int found;
+};
+
+/* The pack's row (machine, region, redundancy): drop its records, doom
+ * its files. */
+static int forget_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct forget *a = arg;
+	char machine[sizeof(catalog_id)], region[65], redundancy[8];
+	const char *pair;
+
+	copy_col(machine, sizeof(machine), st, 0);
+	copy_col(region, sizeof(region), st, 1);
+	copy_col(redundancy, sizeof(redundancy), st, 2);
+	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
+	a->found = 1;
+	/* Its file goes at AFTER: in an immutable vault, only when no point of
+	 * its machine is retained then. */
+	if (retained(c, machine, NULL, a->after, e) != 0)
+		return -1;
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine, a->pack,
+		 0, e) != 0 ||
+	    run3(c, "DELETE FROM packs WHERE id = ?1", a->pack, NULL, 0, e) != 0)
+		return -1;
+	return doom(c, NULL, a->pack, region, pair, a->after, e) != 0 ? -1 : 1;
+}
+
+static int forget(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct forget *a = arg;
+	struct pq_stmt *st = prep(c, "SELECT p.machine_id, v.region, v.redundancy FROM packs p"
+				   " JOIN machines m ON m.id = p.machine_id"
+				   " JOIN vaults v ON v.id = m.vault_id WHERE p.id = ?1", e);
+	int rc;
+
+	a->found = 0; /* a body that txn runs again starts afresh */
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->pack);
+	rc = each_row(c, st, forget_row, a, e);
+	done(c, st);
+	if (rc < 0)
+		return -1;
+	return a->found ? 0 : err_set(e, ERR_NOT_FOUND, "the catalog lists no pack %.64s", a->pack);
+}
+
+static int pg_pack_forget(struct catalog_backend *c, const char *pack, int64_t after,
+			  catalog_pair_fn pair_of, void *arg, struct err *e)
+{
+	struct forget a = { pack, after, pair_of, arg, 0 };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, forget, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pack_obj_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct pack_obj *o = elem;
+	const char *hex = (const char *)pq_column_text(st, 0);
+
+	if (objid_from_hex(hex ? hex : "", &o->id, e) != 0)
+		return -1;
+	o->length = pq_column_int64(st, 1);
+	return 0;
+}
+
+/* Of the objects placed in PACK of MACHINE, their ids (sorted) and lengths;
+ * the caller holds the catalog. Part of a pack's objects would make the
+ * collector drop live ones: a failed read is an error (read_list). */
+static int pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
+			struct pack_obj **out, size_t *n, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "SELECT id, length FROM objects WHERE machine_id = ?"
+				   " AND pack_id = ? ORDER BY id", e);
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	bind_text(st, 2, pack);
+	rc = read_list(c, st, sizeof(**out), pack_obj_fill, NULL, (void **)out, n, e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_pack_objects(struct catalog_backend *c, const char *machine_id, const char *pack,
+			   struct pack_obj **out, size_t *n, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = pack_objects(c, machine_id, pack, out, n, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* Bind text A and B (when not NULL) and integer I to ?1, ?2 and ?3 of ST;
+ * a statement without some of them just leaves them out. */
+static void bind3(struct pq_stmt *st, const char *a, const char *b, int64_t i)
+{
+	if (a)
+		bind_text(st, 1, a);
+	if (b)
+		bind_text(st, 2, b);
+	if (st->q->nparams >= 3)
+		pq_bind_int64(st, 3, i);
+}
+
+/* The first column of SQL's first row (arguments as bind3), or -1. */
+static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
+		      int64_t i, struct err *e)
+{
+	struct pq_stmt *st = prep(c, sql, e);
+	int64_t v = -1;
+
+	if (st == NULL)
+		return -1;
+	bind3(st, a, b, i);
+	switch (step_row(c, st, e)) {
+	case 1:
+		v = pq_column_int64(st, 0);
+		break;
+	case 0:
+		err_set(e, ERR_IO, "catalog: a query that always answers gave no row");
+		break;
+	}
+	done(c, st);
+	return v;
+}
+
+/* Run SQL (arguments as bind3). 0 or -1. */
+static int run3(struct catalog_backend *c, const char *sql, const char *a, const char *b, int64_t i,
+		struct err *e)
+{
+	struct pq_stmt *st = prep(c, sql, e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind3(st, a, b, i);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		const char *region, const char *pair, int64_t after, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "INSERT INTO doomed (pack_id, region, pair, after,"
+				   " machine_id) VALUES (?, ?, ?, ?, ?) ON CONFLICT (pack_id) DO UPDATE"
+				   " SET region = excluded.region, pair = excluded.pair,"
+				   " after = excluded.after, machine_id = excluded.machine_id", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, pack);
+	bind_text(st, 2, region);
+	bind_text(st, 3, pair ? pair : "");
+	pq_bind_int64(st, 4, after);
+	bind_text(st, 5, machine_id ? machine_id : "");
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+/* Within a transaction: refuse (ERR_LOCKED) while MACHINE holds a lease,
+ * since a backup in progress may rely on any object it was told is stored. */
+static int not_leased(struct catalog_backend *c, const char *machine_id, int64_t now, struct err *e)
+{
+	int64_t v = scalar(c, "SELECT count(*) FROM leases WHERE machine_id = ?1 AND expires > ?3",
+			   machine_id, NULL, now, e);
+
+	if (v < 0)
+		return -1;
+	return v ? err_set(e, ERR_LOCKED, "a backup of the machine is in progress") : 0;
+}
+
+struct since {
+	const struct pack_obj *objs;
+	size_t n;
+};
+
+/* 1 (stop) when the point of this row references one of the objects. */
+static int since_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	const struct since *a = arg;
+	const struct objid *ids = pq_column_blob(st, 0);
+	size_t m = (size_t)pq_column_bytes(st, 0) / sizeof(struct objid);
+
+	(void)c;
+	(void)e;
+	for (size_t i = 0; i < a->n; i++)
+		if (m > 0 && bsearch(&a->objs[i].id, ids, m, sizeof(*ids),
+				     (int (*)(const void *, const void *))objid_cmp) != NULL)
+			return 1;
+	return 0;
+}
+
+/* Within a transaction: whether a point of MACHINE committed after MARK
+ * references an object of PACK (1), not (0), or -1. Points up to the mark
+ * were in the collector's view; only later ones can have made a dead
+ * object live again. A read that failed half-way is no "not referenced"
+ * (each_row): that would drop what a new point needs. */
+static int referenced_since(struct catalog_backend *c, const char *machine_id, const char *pack,
+			    int64_t mark, struct err *e)
+{
+	struct since a = { NULL, 0 };
+	struct pq_stmt *st;
+	int found;
+
+	if (pack_objects(c, machine_id, pack, (struct pack_obj **)&a.objs, &a.n, e) != 0)
+		return -1;
+	if ((st = prep(c, "SELECT ids FROM point_refs WHERE machine_id = ? AND seq > ?", e)) == NULL) {
+		free((void *)a.objs);
+		return -1;
+	}
+	bind_text(st, 1, machine_id);
+	pq_bind_int64(st, 2, mark);
+	found = each_row(c, st, since_row, &a, e);
+	done(c, st);
+	free((void *)a.objs);
+	return found;
+}
+
+/* Within a transaction: drop what is left of PACK (its object rows and its
+ * row) and doom its file, refusing (ERR_LOCKED) if a point committed since
+ * MARK references any object left there: a commit without a lease may have
+ * made one live since the collector looked. */
+static int drop_pack(struct catalog_backend *c, const char *machine_id, const char *pack,
+		     int64_t mark, const char *region, const char *pair, int64_t after,
+		     struct err *e)
+{
+	int live = referenced_since(c, machine_id, pack, mark, e);
+
+	if (live != 0)
+		return live < 0 ? -1 : err_set(e, ERR_LOCKED, "an object of the pack became live");
+	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine_id, pack,
+		 0, e) ||
+	    run3(c, "DELETE FROM packs WHERE id = ?2 AND machine_id = ?1", machine_id, pack, 0, e))
+		return -1;
+	return doom(c, machine_id, pack, region, pair, after, e);
+}
+
+static int pg_gc_doom(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      const char *region, const char *pair, int64_t after, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = doom(c, machine_id, pack, region, pair, after, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct gc_drop {
+	const char *machine_id, *pack;
+	int64_t mark;
+	const char *region, *pair;
+	int64_t now, after;
+};
+
+static int gc_drop(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct gc_drop *a = arg;
+
+	return not_leased(c, a->machine_id, a->now, e) ||
+	       drop_pack(c, a->machine_id, a->pack, a->mark, a->region, a->pair, a->after, e) ? -1 : 0;
+}
+
+static int pg_gc_drop(struct catalog_backend *c, const char *machine_id, const char *pack,
+		      int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
+{
+	struct gc_drop a = { machine_id, pack, mark, region, pair, now, after };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, gc_drop, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct gc_move {
+	struct gc_drop old;
+	const char *new_pack;
+	uint64_t new_size;
+	const struct pack_entry *ents;
+	size_t n;
+};
+
+static int gc_move(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct gc_move *a = arg;
+	const char *machine_id = a->old.machine_id;
+	struct pq_stmt *st;
+	int rc;
+
+	if (not_leased(c, machine_id, a->old.now, e))
+		return -1;
+	if ((st = prep(c, "INSERT INTO packs (id, machine_id, size, created) VALUES (?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->new_pack);
+	bind_text(st, 2, machine_id);
+	pq_bind_int64(st, 3, (int64_t)a->new_size);
+	pq_bind_int64(st, 4, a->old.now);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	if (rc != 0)
+		return -1;
+	if ((st = prep(c, "UPDATE objects SET pack_id = ?, \"offset\" = ?, length = ?"
+			  " WHERE machine_id = ? AND id = ? AND pack_id = ?", e)) == NULL)
+		return -1;
+	for (size_t i = 0; rc == 0 && i < a->n; i++) {
+		char hex[OBJID_HEX_LEN + 1];
+
+		objid_to_hex(&a->ents[i].id, hex);
+		pq_reset(st);
+		bind_text(st, 1, a->new_pack);
+		pq_bind_int64(st, 2, (int64_t)a->ents[i].offset);
+		pq_bind_int64(st, 3, a->ents[i].length);
+		bind_text(st, 4, machine_id);
+		bind_text(st, 5, hex);
+		bind_text(st, 6, a->old.pack);
+		rc = step_done(c, st, NULL, e);
+	}
+	done(c, st);
+	if (rc != 0 ||
+	    drop_pack(c, machine_id, a->old.pack, a->old.mark, a->old.region, a->old.pair,
+		      a->old.after, e) ||
+	    run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->new_pack, NULL, 0, e))
+		return -1;
+	return 0;
+}
+
+static int pg_gc_move(struct catalog_backend *c, const char *machine_id, const char *old_pack,
+		      const char *new_pack, uint64_t new_size, const struct pack_entry *ents,
+		      size_t n, int64_t mark, const char *region, const char *pair, int64_t now,
+		      int64_t after, struct err *e)
+{
+	struct gc_move a = { { machine_id, old_pack, mark, region, pair, now, after }, new_pack,
+			     new_size, ents, n };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, gc_move, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int doomed_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct doomed *d = elem;
+
+	(void)e;
+	copy_col(d->pack, sizeof(d->pack), st, 0);
+	copy_col(d->region, sizeof(d->region), st, 1);
+	copy_col(d->pair, sizeof(d->pair), st, 2);
+	return 0;
+}
+
+static int pg_doomed_due(struct catalog_backend *c, int64_t now, struct doomed **out, size_t *n,
+			 struct err *e)
+{
+	return list_of(c, "SELECT pack_id, region, pair FROM doomed WHERE after <= ?2", NULL, now,
+		       sizeof(**out), doomed_fill, NULL, (void **)out, n, e);
+}
+
+static int doomed_claim(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const char *pack = arg;
+	int64_t listed, doomed;
+
+	if ((listed = scalar(c, "SELECT count(*) FROM packs WHERE id = ?1", pack, NULL, 0, e)) < 0 ||
+	    (doomed = scalar(c, "SELECT count(*) FROM doomed WHERE pack_id = ?1", pack, NULL, 0,
+			     e)) < 0)
+		return -1;
+	/* Listed again (catalog_pack_add cancels the doom itself; this catches
+	 * a row doomed by other means): keep the file, forget the doom. */
+	if (listed > 0 && run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e) != 0)
+		return -1;
+	return listed == 0 && doomed > 0;
+}
+
+static int pg_doomed_claim(struct catalog_backend *c, const char *pack, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, doomed_claim, (void *)pack, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_doomed_done(struct catalog_backend *c, const char *pack, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- missed backups ---- */
+
+static int64_t pg_policy_updated(struct catalog_backend *c, const char *machine_id, struct err *e)
+{
+	int64_t v;
+
+	LOCK(c);
+	v = scalar(c, "SELECT coalesce(max(updated), 0) FROM policies WHERE machine_id = ?1",
+		   machine_id, NULL, 0, e);
+	UNLOCK(c);
+	return v;
+}
+
+static int pg_job_since(struct catalog_backend *c, const char *machine_id, int64_t since,
+			struct err *e)
+{
+	int64_t v;
+
+	LOCK(c);
+	v = scalar(c, "SELECT count(*) FROM jobs WHERE machine_id = ?1 AND kind = 'backup'"
+		      " AND started >= ?3", machine_id, NULL, since, e);
+	UNLOCK(c);
+	return v < 0 ? -1 : v > 0;
+}
+
+static int pg_alert_since(struct catalog_backend *c, const char *subscription, const char *kind,
+			  const char *target, int64_t since, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT count(*) FROM alerts WHERE subscription = ? AND kind = ?"
+			  " AND target = ? AND time >= ?", e))) {
+		bind_text(st, 1, subscription);
+		bind_text(st, 2, kind);
+		bind_text(st, 3, target);
+		pq_bind_int64(st, 4, since);
+		switch (step_row(c, st, e)) {
+		case 1:
+			rc = pq_column_int64(st, 0) > 0;
+			break;
+		case 0:
+			err_set(e, ERR_IO, "catalog: counting alerts gave no row");
+			break;
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+const struct catalog_ops catalog_pg_ops = {
+	.name = "postgresql",
+	.open = pg_open,
+	.close = pg_close,
+	.subscription_create = pg_subscription_create,
+	.subscription_first = pg_subscription_first,
+	.user_create = pg_user_create,
+	.user_find = pg_user_find,
+	.session_create = pg_session_create,
+	.session_delete = pg_session_delete,
+	.token_create = pg_token_create,
+	.token_list = pg_token_list,
+	.token_delete = pg_token_delete,
+	.authenticate = pg_authenticate,
+	.vault_create = pg_vault_create,
+	.vault_list = pg_vault_list,
+	.vault_get = pg_vault_get,
+	.vault_by_id = pg_vault_by_id,
+	.vault_ca = pg_vault_ca,
+	.vault_ca_keys_rewrite = pg_vault_ca_keys_rewrite,
+	.vault_set_redundancy = pg_vault_set_redundancy,
+	.vault_set_immutability = pg_vault_set_immutability,
+	.vault_delete = pg_vault_delete,
+	.credential_add = pg_credential_add,
+	.credential_latest = pg_credential_latest,
+	.audit = pg_audit,
+	.audit_list = pg_audit_list,
+	.machine_register = pg_machine_register,
+	.machine_list = pg_machine_list,
+	.machine_get = pg_machine_get,
+	.machine_wrapped_key = pg_machine_wrapped_key,
+	.machine_set_wrapped_key = pg_machine_set_wrapped_key,
+	.machine_set_cert = pg_machine_set_cert,
+	.machine_seen = pg_machine_seen,
+	.nonce_use = pg_nonce_use,
+	.pack_add = pg_pack_add,
+	.pack_owner = pg_pack_owner,
+	.pack_reader = pg_pack_reader,
+	.objects_missing = pg_objects_missing,
+	.objects_locate = pg_objects_locate,
+	.point_commit = pg_point_commit,
+	.point_list = pg_point_list,
+	.point_delete = pg_point_delete,
+	.point_retain = pg_point_retain,
+	.point_undelete = pg_point_undelete,
+	.machine_by_name = pg_machine_by_name,
+	.machine_delete = pg_machine_delete,
+	.machine_undelete = pg_machine_undelete,
+	.purge = pg_purge,
+	.pin_create = pg_pin_create,
+	.pin_use = pg_pin_use,
+	.alert = pg_alert,
+	.alert_list = pg_alert_list,
+	.job_start = pg_job_start,
+	.job_end = pg_job_end,
+	.job_kind = pg_job_kind,
+	.job_list = pg_job_list,
+	.usage = pg_usage,
+	.policy_get = pg_policy_get,
+	.policy_machines = pg_policy_machines,
+	.policy_set = pg_policy_set,
+	.lease_begin = pg_lease_begin,
+	.lease_renew = pg_lease_renew,
+	.lease_end = pg_lease_end,
+	.lease_list = pg_lease_list,
+	.pack_forget = pg_pack_forget,
+	.point_get = pg_point_get,
+	.refs_mark = pg_refs_mark,
+	.pack_usage = pg_pack_usage,
+	.pack_objects = pg_pack_objects,
+	.point_refs = pg_point_refs,
+	.gc_doom = pg_gc_doom,
+	.gc_drop = pg_gc_drop,
+	.gc_move = pg_gc_move,
+	.doomed_due = pg_doomed_due,
+	.doomed_claim = pg_doomed_claim,
+	.doomed_done = pg_doomed_done,
+	.policy_updated = pg_policy_updated,
+	.job_since = pg_job_since,
+	.alert_since = pg_alert_since,
+};
