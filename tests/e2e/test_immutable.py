@@ -175,3 +175,36 @@ def test_locked_vault_keeps_every_point_until_its_retention_ends(arcad_bin, worl
     assert sum(1 for x in body["audit"] if x["action"] == "point.expire") == 2
     st, body = call_pin(world.s, "DELETE", f"{MACHINE}/recovery-points/{newest}", pin(world.s))
     assert st == 200, body
+
+
+def test_immutable_unlocked_goes_back_with_a_pin_and_the_admin_command_locks(arcad_bin, world):
+    st, body, _ = world.s.call("PATCH", VAULT, {})
+    assert st == 400 and "immutability" in body["error"]["message"], body
+    st, body, _ = world.s.call("PATCH", VAULT, {"immutability": "immutable"})
+    assert st == 200 and body["immutability"] == "immutable", body
+    # Back to mutable: a person with a security PIN, never without.
+    st, body = call_pin(world.s, "PATCH", VAULT, None, {"immutability": "mutable"})
+    assert st == 401 and "PIN" in body["error"]["message"], body
+    st, body, _ = world.s.call("GET", VAULT)
+    assert body["immutability"] == "immutable"
+    st, body = call_pin(world.s, "PATCH", VAULT, pin(world.s), {"immutability": "mutable"})
+    assert st == 200 and body["immutability"] == "mutable", body
+    # The operator's command makes it immutable and locks it, and cannot
+    # undo the lock either.
+    out = admin(world.s, "vault", "immutability", "backup-vault", "immutable")
+    assert out["immutability"] == "immutable"
+    out = admin(world.s, "vault", "immutability", "backup-vault", "locked")
+    assert out["immutability"] == "locked"
+    for state in ("mutable", "immutable"):
+        p = run([arcad_bin, "vault", "immutability", "--data", str(world.s.data), "backup-vault",
+                 state])
+        assert p.returncode != 0 and "never be made" in p.stderr, p.stderr
+    p = run([arcad_bin, "vault", "immutability", "--data", str(world.s.data), "backup-vault",
+             "frozen"])
+    assert p.returncode != 0 and "locked is for ever" in p.stderr, p.stderr
+    st, body, _ = world.s.call("GET", "/audit")
+    assert [(x["actor"], x["detail"]) for x in body["audit"]
+            if x["action"] == "vault.immutability"][:3] == \
+        [("arcad admin", "locked"), ("arcad admin", "immutable"), ("owner", "mutable")], body
+    st, body, _ = world.s.call("GET", "/alerts")
+    assert [x["kind"] for x in body["alerts"]].count("vault.locked") == 1
