@@ -1316,7 +1316,8 @@ static void vault_row(struct pq_stmt *st, struct vault *v)
 	v->immutability = (int)pq_column_int64(st, 8);
 }
 
-#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created, immutability"
+#define VAULT_COLS \
+	"id, subscription, name, region, redundancy, locked, machines, created, immutability"
 
 struct vault_new {
 	const struct vault *v;
@@ -2571,7 +2572,8 @@ static int point_fill(struct pq_stmt *st, void *elem, struct err *e)
 static int pg_point_list(struct catalog_backend *c, const char *machine_id, bool all,
 			 struct recovery_point **out, size_t *n, struct err *e)
 {
-	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until FROM points WHERE "
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until "
+		       "FROM points WHERE "
 		       "machine_id = ?1 AND (deleted = 0 OR ?2 <> 0) ORDER BY created, seq", machine_id,
 		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
 }
@@ -3583,7 +3585,8 @@ static int pg_point_get(struct catalog_backend *c, const char *machine_id, const
 	int rc = -1, r;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, retain_until FROM points WHERE "
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, retain_until FROM "
+			  "points WHERE "
 			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, point_id);

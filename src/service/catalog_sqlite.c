@@ -849,7 +849,8 @@ static void vault_row(sqlite3_stmt *st, struct vault *v)
 	v->immutability = sqlite3_column_int(st, 8);
 }
 
-#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created, immutability"
+#define VAULT_COLS \
+	"id, subscription, name, region, redundancy, locked, machines, created, immutability"
 
 struct vault_new {
 	const struct vault *v;
@@ -1202,9 +1203,10 @@ static int sq_vault_set_immutability(struct catalog_backend *c, const char *subs
  * soft-deleted, when POINT is NULL): its retain-until time is after NOW, or
  * it is live and its time is 0 (not yet evaluated). (A point soft-deleted
  * with no time was deleted while the vault was mutable, before retention
- * ever evaluated it, and retention never will: it keeps its 14 days.) 0 when none is, or the vault is mutable; -1 with
- * the refusal (catalog_refuse_retained) naming the point it found (those
- * not evaluated first, then the latest time), or with ERR_IO.
+ * ever evaluated it, and retention never will: it keeps its 14 days.)
+ * 0 when none is, or the vault is mutable; -1 with the refusal
+ * (catalog_refuse_retained) naming the point it found (those not
+ * evaluated first, then the latest time), or with ERR_IO.
  */
 static int retained(struct catalog_backend *c, const char *machine_id, const char *point,
 		    int64_t now, struct err *e)
@@ -2029,7 +2031,8 @@ static int point_fill(sqlite3_stmt *st, void *elem, struct err *e)
 static int sq_point_list(struct catalog_backend *c, const char *machine_id, bool all,
 			 struct recovery_point **out, size_t *n, struct err *e)
 {
-	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until FROM points WHERE "
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until "
+		       "FROM points WHERE "
 		       "machine_id = ?1 AND (deleted = 0 OR ?2) ORDER BY created, rowid", machine_id,
 		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
 }

@@ -230,9 +230,7 @@ out:
 int ops_policy_keep(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
 		    struct err *e)
 {
-	(void)e;
-	retention_until(arg, now, created, n, until);
-	return 0;
+	return retention_until(arg, now, created, n, until) == 0 ? 0 : err_oom(e);
 }
 
 /* Raise the retain-until times of the live points PTS[0..N) of the machine
@@ -246,9 +244,11 @@ static int retain_raise(struct service *s, const char *machine_id, const struct 
 
 	if (n == 0)
 		return 0;
-	if ((ids = calloc(n, sizeof(*ids))) == NULL)
+	if ((ids = calloc(n, sizeof(*ids))) == NULL ||
+	    retention_until(p, now, created, n, until) != 0) {
+		free(ids);
 		return err_oom(e);
-	retention_until(p, now, created, n, until);
+	}
 	for (size_t i = 0; i < n; i++)
 		ids[i] = pts[i].id;
 	rc = catalog_point_retain(s->cat, machine_id, ids, until, n, e);
@@ -294,9 +294,12 @@ int ops_retention(struct service *s, const char *machine_id, int64_t now, int dr
 		/* Why first: every point's retain-until time is raised to what
 		 * the policy in force keeps it for before anything is removed,
 		 * so an immutable vault's catalog knows it (docs/RETENTION.md). */
-		if (dry_run)
-			retention_until(&p, now, created, n, until);
-		else if (retain_raise(s, machine_id, &p, now, pts, created, n, until, e) != 0)
+		if (dry_run) {
+			if (retention_until(&p, now, created, n, until) != 0) {
+				err_oom(e);
+				goto out;
+			}
+		} else if (retain_raise(s, machine_id, &p, now, pts, created, n, until, e) != 0)
 			goto out;
 	} else {
 		for (size_t i = 0; i < n; i++)

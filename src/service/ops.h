@@ -60,7 +60,7 @@ int ops_vault_immutability(struct service *s, const char *subscription, const ch
 			   struct err *e);
 
 /* The catalog_keep_fn of a policy_set: ARG is the new struct policy;
- * fills UNTIL with retention_until's times. Always 0. */
+ * fills UNTIL with retention_until's times. 0, or -1 with ERR_NOMEM. */
 int ops_policy_keep(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
 		    struct err *e);
 

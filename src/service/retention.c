@@ -93,22 +93,16 @@ static int64_t anchor_time(int y, int m, int md)
 	return (int64_t)timegm(&tm);
 }
 
-void retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
-		     int64_t *until)
+int retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
+		    int64_t *until)
 {
 	int64_t today = day_of(now);
 	unsigned *why;
 
 	if (n == 0)
-		return;
-	if ((why = calloc(n, sizeof(*why))) == NULL) {
-		/* Without the reasons, claim nothing beyond what every policy
-		 * keeps: a lower time only ever lets retention raise it later. */
-		for (size_t i = 0; i < n; i++)
-			until[i] = created[i];
-		until[n - 1] = now;
-		return;
-	}
+		return 0;
+	if ((why = calloc(n, sizeof(*why))) == NULL)
+		return -1;
 	retention_decide(p, now, created, n, why);
 	for (size_t i = 0; i < n; i++) {
 		int64_t d = day_of(created[i]), u = created[i], t;
@@ -139,6 +133,7 @@ void retention_until(const struct policy *p, int64_t now, const int64_t *created
 		until[i] = why[i] ? u : (created[i] < now ? created[i] : now - 1);
 	}
 	free(why);
+	return 0;
 }
 
 int retention_shortens(const struct policy *old, const struct policy *new_, int64_t now,

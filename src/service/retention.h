@@ -43,9 +43,10 @@ void retention_decide(const struct policy *p, int64_t now, const int64_t *create
  * can shorten these windows, so P never removes the point before UNTIL[i].
  * The newest point, kept at NOW whatever its age, gets at least NOW (it
  * is kept as long as it is the newest, which no time bounds); a point P
- * does not keep now gets its creation time, and always less than NOW. */
-void retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
-		     int64_t *until);
+ * does not keep now gets its creation time, and always less than NOW. 0, or
+ * -1 when out of memory (UNTIL then unspecified). */
+int retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
+		    int64_t *until);
 
 /* Whether changing a machine's policy from OLD (NULL when it has none: then
  * nothing expires) to NEW would remove any recovery point sooner than OLD

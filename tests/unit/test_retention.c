@@ -168,7 +168,7 @@ static void simulate(const struct run_case *rc, size_t *checks, size_t *points_m
 			held[live.n - 1] = 0;
 			/* As the service does: raise every point's time, then
 			 * remove; no point may go before its time. */
-			retention_until(&p, t, live.v, live.n, until);
+			assert_int_equal(retention_until(&p, t, live.v, live.n, until), 0);
 			retention_decide(&p, t, live.v, live.n, why);
 			for (size_t i = 0; i < live.n; i++) {
 				if (until[i] > held[i])
