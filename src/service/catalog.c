@@ -315,6 +315,34 @@ int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonc
 	return c->ops->nonce_use(c->b, principal, nonce, now, expires, e);
 }
 
+static int limit_args(const char *key, int burst, int refill, struct err *e)
+{
+	if (key == NULL || key[0] == '\0' || strlen(key) > CATALOG_LIMIT_KEY_MAX)
+		return err_set(e, ERR_INVALID, "a failure limit's key has 1 to %d bytes",
+			       CATALOG_LIMIT_KEY_MAX);
+	if (burst < 1 || refill < 1)
+		return err_set(e, ERR_INVALID, "a failure limit needs a burst and a refill time of "
+			       "at least 1");
+	return 0;
+}
+
+int catalog_limit_wait(struct catalog *c, const char *key, int burst, int refill, int64_t now,
+		       int *wait, struct err *e)
+{
+	*wait = 0;
+	if (limit_args(key, burst, refill, e) != 0)
+		return -1;
+	return c->ops->limit_wait(c->b, key, burst, refill, now, wait, e);
+}
+
+int catalog_limit_fail(struct catalog *c, const char *key, int burst, int refill, int64_t now,
+		       struct err *e)
+{
+	if (limit_args(key, burst, refill, e) != 0)
+		return -1;
+	return c->ops->limit_fail(c->b, key, burst, refill, now, e);
+}
+
 int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id, uint64_t size,
 		     const struct pack_entry *ents, size_t n, int64_t now, struct err *e)
 {

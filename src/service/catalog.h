@@ -189,6 +189,8 @@ typedef const char *(*catalog_pair_fn)(void *arg, const char *region);
  * it out of PINs for CATALOG_PIN_LOCK_SECONDS. */
 #define CATALOG_PIN_ATTEMPTS 5
 #define CATALOG_PIN_LOCK_SECONDS 900
+#define CATALOG_LIMIT_KEY_MAX 200   /* bytes of a failure limit's key */
+#define CATALOG_LIMIT_KEYS 100000   /* failure-limit keys remembered at once */
 
 struct job {
 	catalog_id id;
@@ -480,6 +482,20 @@ struct catalog_ops {
 	 * (sqlite: at most once a minute, since an expired row is replaced). */
 	int (*nonce_use)(struct catalog_backend *b, const char *principal, const char *nonce,
 			 int64_t now, int64_t expires, struct err *e);
+
+	/* Failure limits shared by every service on the catalog (the sign-in
+	 * and registration limits): KEY (at most CATALOG_LIMIT_KEY_MAX bytes,
+	 * its kind first, as "signin-peer:127.0.0.1") may fail BURST times,
+	 * and once more every REFILL seconds. limit_wait puts in *WAIT the
+	 * seconds until KEY may try again at NOW (0: it may now); limit_fail
+	 * records a failure of KEY at NOW, in one transaction with the read
+	 * it is based on. At most CATALOG_LIMIT_KEYS keys are remembered:
+	 * past that, those nearest to having refilled are forgotten first, so
+	 * that keys an attacker invents cannot grow the catalog. */
+	int (*limit_wait)(struct catalog_backend *b, const char *key, int burst, int refill,
+			  int64_t now, int *wait, struct err *e);
+	int (*limit_fail)(struct catalog_backend *b, const char *key, int burst, int refill,
+			  int64_t now, struct err *e);
 
 	/* ---- packs, objects, recovery points ---- */
 
@@ -856,6 +872,10 @@ int catalog_machine_by_name(struct catalog *c, const char *vault_id, const char 
 			    struct machine *m, struct err *e);
 int catalog_nonce_use(struct catalog *c, const char *principal, const char *nonce, int64_t now,
 		      int64_t expires, struct err *e);
+int catalog_limit_wait(struct catalog *c, const char *key, int burst, int refill, int64_t now,
+		       int *wait, struct err *e);
+int catalog_limit_fail(struct catalog *c, const char *key, int burst, int refill, int64_t now,
+		       struct err *e);
 int catalog_pack_add(struct catalog *c, const char *machine_id, const char *pack_id, uint64_t size,
 		     const struct pack_entry *ents, size_t n, int64_t now, struct err *e);
 int catalog_pack_owner(struct catalog *c, const char *pack_id, catalog_id machine_id,

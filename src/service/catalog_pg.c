@@ -44,6 +44,7 @@
 
 #include <inttypes.h>
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,8 +74,12 @@
  * catalog's distinct SQL texts. */
 #define STMT_CACHE 256
 /* How many times a transaction that lost a serialization race runs again
- * before the member fails with ERR_IO. */
-#define TXN_TRIES 40
+ * before the member fails with ERR_IO, and the most it waits before a try
+ * (a random pause, growing with each loss up to this). Why so many: 12
+ * processes committing points of one machine at once (test_catalog_pg)
+ * lost 40 races in a row now and then; a pause that grows spreads them. */
+#define TXN_TRIES 100
+#define TXN_PAUSE_MAX_US 32000
 /* Connections of one opened catalog: calls beyond this many at once wait
  * for one to be free. */
 #define POOL_MAX 8
@@ -203,9 +208,13 @@ static const char *const migrations[] = {
 	"CREATE TABLE nonces (principal TEXT COLLATE \"C\" NOT NULL, nonce TEXT COLLATE \"C\" NOT NULL,"
 	"  expires BIGINT NOT NULL, PRIMARY KEY (principal, nonce));"
 	"CREATE INDEX nonces_expires ON nonces (expires);",
-	/* 2: immutable vaults (enum immutability) and each point's
+	/* 2: failure limits shared by every service on the catalog (sign-in
+	 * and registration), one row per key that has not refilled */
+	"CREATE TABLE limits (key TEXT COLLATE \"C\" PRIMARY KEY, tat BIGINT NOT NULL);"
+	"CREATE INDEX limits_tat ON limits (tat);",
+	/* 3: immutable vaults (enum immutability) and each point's
 	 * retain-until time (0: retention has not evaluated it yet), as
-	 * SQLite's schema 14 */
+	 * SQLite's schema 15 */
 	"ALTER TABLE vaults ADD COLUMN immutability BIGINT NOT NULL DEFAULT 0"
 	"  CHECK (immutability BETWEEN 0 AND 2);"
 	"ALTER TABLE points ADD COLUMN retain_until BIGINT NOT NULL DEFAULT 0;",
@@ -335,7 +344,8 @@ static char *convert(const char *sql, int *n)
 }
 
 /* The cache entry of SQL (all are literals, so there are few), made on
- * first use. NULL with E set. Called under the mutex. */
+ * first use. NULL with E set. Each connection has its own cache, used by
+ * one call at a time (pool_get). */
 static struct cached_sql *lookup(struct catalog_backend *c, const char *sql, struct err *e)
 {
 	uint32_t h = str_hash(sql);
@@ -800,11 +810,12 @@ static int txn(struct catalog_backend *c, txn_fn body, void *arg, struct err *e)
 			exec(c, "ROLLBACK", &ignored);
 		if (!again || tries + 1 >= TXN_TRIES)
 			return -1;
-		/* Why wait: the winner is committing; a short, growing,
-		 * random pause keeps the losers from colliding again. */
+		/* Why wait: the winner is committing; a random pause that
+		 * doubles with each loss keeps the losers from colliding again. */
 		{
-			struct timespec ts = { 0, (long)(randombytes_uniform(1000) + 1) * 1000 *
-							 (tries < 10 ? tries + 1 : 10) };
+			uint32_t cap = tries < 5 ? 1000u << tries : TXN_PAUSE_MAX_US;
+			uint32_t us = randombytes_uniform(cap) + 1;
+			struct timespec ts = { 0, (long)us * 1000 };
 
 			nanosleep(&ts, NULL);
 		}
@@ -2134,13 +2145,13 @@ static int nonce_use(struct catalog_backend *c, void *arg, struct err *e)
 			return -1;
 		c->nonces_pruned = a->now;
 	}
-	/* Why this stays a durable write (synchronous=FULL, like every commit
-	 * of the catalog) although it is one per request: a nonce lost to a
+	/* Why this stays a durable write (a commit, like every one of the
+	 * catalog) although it is one per request: a nonce lost to a
 	 * power cut would let a recorded request be played again, within the
 	 * clock window, once the service is back. */
 	/* Invariant: a live row for (principal, nonce) is never overwritten;
-	 * the upsert replaces only an expired one, so the count of changed rows tells a
-	 * first use (1) from a replay (0) in the same statement. */
+	 * the upsert replaces only an expired one, so the count of changed rows
+	 * tells a first use (1) from a replay (0) in the same statement. */
 	if ((ins = prep(c, "INSERT INTO nonces (principal, nonce, expires) VALUES (?, ?, ?)"
 			   " ON CONFLICT (principal, nonce) DO UPDATE SET expires = excluded.expires"
 			   " WHERE nonces.expires <= ?", e)) == NULL)
@@ -2165,6 +2176,73 @@ static int pg_nonce_use(struct catalog_backend *c, const char *principal, const 
 
 	LOCK(c);
 	rc = txn(c, nonce_use, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- failure limits ---- */
+
+struct limit_arg {
+	const char *key;
+	int burst, refill;
+	int64_t now;
+	int *wait; /* limit_wait's answer; NULL for limit_fail */
+};
+
+/* A key's limit is one number, TAT (the generic cell rate algorithm): each
+ * failure moves it REFILL seconds on from the later of TAT and NOW, and the
+ * key may try while TAT is at most NOW + (BURST - 1) * REFILL: a bucket of
+ * BURST tokens that gains one every REFILL seconds. A key whose TAT has
+ * passed has its whole bucket, and needs no row. */
+static int limit_step(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct limit_arg *a = arg;
+	int64_t allow = a->now + (int64_t)(a->burst - 1) * a->refill, n;
+	int64_t tat = scalar(c, "SELECT coalesce(max(tat), 0) FROM limits WHERE key = ?1", a->key,
+			     NULL, 0, e);
+
+	if (tat < 0)
+		return -1;
+	if (a->wait) {
+		*a->wait = tat > allow ? (int)(tat - allow > INT_MAX ? INT_MAX : tat - allow) : 0;
+		return 0;
+	}
+	tat = (tat > a->now ? tat : a->now) + a->refill;
+	if (run3(c, "INSERT INTO limits (key, tat) VALUES (?1, ?3) ON CONFLICT (key) DO UPDATE"
+		 " SET tat = excluded.tat", a->key, NULL, tat, e) != 0 ||
+	    run3(c, "DELETE FROM limits WHERE tat <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (n = scalar(c, "SELECT count(*) FROM limits", NULL, NULL, 0, e)) < 0)
+		return -1;
+	if (n > CATALOG_LIMIT_KEYS &&
+	    run3(c, "DELETE FROM limits WHERE key IN (SELECT key FROM limits ORDER BY tat LIMIT ?3)",
+		 NULL, NULL, n - CATALOG_LIMIT_KEYS, e) != 0)
+		return -1;
+	return 0;
+}
+
+static int pg_limit_wait(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, int *wait, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, wait };
+	int rc;
+
+	*wait = 0;
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*wait = 0;
+	return rc;
+}
+
+static int pg_limit_fail(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, NULL };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -2902,7 +2980,7 @@ static int pg_purge(struct catalog_backend *c, int64_t now, int64_t after, catal
 	return rc;
 }
 
-/* Inside the lock: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
+/* Within a transaction: ERR_LOCKED when ACTOR may use no PIN at NOW. 0, or -1. */
 static int pin_locked(struct catalog_backend *c, const char *actor, int64_t now, struct err *e)
 {
 	struct pq_stmt *st;
@@ -4264,6 +4342,8 @@ const struct catalog_ops catalog_pg_ops = {
 	.machine_set_cert = pg_machine_set_cert,
 	.machine_seen = pg_machine_seen,
 	.nonce_use = pg_nonce_use,
+	.limit_wait = pg_limit_wait,
+	.limit_fail = pg_limit_fail,
 	.pack_add = pg_pack_add,
 	.pack_owner = pg_pack_owner,
 	.pack_reader = pg_pack_reader,

@@ -24,6 +24,7 @@
 #include "pack.h"
 
 #include <pthread.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,7 +141,11 @@ static const char *const migrations[] = {
 	/* 13: the machine that may still read a doomed pack until its file
 	 * goes ('' for none: a purged machine's packs) */
 	"ALTER TABLE doomed ADD COLUMN machine_id TEXT NOT NULL DEFAULT '';",
-	/* 14: immutable vaults (enum immutability) and each point's
+	/* 14: failure limits shared by every service on the catalog (sign-in
+	 * and registration), one row per key that has not refilled */
+	"CREATE TABLE limits (key TEXT PRIMARY KEY, tat INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE INDEX limits_tat ON limits (tat);",
+	/* 15: immutable vaults (enum immutability) and each point's
 	 * retain-until time (0: retention has not evaluated it yet) */
 	"ALTER TABLE vaults ADD COLUMN immutability INTEGER NOT NULL DEFAULT 0"
 	"  CHECK (immutability BETWEEN 0 AND 2);"
@@ -1697,6 +1702,73 @@ static int sq_nonce_use(struct catalog_backend *c, const char *principal, const 
 
 	LOCK(c);
 	rc = txn(c, nonce_use, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- failure limits ---- */
+
+struct limit_arg {
+	const char *key;
+	int burst, refill;
+	int64_t now;
+	int *wait; /* limit_wait's answer; NULL for limit_fail */
+};
+
+/* A key's limit is one number, TAT (the generic cell rate algorithm): each
+ * failure moves it REFILL seconds on from the later of TAT and NOW, and the
+ * key may try while TAT is at most NOW + (BURST - 1) * REFILL: a bucket of
+ * BURST tokens that gains one every REFILL seconds. A key whose TAT has
+ * passed has its whole bucket, and needs no row. */
+static int limit_step(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct limit_arg *a = arg;
+	int64_t allow = a->now + (int64_t)(a->burst - 1) * a->refill, n;
+	int64_t tat = scalar(c, "SELECT coalesce(max(tat), 0) FROM limits WHERE key = ?1", a->key,
+			     NULL, 0, e);
+
+	if (tat < 0)
+		return -1;
+	if (a->wait) {
+		*a->wait = tat > allow ? (int)(tat - allow > INT_MAX ? INT_MAX : tat - allow) : 0;
+		return 0;
+	}
+	tat = (tat > a->now ? tat : a->now) + a->refill;
+	if (run3(c, "INSERT INTO limits (key, tat) VALUES (?1, ?3) ON CONFLICT (key) DO UPDATE"
+		 " SET tat = excluded.tat", a->key, NULL, tat, e) != 0 ||
+	    run3(c, "DELETE FROM limits WHERE tat <= ?3", NULL, NULL, a->now, e) != 0 ||
+	    (n = scalar(c, "SELECT count(*) FROM limits", NULL, NULL, 0, e)) < 0)
+		return -1;
+	if (n > CATALOG_LIMIT_KEYS &&
+	    run3(c, "DELETE FROM limits WHERE key IN (SELECT key FROM limits ORDER BY tat LIMIT ?3)",
+		 NULL, NULL, n - CATALOG_LIMIT_KEYS, e) != 0)
+		return -1;
+	return 0;
+}
+
+static int sq_limit_wait(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, int *wait, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, wait };
+	int rc;
+
+	*wait = 0;
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
+	UNLOCK(c);
+	if (rc != 0)
+		*wait = 0;
+	return rc;
+}
+
+static int sq_limit_fail(struct catalog_backend *c, const char *key, int burst, int refill,
+			 int64_t now, struct err *e)
+{
+	struct limit_arg a = { key, burst, refill, now, NULL };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, limit_step, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -3716,6 +3788,8 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.machine_set_cert = sq_machine_set_cert,
 	.machine_seen = sq_machine_seen,
 	.nonce_use = sq_nonce_use,
+	.limit_wait = sq_limit_wait,
+	.limit_fail = sq_limit_fail,
 	.pack_add = sq_pack_add,
 	.pack_owner = sq_pack_owner,
 	.pack_reader = sq_pack_reader,

@@ -40,7 +40,15 @@ struct portal {
 	char agent[PATH_MAX]; /* the agent binary beside arcad, or "" */
 };
 
-struct portal *portal_new(const uint8_t *csrf_key, struct err *e)
+/* A sign-in limiter: shared in CAT under KIND, or in memory. */
+static struct ratelimit *limiter(struct catalog *cat, const char *kind, int burst, int refill,
+				 struct err *e)
+{
+	return cat ? ratelimit_shared(cat, kind, burst, refill, e)
+		   : ratelimit_new(LIMIT_SLOTS, burst, refill, e);
+}
+
+struct portal *portal_new(struct catalog *cat, const uint8_t *csrf_key, struct err *e)
 {
 	struct portal *p;
 	char self[PATH_MAX];
@@ -59,11 +67,11 @@ struct portal *portal_new(const uint8_t *csrf_key, struct err *e)
 		memcpy(p->csrf_key, csrf_key, sizeof(p->csrf_key));
 	else
 		crypto_auth_hmacsha256_keygen(p->csrf_key);
-	if ((p->by_peer = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_PEER, PORTAL_SIGNIN_REFILL,
-					e)) == NULL ||
-	    (p->by_user = ratelimit_new(LIMIT_SLOTS, PORTAL_SIGNIN_BURST_USER, PORTAL_SIGNIN_REFILL,
-					e)) == NULL ||
-	    (p->known = ratelimit_new(LIMIT_SLOTS, 1, PORTAL_SIGNIN_KNOWN, e)) == NULL) {
+	if ((p->by_peer = limiter(cat, "signin-peer", PORTAL_SIGNIN_BURST_PEER, PORTAL_SIGNIN_REFILL,
+				  e)) == NULL ||
+	    (p->by_user = limiter(cat, "signin-user", PORTAL_SIGNIN_BURST_USER, PORTAL_SIGNIN_REFILL,
+				  e)) == NULL ||
+	    (p->known = limiter(cat, "signin-known", 1, PORTAL_SIGNIN_KNOWN, e)) == NULL) {
 		portal_free(p);
 		return NULL;
 	}
@@ -255,31 +263,43 @@ static int known_key(const char *peer, const char *user, char out[128])
 	return n > 0 && n < 128 ? 0 : -1;
 }
 
-int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now)
+int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now,
+		       int *wait, struct err *e)
 {
 	char kp[80], ku[160], kk[128];
-	int a, b;
+	int a = 0, b = 0, known = 0;
 
+	*wait = 0;
 	keys(peer, user, kp, ku);
-	a = ratelimit_wait(p->by_peer, kp, now);
-	b = known_key(peer, user, kk) == 0 && ratelimit_wait(p->known, kk, now) > 0
-		? 0 : ratelimit_wait(p->by_user, ku, now);
-	return a > b ? a : b;
+	if (ratelimit_check(p->by_peer, kp, now, &a, e) != 0 ||
+	    (known_key(peer, user, kk) == 0 && ratelimit_check(p->known, kk, now, &known, e) != 0))
+		return -1;
+	if (known == 0 && ratelimit_check(p->by_user, ku, now, &b, e) != 0)
+		return -1;
+	*wait = a > b ? a : b;
+	return 0;
 }
 
 void portal_signin_failed(struct portal *p, const char *peer, const char *user, int64_t now)
 {
 	char kp[80], ku[160];
+	struct err e;
 
 	keys(peer, user, kp, ku);
-	ratelimit_fail(p->by_peer, kp, now);
-	ratelimit_fail(p->by_user, ku, now);
+	if (ratelimit_record(p->by_peer, kp, now, &e) != 0 ||
+	    ratelimit_record(p->by_user, ku, now, &e) != 0)
+		fprintf(stderr, "arcad: recording a failed sign-in of %.100s: %s\n", user, e.msg);
 }
 
 void portal_signin_succeeded(struct portal *p, const char *peer, const char *user, int64_t now)
 {
 	char kk[128];
+	struct err e;
+	int known = 0;
 
-	if (known_key(peer, user, kk) == 0 && ratelimit_wait(p->known, kk, now) == 0)
-		ratelimit_fail(p->known, kk, now);
+	if (known_key(peer, user, kk) != 0)
+		return;
+	if (ratelimit_check(p->known, kk, now, &known, &e) != 0 ||
+	    (known == 0 && ratelimit_record(p->known, kk, now, &e) != 0))
+		fprintf(stderr, "arcad: recording the sign-in of %.100s: %s\n", user, e.msg);
 }

@@ -40,13 +40,16 @@ struct portal;
 
 #define PORTAL_CSRF_KEY_LEN 32
 
-/* A portal with empty sign-in limits, whose CSRF tokens are keyed with
+struct catalog;
+
+/* A portal whose sign-in limits are kept in CAT, shared by every service on
+ * it (in memory when CAT is NULL), and whose CSRF tokens are keyed with
  * CSRF_KEY (PORTAL_CSRF_KEY_LEN bytes; every service of one catalog passes
  * the same key, so that a token one of them gave is good at the others),
  * or with a fresh random key when CSRF_KEY is NULL. It serves the agent
  * binary `arca` found beside the running arcad, when there is one. NULL
  * with E set. */
-struct portal *portal_new(const uint8_t *csrf_key, struct err *e);
+struct portal *portal_new(struct catalog *cat, const uint8_t *csrf_key, struct err *e);
 
 /* Release P. P may be NULL. */
 void portal_free(struct portal *p);
@@ -72,16 +75,19 @@ void portal_csrf(const struct portal *p, const char *token, char out[65]);
  * CSRF token; compared in constant time. */
 bool portal_csrf_ok(const struct portal *p, const char *token, const char *sent);
 
-/* 0 when a sign-in from PEER as USER may be tried at NOW, else the seconds to
- * wait. The limit per user name leaves out a PEER known for USER. */
-int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now);
+/* In *WAIT, 0 when a sign-in from PEER as USER may be tried at NOW, else
+ * the seconds to wait. The limit per user name leaves out a PEER known for
+ * USER. 0, or -1 with E set when the limits could not be read (the sign-in
+ * is then refused). */
+int portal_signin_wait(struct portal *p, const char *peer, const char *user, int64_t now,
+		       int *wait, struct err *e);
 
-/* Record a failed sign-in from PEER as USER at NOW. */
+/* Record a failed sign-in from PEER as USER at NOW (a failure to record it
+ * is logged). */
 void portal_signin_failed(struct portal *p, const char *peer, const char *user, int64_t now);
 
 /* Record a sign-in from PEER as USER at NOW: PEER is known for USER for
- * PORTAL_SIGNIN_KNOWN seconds (in memory; forgotten early only when
- * LIMIT_SLOTS other pairs came since). */
+ * PORTAL_SIGNIN_KNOWN seconds. */
 void portal_signin_succeeded(struct portal *p, const char *peer, const char *user, int64_t now);
 
 #endif

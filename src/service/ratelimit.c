@@ -7,6 +7,7 @@
  * a longer one is cut, which only merges keys that share that prefix).
  */
 #include "ratelimit.h"
+#include "catalog.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -24,7 +25,9 @@ struct slot {
 struct ratelimit {
 	pthread_mutex_t mu;
 	int n, burst, refill;
-	struct slot *slots;
+	struct slot *slots;      /* NULL for a shared limiter */
+	struct catalog *cat;     /* a shared limiter's catalog */
+	char kind[33];           /* a shared limiter's key prefix */
 };
 
 struct ratelimit *ratelimit_new(int slots, int burst, int refill, struct err *e)
@@ -48,11 +51,66 @@ struct ratelimit *ratelimit_new(int slots, int burst, int refill, struct err *e)
 	return rl;
 }
 
+struct ratelimit *ratelimit_shared(struct catalog *cat, const char *kind, int burst, int refill,
+				   struct err *e)
+{
+	struct ratelimit *rl;
+
+	if (cat == NULL || burst < 1 || refill < 1 || kind == NULL || kind[0] == '\0' ||
+	    strlen(kind) > 32) {
+		err_set(e, ERR_INVALID, "a shared rate limit needs a catalog, a kind of 1 to 32 "
+			"bytes, a burst and a refill time above 0");
+		return NULL;
+	}
+	if ((rl = calloc(1, sizeof(*rl))) == NULL) {
+		err_oom(e);
+		return NULL;
+	}
+	rl->cat = cat;
+	rl->burst = burst;
+	rl->refill = refill;
+	snprintf(rl->kind, sizeof(rl->kind), "%s", kind);
+	return rl;
+}
+
+/* A shared limiter's catalog key for KEY (cut at KEY_MAX bytes, as the
+ * table's keys are). */
+static void shared_key(const struct ratelimit *rl, const char *key, char out[200])
+{
+	snprintf(out, 200, "%s:%.*s", rl->kind, KEY_MAX - 1, key);
+}
+
+int ratelimit_check(struct ratelimit *rl, const char *key, int64_t now, int *wait,
+		    struct err *e)
+{
+	char k[200];
+
+	if (rl->cat == NULL) {
+		*wait = ratelimit_wait(rl, key, now);
+		return 0;
+	}
+	shared_key(rl, key, k);
+	return catalog_limit_wait(rl->cat, k, rl->burst, rl->refill, now, wait, e);
+}
+
+int ratelimit_record(struct ratelimit *rl, const char *key, int64_t now, struct err *e)
+{
+	char k[200];
+
+	if (rl->cat == NULL) {
+		ratelimit_fail(rl, key, now);
+		return 0;
+	}
+	shared_key(rl, key, k);
+	return catalog_limit_fail(rl->cat, k, rl->burst, rl->refill, now, e);
+}
+
 void ratelimit_free(struct ratelimit *rl)
 {
 	if (rl == NULL)
 		return;
-	pthread_mutex_destroy(&rl->mu);
+	if (rl->slots)
+		pthread_mutex_destroy(&rl->mu);
 	free(rl->slots);
 	free(rl);
 }

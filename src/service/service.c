@@ -682,11 +682,11 @@ int service_open_catalog(struct service *s, const char *data, const char *catalo
 	 * one catalog shares: a form one service served posts to another. */
 	if (seal_derive(s->seal, "portal csrf", csrf, sizeof(csrf), e) != 0)
 		goto fail;
-	s->portal = portal_new(csrf, e);
+	s->portal = portal_new(s->cat, csrf, e);
 	sodium_memzero(csrf, sizeof(csrf));
 	if (s->portal == NULL || (s->keys = pki_key_cache_new(e)) == NULL ||
-	    (s->registrations = ratelimit_new(1024, SERVICE_REGISTER_BURST, SERVICE_REGISTER_REFILL,
-					      e)) == NULL)
+	    (s->registrations = ratelimit_shared(s->cat, "register-peer", SERVICE_REGISTER_BURST,
+						 SERVICE_REGISTER_REFILL, e)) == NULL)
 		goto fail;
 	/* One slot per connection the server takes: each upload is one. */
 	if ((s->staging = staging_new(HTTP_CONNECTIONS_MAX, STAGING_UPLOADS_MAX, STAGING_BYTES_MAX,

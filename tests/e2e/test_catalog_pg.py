@@ -12,6 +12,7 @@ import tempfile
 import pytest
 
 from helpers import PASSWORD, Service, run
+from test_portal import cookie_sign_in, raw
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 PG = os.path.join(ROOT, "scripts", "pg")
@@ -68,6 +69,25 @@ def test_two_services_share_one_catalog(arcad_bin, tmp_path, pg_url):
             assert "at most 25 vaults" in body["error"]["message"], body
         st, body, _ = sb.call("GET", "/vaults")
         assert st == 200 and len(body["vaults"]) == 25, body
+        # A portal session and its CSRF token from one service are good at
+        # the other (the CSRF key comes from the shared catalog key).
+        token, who, _ = cookie_sign_in(sa)
+        ck = {"Cookie": f"arca_session={token}", "X-CSRF-Token": who["csrf"]}
+        st, _, body = raw(sb, "GET", "/api/v1/session", headers=ck)
+        assert st == 200 and json.loads(body)["csrf"] == who["csrf"], body
+        st, _, body = raw(sb, "DELETE", "/api/v1/session", None, ck)
+        assert st == 200, body
+        # Failed sign-ins count at every service: ten wrong passwords spread
+        # over both, and the next try is refused at both.
+        sts = []
+        for i in range(10):
+            st, _, _ = raw(sa if i % 2 else sb, "POST", "/api/v1/session",
+                           {"user": "guess", "password": f"wrong-{i}"})
+            sts.append(st)
+        assert sts == [401] * 10, sts
+        for s in (sa, sb):
+            st, _, body = raw(s, "POST", "/api/v1/session", {"user": "guess", "password": "x"})
+            assert st == 429, body
         # Signed out on one, signed out on both.
         st, _, _ = sa.call("DELETE", "/session")
         assert st == 200

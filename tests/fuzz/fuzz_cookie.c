@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct http_request req;
 	char *text, token[65], csrf[65];
 
-	if (p == NULL && (p = portal_new(NULL, NULL)) == NULL)
+	if (p == NULL && (p = portal_new(NULL, NULL, NULL)) == NULL)
 		abort();
 	if ((text = malloc(size + 1)) == NULL)
 		return 0;

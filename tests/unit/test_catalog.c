@@ -4,7 +4,8 @@
  * catalog.h, with time given explicitly: 14-day soft delete and purge, PIN
  * expiry and attempts, the vault and point limits, a reopened catalog
  * keeping its rows, the references the space collector marks and its
- * re-checks, doomed packs and who may read them, leases, spent nonces. A
+ * re-checks, doomed packs and who may read them, leases, spent nonces,
+ * failure limits. A
  * backend's own tests (its schema, its migrations) live in a file of its
  * own: test_catalog_sqlite.c.
  */
@@ -808,6 +809,66 @@ static void test_immutable_unevaluated(void **state)
 	assert_true(pts == 1 && ms == 0);
 }
 
+/* Failure limits: BURST failures, then one more every REFILL seconds;
+ * keys apart; kept across a reopen (every service of the catalog sees
+ * them); a key that refilled needs no row; bad keys refused. */
+static void test_failure_limits(void **state)
+{
+	struct fx *f = *state;
+	struct err e;
+	int wait = -1;
+
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1000, &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1000, &wait, &e), 0);
+		assert_int_equal(wait, 0);
+		assert_int_equal(catalog_limit_fail(f->c, "signin-peer:a", 3, 60, 1000, &e), 0);
+	}
+	/* The fourth try waits a refill; another key is its own. */
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1000, &wait, &e), 0);
+	assert_int_equal(wait, 60);
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:b", 3, 60, 1000, &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1030, &wait, &e), 0);
+	assert_int_equal(wait, 30);
+	/* Another service (a reopened catalog) sees the same. */
+	catalog_close(f->c);
+	f->c = opener->open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1030, &wait, &e), 0);
+	assert_int_equal(wait, 30);
+	/* A refill later one try; failing it again waits a whole refill. */
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1060, &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	assert_int_equal(catalog_limit_fail(f->c, "signin-peer:a", 3, 60, 1060, &e), 0);
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 1060, &wait, &e), 0);
+	assert_int_equal(wait, 60);
+	/* Long after, the whole burst again. */
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 9000, &wait, &e), 0);
+		assert_int_equal(wait, 0);
+		assert_int_equal(catalog_limit_fail(f->c, "signin-peer:a", 3, 60, 9000, &e), 0);
+	}
+	assert_int_equal(catalog_limit_wait(f->c, "signin-peer:a", 3, 60, 9000, &wait, &e), 0);
+	assert_int_equal(wait, 60);
+	/* A burst of one marks a key for REFILL seconds. */
+	assert_int_equal(catalog_limit_fail(f->c, "known:x", 1, 86400, 9000, &e), 0);
+	assert_int_equal(catalog_limit_wait(f->c, "known:x", 1, 86400, 9001, &wait, &e), 0);
+	assert_int_equal(wait, 86399);
+	/* Bad keys and limits are the caller's error, never an answer. */
+	char big[CATALOG_LIMIT_KEY_MAX + 2];
+	memset(big, 'k', sizeof(big) - 1);
+	big[sizeof(big) - 1] = 0;
+	wait = 7;
+	assert_int_equal(catalog_limit_wait(f->c, big, 3, 60, 9000, &wait, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(wait, 0);
+	assert_int_equal(catalog_limit_fail(f->c, "", 3, 60, 9000, &e), -1);
+	assert_int_equal(catalog_limit_fail(f->c, "k", 0, 60, 9000, &e), -1);
+	assert_int_equal(catalog_limit_fail(f->c, "k", 3, 0, 9000, &e), -1);
+}
+
 /* Run the conformance suite on each of the N backends of LIST; the number
  * of tests that failed. (test_catalog_pg.c runs it on PostgreSQL, with a
  * server it starts for the purpose.) */
@@ -826,6 +887,7 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_rules_come_from_above, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),

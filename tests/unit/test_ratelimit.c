@@ -8,6 +8,12 @@
 
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "catalog.h"
 #include "ratelimit.h"
 
 static void test_burst_then_refill(void **state)
@@ -99,6 +105,60 @@ static void test_one_token_marks_a_key(void **state)
 	ratelimit_free(rl);
 }
 
+/* Shared limiters: two services on one catalog (two handles on the same
+ * file) count the same failures; their kinds are apart; a catalog that
+ * cannot answer is an error, never "may try". */
+static void test_shared_between_services(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/arca-ratelimit-XXXXXX", path[64];
+	struct catalog *c1, *c2;
+	struct ratelimit *a, *b, *other;
+	struct err e;
+	int wait = -1;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/catalog.db", dir);
+	assert_non_null(c1 = catalog_open(path, &e));
+	assert_non_null(c2 = catalog_open(path, &e));
+	assert_non_null(a = ratelimit_shared(c1, "signin-peer", 3, 60, &e));
+	assert_non_null(b = ratelimit_shared(c2, "signin-peer", 3, 60, &e));
+	assert_non_null(other = ratelimit_shared(c2, "register-peer", 3, 60, &e));
+	/* Two failures at one service, one at the other: the fourth try waits
+	 * at both. */
+	assert_int_equal(ratelimit_record(a, "10.0.0.1", 1000, &e), 0);
+	assert_int_equal(ratelimit_record(a, "10.0.0.1", 1000, &e), 0);
+	assert_int_equal(ratelimit_check(b, "10.0.0.1", 1000, &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	assert_int_equal(ratelimit_record(b, "10.0.0.1", 1000, &e), 0);
+	assert_int_equal(ratelimit_check(a, "10.0.0.1", 1000, &wait, &e), 0);
+	assert_int_equal(wait, 60);
+	assert_int_equal(ratelimit_check(b, "10.0.0.1", 1010, &wait, &e), 0);
+	assert_int_equal(wait, 50);
+	assert_int_equal(ratelimit_check(other, "10.0.0.1", 1000, &wait, &e), 0);
+	assert_int_equal(wait, 0);
+	/* A catalog whose table is gone answers with an error. */
+	catalog_close(c1);
+	ratelimit_free(a);
+	{
+		sqlite3 *db;
+
+		assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+		assert_int_equal(sqlite3_exec(db, "DROP TABLE limits", NULL, NULL, NULL), SQLITE_OK);
+		sqlite3_close(db);
+	}
+	wait = 5;
+	assert_int_equal(ratelimit_check(b, "10.0.0.1", 1000, &wait, &e), -1);
+	assert_int_equal(ratelimit_record(b, "10.0.0.1", 1000, &e), -1);
+	assert_true(e.code == ERR_IO);
+	ratelimit_free(b);
+	ratelimit_free(other);
+	catalog_close(c2);
+	assert_null(ratelimit_shared(NULL, "k", 3, 60, &e));
+	unlink(path);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -107,6 +167,7 @@ int main(void)
 		cmocka_unit_test(test_full_table_reuses_a_slot),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_one_token_marks_a_key),
+		cmocka_unit_test(test_shared_between_services),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

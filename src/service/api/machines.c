@@ -325,7 +325,11 @@ void h_register(struct call *c)
 	/* Failed registrations are limited per client address (service.h);
 	 * accepted ones are not counted. */
 	snprintf(peer, sizeof(peer), "peer:%s", c->req->peer);
-	if ((wait = ratelimit_wait(c->s->registrations, peer, c->now)) > 0) {
+	if (ratelimit_check(c->s->registrations, peer, c->now, &wait, &e) != 0) {
+		reply_err(c, &e); /* limits that cannot be read refuse the registration */
+		return;
+	}
+	if (wait > 0) {
 		reply_limited(c, wait, "registrations from this address");
 		return;
 	}
@@ -361,8 +365,9 @@ void h_register(struct call *c)
 		ok = true;
 	}
 out:
-	if (!ok)
-		ratelimit_fail(c->s->registrations, peer, c->now);
+	if (!ok && ratelimit_record(c->s->registrations, peer, c->now, &e) != 0)
+		fprintf(stderr, "arcad: recording a failed registration from %s: %s\n",
+			c->req->peer, e.msg);
 	reg_free(&r);
 }
 

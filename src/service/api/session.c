@@ -54,7 +54,11 @@ void h_signin(struct call *c)
 			  "application/json");
 		goto out;
 	}
-	if ((wait = portal_signin_wait(c->s->portal, c->req->peer, user, c->now)) > 0) {
+	if (portal_signin_wait(c->s->portal, c->req->peer, user, c->now, &wait, &e) != 0) {
+		reply_err(c, &e); /* limits that cannot be read refuse the sign-in */
+		goto out;
+	}
+	if (wait > 0) {
 		reply_limited(c, wait, "sign-ins from this address or for this user");
 		goto out;
 	}
