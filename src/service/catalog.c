@@ -499,9 +499,26 @@ int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e)
 	return c->ops->doomed_done(c->b, pack, e);
 }
 
-int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e)
+int catalog_doomed_claim(struct catalog *c, const char *pack, int64_t now, struct err *e)
 {
-	return c->ops->doomed_claim(c->b, pack, e);
+	return c->ops->doomed_claim(c->b, pack, now, e);
+}
+
+int catalog_pack_hold(struct catalog *c, const char *pack, const char *holder, int64_t now,
+		      int64_t until, struct err *e)
+{
+	return c->ops->pack_hold(c->b, pack, holder, now, until, e);
+}
+
+int catalog_pack_unhold(struct catalog *c, const char *pack, const char *holder, struct err *e)
+{
+	return c->ops->pack_unhold(c->b, pack, holder, e);
+}
+
+int catalog_duty_take(struct catalog *c, const char *name, const char *holder, int64_t now,
+		      int64_t until, struct err *e)
+{
+	return c->ops->duty_take(c->b, name, holder, now, until, e);
 }
 
 int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,

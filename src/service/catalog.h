@@ -191,6 +191,7 @@ typedef const char *(*catalog_pair_fn)(void *arg, const char *region);
 #define CATALOG_PIN_LOCK_SECONDS 900
 #define CATALOG_LIMIT_KEY_MAX 200   /* bytes of a failure limit's key */
 #define CATALOG_LIMIT_KEYS 100000   /* failure-limit keys remembered at once */
+#define CATALOG_SWEEP_SECONDS 900   /* the collector's time to delete a claimed pack's files */
 
 struct job {
 	catalog_id id;
@@ -665,14 +666,32 @@ struct catalog_ops {
 	int (*doomed_due)(struct catalog_backend *b, int64_t now, struct doomed **out, size_t *n,
 			  struct err *e);
 	int (*doomed_done)(struct catalog_backend *b, const char *pack, struct err *e);
-	/* Whether the files of doomed PACK may be deleted now: 1 when it is
-	 * still doomed and no pack row lists it; 0 when it is listed (a
-	 * machine sent it again: its doom is dropped, in the same
-	 * transaction) or no longer doomed; -1 on error. The caller deletes
-	 * the files only on 1, and must keep pack uploads from storing and
-	 * recording a pack between this check and the deletion (gc.h:
-	 * gc_upload_begin). */
-	int (*doomed_claim)(struct catalog_backend *b, const char *pack, struct err *e);
+	/* Whether the files of doomed PACK may be deleted at NOW: 1 when it
+	 * is still doomed, no pack row lists it and no upload holds it
+	 * (pack_hold); it is then marked as being swept until NOW +
+	 * CATALOG_SWEEP_SECONDS, and pack_hold refuses it meanwhile. 0 when it
+	 * is listed (a machine sent it again: its doom is dropped, in the same
+	 * transaction), held, or no longer doomed; -1 on error. The caller
+	 * deletes the files only on 1, within CATALOG_SWEEP_SECONDS, and then
+	 * calls doomed_done. Every service on the catalog sees the same marks:
+	 * an upload at one service and the collector at another cannot both
+	 * act on a pack's files. */
+	int (*doomed_claim)(struct catalog_backend *b, const char *pack, int64_t now, struct err *e);
+	/* Before an upload stores PACK's files: HOLDER (the upload's own id)
+	 * holds PACK until UNTIL, so that the collector leaves its files alone
+	 * until pack_unhold (or UNTIL, when the upload died). ERR_LOCKED while
+	 * the collector is deleting PACK's files at NOW (doomed_claim): the
+	 * upload waits and asks again. */
+	int (*pack_hold)(struct catalog_backend *b, const char *pack, const char *holder, int64_t now,
+			 int64_t until, struct err *e);
+	int (*pack_unhold)(struct catalog_backend *b, const char *pack, const char *holder,
+			   struct err *e);
+	/* Take (or keep) the duty NAME (as "collector") for HOLDER until
+	 * UNTIL: 1 when HOLDER holds it now (no one did, the last holder's
+	 * time ran out at NOW, or HOLDER held it already), 0 when another
+	 * holder does; -1 on error. One service at a time does a duty. */
+	int (*duty_take)(struct catalog_backend *b, const char *name, const char *holder, int64_t now,
+			 int64_t until, struct err *e);
 
 	/* ---- security PINs (docs/API.md) ---- */
 
@@ -929,7 +948,12 @@ int catalog_gc_move(struct catalog *c, const char *machine_id, const char *old_p
 int catalog_doomed_due(struct catalog *c, int64_t now, struct doomed **out, size_t *n,
 		       struct err *e);
 int catalog_doomed_done(struct catalog *c, const char *pack, struct err *e);
-int catalog_doomed_claim(struct catalog *c, const char *pack, struct err *e);
+int catalog_doomed_claim(struct catalog *c, const char *pack, int64_t now, struct err *e);
+int catalog_pack_hold(struct catalog *c, const char *pack, const char *holder, int64_t now,
+		      int64_t until, struct err *e);
+int catalog_pack_unhold(struct catalog *c, const char *pack, const char *holder, struct err *e);
+int catalog_duty_take(struct catalog *c, const char *name, const char *holder, int64_t now,
+		      int64_t until, struct err *e);
 int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
 		       const char *pin_hash, int64_t now, int64_t expires, struct err *e);
 int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,

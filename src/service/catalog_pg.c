@@ -212,9 +212,17 @@ static const char *const migrations[] = {
 	 * and registration), one row per key that has not refilled */
 	"CREATE TABLE limits (key TEXT COLLATE \"C\" PRIMARY KEY, tat BIGINT NOT NULL);"
 	"CREATE INDEX limits_tat ON limits (tat);",
-	/* 3: immutable vaults (enum immutability) and each point's
+	/* 3: the collector's marks shared by every service on the catalog:
+	 * uploads hold a pack's files (holds), a pack being deleted is marked
+	 * (doomed.sweeping), one service at a time does a duty (duties) */
+	"CREATE TABLE holds (pack_id TEXT COLLATE \"C\" NOT NULL, holder TEXT COLLATE \"C\" NOT NULL,"
+	"  expires BIGINT NOT NULL, PRIMARY KEY (pack_id, holder));"
+	"ALTER TABLE doomed ADD COLUMN sweeping BIGINT NOT NULL DEFAULT 0;"
+	"CREATE TABLE duties (name TEXT COLLATE \"C\" PRIMARY KEY, holder TEXT COLLATE \"C\" NOT NULL,"
+	"  expires BIGINT NOT NULL);",
+	/* 4: immutable vaults (enum immutability) and each point's
 	 * retain-until time (0: retention has not evaluated it yet), as
-	 * SQLite's schema 15 */
+	 * SQLite's schema 16 */
 	"ALTER TABLE vaults ADD COLUMN immutability BIGINT NOT NULL DEFAULT 0"
 	"  CHECK (immutability BETWEEN 0 AND 2);"
 	"ALTER TABLE points ADD COLUMN retain_until BIGINT NOT NULL DEFAULT 0;",
@@ -4219,28 +4227,123 @@ static int pg_doomed_due(struct catalog_backend *c, int64_t now, struct doomed *
 		       sizeof(**out), doomed_fill, NULL, (void **)out, n, e);
 }
 
+struct claim_arg {
+	const char *pack, *holder; /* duty_take: the duty's name, and its holder */
+	int64_t now, until;
+};
+
 static int doomed_claim(struct catalog_backend *c, void *arg, struct err *e)
 {
-	const char *pack = arg;
-	int64_t listed, doomed;
+	const struct claim_arg *a = arg;
+	int64_t listed, doomed, held;
 
-	if ((listed = scalar(c, "SELECT count(*) FROM packs WHERE id = ?1", pack, NULL, 0, e)) < 0 ||
-	    (doomed = scalar(c, "SELECT count(*) FROM doomed WHERE pack_id = ?1", pack, NULL, 0,
-			     e)) < 0)
+	if ((listed = scalar(c, "SELECT count(*) FROM packs WHERE id = ?1", a->pack, NULL, 0,
+			     e)) < 0 ||
+	    (doomed = scalar(c, "SELECT count(*) FROM doomed WHERE pack_id = ?1", a->pack, NULL, 0,
+			     e)) < 0 ||
+	    (held = scalar(c, "SELECT count(*) FROM holds WHERE pack_id = ?1 AND expires > ?3",
+			   a->pack, NULL, a->now, e)) < 0)
 		return -1;
 	/* Listed again (catalog_pack_add cancels the doom itself; this catches
 	 * a row doomed by other means): keep the file, forget the doom. */
-	if (listed > 0 && run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e) != 0)
+	if (listed > 0)
+		return run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack, NULL, 0, e) != 0
+			? -1 : 0;
+	if (doomed == 0 || held > 0)
+		return 0; /* no longer doomed, or an upload is storing it again */
+	if (run3(c, "UPDATE doomed SET sweeping = ?3 WHERE pack_id = ?1", a->pack, NULL,
+		 a->now + CATALOG_SWEEP_SECONDS, e) != 0)
 		return -1;
-	return listed == 0 && doomed > 0;
+	return 1;
 }
 
-static int pg_doomed_claim(struct catalog_backend *c, const char *pack, struct err *e)
+static int pg_doomed_claim(struct catalog_backend *c, const char *pack, int64_t now,
+			   struct err *e)
 {
+	struct claim_arg a = { pack, NULL, now, 0 };
 	int rc;
 
 	LOCK(c);
-	rc = txn(c, doomed_claim, (void *)pack, e);
+	rc = txn(c, doomed_claim, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pack_hold(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct claim_arg *a = arg;
+	int64_t sweeping = scalar(c, "SELECT coalesce(max(sweeping), 0) FROM doomed WHERE "
+				     "pack_id = ?1", a->pack, NULL, 0, e);
+
+	if (sweeping < 0)
+		return -1;
+	if (sweeping > a->now)
+		return err_set(e, ERR_LOCKED, "the space collector is deleting the files of pack "
+			       "%.16s; send it again in a moment", a->pack);
+	if (run3(c, "DELETE FROM holds WHERE expires <= ?3", NULL, NULL, a->now, e) != 0)
+		return -1;
+	return run3(c, "INSERT INTO holds (pack_id, holder, expires) VALUES (?1, ?2, ?3)"
+		    " ON CONFLICT (pack_id, holder) DO UPDATE SET expires = excluded.expires",
+		    a->pack, a->holder, a->until, e);
+}
+
+static int pg_pack_hold(struct catalog_backend *c, const char *pack, const char *holder,
+			int64_t now, int64_t until, struct err *e)
+{
+	struct claim_arg a = { pack, holder, now, until };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pack_hold, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pack_unhold(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct claim_arg *a = arg;
+
+	return run3(c, "DELETE FROM holds WHERE pack_id = ?1 AND holder = ?2", a->pack, a->holder,
+		    0, e);
+}
+
+static int pg_pack_unhold(struct catalog_backend *c, const char *pack, const char *holder,
+			  struct err *e)
+{
+	struct claim_arg a = { pack, holder, 0, 0 };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pack_unhold, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int duty_take(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct claim_arg *a = arg;
+	int64_t other = scalar(c, "SELECT count(*) FROM duties WHERE name = ?1 AND holder <> ?2"
+				  " AND expires > ?3", a->pack, a->holder, a->now, e);
+
+	if (other < 0)
+		return -1;
+	if (other > 0)
+		return 0; /* another holder's time is still running */
+	if (run3(c, "INSERT INTO duties (name, holder, expires) VALUES (?1, ?2, ?3)"
+		 " ON CONFLICT (name) DO UPDATE SET holder = excluded.holder,"
+		 " expires = excluded.expires", a->pack, a->holder, a->until, e) != 0)
+		return -1;
+	return 1;
+}
+
+static int pg_duty_take(struct catalog_backend *c, const char *name, const char *holder,
+			int64_t now, int64_t until, struct err *e)
+{
+	struct claim_arg a = { name, holder, now, until };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, duty_take, &a, e);
 	UNLOCK(c);
 	return rc;
 }
@@ -4385,6 +4488,9 @@ const struct catalog_ops catalog_pg_ops = {
 	.gc_move = pg_gc_move,
 	.doomed_due = pg_doomed_due,
 	.doomed_claim = pg_doomed_claim,
+	.pack_hold = pg_pack_hold,
+	.pack_unhold = pg_pack_unhold,
+	.duty_take = pg_duty_take,
 	.doomed_done = pg_doomed_done,
 	.policy_updated = pg_policy_updated,
 	.job_since = pg_job_since,

@@ -189,9 +189,11 @@ static int sweep(struct service *s, int64_t now, struct gc_stats *st, struct err
 				d[i].pair[0] ? d[i].pair : "(none)");
 			continue;
 		}
-		/* Exclusive: no upload stores and records a pack meanwhile. */
+		/* Exclusive: no upload of this service stores and records a pack
+		 * meanwhile; the claim keeps those of every service off this
+		 * pack (catalog_pack_hold) until its files are gone. */
 		pthread_rwlock_wrlock(&uploads);
-		if ((claim = catalog_doomed_claim(s->cat, d[i].pack, e)) != 1) {
+		if ((claim = catalog_doomed_claim(s->cat, d[i].pack, now, e)) != 1) {
 			pthread_rwlock_unlock(&uploads);
 			if (claim < 0)
 				rc = err_prefix(e, "collecting space: sweeping pack %.16s: ", d[i].pack);

@@ -40,6 +40,13 @@ struct gc_stats {
  * the sweeper deleted the old file first (the upload then stores its own).
  * Without the lock, the sweeper could check, the upload rename and record,
  * and the sweeper then unlink the file the catalog just recorded.
+ *
+ * Between services on one catalog the same rule is kept by marks in the
+ * catalog: an upload holds its pack (catalog_pack_hold) before it stores a
+ * file and lets go after recording it; the sweeper's claim
+ * (catalog_doomed_claim) refuses a held pack and marks a claimed one as
+ * being swept, which a hold then waits out. So an upload at one service and
+ * the sweeper at another never act on one pack's files at once.
  */
 void gc_upload_begin(void);
 void gc_upload_end(void);

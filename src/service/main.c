@@ -220,12 +220,30 @@ static void apply_retention(struct service *s)
 	free(ids);
 }
 
+/* Whether this service does the timer's collection duty now: one service
+ * of a catalog at a time (catalog_duty_take), the same one while it lives;
+ * when it stops taking it (stopped, or dead), another takes over once its
+ * time runs out. */
+static int collector_duty(struct service *s, const char *me, int64_t now)
+{
+	struct err e;
+	int r = catalog_duty_take(s->cat, "collector", me, now, now + PURGE_EVERY + 600, &e);
+
+	if (r < 0)
+		fprintf(stderr, "arcad: taking the collector's duty: %s\n", e.msg);
+	return r == 1;
+}
+
 static void *purger(void *arg)
 {
 	struct service *s = arg;
+	catalog_id me;
 
+	catalog_new_id(me);
 	for (unsigned i = 0; !stopping; i++) {
-		if (i % PURGE_EVERY == 0) {
+		if (i % PURGE_EVERY == 0)
+			expire_uploads(s); /* this service's own, in its tmp/ */
+		if (i % PURGE_EVERY == 0 && collector_duty(s, me, service_now())) {
 			int64_t p, m, now = service_now();
 			struct err e;
 
@@ -236,7 +254,6 @@ static void *purger(void *arg)
 				printf("arcad: purged %lld recovery points and %lld machines deleted "
 				       "over %d days ago\n", (long long)p, (long long)m,
 				       CATALOG_SOFT_DELETE_DAYS);
-			expire_uploads(s);
 			apply_retention(s);
 			{
 				struct gc_stats st;

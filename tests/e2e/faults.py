@@ -89,12 +89,18 @@ class Sources:
         for i in range(files):
             (self.src / f"f{self.n}-{i}").write_bytes(
                 self.rng.randbytes(self.rng.randrange(*self.size)))
-        (self.src / "changing").write_bytes(self.rng.randbytes(4096 + self.n))
+        # A new file each time (never rewritten in place), so that the
+        # copies below may share the unchanged files' inodes.
+        tmp = self.src / ".changing"
+        tmp.write_bytes(self.rng.randbytes(4096 + self.n))
+        os.replace(tmp, self.src / "changing")
         old = sorted(p for p in self.src.iterdir() if p.name.startswith("f"))
-        if len(old) > 10:
-            os.remove(old[self.rng.randrange(len(old))])
+        # The tree stays at about ten files, so that many rounds (make soak)
+        # keep its copies small.
+        while len(old) > 10:
+            os.remove(old.pop(self.rng.randrange(len(old))))
         copy = self.tmp / f"copy-{self.n}"
-        shutil.copytree(self.src, copy, symlinks=True)
+        shutil.copytree(self.src, copy, symlinks=True, copy_function=os.link)
         shutil.copystat(self.src, copy)
         return copy
 
@@ -104,6 +110,7 @@ class Sources:
         assert r["status"] == "complete", r
         diff = rsync_diff(self.copies[point], out / str(self.src).lstrip("/"))
         assert diff == "", (point, diff)
+        shutil.rmtree(out)  # checked: its space goes back
 
 
 def points(agent):

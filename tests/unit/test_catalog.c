@@ -266,15 +266,15 @@ static void test_pack_sent_again_is_not_swept(void **state)
 	assert_int_equal(n, 0);
 	free(d);
 	/* A sweeper that listed it before keeps its file. */
-	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 9000, NULL), 0);
 	/* Dropped again, it is due again and the sweeper may delete it. */
 	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
 	free(live);
 	assert_int_equal(catalog_gc_drop(f->c, f->m.id, a, mark, "local-1", "local-2", 3000, 6600,
 					 NULL), 0);
-	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 9000, NULL), 1);
 	assert_int_equal(catalog_doomed_done(f->c, a, NULL), 0);
-	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 9000, NULL), 0);
 }
 
 /* Issue 12, defect 3: a pack the collector drops stays readable by its
@@ -299,7 +299,7 @@ static void test_dropped_pack_readable_until_swept(void **state)
 	assert_int_equal(e.code, ERR_NOT_FOUND);
 	assert_int_equal(catalog_pack_reader(f->c, a, who, NULL), 0);
 	assert_string_equal(who, f->m.id);
-	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 9000, NULL), 1);
 	assert_int_equal(catalog_doomed_done(f->c, a, NULL), 0);
 	assert_int_equal(catalog_pack_reader(f->c, a, who, &e), -1);
 	assert_int_equal(e.code, ERR_NOT_FOUND);
@@ -345,7 +345,7 @@ static void test_purged_machine_packs_are_doomed(void **state)
 	free(d);
 	assert_int_equal(catalog_pack_reader(f->c, a, who, &e), -1);
 	assert_int_equal(e.code, ERR_NOT_FOUND);
-	assert_int_equal(catalog_doomed_claim(f->c, a, NULL), 1);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 9000, NULL), 1);
 }
 
 
@@ -869,6 +869,58 @@ static void test_failure_limits(void **state)
 	assert_int_equal(catalog_limit_fail(f->c, "k", 3, 0, 9000, &e), -1);
 }
 
+/* The collector's marks between services: an upload's hold keeps the
+ * sweeper off a pack, a claimed pack keeps uploads waiting until its files
+ * are gone (or the claim's time ran out), and a duty has one holder at a
+ * time. */
+static void test_holds_claims_and_duties(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t objs[] = { 9, 10 };
+	struct objid *live;
+	size_t n;
+	int64_t mark;
+	char a[65];
+	struct err e;
+
+	add_pack(f, 'h', objs, 2, a);
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, NULL), 0);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, a, mark, "local-1", "", 2000, 2000, NULL),
+			 0);
+	/* Held by an upload (of another service): not claimed. */
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-1", 3000, 3600, &e), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 3000, &e), 0);
+	assert_int_equal(catalog_pack_unhold(f->c, a, "upload-1", &e), 0);
+	/* A hold that ran out holds nothing. */
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-2", 3000, 3010, &e), 0);
+	assert_int_equal(catalog_doomed_claim(f->c, a, 3011, &e), 1);
+	/* Claimed: an upload of the pack waits (ERR_LOCKED) until the files
+	 * are gone, or the claim's time ran out. */
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-3", 3012, 4000, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-3", 3011 + CATALOG_SWEEP_SECONDS + 1,
+					   9000, &e), 0);
+	assert_int_equal(catalog_pack_unhold(f->c, a, "upload-3", &e), 0);
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-4", 3013, 4000, &e), -1);
+	assert_int_equal(catalog_doomed_done(f->c, a, &e), 0);
+	assert_int_equal(catalog_pack_hold(f->c, a, "upload-4", 3014, 4000, &e), 0);
+	assert_int_equal(catalog_pack_unhold(f->c, a, "upload-4", &e), 0);
+	/* Duties: one holder at a time; it keeps it by taking it again; its
+	 * time running out frees it; a reopened catalog (another service)
+	 * sees the same. */
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-a", 1000, 1100, &e), 1);
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-b", 1050, 1150, &e), 0);
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-a", 1090, 1190, &e), 1);
+	catalog_close(f->c);
+	f->c = opener->open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-b", 1150, 1250, &e), 0);
+	assert_int_equal(catalog_duty_take(f->c, "other-duty", "svc-b", 1150, 1250, &e), 1);
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-b", 1190, 1290, &e), 1);
+	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-a", 1200, 1300, &e), 0);
+}
+
 /* Run the conformance suite on each of the N backends of LIST; the number
  * of tests that failed. (test_catalog_pg.c runs it on PostgreSQL, with a
  * server it starts for the purpose.) */
@@ -888,6 +940,7 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_refs_mark_and_recheck, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_holds_claims_and_duties, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),

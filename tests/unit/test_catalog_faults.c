@@ -886,7 +886,7 @@ static int w_move(struct catalog *c, struct ans *a, struct err *e)
 
 static int w_claim(struct catalog *c, struct ans *a, struct err *e)
 {
-	int claim = catalog_doomed_claim(c, pack_doomed, e);
+	int claim = catalog_doomed_claim(c, pack_doomed, T0 + 9000, e);
 
 	if (claim < 0)
 		return -1;

@@ -38,7 +38,8 @@ static void test_migration_of_references(void **state)
 		 "ALTER TABLE pins DROP COLUMN user_id; ALTER TABLE doomed DROP COLUMN machine_id;"
 		 "ALTER TABLE vaults DROP COLUMN immutability;"
 		 "ALTER TABLE points DROP COLUMN retain_until;"
-		 "DROP TABLE limits; PRAGMA user_version=8;",
+		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"
+		 "ALTER TABLE doomed DROP COLUMN sweeping; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
@@ -48,7 +49,7 @@ static void test_migration_of_references(void **state)
 	assert_int_equal(n, 2);
 	assert_true(live[0].b[0] == 5 && live[1].b[0] == 7 && live[1].b[31] == 0);
 	free(live);
-	/* Migration 15: the vault is mutable, the point not yet evaluated. */
+	/* Migration 16: the vault is mutable, the point not yet evaluated. */
 	{
 		struct vault v;
 		struct recovery_point got;

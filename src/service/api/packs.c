@@ -30,6 +30,35 @@
  * catalog. Uploading a pack that is stored already is a no-op: a client that
  * lost its connection just sends it again.
  */
+
+#define HOLD_SECONDS 3600   /* an upload's hold on its pack, should it die */
+#define HOLD_TRIES 100      /* times 0.1 s: waiting out a sweep of the pack */
+
+/* Hold pack ID for this upload (catalog_pack_hold), waiting while the
+ * collector (of any service) deletes an earlier copy's files. 0, or -1
+ * with E set. */
+static int hold_pack(struct call *c, const char *id, const char *holder, struct err *e)
+{
+	for (int i = 0;; i++) {
+		int64_t now = service_now();
+
+		if (catalog_pack_hold(c->s->cat, id, holder, now, now + HOLD_SECONDS, e) == 0)
+			return 0;
+		if (e->code != ERR_LOCKED || i == HOLD_TRIES)
+			return -1;
+		usleep(100000);
+	}
+}
+
+/* Let go of pack ID; a failure only delays the collector (the hold runs
+ * out), so it is logged. */
+static void unhold_pack(struct call *c, const char *id, const char *holder)
+{
+	struct err e;
+
+	if (catalog_pack_unhold(c->s->cat, id, holder, &e) != 0)
+		fprintf(stderr, "arcad: letting go of pack %.16s: %s\n", id, e.msg);
+}
 /* Check the complete pack DATA (LEN bytes, the caller keeps it; the local
  * file PATH holds them too, or PATH is NULL) without keys, put it into the
  * store of the machine's region (and, for GRS, into
@@ -37,6 +66,7 @@
 static void store_pack_file(struct call *c, const char *id, const char *path, const uint8_t *data,
 			    size_t len)
 {
+	catalog_id holder;
 	struct pack_entry *ents = NULL;
 	struct store *st[2] = { NULL, NULL };
 	size_t n = 0;
@@ -54,15 +84,21 @@ static void store_pack_file(struct call *c, const char *id, const char *path, co
 		goto fail;
 	}
 	/* Why copy before acknowledging: a GRS vault promises the second copy.
-	 * Store and record under gc_upload_begin (gc.h): the sweeper cannot
-	 * delete the file of a doomed pack sent again in between. */
+	 * Store and record holding the pack and under gc_upload_begin (gc.h):
+	 * the sweeper of no service can delete the file of a doomed pack sent
+	 * again in between. */
+	catalog_new_id(holder);
+	if (hold_pack(c, id, holder, &e) != 0)
+		goto fail;
 	gc_upload_begin();
 	if (store_put_file_each(st, st[1] ? 2 : 1, id, path, data, len, &e) != 0 ||
 	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
 		gc_upload_end();
+		unhold_pack(c, id, holder);
 		goto fail;
 	}
 	gc_upload_end();
+	unhold_pack(c, id, holder);
 	reply_json(c, 201, json_pack("{s:s,s:I,s:I}", "id", id, "objects", (json_int_t)n, "size",
 				     (json_int_t)len));
 	goto out;
