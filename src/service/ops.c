@@ -272,9 +272,15 @@ int ops_retention(struct service *s, const char *machine_id, int64_t now, int dr
 
 	*report = NULL;
 	memset(&p, 0, sizeof(p));
-	if (catalog_machine_get(s->cat, machine_id, &m, &pub, e) != 0 ||
-	    catalog_vault_by_id(s->cat, m.vault_id, &v, e) != 0)
+	memset(&v, 0, sizeof(v));
+	/* A soft-deleted machine is not live: only its preview is asked for
+	 * (retention runs on live machines), and shows what its policy keeps. */
+	if (catalog_machine_get(s->cat, machine_id, &m, &pub, e) != 0) {
+		if (!dry_run || e == NULL || e->code != ERR_NOT_FOUND)
+			goto out;
+	} else if (catalog_vault_by_id(s->cat, m.vault_id, &v, e) != 0) {
 		goto out;
+	}
 	/* A catalog that cannot say whether there is a policy is an error,
 	 * never "no policy, nothing expires". */
 	if ((have = ops_policy_get(s, machine_id, &p, &text, e)) < 0)

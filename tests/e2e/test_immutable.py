@@ -178,6 +178,13 @@ def test_locked_vault_keeps_every_point_until_its_retention_ends(arcad_bin, worl
 
 
 def test_immutable_unlocked_goes_back_with_a_pin_and_the_admin_command_locks(arcad_bin, world):
+    # A deleted machine's policy preview still answers (retention reads
+    # the vault of live machines only).
+    world.register("server-01")
+    st, body = call_pin(world.s, "DELETE", MACHINE, pin(world.s))
+    assert st == 200, body
+    st, body, _ = world.s.call("GET", MACHINE + "/policy/preview")
+    assert st == 200 and body["keep"] == [] and body["remove"] == [], body
     st, body, _ = world.s.call("PATCH", VAULT, {})
     assert st == 400 and "immutability" in body["error"]["message"], body
     st, body, _ = world.s.call("PATCH", VAULT, {"immutability": "immutable"})
