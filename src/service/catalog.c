@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -75,6 +76,39 @@ void catalog_close(struct catalog *c)
 const char *catalog_backend_name(const struct catalog *c)
 {
 	return c->ops->name;
+}
+
+static const char *const immutability_names[] = { "mutable", "immutable", "locked" };
+
+const char *catalog_immutability_name(int state)
+{
+	return state >= IMMUT_MUTABLE && state <= IMMUT_LOCKED ? immutability_names[state] : "?";
+}
+
+int catalog_immutability_parse(const char *name, struct err *e)
+{
+	for (int i = IMMUT_MUTABLE; i <= IMMUT_LOCKED; i++)
+		if (name && strcmp(name, immutability_names[i]) == 0)
+			return i;
+	return err_set(e, ERR_INVALID, "immutability must be \"mutable\", \"immutable\" or "
+		       "\"locked\" (locked is for ever: the vault can never be made mutable again)");
+}
+
+int catalog_refuse_retained(struct err *e, const char *vault, const char *point, int64_t until)
+{
+	char when[32];
+	time_t t = (time_t)until;
+	struct tm tm;
+
+	if (until == 0)
+		return err_set(e, ERR_LOCKED, "vault %s is immutable: recovery point %.40s is kept "
+			       "until retention sets its retain-until time (its machine has no "
+			       "policy yet, or retention has not run since the point was made); it "
+			       "can be deleted after that time", vault, point);
+	gmtime_r(&t, &tm);
+	strftime(when, sizeof(when), until % 86400 ? "%Y-%m-%dT%H:%M:%SZ" : "%Y-%m-%d", &tm);
+	return err_set(e, ERR_LOCKED, "vault %s is immutable: recovery point %.40s is retained "
+		       "until %s; it can be deleted after that", vault, point, when);
 }
 
 void catalog_new_id(catalog_id out)
@@ -231,6 +265,12 @@ int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, co
 				 const char *redundancy, struct err *e)
 {
 	return c->ops->vault_set_redundancy(c->b, subscription, name, redundancy, e);
+}
+
+int catalog_vault_set_immutability(struct catalog *c, const char *subscription, const char *name,
+				   int state, struct vault *v, struct err *e)
+{
+	return c->ops->vault_set_immutability(c->b, subscription, name, state, v, e);
 }
 
 int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
@@ -404,6 +444,12 @@ int catalog_point_undelete(struct catalog *c, const char *machine_id, const char
 			   struct err *e)
 {
 	return c->ops->point_undelete(c->b, machine_id, point_id, e);
+}
+
+int catalog_point_retain(struct catalog *c, const char *machine_id, const char *const *ids,
+			 const int64_t *until, size_t n, struct err *e)
+{
+	return c->ops->point_retain(c->b, machine_id, ids, until, n, e);
 }
 
 int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of, void *arg,
@@ -587,9 +633,10 @@ int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, stru
 }
 
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
-		       const char *json, int64_t now, const struct job_alert *alert, struct err *e)
+		       const char *json, int64_t now, const struct job_alert *alert,
+		       catalog_keep_fn keep, void *keep_arg, struct err *e)
 {
-	return c->ops->policy_set(c->b, machine_id, prev, json, now, alert, e);
+	return c->ops->policy_set(c->b, machine_id, prev, json, now, alert, keep, keep_arg, e);
 }
 
 int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,

@@ -18,6 +18,14 @@
  * vault, 366 points per machine, redundancy locked after the first
  * registration) are enforced by the backend inside the transaction that
  * writes, so that two concurrent requests cannot both pass a check.
+ *
+ * So is a vault's immutability (docs/RETENTION.md, "Immutable vaults"): in
+ * an immutable or locked vault no transaction of the catalog deletes,
+ * purges or forgets a recovery point, a machine or a pack before the
+ * retain-until time of every point concerned, and a locked vault never
+ * becomes mutable again. The check and the change are one transaction, so
+ * no caller (a route, an admin command, retention, the collector) can
+ * come between them or go around them.
  */
 #ifndef ARCA_CATALOG_H
 #define ARCA_CATALOG_H
@@ -98,6 +106,16 @@ enum totp_what {
 	TOTP_CLEAR,   /* no second factor */
 };
 
+/* A vault's immutability, in the order it can only rise once locked:
+ * mutable (points are deleted as anyone asks), immutable (no point goes
+ * before its retain-until time; can be made mutable again), locked
+ * (immutable for ever). */
+enum immutability {
+	IMMUT_MUTABLE = 0,
+	IMMUT_IMMUTABLE = 1,
+	IMMUT_LOCKED = 2,
+};
+
 struct vault {
 	catalog_id id;
 	catalog_id subscription;
@@ -107,6 +125,7 @@ struct vault {
 	bool locked;        /* redundancy locked: a machine has registered */
 	int machines;
 	int64_t created;
+	int immutability;   /* enum immutability */
 };
 
 #define CATALOG_MACHINES_MAX 50
@@ -171,6 +190,11 @@ struct recovery_point {
 	int64_t created; /* by the service's clock, at commit */
 	int64_t objects; /* objects referenced */
 	int64_t bytes;   /* stored bytes of those objects */
+	/* The time before which, in an immutable vault, nothing may remove
+	 * the point: raised by retention from the policy in force (never
+	 * lowered); 0 until retention first evaluated it, which an immutable
+	 * vault takes as "kept" (docs/RETENTION.md). */
+	int64_t retain_until;
 };
 
 /* A pack of a machine, and (filled by the collector) how much of it
@@ -320,6 +344,14 @@ extern const struct catalog_rules catalog_rules;
  * as tests/unit/test_catalog_sqlite.c does for SQLite.
  */
 struct catalog_backend;
+
+/* What policy_set calls, inside its transaction, in an immutable vault:
+ * for the machine's N live points created at CREATED[0..N) (ascending),
+ * set UNTIL[i] to the time until which the new policy keeps point i for
+ * certain at NOW: NOW or later when it keeps the point now, less than NOW
+ * when it would remove it now. 0, or -1 with E set. */
+typedef int (*catalog_keep_fn)(void *arg, const int64_t *created, size_t n, int64_t now,
+			       int64_t *until, struct err *e);
 
 /* What vault_ca_keys_rewrite calls for each vault's CA key. */
 typedef int (*catalog_ca_key_fn)(void *arg, const char *vault_id, const char *key_text,
@@ -471,6 +503,14 @@ struct catalog_ops {
 	 * registered (soft-deleted ones included), ERR_NOT_FOUND. */
 	int (*vault_delete)(struct catalog_backend *b, const char *subscription, const char *name,
 			    struct err *e);
+	/* Set vault NAME's immutability to STATE (enum immutability).
+	 * ERR_LOCKED, naming the rule, when the vault is locked and STATE is
+	 * not IMMUT_LOCKED: a locked vault never becomes mutable, whoever
+	 * asks. ERR_INVALID for a STATE out of the enum, ERR_NOT_FOUND. Fills
+	 * V with the vault as it was before the change (V may be NULL). */
+	int (*vault_set_immutability)(struct catalog_backend *b, const char *subscription,
+				      const char *name, int state, struct vault *v,
+				      struct err *e);
 	/* Record vault credentials just issued for VAULT_ID: from now on they
 	 * are the only valid ones of that vault (every earlier record is
 	 * superseded). */
@@ -524,7 +564,10 @@ struct catalog_ops {
 	/* Soft-delete machine NAME of a vault at NOW: it can no longer sign
 	 * in, its data stays restorable for 14 days; or bring it back,
 	 * within the 50-machine limit (ERR_LIMIT), checked in the same
-	 * transaction. ERR_NOT_FOUND for no such (live, or deleted) machine. */
+	 * transaction. ERR_NOT_FOUND for no such (live, or deleted) machine.
+	 * In an immutable vault, deleting a machine with a point retained at
+	 * NOW (a live one whose time is 0, or any whose time is after NOW) is
+	 * ERR_LOCKED, naming the point and its time (catalog_refuse_retained). */
 	int (*machine_delete)(struct catalog_backend *b, const char *vault_id, const char *name,
 			      int64_t now, struct err *e);
 	int (*machine_undelete)(struct catalog_backend *b, const char *vault_id, const char *name,
@@ -607,18 +650,31 @@ struct catalog_ops {
 			  struct recovery_point **out, size_t *n, struct err *e);
 	/* Soft-delete a live point at NOW, or bring a soft-deleted one back
 	 * (ERR_LIMIT if that would make 367 live points). ERR_NOT_FOUND
-	 * otherwise. */
+	 * otherwise. In an immutable vault a point whose retain-until time is
+	 * 0 or after NOW is not deleted: ERR_LOCKED (catalog_refuse_retained),
+	 * whoever asks, retention included. */
 	int (*point_delete)(struct catalog_backend *b, const char *machine_id, const char *point_id,
 			    int64_t now, struct err *e);
 	int (*point_undelete)(struct catalog_backend *b, const char *machine_id,
 			      const char *point_id, struct err *e);
+	/* Raise the retain-until time of the machine's points IDS[0..N) to
+	 * UNTIL[i] where it is lower (never lowers one; an id the machine
+	 * lacks is skipped: retention read the list a moment before). */
+	int (*point_retain)(struct catalog_backend *b, const char *machine_id,
+			    const char *const *ids, const int64_t *until, size_t n,
+			    struct err *e);
 	/* Purge what was soft-deleted before NOW - 14 days, in one
 	 * transaction: points (their objects are then for the space collector
 	 * to free), and machines with everything of theirs; a purged
 	 * machine's pack files are doomed (doomed_due) after AFTER, in its
 	 * vault's region's store and, for a GRS vault, in PAIR_OF(ARG,
 	 * region)'s. *POINTS and *MACHINES count what went (0 after an
-	 * error). */
+	 * error). In an immutable vault a point whose retain-until time is
+	 * after NOW stays (soft-deleted, restorable), and so does a deleted
+	 * machine that has one: they are purged by a later call, once their
+	 * time has passed. (A time of 0 holds no purge: that point or machine
+	 * was deleted while the vault was mutable, before retention evaluated
+	 * it.) */
 	int (*purge)(struct catalog_backend *b, int64_t now, int64_t after, catalog_pair_fn pair_of,
 		     void *arg, int64_t *points, int64_t *machines, struct err *e);
 
@@ -661,7 +717,9 @@ struct catalog_ops {
 	 * region and, for GRS, PAIR_OF(ARG, region)'s. Points that reference
 	 * its objects keep their references (the collector keeps none of
 	 * their objects alive that are not stored). ERR_NOT_FOUND for a pack
-	 * the catalog does not list. */
+	 * the catalog does not list. In an immutable vault, ERR_LOCKED when a
+	 * point of the pack's machine is retained at AFTER, when its file
+	 * would go (as machine_delete: catalog_refuse_retained). */
 	int (*pack_forget)(struct catalog_backend *b, const char *pack, int64_t after,
 			   catalog_pair_fn pair_of, void *arg, struct err *e);
 	/* The objects MACHINE's recovery points reference (live or
@@ -802,10 +860,16 @@ struct catalog_ops {
 	 * its stored policy is still PREV (NULL: it has none), else
 	 * ERR_LOCKED: the caller's checks were made against PREV. With ALERT
 	 * (an alert of the same shape as a job's) not NULL, raise it in that
-	 * transaction: the alert exists exactly when the policy was stored. */
+	 * transaction: the alert exists exactly when the policy was stored.
+	 * In an immutable vault, KEEP(KEEP_ARG, ...) tells, in the same
+	 * transaction, until when the new policy keeps each live point; a
+	 * point it would keep for less than its retain-until time (or, at 0,
+	 * would remove now) refuses the change with ERR_LOCKED naming the point,
+	 * its time and the rule; a NULL KEEP there is ERR_LOCKED too. In a
+	 * mutable vault KEEP is not called (it may be NULL). */
 	int (*policy_set)(struct catalog_backend *b, const char *machine_id, const char *prev,
 			  const char *json, int64_t now, const struct job_alert *alert,
-			  struct err *e);
+			  catalog_keep_fn keep, void *keep_arg, struct err *e);
 	/* Raise an alert for a subscription at NOW; list the newest LIMIT
 	 * (*OUT: caller frees). */
 	int (*alert)(struct catalog_backend *b, const char *subscription, int64_t now,
@@ -848,6 +912,19 @@ const char *catalog_backend_name(const struct catalog *c);
 
 /* A new random id (32 hex digits). */
 void catalog_new_id(catalog_id out);
+
+/* "mutable", "immutable" or "locked" for enum immutability STATE ("?"
+ * for another value). */
+const char *catalog_immutability_name(int state);
+
+/* The enum immutability named NAME, or -1 with ERR_INVALID saying the
+ * three names. */
+int catalog_immutability_parse(const char *name, struct err *e);
+
+/* The one refusal of every backend for a point an immutable vault still
+ * retains: ERR_LOCKED naming VAULT, POINT, its retain-until time UNTIL (0:
+ * not evaluated yet) and when it can go. Returns -1. */
+int catalog_refuse_retained(struct err *e, const char *vault, const char *point, int64_t until);
 
 /* Free a job list and the reports in it. J may be NULL. */
 void catalog_job_list_free(struct job *j, size_t n);
@@ -905,6 +982,8 @@ int catalog_vault_set_redundancy(struct catalog *c, const char *subscription, co
 				 const char *redundancy, struct err *e);
 int catalog_vault_delete(struct catalog *c, const char *subscription, const char *name,
 			 struct err *e);
+int catalog_vault_set_immutability(struct catalog *c, const char *subscription, const char *name,
+				   int state, struct vault *v, struct err *e);
 int catalog_credential_add(struct catalog *c, const char *vault_id, const char *serial,
 			   const char *fingerprint, const char *cert_pem, int64_t issued,
 			   int64_t expires, struct err *e);
@@ -956,6 +1035,8 @@ int catalog_point_delete(struct catalog *c, const char *machine_id, const char *
 			 int64_t now, struct err *e);
 int catalog_point_undelete(struct catalog *c, const char *machine_id, const char *point_id,
 			   struct err *e);
+int catalog_point_retain(struct catalog *c, const char *machine_id, const char *const *ids,
+			 const int64_t *until, size_t n, struct err *e);
 int catalog_purge(struct catalog *c, int64_t now, int64_t after, catalog_pair_fn pair_of, void *arg,
 		  int64_t *points, int64_t *machines, struct err *e);
 int catalog_lease_begin(struct catalog *c, const char *machine_id, int64_t now, int64_t expires,
@@ -1013,7 +1094,8 @@ int catalog_alert_since(struct catalog *c, const char *subscription, const char 
 			const char *target, int64_t since, struct err *e);
 int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, struct err *e);
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
-		       const char *json, int64_t now, const struct job_alert *alert, struct err *e);
+		       const char *json, int64_t now, const struct job_alert *alert,
+		       catalog_keep_fn keep, void *keep_arg, struct err *e);
 int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
 		  const char *target, const char *message, struct err *e);
 int catalog_alert_list(struct catalog *c, const char *subscription, int limit, struct alert **out,

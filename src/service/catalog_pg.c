@@ -220,11 +220,17 @@ static const char *const migrations[] = {
 	"ALTER TABLE doomed ADD COLUMN sweeping BIGINT NOT NULL DEFAULT 0;"
 	"CREATE TABLE duties (name TEXT COLLATE \"C\" PRIMARY KEY, holder TEXT COLLATE \"C\" NOT NULL,"
 	"  expires BIGINT NOT NULL);",
-	/* 4: users' roles (the users before them were the owner), disabled
+	/* 4: immutable vaults (enum immutability) and each point's
+	 * retain-until time (0: retention has not evaluated it yet), as
+	 * SQLite's schema 16 */
+	"ALTER TABLE vaults ADD COLUMN immutability BIGINT NOT NULL DEFAULT 0"
+	"  CHECK (immutability BETWEEN 0 AND 2);"
+	"ALTER TABLE points ADD COLUMN retain_until BIGINT NOT NULL DEFAULT 0;",
+	/* 5: users' roles (the users before them were the owner), disabled
 	 * users, one-time codes (invitations, password resets), second
 	 * factors; the role and maker of API tokens (tokens made before roles
 	 * are an owner's); a subscription's rule that every user has a
-	 * second factor (SQLite's schema 16) */
+	 * second factor (SQLite's schema 17) */
 	"ALTER TABLE users ADD COLUMN role TEXT COLLATE \"C\" NOT NULL DEFAULT 'owner';"
 	"ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;"
 	"ALTER TABLE users ADD COLUMN code_hash TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
@@ -1648,9 +1654,11 @@ static void vault_row(struct pq_stmt *st, struct vault *v)
 	v->locked = pq_column_int64(st, 5) != 0;
 	v->machines = pq_column_int64(st, 6);
 	v->created = pq_column_int64(st, 7);
+	v->immutability = (int)pq_column_int64(st, 8);
 }
 
-#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created"
+#define VAULT_COLS \
+	"id, subscription, name, region, redundancy, locked, machines, created, immutability"
 
 struct vault_new {
 	const struct vault *v;
@@ -1960,6 +1968,86 @@ static int pg_vault_delete(struct catalog_backend *c, const char *subscription, 
 	rc = txn(c, vault_delete, &a, e);
 	UNLOCK(c);
 	return rc;
+}
+
+struct immut {
+	const char *subscription, *name;
+	int state;
+	struct vault *v;
+};
+
+static int vault_set_immutability(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct immut *a = arg;
+	struct vault v;
+
+	if (a->state < IMMUT_MUTABLE || a->state > IMMUT_LOCKED)
+		return catalog_immutability_parse(NULL, e);
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (a->v)
+		*a->v = v;
+	if (v.immutability == IMMUT_LOCKED && a->state != IMMUT_LOCKED)
+		return err_set(e, ERR_LOCKED, "vault %s is locked immutable: a locked vault can never "
+			       "be made %s again, by anyone; its recovery points go only when their "
+			       "retention ends", a->name, catalog_immutability_name(a->state));
+	return run3(c, "UPDATE vaults SET immutability = ?3 WHERE id = ?1", v.id, NULL, a->state, e);
+}
+
+static int pg_vault_set_immutability(struct catalog_backend *c, const char *subscription,
+				     const char *name, int state, struct vault *v, struct err *e)
+{
+	struct immut a = { subscription, name, state, v };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_set_immutability, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/*
+ * Within a transaction: whether an immutable vault still retains a point of
+ * MACHINE at NOW (one point, POINT, or any of the machine's, live or
+ * soft-deleted, when POINT is NULL): its retain-until time is after NOW, or
+ * it is live and its time is 0 (not yet evaluated). (A point soft-deleted
+ * with no time was deleted while the vault was mutable, before retention
+ * ever evaluated it, and retention never will: it keeps its 14 days.)
+ * 0 when none is, or the vault is mutable; -1 with the refusal
+ * (catalog_refuse_retained) naming the point it found (those not
+ * evaluated first, then the latest time), or with ERR_IO.
+ */
+static int retained(struct catalog_backend *c, const char *machine_id, const char *point,
+		    int64_t now, struct err *e)
+{
+	struct pq_stmt *st;
+	int r;
+
+	st = prep(c, point ? "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND p.id = ?3 AND v.immutability > 0"
+			     " AND (p.retain_until > ?2 OR (p.retain_until = 0 AND p.deleted = 0))"
+			   : "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND v.immutability > 0"
+			     " AND (p.retain_until > ?2 OR (p.retain_until = 0 AND p.deleted = 0))"
+			     " ORDER BY p.retain_until = 0 DESC, p.retain_until DESC LIMIT 1", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	pq_bind_int64(st, 2, now);
+	if (point)
+		bind_text(st, 3, point);
+	if ((r = step_row(c, st, e)) == 1) {
+		char vault[51], id[sizeof(catalog_id)];
+
+		copy_col(vault, sizeof(vault), st, 0);
+		copy_col(id, sizeof(id), st, 1);
+		catalog_refuse_retained(e, vault, id, pq_column_int64(st, 2));
+		r = -1;
+	}
+	done(c, st);
+	return r;
 }
 
 struct cred_new {
@@ -2885,13 +2973,15 @@ static int point_fill(struct pq_stmt *st, void *elem, struct err *e)
 	p->objects = pq_column_int64(st, 4);
 	p->bytes = pq_column_int64(st, 5);
 	p->deleted = pq_column_int64(st, 6);
+	p->retain_until = pq_column_int64(st, 7);
 	return 0;
 }
 
 static int pg_point_list(struct catalog_backend *c, const char *machine_id, bool all,
 			 struct recovery_point **out, size_t *n, struct err *e)
 {
-	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until "
+		       "FROM points WHERE "
 		       "machine_id = ?1 AND (deleted = 0 OR ?2 <> 0) ORDER BY created, seq", machine_id,
 		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
 }
@@ -2919,23 +3009,69 @@ static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, 
 	return changed;
 }
 
-static int pg_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
-			   int64_t now, struct err *e)
+struct point_back {
+	const char *machine_id, *point_id;
+	int64_t now;
+};
+
+static int point_delete(struct catalog_backend *c, void *arg, struct err *e)
 {
+	const struct point_back *a = arg;
 	int64_t n;
 
-	LOCK(c);
+	/* Why in the transaction that deletes: no change of the vault's
+	 * immutability or of the point's time can come between. */
+	if (retained(c, a->machine_id, a->point_id, a->now, e) != 0)
+		return -1;
 	n = update(c, "UPDATE points SET deleted = ? WHERE machine_id = ? AND id = ? AND deleted = 0",
-		   now, 1, machine_id, point_id, e);
-	UNLOCK(c);
+		   a->now, 1, a->machine_id, a->point_id, e);
 	if (n == 0)
-		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine", point_id);
+		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine",
+			       a->point_id);
 	return n < 0 ? -1 : 0;
 }
 
-struct point_back {
-	const char *machine_id, *point_id;
+static int pg_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			   int64_t now, struct err *e)
+{
+	struct point_back a = { machine_id, point_id, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_delete, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct retain {
+	const char *machine_id;
+	const char *const *ids;
+	const int64_t *until;
+	size_t n;
 };
+
+static int point_retain(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct retain *a = arg;
+
+	for (size_t i = 0; i < a->n; i++)
+		if (run3(c, "UPDATE points SET retain_until = ?3 WHERE machine_id = ?1 AND id = ?2 AND "
+			 "retain_until < ?3", a->machine_id, a->ids[i], a->until[i], e) != 0)
+			return -1;
+	return 0;
+}
+
+static int pg_point_retain(struct catalog_backend *c, const char *machine_id,
+			   const char *const *ids, const int64_t *until, size_t n, struct err *e)
+{
+	struct retain a = { machine_id, ids, until, n };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_retain, &a, e);
+	UNLOCK(c);
+	return rc;
+}
 
 static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 {
@@ -2960,7 +3096,7 @@ static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 static int pg_point_undelete(struct catalog_backend *c, const char *machine_id,
 			     const char *point_id, struct err *e)
 {
-	struct point_back a = { machine_id, point_id };
+	struct point_back a = { machine_id, point_id, 0 };
 	int rc;
 
 	/* Why one transaction: two undeletes (or a commit) at once must not both
@@ -3014,6 +3150,22 @@ static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err 
 				       "one before bringing machine %.64s back", c->rules->machines_max,
 				       a->name);
 	}
+	if (a->when) {
+		struct pq_stmt *st = prep(c, "SELECT id FROM machines WHERE vault_id = ? AND name = ? "
+					     "AND deleted = 0", e);
+		char id[sizeof(catalog_id)] = "";
+		int r;
+
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, a->vault_id);
+		bind_text(st, 2, a->name);
+		if ((r = step_row(c, st, e)) == 1)
+			copy_col(id, sizeof(id), st, 0);
+		done(c, st);
+		if (r < 0 || (r == 1 && retained(c, id, NULL, a->when, e) != 0))
+			return -1;
+	}
 	n = update(c, a->when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
 			      : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
 		   a->when, 1, a->vault_id, a->name, e);
@@ -3056,7 +3208,7 @@ static int doom(struct catalog_backend *c, const char *machine_id, const char *p
 		const char *region, const char *pair, int64_t after, struct err *e);
 
 struct purge {
-	int64_t before, after;
+	int64_t before, now, after;
 	catalog_pair_fn pair_of;
 	void *arg;
 	int64_t *points, *machines;
@@ -3077,29 +3229,36 @@ static int doom_purged_pack(struct catalog_backend *c, struct pq_stmt *st, void 
 	return doom(c, NULL, pack, region, pair, a->after, e);
 }
 
+/*
+ * What purge removes: ?1 is the time before which a deletion is old enough,
+ * ?2 the time now. An immutable vault's point whose retain-until time is
+ * after now stays, soft-deleted, and so does a deleted machine with one. A
+ * time of 0 does not hold a purge: such a point or machine was deleted
+ * while the vault was mutable, and no retention run will ever evaluate it.
+ */
+#define PURGED_POINT "deleted != 0 AND deleted < ?1 AND NOT ((SELECT v.immutability FROM vaults v" \
+	" JOIN machines m ON m.vault_id = v.id WHERE m.id = points.machine_id) > 0 AND" \
+	" retain_until > ?2)"
+#define PURGED_MACHINES "(SELECT id FROM machines WHERE deleted != 0 AND deleted < ?1 AND NOT" \
+	" ((SELECT immutability FROM vaults WHERE id = machines.vault_id) > 0 AND EXISTS (SELECT 1" \
+	" FROM points p WHERE p.machine_id = machines.id AND p.retain_until > ?2)))"
+
 static int purge(struct catalog_backend *c, void *arg, struct err *e)
 {
 	static const char *const steps[] = {
 		/* Points: their references, then the points. */
-		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
-		"AND deleted < ?1)",
-		"DELETE FROM points WHERE deleted != 0 AND deleted < ?1",
-		/* Machines: everything of theirs. */
-		"DELETE FROM point_refs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 "
-		"AND deleted < ?1)",
-		"DELETE FROM points WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM objects WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM packs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM jobs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM policies WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM leases WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
+		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE " PURGED_POINT ")",
+		"DELETE FROM points WHERE " PURGED_POINT,
+		/* Machines: everything of theirs (the machines last: the others
+		 * name them). */
+		"DELETE FROM point_refs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM points WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM objects WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM packs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM jobs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM policies WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM leases WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM machines WHERE id IN " PURGED_MACHINES,
 	};
 	struct purge *a = arg;
 	struct pq_stmt *st;
@@ -3111,9 +3270,10 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 	if ((st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
 			  " JOIN machines m ON m.id = p.machine_id"
 			  " JOIN vaults v ON v.id = m.vault_id"
-			  " WHERE m.deleted != 0 AND m.deleted < ?1", e)) == NULL)
+			  " WHERE m.id IN " PURGED_MACHINES, e)) == NULL)
 		return -1;
 	pq_bind_int64(st, 1, a->before);
+	pq_bind_int64(st, 2, a->now);
 	rc = each_row(c, st, doom_purged_pack, a, e);
 	done(c, st);
 	if (rc < 0)
@@ -3122,6 +3282,7 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 		if ((st = prep(c, steps[i], e)) == NULL)
 			return -1;
 		pq_bind_int64(st, 1, a->before);
+		pq_bind_int64(st, 2, a->now);
 		rc = step_done(c, st, NULL, e);
 		done(c, st);
 		if (rc != 0)
@@ -3137,8 +3298,8 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 static int pg_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
 		    void *arg, int64_t *points, int64_t *machines, struct err *e)
 {
-	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, after, pair_of, arg,
-			   points, machines };
+	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, now, after, pair_of,
+			   arg, points, machines };
 	int rc;
 
 	LOCK(c);
@@ -3579,7 +3740,92 @@ struct policy_new {
 	const char *machine_id, *prev, *json;
 	int64_t now;
 	const struct job_alert *alert;
+	catalog_keep_fn keep;
+	void *keep_arg;
 };
+
+struct kept_point {
+	catalog_id id;
+	int64_t retain_until;
+};
+
+struct kept {
+	char vault[51];
+	struct kept_point *pts;
+	int64_t *created;
+	size_t n, cap, ccap;
+};
+
+static int kept_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, struct err *e)
+{
+	struct kept *k = arg;
+
+	(void)c;
+	if (grow((void **)&k->pts, &k->cap, k->n, sizeof(*k->pts), e) != 0 ||
+	    grow((void **)&k->created, &k->ccap, k->n, sizeof(*k->created), e) != 0)
+		return -1;
+	copy_col(k->vault, sizeof(k->vault), st, 0);
+	copy_col(k->pts[k->n].id, sizeof(k->pts[k->n].id), st, 1);
+	k->created[k->n] = pq_column_int64(st, 2);
+	k->pts[k->n].retain_until = pq_column_int64(st, 3);
+	k->n++;
+	return 0;
+}
+
+/*
+ * Within policy_set's transaction, in an immutable vault: ask KEEP until
+ * when the new policy keeps each live point, and refuse (ERR_LOCKED) when
+ * it would keep one for less than its retain-until time, or (at 0) would
+ * remove it now. 0 in a mutable vault or when every point is kept long
+ * enough. (Run again whole when txn retries: it keeps nothing between.)
+ */
+static int policy_keeps(struct catalog_backend *c, const struct policy_new *a, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "SELECT v.name, p.id, p.created, p.retain_until FROM points p"
+				     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON"
+				     " v.id = m.vault_id WHERE p.machine_id = ?1 AND p.deleted = 0 AND"
+				     " v.immutability > 0 ORDER BY p.created, p.seq", e);
+	struct kept k = { .vault = "" };
+	int64_t *until = NULL;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->machine_id);
+	rc = each_row(c, st, kept_row, &k, e);
+	done(c, st);
+	if (rc < 0 || k.n == 0)
+		goto out;
+	rc = -1;
+	if (a->keep == NULL) {
+		err_set(e, ERR_LOCKED, "vault %s is immutable: a policy of its machines is set only "
+			"with retention's check of every point", k.vault);
+		goto out;
+	}
+	if ((until = calloc(k.n, sizeof(*until))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (a->keep(a->keep_arg, k.created, k.n, a->now, until, e) != 0)
+		goto out;
+	for (size_t i = 0; i < k.n; i++) {
+		int64_t had = k.pts[i].retain_until, need = had ? had : a->now;
+
+		if (until[i] < need) {
+			catalog_refuse_retained(e, k.vault, k.pts[i].id, had);
+			err_prefix(e, "this policy would expire a recovery point sooner than its "
+				   "retention allows (retention can be extended, not reduced, in an "
+				   "immutable vault): ");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(until);
+	free(k.pts);
+	free(k.created);
+	return rc;
+}
 
 static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 {
@@ -3592,6 +3838,8 @@ static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 	if (same == 0)
 		return err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
 			       "checked; read it again and retry");
+	if (policy_keeps(c, a, e) != 0)
+		return -1;
 	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
 			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
 			  "updated = excluded.updated", e)) == NULL)
@@ -3610,9 +3858,9 @@ static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 
 static int pg_policy_set(struct catalog_backend *c, const char *machine_id, const char *prev,
 			 const char *json, int64_t now, const struct job_alert *alert,
-			 struct err *e)
+			 catalog_keep_fn keep, void *keep_arg, struct err *e)
 {
-	struct policy_new a = { machine_id, prev, json, now, alert };
+	struct policy_new a = { machine_id, prev, json, now, alert, keep, keep_arg };
 	int rc;
 
 	LOCK(c);
@@ -3745,7 +3993,8 @@ static int pg_point_get(struct catalog_backend *c, const char *machine_id, const
 	int rc = -1, r;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, retain_until FROM "
+			  "points WHERE "
 			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, point_id);
@@ -3757,6 +4006,7 @@ static int pg_point_get(struct catalog_backend *c, const char *machine_id, const
 			rp->created = pq_column_int64(st, 3);
 			rp->objects = pq_column_int64(st, 4);
 			rp->bytes = pq_column_int64(st, 5);
+			rp->retain_until = pq_column_int64(st, 6);
 			rc = 0;
 		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no recovery point %.40s of this machine", point_id);
@@ -3941,6 +4191,10 @@ static int forget_row(struct catalog_backend *c, struct pq_stmt *st, void *arg, 
 	copy_col(redundancy, sizeof(redundancy), st, 2);
 	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
 	a->found = 1;
+	/* Its file goes at AFTER: in an immutable vault, only when no point of
+	 * its machine is retained then. */
+	if (retained(c, machine, NULL, a->after, e) != 0)
+		return -1;
 	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine, a->pack,
 		 0, e) != 0 ||
 	    run3(c, "DELETE FROM packs WHERE id = ?1", a->pack, NULL, 0, e) != 0)
@@ -4506,6 +4760,7 @@ const struct catalog_ops catalog_pg_ops = {
 	.vault_ca = pg_vault_ca,
 	.vault_ca_keys_rewrite = pg_vault_ca_keys_rewrite,
 	.vault_set_redundancy = pg_vault_set_redundancy,
+	.vault_set_immutability = pg_vault_set_immutability,
 	.vault_delete = pg_vault_delete,
 	.credential_add = pg_credential_add,
 	.credential_latest = pg_credential_latest,
@@ -4529,6 +4784,7 @@ const struct catalog_ops catalog_pg_ops = {
 	.point_commit = pg_point_commit,
 	.point_list = pg_point_list,
 	.point_delete = pg_point_delete,
+	.point_retain = pg_point_retain,
 	.point_undelete = pg_point_undelete,
 	.machine_by_name = pg_machine_by_name,
 	.machine_delete = pg_machine_delete,

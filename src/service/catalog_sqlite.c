@@ -152,7 +152,12 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY (pack_id, holder)) WITHOUT ROWID;"
 	"ALTER TABLE doomed ADD COLUMN sweeping INTEGER NOT NULL DEFAULT 0;"
 	"CREATE TABLE duties (name TEXT PRIMARY KEY, holder TEXT NOT NULL, expires INTEGER NOT NULL);",
-	/* 16: users' roles (the users before them were the owner), disabled
+	/* 16: immutable vaults (enum immutability) and each point's
+	 * retain-until time (0: retention has not evaluated it yet) */
+	"ALTER TABLE vaults ADD COLUMN immutability INTEGER NOT NULL DEFAULT 0"
+	"  CHECK (immutability BETWEEN 0 AND 2);"
+	"ALTER TABLE points ADD COLUMN retain_until INTEGER NOT NULL DEFAULT 0;",
+	/* 17: users' roles (the users before them were the owner), disabled
 	 * users, one-time codes (invitations, password resets), second
 	 * factors; the role and maker of API tokens (tokens made before roles
 	 * are an owner's); a subscription's rule that every user has a
@@ -176,6 +181,7 @@ static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a,
 		      int64_t i, struct err *e);
 static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, int has_n,
 		      const char *a, const char *b, struct err *e);
+static void bind3(sqlite3_stmt *st, const char *a, const char *b, int64_t i);
 
 /* Work a migration does beyond its SQL, run in the same transaction. */
 static int (*const migration_code[])(struct catalog_backend *, struct err *) = {
@@ -1174,9 +1180,11 @@ static void vault_row(sqlite3_stmt *st, struct vault *v)
 	v->locked = sqlite3_column_int(st, 5) != 0;
 	v->machines = sqlite3_column_int(st, 6);
 	v->created = sqlite3_column_int64(st, 7);
+	v->immutability = sqlite3_column_int(st, 8);
 }
 
-#define VAULT_COLS "id, subscription, name, region, redundancy, locked, machines, created"
+#define VAULT_COLS \
+	"id, subscription, name, region, redundancy, locked, machines, created, immutability"
 
 struct vault_new {
 	const struct vault *v;
@@ -1485,6 +1493,86 @@ static int sq_vault_delete(struct catalog_backend *c, const char *subscription, 
 	rc = txn(c, vault_delete, &a, e);
 	UNLOCK(c);
 	return rc;
+}
+
+struct immut {
+	const char *subscription, *name;
+	int state;
+	struct vault *v;
+};
+
+static int vault_set_immutability(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct immut *a = arg;
+	struct vault v;
+
+	if (a->state < IMMUT_MUTABLE || a->state > IMMUT_LOCKED)
+		return catalog_immutability_parse(NULL, e);
+	if (vault_get_locked(c, a->subscription, a->name, &v, e) != 0)
+		return -1;
+	if (a->v)
+		*a->v = v;
+	if (v.immutability == IMMUT_LOCKED && a->state != IMMUT_LOCKED)
+		return err_set(e, ERR_LOCKED, "vault %s is locked immutable: a locked vault can never "
+			       "be made %s again, by anyone; its recovery points go only when their "
+			       "retention ends", a->name, catalog_immutability_name(a->state));
+	return run3(c, "UPDATE vaults SET immutability = ?3 WHERE id = ?1", v.id, NULL, a->state, e);
+}
+
+static int sq_vault_set_immutability(struct catalog_backend *c, const char *subscription,
+				     const char *name, int state, struct vault *v, struct err *e)
+{
+	struct immut a = { subscription, name, state, v };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, vault_set_immutability, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/*
+ * Within a transaction: whether an immutable vault still retains a point of
+ * MACHINE at NOW (one point, POINT, or any of the machine's, live or
+ * soft-deleted, when POINT is NULL): its retain-until time is after NOW, or
+ * it is live and its time is 0 (not yet evaluated). (A point soft-deleted
+ * with no time was deleted while the vault was mutable, before retention
+ * ever evaluated it, and retention never will: it keeps its 14 days.)
+ * 0 when none is, or the vault is mutable; -1 with the refusal
+ * (catalog_refuse_retained) naming the point it found (those not
+ * evaluated first, then the latest time), or with ERR_IO.
+ */
+static int retained(struct catalog_backend *c, const char *machine_id, const char *point,
+		    int64_t now, struct err *e)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	st = prep(c, point ? "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND p.id = ?2 AND v.immutability > 0"
+			     " AND (p.retain_until > ?3 OR (p.retain_until = 0 AND p.deleted = 0))"
+			   : "SELECT v.name, p.id, p.retain_until FROM points p"
+			     " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON v.id = m.vault_id"
+			     " WHERE p.machine_id = ?1 AND v.immutability > 0"
+			     " AND (p.retain_until > ?3 OR (p.retain_until = 0 AND p.deleted = 0))"
+			     " ORDER BY p.retain_until = 0 DESC, p.retain_until DESC LIMIT 1", e);
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, machine_id);
+	if (point)
+		bind_text(st, 2, point);
+	sqlite3_bind_int64(st, 3, now);
+	if ((r = step_row(c, st, e)) == 1) {
+		char vault[51], id[sizeof(catalog_id)];
+
+		copy_col(vault, sizeof(vault), st, 0);
+		copy_col(id, sizeof(id), st, 1);
+		catalog_refuse_retained(e, vault, id, sqlite3_column_int64(st, 2));
+		r = -1;
+	}
+	done(c, st);
+	return r;
 }
 
 struct cred_new {
@@ -2337,13 +2425,15 @@ static int point_fill(sqlite3_stmt *st, void *elem, struct err *e)
 	p->objects = sqlite3_column_int64(st, 4);
 	p->bytes = sqlite3_column_int64(st, 5);
 	p->deleted = sqlite3_column_int64(st, 6);
+	p->retain_until = sqlite3_column_int64(st, 7);
 	return 0;
 }
 
 static int sq_point_list(struct catalog_backend *c, const char *machine_id, bool all,
 			 struct recovery_point **out, size_t *n, struct err *e)
 {
-	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted FROM points WHERE "
+	return list_of(c, "SELECT id, meta, parent, created, objects, bytes, deleted, retain_until "
+		       "FROM points WHERE "
 		       "machine_id = ?1 AND (deleted = 0 OR ?2) ORDER BY created, rowid", machine_id,
 		       all, sizeof(**out), point_fill, NULL, (void **)out, n, e);
 }
@@ -2371,23 +2461,76 @@ static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, 
 	return changed;
 }
 
-static int sq_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
-			   int64_t now, struct err *e)
+struct point_back {
+	const char *machine_id, *point_id;
+	int64_t now;
+};
+
+static int point_delete(struct catalog_backend *c, void *arg, struct err *e)
 {
+	const struct point_back *a = arg;
 	int64_t n;
 
-	LOCK(c);
+	/* Why in the transaction that deletes: no change of the vault's
+	 * immutability or of the point's time can come between. */
+	if (retained(c, a->machine_id, a->point_id, a->now, e) != 0)
+		return -1;
 	n = update(c, "UPDATE points SET deleted = ? WHERE machine_id = ? AND id = ? AND deleted = 0",
-		   now, 1, machine_id, point_id, e);
-	UNLOCK(c);
+		   a->now, 1, a->machine_id, a->point_id, e);
 	if (n == 0)
-		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine", point_id);
+		return err_set(e, ERR_NOT_FOUND, "no live recovery point %.40s of this machine",
+			       a->point_id);
 	return n < 0 ? -1 : 0;
 }
 
-struct point_back {
-	const char *machine_id, *point_id;
+static int sq_point_delete(struct catalog_backend *c, const char *machine_id, const char *point_id,
+			   int64_t now, struct err *e)
+{
+	struct point_back a = { machine_id, point_id, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_delete, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct retain {
+	const char *machine_id;
+	const char *const *ids;
+	const int64_t *until;
+	size_t n;
 };
+
+static int point_retain(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct retain *a = arg;
+	sqlite3_stmt *st = prep(c, "UPDATE points SET retain_until = ?3 WHERE machine_id = ?1 AND "
+				   "id = ?2 AND retain_until < ?3", e);
+	int rc = 0;
+
+	if (st == NULL)
+		return -1;
+	for (size_t i = 0; i < a->n && rc == 0; i++) {
+		sqlite3_reset(st);
+		bind3(st, a->machine_id, a->ids[i], a->until[i]);
+		rc = step_done(c, st, NULL, e);
+	}
+	done(c, st);
+	return rc;
+}
+
+static int sq_point_retain(struct catalog_backend *c, const char *machine_id,
+			   const char *const *ids, const int64_t *until, size_t n, struct err *e)
+{
+	struct retain a = { machine_id, ids, until, n };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, point_retain, &a, e);
+	UNLOCK(c);
+	return rc;
+}
 
 static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 {
@@ -2412,7 +2555,7 @@ static int point_undelete(struct catalog_backend *c, void *arg, struct err *e)
 static int sq_point_undelete(struct catalog_backend *c, const char *machine_id,
 			     const char *point_id, struct err *e)
 {
-	struct point_back a = { machine_id, point_id };
+	struct point_back a = { machine_id, point_id, 0 };
 	int rc;
 
 	/* Why one transaction: two undeletes (or a commit) at once must not both
@@ -2466,6 +2609,22 @@ static int set_machine_deleted(struct catalog_backend *c, void *arg, struct err 
 				       "one before bringing machine %.64s back", c->rules->machines_max,
 				       a->name);
 	}
+	if (a->when) {
+		sqlite3_stmt *st = prep(c, "SELECT id FROM machines WHERE vault_id = ? AND name = ? AND "
+					   "deleted = 0", e);
+		char id[sizeof(catalog_id)] = "";
+		int r;
+
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, a->vault_id);
+		bind_text(st, 2, a->name);
+		if ((r = step_row(c, st, e)) == 1)
+			copy_col(id, sizeof(id), st, 0);
+		done(c, st);
+		if (r < 0 || (r == 1 && retained(c, id, NULL, a->when, e) != 0))
+			return -1;
+	}
 	n = update(c, a->when ? "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted = 0"
 			      : "UPDATE machines SET deleted = ? WHERE vault_id = ? AND name = ? AND deleted != 0",
 		   a->when, 1, a->vault_id, a->name, e);
@@ -2508,7 +2667,7 @@ static int doom(struct catalog_backend *c, const char *machine_id, const char *p
 		const char *region, const char *pair, int64_t after, struct err *e);
 
 struct purge {
-	int64_t before, after;
+	int64_t before, now, after;
 	catalog_pair_fn pair_of;
 	void *arg;
 	int64_t *points, *machines;
@@ -2529,29 +2688,36 @@ static int doom_purged_pack(struct catalog_backend *c, sqlite3_stmt *st, void *a
 	return doom(c, NULL, pack, region, pair, a->after, e);
 }
 
+/*
+ * What purge removes: ?1 is the time before which a deletion is old enough,
+ * ?2 the time now. An immutable vault's point whose retain-until time is
+ * after now stays, soft-deleted, and so does a deleted machine with one. A
+ * time of 0 does not hold a purge: such a point or machine was deleted
+ * while the vault was mutable, and no retention run will ever evaluate it.
+ */
+#define PURGED_POINT "deleted != 0 AND deleted < ?1 AND NOT ((SELECT v.immutability FROM vaults v" \
+	" JOIN machines m ON m.vault_id = v.id WHERE m.id = points.machine_id) > 0 AND" \
+	" retain_until > ?2)"
+#define PURGED_MACHINES "(SELECT id FROM machines WHERE deleted != 0 AND deleted < ?1 AND NOT" \
+	" ((SELECT immutability FROM vaults WHERE id = machines.vault_id) > 0 AND EXISTS (SELECT 1" \
+	" FROM points p WHERE p.machine_id = machines.id AND p.retain_until > ?2)))"
+
 static int purge(struct catalog_backend *c, void *arg, struct err *e)
 {
 	static const char *const steps[] = {
 		/* Points: their references, then the points. */
-		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE deleted != 0 "
-		"AND deleted < ?1)",
-		"DELETE FROM points WHERE deleted != 0 AND deleted < ?1",
-		/* Machines: everything of theirs. */
-		"DELETE FROM point_refs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 "
-		"AND deleted < ?1)",
-		"DELETE FROM points WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM objects WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM packs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM jobs WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM policies WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM leases WHERE machine_id IN (SELECT id FROM machines WHERE deleted != 0 AND "
-		"deleted < ?1)",
-		"DELETE FROM machines WHERE deleted != 0 AND deleted < ?1",
+		"DELETE FROM point_refs WHERE point_id IN (SELECT id FROM points WHERE " PURGED_POINT ")",
+		"DELETE FROM points WHERE " PURGED_POINT,
+		/* Machines: everything of theirs (the machines last: the others
+		 * name them). */
+		"DELETE FROM point_refs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM points WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM objects WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM packs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM jobs WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM policies WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM leases WHERE machine_id IN " PURGED_MACHINES,
+		"DELETE FROM machines WHERE id IN " PURGED_MACHINES,
 	};
 	struct purge *a = arg;
 	sqlite3_stmt *st;
@@ -2563,9 +2729,10 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 	if ((st = prep(c, "SELECT p.id, v.region, v.redundancy FROM packs p"
 			  " JOIN machines m ON m.id = p.machine_id"
 			  " JOIN vaults v ON v.id = m.vault_id"
-			  " WHERE m.deleted != 0 AND m.deleted < ?1", e)) == NULL)
+			  " WHERE m.id IN " PURGED_MACHINES, e)) == NULL)
 		return -1;
 	sqlite3_bind_int64(st, 1, a->before);
+	sqlite3_bind_int64(st, 2, a->now);
 	rc = each_row(c, st, doom_purged_pack, a, e);
 	done(c, st);
 	if (rc < 0)
@@ -2574,6 +2741,7 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 		if ((st = prep(c, steps[i], e)) == NULL)
 			return -1;
 		sqlite3_bind_int64(st, 1, a->before);
+		sqlite3_bind_int64(st, 2, a->now);
 		rc = step_done(c, st, NULL, e);
 		done(c, st);
 		if (rc != 0)
@@ -2589,8 +2757,8 @@ static int purge(struct catalog_backend *c, void *arg, struct err *e)
 static int sq_purge(struct catalog_backend *c, int64_t now, int64_t after, catalog_pair_fn pair_of,
 		    void *arg, int64_t *points, int64_t *machines, struct err *e)
 {
-	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, after, pair_of, arg,
-			   points, machines };
+	struct purge a = { now - (int64_t)c->rules->soft_delete_days * 86400, now, after, pair_of,
+			   arg, points, machines };
 	int rc;
 
 	LOCK(c);
@@ -3031,7 +3199,91 @@ struct policy_new {
 	const char *machine_id, *prev, *json;
 	int64_t now;
 	const struct job_alert *alert;
+	catalog_keep_fn keep;
+	void *keep_arg;
 };
+
+struct kept_point {
+	catalog_id id;
+	int64_t retain_until;
+};
+
+struct kept {
+	char vault[51];
+	struct kept_point *pts;
+	int64_t *created;
+	size_t n, cap, ccap;
+};
+
+static int kept_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, struct err *e)
+{
+	struct kept *k = arg;
+
+	(void)c;
+	if (grow((void **)&k->pts, &k->cap, k->n, sizeof(*k->pts), e) != 0 ||
+	    grow((void **)&k->created, &k->ccap, k->n, sizeof(*k->created), e) != 0)
+		return -1;
+	copy_col(k->vault, sizeof(k->vault), st, 0);
+	copy_col(k->pts[k->n].id, sizeof(k->pts[k->n].id), st, 1);
+	k->created[k->n] = sqlite3_column_int64(st, 2);
+	k->pts[k->n].retain_until = sqlite3_column_int64(st, 3);
+	k->n++;
+	return 0;
+}
+
+/*
+ * Within policy_set's transaction, in an immutable vault: ask KEEP until
+ * when the new policy keeps each live point, and refuse (ERR_LOCKED) when
+ * it would keep one for less than its retain-until time, or (at 0) would
+ * remove it now. 0 in a mutable vault or when every point is kept long enough.
+ */
+static int policy_keeps(struct catalog_backend *c, const struct policy_new *a, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "SELECT v.name, p.id, p.created, p.retain_until FROM points p"
+				   " JOIN machines m ON m.id = p.machine_id JOIN vaults v ON"
+				   " v.id = m.vault_id WHERE p.machine_id = ?1 AND p.deleted = 0 AND"
+				   " v.immutability > 0 ORDER BY p.created, p.rowid", e);
+	struct kept k = { .vault = "" };
+	int64_t *until = NULL;
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->machine_id);
+	rc = each_row(c, st, kept_row, &k, e);
+	done(c, st);
+	if (rc < 0 || k.n == 0)
+		goto out;
+	rc = -1;
+	if (a->keep == NULL) {
+		err_set(e, ERR_LOCKED, "vault %s is immutable: a policy of its machines is set only "
+			"with retention's check of every point", k.vault);
+		goto out;
+	}
+	if ((until = calloc(k.n, sizeof(*until))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (a->keep(a->keep_arg, k.created, k.n, a->now, until, e) != 0)
+		goto out;
+	for (size_t i = 0; i < k.n; i++) {
+		int64_t had = k.pts[i].retain_until, need = had ? had : a->now;
+
+		if (until[i] < need) {
+			catalog_refuse_retained(e, k.vault, k.pts[i].id, had);
+			err_prefix(e, "this policy would expire a recovery point sooner than its "
+				   "retention allows (retention can be extended, not reduced, in an "
+				   "immutable vault): ");
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(until);
+	free(k.pts);
+	free(k.created);
+	return rc;
+}
 
 static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 {
@@ -3044,6 +3296,8 @@ static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 	if (same == 0)
 		return err_set(e, ERR_LOCKED, "the machine's policy changed while this one was being "
 			       "checked; read it again and retry");
+	if (policy_keeps(c, a, e) != 0)
+		return -1;
 	if ((st = prep(c, "INSERT INTO policies (machine_id, policy, updated) VALUES (?, ?, ?) "
 			  "ON CONFLICT (machine_id) DO UPDATE SET policy = excluded.policy, "
 			  "updated = excluded.updated", e)) == NULL)
@@ -3062,9 +3316,9 @@ static int policy_set(struct catalog_backend *c, void *arg, struct err *e)
 
 static int sq_policy_set(struct catalog_backend *c, const char *machine_id, const char *prev,
 			 const char *json, int64_t now, const struct job_alert *alert,
-			 struct err *e)
+			 catalog_keep_fn keep, void *keep_arg, struct err *e)
 {
-	struct policy_new a = { machine_id, prev, json, now, alert };
+	struct policy_new a = { machine_id, prev, json, now, alert, keep, keep_arg };
 	int rc;
 
 	LOCK(c);
@@ -3197,8 +3451,8 @@ static int sq_point_get(struct catalog_backend *c, const char *machine_id, const
 	int rc = -1, r;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes FROM points WHERE "
-			  "machine_id = ? AND id = ? AND deleted = 0", e))) {
+	if ((st = prep(c, "SELECT id, meta, parent, created, objects, bytes, retain_until FROM points "
+			  "WHERE machine_id = ? AND id = ? AND deleted = 0", e))) {
 		bind_text(st, 1, machine_id);
 		bind_text(st, 2, point_id);
 		if ((r = step_row(c, st, e)) == 1) {
@@ -3209,6 +3463,7 @@ static int sq_point_get(struct catalog_backend *c, const char *machine_id, const
 			rp->created = sqlite3_column_int64(st, 3);
 			rp->objects = sqlite3_column_int64(st, 4);
 			rp->bytes = sqlite3_column_int64(st, 5);
+			rp->retain_until = sqlite3_column_int64(st, 6);
 			rc = 0;
 		} else if (r == 0) {
 			err_set(e, ERR_NOT_FOUND, "no recovery point %.40s of this machine", point_id);
@@ -3384,6 +3639,10 @@ static int forget_row(struct catalog_backend *c, sqlite3_stmt *st, void *arg, st
 	copy_col(redundancy, sizeof(redundancy), st, 2);
 	pair = strcmp(redundancy, "GRS") == 0 && a->pair_of ? a->pair_of(a->arg, region) : NULL;
 	a->found = 1;
+	/* Its file goes at AFTER: in an immutable vault, only when no point of
+	 * its machine is retained past then. */
+	if (retained(c, machine, NULL, a->after, e) != 0)
+		return -1;
 	if (run3(c, "DELETE FROM objects WHERE machine_id = ?1 AND pack_id = ?2", machine, a->pack,
 		 0, e) != 0 ||
 	    run3(c, "DELETE FROM packs WHERE id = ?1", a->pack, NULL, 0, e) != 0)
@@ -3947,6 +4206,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.vault_ca_keys_rewrite = sq_vault_ca_keys_rewrite,
 	.vault_set_redundancy = sq_vault_set_redundancy,
 	.vault_delete = sq_vault_delete,
+	.vault_set_immutability = sq_vault_set_immutability,
 	.credential_add = sq_credential_add,
 	.credential_latest = sq_credential_latest,
 	.audit = sq_audit,
@@ -3970,6 +4230,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.point_list = sq_point_list,
 	.point_delete = sq_point_delete,
 	.point_undelete = sq_point_undelete,
+	.point_retain = sq_point_retain,
 	.machine_by_name = sq_machine_by_name,
 	.machine_delete = sq_machine_delete,
 	.machine_undelete = sq_machine_undelete,

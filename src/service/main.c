@@ -503,9 +503,10 @@ static void print_json(json_t *o)
 
 static json_t *vault_obj(const struct vault *v)
 {
-	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i}", "id", v->id, "name", v->name, "region",
+	return json_pack("{s:s,s:s,s:s,s:s,s:b,s:i,s:s}", "id", v->id, "name", v->name, "region",
 			 v->region, "redundancy", v->redundancy, "redundancy_locked", v->locked,
-			 "machines", v->machines);
+			 "machines", v->machines, "immutability",
+			 catalog_immutability_name(v->immutability));
 }
 
 
@@ -568,8 +569,10 @@ static int admin_vault_show(struct admin *a, struct err *e)
 	if (a->json)
 		print_json(vault_obj(&v));
 	else
-		printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n",
-		       v.name, v.id, v.region, v.redundancy, v.locked ? " (locked)" : "", v.machines);
+		printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n"
+		       "  immutability: %s\n", v.name, v.id, v.region, v.redundancy,
+		       v.locked ? " (locked)" : "", v.machines,
+		       catalog_immutability_name(v.immutability));
 	return 0;
 }
 
@@ -584,6 +587,25 @@ static int admin_vault_delete(struct admin *a, struct err *e)
 		print_json(json_pack("{s:s}", "deleted", a->arg[0]));
 	else
 		printf("Deleted vault %s.\n", a->arg[0]);
+	return 0;
+}
+
+/* The catalog refuses to unlock a locked vault, so this command cannot
+ * either: it goes through the same transaction as the API. */
+static int admin_vault_immutability(struct admin *a, struct err *e)
+{
+	struct vault v;
+	int st;
+
+	if ((st = catalog_immutability_parse(a->arg[1], e)) < 0 ||
+	    ops_vault_immutability(&a->s, a->sub, "arcad admin", a->arg[0], st, a->now, &v, e) != 0)
+		return -1;
+	if (a->json)
+		print_json(vault_obj(&v));
+	else
+		printf("Vault %s is %s%s.\n", v.name, catalog_immutability_name(v.immutability),
+		       v.immutability == IMMUT_LOCKED ? " (for ever: it can never be made mutable "
+		       "again)" : "");
 	return 0;
 }
 
@@ -873,6 +895,8 @@ static const struct admin_cmd {
 	{ "vault list", "--data DIR", -1, admin_vault_list, "the vaults" },
 	{ "vault show", "--data DIR NAME", 1, admin_vault_show, "one vault" },
 	{ "vault delete", "--data DIR NAME", 1, admin_vault_delete, "delete a vault" },
+	{ "vault immutability", "--data DIR NAME mutable|immutable|locked", 2,
+	  admin_vault_immutability, "make a vault immutable, or lock it (for ever)" },
 	{ "vault credentials", "--data DIR NAME -o FILE [--url URL]", 1, admin_vault_credentials,
 	  "vault credentials, written to FILE (mode 0600)" },
 	{ "machine list", "--data DIR VAULT", 1, admin_machine_list, "a vault's machines" },

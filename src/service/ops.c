@@ -227,19 +227,60 @@ out:
 	return rc;
 }
 
+int ops_policy_keep(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
+		    struct err *e)
+{
+	return retention_until(arg, now, created, n, until) == 0 ? 0 : err_oom(e);
+}
+
+/* Raise the retain-until times of the live points PTS[0..N) of the machine
+ * to what P keeps them for at NOW (UNTIL, filled). 0 or -1. */
+static int retain_raise(struct service *s, const char *machine_id, const struct policy *p,
+			int64_t now, const struct recovery_point *pts, const int64_t *created,
+			size_t n, int64_t *until, struct err *e)
+{
+	const char **ids;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((ids = calloc(n, sizeof(*ids))) == NULL ||
+	    retention_until(p, now, created, n, until) != 0) {
+		free(ids);
+		return err_oom(e);
+	}
+	for (size_t i = 0; i < n; i++)
+		ids[i] = pts[i].id;
+	rc = catalog_point_retain(s->cat, machine_id, ids, until, n, e);
+	free(ids);
+	return rc;
+}
+
 int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
 		  json_t **report, struct err *e)
 {
-	char *text = NULL;
+	char *text = NULL, *pub = NULL;
 	json_t *keep = json_array(), *remove = json_array();
 	struct policy p;
 	struct recovery_point *pts = NULL;
-	int64_t *created = NULL;
+	struct machine m;
+	struct vault v;
+	int64_t *created = NULL, *until = NULL;
 	unsigned *why = NULL;
 	size_t n = 0;
 	int rc = -1, have;
 
 	*report = NULL;
+	memset(&p, 0, sizeof(p));
+	memset(&v, 0, sizeof(v));
+	/* A soft-deleted machine is not live: only its preview is asked for
+	 * (retention runs on live machines), and shows what its policy keeps. */
+	if (catalog_machine_get(s->cat, machine_id, &m, &pub, e) != 0) {
+		if (!dry_run || e == NULL || e->code != ERR_NOT_FOUND)
+			goto out;
+	} else if (catalog_vault_by_id(s->cat, m.vault_id, &v, e) != 0) {
+		goto out;
+	}
 	/* A catalog that cannot say whether there is a policy is an error,
 	 * never "no policy, nothing expires". */
 	if ((have = ops_policy_get(s, machine_id, &p, &text, e)) < 0)
@@ -247,53 +288,59 @@ int ops_retention(struct service *s, const char *machine_id, int64_t now, int dr
 	if (catalog_point_list(s->cat, machine_id, false, &pts, &n, e) != 0)
 		goto out;
 	if ((created = calloc(n ? n : 1, sizeof(*created))) == NULL ||
+	    (until = calloc(n ? n : 1, sizeof(*until))) == NULL ||
 	    (why = calloc(n ? n : 1, sizeof(*why))) == NULL) {
 		err_oom(e);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++)
 		created[i] = pts[i].created;
-	if (have)
+	if (have) {
 		retention_decide(&p, now, created, n, why);
-	else
+		/* Why first: every point's retain-until time is raised to what
+		 * the policy in force keeps it for before anything is removed,
+		 * so an immutable vault's catalog knows it (docs/RETENTION.md). */
+		if (dry_run) {
+			if (retention_until(&p, now, created, n, until) != 0) {
+				err_oom(e);
+				goto out;
+			}
+		} else if (retain_raise(s, machine_id, &p, now, pts, created, n, until, e) != 0)
+			goto out;
+	} else {
 		for (size_t i = 0; i < n; i++)
 			why[i] = KEEP_LAST; /* no policy: nothing expires */
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (why[i]) {
+		char target[160];
+		int64_t held = pts[i].retain_until > until[i] ? pts[i].retain_until : until[i];
+
+		if (why[i] || (v.immutability != IMMUT_MUTABLE && held > now)) {
+			json_t *w = why_json(have ? why[i] : 0);
+
+			/* Kept by the vault's immutability alone: a point whose
+			 * time an earlier, longer policy set. */
+			if (!why[i])
+				json_array_append_new(w, json_string("retained"));
 			json_array_append_new(keep, json_pack("{s:s,s:o,s:o}", "id", pts[i].id, "created",
-							       time_json(pts[i].created), "why",
-							       why_json(have ? why[i] : 0)));
+							       time_json(pts[i].created), "why", w));
 			continue;
 		}
 		json_array_append_new(remove, json_pack("{s:s,s:o}", "id", pts[i].id, "created",
 							 time_json(pts[i].created)));
-		if (!dry_run) {
-			struct machine m;
-			struct vault v;
-			char target[160];
-
-			char *pub = NULL;
-			int ok;
-
-			if (catalog_point_delete(s->cat, machine_id, pts[i].id, now, e) != 0)
-				goto out;
-			/* The point is removed (softly: it can be undeleted); an
-			 * expiry the audit log cannot show stops the pass with an
-			 * error, which the caller logs. */
-			ok = catalog_machine_get(s->cat, machine_id, &m, &pub, e) == 0 &&
-			     catalog_vault_by_id(s->cat, m.vault_id, &v, e) == 0;
-			free(pub);
-			if (ok) {
-				snprintf(target, sizeof(target), "%s/%s/%s", v.name, m.name, pts[i].id);
-				ok = catalog_audit(s->cat, v.subscription, now, "retention",
-						   "point.expire", target,
-						   "no longer kept by the machine's policy", e) == 0;
-			}
-			if (!ok) {
-				err_prefix(e, "recovery point %s expired, but the audit log could not "
-					   "record it: ", pts[i].id);
-				goto out;
-			}
+		if (dry_run)
+			continue;
+		if (catalog_point_delete(s->cat, machine_id, pts[i].id, now, e) != 0)
+			goto out;
+		/* The point is removed (softly: it can be undeleted); an expiry
+		 * the audit log cannot show stops the pass with an error, which
+		 * the caller logs. */
+		snprintf(target, sizeof(target), "%s/%s/%s", v.name, m.name, pts[i].id);
+		if (catalog_audit(s->cat, v.subscription, now, "retention", "point.expire", target,
+				  "no longer kept by the machine's policy", e) != 0) {
+			err_prefix(e, "recovery point %s expired, but the audit log could not "
+				   "record it: ", pts[i].id);
+			goto out;
 		}
 	}
 	*report = json_pack("{s:b,s:o,s:O,s:O}", "policy", have, "now", time_json(now), "keep",
@@ -304,10 +351,43 @@ out:
 	json_decref(keep);
 	json_decref(remove);
 	free(text);
+	free(pub);
 	free(pts);
 	free(created);
+	free(until);
 	free(why);
 	return rc;
+}
+
+int ops_vault_immutability(struct service *s, const char *subscription, const char *actor,
+			   const char *name, int state, int64_t now, struct vault *v,
+			   struct err *e)
+{
+	struct vault before;
+	char msg[256];
+
+	if (catalog_vault_set_immutability(s->cat, subscription, name, state, &before, e) != 0)
+		return -1;
+	if (catalog_vault_get(s->cat, subscription, name, v, e) != 0)
+		return err_prefix(e, "vault %s was made %s, but ", name,
+				  catalog_immutability_name(state));
+	if (before.immutability == state)
+		return 0;
+	/* The change is made; one that the audit log or the alerts cannot
+	 * show fails the request with that said, as every audited change. */
+	if (catalog_audit(s->cat, subscription, now, actor, "vault.immutability", name,
+			  catalog_immutability_name(state), e) != 0)
+		return err_prefix(e, "vault %s was made %s, but the audit log could not record it: ",
+				  name, catalog_immutability_name(state));
+	if (state == IMMUT_LOCKED) {
+		snprintf(msg, sizeof(msg), "vault %s was locked immutable by %s: its recovery points "
+			 "can no longer be deleted before their retention ends, and it can never be "
+			 "made mutable again", name, actor);
+		if (catalog_alert(s->cat, subscription, now, "vault.locked", name, msg, e) != 0)
+			return err_prefix(e, "vault %s was locked, but its alert could not be raised: ",
+					  name);
+	}
+	return 0;
 }
 
 #define MISSED_GRACE 3600 /* an agent has this long to start a scheduled backup */

@@ -39,13 +39,30 @@ int ops_credentials_issue(struct service *s, const char *subscription, const cha
 			  char filename[VAULTCRED_FILENAME_MAX], struct err *e);
 
 /* Apply machine MACHINE_ID's retention policy at NOW (docs/RETENTION.md):
- * decide which live recovery points it keeps and, unless DRY_RUN,
- * soft-delete the others (restorable for 14 days), audited as
- * "point.expire" by "retention". *REPORT (caller decrefs) is
+ * decide which live recovery points it keeps and, unless DRY_RUN, raise
+ * every live point's retain-until time to what the policy keeps it for,
+ * then soft-delete the others (restorable for 14 days), audited as
+ * "point.expire" by "retention". In an immutable vault a point still
+ * retained is kept (its "why" is "retained"). *REPORT (caller decrefs) is
  * {"keep": [{"id", "created", "why": [...]}], "remove": [{"id", "created"}]};
  * a machine without a policy keeps everything. 0 or -1. */
 int ops_retention(struct service *s, const char *machine_id, int64_t now, int dry_run,
 		  json_t **report, struct err *e);
+
+/* Set vault NAME's immutability to STATE (enum immutability) as ACTOR at
+ * NOW, through the catalog (which refuses, ERR_LOCKED, to unlock a locked
+ * vault, whoever asks), audited as "vault.immutability"; locking raises
+ * the alert "vault.locked". Fills V with the vault after the change. 0, or
+ * -1 with E set. Turning an immutable vault back to mutable is the place a
+ * second person's approval will hook in (docs/RETENTION.md). */
+int ops_vault_immutability(struct service *s, const char *subscription, const char *actor,
+			   const char *name, int state, int64_t now, struct vault *v,
+			   struct err *e);
+
+/* The catalog_keep_fn of a policy_set: ARG is the new struct policy;
+ * fills UNTIL with retention_until's times. 0, or -1 with ERR_NOMEM. */
+int ops_policy_keep(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
+		    struct err *e);
 
 /* Machine MACHINE_ID's stored policy, parsed into P (release with
  * policy_clear), and its stored text into *TEXT (caller frees). 1 when it

@@ -79,6 +79,63 @@ void retention_decide(const struct policy *p, int64_t now, const int64_t *create
 		why[n - 1] |= KEEP_LAST;
 }
 
+/* 00:00 UTC of day MD (0: the last) of month M (1..12) of year Y. */
+static int64_t anchor_time(int y, int m, int md)
+{
+	static const int len[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	struct tm tm = { 0 };
+
+	if (md == 0)
+		md = len[m - 1] + (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = m - 1;
+	tm.tm_mday = md;
+	return (int64_t)timegm(&tm);
+}
+
+int retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
+		    int64_t *until)
+{
+	int64_t today = day_of(now);
+	unsigned *why;
+
+	if (n == 0)
+		return 0;
+	if ((why = calloc(n, sizeof(*why))) == NULL)
+		return -1;
+	retention_decide(p, now, created, n, why);
+	for (size_t i = 0; i < n; i++) {
+		int64_t d = day_of(created[i]), u = created[i], t;
+		int y, m, md, last;
+
+		civil(d, &y, &m, &md, &last);
+		if ((why[i] & KEEP_DAILY) && (t = (d + p->keep_daily) * DAY) > u)
+			u = t;
+		/* The anchors count once the day is over: till then a later
+		 * point of the same day would be the day's last. */
+		if (d < today) {
+			if ((why[i] & KEEP_WEEKLY) && (t = (d + 7 * (int64_t)p->keep_weekly) * DAY) > u)
+				u = t;
+			if (why[i] & KEEP_MONTHLY) {
+				int mi = y * 12 + (m - 1) + p->keep_monthly;
+
+				if ((t = anchor_time(mi / 12, mi % 12 + 1, p->monthly_day)) > u)
+					u = t;
+			}
+			if ((why[i] & KEEP_YEARLY) &&
+			    (t = anchor_time(y + p->keep_yearly, p->yearly_month, p->yearly_day)) > u)
+				u = t;
+		}
+		/* Kept only as the newest: for as long as it is the newest,
+		 * which no time bounds, so the certain part is NOW alone. */
+		if ((why[i] & KEEP_LAST) && u < now)
+			u = now;
+		until[i] = why[i] ? u : (created[i] < now ? created[i] : now - 1);
+	}
+	free(why);
+	return 0;
+}
+
 int retention_shortens(const struct policy *old, const struct policy *new_, int64_t now,
 		       const int64_t *created, size_t n)
 {

@@ -34,6 +34,20 @@ enum {
 void retention_decide(const struct policy *p, int64_t now, const int64_t *created, size_t n,
 		      unsigned *why);
 
+/* For N points created at CREATED[0..N) (ascending), set UNTIL[i] to the
+ * time until which P keeps point i for certain, seen at NOW: the latest end
+ * of the calendar windows that keep it now (daily N: the start of the day
+ * N days after its own; weekly, monthly, yearly N: the N-th later
+ * occurrence of the anchor day, counted only once the point's day is over,
+ * since a later point of that day would take its place). No later backup
+ * can shorten these windows, so P never removes the point before UNTIL[i].
+ * The newest point, kept at NOW whatever its age, gets at least NOW (it
+ * is kept as long as it is the newest, which no time bounds); a point P
+ * does not keep now gets its creation time, and always less than NOW. 0, or
+ * -1 when out of memory (UNTIL then unspecified). */
+int retention_until(const struct policy *p, int64_t now, const int64_t *created, size_t n,
+		    int64_t *until);
+
 /* Whether changing a machine's policy from OLD (NULL when it has none: then
  * nothing expires) to NEW would remove any recovery point sooner than OLD
  * would: policy_shortens, or, of the machine's live points created at

@@ -19,17 +19,17 @@ references). Then:
 - the machine's own check, `arca verify --read-data` (every chunk read),
   must see exactly the corruptions that take an object its points
   reference from the region it reads (the vault's own; restores read it
-  too): a flip inside an object, a truncation that cuts one off, a deleted
-  pack, a lost object or pack row. Which objects a corruption takes is
+  too): a flip inside an object, a truncation that cuts one off, a lost
+  object or pack row (a deleted pack copy of the vault's own region is not
+  among them: the service serves the GRS pair's copy instead). Which objects a corruption takes is
   worked out from the pristine packs' tables of contents (docs/FORMAT.md)
   and the points' references in the catalog. It must then exit 8 and name
   exactly the points that reference them, and every file the restore
   named as not restored (or a folder above it); for what it cannot see (a
   pair-region copy, a pack's header, table or trailer, a lost point_refs
-  row, which only the collector reads) it must exit 0. A deletion or a
-  lost row also shows without --read-data, from the catalog and POST
-  /packs/present; a truncated pack is still present, so only reading
-  finds it.
+  row, which only the collector reads) it must exit 0. A lost row also
+  shows without --read-data, from the catalog and POST /packs/present; a
+  truncated pack is still present, so only reading finds it.
 
 The round then puts back exactly what it changed (the file's bytes, the
 row) beside the running service: a few milliseconds, where copying the
@@ -240,9 +240,10 @@ class AgentView:
     def hit(self, fault):
         """The referenced objects FAULT takes from the agent, which reads the
         vault's own region at the catalog's offsets: a flip inside an object,
-        a truncation that cuts one off, a deleted pack, a lost object or pack
-        row. A pair-region copy, a pack's header, table or trailer, and the
-        collector's point_refs rows are not the agent's to see."""
+        a truncation that cuts one off, a lost object or pack row. A deleted
+        pack copy is read from the GRS pair instead; a pair-region copy, a
+        pack's header, table or trailer, and the collector's point_refs rows
+        are not the agent's to see."""
         if "table" in fault:
             row = fault["row"]
             if fault["table"] == "objects":
@@ -260,7 +261,10 @@ class AgentView:
             elif "left" in fault:
                 lost = {o for o, (off, n) in table.items() if off + n > fault["left"]}
             else:
-                lost = set(table)
+                # A deleted copy in the vault's own region: the service
+                # serves the GRS pair's copy (one fault at a time, so it is
+                # whole), and nothing is lost to the agent.
+                lost = set()
         return lost & self.referenced
 
     def points_of(self, objects):
@@ -402,10 +406,12 @@ def test_corruptions_are_detected_and_never_restored_wrong(world, tmp_path):
                     f"{why}; restore of {point} failed {sorted(unnamed)}"
             if point not in hurt:
                 assert named == 0, f"{why}; restore of {point}: {named} files not restored"
-            if not damaged or (want[0] == "pack" and want[2] == "local-2"):
+            if not damaged or (want[0] == "pack" and want[2] == "local-2") or \
+                    (kind == "delete" and want[0] == "pack"):
                 # What verify calls undamaged restores whole; so does a point
                 # whose only bad copy is the GRS pair's (restores read the
-                # vault's own region).
+                # vault's own region), or whose own region lost a copy (the
+                # pair's is served instead).
                 assert named == 0, f"round {k}: {kind} {want}: {named} files not restored"
             shutil.rmtree(out, ignore_errors=True)
         finally:

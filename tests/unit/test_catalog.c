@@ -819,6 +819,175 @@ static void test_totp_steps(void **state)
 	assert_int_equal(e.code, ERR_NOT_FOUND);
 }
 
+/* A keep function for policy_set: every point kept until *ARG. */
+static int keep_until(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
+		      struct err *e)
+{
+	(void)created, (void)now, (void)e;
+	for (size_t i = 0; i < n; i++)
+		until[i] = *(const int64_t *)arg;
+	return 0;
+}
+
+static void test_immutability_states(void **state)
+{
+	struct fx *f = *state;
+	struct vault v, before;
+	struct err e;
+
+	assert_int_equal(catalog_vault_get(f->c, f->sub, "vault-a", &v, NULL), 0);
+	assert_int_equal(v.immutability, IMMUT_MUTABLE);
+	/* Immutable, and back: allowed while not locked. */
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_IMMUTABLE,
+							&before, NULL), 0);
+	assert_int_equal(before.immutability, IMMUT_MUTABLE);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_MUTABLE,
+							NULL, NULL), 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_LOCKED,
+							NULL, NULL), 0);
+	/* Locked: never mutable nor merely immutable again. */
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_MUTABLE,
+							&before, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, "never"));
+	assert_int_equal(before.immutability, IMMUT_LOCKED);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_IMMUTABLE,
+							NULL, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_LOCKED,
+							NULL, NULL), 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", 7, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "nope", IMMUT_LOCKED, NULL,
+							&e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* The state survives a reopen. */
+	catalog_close(f->c);
+	f->c = opener->open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_vault_get(f->c, f->sub, "vault-a", &v, NULL), 0);
+	assert_int_equal(v.immutability, IMMUT_LOCKED);
+	assert_int_equal(catalog_immutability_parse("locked", NULL), IMMUT_LOCKED);
+	assert_int_equal(catalog_immutability_parse("LOCKED", &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+}
+
+static void test_immutable_point_delete(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp, got, *list;
+	const int64_t t = 10 * DAY;
+	const char *ids[1];
+	int64_t until[1];
+	size_t n;
+	struct err e;
+
+	commit_point(f, t, &rp);
+	assert_int_equal(rp.retain_until, 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_IMMUTABLE,
+							NULL, NULL), 0);
+	/* Not evaluated yet: kept. */
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, t + 1, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, "vault-a is immutable"));
+	/* Raised to day 17; a lower time never lowers it. */
+	ids[0] = rp.id;
+	until[0] = 17 * DAY;
+	assert_int_equal(catalog_point_retain(f->c, f->m.id, ids, until, 1, NULL), 0);
+	until[0] = 12 * DAY;
+	assert_int_equal(catalog_point_retain(f->c, f->m.id, ids, until, 1, NULL), 0);
+	assert_int_equal(catalog_point_get(f->c, f->m.id, rp.id, &got, NULL), 0);
+	assert_int_equal(got.retain_until, 17 * DAY);
+	assert_int_equal(catalog_point_list(f->c, f->m.id, false, &list, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(list[0].retain_until, 17 * DAY);
+	free(list);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 17 * DAY - 1, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, "retained until 1970-01-18; it can be deleted after that"));
+	/* The machine goes neither. */
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", 17 * DAY - 1, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, rp.id));
+	/* Nor does its policy shorten: a new one that keeps the point until
+	 * day 16 is refused, one that keeps it until day 20 stored. */
+	{
+		int64_t short_ = 16 * DAY, long_ = 20 * DAY;
+
+		assert_int_equal(catalog_policy_set(f->c, f->m.id, NULL, "{\"a\":1}", t + 2, NULL,
+						    keep_until, &short_, &e), -1);
+		assert_int_equal(e.code, ERR_LOCKED);
+		assert_non_null(strstr(e.msg, "extended, not reduced"));
+		assert_int_equal(catalog_policy_set(f->c, f->m.id, NULL, "{\"a\":1}", t + 2, NULL,
+						    NULL, NULL, &e), -1);
+		assert_int_equal(e.code, ERR_LOCKED);
+		assert_int_equal(catalog_policy_set(f->c, f->m.id, NULL, "{\"a\":1}", t + 2, NULL,
+						    keep_until, &long_, NULL), 0);
+	}
+	/* Once the time has passed, deleting works as in a mutable vault. */
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, 17 * DAY, NULL), 0);
+	/* A mutable vault ignores the times. */
+	commit_point(f, t + 5, &rp);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_MUTABLE,
+							NULL, NULL), 0);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, t + 6, NULL), 0);
+}
+
+static void test_immutable_purge_and_forget(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point rp;
+	const char *ids[1];
+	int64_t until[1], pts, ms;
+	const int64_t t = 10 * DAY;
+	char pack[65];
+	struct err e;
+
+	/* Deleted while the vault was mutable, retained until day 40. */
+	commit_point(f, t, &rp);
+	ids[0] = rp.id;
+	until[0] = 40 * DAY;
+	assert_int_equal(catalog_point_retain(f->c, f->m.id, ids, until, 1, NULL), 0);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, rp.id, t, NULL), 0);
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", t, NULL), 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_LOCKED,
+							NULL, NULL), 0);
+	/* Past 14 days but before day 40: neither the point nor the machine
+	 * is purged; a later purge takes both. */
+	assert_int_equal(catalog_purge(f->c, 30 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
+	assert_true(pts == 0 && ms == 0);
+	memset(pack, 'c', 64);
+	pack[64] = 0;
+	assert_int_equal(catalog_pack_forget(f->c, pack, 39 * DAY, NULL, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_purge(f->c, 40 * DAY + 1, 0, NULL, NULL, &pts, &ms, NULL), 0);
+	assert_true(pts == 1 && ms == 1);
+}
+
+/* A point deleted while the vault was mutable, before retention ever gave
+ * it a time, keeps its 14 days in a vault locked since: retention never
+ * evaluates a deleted point, so holding it would hold it for ever. A live
+ * point with no time holds its machine. */
+static void test_immutable_unevaluated(void **state)
+{
+	struct fx *f = *state;
+	struct recovery_point a, b;
+	int64_t pts, ms;
+	struct err e;
+
+	commit_point(f, 10 * DAY, &a);
+	commit_point(f, 10 * DAY + 1, &b);
+	assert_int_equal(catalog_point_delete(f->c, f->m.id, a.id, 10 * DAY, NULL), 0);
+	assert_int_equal(catalog_vault_set_immutability(f->c, f->sub, "vault-a", IMMUT_LOCKED,
+							NULL, NULL), 0);
+	assert_int_equal(catalog_machine_delete(f->c, f->v.id, "m1", 11 * DAY, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_non_null(strstr(e.msg, b.id));
+	assert_non_null(strstr(e.msg, "until retention sets"));
+	assert_int_equal(catalog_purge(f->c, 25 * DAY, 0, NULL, NULL, &pts, &ms, NULL), 0);
+	assert_true(pts == 1 && ms == 0);
+}
+
 /* Failure limits: BURST failures, then one more every REFILL seconds;
  * keys apart; kept across a reopen (every service of the catalog sees
  * them); a key that refilled needs no row; bad keys refused. */
@@ -959,6 +1128,10 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_pack_forget_and_lease_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_users_and_roles, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_totp_steps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutability_states, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutable_point_delete, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutable_purge_and_forget, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_immutable_unevaluated, setup, teardown),
 	};
 	int failed = 0;
 

@@ -195,7 +195,7 @@ static void populate(struct catalog *c)
 	assert_int_equal(catalog_job_end(c, m1, &j, T0 + 70, &al, NULL), 0);
 	assert_int_equal(catalog_job_start(c, m1, "backup", T0 + 80, &j, NULL), 0);
 	memcpy(job_run, j.id, sizeof(catalog_id));
-	assert_int_equal(catalog_policy_set(c, m1, NULL, "{\"a\":1}", T0 + 90, NULL, NULL), 0);
+	assert_int_equal(catalog_policy_set(c, m1, NULL, "{\"a\":1}", T0 + 90, NULL, NULL, NULL, NULL), 0);
 	assert_int_equal(catalog_audit(c, sub, T0 + 100, "alice", "made", "vault-a", "d", NULL), 0);
 	assert_int_equal(catalog_alert(c, sub, T0 + 110, "k", "t", "message", NULL), 0);
 	assert_int_equal(catalog_pin_create(c, sub, p.actor, "pinhash", T0, T0 + 300, NULL), 0);
@@ -245,14 +245,15 @@ struct call {
 
 OBJ_LIST(l_tokens, struct api_token, catalog_token_list(c, sub, &v, &n, e), " %s/%lld",
 	 v[i].name, (long long)v[i].last_used)
-OBJ_LIST(l_vaults, struct vault, catalog_vault_list(c, sub, &v, &n, e), " %s/%s/%s/%d/%d",
-	 v[i].id, v[i].name, v[i].redundancy, v[i].locked, v[i].machines)
+OBJ_LIST(l_vaults, struct vault, catalog_vault_list(c, sub, &v, &n, e), " %s/%s/%s/%d/%d/%d",
+	 v[i].id, v[i].name, v[i].redundancy, v[i].locked, v[i].machines, v[i].immutability)
 OBJ_LIST(l_machines, struct machine, catalog_machine_list(c, vault_a, &v, &n, e),
 	 " %s/%s/%lld/%lld/%lld/%lld", v[i].name, v[i].key_id, (long long)v[i].renewed,
 	 (long long)v[i].last_seen, (long long)v[i].deleted, (long long)v[i].cert_expires)
 OBJ_LIST(l_points1, struct recovery_point, catalog_point_list(c, m1, true, &v, &n, e),
-	 " %s/%lld/%lld/%lld/%lld", v[i].meta, (long long)v[i].created, (long long)v[i].objects,
-	 (long long)v[i].bytes, (long long)v[i].deleted)
+	 " %s/%lld/%lld/%lld/%lld/%lld", v[i].meta, (long long)v[i].created,
+	 (long long)v[i].objects, (long long)v[i].bytes, (long long)v[i].deleted,
+	 (long long)v[i].retain_until)
 OBJ_LIST(l_points2, struct recovery_point, catalog_point_list(c, m2, false, &v, &n, e),
 	 " %s/%lld/%lld", v[i].meta, (long long)v[i].created, (long long)v[i].objects)
 OBJ_LIST(l_usage, struct usage, catalog_usage(c, vault_a, &v, &n, e), " %s/%lld/%lld/%lld",
@@ -598,6 +599,23 @@ static int w_vault_redundancy(struct catalog *c, struct ans *a, struct err *e)
 	return catalog_vault_set_redundancy(c, sub, "vault-b", "GRS", e);
 }
 
+static int w_vault_immutability(struct catalog *c, struct ans *a, struct err *e)
+{
+	struct vault v;
+
+	(void)a;
+	return catalog_vault_set_immutability(c, sub, "vault-b", IMMUT_LOCKED, &v, e);
+}
+
+static int w_point_retain(struct catalog *c, struct ans *a, struct err *e)
+{
+	const char *ids[2] = { point1, point_del };
+	const int64_t until[2] = { T0 + 86400, T0 + 2 * 86400 };
+
+	(void)a;
+	return catalog_point_retain(c, m1, ids, until, 2, e);
+}
+
 static int w_vault_delete(struct catalog *c, struct ans *a, struct err *e)
 {
 	(void)a;
@@ -725,13 +743,13 @@ static int w_policy(struct catalog *c, struct ans *a, struct err *e)
 	struct job_alert al = { sub, "policy", "m1", "changed" };
 
 	(void)a;
-	return catalog_policy_set(c, m1, "{\"a\":1}", "{\"a\":2}", T0 + 600, &al, e);
+	return catalog_policy_set(c, m1, "{\"a\":1}", "{\"a\":2}", T0 + 600, &al, NULL, NULL, e);
 }
 
 static int w_policy_stale(struct catalog *c, struct ans *a, struct err *e)
 {
 	(void)a;
-	return catalog_policy_set(c, m1, "{\"a\":0}", "{\"a\":2}", T0 + 600, NULL, e);
+	return catalog_policy_set(c, m1, "{\"a\":0}", "{\"a\":2}", T0 + 600, NULL, NULL, NULL, e);
 }
 
 static int w_drop(struct catalog *c, struct ans *a, struct err *e)
@@ -1041,6 +1059,8 @@ static const struct call calls[] = {
 	{ "vault_create", w_vault, true, false },
 	{ "vault_ca_keys_rewrite", w_ca_keys_rewrite, true, false },
 	{ "vault_set_redundancy", w_vault_redundancy, true, false },
+	{ "vault_set_immutability", w_vault_immutability, true, false },
+	{ "point_retain", w_point_retain, true, false },
 	{ "vault_delete", w_vault_delete, true, false },
 	{ "vault_delete refused", w_vault_busy, true, false },
 	{ "credential_add", w_credential, true, false },

@@ -1,6 +1,7 @@
 /*
  * test_catalog_sqlite.c: what only the SQLite catalog has, checked by
- * editing its file with SQL on purpose: migration from schema 8, a broken
+ * editing its file with SQL on purpose: migration from schema 8 (through
+ * every later one), a broken
  * table read as an error, and the pruning of spent nonces. The contract's
  * tests, for every backend, are in test_catalog.c.
  */
@@ -41,6 +42,8 @@ static void test_migration_of_references(void **state)
 		 "ALTER TABLE users DROP COLUMN totp_step; ALTER TABLE api_tokens DROP COLUMN role;"
 		 "ALTER TABLE api_tokens DROP COLUMN maker;"
 		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
+		 "ALTER TABLE vaults DROP COLUMN immutability;"
+		 "ALTER TABLE points DROP COLUMN retain_until;"
 		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"
 		 "ALTER TABLE doomed DROP COLUMN sweeping; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
@@ -52,6 +55,16 @@ static void test_migration_of_references(void **state)
 	assert_int_equal(n, 2);
 	assert_true(live[0].b[0] == 5 && live[1].b[0] == 7 && live[1].b[31] == 0);
 	free(live);
+	/* Migration 16: the vault is mutable, the point not yet evaluated. */
+	{
+		struct vault v;
+		struct recovery_point got;
+
+		assert_int_equal(catalog_vault_get(f->c, f->sub, "vault-a", &v, NULL), 0);
+		assert_int_equal(v.immutability, IMMUT_MUTABLE);
+		assert_int_equal(catalog_point_get(f->c, f->m.id, rp.id, &got, NULL), 0);
+		assert_int_equal(got.retain_until, 0);
+	}
 }
 
 /* A database failure is an error, never a renewal nor "not found". */

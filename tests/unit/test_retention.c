@@ -1,7 +1,9 @@
 /*
  * test_retention.c: retention decisions, table-driven. For each policy a
  * simulated run of scheduled backups (one to five years) applies
- * retention_decide after every commit, as the service does, and removes what
+ * retention_decide after every commit, as the service does (raising each
+ * point's retain-until time with retention_until first, and checking that
+ * no point is removed before it), and removes what
  * it does not keep. At checkpoints the points left must be exactly those an
  * independent oracle names: the oracle walks back over calendar windows
  * (days, anchor weekdays, months, years) with timegm, where the code under
@@ -140,6 +142,7 @@ static void simulate(const struct run_case *rc, size_t *checks, size_t *points_m
 	struct set live = { 0 }, all = { 0 };
 	int64_t start = date(2023, 1, 1) + 7 * 3600 + 17; /* a leap year comes along */
 	unsigned *why = NULL;
+	int64_t *held = NULL, *until = NULL; /* each live point's retain-until time */
 	size_t peak = 0;
 
 	assert_non_null(j);
@@ -160,10 +163,27 @@ static void simulate(const struct run_case *rc, size_t *checks, size_t *points_m
 			push(&all, t);
 			(*points_made)++;
 			why = realloc(why, live.n * sizeof(*why));
+			held = realloc(held, live.n * sizeof(*held));
+			until = realloc(until, live.n * sizeof(*until));
+			held[live.n - 1] = 0;
+			/* As the service does: raise every point's time, then
+			 * remove; no point may go before its time. */
+			assert_int_equal(retention_until(&p, t, live.v, live.n, until), 0);
 			retention_decide(&p, t, live.v, live.n, why);
-			for (size_t i = 0; i < live.n; i++)
-				if (why[i])
+			for (size_t i = 0; i < live.n; i++) {
+				if (until[i] > held[i])
+					held[i] = until[i];
+				if (why[i]) {
+					assert_true(held[i] >= t);
+					held[w] = held[i];
 					live.v[w++] = live.v[i];
+				} else if (held[i] > t) {
+					fprintf(stderr, "policy %s: a point of %lld removed at %lld, "
+						"retained until %lld\n", rc->policy,
+						(long long)live.v[i], (long long)t, (long long)held[i]);
+					fail();
+				}
+			}
 			live.n = w;
 			if (live.n > peak)
 				peak = live.n;
@@ -188,6 +208,8 @@ static void simulate(const struct run_case *rc, size_t *checks, size_t *points_m
 	policy_clear(&p);
 	json_decref(j);
 	free(why);
+	free(held);
+	free(until);
 	free(live.v);
 	free(all.v);
 }

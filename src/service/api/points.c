@@ -102,12 +102,15 @@ done:
 
 json_t *point_json(const struct recovery_point *p)
 {
-	char t[32];
+	char t[32], u[32];
 
 	fmt_time(p->created, t);
-	return json_pack("{s:s,s:s,s:s?,s:s,s:I,s:I}", "id", p->id, "meta", p->meta, "parent",
+	fmt_time(p->retain_until, u);
+	/* retain_until: null until retention first evaluated the point. */
+	return json_pack("{s:s,s:s,s:s?,s:s,s:I,s:I,s:s?}", "id", p->id, "meta", p->meta, "parent",
 			 p->parent[0] ? p->parent : NULL, "created", t, "objects",
-			 (json_int_t)p->objects, "bytes", (json_int_t)p->bytes);
+			 (json_int_t)p->objects, "bytes", (json_int_t)p->bytes, "retain_until",
+			 p->retain_until ? u : NULL);
 }
 
 /*

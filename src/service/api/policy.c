@@ -68,7 +68,8 @@ static void policy_change_store(struct call *c, const struct vault *v, const str
 		reply_err(c, &e);
 		return;
 	}
-	if (catalog_policy_set(c->s->cat, m->id, pc->prev, text, c->now, alert, &e) != 0) {
+	if (catalog_policy_set(c->s->cat, m->id, pc->prev, text, c->now, alert,
+			       ops_policy_keep, (void *)&pc->new_, &e) != 0) {
 		reply_err(c, &e);
 		free(text);
 		return;

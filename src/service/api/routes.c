@@ -36,6 +36,7 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/vaults", h_vault_create, 0 },
 	{ "GET", "/api/v1/vaults/*", h_vault_get, 0 },
 	{ "PATCH", "/api/v1/vaults/*", h_vault_patch, 0 },
+	{ "PUT", "/api/v1/vaults/*", h_vault_patch, 0 },
 	{ "DELETE", "/api/v1/vaults/*", h_vault_delete, 0 },
 	{ "POST", "/api/v1/vaults/*/credentials", h_credentials, 0 },
 	{ "GET", "/api/v1/vaults/*/machines", h_machine_list, 0 },

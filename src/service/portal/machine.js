@@ -70,6 +70,7 @@ export async function points(main, { vault, machine }, app) {
           { label: "Stored size", num: true, cell: (p) => bytes(p.bytes) },
           { label: "Objects", num: true, cell: (p) => count(p.objects, "object") },
           { label: "State", cell: (p) => (p.deleted ? h("span", {}, "deleted ", time(p.deleted)) : "live") },
+          { label: "Retained until", cell: (p) => (p.retain_until ? time(p.retain_until) : "not evaluated yet") },
           { label: "Action", cell: (p) => (p.deleted
             ? (mayUndelete ? h("button", { type: "button", "aria-label": `Undelete recovery point of ${timeText(p.created)}`, onclick: () => act("POST", p, "undelete") }, "Undelete") : "")
             : (mayDelete ? h("button", { type: "button", class: "danger", "aria-label": `Delete recovery point of ${timeText(p.created)}`, onclick: () => act("DELETE", p, "") }, "Delete") : "")) },

@@ -96,6 +96,48 @@ export async function quickStart(main, { vault }, app) {
           "sudo arca restore latest /etc --target /tmp/restored"))));
 }
 
+const IMMUTABILITY = {
+  mutable: "Mutable: recovery points can be deleted with a security PIN.",
+  immutable: "Immutable: no recovery point can be deleted before its retention ends, by anyone; retention can be extended, not reduced. It can be made mutable again with a security PIN.",
+  locked: "Locked: immutable for ever. No recovery point can be deleted before its retention ends, and the vault can never be made mutable again, by anyone.",
+};
+
+// The immutability card: make the vault immutable, then lock it. Locking
+// asks for a confirmation that says it is for ever; the service refuses
+// every change of a locked vault whoever asks, this page included.
+function immutabilityCard(main, v, vault, app) {
+  const st = formStatus();
+  const card = h("section", { class: "card", id: "immutability-card" }, h("h2", {}, "Immutability"));
+  const change = async (state) => {
+    try {
+      await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { immutability: state });
+      main.replaceChildren();
+      await properties(main, { vault }, app);
+    } catch (e) {
+      st.show("error", errorOf(e));
+    }
+  };
+  if (v.immutability === "mutable") {
+    const b = h("button", { type: "button", class: "primary" }, "Make immutable");
+    b.addEventListener("click", () => {
+      if (!window.confirm(`Make vault ${v.name} immutable? From now on no recovery point can be deleted before its retention ends, by anyone, and retention cannot be reduced.`)) return;
+      change("immutable");
+    });
+    card.append(h("p", {}, "An immutable vault keeps every recovery point until its retention ends, whoever asks to delete it: a stolen password cannot remove your backups early."), b);
+  } else if (v.immutability === "immutable") {
+    const b = h("button", { type: "button", class: "danger" }, "Lock immutability");
+    b.addEventListener("click", () => {
+      if (!window.confirm(`Lock vault ${v.name}? Locking is forever: the vault can never be made mutable again, by anyone, the service's administrator included. Its recovery points go only when their retention ends.`)) return;
+      change("locked");
+    });
+    card.append(h("p", {}, "Lock the vault to make immutability permanent. ", h("strong", {}, "This cannot be undone.")), b);
+  } else {
+    card.append(h("p", {}, "This vault is locked: it stays immutable for ever."));
+  }
+  card.append(st);
+  return card;
+}
+
 export async function properties(main, { vault }, app) {
   const v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "properties");
@@ -110,7 +152,8 @@ export async function properties(main, { vault }, app) {
     h("dd", { id: "redundancy" }, v.redundancy_locked
       ? `${v.redundancy} (locked: a machine has registered to this vault)`
       : `${v.redundancy} (can change until the first machine registers)`),
-    h("dt", {}, "Vault credentials"), h("dd", {}, credentialsState(v)));
+    h("dt", {}, "Vault credentials"), h("dd", {}, credentialsState(v)),
+    h("dt", {}, "Immutability"), h("dd", { id: "immutability" }, IMMUTABILITY[v.immutability] || v.immutability));
   main.append(dl);
   if (!v.redundancy_locked && can(app, "manage")) {
     const sel = h("select", { id: "redundancy-select", name: "redundancy" },
@@ -130,6 +173,8 @@ export async function properties(main, { vault }, app) {
     });
     main.append(form);
   }
+  // Who may not change it sees the state above alone (api/access.c decides).
+  if (can(app, "manage")) main.append(immutabilityCard(main, v, vault, app));
   if (!can(app, "deleteData")) return;
   const del = h("button", { type: "button", class: "danger" }, "Delete vault");
   const dst = formStatus();
