@@ -388,6 +388,14 @@ def test_backup_operator_never_lowers_protection(machine):
     assert st == 403 and body["error"]["code"] == "denied"
     st, body, _ = s.call("DELETE", "/vaults/backup-vault", token=op)
     assert st == 403 and body["error"]["code"] == "denied"
+    # It makes a vault immutable, never mutable again.
+    st, body, _ = s.call("PATCH", "/vaults/backup-vault", {"immutability": "immutable"}, token=op)
+    assert st == 200, body
+    st, body, _ = s.call("PATCH", "/vaults/backup-vault", {"immutability": "mutable"}, token=op)
+    assert st == 403 and "making a vault mutable again needs the role owner" in \
+        body["error"]["message"], body
+    st, body, _ = s.call("GET", "/vaults/backup-vault", token=op)
+    assert body["immutability"] == "immutable"
 
 
 def test_on_postgresql_two_services_share_users_and_spent_codes(arcad_bin, tmp_path, pg_url):

@@ -40,7 +40,8 @@ static const struct {
  * second factor their subscription requires (who am I, sign out, enrol).
  * Some rows allow a role part of what the route does, and the handler
  * refuses the rest with the same 403: a backup operator sets a policy but
- * may not shorten retention (api/policy.c).
+ * may not shorten retention (api/policy.c), and makes a vault immutable
+ * but never mutable again (api/vaults.c).
  */
 static const struct access {
 	const char *method, *pattern;
@@ -67,6 +68,7 @@ static const struct access {
 	{ "POST", "/api/v1/vaults", O | B, false },
 	{ "GET", "/api/v1/vaults/*", ALL, false },
 	{ "PATCH", "/api/v1/vaults/*", O | B, false },
+	{ "PUT", "/api/v1/vaults/*", O | B, false },
 	{ "DELETE", "/api/v1/vaults/*", O, false },
 	{ "POST", "/api/v1/vaults/*/credentials", O | B | R, false },
 	{ "GET", "/api/v1/vaults/*/machines", ALL, false },
