@@ -323,7 +323,8 @@ def test_sigkill_agent_and_service(arcad_bin, arca_bin, tmp_path):
         print(f"kill points: {c['b'] + c['r']} agent ({c['b']} backup, {c['r']} restore), "
               f"{c['u'] + c['c'] + c['g']} service ({c['u']} upload, {c['c']} commit, "
               f"{c['g']} collection); 0 damaged recovery points "
-              f"({k.tries} runs with a kill armed, {len(every)} points, "
+              f"({k.tries} runs with a kill armed, {len(every)} points on "
+              f"{len(k.machines)} machines, "
               f"{k.checked + len(every)} restores checked, "
               f"{time.monotonic() - started:.0f} s: "
               + ", ".join(f"{x} {v:.0f} s" for x, v in phases.items()) + ")")

@@ -41,6 +41,14 @@ def store_packs(world):
     return sorted(files, key=lambda f: f.stat().st_size, reverse=True)
 
 
+def unlink_both(pk):
+    """Delete pack file PK of the vault's region and its GRS pair's copy
+    (with one copy left the service reads the other)."""
+    pk.unlink()
+    pair = pk.parents[3] / "local-2" / pk.relative_to(pk.parents[3] / "local-1")
+    pair.unlink()
+
+
 def flip(pk):
     """Flip a byte in the middle of pack file PK."""
     with open(pk, "r+b") as f:
@@ -84,7 +92,7 @@ def test_usage_errors(world, tmp_path):
 def test_a_pack_deleted_from_the_store_names_points_and_files(world, tmp_path):
     a, src = backed_up(world, tmp_path)
     big = store_packs(world)[0]  # the pack of big.bin's chunks
-    big.unlink()
+    unlink_both(big)
     rc, r = verify(a)
     assert rc == 8 and r["status"] == "damaged" and r["missing"] > 0, r
     assert len(r["damaged_points"]) == 2
@@ -155,7 +163,7 @@ def test_packs_present_endpoint(world, tmp_path):
     a, _ = backed_up(world, tmp_path)
     packs = sorted(pack_files(world))
     gone = store_packs(world)[0]
-    gone.unlink()
+    unlink_both(gone)
     unknown = "0" * 64
     body = json.dumps({"ids": packs + [unknown]}).encode()
     st, ans = machine_signed(world, a, "POST", "/packs/present", body, headers=JSON)[:2]
