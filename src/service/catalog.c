@@ -183,6 +183,49 @@ int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
 	return c->ops->authenticate(c->b, token_hash, now, p, e);
 }
 
+int catalog_user_list(struct catalog *c, const char *subscription, struct user **out, size_t *n,
+		      struct err *e)
+{
+	return c->ops->user_list(c->b, subscription, out, n, e);
+}
+
+int catalog_user_invite(struct catalog *c, const char *subscription, const char *name,
+			const char *role, const char *code_hash, int64_t expires, int64_t now,
+			struct err *e)
+{
+	return c->ops->user_invite(c->b, subscription, name, role, code_hash, expires, now, e);
+}
+
+int catalog_user_accept(struct catalog *c, const char *name, const char *code_hash,
+			const char *password_hash, int64_t now, struct err *e)
+{
+	return c->ops->user_accept(c->b, name, code_hash, password_hash, now, e);
+}
+
+int catalog_user_change(struct catalog *c, const char *subscription, const char *name,
+			const struct user_change *ch, struct err *e)
+{
+	return c->ops->user_change(c->b, subscription, name, ch, e);
+}
+
+int catalog_totp_get(struct catalog *c, const char *user_id, char *secret, char *pending,
+		     int64_t *last_step, struct err *e)
+{
+	return c->ops->totp_get(c->b, user_id, secret, pending, last_step, e);
+}
+
+int catalog_totp_set(struct catalog *c, const char *user_id, enum totp_what what,
+		     const char *secret, int64_t step, struct err *e)
+{
+	return c->ops->totp_set(c->b, user_id, what, secret, step, e);
+}
+
+int catalog_subscription_require_totp(struct catalog *c, const char *subscription, bool required,
+				      struct err *e)
+{
+	return c->ops->subscription_require_totp(c->b, subscription, required, e);
+}
+
 int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
 			 const char *ca_key_pem, struct err *e)
 {

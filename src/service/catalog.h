@@ -49,6 +49,10 @@ struct catalog;
 
 typedef char catalog_id[CATALOG_ID_LEN + 1];
 
+#define CATALOG_ROLE_LEN 24     /* a role's name and its NUL */
+#define CATALOG_OWNER "owner"   /* the role of which one enabled user always remains */
+#define CATALOG_TOTP_LEN 256    /* a second factor's secret as stored, and its NUL */
+
 /* Who a request acts for: a signed-in user or an API token, always of one
  * subscription. */
 struct principal {
@@ -56,6 +60,50 @@ struct principal {
 	catalog_id actor;  /* user id or token id */
 	char name[128];    /* user name, or "token:<name>" for the audit log */
 	bool is_token;
+	char role[CATALOG_ROLE_LEN]; /* the role it acts with: the user's, or the token's */
+	catalog_id user_id;          /* the user; for a token its maker ("" for a token
+				      * made before roles, taken as an owner's) */
+	char maker_role[CATALOG_ROLE_LEN]; /* a token's maker's role now ("owner" for "") */
+	bool totp;                   /* the user has a confirmed second factor */
+	bool totp_required;          /* the subscription requires one of every user */
+	bool disabled;               /* (user_find) the user may not sign in */
+};
+
+/* A user of a subscription as the users' list shows it. */
+struct user {
+	catalog_id id;
+	char name[128];
+	char role[CATALOG_ROLE_LEN];
+	bool disabled;
+	bool totp;              /* a confirmed second factor */
+	int64_t created;
+	int64_t invite_expires; /* an invitation or reset not used yet ends then; 0: none */
+};
+
+/* A change to a user (user_change). */
+enum user_what {
+	USER_ROLE,    /* to ROLE */
+	USER_DISABLE, /* may not sign in; its sessions end, its tokens stop working */
+	USER_ENABLE,
+	USER_REMOVE,  /* gone, with its sessions and the API tokens it made */
+	USER_RESET,   /* its password and second factor cleared, its sessions ended,
+		       * and a new one-time code (CODE_HASH, until EXPIRES) to set one */
+};
+
+struct user_change {
+	enum user_what what;
+	const char *role;      /* USER_ROLE */
+	const char *code_hash; /* USER_RESET */
+	int64_t expires;       /* USER_RESET */
+	bool may_touch_owner;  /* the actor is an owner: it may change an owner, or make one */
+};
+
+/* A step of a user's second factor (totp_set). */
+enum totp_what {
+	TOTP_PENDING, /* SECRET is offered, waiting for a code to confirm it */
+	TOTP_CONFIRM, /* the pending secret becomes the user's; STEP was its first code */
+	TOTP_USE,     /* STEP's code was used: later than the last one used, or ERR_DENIED */
+	TOTP_CLEAR,   /* no second factor */
 };
 
 /* A vault's immutability, in the order it can only rise once locked:
@@ -112,6 +160,8 @@ struct registration {
 struct api_token {
 	catalog_id id;
 	char name[65];
+	char role[CATALOG_ROLE_LEN];
+	char maker[128];   /* its maker's name, "" for none (made before roles, or removed) */
 	int64_t created;
 	int64_t last_used; /* 0 = never */
 };
@@ -361,6 +411,60 @@ struct catalog_ops {
 	 * cannot be recorded fails). Fills P; ERR_DENIED if neither. */
 	int (*authenticate)(struct catalog_backend *b, const char *token_hash, int64_t now,
 			    struct principal *p, struct err *e);
+
+	/* ---- users' roles, invitations and second factors ----
+	 *
+	 * A user has a role (text the API defines; user_create's users are
+	 * CATALOG_OWNER), may be disabled, and may have a one-time code
+	 * outstanding (an invitation, or a password reset: the hash of the
+	 * code and its end) and a second factor (its secret as the caller
+	 * stores it, a pending one while it is confirmed, and the last step
+	 * used, -1 for none). A subscription may require a second factor of
+	 * every user. user_find fills P's role, disabled, totp and
+	 * totp_required too, and gives an empty HASH for a user who has no
+	 * password yet. authenticate refuses (ERR_DENIED) sessions and tokens
+	 * of a disabled user, and fills role, user_id, maker_role, totp and
+	 * totp_required. token_create stores P's role as the token's and
+	 * P's user_id as its maker; token_list gives both.
+	 *
+	 * Every change that would leave SUBSCRIPTION without an enabled owner
+	 * (one with a password) is ERR_LOCKED, checked in the transaction
+	 * that writes. */
+
+	/* The users of SUBSCRIPTION by name (*OUT: caller frees). */
+	int (*user_list)(struct catalog_backend *b, const char *subscription, struct user **out,
+			 size_t *n, struct err *e);
+	/* Create user NAME of SUBSCRIPTION with ROLE at NOW, without a
+	 * password, and the one-time code CODE_HASH valid until EXPIRES that
+	 * sets it. ERR_EXISTS when the name is taken. */
+	int (*user_invite)(struct catalog_backend *b, const char *subscription, const char *name,
+			   const char *role, const char *code_hash, int64_t expires, int64_t now,
+			   struct err *e);
+	/* Use user NAME's one-time code CODE_HASH at NOW: its password becomes
+	 * PASSWORD_HASH and the code is spent. ERR_DENIED (one message) when
+	 * the user has no such code, or it expired. */
+	int (*user_accept)(struct catalog_backend *b, const char *name, const char *code_hash,
+			   const char *password_hash, int64_t now, struct err *e);
+	/* Change user NAME of SUBSCRIPTION as CH says. ERR_NOT_FOUND;
+	 * ERR_DENIED when the user is an owner, or CH makes one, and
+	 * CH->may_touch_owner is false; ERR_LOCKED (above). */
+	int (*user_change)(struct catalog_backend *b, const char *subscription, const char *name,
+			   const struct user_change *ch, struct err *e);
+	/* User USER_ID's second factor: its SECRET and PENDING one (into
+	 * buffers of CATALOG_TOTP_LEN; "" for none) and the last step used.
+	 * ERR_NOT_FOUND. */
+	int (*totp_get)(struct catalog_backend *b, const char *user_id, char *secret, char *pending,
+			int64_t *last_step, struct err *e);
+	/* Change user USER_ID's second factor as WHAT says (SECRET for
+	 * TOTP_PENDING, STEP for TOTP_CONFIRM and TOTP_USE). ERR_NOT_FOUND
+	 * for no such user, or TOTP_CONFIRM without a pending secret;
+	 * ERR_DENIED for TOTP_USE of a step not after the last one used
+	 * (a code used again). */
+	int (*totp_set)(struct catalog_backend *b, const char *user_id, enum totp_what what,
+			const char *secret, int64_t step, struct err *e);
+	/* Whether SUBSCRIPTION requires a second factor of every user. */
+	int (*subscription_require_totp)(struct catalog_backend *b, const char *subscription,
+					 bool required, struct err *e);
 
 	/* ---- vaults and their credentials ---- */
 
@@ -848,6 +952,21 @@ int catalog_token_delete(struct catalog *c, const char *subscription, const char
 			 struct err *e);
 int catalog_authenticate(struct catalog *c, const char *token_hash, int64_t now,
 			 struct principal *p, struct err *e);
+int catalog_user_list(struct catalog *c, const char *subscription, struct user **out, size_t *n,
+		      struct err *e);
+int catalog_user_invite(struct catalog *c, const char *subscription, const char *name,
+			const char *role, const char *code_hash, int64_t expires, int64_t now,
+			struct err *e);
+int catalog_user_accept(struct catalog *c, const char *name, const char *code_hash,
+			const char *password_hash, int64_t now, struct err *e);
+int catalog_user_change(struct catalog *c, const char *subscription, const char *name,
+			const struct user_change *ch, struct err *e);
+int catalog_totp_get(struct catalog *c, const char *user_id, char *secret, char *pending,
+		     int64_t *last_step, struct err *e);
+int catalog_totp_set(struct catalog *c, const char *user_id, enum totp_what what,
+		     const char *secret, int64_t step, struct err *e);
+int catalog_subscription_require_totp(struct catalog *c, const char *subscription, bool required,
+				      struct err *e);
 int catalog_vault_create(struct catalog *c, const struct vault *v, const char *ca_cert_pem,
 			 const char *ca_key_pem, struct err *e);
 int catalog_vault_list(struct catalog *c, const char *subscription, struct vault **out, size_t *n,

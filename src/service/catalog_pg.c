@@ -226,6 +226,21 @@ static const char *const migrations[] = {
 	"ALTER TABLE vaults ADD COLUMN immutability BIGINT NOT NULL DEFAULT 0"
 	"  CHECK (immutability BETWEEN 0 AND 2);"
 	"ALTER TABLE points ADD COLUMN retain_until BIGINT NOT NULL DEFAULT 0;",
+	/* 5: users' roles (the users before them were the owner), disabled
+	 * users, one-time codes (invitations, password resets), second
+	 * factors; the role and maker of API tokens (tokens made before roles
+	 * are an owner's); a subscription's rule that every user has a
+	 * second factor (SQLite's schema 17) */
+	"ALTER TABLE users ADD COLUMN role TEXT COLLATE \"C\" NOT NULL DEFAULT 'owner';"
+	"ALTER TABLE users ADD COLUMN disabled BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN code_hash TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN code_expires BIGINT NOT NULL DEFAULT 0;"
+	"ALTER TABLE users ADD COLUMN totp_secret TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN totp_pending TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+	"ALTER TABLE users ADD COLUMN totp_step BIGINT NOT NULL DEFAULT -1;"
+	"ALTER TABLE api_tokens ADD COLUMN role TEXT COLLATE \"C\" NOT NULL DEFAULT 'owner';"
+	"ALTER TABLE api_tokens ADD COLUMN maker TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+	"ALTER TABLE subscriptions ADD COLUMN require_totp BIGINT NOT NULL DEFAULT 0;",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -234,6 +249,8 @@ static int run3(struct catalog_backend *c, const char *sql, const char *a, const
 		struct err *e);
 static int64_t scalar(struct catalog_backend *c, const char *sql, const char *a, const char *b,
 		      int64_t i, struct err *e);
+static int64_t update(struct catalog_backend *c, const char *sql, int64_t nval, int has_n,
+		      const char *a, const char *b, struct err *e);
 
 /* Whether the last failure was a lost serialization race or a deadlock,
  * which running the transaction again resolves. */
@@ -1129,13 +1146,20 @@ static int pg_user_find(struct catalog_backend *c, const char *name, char *hash,
 	int rc = -1, r;
 
 	LOCK(c);
-	if ((st = prep(c, "SELECT id, subscription, password_hash FROM users WHERE name = ?", e))) {
+	if ((st = prep(c, "SELECT u.id, u.subscription, u.password_hash, u.role, u.disabled,"
+			  " CASE WHEN u.totp_secret <> '' THEN 1 ELSE 0 END, s.require_totp FROM users u JOIN subscriptions s"
+			  " ON s.id = u.subscription WHERE u.name = ?", e))) {
 		bind_text(st, 1, name);
 		if ((r = step_row(c, st, e)) == 1) {
 			memset(p, 0, sizeof(*p));
 			copy_col(p->actor, sizeof(p->actor), st, 0);
+			copy_col(p->user_id, sizeof(p->user_id), st, 0);
 			copy_col(p->subscription, sizeof(p->subscription), st, 1);
 			copy_col(hash, hashlen, st, 2);
+			copy_col(p->role, sizeof(p->role), st, 3);
+			p->disabled = pq_column_int64(st, 4) != 0;
+			p->totp = pq_column_int64(st, 5) != 0;
+			p->totp_required = pq_column_int64(st, 6) != 0;
 			snprintf(p->name, sizeof(p->name), "%s", name);
 			rc = 0;
 		} else if (r == 0) {
@@ -1188,13 +1212,15 @@ static int pg_token_create(struct catalog_backend *c, const struct principal *p,
 
 	catalog_new_id(id);
 	LOCK(c);
-	if ((st = prep(c, "INSERT INTO api_tokens (id, subscription, name, token_hash, created) "
-			  "VALUES (?, ?, ?, ?, ?)", e))) {
+	if ((st = prep(c, "INSERT INTO api_tokens (id, subscription, name, token_hash, created, role,"
+			  " maker) VALUES (?, ?, ?, ?, ?, ?, ?)", e))) {
 		bind_text(st, 1, id);
 		bind_text(st, 2, p->subscription);
 		bind_text(st, 3, name);
 		bind_text(st, 4, token_hash);
 		pq_bind_int64(st, 5, now);
+		bind_text(st, 6, p->role[0] ? p->role : CATALOG_OWNER);
+		bind_text(st, 7, p->user_id);
 		rc = step_done(c, st, "an API token of that name exists already", e);
 		done(c, st);
 	}
@@ -1211,6 +1237,8 @@ static int token_fill(struct pq_stmt *st, void *elem, struct err *e)
 	copy_col(t->name, sizeof(t->name), st, 1);
 	t->created = pq_column_int64(st, 2);
 	t->last_used = pq_column_int64(st, 3);
+	copy_col(t->role, sizeof(t->role), st, 4);
+	copy_col(t->maker, sizeof(t->maker), st, 5);
 	return 0;
 }
 
@@ -1241,8 +1269,9 @@ static int list_of(struct catalog_backend *c, const char *sql, const char *a, in
 static int pg_token_list(struct catalog_backend *c, const char *subscription,
 			 struct api_token **out, size_t *n, struct err *e)
 {
-	return list_of(c, "SELECT id, name, created, last_used FROM api_tokens WHERE subscription = ?1 "
-		       "ORDER BY created, name", subscription, 0, sizeof(**out), token_fill, NULL,
+	return list_of(c, "SELECT t.id, t.name, t.created, t.last_used, t.role, coalesce(u.name, '')"
+		       " FROM api_tokens t LEFT JOIN users u ON u.id = t.maker"
+		       " WHERE t.subscription = ?1 ORDER BY t.created, t.name", subscription, 0, sizeof(**out), token_fill, NULL,
 		       (void **)out, n, e);
 }
 
@@ -1273,8 +1302,10 @@ static int pg_authenticate(struct catalog_backend *c, const char *token_hash, in
 
 	memset(p, 0, sizeof(*p));
 	LOCK(c);
-	if ((st = prep(c, "SELECT u.id, u.subscription, u.name FROM sessions s JOIN users u "
-			  "ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires > ?", e)) == NULL)
+	if ((st = prep(c, "SELECT u.id, u.subscription, u.name, u.role, u.disabled, CASE WHEN u.totp_secret <> '' THEN 1 ELSE 0 END,"
+			  " s.require_totp FROM sessions x JOIN users u ON u.id = x.user_id"
+			  " JOIN subscriptions s ON s.id = u.subscription"
+			  " WHERE x.token_hash = ? AND x.expires > ?", e)) == NULL)
 		goto out;
 	bind_text(st, 1, token_hash);
 	pq_bind_int64(st, 2, now);
@@ -1282,13 +1313,26 @@ static int pg_authenticate(struct catalog_backend *c, const char *token_hash, in
 		goto out;
 	if (r == 1) {
 		copy_col(p->actor, sizeof(p->actor), st, 0);
+		copy_col(p->user_id, sizeof(p->user_id), st, 0);
 		copy_col(p->subscription, sizeof(p->subscription), st, 1);
 		copy_col(p->name, sizeof(p->name), st, 2);
-		rc = 0;
+		copy_col(p->role, sizeof(p->role), st, 3);
+		p->totp = pq_column_int64(st, 5) != 0;
+		p->totp_required = pq_column_int64(st, 6) != 0;
+		if (pq_column_int64(st, 4) != 0)
+			err_set(e, ERR_DENIED, "user %s is disabled: an owner or security admin can "
+				"enable it again", p->name);
+		else
+			rc = 0;
 		goto out;
 	}
 	done(c, st);
-	if ((st = prep(c, "SELECT id, subscription, name FROM api_tokens WHERE token_hash = ?", e)) == NULL)
+	/* A token made before roles (maker '') is an owner's. */
+	if ((st = prep(c, "SELECT t.id, t.subscription, t.name, t.role, t.maker,"
+			  " coalesce(u.role, CASE WHEN t.maker = '' THEN 'owner' ELSE '' END),"
+			  " coalesce(u.disabled, 0), s.require_totp FROM api_tokens t"
+			  " JOIN subscriptions s ON s.id = t.subscription"
+			  " LEFT JOIN users u ON u.id = t.maker WHERE t.token_hash = ?", e)) == NULL)
 		goto out;
 	bind_text(st, 1, token_hash);
 	if ((r = step_row(c, st, e)) < 0)
@@ -1299,8 +1343,17 @@ static int pg_authenticate(struct catalog_backend *c, const char *token_hash, in
 		copy_col(p->actor, sizeof(p->actor), st, 0);
 		copy_col(p->subscription, sizeof(p->subscription), st, 1);
 		copy_col(name, sizeof(name), st, 2);
+		copy_col(p->role, sizeof(p->role), st, 3);
+		copy_col(p->user_id, sizeof(p->user_id), st, 4);
+		copy_col(p->maker_role, sizeof(p->maker_role), st, 5);
+		p->totp_required = pq_column_int64(st, 7) != 0;
 		snprintf(p->name, sizeof(p->name), "token:%s", name);
 		p->is_token = true;
+		if (pq_column_int64(st, 6) != 0) {
+			err_set(e, ERR_DENIED, "API token %s was made by a user who is disabled now: "
+				"it works again when that user is enabled", name);
+			goto out;
+		}
 		done(c, st);
 		/* Why fail on it: a token's last use is what its owner checks
 		 * before revoking it; a use that cannot be recorded is refused. */
@@ -1319,6 +1372,275 @@ out:
 	done(c, st);
 	UNLOCK(c);
 	return rc;
+}
+
+/* ---- users' roles, invitations and second factors ---- */
+
+static int user_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct user *u = elem;
+
+	(void)e;
+	copy_col(u->id, sizeof(u->id), st, 0);
+	copy_col(u->name, sizeof(u->name), st, 1);
+	copy_col(u->role, sizeof(u->role), st, 2);
+	u->disabled = pq_column_int64(st, 3) != 0;
+	u->totp = pq_column_int64(st, 4) != 0;
+	u->created = pq_column_int64(st, 5);
+	u->invite_expires = pq_column_int64(st, 6);
+	return 0;
+}
+
+static int pg_user_list(struct catalog_backend *c, const char *subscription, struct user **out,
+			size_t *n, struct err *e)
+{
+	return list_of(c, "SELECT id, name, role, disabled, CASE WHEN totp_secret <> '' THEN 1 ELSE 0 END, created, code_expires"
+		       " FROM users WHERE subscription = ?1 ORDER BY name", subscription, 0,
+		       sizeof(**out), user_fill, NULL, (void **)out, n, e);
+}
+
+static int pg_user_invite(struct catalog_backend *c, const char *subscription, const char *name,
+			  const char *role, const char *code_hash, int64_t expires, int64_t now,
+			  struct err *e)
+{
+	struct pq_stmt *st;
+	catalog_id id;
+	int rc = -1;
+
+	catalog_new_id(id);
+	LOCK(c);
+	if ((st = prep(c, "INSERT INTO users (id, subscription, name, password_hash, created, role,"
+			  " code_hash, code_expires) VALUES (?, ?, ?, '', ?, ?, ?, ?)", e))) {
+		bind_text(st, 1, id);
+		bind_text(st, 2, subscription);
+		bind_text(st, 3, name);
+		pq_bind_int64(st, 4, now);
+		bind_text(st, 5, role);
+		bind_text(st, 6, code_hash);
+		pq_bind_int64(st, 7, expires);
+		rc = step_done(c, st, "a user of that name exists already", e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+struct accept {
+	const char *name, *code_hash, *password_hash;
+	int64_t now;
+};
+
+static int user_accept(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct accept *a = arg;
+	struct pq_stmt *st = prep(c, "UPDATE users SET password_hash = ?3, code_hash = '',"
+			       " code_expires = 0 WHERE name = ?1 AND code_hash = ?2 AND"
+			       " code_hash != '' AND code_expires > ?4", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->name);
+	bind_text(st, 2, a->code_hash);
+	bind_text(st, 3, a->password_hash);
+	pq_bind_int64(st, 4, a->now);
+	rc = step_done(c, st, NULL, e);
+	if (rc == 0 && c->changes == 0)
+		rc = err_set(e, ERR_DENIED, "this one-time code is wrong, used already or expired: "
+			     "ask an owner or security admin for a new one");
+	done(c, st);
+	return rc;
+}
+
+static int pg_user_accept(struct catalog_backend *c, const char *name, const char *code_hash,
+			  const char *password_hash, int64_t now, struct err *e)
+{
+	struct accept a = { name, code_hash, password_hash, now };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, user_accept, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+struct change {
+	const char *subscription, *name;
+	const struct user_change *ch;
+};
+
+static int user_change(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct change *a = arg;
+	const struct user_change *ch = a->ch;
+	struct pq_stmt *st = prep(c, "SELECT id, role FROM users WHERE subscription = ? AND name = ?", e);
+	char role[CATALOG_ROLE_LEN];
+	catalog_id id;
+	int r, rc = 0;
+	int64_t owners;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->subscription);
+	bind_text(st, 2, a->name);
+	if ((r = step_row(c, st, e)) == 1) {
+		copy_col(id, sizeof(id), st, 0);
+		copy_col(role, sizeof(role), st, 1);
+	}
+	done(c, st);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return err_set(e, ERR_NOT_FOUND, "no user %s in this subscription", a->name);
+	if (!ch->may_touch_owner && (strcmp(role, CATALOG_OWNER) == 0 ||
+				     (ch->what == USER_ROLE && strcmp(ch->role, CATALOG_OWNER) == 0)))
+		return err_set(e, ERR_DENIED, "only an owner may change an owner or make one");
+	switch (ch->what) {
+	case USER_ROLE:
+		rc = run3(c, "UPDATE users SET role = ?2 WHERE id = ?1", id, ch->role, 0, e);
+		break;
+	case USER_DISABLE:
+		rc = run3(c, "UPDATE users SET disabled = 1 WHERE id = ?1", id, NULL, 0, e) ||
+		     run3(c, "DELETE FROM sessions WHERE user_id = ?1", id, NULL, 0, e);
+		break;
+	case USER_ENABLE:
+		rc = run3(c, "UPDATE users SET disabled = 0 WHERE id = ?1", id, NULL, 0, e);
+		break;
+	case USER_REMOVE:
+		rc = run3(c, "DELETE FROM sessions WHERE user_id = ?1", id, NULL, 0, e) ||
+		     run3(c, "DELETE FROM api_tokens WHERE maker = ?1", id, NULL, 0, e) ||
+		     run3(c, "DELETE FROM pins WHERE user_id = ?1", id, NULL, 0, e) ||
+		     run3(c, "DELETE FROM users WHERE id = ?1", id, NULL, 0, e);
+		break;
+	case USER_RESET:
+		rc = run3(c, "UPDATE users SET password_hash = '', code_hash = ?2, code_expires = ?3,"
+			  " totp_secret = '', totp_pending = '', totp_step = -1 WHERE id = ?1", id,
+			  ch->code_hash, ch->expires, e) ||
+		     run3(c, "DELETE FROM sessions WHERE user_id = ?1", id, NULL, 0, e);
+		break;
+	}
+	if (rc)
+		return -1;
+	owners = scalar(c, "SELECT count(*) FROM users WHERE subscription = ?1 AND role = 'owner'"
+			" AND disabled = 0 AND password_hash != ''", a->subscription, NULL, 0, e);
+	if (owners < 0)
+		return -1;
+	if (owners == 0)
+		return err_set(e, ERR_LOCKED, "%s is the subscription's last owner: make another user "
+			       "owner first (one enabled owner always remains)", a->name);
+	return 0;
+}
+
+static int pg_user_change(struct catalog_backend *c, const char *subscription, const char *name,
+			  const struct user_change *ch, struct err *e)
+{
+	struct change a = { subscription, name, ch };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, user_change, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_totp_get(struct catalog_backend *c, const char *user_id, char *secret, char *pending,
+		       int64_t *last_step, struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	LOCK(c);
+	if ((st = prep(c, "SELECT totp_secret, totp_pending, totp_step FROM users WHERE id = ?", e))) {
+		bind_text(st, 1, user_id);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(secret, CATALOG_TOTP_LEN, st, 0);
+			copy_col(pending, CATALOG_TOTP_LEN, st, 1);
+			*last_step = pq_column_int64(st, 2);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no such user");
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+struct totp_change {
+	const char *user_id;
+	enum totp_what what;
+	const char *secret;
+	int64_t step;
+};
+
+static int totp_set(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct totp_change *a = arg;
+	int64_t changed = -1, users;
+
+	switch (a->what) {
+	case TOTP_PENDING:
+		changed = update(c, "UPDATE users SET totp_pending = ?1 WHERE id = ?2", 0, 0,
+				 a->secret, a->user_id, e);
+		break;
+	case TOTP_CONFIRM:
+		changed = update(c, "UPDATE users SET totp_step = ?1, totp_secret = totp_pending,"
+				 " totp_pending = '' WHERE id = ?2 AND totp_pending != ''", a->step, 1,
+				 a->user_id, NULL, e);
+		if (changed == 0)
+			return err_set(e, ERR_NOT_FOUND, "no second factor waits to be confirmed: "
+				       "begin the enrolment again");
+		break;
+	case TOTP_USE:
+		changed = update(c, "UPDATE users SET totp_step = ?1 WHERE id = ?2 AND totp_step < ?1"
+				 " AND totp_secret != ''", a->step, 1, a->user_id, NULL, e);
+		if (changed != 0)
+			break;
+		if ((users = scalar(c, "SELECT count(*) FROM users WHERE id = ?1", a->user_id, NULL, 0,
+				    e)) < 0)
+			return -1;
+		if (users)
+			return err_set(e, ERR_DENIED, "this one-time code was used already: wait for "
+				       "the next one");
+		break;
+	case TOTP_CLEAR:
+		changed = update(c, "UPDATE users SET totp_secret = '', totp_pending = '',"
+				 " totp_step = -1 WHERE id = ?1", 0, 0, a->user_id, NULL, e);
+		break;
+	}
+	if (changed < 0)
+		return -1;
+	if (changed == 0)
+		return err_set(e, ERR_NOT_FOUND, "no such user");
+	return 0;
+}
+
+static int pg_totp_set(struct catalog_backend *c, const char *user_id, enum totp_what what,
+		       const char *secret, int64_t step, struct err *e)
+{
+	struct totp_change a = { user_id, what, secret, step };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, totp_set, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_subscription_require_totp(struct catalog_backend *c, const char *subscription,
+					bool required, struct err *e)
+{
+	int64_t changed;
+
+	LOCK(c);
+	changed = update(c, "UPDATE subscriptions SET require_totp = ?1 WHERE id = ?2", required, 1,
+			 subscription, NULL, e);
+	UNLOCK(c);
+	if (changed < 0)
+		return -1;
+	if (changed == 0)
+		return err_set(e, ERR_NOT_FOUND, "no subscription %s", subscription);
+	return 0;
 }
 
 static void vault_row(struct pq_stmt *st, struct vault *v)
@@ -4424,6 +4746,13 @@ const struct catalog_ops catalog_pg_ops = {
 	.token_list = pg_token_list,
 	.token_delete = pg_token_delete,
 	.authenticate = pg_authenticate,
+	.user_list = pg_user_list,
+	.user_invite = pg_user_invite,
+	.user_accept = pg_user_accept,
+	.user_change = pg_user_change,
+	.totp_get = pg_totp_get,
+	.totp_set = pg_totp_set,
+	.subscription_require_totp = pg_subscription_require_totp,
 	.vault_create = pg_vault_create,
 	.vault_list = pg_vault_list,
 	.vault_get = pg_vault_get,

@@ -50,9 +50,17 @@ static const struct {
 	{ "POST", "/api/v1/pin" },
 	{ "GET", "/api/v1/machine" },
 	{ "PUT", "/api/v1/packs/0000000000000000000000000000000000000000000000000000000000000000" },
+	/* users, invitations and the second factor */
+	{ "POST", "/api/v1/users" },
+	{ "PATCH", "/api/v1/users/fuzz-user" },
+	{ "POST", "/api/v1/users/fuzz-user/reset" },
+	{ "POST", "/api/v1/invitation" },
+	{ "POST", "/api/v1/session/totp/confirm" },
+	{ "DELETE", "/api/v1/session/totp" },
 };
 
 #define FIRST_MACHINE_ROUTE 10
+#define AFTER_MACHINE_ROUTES 13
 
 /* The machine routes' signing headers, from the input. */
 static const char *const signing[] = { "X-Arca-Machine", "X-Arca-Time", "X-Arca-Nonce",
@@ -95,6 +103,7 @@ static void setup(void)
 	struct service_init_opts o = { dir, "owner", "fuzz password 123", NULL, NULL };
 	const char signin[] = "{\"user\":\"owner\",\"password\":\"fuzz password 123\"}";
 	const char vault[] = "{\"name\":\"fuzz-vault\",\"region\":\"local-1\"}";
+	const char user[] = "{\"name\":\"fuzz-user\",\"role\":\"reader\"}";
 	struct http_response res;
 	struct err e;
 	json_t *j;
@@ -114,6 +123,10 @@ static void setup(void)
 	json_decref(j);
 	buf_free(&res.body);
 	call("POST", "/api/v1/vaults", (const uint8_t *)vault, sizeof(vault) - 1, &res);
+	buf_free(&res.body);
+	call("POST", "/api/v1/users", (const uint8_t *)user, sizeof(user) - 1, &res);
+	if (res.status != 201)
+		abort();
 	buf_free(&res.body);
 }
 
@@ -145,7 +158,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size == 0)
 		return 0;
 	r = data[0] % (sizeof(routes) / sizeof(routes[0]));
-	signing_on = r >= FIRST_MACHINE_ROUTE;
+	signing_on = r >= FIRST_MACHINE_ROUTE && r < AFTER_MACHINE_ROUTES;
 	if (signing_on)
 		take_signing(data, size, &off);
 	if (strcmp(routes[r].method, "PUT") == 0) {

@@ -640,6 +640,185 @@ static void test_vault_ca_keys_rewrite(void **state)
 	assert_int_equal(n, 0);
 }
 
+/* Roles, invitations (single use, expiring), the last owner kept, disabled
+ * and removed users with their sessions and tokens. */
+static void test_users_and_roles(void **state)
+{
+	struct fx *f = *state;
+	struct user_change ch = { 0 };
+	struct principal p, q;
+	struct api_token *t = NULL;
+	struct user *u = NULL;
+	char hash[64];
+	catalog_id tok;
+	size_t n = 0;
+	struct err e;
+
+	assert_int_equal(catalog_user_create(f->c, f->sub, "alice", "ahash", 1000, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "alice", hash, sizeof(hash), &p, NULL), 0);
+	assert_string_equal(p.role, CATALOG_OWNER);
+	assert_string_equal(p.user_id, p.actor);
+	assert_false(p.disabled);
+	/* An invitation: a user without a password, a code that sets it once. */
+	assert_int_equal(catalog_user_invite(f->c, f->sub, "bob", "reader", "code1", 2000, 1000, NULL), 0);
+	assert_int_equal(catalog_user_invite(f->c, f->sub, "bob", "reader", "code2", 2000, 1000, &e), -1);
+	assert_int_equal(e.code, ERR_EXISTS);
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, NULL), 0);
+	assert_string_equal(hash, "");
+	assert_string_equal(q.role, "reader");
+	assert_int_equal(catalog_user_accept(f->c, "bob", "wrong", "bhash", 1500, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_user_accept(f->c, "bob", "code1", "bhash", 2000, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED); /* expired */
+	assert_int_equal(catalog_user_accept(f->c, "bob", "code1", "bhash", 1999, NULL), 0);
+	assert_int_equal(catalog_user_accept(f->c, "bob", "code1", "other", 1999, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED); /* used */
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, NULL), 0);
+	assert_string_equal(hash, "bhash");
+	assert_int_equal(catalog_user_list(f->c, f->sub, &u, &n, NULL), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(u[0].name, "alice");
+	assert_string_equal(u[1].name, "bob");
+	assert_string_equal(u[1].role, "reader");
+	assert_int_equal(u[1].invite_expires, 0);
+	free(u);
+
+	/* Who may touch an owner, and the last owner kept. */
+	ch.what = USER_ROLE, ch.role = "backup-operator";
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	ch.role = CATALOG_OWNER;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	ch.what = USER_DISABLE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	ch.may_touch_owner = true;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	ch.what = USER_ROLE, ch.role = "reader";
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	ch.what = USER_REMOVE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_user_change(f->c, f->sub, "nobody", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+
+	/* A token keeps its role and maker; a disabled maker stops it and
+	 * its sessions; a removed one takes its tokens along. */
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, NULL), 0);
+	assert_int_equal(catalog_session_create(f->c, "bobsess", q.user_id, 5000, NULL), 0);
+	strcpy(q.role, "reader");
+	assert_int_equal(catalog_token_create(f->c, &q, "bobtok", "bobtokhash", 1000, tok, NULL), 0);
+	assert_int_equal(catalog_token_list(f->c, f->sub, &t, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(t[0].role, "reader");
+	assert_string_equal(t[0].maker, "bob");
+	free(t);
+	assert_int_equal(catalog_authenticate(f->c, "bobtokhash", 1000, &q, NULL), 0);
+	assert_true(q.is_token);
+	assert_string_equal(q.role, "reader");
+	assert_string_equal(q.maker_role, "backup-operator");
+	assert_int_equal(catalog_authenticate(f->c, "bobsess", 1000, &q, NULL), 0);
+	assert_string_equal(q.role, "backup-operator");
+	ch.what = USER_DISABLE, ch.may_touch_owner = false;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	assert_int_equal(catalog_authenticate(f->c, "bobtokhash", 1000, &q, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_authenticate(f->c, "bobsess", 1000, &q, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, NULL), 0);
+	assert_true(q.disabled);
+	ch.what = USER_ENABLE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	assert_int_equal(catalog_authenticate(f->c, "bobtokhash", 1000, &q, NULL), 0);
+	assert_int_equal(catalog_authenticate(f->c, "bobsess", 1000, &q, &e), -1); /* ended */
+	/* A second owner: now the first may go. */
+	ch.what = USER_ROLE, ch.role = CATALOG_OWNER, ch.may_touch_owner = true;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	ch.what = USER_ROLE, ch.role = "reader";
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, NULL), 0);
+	ch.role = CATALOG_OWNER;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "alice", &ch, NULL), 0);
+	/* A reset: no password, a new code. */
+	ch.what = USER_RESET, ch.code_hash = "code3", ch.expires = 3000;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, NULL), 0);
+	assert_string_equal(hash, "");
+	assert_int_equal(catalog_user_accept(f->c, "bob", "code3", "bhash2", 2500, NULL), 0);
+	ch.what = USER_REMOVE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "bob", &ch, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "bob", hash, sizeof(hash), &q, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_token_list(f->c, f->sub, &t, &n, NULL), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(catalog_authenticate(f->c, "bobtokhash", 1000, &q, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	/* An owner-made token before roles (no maker) is an owner's. */
+	memset(&q, 0, sizeof(q));
+	strcpy(q.subscription, f->sub);
+	assert_int_equal(catalog_token_create(f->c, &q, "old", "oldhash", 1000, tok, NULL), 0);
+	assert_int_equal(catalog_authenticate(f->c, "oldhash", 1000, &q, NULL), 0);
+	assert_string_equal(q.role, CATALOG_OWNER);
+	assert_string_equal(q.maker_role, CATALOG_OWNER);
+}
+
+/* A second factor: pending, confirmed, each step used once, required by
+ * the subscription, cleared. */
+static void test_totp_steps(void **state)
+{
+	struct fx *f = *state;
+	char secret[CATALOG_TOTP_LEN], pending[CATALOG_TOTP_LEN], hash[64];
+	struct principal p;
+	int64_t last;
+	struct err e;
+
+	assert_int_equal(catalog_user_create(f->c, f->sub, "alice", "ahash", 1000, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "alice", hash, sizeof(hash), &p, NULL), 0);
+	assert_false(p.totp);
+	assert_int_equal(catalog_totp_get(f->c, p.user_id, secret, pending, &last, NULL), 0);
+	assert_string_equal(secret, "");
+	assert_int_equal(last, -1);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_CONFIRM, NULL, 10, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_USE, NULL, 10, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED); /* no factor, nothing to use */
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_PENDING, "sec", 0, NULL), 0);
+	assert_int_equal(catalog_totp_get(f->c, p.user_id, secret, pending, &last, NULL), 0);
+	assert_string_equal(secret, "");
+	assert_string_equal(pending, "sec");
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_CONFIRM, NULL, 10, NULL), 0);
+	assert_int_equal(catalog_totp_get(f->c, p.user_id, secret, pending, &last, NULL), 0);
+	assert_string_equal(secret, "sec");
+	assert_string_equal(pending, "");
+	assert_int_equal(last, 10);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_USE, NULL, 10, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_USE, NULL, 9, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_USE, NULL, 11, NULL), 0);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_USE, NULL, 11, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_subscription_require_totp(f->c, f->sub, true, NULL), 0);
+	assert_int_equal(catalog_session_create(f->c, "sess", p.user_id, 5000, NULL), 0);
+	assert_int_equal(catalog_authenticate(f->c, "sess", 1000, &p, NULL), 0);
+	assert_true(p.totp);
+	assert_true(p.totp_required);
+	assert_int_equal(catalog_totp_set(f->c, p.user_id, TOTP_CLEAR, NULL, 0, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "alice", hash, sizeof(hash), &p, NULL), 0);
+	assert_false(p.totp);
+	assert_true(p.totp_required);
+	assert_int_equal(catalog_subscription_require_totp(f->c, f->sub, false, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "alice", hash, sizeof(hash), &p, NULL), 0);
+	assert_false(p.totp_required);
+	assert_int_equal(catalog_totp_set(f->c, "nobody", TOTP_CLEAR, NULL, 0, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_totp_get(f->c, "nobody", secret, pending, &last, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_subscription_require_totp(f->c, "nosub", true, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
 /* A keep function for policy_set: every point kept until *ARG. */
 static int keep_until(void *arg, const int64_t *created, size_t n, int64_t now, int64_t *until,
 		      struct err *e)
@@ -947,6 +1126,8 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_purged_machine_packs_are_doomed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lease_renew_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_forget_and_lease_list, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_users_and_roles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_totp_steps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutability_states, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_point_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_purge_and_forget, setup, teardown),

@@ -150,6 +150,9 @@ static void populate(struct catalog *c)
 	memcpy(alice, p.actor, sizeof(catalog_id));
 	assert_int_equal(catalog_session_create(c, "sess", p.actor, T0 + 86400, NULL), 0);
 	assert_int_equal(catalog_token_create(c, &p, "tok", "tokhash", T0, token_id, NULL), 0);
+	assert_int_equal(catalog_user_invite(c, sub, "dave", "reader", "dcode", T0 + 86400, T0, NULL), 0);
+	assert_int_equal(catalog_totp_set(c, alice, TOTP_PENDING, "sec", 0, NULL), 0);
+	assert_int_equal(catalog_totp_set(c, alice, TOTP_CONFIRM, NULL, 5, NULL), 0);
 	memset(&v, 0, sizeof(v));
 	catalog_new_id(v.id);
 	strcpy(v.subscription, sub), strcpy(v.name, "vault-a"), strcpy(v.region, "r1");
@@ -358,7 +361,7 @@ static int r_user(struct catalog *c, struct ans *a, struct err *e)
 
 	if (catalog_user_find(c, "alice", hash, sizeof(hash), &p, e) != 0)
 		return -1;
-	say(a, "%s %s %s", hash, p.subscription, p.name);
+	say(a, "%s %s %s %s %d %d", hash, p.subscription, p.name, p.role, p.totp, p.disabled);
 	return 0;
 }
 
@@ -377,7 +380,7 @@ static int r_session(struct catalog *c, struct ans *a, struct err *e)
 
 	if (catalog_authenticate(c, "sess", T0 + 1, &p, e) != 0)
 		return -1;
-	say(a, "%s %s %d", p.subscription, p.name, p.is_token);
+	say(a, "%s %s %d %s %d", p.subscription, p.name, p.is_token, p.role, p.totp);
 	return 0;
 }
 
@@ -800,6 +803,47 @@ WRITE(w_doom, catalog_gc_doom(c, m1, pack_dead, "r1", "", T0 + 86400, e))
 WRITE(w_doomed_done, catalog_doomed_done(c, pack_doomed, e))
 WRITE(w_pack_forget, catalog_pack_forget(c, pack1, T0 + 4400, NULL, NULL, e))
 
+static const struct user_change dave_role = { .what = USER_ROLE, .role = "backup-operator" };
+static const struct user_change last_owner = { .what = USER_REMOVE, .may_touch_owner = true };
+static const struct user_change dave_reset = { .what = USER_RESET, .code_hash = "c2",
+					       .expires = T0 + 99 };
+
+WRITE(w_user_invite, catalog_user_invite(c, sub, "carol", "reader", "ccode", T0 + 99, T0, e))
+WRITE(w_user_accept, catalog_user_accept(c, "dave", "dcode", "dhash", T0 + 1, e))
+WRITE(w_user_accept_wrong, catalog_user_accept(c, "dave", "wrong", "dhash", T0 + 1, e))
+WRITE(w_user_change, catalog_user_change(c, sub, "dave", &dave_role, e))
+WRITE(w_user_reset, catalog_user_change(c, sub, "dave", &dave_reset, e))
+WRITE(w_last_owner, catalog_user_change(c, sub, "alice", &last_owner, e))
+WRITE(w_totp_pending, catalog_totp_set(c, alice, TOTP_PENDING, "sec2", 0, e))
+WRITE(w_totp_use, catalog_totp_set(c, alice, TOTP_USE, NULL, 6, e))
+WRITE(w_totp_replay, catalog_totp_set(c, alice, TOTP_USE, NULL, 5, e))
+WRITE(w_require_totp, catalog_subscription_require_totp(c, sub, true, e))
+
+static int l_users(struct catalog *c, struct ans *a, struct err *e)
+{
+	struct user *u = NULL;
+	size_t n = 0;
+
+	if (catalog_user_list(c, sub, &u, &n, e) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		say(a, "%s %s %d %d %lld;", u[i].name, u[i].role, u[i].disabled, u[i].totp,
+		    (long long)u[i].invite_expires);
+	free(u);
+	return 0;
+}
+
+static int r_totp(struct catalog *c, struct ans *a, struct err *e)
+{
+	char secret[CATALOG_TOTP_LEN], pending[CATALOG_TOTP_LEN];
+	int64_t last;
+
+	if (catalog_totp_get(c, alice, secret, pending, &last, e) != 0)
+		return -1;
+	say(a, "%s %s %lld", secret, pending, (long long)last);
+	return 0;
+}
+
 static int w_token_create(struct catalog *c, struct ans *a, struct err *e)
 {
 	struct principal p = { 0 };
@@ -999,6 +1043,18 @@ static const struct call calls[] = {
 	{ "session_create", w_session_create, true, false },
 	{ "session_delete", w_session_delete, true, false },
 	{ "token_create", w_token_create, true, false },
+	{ "user_list", l_users, false, false },
+	{ "totp_get", r_totp, false, false },
+	{ "user_invite", w_user_invite, true, false },
+	{ "user_accept", w_user_accept, true, false },
+	{ "user_accept refused", w_user_accept_wrong, true, false },
+	{ "user_change", w_user_change, true, false },
+	{ "user_change reset", w_user_reset, true, false },
+	{ "user_change last owner refused", w_last_owner, true, false },
+	{ "totp_set pending", w_totp_pending, true, false },
+	{ "totp_set use", w_totp_use, true, false },
+	{ "totp_set replay refused", w_totp_replay, true, false },
+	{ "subscription_require_totp", w_require_totp, true, false },
 	{ "token_delete", w_token_delete, true, false },
 	{ "vault_create", w_vault, true, false },
 	{ "vault_ca_keys_rewrite", w_ca_keys_rewrite, true, false },

@@ -21,7 +21,7 @@ static void test_migration_of_references(void **state)
 	size_t n;
 	int64_t mark;
 	sqlite3 *db;
-	char sql[1024];
+	char sql[2048];
 
 	add_pack(f, 'a', objs, 3, a);
 	commit_refs(f, refs, 2, 2000, &rp);
@@ -36,6 +36,12 @@ static void test_migration_of_references(void **state)
 		 "DROP TABLE point_refs; DROP TABLE nonces; ALTER TABLE machines DROP COLUMN verifier;"
 		 "ALTER TABLE machines DROP COLUMN cert_expires; DROP TABLE pin_guard;"
 		 "ALTER TABLE pins DROP COLUMN user_id; ALTER TABLE doomed DROP COLUMN machine_id;"
+		 "ALTER TABLE users DROP COLUMN role; ALTER TABLE users DROP COLUMN disabled;"
+		 "ALTER TABLE users DROP COLUMN code_hash; ALTER TABLE users DROP COLUMN code_expires;"
+		 "ALTER TABLE users DROP COLUMN totp_secret; ALTER TABLE users DROP COLUMN totp_pending;"
+		 "ALTER TABLE users DROP COLUMN totp_step; ALTER TABLE api_tokens DROP COLUMN role;"
+		 "ALTER TABLE api_tokens DROP COLUMN maker;"
+		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
 		 "ALTER TABLE vaults DROP COLUMN immutability;"
 		 "ALTER TABLE points DROP COLUMN retain_until;"
 		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"

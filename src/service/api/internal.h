@@ -36,6 +36,8 @@
 #define NONCE_KEEP (2 * REPLAY_WINDOW)
 #define MAX_SEGMENTS 8
 
+struct route;
+
 struct call {
 	struct service *s;
 	const struct http_request *req;
@@ -148,6 +150,30 @@ int machine_auth(struct call *c);
  * after replying 400. */
 int body_signed(struct call *c);
 
+/* ---- api/access.c: who may call what ---- */
+
+/* The roles, as bits of the access table. */
+enum {
+	ROLE_OWNER = 1,
+	ROLE_BACKUP = 2,   /* backup-operator */
+	ROLE_RESTORE = 4,  /* restore-operator */
+	ROLE_READER = 8,
+	ROLE_SECURITY = 16, /* security-admin */
+	ROLES_ALL = 31,
+};
+/* The bit of the role NAME, 0 for no role of that name. */
+unsigned role_bit(const char *name);
+/* Whether a holder of role HOLDER may hand out ROLE (to a token it makes,
+ * or a user it invites): ROLE allows nothing HOLDER does not. */
+bool role_covers(const char *holder, const char *role);
+/* Whether the caller may use route R: its role in the access table, a
+ * token's role still covered by its maker's, a second factor the
+ * subscription requires enrolled. 0, or -1 after replying 403. */
+int access_check(struct call *c, const struct route *r);
+/* Answer 403 denied: WHAT needs one of the roles in ALLOWED, and the
+ * caller acts as its role. */
+void reply_role(struct call *c, unsigned allowed, const char *what);
+
 /* ---- the handlers, one per route (api/routes.c lists them) ---- */
 
 /* api/session.c */
@@ -158,6 +184,22 @@ void h_signout(struct call *c);
 void h_token_create(struct call *c);
 void h_token_list(struct call *c);
 void h_token_delete(struct call *c);
+/* api/users.c */
+void h_user_list(struct call *c);
+void h_user_invite(struct call *c);
+void h_user_patch(struct call *c);
+void h_user_delete(struct call *c);
+void h_user_reset(struct call *c);
+void h_invitation(struct call *c);
+void h_settings_get(struct call *c);
+void h_settings_put(struct call *c);
+void h_totp_begin(struct call *c);
+void h_totp_confirm(struct call *c);
+void h_totp_delete(struct call *c);
+/* The second factor of the user P (with a confirmed one) checked with
+ * CODE at NOW and its step spent. 1 when it passes; 0 when the code is
+ * wrong or used already; -1 with E set when it could not be checked. */
+int totp_passes(struct call *c, const struct principal *p, const char *code, struct err *e);
 /* api/vaults.c */
 void h_regions(struct call *c);
 void h_vault_create(struct call *c);

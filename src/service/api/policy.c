@@ -104,6 +104,11 @@ void h_policy_set(struct call *c)
 		policy_change_store(c, &v, &m, &pc, NULL);
 		goto out;
 	}
+	/* A backup operator manages policies but never lowers protection. */
+	if (strcmp(c->who.role, CATALOG_OWNER) != 0) {
+		reply_role(c, ROLE_OWNER, "shortening retention");
+		goto out;
+	}
 	if (require_pin(c, "shorten the retention of", target) != 0)
 		goto out;
 	snprintf(msg, sizeof(msg), "retention of %s was shortened by %s: its new policy removes "

@@ -4,7 +4,8 @@
  * Routing is a table of (method, path pattern) → handler, where a pattern
  * segment "*" captures one path segment. Every handler but sign-in and
  * health runs for an authenticated principal of one subscription, and sees
- * only that subscription's rows.
+ * only that subscription's rows. A user's request is checked against the
+ * access table (api/access.c) before its handler runs.
  */
 #include "internal.h"
 
@@ -16,6 +17,17 @@ static const struct route routes[] = {
 	{ "POST", "/api/v1/session", h_signin, 1 },
 	{ "DELETE", "/api/v1/session", h_signout, 0 },
 	{ "GET", "/api/v1/session", h_whoami, 0 },
+	{ "POST", "/api/v1/session/totp", h_totp_begin, 0 },
+	{ "POST", "/api/v1/session/totp/confirm", h_totp_confirm, 0 },
+	{ "DELETE", "/api/v1/session/totp", h_totp_delete, 0 },
+	{ "POST", "/api/v1/invitation", h_invitation, AUTH_NONE },
+	{ "GET", "/api/v1/settings", h_settings_get, 0 },
+	{ "PUT", "/api/v1/settings", h_settings_put, 0 },
+	{ "GET", "/api/v1/users", h_user_list, 0 },
+	{ "POST", "/api/v1/users", h_user_invite, 0 },
+	{ "PATCH", "/api/v1/users/*", h_user_patch, 0 },
+	{ "DELETE", "/api/v1/users/*", h_user_delete, 0 },
+	{ "POST", "/api/v1/users/*/reset", h_user_reset, 0 },
 	{ "GET", "/api/v1/tokens", h_token_list, 0 },
 	{ "POST", "/api/v1/tokens", h_token_create, 0 },
 	{ "DELETE", "/api/v1/tokens/*", h_token_delete, 0 },
@@ -148,7 +160,7 @@ void api_handle(void *ctx, const struct http_request *req, struct http_response 
 		}
 		if (body_signed(&c) != 0)
 			return;
-	} else if (r->auth == AUTH_USER && user_auth(&c) != 0) {
+	} else if (r->auth == AUTH_USER && (user_auth(&c) != 0 || access_check(&c, r) != 0)) {
 		return;
 	}
 	r->fn(&c);

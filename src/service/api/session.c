@@ -34,16 +34,17 @@ void h_health(struct call *c)
 void h_signin(struct call *c)
 {
 	json_t *j = body_json(c);
-	const char *user, *password;
+	const char *user, *password, *code;
 	char hash[crypto_pwhash_STRBYTES], token[65], th[65], expires[32], csrf[65];
 	struct err e;
 	bool cookie;
-	int bad = 0, wait;
+	int bad = 0, wait, ok;
 
 	if (j == NULL)
 		return;
 	user = member(c, j, "user", 1, &bad);
 	password = bad ? NULL : member(c, j, "password", 1, &bad);
+	code = bad ? NULL : member(c, j, "code", 0, &bad);
 	if (bad)
 		goto out;
 	cookie = json_is_true(json_object_get(j, "cookie"));
@@ -68,6 +69,32 @@ void h_signin(struct call *c)
 		portal_signin_failed(c->s->portal, c->req->peer, user, c->now);
 		reply_msg(c, ERR_DENIED, "user name or password is wrong");
 		goto out;
+	}
+	if (c->who.disabled) {
+		reply_msg(c, ERR_DENIED, "this user is disabled: an owner or security admin can "
+			  "enable it again");
+		goto out;
+	}
+	/* The second factor: asked for when the password is right (the portal
+	 * then shows the code's field); a wrong or used code is a failed
+	 * sign-in like a wrong password. */
+	if (c->who.totp && code == NULL) {
+		reply_json(c, 401, json_pack("{s:{s:s,s:s}}", "error", "code", "totp_required",
+					     "message", "this user signs in with a one-time code too: "
+					     "send the 6 digits of the authenticator app as \"code\""));
+		goto out;
+	}
+	if (c->who.totp) {
+		if ((ok = totp_passes(c, &c->who, code, &e)) < 0) {
+			reply_err(c, &e);
+			goto out;
+		}
+		if (ok == 0) {
+			portal_signin_failed(c->s->portal, c->req->peer, user, c->now);
+			reply_msg(c, ERR_DENIED, "the one-time code is wrong or was used already: "
+				  "wait for the next one");
+			goto out;
+		}
 	}
 	new_token(token);
 	service_token_hash(token, th);
@@ -107,8 +134,10 @@ out:
  * CSRF token its changes must carry. */
 void h_whoami(struct call *c)
 {
-	json_t *j = json_pack("{s:s,s:s,s:b}", "user", c->who.name, "subscription",
-			      c->who.subscription, "api_token", c->who.is_token);
+	json_t *j = json_pack("{s:s,s:s,s:b,s:s,s:b,s:b}", "user", c->who.name, "subscription",
+			      c->who.subscription, "api_token", c->who.is_token, "role",
+			      c->who.role, "totp", c->who.totp, "totp_required",
+			      c->who.totp_required);
 
 	if (c->by_cookie) {
 		char csrf[65];
@@ -138,11 +167,15 @@ void h_signout(struct call *c)
 	reply_json(c, 200, json_pack("{s:b}", "signed_out", 1));
 }
 
+/* POST /tokens {"name", "role"?}: a token of ROLE (the caller's when
+ * absent), which must be one the caller's role covers (api/access.c): a
+ * token can do no more than its maker. */
 void h_token_create(struct call *c)
 {
 	json_t *j = body_json(c);
-	const char *name;
+	const char *name, *role;
 	char token[65], th[65];
+	struct principal maker;
 	catalog_id id;
 	struct err e;
 	int bad = 0;
@@ -150,20 +183,39 @@ void h_token_create(struct call *c)
 	if (j == NULL)
 		return;
 	name = member(c, j, "name", 1, &bad);
+	role = bad ? NULL : member(c, j, "role", 0, &bad);
 	if (bad)
 		goto out;
 	if (strlen(name) < 1 || strlen(name) > 64) {
 		reply_msg(c, ERR_INVALID, "an API token's name must be 1 to 64 characters");
 		goto out;
 	}
+	if (role == NULL)
+		role = c->who.role;
+	if (role_bit(role) == 0) {
+		reply_msg(c, ERR_INVALID, "\"role\" must be owner, backup-operator, restore-operator, "
+			  "reader or security-admin");
+		goto out;
+	}
+	if (!role_covers(c->who.role, role)) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "a token's role can be no higher than its maker's: %s "
+			 "acts as %s, which does not cover %s", c->who.name, c->who.role, role);
+		reply_json(c, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "denied", "message",
+					     msg));
+		goto out;
+	}
+	maker = c->who;
+	snprintf(maker.role, sizeof(maker.role), "%s", role);
 	new_token(token);
 	service_token_hash(token, th);
-	if (catalog_token_create(c->s->cat, &c->who, name, th, c->now, id, &e) != 0) {
+	if (catalog_token_create(c->s->cat, &maker, name, th, c->now, id, &e) != 0) {
 		reply_err(c, &e);
 		goto out;
 	}
 	/* An unrecorded token is taken back, never shown. */
-	if (audit(c, "token.create", name, "", &e) != 0) {
+	if (audit(c, "token.create", name, role, &e) != 0) {
 		struct err ue;
 
 		if (catalog_token_delete(c->s->cat, c->who.subscription, id, &ue) != 0)
@@ -174,7 +226,8 @@ void h_token_create(struct call *c)
 		goto out;
 	}
 	/* The token itself is shown once, here; the catalog keeps its hash. */
-	reply_json(c, 201, json_pack("{s:s,s:s,s:s}", "id", id, "name", name, "token", token));
+	reply_json(c, 201, json_pack("{s:s,s:s,s:s,s:s}", "id", id, "name", name, "role", role,
+				     "token", token));
 out:
 	json_decref(j);
 }
@@ -196,9 +249,10 @@ void h_token_list(struct call *c)
 
 		fmt_time(t[i].created, created);
 		fmt_time(t[i].last_used, used);
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s?}", "id", t[i].id, "name",
-						   t[i].name, "created", created, "last_used",
-						   t[i].last_used ? used : NULL));
+		json_array_append_new(a, json_pack("{s:s,s:s,s:s,s:s,s:s?,s:s?}", "id", t[i].id,
+						   "name", t[i].name, "role", t[i].role, "created",
+						   created, "maker", t[i].maker[0] ? t[i].maker : NULL,
+						   "last_used", t[i].last_used ? used : NULL));
 	}
 	free(t);
 	reply_json(c, 200, json_pack("{s:o}", "tokens", a));

@@ -128,6 +128,11 @@ static int set_immutability(struct call *c, const char *state, struct vault *v)
 		*v = now;
 		return 0;
 	}
+	/* A backup operator raises protection, never lowers it. */
+	if (st == IMMUT_MUTABLE && strcmp(c->who.role, CATALOG_OWNER) != 0) {
+		reply_role(c, ROLE_OWNER, "making a vault mutable again");
+		return -1;
+	}
 	if (st == IMMUT_MUTABLE && now.immutability == IMMUT_IMMUTABLE &&
 	    require_pin(c, "make vault mutable", c->arg[0]) != 0)
 		return -1;

@@ -6,9 +6,14 @@ import { h, notice, timeZone } from "./ui.js";
 import * as pages from "./pages.js";
 import * as vault from "./vault.js";
 import * as machine from "./machine.js";
+import * as users from "./users.js";
+import { can } from "./roles.js";
 
 const ROUTES = [
   [/^#\/signin$/, pages.signIn, true],
+  [/^#\/invitation$/, pages.invitation, true],
+  [/^#\/users$/, users.users],
+  [/^#\/account$/, users.account],
   [/^#\/vaults\/new$/, pages.vaultCreate],
   [/^#\/vaults$/, pages.vaultList],
   [/^#\/vault\/([^/]+)$/, vault.quickStart, false, ["vault"]],
@@ -26,33 +31,44 @@ const ROUTES = [
 
 const app = {
   user: null,
-  signedIn(user) {
-    this.user = user;
-    document.getElementById("who-name").textContent = `Signed in as ${user}`;
+  who: null,
+  // WHO: GET /session's answer. The menu shows what the role may use.
+  signedIn(who) {
+    this.user = who.user;
+    this.who = who;
+    document.getElementById("who-name").textContent = `Signed in as ${who.user} (${who.role})`;
+    for (const li of document.querySelectorAll("#nav [data-can]")) li.hidden = !can(this, li.dataset.can);
     document.getElementById("nav").hidden = false;
     document.getElementById("who").hidden = false;
   },
   signedOut() {
     this.user = null;
+    this.who = null;
     setCsrf("");
     document.getElementById("nav").hidden = true;
     document.getElementById("who").hidden = true;
-    if (location.hash !== "#/signin") location.hash = "#/signin";
+    if (location.hash !== "#/signin" && location.hash !== "#/invitation") location.hash = "#/signin";
   },
 };
 
 async function show() {
   const main = document.getElementById("main");
   const hash = location.hash && location.hash !== "#" ? location.hash : "#/vaults";
-  if (!app.user && hash !== "#/signin") {
+  const open = hash === "#/signin" || hash === "#/invitation";
+  if (!app.user && !open) {
     try {
       const who = await api("GET", "/session");
       setCsrf(who.csrf);
-      app.signedIn(who.user);
+      app.signedIn(who);
     } catch {
       app.signedOut();
       return;
     }
+  }
+  // A second factor the subscription requires comes before anything else.
+  if (app.who && app.who.totp_required && !app.who.totp && !open && hash !== "#/account") {
+    location.hash = "#/account";
+    return;
   }
   let found = null;
   for (const [re, fn, open, names] of ROUTES) {

@@ -6,6 +6,7 @@ import { api } from "./api.js";
 import { h, field, notice, pagedTable, time, timeText, bytes, count } from "./ui.js";
 import { title, errorOf, formStatus } from "./pages.js";
 import { vaultHref } from "./vault.js";
+import { can } from "./roles.js";
 
 const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
   ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
@@ -47,7 +48,10 @@ function pinField(id) {
   return f;
 }
 
-export async function points(main, { vault, machine }) {
+export async function points(main, { vault, machine }, app) {
+  // What the role may do here: an owner deletes (with a PIN), a backup
+  // operator brings back; the others only look.
+  const mayDelete = can(app, "deleteData"), mayUndelete = can(app, "manage");
   header(main, vault, machine, "");
   const st = formStatus();
   const pin = pinField("points-pin");
@@ -68,8 +72,8 @@ export async function points(main, { vault, machine }) {
           { label: "State", cell: (p) => (p.deleted ? h("span", {}, "deleted ", time(p.deleted)) : "live") },
           { label: "Retained until", cell: (p) => (p.retain_until ? time(p.retain_until) : "not evaluated yet") },
           { label: "Action", cell: (p) => (p.deleted
-            ? h("button", { type: "button", "aria-label": `Undelete recovery point of ${timeText(p.created)}`, onclick: () => act("POST", p, "undelete") }, "Undelete")
-            : h("button", { type: "button", class: "danger", "aria-label": `Delete recovery point of ${timeText(p.created)}`, onclick: () => act("DELETE", p, "") }, "Delete")) },
+            ? (mayUndelete ? h("button", { type: "button", "aria-label": `Undelete recovery point of ${timeText(p.created)}`, onclick: () => act("POST", p, "undelete") }, "Undelete") : "")
+            : (mayDelete ? h("button", { type: "button", class: "danger", "aria-label": `Delete recovery point of ${timeText(p.created)}`, onclick: () => act("DELETE", p, "") }, "Delete") : "")) },
         ],
       }));
   };
@@ -94,8 +98,9 @@ export async function points(main, { vault, machine }) {
       st.show("error", errorOf(e));
     }
   };
-  main.append(h("div", { class: "card" }, pin), st, list);
+  main.append(mayDelete ? h("div", { class: "card" }, pin) : "", st, list);
   await load();
+  if (!mayDelete && !mayUndelete) return;
   const del = h("button", { type: "button", class: "danger" }, "Delete this machine");
   const dst = formStatus();
   del.addEventListener("click", async () => {
@@ -120,11 +125,11 @@ export async function points(main, { vault, machine }) {
       dst.show("error", errorOf(e));
     }
   });
-  main.append(h("section", { class: "card" }, h("h2", {}, "Delete or undelete the machine"),
-    h("p", {}, "A deleted machine can no longer back up; its data stays restorable for 14 days."), del, " ", undel, dst));
+  main.append(h("section", { class: "card" }, h("h2", {}, mayDelete ? "Delete or undelete the machine" : "Undelete the machine"),
+    h("p", {}, "A deleted machine can no longer back up; its data stays restorable for 14 days."), mayDelete ? del : "", " ", undel, dst));
 }
 
-export async function policy(main, { vault, machine }) {
+export async function policy(main, { vault, machine }, app) {
   header(main, vault, machine, "policy");
   let cur = null;
   try {
@@ -190,5 +195,9 @@ export async function policy(main, { vault, machine }) {
       st.show("error", errorOf(e));
     }
   });
+  // Who may not set a policy sees it, and cannot save it.
+  if (!can(app, "manage")) {
+    for (const el of form.querySelectorAll("input, select, button")) el.disabled = true;
+  }
   main.append(form);
 }

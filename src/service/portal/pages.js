@@ -4,6 +4,7 @@
 
 import { api, setCsrf, ApiError } from "./api.js";
 import { h, field, notice, pagedTable, time, announce, count } from "./ui.js";
+import { can } from "./roles.js";
 
 export function title(main, text, ...more) {
   const h1 = h("h1", { tabindex: "-1" }, text);
@@ -25,34 +26,72 @@ function formStatus() {
 export async function signIn(main, _params, app) {
   const user = h("input", { name: "user", autocomplete: "username", required: true, value: "owner" });
   const pass = h("input", { name: "password", type: "password", autocomplete: "current-password", required: true });
+  // The one-time code's field, shown when the service asks for it.
+  const code = h("input", { id: "signin-code", name: "code", inputmode: "numeric", autocomplete: "one-time-code", maxlength: "6" });
+  const codeField = field("One-time code", code, "The 6 digits your authenticator app shows for arca.");
+  codeField.hidden = true;
   const st = formStatus();
   const form = h("form", { class: "card narrow", "aria-labelledby": "signin-h" },
-    field("User name", user), field("Password", pass),
+    field("User name", user), field("Password", pass), codeField,
     h("button", { type: "submit", class: "primary" }, "Sign in"), st);
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
     st.show("", "");
     try {
-      const r = await api("POST", "/session", { user: user.value, password: pass.value, cookie: true });
+      const body = { user: user.value, password: pass.value, cookie: true };
+      if (!codeField.hidden) body.code = code.value;
+      const r = await api("POST", "/session", body);
       setCsrf(r.csrf);
       pass.value = "";
-      app.signedIn(r.user);
-      location.hash = "#/vaults";
+      code.value = "";
+      app.signedIn(await api("GET", "/session"));
+      location.hash = app.who.totp_required && !app.who.totp ? "#/account" : "#/vaults";
     } catch (e) {
+      if (e instanceof ApiError && e.code === "totp_required") {
+        codeField.hidden = false;
+        st.show("", "");
+        code.focus();
+        return;
+      }
       st.show("error", errorOf(e));
-      pass.focus();
+      (codeField.hidden ? pass : code).focus();
     }
   });
-  main.append(h("h1", { id: "signin-h", tabindex: "-1" }, "Sign in to arca"), form);
+  main.append(h("h1", { id: "signin-h", tabindex: "-1" }, "Sign in to arca"), form,
+    h("p", {}, h("a", { href: "#/invitation" }, "Set your password with a one-time code")));
   user.focus();
 }
 
-export async function vaultList(main) {
+// An invitation's or a password reset's one-time code sets the password.
+export async function invitation(main) {
+  const user = h("input", { id: "inv-user", name: "user", autocomplete: "username", required: true });
+  const code = h("input", { id: "inv-code", name: "code", autocomplete: "off", required: true, spellcheck: "false" });
+  const pass = h("input", { id: "inv-password", name: "password", type: "password", autocomplete: "new-password", required: true, minlength: "12" });
+  const st = formStatus();
+  const form = h("form", { class: "card narrow", "aria-labelledby": "inv-h" },
+    field("User name", user), field("One-time code", code, "From the person who invited you or reset your password; used once."),
+    field("New password", pass, "At least 12 characters."),
+    h("button", { type: "submit", class: "primary" }, "Set password"), st);
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    try {
+      await api("POST", "/invitation", { user: user.value, code: code.value.trim(), password: pass.value });
+      pass.value = "";
+      st.show("ok", h("span", {}, "Your password is set: ", h("a", { href: "#/signin" }, "sign in"), "."));
+    } catch (e) {
+      st.show("error", errorOf(e));
+    }
+  });
+  main.append(h("h1", { id: "inv-h", tabindex: "-1" }, "Set your password"), form);
+  user.focus();
+}
+
+export async function vaultList(main, _params, app) {
   title(main, "Vaults");
   const r = await api("GET", "/vaults");
   main.append(
     h("p", {}, `${count(r.vaults.length, "vault")} of at most ${r.vaults_max} in this subscription. `,
-      h("a", { href: "#/vaults/new", class: "button primary" }, "Create a vault")),
+      can(app, "manage") ? h("a", { href: "#/vaults/new", class: "button primary" }, "Create a vault") : ""),
     pagedTable({
       caption: "Vaults",
       rows: r.vaults,

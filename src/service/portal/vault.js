@@ -4,6 +4,7 @@
 import { api } from "./api.js";
 import { h, notice, pagedTable, time, timeText, bytes, count, saveBlob } from "./ui.js";
 import { title, errorOf, formStatus } from "./pages.js";
+import { can } from "./roles.js";
 
 const TABS = [
   ["", "Quick Start"], ["properties", "Properties"], ["machines", "Machines"],
@@ -36,7 +37,7 @@ function credentialsState(v) {
     : `The latest vault credentials expired at ${timeText(v.credentials.expires)}: download new ones to register a machine.`;
 }
 
-export async function quickStart(main, { vault }) {
+export async function quickStart(main, { vault }, app) {
   let v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "");
   const today = new Date().toISOString().slice(0, 10);
@@ -48,7 +49,7 @@ export async function quickStart(main, { vault }) {
     `sudo arca register --vault-credentials ~/Downloads/${file} \\\n` +
     "    --cache /var/cache/arca --generate-passphrase --passphrase-out ~/arca-recovery-kit.txt"));
   showRegister();
-  const dl = h("button", { type: "button", class: "primary", id: "download-credentials" }, "Download vault credentials");
+  const dl = h("button", { type: "button", class: "primary", id: "download-credentials", disabled: !can(app, "credentials") }, "Download vault credentials");
   dl.addEventListener("click", async () => {
     dl.disabled = true;
     try {
@@ -104,14 +105,14 @@ const IMMUTABILITY = {
 // The immutability card: make the vault immutable, then lock it. Locking
 // asks for a confirmation that says it is for ever; the service refuses
 // every change of a locked vault whoever asks, this page included.
-function immutabilityCard(main, v, vault) {
+function immutabilityCard(main, v, vault, app) {
   const st = formStatus();
   const card = h("section", { class: "card", id: "immutability-card" }, h("h2", {}, "Immutability"));
   const change = async (state) => {
     try {
       await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { immutability: state });
       main.replaceChildren();
-      await properties(main, { vault });
+      await properties(main, { vault }, app);
     } catch (e) {
       st.show("error", errorOf(e));
     }
@@ -137,7 +138,7 @@ function immutabilityCard(main, v, vault) {
   return card;
 }
 
-export async function properties(main, { vault }) {
+export async function properties(main, { vault }, app) {
   const v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "properties");
   const st = formStatus();
@@ -154,7 +155,7 @@ export async function properties(main, { vault }) {
     h("dt", {}, "Vault credentials"), h("dd", {}, credentialsState(v)),
     h("dt", {}, "Immutability"), h("dd", { id: "immutability" }, IMMUTABILITY[v.immutability] || v.immutability));
   main.append(dl);
-  if (!v.redundancy_locked) {
+  if (!v.redundancy_locked && can(app, "manage")) {
     const sel = h("select", { id: "redundancy-select", name: "redundancy" },
       ["GRS", "LRS"].map((r) => h("option", { value: r, selected: r === v.redundancy }, r === "GRS" ? "GRS (geo-redundant)" : "LRS (locally redundant)")));
     const form = h("form", { class: "card inline" },
@@ -165,14 +166,16 @@ export async function properties(main, { vault }) {
       try {
         await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { redundancy: sel.value });
         main.replaceChildren();
-        await properties(main, { vault });
+        await properties(main, { vault }, app);
       } catch (e) {
         st.show("error", errorOf(e));
       }
     });
     main.append(form);
   }
-  main.append(immutabilityCard(main, v, vault));
+  // Who may not change it sees the state above alone (api/access.c decides).
+  if (can(app, "manage")) main.append(immutabilityCard(main, v, vault, app));
+  if (!can(app, "deleteData")) return;
   const del = h("button", { type: "button", class: "danger" }, "Delete vault");
   const dst = formStatus();
   del.addEventListener("click", async () => {
