@@ -77,10 +77,12 @@ def test_three_services_behind_a_balancer(arcad_bin, arca_bin, tmp_path, pg_url,
         shutil.copytree(first, d, ignore=shutil.ignore_patterns("tmp"))
         datas.append(d)
     ports = [free_port() for _ in datas]
-    svcs = [Service(arcad_bin, d, port=p, extra=("--connections-per-address", "256"))
-            for d, p in zip(datas, ports)]
-    lb = Balancer(tmp_path, lb_port, ports)
+    svcs, lb = [], None
     try:
+        for d, p in zip(datas, ports):
+            svcs.append(Service(arcad_bin, d, port=p,
+                                extra=("--connections-per-address", "256")))
+        lb = Balancer(tmp_path, lb_port, ports)
         svcs[0].sign_in()
         via = Through(svcs[0], f"https://127.0.0.1:{lb_port}")
         for name in ("race", "work"):
@@ -160,7 +162,9 @@ def test_three_services_behind_a_balancer(arcad_bin, arca_bin, tmp_path, pg_url,
         print("scale: 4 agents backed up and restored byte-identical through the balancer "
               "while one of three services was killed")
     finally:
-        lb.stop()
-        for i, s in enumerate(svcs):
-            if i != 1:
+        # Whatever failed, nothing started here outlives the test.
+        if lb:
+            lb.stop()
+        for s in svcs:
+            if s.proc.poll() is None:
                 s.stop()
