@@ -1210,7 +1210,10 @@ static int cmd_migrate(int argc, char **argv)
 	opened = 2;
 	fprintf(stderr, "migrate: from %s (catalog on %s) to %s (catalog on %s)\n", data,
 		catalog_backend_name(from.cat), to, catalog_backend_name(dest.cat));
-	if (service_copy_secrets(&from, &dest, &e) != 0 ||
+	/* The refusals first, then the secrets (a destination refused keeps
+	 * its own), then the copy. */
+	if (migrate_check(&from, &dest, NULL, NULL, &e) != 0 ||
+	    service_copy_secrets(&from, &dest, &e) != 0 ||
 	    migrate_run(&from, &dest, migrate_progress, &line, &r, &e) != 0)
 		goto fail;
 	printf("Migrated %s to %s: %lld tables, %lld rows; %lld packs in %lld copies (%lld "

@@ -349,20 +349,13 @@ static double since(const struct timespec *t0)
 
 /* ---- the whole ---- */
 
-int migrate_run(struct service *from, struct service *to, migrate_progress_fn progress,
-		void *arg, struct migrate_report *r, struct err *e)
+int migrate_check(struct service *from, struct service *to, struct catalog_table **tables,
+		  size_t *n, struct err *e)
 {
 	struct catalog_table *ta = NULL, *tb = NULL;
 	size_t na = 0, nb = 0;
-	struct copies c = { NULL, 0, 0 };
-	struct digest *put = NULL, got;
-	struct timespec t0;
-	int64_t bytes_total = 0;
 	int rc = -1;
 
-	memset(r, 0, sizeof(*r));
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	/* Everything that refuses the run, before anything is copied. */
 	for (size_t i = 0; i < from->n_regions; i++) {
 		const struct region *g = service_region(to, from->regions[i].name);
 
@@ -397,6 +390,33 @@ int migrate_run(struct service *from, struct service *to, migrate_progress_fn pr
 			goto out;
 		}
 	}
+	rc = 0;
+out:
+	catalog_tables_free(ta, na);
+	if (rc == 0 && tables) {
+		*tables = tb;
+		*n = nb;
+	} else {
+		catalog_tables_free(tb, nb);
+	}
+	return rc;
+}
+
+int migrate_run(struct service *from, struct service *to, migrate_progress_fn progress,
+		void *arg, struct migrate_report *r, struct err *e)
+{
+	struct catalog_table *tb = NULL;
+	size_t nb = 0;
+	struct copies c = { NULL, 0, 0 };
+	struct digest *put = NULL, got;
+	struct timespec t0;
+	int64_t bytes_total = 0;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (migrate_check(from, to, &tb, &nb, e) != 0)
+		goto out;
 	if (list_copies(from, to, &c, &r->packs, e) != 0)
 		goto out;
 	for (size_t i = 0; i < c.n; i++)
@@ -464,7 +484,6 @@ out:
 	r->seconds = since(&t0);
 	free(put);
 	free(c.v);
-	catalog_tables_free(ta, na);
 	catalog_tables_free(tb, nb);
 	return rc;
 }

@@ -17,7 +17,10 @@
 #ifndef ARCA_MIGRATE_H
 #define ARCA_MIGRATE_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#include "catalog.h"
 
 #include "err.h"
 
@@ -37,13 +40,18 @@ struct migrate_report {
 typedef void (*migrate_progress_fn)(void *arg, int64_t done, int64_t total, int64_t bytes,
 				    int64_t bytes_total);
 
+/* What refuses a run before anything is copied: TO's catalog holding a
+ * row (ERR_EXISTS), tables or columns that differ (ERR_INVALID: another
+ * arcad's schema), a region of FROM that TO has not, or whose GRS pair
+ * differs (ERR_INVALID). 0 with TO's tables in *TABLES (NULL: not wanted;
+ * free with catalog_tables_free); -1 with E set. */
+int migrate_check(struct service *from, struct service *to, struct catalog_table **tables,
+		  size_t *n, struct err *e);
+
 /* Move FROM's catalog and packs to TO (both open: service_open_stores),
- * as said above, into R. Refused before anything is copied: TO's catalog
- * holding a row (ERR_EXISTS), tables or columns that differ (ERR_INVALID:
- * another arcad's schema), a region of FROM that TO has not, or whose GRS
- * pair differs (ERR_INVALID). A pack of the source that is missing or
- * damaged fails the run (ERR_NOT_FOUND, ERR_CORRUPT): run `arcad verify`
- * on it. 0; -1 with E set. */
+ * as said above, into R, after the refusals of migrate_check. A pack of
+ * the source that is missing or damaged fails the run (ERR_NOT_FOUND,
+ * ERR_CORRUPT): run `arcad verify` on it. 0; -1 with E set. */
 int migrate_run(struct service *from, struct service *to, migrate_progress_fn progress,
 		void *arg, struct migrate_report *r, struct err *e);
 

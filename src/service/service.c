@@ -909,7 +909,8 @@ int service_open_stores(struct service *s, const char *data, bool create, struct
 	if ((s->cat = catalog_open(s->catalog, e)) == NULL)
 		goto fail;
 	for (size_t i = 0; i < s->n_regions; i++)
-		if (open_store(&s->regions[i], e) != 0)
+		if ((create && !s->regions[i].on_s3 && mkdir_p(s->regions[i].store_path, 0700, e)) ||
+		    open_store(&s->regions[i], e) != 0)
 			goto fail;
 	return 0;
 fail:
