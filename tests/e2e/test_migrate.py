@@ -79,8 +79,11 @@ def verify_clean(arcad, data):
 
 
 def migrate(arcad, data, to, timeout=600):
-    return subprocess.run([arcad, "migrate", "--data", str(data), "--to", str(to)],
-                          capture_output=True, text=True, timeout=timeout)
+    p = subprocess.run([arcad, "migrate", "--data", str(data), "--to", str(to)],
+                       capture_output=True, text=True, timeout=timeout)
+    # Under the sanitizer build, any report fails the test.
+    assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, p.stderr[-4000:]
+    return p
 
 
 def test_migrate_to_postgresql_and_s3_and_back(arcad_bin, arca_bin, tmp_path, pg_url, rgw):  # noqa: F811
