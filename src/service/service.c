@@ -859,8 +859,12 @@ int service_lock(const char *data, bool exclusive, int *fd, struct err *e)
 	*fd = -1;
 	if (path_join(path, sizeof(path), data, "arcad.lock", e) != 0)
 		return -1;
-	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		if (errno == ENOENT)
+			return err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
+				       "`arcad init --data %s` first", data, data);
 		return err_errno(e, "open the lock %s", path);
+	}
 	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
 		return 0;
 	if (errno == EWOULDBLOCK) {

@@ -169,8 +169,8 @@ const char *service_pair_of(void *s, const char *region);
  * flock while the process lives. arcad serve holds it shared (several
  * services may share a folder), arcad migrate exclusive, so that neither
  * starts while the other runs. 0 with *FD the lock's descriptor (released
- * by service_unlock); -1 with ERR_LOCKED saying who holds it, or another
- * error.
+ * by service_unlock); -1 with ERR_LOCKED saying who holds it,
+ * ERR_NOT_FOUND when there is no folder DATA, or another error.
  */
 int service_lock(const char *data, bool exclusive, int *fd, struct err *e);
 void service_unlock(int fd);
