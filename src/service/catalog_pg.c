@@ -5046,54 +5046,109 @@ out:
 	return rc;
 }
 
-/* rows_write's sink: the destination's tables, each with its INSERT's
- * text once made. */
+/* rows_write's sink: the destination's tables, and the one whose COPY is
+ * open (-1: none). Why COPY: a row a statement cost a round trip a row
+ * (200,000 object rows took 15 s); COPY streams them (docs/SCALE.md). */
 struct pg_sink {
 	struct catalog_sink k;
 	struct catalog_backend *c;
 	struct catalog_table *t;
-	char **ins;
 	size_t n;
+	long copying;
+	struct buf row; /* the row being formatted */
 };
 
-static int insert_text(struct catalog_backend *c, const struct catalog_table *t, char **out,
-		       struct err *e)
+/* End the open COPY: its rows are in when the server says so. ABORT: end
+ * it as failed (after an error: the transaction then rolls back). 0, or -1
+ * with E set. */
+static int copy_end(struct pg_sink *s, bool abort, struct err *e)
 {
-	struct buf b = BUF_INIT;
-	char num[24];
+	PGresult *res;
+	int rc = 0;
 
-	if (buf_append(&b, "INSERT INTO ", 12, e) != 0 || put_name(c, &b, t->name, e) != 0 ||
-	    buf_append(&b, " (", 2, e) != 0)
-		goto fail;
-	for (size_t i = 0; i < t->ncols; i++)
-		if ((i && buf_append(&b, ", ", 2, e) != 0) || put_name(c, &b, t->cols[i], e) != 0)
-			goto fail;
-	if (buf_append(&b, ") VALUES (", 10, e) != 0)
-		goto fail;
-	for (size_t i = 0; i < t->ncols; i++) {
-		int k = snprintf(num, sizeof(num), "%s$%zu", i ? ", " : "", i + 1);
-
-		if (buf_append(&b, num, (size_t)k, e) != 0)
-			goto fail;
+	if (s->copying < 0)
+		return 0;
+	s->copying = -1;
+	if (PQputCopyEnd(s->c->db, abort ? "arcad: the copy failed" : NULL) != 1 && !abort)
+		rc = pg_fail(s->c, NULL, "ending a copy of rows", e);
+	while ((res = PQgetResult(s->c->db)) != NULL) {
+		if (rc == 0 && !abort && PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = pg_fail(s->c, res, "copying rows", e);
+		PQclear(res);
 	}
-	if (buf_append(&b, ")", 2, e) != 0)
-		goto fail;
-	*out = (char *)b.data;
-	return 0;
-fail:
+	return rc;
+}
+
+/* Start the COPY of table I. */
+static int copy_begin(struct pg_sink *s, size_t i, struct err *e)
+{
+	const struct catalog_table *t = &s->t[i];
+	struct buf b = BUF_INIT;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (buf_append(&b, "COPY ", 5, e) != 0 || put_name(s->c, &b, t->name, e) != 0 ||
+	    buf_append(&b, " (", 2, e) != 0)
+		goto out;
+	for (size_t k = 0; k < t->ncols; k++)
+		if ((k && buf_append(&b, ", ", 2, e) != 0) || put_name(s->c, &b, t->cols[k], e) != 0)
+			goto out;
+	if (buf_append(&b, ") FROM STDIN", 13, e) != 0)
+		goto out;
+	res = PQexec(s->c->db, (const char *)b.data);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+		pg_fail(s->c, res, "starting a copy of rows", e);
+		goto out;
+	}
+	s->copying = (long)i;
+	rc = 0;
+out:
+	PQclear(res);
 	buf_free(&b);
-	return -1;
+	return rc;
+}
+
+/* Append the COPY text form of V (tab-separated, backslash escapes; a
+ * blob as bytea's \x hex with its backslash escaped). */
+static int copy_value(struct buf *b, const struct catalog_value *v, struct err *e)
+{
+	static const char hex[] = "0123456789abcdef";
+	char num[24];
+	const uint8_t *p = v->p;
+
+	switch (v->type) {
+	case CATALOG_VNULL:
+		return buf_append(b, "\\N", 2, e);
+	case CATALOG_VINT:
+		return buf_append(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v->i), e);
+	case CATALOG_VBLOB:
+		if (buf_append(b, "\\\\x", 3, e) != 0)
+			return -1;
+		for (size_t k = 0; k < v->len; k++) {
+			char two[2] = { hex[p[k] >> 4], hex[p[k] & 15] };
+
+			if (buf_append(b, two, 2, e) != 0)
+				return -1;
+		}
+		return 0;
+	default:
+		for (size_t k = 0; k < v->len; k++) {
+			const char *esc = p[k] == '\\' ? "\\\\" : p[k] == '\n' ? "\\n" :
+					  p[k] == '\r' ? "\\r" : p[k] == '\t' ? "\\t" : NULL;
+
+			if (p[k] == 0)
+				return err_set(e, ERR_INVALID, "catalog: a text holds a NUL byte");
+			if (esc ? buf_append(b, esc, 2, e) : buf_append(b, &p[k], 1, e))
+				return -1;
+		}
+		return 0;
+	}
 }
 
 static int pg_put(struct catalog_sink *k, const char *table, const struct catalog_value *v,
 		  size_t n, struct err *e)
 {
 	struct pg_sink *s = (struct pg_sink *)k;
-	const char **vals = NULL;
-	int *lens = NULL, *fmts = NULL, rc = -1;
-	char (*nums)[24] = NULL;
-	PGresult *res = NULL;
-	ExecStatusType st;
 	size_t i;
 
 	for (i = 0; i < s->n && strcmp(s->t[i].name, table) != 0; i++)
@@ -5103,47 +5158,21 @@ static int pg_put(struct catalog_sink *k, const char *table, const struct catalo
 	if (n != s->t[i].ncols)
 		return err_set(e, ERR_INVALID, "catalog: a row of %zu values for table %s of %zu "
 			       "columns", n, table, s->t[i].ncols);
-	if (s->ins[i] == NULL && insert_text(s->c, &s->t[i], &s->ins[i], e) != 0)
+	if (s->copying != (long)i && (copy_end(s, false, e) != 0 || copy_begin(s, i, e) != 0))
+		return err_prefix(e, "table %s: ", table);
+	buf_reset(&s->row);
+	for (size_t j = 0; j < n; j++)
+		if ((j && buf_append(&s->row, "\t", 1, e) != 0) || copy_value(&s->row, &v[j], e) != 0)
+			return -1;
+	if (buf_append(&s->row, "\n", 1, e) != 0)
 		return -1;
-	if ((vals = calloc(n + 1, sizeof(*vals))) == NULL ||
-	    (lens = calloc(n + 1, sizeof(*lens))) == NULL ||
-	    (fmts = calloc(n + 1, sizeof(*fmts))) == NULL ||
-	    (nums = calloc(n + 1, sizeof(*nums))) == NULL) {
-		err_oom(e);
-		goto out;
+	if (s->row.len > INT_MAX)
+		return err_set(e, ERR_TOO_LARGE, "catalog: a row of table %s is too large", table);
+	if (PQputCopyData(s->c->db, (const char *)s->row.data, (int)s->row.len) != 1) {
+		pg_fail(s->c, NULL, "copying rows", e);
+		return err_prefix(e, "table %s: ", table);
 	}
-	/* Untyped parameters: the server takes each column's type. An
-	 * integer and a text go as text, a blob in binary. */
-	for (size_t j = 0; j < n; j++) {
-		if (v[j].type == CATALOG_VINT) {
-			snprintf(nums[j], sizeof(nums[j]), "%" PRId64, v[j].i);
-			vals[j] = nums[j];
-		} else if (v[j].type == CATALOG_VTEXT || v[j].type == CATALOG_VBLOB) {
-			if (v[j].len > INT_MAX) {
-				err_set(e, ERR_TOO_LARGE, "catalog: a value of table %s is too large",
-					table);
-				goto out;
-			}
-			vals[j] = v[j].len ? v[j].p : "";
-			lens[j] = (int)v[j].len;
-			fmts[j] = v[j].type == CATALOG_VBLOB;
-		}
-	}
-	res = PQexecParams(s->c->db, s->ins[i], (int)n, NULL, vals, lens, fmts, 0);
-	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-	if (st != PGRES_COMMAND_OK) {
-		pg_fail(s->c, res, "writing a row", e);
-		err_prefix(e, "table %s: ", table);
-		goto out;
-	}
-	rc = 0;
-out:
-	PQclear(res);
-	free(vals);
-	free(lens);
-	free(fmts);
-	free(nums);
-	return rc;
+	return 0;
 }
 
 struct rows_fill {
@@ -5204,15 +5233,11 @@ out:
 static int rows_write(struct catalog_backend *c, void *arg, struct err *e)
 {
 	struct rows_fill *f = arg;
-	struct pg_sink s = { { pg_put }, c, NULL, NULL, 0 };
+	struct pg_sink s = { { pg_put }, c, NULL, 0, -1, BUF_INIT };
 	int rc = -1, r;
 
 	if (tables_locked(c, &s.t, NULL, &s.n, e) != 0)
 		return -1;
-	if ((s.ins = calloc(s.n ? s.n : 1, sizeof(*s.ins))) == NULL) {
-		err_oom(e);
-		goto out;
-	}
 	for (size_t i = 0; i < s.n; i++) {
 		if ((r = holds_rows(c, s.t[i].name, e)) < 0)
 			goto out;
@@ -5222,16 +5247,15 @@ static int rows_write(struct catalog_backend *c, void *arg, struct err *e)
 			goto out;
 		}
 	}
-	if (f->fill(f->arg, &s.k, e) != 0)
+	if (f->fill(f->arg, &s.k, e) != 0 || copy_end(&s, false, e) != 0)
 		goto out;
 	for (size_t i = 0; i < s.n; i++)
 		if (sequences_past(c, s.t[i].name, e) != 0)
 			goto out;
 	rc = 0;
 out:
-	for (size_t i = 0; s.ins && i < s.n; i++)
-		free(s.ins[i]);
-	free(s.ins);
+	copy_end(&s, true, NULL);
+	buf_free(&s.row);
 	catalog_tables_free(s.t, s.n);
 	return rc;
 }
