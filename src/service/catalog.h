@@ -946,10 +946,11 @@ struct catalog_ops {
 			 struct err *e);
 	/* In one transaction: refuse (ERR_EXISTS, naming the table) unless
 	 * every table is empty; call FILL, which puts rows through the sink
-	 * it is given (values typed as rows_read gives them; a foreign key is
-	 * checked at the commit, so the order of tables is free); then set
-	 * every counter (SQLite's AUTOINCREMENT, PostgreSQL's sequences) past
-	 * the largest value written; commit. Any failure changes nothing. */
+	 * it is given, values typed as rows_read gives them, table after
+	 * table in the order tables lists them (a row may be checked against
+	 * its foreign keys when it is put); then set every counter (SQLite's
+	 * AUTOINCREMENT, PostgreSQL's sequences) past the largest value
+	 * written; commit. Any failure (FILL's too) changes nothing. */
 	int (*rows_write)(struct catalog_backend *b, catalog_fill_fn fill, void *arg, struct err *e);
 };
 
