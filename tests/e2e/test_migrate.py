@@ -9,7 +9,7 @@ is clean, every recovery point restores byte-identical, the vault CA
 still issues credentials (its sealed key opens with the copied catalog
 key), a new backup works. Then it moves back to a new embedded folder and
 every point restores again. A destination that holds a catalog already,
-and a source being served, are refused."""
+a source being served, and a damaged pack of the source are refused."""
 import fcntl
 import json
 import os
@@ -211,6 +211,25 @@ def test_migrate_to_postgresql_and_s3_and_back(arcad_bin, arca_bin, tmp_path, pg
         assert st == 201
     finally:
         s.stop()
+
+    # A damaged pack in the source (one byte flipped, the size kept): the
+    # copy refuses it, stores nothing of it, and writes no catalog.
+    victim = sorted((back / "store" / "local-1").rglob("packs/*/*"))[0]
+    raw = bytearray(victim.read_bytes())
+    raw[len(raw) // 2] ^= 0x40
+    victim.write_bytes(bytes(raw))
+    again = tmp_path / "again"
+    p = migrate(arcad_bin, back, again)
+    assert p.returncode == 1, p.stdout
+    assert f"pack {victim.name} in region local-1 of the source is damaged" in p.stderr, p.stderr
+    assert not list((again / "store" / "local-1").rglob(f"packs/*/{victim.name}"))
+    # The catalog stayed empty: with the byte put back, the same command
+    # goes through (a catalog with rows would be refused).
+    raw[len(raw) // 2] ^= 0x40
+    victim.write_bytes(bytes(raw))
+    p = migrate(arcad_bin, back, again)
+    assert p.returncode == 0, p.stderr
+    verify_clean(arcad_bin, again)
 
 
 def test_migrate_refuses_what_it_cannot_do(arcad_bin, tmp_path):
