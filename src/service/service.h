@@ -10,7 +10,8 @@
  * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
  * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
  * store/<region>/, unless a region's "store" names a bucket on an S3
- * endpoint instead of a folder (docs/SCALE.md, "The S3 store").
+ * endpoint instead of a folder (docs/SCALE.md, "The S3 store"), and
+ * arcad.lock, the folder's lock between serve and migrate (service_lock).
  */
 #ifndef ARCA_SERVICE_H
 #define ARCA_SERVICE_H
