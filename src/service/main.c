@@ -24,11 +24,11 @@
 #include "ops.h"
 #include "passphrase.h"
 #include "http.h"
+#include "migrate.h"
 #include "pack.h"
 #include "portal.h"
 #include "service.h"
 #include "upload.h"
-#include "migrate.h"
 #include "verify.h"
 
 #define DEFAULT_LISTEN "127.0.0.1:8443"
@@ -1182,13 +1182,12 @@ static int cmd_migrate(int argc, char **argv)
 		fprintf(stderr, "usage: arcad migrate --data DIR --to NEWDIR\n");
 		return 2;
 	}
-	if (mkdir(to, 0700) != 0 && errno != EEXIST) {
-		fprintf(stderr, "arcad migrate: cannot create %s: %s\n", to, strerror(errno));
+	if (realpath(data, a) == NULL) {
+		fprintf(stderr, "arcad migrate: %s: %s\n", data, strerror(errno));
 		return 1;
 	}
-	if (realpath(data, a) == NULL || realpath(to, b) == NULL) {
-		fprintf(stderr, "arcad migrate: %s: %s\n", realpath(data, a) ? to : data,
-			strerror(errno));
+	if ((mkdir(to, 0700) != 0 && errno != EEXIST) || realpath(to, b) == NULL) {
+		fprintf(stderr, "arcad migrate: cannot create %s: %s\n", to, strerror(errno));
 		return 1;
 	}
 	if (strcmp(a, b) == 0) {
