@@ -1297,6 +1297,45 @@ static void test_rows_copy(void **state)
 	catalog_close(d);
 }
 
+/* catalog_tables_order, which the backends' tables use: parents first,
+ * a self-reference or a reference to a table not listed ignored, a cycle
+ * refused. */
+static const char *const (*order_edges)[2];
+
+static const char *order_ref(void *arg, const char *table, size_t i)
+{
+	(void)arg;
+	for (size_t k = 0; order_edges[k][0]; k++)
+		if (strcmp(order_edges[k][0], table) == 0 && i-- == 0)
+			return order_edges[k][1];
+	return NULL;
+}
+
+static void test_tables_order(void **state)
+{
+	static const char *const edges[][2] = {
+		{ "a", "b" }, { "b", "c" }, { "a", "c" }, { "c", "c" }, { "d", "elsewhere" },
+		{ NULL, NULL },
+	};
+	static const char *const cycle[][2] = { { "a", "b" }, { "b", "a" }, { NULL, NULL } };
+	struct catalog_table t[4];
+	struct err e;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	strcpy(t[0].name, "a"), strcpy(t[1].name, "b"), strcpy(t[2].name, "c");
+	strcpy(t[3].name, "d");
+	order_edges = edges;
+	assert_int_equal(catalog_tables_order(t, 4, order_ref, NULL, &e), 0);
+	assert_string_equal(t[0].name, "c");
+	assert_string_equal(t[1].name, "b");
+	assert_string_equal(t[2].name, "a");
+	assert_string_equal(t[3].name, "d");
+	order_edges = cycle;
+	assert_int_equal(catalog_tables_order(t, 4, order_ref, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+}
+
 /* Run the conformance suite on each of the N backends of LIST; the number
  * of tests that failed. (test_catalog_pg.c runs it on PostgreSQL, with a
  * server it starts for the purpose.) */
@@ -1330,6 +1369,7 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_immutable_purge_and_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_unevaluated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rows_copy, setup, teardown),
+		cmocka_unit_test(test_tables_order),
 	};
 	int failed = 0;
 
