@@ -308,7 +308,8 @@ static void say_sealing(FILE *f, const struct service *s)
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN, *catalog = NULL;
-	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
+	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT, NULL, 0 };
+	const char *proxies[HTTP_PROXIES_MAX];
 	int plain = 0, rc = 1;
 	char host[256];
 	unsigned port;
@@ -340,11 +341,17 @@ static int cmd_serve(int argc, char **argv)
 			if (parse_limit(v, 1, HTTP_CONNECTIONS_MAX, &lim.per_address))
 				return usage_error("serve", "--connections-per-address takes 1 to 256, not",
 						   v);
+		} else if (strcmp(argv[i], "--proxy") == 0 && (v = optval(argc, argv, &i))) {
+			if (lim.n_proxies >= HTTP_PROXIES_MAX)
+				return usage_error("serve", "--proxy may be given at most 8 times; one "
+						   "more was", v);
+			proxies[lim.n_proxies++] = v;
+			lim.proxies = proxies;
 		} else {
 			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen") &&
 			    strcmp(argv[i], "--catalog") &&
 			    strcmp(argv[i], "--connection-timeout") &&
-			    strcmp(argv[i], "--connections-per-address"))
+			    strcmp(argv[i], "--connections-per-address") && strcmp(argv[i], "--proxy"))
 				return usage_error("serve", "unknown option", argv[i]);
 			return 2;
 		}
@@ -352,7 +359,7 @@ static int cmd_serve(int argc, char **argv)
 	if (data == NULL) {
 		fprintf(stderr, "usage: arcad serve --data DIR [--listen HOST:PORT] [--http]\n"
 				"         [--connection-timeout SECONDS] [--connections-per-address N]\n"
-				"         [--catalog postgresql://...]\n");
+				"         [--catalog postgresql://...] [--proxy BALANCER_ADDRESS]...\n");
 		return 2;
 	}
 	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
@@ -1251,12 +1258,14 @@ static void usage(FILE *f)
 		"                     --catalog postgresql://... (kept in arcad.json)\n"
 		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
 		"        [--connection-timeout SECONDS] [--connections-per-address N]\n"
-		"        [--catalog URL]\n"
+		"        [--catalog URL] [--proxy ADDRESS]...\n"
 		"                     serve the API over HTTPS (default %s);\n"
 		"                     --http serves plain HTTP, on a loopback address only;\n"
 		"                     a connection idle 120 s is closed, and one address may\n"
-		"                     hold 64 connections (raise it to 256 behind a proxy);\n"
-		"                     --catalog postgresql://... overrides arcad.json's\n",
+		"                     hold 64 connections; --catalog postgresql://...\n"
+		"                     overrides arcad.json's; --proxy names a load balancer\n"
+		"                     whose connections carry the client's address in a\n"
+		"                     PROXY protocol v2 header (HAProxy's send-proxy-v2)\n",
 		ARCA_VERSION, DEFAULT_LISTEN);
 	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
 		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,
