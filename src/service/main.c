@@ -1067,10 +1067,11 @@ static json_t *verify_json(const struct verify_report *r)
 						     (json_int_t)p->objects_unplaced,
 						     "references_lost", p->refs_lost));
 	}
-	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "clean", verify_clean(r),
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "clean", verify_clean(r),
 			 "vaults", (json_int_t)r->vaults, "machines", (json_int_t)r->machines,
 			 "points", (json_int_t)r->points, "packs", (json_int_t)r->packs, "copies",
-			 (json_int_t)r->copies, "bytes", (json_int_t)r->bytes, "bad_packs", bad,
+			 (json_int_t)r->copies, "bytes", (json_int_t)r->bytes,
+			 "replication_pending", (json_int_t)r->pending, "bad_packs", bad,
 			 "stray_packs", strays, "damaged_points", pts);
 }
 
@@ -1115,6 +1116,10 @@ static void verify_text(const struct verify_report *r)
 	else
 		printf("%zu bad pack copies, %zu stray packs, %zu damaged recovery points.\n",
 		       r->n_bad, r->n_strays, r->n_damaged);
+	if (r->pending)
+		printf("Replication pending: %lld GRS pack copies are not in their paired region "
+		       "yet (queued, not damage; see the vault's replication).\n",
+		       (long long)r->pending);
 }
 
 static int cmd_verify(int argc, char **argv)
