@@ -299,6 +299,7 @@ struct replica_lag {
 	int64_t packs, bytes; /* waiting */
 	int64_t oldest;       /* when the oldest waiting pack was recorded; 0: none waits */
 	char error[256];      /* the most recent failure of a waiting pack, "" */
+	int64_t attempts;     /* the most failed tries of a waiting pack */
 };
 
 /*

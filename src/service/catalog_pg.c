@@ -4811,7 +4811,8 @@ static int pg_replica_lag(struct catalog_backend *c, const char *vault_id, struc
 	LOCK(c);
 	if ((st = prep(c, "SELECT count(*), coalesce(sum(size), 0), coalesce(min(enqueued), 0),"
 			  " coalesce((SELECT error FROM replicas WHERE vault_id = ?1 AND error <> ''"
-			  " ORDER BY next_try DESC LIMIT 1), '') FROM replicas WHERE vault_id = ?1",
+			  " ORDER BY next_try DESC LIMIT 1), ''), coalesce(max(attempts), 0)"
+			  " FROM replicas WHERE vault_id = ?1",
 		       e))) {
 		bind_text(st, 1, vault_id);
 		if ((rc = step_row(c, st, e)) == 1) {
@@ -4819,6 +4820,7 @@ static int pg_replica_lag(struct catalog_backend *c, const char *vault_id, struc
 			lag->bytes = pq_column_int64(st, 1);
 			lag->oldest = pq_column_int64(st, 2);
 			copy_col(lag->error, sizeof(lag->error), st, 3);
+			lag->attempts = pq_column_int64(st, 4);
 			rc = 0;
 		} else if (rc == 0) {
 			rc = err_set(e, ERR_IO, "catalog: a query that always answers gave no row");

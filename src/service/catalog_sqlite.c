@@ -4256,7 +4256,8 @@ static int sq_replica_lag(struct catalog_backend *c, const char *vault_id, struc
 	LOCK(c);
 	if ((st = prep(c, "SELECT count(*), coalesce(sum(size), 0), coalesce(min(enqueued), 0),"
 			  " coalesce((SELECT error FROM replicas WHERE vault_id = ?1 AND error <> ''"
-			  " ORDER BY next_try DESC LIMIT 1), '') FROM replicas WHERE vault_id = ?1",
+			  " ORDER BY next_try DESC LIMIT 1), ''), coalesce(max(attempts), 0)"
+			  " FROM replicas WHERE vault_id = ?1",
 		       e))) {
 		bind_text(st, 1, vault_id);
 		if ((rc = step_row(c, st, e)) == 1) {
@@ -4264,6 +4265,7 @@ static int sq_replica_lag(struct catalog_backend *c, const char *vault_id, struc
 			lag->bytes = sqlite3_column_int64(st, 1);
 			lag->oldest = sqlite3_column_int64(st, 2);
 			copy_col(lag->error, sizeof(lag->error), st, 3);
+			lag->attempts = sqlite3_column_int64(st, 4);
 			rc = 0;
 		} else if (rc == 0) {
 			rc = err_set(e, ERR_IO, "catalog: a query that always answers gave no row");

@@ -451,9 +451,10 @@ int ops_replication(struct service *s, const struct vault *v, int64_t now, json_
 	if (catalog_replica_lag(s->cat, v->id, &lag, e) != 0)
 		return err_prefix(e, "vault %s's replication: ", v->name);
 	age = lag.packs && now > lag.oldest ? now - lag.oldest : 0;
-	*out = json_pack("{s:s,s:I,s:I,s:I,s:s?}", "state", lag.packs ? "waiting" : "up to date",
-			 "packs_waiting", (json_int_t)lag.packs, "bytes_waiting",
-			 (json_int_t)lag.bytes, "lag_seconds", (json_int_t)age, "last_error",
+	*out = json_pack("{s:s,s:I,s:I,s:I,s:I,s:s?}", "state",
+			 lag.packs ? "waiting" : "up to date", "packs_waiting", (json_int_t)lag.packs,
+			 "bytes_waiting", (json_int_t)lag.bytes, "lag_seconds", (json_int_t)age,
+			 "attempts", (json_int_t)lag.attempts, "last_error",
 			 lag.error[0] ? lag.error : NULL);
 	return *out ? 0 : err_oom(e);
 }

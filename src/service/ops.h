@@ -89,7 +89,8 @@ int ops_check_missed(struct service *s, const char *machine_id, int64_t now, str
 /* Vault V's GRS replication at NOW as its properties show it (docs/API.md):
  * {"state": "up to date" or "waiting", "packs_waiting", "bytes_waiting",
  * "lag_seconds" (the age of the oldest pack waiting, 0 when none),
- * "last_error" (the most recent failure of a pack waiting, or null)}; NULL
+ * "attempts" (the most failed tries of a pack waiting), "last_error" (the
+ * most recent failure of a pack waiting, or null)}; NULL
  * in *OUT for a vault that is not GRS. 0, or -1 with E set: a catalog
  * that cannot tell is an error, never "up to date". */
 int ops_replication(struct service *s, const struct vault *v, int64_t now, json_t **out,

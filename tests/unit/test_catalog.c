@@ -1180,6 +1180,7 @@ static void test_replication_queue(void **state)
 	free(rs);
 	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
 	assert_string_equal(lag.error, "the pair's store is full");
+	assert_int_equal(lag.attempts, 1);
 	memset(x, 'z', 64);
 	x[64] = 0;
 	assert_int_equal(catalog_replica_fail(f->c, x, 1500, "nope", &e), -1);
