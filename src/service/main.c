@@ -297,7 +297,7 @@ static void *replicator(void *arg)
 
 		if (d < 0)
 			fprintf(stderr, "arcad: taking the replicator's duty: %s\n", e.msg);
-		else if (d == 1 && replicate_pass(s, me, now, &st, &e) != 0)
+		else if (d == 1 && replicate_pass(s, me, now, &stopping, &st, &e) != 0)
 			fprintf(stderr, "arcad: %s\n", e.msg);
 		else if (d == 1 && st.copied)
 			printf("arcad: replicated %lld packs to their paired regions\n",

@@ -77,7 +77,11 @@ static int copy_one(struct service *s, const struct replica *r, bool *source, st
 			       (unsigned long long)size, (long long)r->size);
 	}
 	if (store_copy(from->store, to->store, r->pack, e) != 0) {
+		/* The source's fault (gone, or bytes that do not hash to the
+		 * id: the copy's check), or the pair's. */
 		*source = e->code == ERR_INVALID || e->code == ERR_NOT_FOUND;
+		if (*source)
+			return err_prefix(e, "region %s's copy: ", r->from);
 		return err_prefix(e, "copying to region %s: ", r->to);
 	}
 	/* The copy as the pair now has it: whole (its put is atomic), of the
@@ -118,8 +122,8 @@ static int failed(struct service *s, const struct replica *r, const struct err *
 	return catalog_alert(s->cat, v.subscription, now, "replication", v.name, alert, ce);
 }
 
-int replicate_pass(struct service *s, const char *me, int64_t now, struct replicate_stats *st,
-		   struct err *e)
+int replicate_pass(struct service *s, const char *me, int64_t now,
+		   const volatile sig_atomic_t *stop, struct replicate_stats *st, struct err *e)
 {
 	struct replica *r = NULL;
 	size_t n = 0;
@@ -128,7 +132,7 @@ int replicate_pass(struct service *s, const char *me, int64_t now, struct replic
 	memset(st, 0, sizeof(*st));
 	if (catalog_replica_list(s->cat, NULL, now, REPLICATE_BATCH, &r, &n, e) != 0)
 		return err_prefix(e, "replication: the packs due: ");
-	for (size_t i = 0; i < n && rc == 0; i++) {
+	for (size_t i = 0; i < n && rc == 0 && !(stop && *stop); i++) {
 		catalog_id holder, owner;
 		struct err ce, fe;
 		bool source;

@@ -20,6 +20,7 @@
 #ifndef ARCA_REPLICATE_H
 #define ARCA_REPLICATE_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -40,9 +41,10 @@ struct replicate_stats {
 int64_t replicate_backoff(int64_t attempts);
 
 /* One pass over the rows due at NOW, oldest first, as holder ME of the duty
- * (renewed before each copy: a pass that lost it stops). 0, or -1 with E
- * set when the catalog failed (what was done before stays done). */
-int replicate_pass(struct service *s, const char *me, int64_t now, struct replicate_stats *st,
-		   struct err *e);
+ * (renewed before each copy: a pass that lost it stops), until *STOP (the
+ * service stopping; NULL: never) is set. 0, or -1 with E set when the
+ * catalog failed (what was done before stays done). */
+int replicate_pass(struct service *s, const char *me, int64_t now,
+		   const volatile sig_atomic_t *stop, struct replicate_stats *st, struct err *e);
 
 #endif

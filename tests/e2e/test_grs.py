@@ -14,7 +14,7 @@ import time
 import pytest
 
 from faults import kill_service, restart
-from helpers import admin, eventually, free_port, replicated, rsync_diff
+from helpers import admin, eventually, free_port, replicated, rsync_diff, run
 
 
 def vault(world):
@@ -102,6 +102,12 @@ def test_lag_retries_and_catch_up(world, tmp_path):
     # The admin command says the same.
     show = admin(world.s, "vault", "show", world.vault)
     assert show["replication"]["packs_waiting"] == rep["packs_waiting"], show
+    p = run([world.s.arcad, "vault", "show", "--data", str(world.s.data), world.vault])
+    assert p.returncode == 0, p.stderr
+    line = [x for x in p.stdout.splitlines() if "replication:" in x]
+    assert line and " waiting, oldest " in line[0] and "last error: copying to region local-2" \
+        in line[0], p.stdout
+    print(line[0].strip())
     # arcad verify: the missing pair copies are pending, not damage.
     v = admin(world.s, "verify")
     assert v["clean"] is True and v["replication_pending"] == rep["packs_waiting"], v
