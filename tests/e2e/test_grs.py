@@ -14,7 +14,8 @@ import time
 import pytest
 
 from faults import kill_service, restart
-from helpers import admin, eventually, free_port, replicated, rsync_diff, run
+from helpers import (Service, admin, eventually, free_port, make_pack, replicated, rsync_diff,
+                     run, signed)
 
 
 def vault(world):
@@ -43,31 +44,33 @@ def pairs_identical(world):
     return len(packs)
 
 
-def break_pair(world):
+BROKEN = []  # pair folders made immutable, mended at the end whatever happens
+
+
+def break_pair(world_or_service):
     """The paired region's store cannot take a pack: its packs folder (no
     pack in it yet) is made immutable (chattr +i; root ignores permissions,
     not this), so no fan-out folder can be made in it. Reads still work:
     the copies are absent, not unreadable."""
-    packs = world.s.data / "store" / "local-2" / "packs"
+    s = getattr(world_or_service, "s", world_or_service)
+    packs = s.data / "store" / "local-2" / "packs"
     assert not any(packs.iterdir())
     p = subprocess.run(["chattr", "+i", str(packs)], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
-    world.broken = packs
+    BROKEN.append(packs)
 
 
-def mend_pair(world):
-    p = subprocess.run(["chattr", "-i", str(world.broken)], capture_output=True, text=True)
-    assert p.returncode == 0, p.stderr
-    world.broken = None
+def mend_pair(world_or_service=None):
+    while BROKEN:
+        p = subprocess.run(["chattr", "-i", str(BROKEN.pop())], capture_output=True, text=True)
+        assert p.returncode == 0, p.stderr
 
 
 @pytest.fixture(autouse=True)
-def mended(world):
+def mended():
     """A pair left broken by a failed test is mended, so its folder can go."""
-    world.broken = None
     yield
-    if world.broken:
-        mend_pair(world)
+    mend_pair()
 
 
 def sources(tmp_path, n=6, size=700_000):
@@ -210,3 +213,47 @@ def test_missing_primary_copy_stays_queued_with_one_alert(world, tmp_path):
     assert len(alerts) == len(packs), alerts  # one a pack, not one a try
     assert "missing from region local-1" in alerts[0]["message"], alerts
     assert not store_files(world, "local-2")
+
+
+def test_kill_mid_queue_then_restart_finishes(machine, tmp_path):
+    """SIGKILL of arcad while the replicator works through a queue of many
+    packs (some copied, some not, one perhaps half-written): the service
+    started again finishes the queue, and every pair copy is the pack byte
+    for byte."""
+    s, tmp, mid, mkey, _, _ = machine
+    st, body, _ = s.call("GET", "/vaults/backup-vault")
+    assert st == 200 and body["redundancy"] == "GRS", body
+    break_pair(s)
+    packs = {}
+    for i in range(120):
+        data, info = make_pack(tmp, n=4, size=50000, seed=f"m-{i}")
+        assert signed(s, mid, mkey, "PUT", "/packs/" + info["pack"], data)[0] == 201
+        packs[info["pack"]] = data
+    assert len(packs) == 120
+    rep = eventually(lambda: s.call("GET", "/vaults/backup-vault")[1]["replication"],
+                     lambda r: r["attempts"] >= 1, 30)
+    assert rep["packs_waiting"] == 120, rep
+    pair = s.data / "store" / "local-2" / "packs"
+    mend_pair()
+    # Killed as soon as the first copies land in the pair.
+    end = time.monotonic() + 60
+    copied = 0
+    while time.monotonic() < end:
+        copied = sum(1 for f in pair.rglob("*") if f.is_file())
+        if copied:
+            break
+        time.sleep(0.005)
+    s.proc.kill()
+    s.proc.communicate()
+    copied = sum(1 for f in pair.rglob("*") if f.is_file())
+    assert 0 < copied < 120, f"the kill did not land mid-queue: {copied} of 120 copied"
+    s2 = Service(s.arcad, s.data)
+    s.proc = s2.proc  # the fixture stops the service started again
+    s2.sign_in()
+    rep = replicated(s2, seconds=120)
+    assert rep["attempts"] == 0, rep
+    for pid, data in packs.items():
+        assert (pair / pid[:2] / pid).read_bytes() == data, pid
+        assert (s.data / "store" / "local-1" / "packs" / pid[:2] / pid).read_bytes() == data
+    print(f"\nkilled with {copied} of 120 packs copied; after the restart all 120 are in "
+          f"both regions, byte for byte")
