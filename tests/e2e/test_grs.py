@@ -146,9 +146,11 @@ def test_restore_from_the_pair_when_the_primary_is_unreachable(world, tmp_path):
 
 
 def test_kill_with_packs_queued_then_restart_finishes(world, tmp_path):
-    """SIGKILL of arcad with packs queued (and the replicator at work on
-    them): the queue is in the catalog, and the service started again
-    copies every pack."""
+    """SIGKILL of arcad a moment after the pair was mended, with a backup's
+    packs queued (the kill may land before, during or after their copies;
+    test_kill_mid_queue_then_restart_finishes makes sure of "during"): the
+    service started again on its port leaves every pack in both regions,
+    and the agent restores the backup."""
     port = free_port()
     world.s.stop()
     restart(world, port)
@@ -159,8 +161,8 @@ def test_kill_with_packs_queued_then_restart_finishes(world, tmp_path):
     waiting = eventually(lambda: vault(world)["replication"],
                          lambda r: r["attempts"] >= 1, 30)
     assert waiting["packs_waiting"] >= 1, waiting
-    # Mend the pair and kill the service as the replicator takes the rows
-    # again (its next try is a second or two away).
+    # Mend the pair and kill the service about when the replicator takes
+    # the rows again (their next try is a second or two away).
     mend_pair(world)
     time.sleep(1.5)
     kill_service(world)
