@@ -259,3 +259,32 @@ def test_kill_mid_queue_then_restart_finishes(machine, tmp_path):
         assert (s.data / "store" / "local-1" / "packs" / pid[:2] / pid).read_bytes() == data
     print(f"\nkilled with {copied} of 120 packs copied; after the restart all 120 are in "
           f"both regions, byte for byte")
+
+
+def test_migrate_with_packs_queued(world, tmp_path):
+    """`arcad migrate` of a service whose GRS packs still wait for their
+    pair copies: the copies that exist are moved, the queue with them, and
+    the service on the new folder makes the rest."""
+    a = world.register("server-01")
+    src = sources(tmp_path, n=3)
+    break_pair(world)
+    a.json("backup", str(src))
+    rep = eventually(lambda: vault(world)["replication"], lambda r: r["attempts"] >= 1, 30)
+    waiting = rep["packs_waiting"]
+    assert waiting >= 1, rep
+    world.s.stop()
+    mend_pair()
+    moved = tmp_path / "moved"
+    p = run([world.s.arcad, "migrate", "--data", str(world.s.data), "--to", str(moved)])
+    assert p.returncode == 0, (p.stdout, p.stderr)
+    print("\n" + p.stdout.strip().splitlines()[0])
+    v = run([world.s.arcad, "verify", "--data", str(moved), "--json"])
+    rep = json.loads(v.stdout)
+    assert v.returncode == 0 and rep["clean"] and rep["replication_pending"] == waiting, rep
+    world.s = Service(world.s.arcad, moved)  # the fixture stops it
+    world.s.sign_in()
+    replicated(world.s)
+    pairs_identical(world)
+    v = run([world.s.arcad, "verify", "--data", str(moved), "--json"])
+    rep = json.loads(v.stdout)
+    assert v.returncode == 0 and rep["clean"] and rep["replication_pending"] == 0, rep
