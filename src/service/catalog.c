@@ -564,6 +564,36 @@ int catalog_duty_take(struct catalog *c, const char *name, const char *holder, i
 	return c->ops->duty_take(c->b, name, holder, now, until, e);
 }
 
+int catalog_pack_add_replica(struct catalog *c, const char *machine_id, const char *pack_id,
+			     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+			     const struct replica *r, struct err *e)
+{
+	return c->ops->pack_add_replica(c->b, machine_id, pack_id, size, ents, n, now, r, e);
+}
+
+int catalog_replica_list(struct catalog *c, const char *vault_id, int64_t now, int limit,
+			 struct replica **out, size_t *n, struct err *e)
+{
+	return c->ops->replica_list(c->b, vault_id, now, limit, out, n, e);
+}
+
+int catalog_replica_done(struct catalog *c, const char *pack, struct err *e)
+{
+	return c->ops->replica_done(c->b, pack, e);
+}
+
+int catalog_replica_fail(struct catalog *c, const char *pack, int64_t next_try, const char *error,
+			 struct err *e)
+{
+	return c->ops->replica_fail(c->b, pack, next_try, error, e);
+}
+
+int catalog_replica_lag(struct catalog *c, const char *vault_id, struct replica_lag *lag,
+			struct err *e)
+{
+	return c->ops->replica_lag(c->b, vault_id, lag, e);
+}
+
 int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
 		       const char *pin_hash, int64_t now, int64_t expires, struct err *e)
 {

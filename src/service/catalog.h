@@ -275,6 +275,34 @@ struct alert {
 };
 
 /*
+ * GRS replication (docs/SCALE.md, "GRS"): a GRS vault's pack is stored in
+ * its region's store when it is uploaded, and copied to the paired
+ * region's store afterwards by the replicator. What is still to copy is a
+ * queue in the catalog, one row a pack, written in the transaction that
+ * records the pack (pack_add_replica), so that no stored pack is ever
+ * recorded without it; a row goes when the copy is done (replica_done) or
+ * the pack is doomed (its files go from both regions anyway).
+ */
+struct replica {
+	char pack[65];
+	catalog_id vault_id;
+	char from[65], to[65]; /* the regions: the vault's, and its pair */
+	int64_t size;          /* the pack's bytes */
+	int64_t enqueued;      /* when the pack was recorded */
+	int64_t attempts;      /* copies that failed */
+	int64_t next_try;      /* not taken again before this time */
+	char error[256];       /* the last failure's message, "" */
+};
+
+/* What a vault's queue holds (replica_lag). */
+struct replica_lag {
+	int64_t packs, bytes; /* waiting */
+	int64_t oldest;       /* when the oldest waiting pack was recorded; 0: none waits */
+	char error[256];      /* the most recent failure of a waiting pack, "" */
+	int64_t attempts;     /* the most failed tries of a waiting pack */
+};
+
+/*
  * The product's rules (SPEC sections 1, 2 and 7). They live here, above
  * the backends: catalog_open hands arca's (catalog_rules) to the backend it
  * opens, and a backend enforces them with these numbers inside its
@@ -844,6 +872,29 @@ struct catalog_ops {
 	int (*duty_take)(struct catalog_backend *b, const char *name, const char *holder, int64_t now,
 			 int64_t until, struct err *e);
 
+	/* ---- GRS replication queue (struct replica) ---- */
+
+	/* pack_add, and in the same transaction the queue row of R (pack,
+	 * vault, from, to and size as R says; enqueued and next try NOW, no
+	 * attempt, no error). A row of the pack already queued stays as it is. */
+	int (*pack_add_replica)(struct catalog_backend *b, const char *machine_id,
+				const char *pack_id, uint64_t size, const struct pack_entry *ents,
+				size_t n, int64_t now, const struct replica *r, struct err *e);
+	/* The queued rows of vault VAULT_ID (NULL: of every vault) whose next
+	 * try is at or before NOW, oldest enqueued first, at most LIMIT (0: no
+	 * limit) (*OUT: caller frees). */
+	int (*replica_list)(struct catalog_backend *b, const char *vault_id, int64_t now, int limit,
+			    struct replica **out, size_t *n, struct err *e);
+	/* PACK's copy is done: its row goes (0 also when there was none). */
+	int (*replica_done)(struct catalog_backend *b, const char *pack, struct err *e);
+	/* PACK's copy failed with ERROR: one more attempt, not taken again
+	 * before NEXT_TRY. ERR_NOT_FOUND when no row of PACK is queued. */
+	int (*replica_fail)(struct catalog_backend *b, const char *pack, int64_t next_try,
+			    const char *error, struct err *e);
+	/* What vault VAULT_ID's queue holds, in *LAG. */
+	int (*replica_lag)(struct catalog_backend *b, const char *vault_id, struct replica_lag *lag,
+			   struct err *e);
+
 	/* ---- security PINs (docs/API.md) ---- */
 
 	/* Store the hash of a new PIN of user USER_ID of SUBSCRIPTION valid
@@ -1141,6 +1192,16 @@ int catalog_pack_hold(struct catalog *c, const char *pack, const char *holder, i
 int catalog_pack_unhold(struct catalog *c, const char *pack, const char *holder, struct err *e);
 int catalog_duty_take(struct catalog *c, const char *name, const char *holder, int64_t now,
 		      int64_t until, struct err *e);
+int catalog_pack_add_replica(struct catalog *c, const char *machine_id, const char *pack_id,
+			     uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
+			     const struct replica *r, struct err *e);
+int catalog_replica_list(struct catalog *c, const char *vault_id, int64_t now, int limit,
+			 struct replica **out, size_t *n, struct err *e);
+int catalog_replica_done(struct catalog *c, const char *pack, struct err *e);
+int catalog_replica_fail(struct catalog *c, const char *pack, int64_t next_try, const char *error,
+			 struct err *e);
+int catalog_replica_lag(struct catalog *c, const char *vault_id, struct replica_lag *lag,
+			struct err *e);
 int catalog_pin_create(struct catalog *c, const char *subscription, const char *user_id,
 		       const char *pin_hash, int64_t now, int64_t expires, struct err *e);
 int catalog_pin_use(struct catalog *c, const char *subscription, const char *user_id,

@@ -173,6 +173,14 @@ static const char *const migrations[] = {
 	"ALTER TABLE api_tokens ADD COLUMN role TEXT NOT NULL DEFAULT 'owner';"
 	"ALTER TABLE api_tokens ADD COLUMN maker TEXT NOT NULL DEFAULT '';"
 	"ALTER TABLE subscriptions ADD COLUMN require_totp INTEGER NOT NULL DEFAULT 0;",
+	/* 18: the GRS replication queue (struct replica): a GRS vault's packs
+	 * still to copy to the paired region's store */
+	"CREATE TABLE replicas (pack_id TEXT PRIMARY KEY, vault_id TEXT NOT NULL,"
+	"  src TEXT NOT NULL, dst TEXT NOT NULL, size INTEGER NOT NULL, enqueued INTEGER NOT NULL,"
+	"  attempts INTEGER NOT NULL DEFAULT 0, next_try INTEGER NOT NULL,"
+	"  error TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX replicas_due ON replicas (next_try);"
+	"CREATE INDEX replicas_vault ON replicas (vault_id, enqueued);",
 };
 
 static int migrate_refs(struct catalog_backend *c, struct err *e);
@@ -2109,7 +2117,10 @@ struct pack_new {
 	const struct pack_entry *ents;
 	size_t n;
 	int64_t now;
+	const struct replica *r; /* pack_add_replica: its queue row; NULL for none */
 };
+
+static int replica_enqueue(struct catalog_backend *c, const struct pack_new *a, struct err *e);
 
 static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
 {
@@ -2148,14 +2159,16 @@ static int pack_add(struct catalog_backend *c, void *arg, struct err *e)
 	 * index still listed it) lives again: its doom goes with this
 	 * transaction, so the sweeper (catalog_doomed_claim) never sees the
 	 * pack both listed and doomed. */
-	return rc ? -1 : run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack_id, NULL, 0, e);
+	if (rc || run3(c, "DELETE FROM doomed WHERE pack_id = ?1", a->pack_id, NULL, 0, e))
+		return -1;
+	return a->r ? replica_enqueue(c, a, e) : 0;
 }
 
 static int sq_pack_add(struct catalog_backend *c, const char *machine_id, const char *pack_id,
 		       uint64_t size, const struct pack_entry *ents, size_t n, int64_t now,
 		       struct err *e)
 {
-	struct pack_new a = { machine_id, pack_id, size, ents, n, now };
+	struct pack_new a = { machine_id, pack_id, size, ents, n, now, NULL };
 	int rc;
 
 	LOCK(c);
@@ -3789,7 +3802,9 @@ static int doom(struct catalog_backend *c, const char *machine_id, const char *p
 	bind_text(st, 5, machine_id ? machine_id : "");
 	rc = step_done(c, st, NULL, e);
 	done(c, st);
-	return rc;
+	/* A doomed pack is not copied any more: its files go from both
+	 * regions (the replicator's argument, replicate.c). */
+	return rc ? -1 : run3(c, "DELETE FROM replicas WHERE pack_id = ?1", pack, NULL, 0, e);
 }
 
 /* Within a transaction: refuse (ERR_LOCKED) while MACHINE holds a lease,
@@ -4122,6 +4137,142 @@ static int sq_doomed_done(struct catalog_backend *c, const char *pack, struct er
 
 	LOCK(c);
 	rc = run3(c, "DELETE FROM doomed WHERE pack_id = ?1", pack, NULL, 0, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* ---- GRS replication queue ---- */
+
+static int replica_enqueue(struct catalog_backend *c, const struct pack_new *a, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "INSERT INTO replicas (pack_id, vault_id, src, dst, size,"
+				   " enqueued, next_try) VALUES (?, ?, ?, ?, ?, ?, ?)"
+				   " ON CONFLICT (pack_id) DO NOTHING", e);
+	int rc;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, a->pack_id);
+	bind_text(st, 2, a->r->vault_id);
+	bind_text(st, 3, a->r->from);
+	bind_text(st, 4, a->r->to);
+	sqlite3_bind_int64(st, 5, (sqlite3_int64)a->size);
+	sqlite3_bind_int64(st, 6, a->now);
+	sqlite3_bind_int64(st, 7, a->now);
+	rc = step_done(c, st, NULL, e);
+	done(c, st);
+	return rc;
+}
+
+static int sq_pack_add_replica(struct catalog_backend *c, const char *machine_id,
+			       const char *pack_id, uint64_t size, const struct pack_entry *ents,
+			       size_t n, int64_t now, const struct replica *r, struct err *e)
+{
+	struct pack_new a = { machine_id, pack_id, size, ents, n, now, r };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, pack_add, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int replica_fill(sqlite3_stmt *st, void *elem, struct err *e)
+{
+	struct replica *r = elem;
+
+	(void)e;
+	copy_col(r->pack, sizeof(r->pack), st, 0);
+	copy_col(r->vault_id, sizeof(r->vault_id), st, 1);
+	copy_col(r->from, sizeof(r->from), st, 2);
+	copy_col(r->to, sizeof(r->to), st, 3);
+	r->size = sqlite3_column_int64(st, 4);
+	r->enqueued = sqlite3_column_int64(st, 5);
+	r->attempts = sqlite3_column_int64(st, 6);
+	r->next_try = sqlite3_column_int64(st, 7);
+	copy_col(r->error, sizeof(r->error), st, 8);
+	return 0;
+}
+
+static int sq_replica_list(struct catalog_backend *c, const char *vault_id, int64_t now, int limit,
+			   struct replica **out, size_t *n, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(c);
+	if ((st = prep(c, "SELECT pack_id, vault_id, src, dst, size, enqueued, attempts, next_try,"
+			  " error FROM replicas WHERE (?1 IS NULL OR vault_id = ?1) AND next_try <= ?2"
+			  " ORDER BY enqueued, pack_id LIMIT ?3", e))) {
+		if (vault_id)
+			bind_text(st, 1, vault_id);
+		sqlite3_bind_int64(st, 2, now);
+		sqlite3_bind_int64(st, 3, limit > 0 ? limit : INT32_MAX);
+		rc = read_list(c, st, sizeof(**out), replica_fill, NULL, (void **)out, n, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int sq_replica_done(struct catalog_backend *c, const char *pack, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = run3(c, "DELETE FROM replicas WHERE pack_id = ?1", pack, NULL, 0, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int sq_replica_fail(struct catalog_backend *c, const char *pack, int64_t next_try,
+			   const char *error, struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	LOCK(c);
+	if ((st = prep(c, "UPDATE replicas SET attempts = attempts + 1, next_try = ?, error = ?"
+			  " WHERE pack_id = ?", e))) {
+		sqlite3_bind_int64(st, 1, next_try);
+		bind_text(st, 2, error);
+		bind_text(st, 3, pack);
+		if ((rc = step_done(c, st, NULL, e)) == 0 && sqlite3_changes(c->db) == 0)
+			rc = err_set(e, ERR_NOT_FOUND, "no copy of pack %.16s is queued", pack);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+static int sq_replica_lag(struct catalog_backend *c, const char *vault_id, struct replica_lag *lag,
+			  struct err *e)
+{
+	sqlite3_stmt *st;
+	int rc = -1;
+
+	memset(lag, 0, sizeof(*lag));
+	LOCK(c);
+	if ((st = prep(c, "SELECT count(*), coalesce(sum(size), 0), coalesce(min(enqueued), 0),"
+			  " coalesce((SELECT error FROM replicas WHERE vault_id = ?1 AND error <> ''"
+			  " ORDER BY next_try DESC LIMIT 1), ''), coalesce(max(attempts), 0)"
+			  " FROM replicas WHERE vault_id = ?1",
+		       e))) {
+		bind_text(st, 1, vault_id);
+		if ((rc = step_row(c, st, e)) == 1) {
+			lag->packs = sqlite3_column_int64(st, 0);
+			lag->bytes = sqlite3_column_int64(st, 1);
+			lag->oldest = sqlite3_column_int64(st, 2);
+			copy_col(lag->error, sizeof(lag->error), st, 3);
+			lag->attempts = sqlite3_column_int64(st, 4);
+			rc = 0;
+		} else if (rc == 0) {
+			rc = err_set(e, ERR_IO, "catalog: a query that always answers gave no row");
+		}
+		done(c, st);
+	}
 	UNLOCK(c);
 	return rc;
 }
@@ -4638,6 +4789,11 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.pack_hold = sq_pack_hold,
 	.pack_unhold = sq_pack_unhold,
 	.duty_take = sq_duty_take,
+	.pack_add_replica = sq_pack_add_replica,
+	.replica_list = sq_replica_list,
+	.replica_done = sq_replica_done,
+	.replica_fail = sq_replica_fail,
+	.replica_lag = sq_replica_lag,
 	.doomed_done = sq_doomed_done,
 	.policy_updated = sq_policy_updated,
 	.job_since = sq_job_since,

@@ -21,6 +21,7 @@
 
 #include "api.h"
 #include "gc.h"
+#include "replicate.h"
 #include "ops.h"
 #include "passphrase.h"
 #include "http.h"
@@ -275,6 +276,39 @@ static void *purger(void *arg)
 	return NULL;
 }
 
+/*
+ * The replicator (replicate.h): once a second, the service that holds the
+ * duty "replicator" (one of a catalog's services at a time; another takes
+ * over REPLICATE_DUTY_SECONDS after it stops renewing it) copies the GRS
+ * packs due to their paired regions. A thread of its own: a long pass of
+ * the collector does not hold up the copies, nor they the collector.
+ */
+static void *replicator(void *arg)
+{
+	struct service *s = arg;
+	catalog_id me;
+
+	catalog_new_id(me);
+	while (!stopping) {
+		int64_t now = service_now();
+		struct replicate_stats st;
+		struct err e;
+		int d = catalog_duty_take(s->cat, REPLICATE_DUTY, me, now,
+					  now + REPLICATE_DUTY_SECONDS, &e);
+
+		if (d < 0)
+			fprintf(stderr, "arcad: taking the replicator's duty: %s\n", e.msg);
+		else if (d == 1 && replicate_pass(s, me, now, &stopping, &st, &e) != 0)
+			fprintf(stderr, "arcad: %s\n", e.msg);
+		else if (d == 1 && st.copied)
+			printf("arcad: replicated %lld packs to their paired regions\n",
+			       (long long)st.copied);
+		fflush(stdout);
+		sleep(1);
+	}
+	return NULL;
+}
+
 static void on_signal(int sig)
 {
 	(void)sig;
@@ -318,8 +352,8 @@ static int cmd_serve(int argc, char **argv)
 	char *cert = NULL, *key = NULL;
 	struct err e;
 	struct sigaction sa;
-	pthread_t purge_thread;
-	int have_purger = 0, lock = -1;
+	pthread_t purge_thread, replicate_thread;
+	int have_purger = 0, have_replicator = 0, lock = -1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = NULL;
@@ -416,6 +450,8 @@ static int cmd_serve(int argc, char **argv)
 	fflush(stdout);
 	if (pthread_create(&purge_thread, NULL, purger, &s) == 0)
 		have_purger = 1;
+	if (pthread_create(&replicate_thread, NULL, replicator, &s) == 0)
+		have_replicator = 1;
 	/* Why poll rather than pause(): a signal may land on any thread (the
 	 * server's or the purger's); the flag reaches us either way. */
 	while (!stopping) {
@@ -430,6 +466,8 @@ out:
 	stopping = 1;
 	if (have_purger)
 		pthread_join(purge_thread, NULL);
+	if (have_replicator)
+		pthread_join(replicate_thread, NULL);
 	http_stop(srv);
 	if (key)
 		sodium_memzero(key, strlen(key));
@@ -579,16 +617,28 @@ static int admin_vault_list(struct admin *a, struct err *e)
 static int admin_vault_show(struct admin *a, struct err *e)
 {
 	struct vault v;
+	json_t *rep = NULL, *j;
+	char line[512];
 
-	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0)
+	if (catalog_vault_get(a->s.cat, a->sub, a->arg[0], &v, e) != 0 ||
+	    ops_replication(&a->s, &v, a->now, &rep, e) != 0)
 		return -1;
-	if (a->json)
-		print_json(vault_obj(&v));
-	else
+	if (a->json) {
+		j = vault_obj(&v);
+		if (rep)
+			json_object_set(j, "replication", rep);
+		print_json(j);
+	} else {
 		printf("vault %s\n  id: %s\n  region: %s\n  redundancy: %s%s\n  machines: %d of 50\n"
 		       "  immutability: %s\n", v.name, v.id, v.region, v.redundancy,
 		       v.locked ? " (locked)" : "", v.machines,
 		       catalog_immutability_name(v.immutability));
+		if (rep) {
+			ops_replication_text(rep, line, sizeof(line));
+			printf("  replication: %s\n", line);
+		}
+	}
+	json_decref(rep);
 	return 0;
 }
 
@@ -1033,10 +1083,11 @@ static json_t *verify_json(const struct verify_report *r)
 						     (json_int_t)p->objects_unplaced,
 						     "references_lost", p->refs_lost));
 	}
-	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "clean", verify_clean(r),
+	return json_pack("{s:b,s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:o}", "clean", verify_clean(r),
 			 "vaults", (json_int_t)r->vaults, "machines", (json_int_t)r->machines,
 			 "points", (json_int_t)r->points, "packs", (json_int_t)r->packs, "copies",
-			 (json_int_t)r->copies, "bytes", (json_int_t)r->bytes, "bad_packs", bad,
+			 (json_int_t)r->copies, "bytes", (json_int_t)r->bytes,
+			 "replication_pending", (json_int_t)r->pending, "bad_packs", bad,
 			 "stray_packs", strays, "damaged_points", pts);
 }
 
@@ -1081,6 +1132,10 @@ static void verify_text(const struct verify_report *r)
 	else
 		printf("%zu bad pack copies, %zu stray packs, %zu damaged recovery points.\n",
 		       r->n_bad, r->n_strays, r->n_damaged);
+	if (r->pending)
+		printf("Replication pending: %lld GRS pack copies are not in their paired region "
+		       "yet (queued, not damage; see the vault's replication).\n",
+		       (long long)r->pending);
 }
 
 static int cmd_verify(int argc, char **argv)

@@ -3,7 +3,8 @@
  *
  * Packs first: the copies to make are read from the source's catalog
  * (every listed pack in its vault's region and, for a GRS vault, in the
- * paired region; every pack waiting to be deleted that is still stored),
+ * paired region, unless it is still queued for replication and the pair
+ * has no copy yet; every pack waiting to be deleted that is still stored),
  * then each is streamed through a reader that pulls it from the source's
  * store in pieces, hashes it and fails the destination's put (which then
  * keeps nothing) unless the bytes are the catalog's size and hash to the
@@ -201,17 +202,20 @@ static int list_copies(struct service *from, struct service *to, struct copies *
 	struct pack_use *u = NULL;
 	struct doomed *d = NULL;
 	struct vault *vaults = NULL;
-	size_t nu = 0, nd = 0, nv = 0;
+	struct replica *q = NULL;
+	size_t nu = 0, nd = 0, nv = 0, nq = 0;
 	int rc = -1;
 
 	if (catalog_pack_usage(from->cat, NULL, &u, &nu, e) != 0 ||
-	    catalog_doomed_due(from->cat, INT64_MAX, &d, &nd, e) != 0)
+	    catalog_doomed_due(from->cat, INT64_MAX, &d, &nd, e) != 0 ||
+	    catalog_replica_list(from->cat, NULL, INT64_MAX, 0, &q, &nq, e) != 0)
 		goto out;
 	*packs = (int64_t)nu;
 	for (size_t i = 0; i < nu; i++) {
 		const struct region *a, *b;
 		const char *pair;
 		size_t k = 0;
+		bool queued;
 
 		while (k < nv && strcmp(vaults[k].id, u[i].vault_id) != 0)
 			k++;
@@ -230,10 +234,17 @@ static int list_copies(struct service *from, struct service *to, struct copies *
 		if (regions_of(from, to, vaults[k].region, &a, &b, e) != 0 ||
 		    copies_add(c, u[i].id, a, b, u[i].size, e) != 0)
 			goto out;
+		/* A pack still queued for GRS replication may have no pair copy
+		 * yet: copied when it has one (its size unchecked, as a doomed
+		 * pack's), else left to the destination's replicator, whose
+		 * queue row the catalog's copy carries over. */
+		queued = false;
+		for (size_t j = 0; j < nq && !queued; j++)
+			queued = strcmp(q[j].pack, u[i].id) == 0;
 		if (strcmp(vaults[k].redundancy, "GRS") == 0 &&
 		    (pair = service_pair_of(from, vaults[k].region)) != NULL &&
 		    (regions_of(from, to, pair, &a, &b, e) != 0 ||
-		     copies_add(c, u[i].id, a, b, u[i].size, e) != 0))
+		     copies_add(c, u[i].id, a, b, queued ? -1 : u[i].size, e) != 0))
 			goto out;
 	}
 	for (size_t i = 0; i < nd; i++) {
@@ -253,6 +264,7 @@ static int list_copies(struct service *from, struct service *to, struct copies *
 out:
 	free(u);
 	free(d);
+	free(q);
 	free(vaults);
 	return rc;
 }
@@ -302,7 +314,8 @@ static int pull_read(void *arg, uint8_t *buf, size_t cap, size_t *got, struct er
 
 /* Make copy C: 1 when the destination had it at its size already, 0 when
  * copied (adding its bytes to *BYTES), 2 for a pack waiting to be deleted
- * that the source no longer stores; -1 with E set. */
+ * (or a pair copy still queued for replication) that the source does not
+ * store; -1 with E set. */
 static int copy_one(const struct copy *c, int64_t *bytes, struct err *e)
 {
 	uint64_t size = 0, have = 0;
@@ -470,7 +483,7 @@ int migrate_run(struct service *from, struct service *to, migrate_progress_fn pr
 		if (st < 0)
 			goto out;
 		if (c.v[i].size < 0 && st == 0)
-			continue; /* waiting to be deleted, and gone from the source */
+			continue; /* waiting to be deleted, or to be replicated, and not in the source */
 		if (st == 0 || (c.v[i].size >= 0 && size != (uint64_t)c.v[i].size)) {
 			err_set(e, ERR_CORRUPT, "pack %s is %s in region %s of the destination after "
 				"the copy", c.v[i].pack, st ? "of another size" : "missing",

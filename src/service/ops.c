@@ -438,3 +438,46 @@ out:
 	free(pub);
 	return rc;
 }
+
+int ops_replication(struct service *s, const struct vault *v, int64_t now, json_t **out,
+		    struct err *e)
+{
+	struct replica_lag lag;
+	int64_t age;
+
+	*out = NULL;
+	if (strcmp(v->redundancy, "GRS") != 0)
+		return 0;
+	if (catalog_replica_lag(s->cat, v->id, &lag, e) != 0)
+		return err_prefix(e, "vault %s's replication: ", v->name);
+	age = lag.packs && now > lag.oldest ? now - lag.oldest : 0;
+	*out = json_pack("{s:s,s:I,s:I,s:I,s:I,s:s?}", "state",
+			 lag.packs ? "waiting" : "up to date", "packs_waiting", (json_int_t)lag.packs,
+			 "bytes_waiting", (json_int_t)lag.bytes, "lag_seconds", (json_int_t)age,
+			 "attempts", (json_int_t)lag.attempts, "last_error",
+			 lag.error[0] ? lag.error : NULL);
+	return *out ? 0 : err_oom(e);
+}
+
+void ops_replication_text(const json_t *rep, char *buf, size_t n)
+{
+	json_int_t packs = json_integer_value(json_object_get(rep, "packs_waiting"));
+	json_int_t bytes = json_integer_value(json_object_get(rep, "bytes_waiting"));
+	json_int_t age = json_integer_value(json_object_get(rep, "lag_seconds"));
+	const char *err = json_string_value(json_object_get(rep, "last_error"));
+	char when[32];
+
+	if (packs == 0) {
+		snprintf(buf, n, "up to date");
+		return;
+	}
+	if (age < 120)
+		snprintf(when, sizeof(when), "%lld s", (long long)age);
+	else if (age < 7200)
+		snprintf(when, sizeof(when), "%lld min", (long long)age / 60);
+	else
+		snprintf(when, sizeof(when), "%lld h", (long long)age / 3600);
+	snprintf(buf, n, "%lld pack%s (%.1f MiB) waiting, oldest %s%s%s", (long long)packs,
+		 packs == 1 ? "" : "s", (double)bytes / (1024.0 * 1024.0), when,
+		 err ? ", last error: " : "", err ? err : "");
+}

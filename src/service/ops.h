@@ -86,4 +86,18 @@ int ops_policy_shortens(struct service *s, const char *machine_id, const struct 
  * alert was raised, 0 when not, -1 on failure. */
 int ops_check_missed(struct service *s, const char *machine_id, int64_t now, struct err *e);
 
+/* Vault V's GRS replication at NOW as its properties show it (docs/API.md):
+ * {"state": "up to date" or "waiting", "packs_waiting", "bytes_waiting",
+ * "lag_seconds" (the age of the oldest pack waiting, 0 when none),
+ * "attempts" (the most failed tries of a pack waiting), "last_error" (the
+ * most recent failure of a pack waiting, or null)}; NULL
+ * in *OUT for a vault that is not GRS. 0, or -1 with E set: a catalog
+ * that cannot tell is an error, never "up to date". */
+int ops_replication(struct service *s, const struct vault *v, int64_t now, json_t **out,
+		    struct err *e);
+
+/* The same as one line of text ("up to date", or "12 packs (40.0 MiB)
+ * waiting, oldest 3 min, last error: ..."), into BUF of N bytes. */
+void ops_replication_text(const json_t *rep, char *buf, size_t n);
+
 #endif

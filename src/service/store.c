@@ -12,6 +12,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <openssl/evp.h>
+#include <sodium.h>
+
 int store_put(struct store *s, const char *id, uint64_t size, struct store_reader *body,
 	      struct err *e)
 {
@@ -197,26 +200,52 @@ int store_read(struct store *s, const char *id, uint64_t off, uint8_t *buf, size
 }
 
 /* The reader of a copy: each pull is a get of the next piece from the
- * source store, so the destination's put never sees a path. */
+ * source store, so the destination's put never sees a path. The bytes are
+ * hashed as they pass, and the pull that would hand over the last of them
+ * fails instead when they do not hash to the id: a damaged source never
+ * becomes a copy (every backend's put stores nothing when its reader fails). */
 struct copy_reader {
 	struct store *from;
 	const char *id;
 	uint64_t pos, size;
+	EVP_MD_CTX *sha;
 };
 
 static int copy_read(void *arg, uint8_t *buf, size_t cap, size_t *got, struct err *e)
 {
 	struct copy_reader *c = arg;
+	uint8_t md[32];
+	char hex[65];
 
+	if (c->pos >= c->size) {
+		*got = 0;
+		return 0;
+	}
+	if (cap > c->size - c->pos)
+		cap = (size_t)(c->size - c->pos);
 	if (store_read(c->from, c->id, c->pos, buf, cap, got, e) != 0)
 		return -1;
+	if (*got == 0)
+		return err_set(e, ERR_INVALID, "pack %.16s ended after %llu of its %llu bytes in the "
+			       "store copied from", c->id, (unsigned long long)c->pos,
+			       (unsigned long long)c->size);
+	if (EVP_DigestUpdate(c->sha, buf, *got) != 1)
+		return err_set(e, ERR_IO, "pack %.16s: hashing failed", c->id);
 	c->pos += *got;
+	if (c->pos < c->size)
+		return 0;
+	if (EVP_DigestFinal_ex(c->sha, md, NULL) != 1)
+		return err_set(e, ERR_IO, "pack %.16s: hashing failed", c->id);
+	sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
+	if (strcmp(hex, c->id) != 0)
+		return err_set(e, ERR_INVALID, "pack %.16s is damaged in the store copied from: its "
+			       "bytes hash to %.16s; it was not copied", c->id, hex);
 	return 0;
 }
 
 int store_copy(struct store *from, struct store *to, const char *id, struct err *e)
 {
-	struct copy_reader c = { from, id, 0, 0 };
+	struct copy_reader c = { from, id, 0, 0, NULL };
 	struct store_reader r = { copy_read, &c };
 	int rc;
 
@@ -226,5 +255,11 @@ int store_copy(struct store *from, struct store *to, const char *id, struct err 
 		return -1;
 	if (rc == 0)
 		return err_set(e, ERR_NOT_FOUND, "no pack %.16s to copy", id);
-	return store_put(to, id, c.size, &r, e);
+	if ((c.sha = EVP_MD_CTX_new()) == NULL || EVP_DigestInit_ex(c.sha, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(c.sha);
+		return err_oom(e);
+	}
+	rc = store_put(to, id, c.size, &r, e);
+	EVP_MD_CTX_free(c.sha);
+	return rc;
 }

@@ -164,8 +164,10 @@ int store_get_all(struct store *s, const char *id, uint8_t **data, uint64_t *len
 
 /* Copy pack ID from store FROM into store TO (the GRS copy to the paired
  * region) through FROM's get and TO's put, in pieces, so memory stays flat
- * whatever the pack's size; atomic as put. A pack TO has already is kept.
- * 0; ERR_NOT_FOUND when FROM does not have it. */
+ * whatever the pack's size; atomic as put. The bytes are checked on the
+ * way: when FROM's do not hash to ID, TO stores nothing (ERR_INVALID). A
+ * pack TO has already is kept. 0; ERR_NOT_FOUND when FROM does not have
+ * it. */
 int store_copy(struct store *from, struct store *to, const char *id, struct err *e);
 
 #endif

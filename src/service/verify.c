@@ -339,6 +339,24 @@ static void vault_state_free(struct vault_state *vs)
 	memset(vs, 0, sizeof(*vs));
 }
 
+/* The packs of GRS vault V waiting in the replication queue, into OUT. */
+static int pending_read(struct service *s, const struct vault *v, struct idset *out,
+			struct err *e)
+{
+	struct replica *q = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (catalog_replica_list(s->cat, v->id, INT64_MAX, 0, &q, &n, e) != 0)
+		return err_prefix(e, "verify: vault %s's replication queue: ", v->name);
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = idset_add(out, q[i].pack, e);
+	free(q);
+	if (rc == 0)
+		idset_sort(out);
+	return rc;
+}
+
 /* The regions holding vault V's copies into REG (2 at most); how many. */
 static size_t vault_regions(struct service *s, const struct vault *v, const struct region **reg,
 			    struct err *e)
@@ -362,6 +380,7 @@ static int check_vault(struct service *s, const struct verify_opts *o, const str
 		       struct verify_report *r, struct hashing *h, struct err *e)
 {
 	struct vault_state vs = { 0 };
+	struct idset pend = { 0 };
 	const struct region *reg[2];
 	size_t nreg, np;
 	int rc = -1;
@@ -386,13 +405,31 @@ static int check_vault(struct service *s, const struct verify_opts *o, const str
 		err_oom(e);
 		goto out;
 	}
+	/* The queue after the packs: a pack listed above is either still
+	 * queued now, or its copy was made before this read. */
+	if (nreg == 2 && pending_read(s, v, &pend, e) != 0)
+		goto out;
 	r->packs += (int64_t)vs.nu;
 	h->copies_total += (int64_t)(vs.nu * nreg);
 	for (size_t k = 0; k < vs.nu; k++)
 		r->bytes_total += vs.u[k].size * (int64_t)nreg;
 	for (size_t k = 0; k < vs.nu; k++) {
 		for (size_t g = 0; g < nreg; g++) {
-			int st = check_copy(reg[g], &vs.u[k], h, e);
+			int st;
+
+			if (g == 1 && idset_has(&pend, vs.u[k].id)) {
+				if ((st = store_stat(reg[g]->store, vs.u[k].id, NULL, e)) < 0) {
+					err_prefix(e, "verify: pack %s in region %s: ", vs.u[k].id,
+						   reg[g]->name);
+					goto out;
+				}
+				if (st == 0) {
+					r->pending++;
+					r->copies++;
+					continue;
+				}
+			}
+			st = check_copy(reg[g], &vs.u[k], h, e);
 
 			if (st < 0)
 				goto out;
@@ -414,6 +451,7 @@ static int check_vault(struct service *s, const struct verify_opts *o, const str
 	}
 	rc = 0;
 out:
+	free(pend.ids);
 	vault_state_free(&vs);
 	return rc;
 }

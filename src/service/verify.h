@@ -3,7 +3,10 @@
  * verify`). Every pack the catalog lists must be in its vault's region's
  * store, and for a GRS vault in the paired region's too, with the listed
  * size and bytes whose SHA-256 is its id; a pack a store holds that the
- * catalog neither lists nor waits to delete is a stray. The recovery
+ * catalog neither lists nor waits to delete is a stray. A GRS pack still
+ * waiting in the replication queue (replicate.h) has no pair copy yet:
+ * "replication pending", counted, not damage; a pair copy it does have is
+ * checked like any other. The recovery
  * points (live or soft-deleted) that reference an object in a bad pack, or
  * an object the catalog has no place for, or whose references the catalog
  * lost, are named as damaged, with their machines.
@@ -64,6 +67,8 @@ struct verify_report {
 	int64_t vaults, machines, points;        /* checked */
 	int64_t packs, copies, bytes;            /* listed packs; copies and bytes read */
 	int64_t bytes_total;                     /* bytes the listed copies should hold */
+	int64_t pending; /* GRS copies not made yet: packs still in the replication
+			  * queue whose pair copy is absent (not damage) */
 	struct verify_bad *bad;
 	size_t n_bad;
 	struct verify_stray *strays;

@@ -430,6 +430,20 @@ def eventually(probe, done, seconds=60):
         time.sleep(0.2)
 
 
+def replicated(service, vault="backup-vault", seconds=60):
+    """Wait until the GRS vault VAULT of SERVICE has nothing waiting to be
+    copied to its paired region (the replicator copies a pack after its
+    upload is acknowledged), and return its "replication" property."""
+    def probe():
+        st, body, _ = service.call("GET", f"/vaults/{vault}")
+        assert st == 200, body
+        return body["replication"]
+    rep = eventually(probe, lambda r: r["packs_waiting"] == 0, seconds)
+    assert rep["packs_waiting"] == 0 and rep["state"] == "up to date", rep
+    assert rep["lag_seconds"] == 0 and rep["bytes_waiting"] == 0, rep
+    return rep
+
+
 def collect(world):
     st, body, _ = world.s.call("POST", "/vaults/backup-vault/collect")
     assert st == 200, body

@@ -10,7 +10,7 @@ import pty
 import shutil
 import subprocess
 
-from helpers import run
+from helpers import replicated, run
 
 
 def backed_up(world, tmp_path):
@@ -21,6 +21,7 @@ def backed_up(world, tmp_path):
     (src / "b.txt").write_text("verify me\n" * 100)
     r = a.json("backup", str(src))
     assert r["status"] == "complete", r
+    replicated(world.s)  # the pair's copies are the replicator's, made after
     return a, r["recovery_point"]
 
 

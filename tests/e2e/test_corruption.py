@@ -48,7 +48,7 @@ import time
 import pytest
 
 import faults
-from helpers import run
+from helpers import replicated, run
 
 pytestmark = pytest.mark.fault
 
@@ -327,6 +327,7 @@ def test_corruptions_are_detected_and_never_restored_wrong(world, tmp_path):
         assert r["status"] == "complete", r
         points[r["recovery_point"]] = {os.path.join(str(src).lstrip("/"), f): b
                                        for f, b in files_of(src).items()}
+    replicated(world.s)  # every pack in both regions before anything breaks
     cat = Catalog(world.s.data / "catalog.db")
 
     # Pristine: verify finds nothing, and every point restores whole.

@@ -18,7 +18,7 @@ import signal
 import subprocess
 import time
 
-from helpers import (PASSPHRASE, Agent, Service, free_port, init, rsync_diff, run)
+from helpers import (PASSPHRASE, Agent, Service, free_port, init, replicated, rsync_diff, run)
 from test_catalog_pg import pg_url  # noqa: F401 (a fixture)
 from test_s3_store import bucket_keys, rgw, s3_config  # noqa: F401 (rgw: a fixture)
 
@@ -119,6 +119,10 @@ def test_migrate_to_postgresql_and_s3_and_back(arcad_bin, arca_bin, tmp_path, pg
         backup(a2, src2, keep, points)
         (src2 / "big0.bin").unlink()
         backup(a2, src2, keep, points)
+
+        # The GRS vault's pair copies made (the replicator's, after the
+        # uploads): the destination's buckets then hold every copy.
+        replicated(s, "grs-vault")
 
         # Not while the source is served.
         p = migrate(arcad_bin, data, tmp_path / "never")

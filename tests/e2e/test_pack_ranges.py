@@ -4,7 +4,7 @@ refused, a pack missing from its store reported as such, and resumable
 uploads kept out of the stores' folders."""
 import hashlib
 
-from helpers import make_pack, signed
+from helpers import make_pack, replicated, signed
 
 
 def get(s, mid, mkey, pack, rng=None):
@@ -58,7 +58,9 @@ def test_a_pack_gone_from_its_store_is_an_error_not_bytes(machine):
     data, info = make_pack(tmp)
     pack = info["pack"]
     assert signed(s, mid, mkey, "PUT", "/packs/" + pack, data)[0] == 201
-    # Both copies of the GRS vault's pack: with one left, it is read.
+    # Both copies of the GRS vault's pack (the pair's once replicated):
+    # with one left, it is read.
+    replicated(s)
     for region in ("local-1", "local-2"):
         (s.data / "store" / region / "packs" / pack[:2] / pack).unlink()
     st, body = get(s, mid, mkey, pack)

@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 import pytest
 
-from helpers import Agent, Service, init, rsync_diff, run, PASSPHRASE
+from helpers import Agent, Service, init, replicated, rsync_diff, run, PASSPHRASE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -101,9 +101,12 @@ class FaultyRelay:
     read twice. The signature still holds: the Host header is passed on
     as the client signed it."""
 
-    def __init__(self, endpoint):
+    def __init__(self, endpoint, faulty=True):
+        """FAULTY False: every request passed on as it is (a gateway that
+        the test can make unreachable by stopping the relay)."""
         u = urlparse(endpoint)
         self.target = (u.hostname, u.port)
+        self.faulty = faulty
         self.count = itertools.count()
         self.failed = {"503": 0, "cut": 0}
         relay = self
@@ -119,7 +122,7 @@ class FaultyRelay:
                 body = self.rfile.read(n) if n else None
                 k = next(relay.count)
                 retriable = self.command in ("HEAD", "GET") or "partNumber=" in self.path
-                if retriable and k % 3 == 0:
+                if relay.faulty and retriable and k % 3 == 0:
                     relay.failed["503"] += 1
                     err = (b'<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown'
                            b'</Code></Error>')
@@ -141,8 +144,8 @@ class FaultyRelay:
                     headers = r.getheaders()
                 finally:
                     conn.close()
-                cut = (self.command == "GET" and self.headers.get("Range") and r.status == 206
-                       and len(data) > 1 and k % 3 == 1)
+                cut = (relay.faulty and self.command == "GET" and self.headers.get("Range")
+                       and r.status == 206 and len(data) > 1 and k % 3 == 1)
                 self.send_response(r.status)
                 for h, v in headers:
                     if h.lower() not in ("connection", "transfer-encoding", "content-length"):
@@ -208,7 +211,9 @@ def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw, faults)
         r = a.json("backup", str(src))
         assert r["status"] == "complete", r
 
-        # The packs are objects in both buckets (GRS), none in a folder.
+        # The packs are objects in both buckets (GRS; the pair's bucket's
+        # once replicated), none in a folder.
+        replicated(s)
         k1, k2 = bucket_keys(rgw, b1), bucket_keys(rgw, b2)
         assert len(k1) >= 2 and sorted(k1) == sorted(k2), (k1, k2)
         assert not list((data / "store").rglob("packs/*/*"))
@@ -301,3 +306,53 @@ def test_bad_s3_configuration_is_refused_at_start(arcad_bin, tmp_path, rgw):
         del os.environ["ARCA_TEST_S3_SECRET"]
     s.sign_in()
     s.stop()
+
+
+def test_restore_from_the_pair_bucket_when_the_primary_endpoint_is_unreachable(
+        arcad_bin, arca_bin, tmp_path, rgw):
+    """A GRS vault on S3 whose region's endpoint stops answering (a relay in
+    front of the gateway, stopped: its port closed) once replication caught
+    up: the restore reads every pack from the paired region's bucket."""
+    data = init(arcad_bin, tmp_path)
+    tag = secrets.token_hex(4)
+    relay = FaultyRelay(rgw["ARCA_S3_ENDPOINT"], faulty=False)
+    b1, b2 = s3_config(tmp_path, rgw, data, tag)
+    conf = json.loads((data / "arcad.json").read_text())
+    conf["regions"][0]["store"]["s3"]["endpoint"] = relay.url  # local-1, through the relay
+    (data / "arcad.json").write_text(json.dumps(conf, indent=2))
+    s = Service(arcad_bin, data)
+    try:
+        s.sign_in()
+        st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1",
+                                                 "redundancy": "GRS"})
+        assert st == 201, body
+        st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
+        assert st == 201
+        creds = tmp_path / "creds.VaultCredentials"
+        creds.write_bytes(xml)
+        pf = tmp_path / "pass"
+        pf.write_text(PASSPHRASE + "\n")
+        a = Agent(arca_bin, tmp_path / "home", tmp_path / "cache")
+        p = a.run("register", "--vault-credentials", str(creds), "--cache",
+                  str(tmp_path / "cache"), "--machine-name", "server-01",
+                  "--passphrase-file", str(pf), "--passphrase-out", str(tmp_path / "kit.txt"))
+        assert p.returncode == 0, p.stderr
+        src = tmp_path / "src"
+        tree(src)
+        r = a.json("backup", str(src))
+        assert r["status"] == "complete", r
+        replicated(s)
+        k1, k2 = bucket_keys(rgw, b1), bucket_keys(rgw, b2)
+        assert k1 and sorted(k1) == sorted(k2), (k1, k2)
+        relay.stop()  # the region's endpoint: connection refused from now on
+        relay = None
+        out = tmp_path / "restored"
+        r2 = a.json("restore", r["recovery_point"], "--target", str(out))
+        assert r2["status"] == "complete", r2
+        assert rsync_diff(src, out / str(src).lstrip("/")) == ""
+        print(f"s3 e2e: region's endpoint unreachable, {len(k2)} packs restored from the "
+              f"pair's bucket")
+    finally:
+        s.stop()
+        if relay:
+            relay.stop()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from helpers import Creds, make_pack, register, signed
+from helpers import Creds, make_pack, register, replicated, signed
 
 
 def test_upload_read_back_and_ranges(machine):
@@ -30,7 +30,9 @@ def test_upload_read_back_and_ranges(machine):
                       headers={"Range": f"bytes={len(data) - 56}-"})
     assert st == 206 and tail == data[-56:]
     # The stored file is the pack, byte for byte, in the vault region's store,
-    # and (the vault is GRS, the default) in the paired region's too.
+    # and (the vault is GRS, the default) in the paired region's too, once
+    # the replicator has copied it.
+    replicated(s)
     for region in ("local-1", "local-2"):
         stored = s.data / "store" / region / "packs" / info["pack"][:2] / info["pack"]
         assert stored.read_bytes() == data
@@ -235,6 +237,7 @@ def test_grs_reads_the_paired_copy_when_its_region_fails(world, tmp_path):
         (src / "d" / f"f{i}").write_bytes(os.urandom(200_000 + i))
     (src / "small").write_text("small\n")
     pt = a.json("backup", str(src))["recovery_point"]
+    replicated(world.s)
     own = world.s.data / "store" / "local-1" / "packs"
     files = sorted(f for f in own.rglob("*") if f.is_file())
     assert files and (world.s.data / "store" / "local-2" / "packs").is_dir()

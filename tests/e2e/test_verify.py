@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from helpers import Clock, Relay, machine_signed, pack_files
+from helpers import Clock, Relay, machine_signed, pack_files, replicated
 
 JSON = {"Content-Type": "application/json"}
 
@@ -25,6 +25,7 @@ def backed_up(world, tmp_path, name="server-01"):
     a.json("backup", str(src))
     (src / "docs" / "b.txt").write_text("beta\n" * 100)
     a.json("backup", str(src))
+    replicated(world.s)  # the pair's copies are the replicator's, made after
     return a, src
 
 

@@ -1102,6 +1102,135 @@ static void test_holds_claims_and_duties(void **state)
 	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-a", 1200, 1300, &e), 0);
 }
 
+/* The GRS replication queue: a row written with its pack, taken when due
+ * in the order enqueued, failures counted and put off, the lag of a vault,
+ * rows that survive a reopen (another service), and rows that go when the
+ * collector dooms their pack. */
+static void add_replica(struct fx *f, char pack_ch, uint8_t first, int64_t t, char *pack)
+{
+	struct pack_entry ent;
+	struct replica r;
+
+	memset(&ent, 0, sizeof(ent));
+	ent.id.b[0] = first;
+	ent.kind = 1, ent.offset = 16, ent.length = 100;
+	memset(pack, pack_ch, 64);
+	pack[64] = 0;
+	memset(&r, 0, sizeof(r));
+	strcpy(r.vault_id, f->v.id);
+	strcpy(r.from, "local-1");
+	strcpy(r.to, "local-2");
+	assert_int_equal(catalog_pack_add_replica(f->c, f->m.id, pack, 1000, &ent, 1, t, &r, NULL),
+			 0);
+}
+
+static void test_replication_queue(void **state)
+{
+	struct fx *f = *state;
+	char q[65], p[65], x[65];
+	struct replica *rs;
+	struct replica_lag lag;
+	struct objid *live;
+	catalog_id owner;
+	int64_t mark;
+	size_t n;
+	struct err e;
+
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 0);
+	assert_int_equal(lag.oldest, 0);
+	add_replica(f, 'q', 21, 1000, q);
+	add_replica(f, 'p', 22, 1010, p);
+	/* The pack is recorded with its row, in one transaction. */
+	assert_int_equal(catalog_pack_owner(f->c, q, owner, &e), 0);
+	assert_string_equal(owner, f->m.id);
+	/* Due: only what was enqueued by now, oldest first. */
+	assert_int_equal(catalog_replica_list(f->c, NULL, 1005, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rs[0].pack, q);
+	assert_string_equal(rs[0].vault_id, f->v.id);
+	assert_string_equal(rs[0].from, "local-1");
+	assert_string_equal(rs[0].to, "local-2");
+	assert_int_equal(rs[0].size, 1000);
+	assert_int_equal(rs[0].enqueued, 1000);
+	assert_int_equal(rs[0].attempts, 0);
+	assert_string_equal(rs[0].error, "");
+	free(rs);
+	assert_int_equal(catalog_replica_list(f->c, f->v.id, 2000, 1, &rs, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rs[0].pack, q);
+	free(rs);
+	assert_int_equal(catalog_replica_list(f->c, "no-such-vault", 2000, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 0);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 2);
+	assert_int_equal(lag.bytes, 2000);
+	assert_int_equal(lag.oldest, 1000);
+	assert_string_equal(lag.error, "");
+	/* A failure: counted, put off, told. */
+	assert_int_equal(catalog_replica_fail(f->c, q, 1500, "the pair's store is full", &e), 0);
+	assert_int_equal(catalog_replica_list(f->c, NULL, 1200, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rs[0].pack, p);
+	free(rs);
+	assert_int_equal(catalog_replica_list(f->c, NULL, 1500, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_string_equal(rs[0].pack, q);
+	assert_int_equal(rs[0].attempts, 1);
+	assert_int_equal(rs[0].next_try, 1500);
+	assert_string_equal(rs[0].error, "the pair's store is full");
+	free(rs);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_string_equal(lag.error, "the pair's store is full");
+	assert_int_equal(lag.attempts, 1);
+	memset(x, 'z', 64);
+	x[64] = 0;
+	assert_int_equal(catalog_replica_fail(f->c, x, 1500, "nope", &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* The pack sent again keeps its row as it is. */
+	add_replica(f, 'q', 21, 1100, q);
+	assert_int_equal(catalog_replica_list(f->c, NULL, 1500, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(rs[0].attempts, 1);
+	assert_int_equal(rs[0].enqueued, 1000);
+	free(rs);
+	/* Done: the row goes; done again is fine. */
+	assert_int_equal(catalog_replica_done(f->c, q, &e), 0);
+	assert_int_equal(catalog_replica_done(f->c, q, &e), 0);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 1);
+	assert_int_equal(lag.oldest, 1010);
+	assert_string_equal(lag.error, "");
+	/* Durable: another service (a reopened catalog) sees the queue. */
+	catalog_close(f->c);
+	f->c = opener->open(f->path, NULL);
+	assert_non_null(f->c);
+	assert_int_equal(catalog_replica_list(f->c, NULL, 2000, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 1);
+	assert_string_equal(rs[0].pack, p);
+	free(rs);
+	/* The collector drops the pack: its row goes in that transaction, so
+	 * no late copy brings it back in the pair (the doom covers both). */
+	assert_int_equal(catalog_refs_mark(f->c, f->m.id, &live, &n, &mark, &e), 0);
+	free(live);
+	assert_int_equal(catalog_gc_drop(f->c, f->m.id, p, mark, "local-1", "local-2", 3000, 6600,
+					 &e), 0);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 0);
+	assert_int_equal(catalog_replica_list(f->c, NULL, 9000, 0, &rs, &n, &e), 0);
+	assert_int_equal(n, 0);
+	/* Sent again, it is queued again (and no longer doomed). */
+	add_replica(f, 'p', 22, 3100, p);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 1);
+	assert_int_equal(lag.oldest, 3100);
+	assert_int_equal(catalog_doomed_claim(f->c, p, 9000, &e), 0);
+	/* Forgotten by an operator: doomed, unqueued. */
+	assert_int_equal(catalog_pack_forget(f->c, p, 9000, pair_of, NULL, &e), 0);
+	assert_int_equal(catalog_replica_lag(f->c, f->v.id, &lag, &e), 0);
+	assert_int_equal(lag.packs, 0);
+}
+
 /* ---- every row, moved to another catalog (arcad migrate) ---- */
 
 /* An order-free digest of a table's rows: the sum of each row's hash. */
@@ -1356,6 +1485,7 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_nonces, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_holds_claims_and_duties, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replication_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_job_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pack_sent_again_is_not_swept, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dropped_pack_readable_until_swept, setup, teardown),

@@ -44,7 +44,7 @@ static void test_migration_of_references(void **state)
 		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
 		 "ALTER TABLE vaults DROP COLUMN immutability;"
 		 "ALTER TABLE points DROP COLUMN retain_until;"
-		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties;"
+		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties; DROP TABLE replicas;"
 		 "ALTER TABLE doomed DROP COLUMN sweeping; PRAGMA user_version=8;",
 		 rp.id, 0, rp.id, 0);
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);

@@ -868,6 +868,39 @@ static void test_fs_put_replaces_a_damaged_pack(void **state)
 	fs_fixture_free(f);
 }
 
+/* A copy checks the bytes it carries: a source damaged in place (one bit
+ * flipped, or cut short) is refused, and the destination keeps nothing. */
+static void test_copy_refuses_a_damaged_source(void **state)
+{
+	struct fs_fixture *f = fs_fixture_new();
+	struct store *s = fs_open(f, 0), *to = fs_open(f, 1);
+	char id[65], path[200];
+	size_t n = (5u << 20) / 2; /* several pieces */
+	uint8_t *d = blob(n, 23, id);
+	struct err e;
+	FILE *fp;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/s0/packs/%.2s/%s", f->root, id, id);
+	assert_int_equal(store_put_mem(s, id, d, n, &e), 0);
+	assert_non_null(fp = fopen(path, "r+b"));
+	assert_int_equal(fseek(fp, (long)n - 10, SEEK_SET), 0);
+	assert_int_equal(fputc(d[n - 10] ^ 1, fp), d[n - 10] ^ 1);
+	fclose(fp);
+	assert_int_equal(store_copy(s, to, id, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_non_null(strstr(e.msg, "damaged"));
+	assert_int_equal(store_stat(to, id, NULL, &e), 0);
+	/* Mended at the source, the copy goes through. */
+	assert_int_equal(store_put_mem(s, id, d, n, &e), 0);
+	assert_int_equal(store_copy(s, to, id, &e), 0);
+	check_range(to, id, d, n, 0, n);
+	free(d);
+	store_close(s);
+	store_close(to);
+	fs_fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -879,6 +912,7 @@ int main(void)
 		cmocka_unit_test(test_a_failed_writer_stops_the_get),
 		cmocka_unit_test(test_concurrent_puts_of_one_id),
 		cmocka_unit_test(test_copy_and_whole_reads),
+		cmocka_unit_test(test_copy_refuses_a_damaged_source),
 		cmocka_unit_test(test_put_into_several_stores),
 		cmocka_unit_test(test_put_of_a_local_file),
 		cmocka_unit_test(test_fs_open_removes_stale_puts),

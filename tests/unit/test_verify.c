@@ -366,6 +366,37 @@ static void test_a_read_error_is_an_error(void **state)
 	assert_true(verify_clean(&f->r));
 }
 
+/* A GRS pack still in the replication queue has no pair copy yet:
+ * "replication pending", not damage; a pack not queued whose pair copy is
+ * missing is damage as ever; a queued pack's pair copy that is there is
+ * checked like any other. */
+static void test_replication_pending(void **state)
+{
+	struct fx *f = *state;
+	char path[256], stmt[512];
+
+	snprintf(stmt, sizeof(stmt), "INSERT INTO replicas (pack_id, vault_id, src, dst, size,"
+		 " enqueued, next_try) SELECT '%s', id, 'r1', 'r2', 1, %d, %d FROM vaults",
+		 f->pack[0], T0, T0);
+	sql(f, stmt);
+	pack_path(f, 0, 2, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(run(f, NULL), 0);
+	assert_true(verify_clean(&f->r));
+	assert_int_equal(f->r.pending, 1);
+	assert_int_equal(f->r.copies, 4);
+	/* The other pack is not queued: its missing pair copy is damage. */
+	pack_path(f, 1, 2, path, sizeof(path));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(run(f, NULL), 0);
+	assert_false(verify_clean(&f->r));
+	assert_int_equal(f->r.pending, 1);
+	assert_int_equal(f->r.n_bad, 1);
+	assert_string_equal(f->r.bad[0].pack, f->pack[1]);
+	assert_int_equal(f->r.bad[0].problem, VERIFY_MISSING);
+	only_point(f, 1);
+}
+
 static void test_unknown_vault(void **state)
 {
 	struct fx *f = *state;
@@ -390,6 +421,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lost_rows, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_a_read_error_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unknown_vault, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_replication_pending, setup, teardown),
 	};
 
 	if (sodium_init() < 0)

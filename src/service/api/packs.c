@@ -59,20 +59,46 @@ static void unhold_pack(struct call *c, const char *id, const char *holder)
 	if (catalog_pack_unhold(c->s->cat, id, holder, &e) != 0)
 		fprintf(stderr, "arcad: letting go of pack %.16s: %s\n", id, e.msg);
 }
+/* The queue row of a GRS vault's pack ID of LEN bytes (replicate.h): from
+ * the vault's region to its pair. 0, or -1 with E set. */
+static int replica_of(struct call *c, const char *id, size_t len, struct replica *r,
+		      struct err *e)
+{
+	struct vault v;
+	const struct region *reg;
+
+	memset(r, 0, sizeof(*r));
+	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, e) != 0)
+		return -1;
+	if ((reg = service_region(c->s, v.region)) == NULL)
+		return err_set(e, ERR_NOT_FOUND, "the vault's region %s is not in this service's "
+			       "configuration", v.region);
+	snprintf(r->pack, sizeof(r->pack), "%s", id);
+	snprintf(r->vault_id, sizeof(r->vault_id), "%s", v.id);
+	snprintf(r->from, sizeof(r->from), "%s", reg->name);
+	snprintf(r->to, sizeof(r->to), "%s", reg->pair);
+	r->size = (int64_t)len;
+	return 0;
+}
+
 /* Check the complete pack DATA (LEN bytes, the caller keeps it; the local
  * file PATH holds them too, or PATH is NULL) without keys, put it into the
- * store of the machine's region (and, for GRS, into
- * the pair's), record its objects, and answer. */
+ * store of the machine's region, record its objects (and, for GRS, its
+ * row of the replication queue: the replicator copies it to the pair's
+ * store afterwards, replicate.h), and answer. */
 static void store_pack_file(struct call *c, const char *id, const char *path, const uint8_t *data,
 			    size_t len)
 {
 	catalog_id holder;
 	struct pack_entry *ents = NULL;
-	struct store *st[2] = { NULL, NULL };
+	struct store *st, *pair = NULL;
+	struct replica rep;
 	size_t n = 0;
 	struct err e;
+	int rc;
 
-	if ((st[0] = machine_store_pair(c, &st[1], &e)) == NULL)
+	if ((st = machine_store_pair(c, &pair, &e)) == NULL ||
+	    (pair && replica_of(c, id, len, &rep, &e) != 0))
 		goto fail;
 	if (len == 0) {
 		err_set(&e, ERR_INVALID, "the pack is empty");
@@ -83,16 +109,22 @@ static void store_pack_file(struct call *c, const char *id, const char *path, co
 		e.code = ERR_INVALID;
 		goto fail;
 	}
-	/* Why copy before acknowledging: a GRS vault promises the second copy.
-	 * Store and record holding the pack and under gc_upload_begin (gc.h):
+	/* Store and record holding the pack and under gc_upload_begin (gc.h):
 	 * the sweeper of no service can delete the file of a doomed pack sent
-	 * again in between. */
+	 * again in between. A GRS vault's second copy is the replicator's: the
+	 * pack's queue row is written with the pack's record, in one
+	 * transaction, so a pack acknowledged is a pack that will be copied
+	 * (its lag shows in the vault's properties). */
 	catalog_new_id(holder);
 	if (hold_pack(c, id, holder, &e) != 0)
 		goto fail;
 	gc_upload_begin();
-	if (store_put_file_each(st, st[1] ? 2 : 1, id, path, data, len, &e) != 0 ||
-	    catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e) != 0) {
+	rc = store_put_file_each(&st, 1, id, path, data, len, &e);
+	if (rc == 0)
+		rc = pair ? catalog_pack_add_replica(c->s->cat, c->machine.id, id, len, ents, n,
+						     c->now, &rep, &e)
+			  : catalog_pack_add(c->s->cat, c->machine.id, id, len, ents, n, c->now, &e);
+	if (rc != 0) {
 		gc_upload_end();
 		unhold_pack(c, id, holder);
 		goto fail;

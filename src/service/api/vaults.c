@@ -83,7 +83,7 @@ void h_vault_get(struct call *c)
 	struct err e;
 	char fp[65], exp[32];
 	int64_t expires;
-	json_t *j;
+	json_t *j, *rep = NULL;
 	bool have;
 
 	if (catalog_vault_get(c->s->cat, c->who.subscription, c->arg[0], &v, &e) != 0) {
@@ -97,12 +97,19 @@ void h_vault_get(struct call *c)
 		reply_err(c, &e);
 		return;
 	}
+	/* A GRS vault's replication: what waits to be copied to the pair. */
+	if (ops_replication(c->s, &v, c->now, &rep, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
 	j = vault_json(&v);
 	if (have) {
 		fmt_time(expires, exp);
 		json_object_set_new(j, "credentials", json_pack("{s:s,s:s,s:b}", "fingerprint", fp,
 								"expires", exp, "valid", expires > c->now));
 	}
+	if (rep)
+		json_object_set_new(j, "replication", rep);
 	reply_json(c, 200, j);
 }
 

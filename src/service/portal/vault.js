@@ -138,6 +138,21 @@ function immutabilityCard(main, v, vault, app) {
   return card;
 }
 
+// A GRS vault's replication to its paired region, in words: "up to date",
+// or what waits, how long the oldest has, and the last error.
+function age(seconds) {
+  if (seconds < 120) return `${seconds} s`;
+  if (seconds < 7200) return `${Math.floor(seconds / 60)} min`;
+  return `${Math.floor(seconds / 3600)} h`;
+}
+
+export function replicationText(r) {
+  if (!r || r.packs_waiting === 0) return "Up to date";
+  let t = `${count(r.packs_waiting, "pack", "packs")} (${bytes(r.bytes_waiting)}) waiting, oldest ${age(r.lag_seconds)}`;
+  if (r.last_error) t += `, last error: ${r.last_error}`;
+  return t;
+}
+
 export async function properties(main, { vault }, app) {
   const v = await api("GET", `/vaults/${encodeURIComponent(vault)}`);
   header(main, v, "properties");
@@ -153,6 +168,9 @@ export async function properties(main, { vault }, app) {
       ? `${v.redundancy} (locked: a machine has registered to this vault)`
       : `${v.redundancy} (can change until the first machine registers)`),
     h("dt", {}, "Vault credentials"), h("dd", {}, credentialsState(v)),
+    ...(v.replication ? [h("dt", {}, "Replication"),
+      h("dd", { id: "replication", class: v.replication.last_error ? "error" : "" },
+        replicationText(v.replication))] : []),
     h("dt", {}, "Immutability"), h("dd", { id: "immutability" }, IMMUTABILITY[v.immutability] || v.immutability));
   main.append(dl);
   if (!v.redundancy_locked && can(app, "manage")) {
