@@ -599,6 +599,13 @@ void h_machine_rewrap(struct call *c)
 	}
 	if (require_pin(c, "change the passphrase of", target) != 0)
 		goto out;
+	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
+	/* Held or not, another master key is no passphrase change. */
+	if (strcmp(key_id, c->machine.key_id) != 0) {
+		reply_msg(c, ERR_INVALID, "this wrapped key holds another master key: a passphrase "
+			  "change must wrap the same key");
+		goto out;
+	}
 	snprintf(msg, sizeof(msg), "change the passphrase of machine %s", target);
 	args = json_pack("{s:s,s:s,s:s}", "vault_id", v.id, "wrapped_key", b64, "target", target);
 	gate = approval_gate(c, "passphrase.change", target, msg, args);
