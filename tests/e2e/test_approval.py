@@ -288,3 +288,41 @@ def test_an_expired_request_cannot_be_approved(arcad_bin, tmp_path):
         assert not any("deleted" in p for p in body["recovery_points"]), body
     finally:
         s.stop()
+
+
+def test_the_agent_says_a_change_waits(world):
+    """`arca policy set` shortening retention and `arca properties
+    --change-passphrase` exit 9 with the request's id, and change nothing
+    here until the guard approves; then the agent's copies follow."""
+    s = world.s
+    a = world.register("server-01")
+    assert a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "30").returncode == 0
+    guard = add_user(s, "guard", "security-admin")
+    st, body, _ = s.call("PUT", "/settings", {"guard": "guard"})
+    assert st == 200
+    p = a.run("policy", "set", "--schedule", "09:30", "--keep-daily", "7")
+    assert p.returncode == 9 and "waits for the guard's approval (request " in p.stdout, p
+    pol_id = p.stdout.split("(request ")[1].split(",")[0]
+    assert a.json("policy", "show")["keep_daily"] == 30
+    home = a.home
+    before = open(f"{home}/wrapped.key", "rb").read()
+    newpass = world.tmp / "new-pass"
+    newpass.write_text("a brand new passphrase 1234\n")
+    p = a.run("properties", "--change-passphrase", "--new-passphrase-file", str(newpass),
+              "--pin", pin(s))
+    assert p.returncode == 9 and "waits for the guard's approval" in p.stdout, p
+    key_id = p.stdout.split("(request ")[1].split(")")[0]
+    assert open(f"{home}/wrapped.key", "rb").read() == before
+    pending = open(f"{home}/wrapped-pending.key", "rb").read()
+    assert pending != before
+    # Still waiting: nothing changes here.
+    p = a.run("properties")
+    assert p.returncode == 0 and "approved" not in p.stdout, p
+    for rid in (pol_id, key_id):
+        st, body = decide(s, guard, rid)
+        assert st == 200 and body["approval"]["result"] == "done", body
+    assert a.json("policy", "show")["keep_daily"] == 7
+    p = a.run("properties")
+    assert p.returncode == 0 and "passphrase change was approved" in p.stdout, p
+    assert open(f"{home}/wrapped.key", "rb").read() == pending
+    assert not __import__("os").path.exists(f"{home}/wrapped-pending.key")
