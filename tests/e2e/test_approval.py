@@ -326,3 +326,22 @@ def test_the_agent_says_a_change_waits(world):
     assert p.returncode == 0 and "passphrase change was approved" in p.stdout, p
     assert open(f"{home}/wrapped.key", "rb").read() == pending
     assert not __import__("os").path.exists(f"{home}/wrapped-pending.key")
+
+
+def test_arcad_user_add_with_a_role(svc):
+    """`arcad user add --role ROLE`: the host's admin makes a user of any
+    role (a guard, say); a bad role is refused, and nobody is added."""
+    from helpers import run
+    s = svc
+    p = run([s.arcad, "user", "add", "--data", str(s.data), "gina", "--role", "security-admin",
+             "--json"])
+    assert p.returncode == 0, p.stderr
+    ans = json.loads(p.stdout.strip().splitlines()[-1])
+    assert ans["role"] == "security-admin" and len(ans["password"]) >= 12
+    users = {u["name"]: u["role"] for u in s.call("GET", "/users")[1]["users"]}
+    assert users["gina"] == "security-admin"
+    st, body, _ = s.call("PUT", "/settings", {"guard": "gina"})
+    assert st == 200 and body["guard"] == "gina", body
+    p = run([s.arcad, "user", "add", "--data", str(s.data), "hal", "--role", "admin"])
+    assert p.returncode != 0 and "--role must be" in p.stderr, p.stderr
+    assert "hal" not in {u["name"] for u in s.call("GET", "/users")[1]["users"]}

@@ -99,6 +99,11 @@ unsigned role_bit(const char *name)
 	return 0;
 }
 
+bool api_role_exists(const char *name)
+{
+	return role_bit(name) != 0;
+}
+
 bool role_covers(const char *holder, const char *role)
 {
 	unsigned want = role_bit(role);
