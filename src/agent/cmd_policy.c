@@ -260,6 +260,8 @@ int cmd_policy(int argc, char **argv)
 			goto fail;
 		if (status == 202) {
 			json_t *a = json_object_get(ans, "approval");
+			const char *id = json_string_value(json_object_get(a, "id"));
+			const char *until = json_string_value(json_object_get(a, "expires"));
 
 			if (json)
 				cmd_print_json(ans);
@@ -267,8 +269,7 @@ int cmd_policy(int argc, char **argv)
 				printf("This policy shortens retention: it waits for the guard's "
 				       "approval (request %s, until %s).\nThe current policy stays in "
 				       "force until then; `arca policy show` shows which.\n",
-				       json_string_value(json_object_get(a, "id")) ?: "?",
-				       json_string_value(json_object_get(a, "expires")) ?: "?");
+				       id ? id : "?", until ? until : "?");
 			rc = EXIT_PENDING;
 			goto out;
 		}

@@ -161,8 +161,10 @@ static int send_wrapped(struct state *s, const struct buf *blob, const char *pin
 	if (ans == NULL)
 		return -1;
 	if (status == 202) {
-		snprintf(approval, 64, "%s", json_string_value(json_object_get(
-			json_object_get(ans, "approval"), "id")) ?: "?");
+		const char *id = json_string_value(json_object_get(json_object_get(ans, "approval"),
+								   "id"));
+
+		snprintf(approval, 64, "%s", id ? id : "?");
 		json_decref(ans);
 		return state_write_file(s->home, "wrapped-pending.key", blob->data, blob->len, 0600,
 					e) == 0 ? 1 : -1;

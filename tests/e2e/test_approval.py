@@ -78,11 +78,20 @@ def machine_points(s, mid, mkey):
     return [p["id"] for p in body["recovery_points"]]
 
 
-def test_every_critical_operation_waits_for_the_guard(guarded):
-    s, tmp, mid, mkey, rps, tok = guarded
-    st, me = signed(s, mid, mkey, "GET", "/machine")
+def critical_ops(s, mid, mkey, rps, clock):
+    """Every critical operation, as (operation, request -> (status, body),
+    still undone?, done?), on guard_world's state. CLOCK["offset"] is how
+    far the service's clock was moved (a machine signs by it)."""
+    def msigned(method, path, body=b"", headers=None):
+        return signed(s, mid, mkey, method, path, body, headers=headers,
+                      t=int(time.time()) + clock["offset"])
+
+    me = msigned("GET", "/machine")[1]
     new_key = wrapped_key(bytes.fromhex(me["key_id"]))
     old_key = me["wrapped_key"]
+
+    def machine_points():
+        return [p["id"] for p in msigned("GET", "/recovery-points")[1]["recovery_points"]]
 
     def policy():
         return s.call("GET", MACHINE + "/policy")[1]
@@ -96,20 +105,19 @@ def test_every_critical_operation_waits_for_the_guard(guarded):
     def guard():
         return s.call("GET", "/settings")[1]["guard"]
 
-    # (operation, request -> (status, body), still undone?, done?)
-    ops = [
+    return [
         ("point.delete",
          lambda: call_pin(s, "DELETE", f"{MACHINE}/recovery-points/{rps[0]}", pin(s)),
-         lambda: rps[0] in machine_points(s, mid, mkey),
-         lambda: rps[0] not in machine_points(s, mid, mkey)),
+         lambda: rps[0] in machine_points(),
+         lambda: rps[0] not in machine_points()),
         ("policy.shorten",
          lambda: call_pin(s, "PUT", MACHINE + "/policy", pin(s), SHORT),
          lambda: policy()["keep_daily"] == 30,
          lambda: policy()["keep_daily"] == 7 and policy()["keep_weekly"] == 0),
         ("policy.shorten",  # by the machine: `arca policy set`
          lambda: (call_pin(s, "PUT", MACHINE + "/policy", None, LONG),
-                  signed(s, mid, mkey, "PUT", "/machine/policy",
-                         json.dumps({"schedule": ["09:30"], "keep_daily": 8}).encode()))[1],
+                  msigned("PUT", "/machine/policy",
+                          json.dumps({"schedule": ["09:30"], "keep_daily": 8}).encode()))[1],
          lambda: policy()["keep_daily"] == 30,
          lambda: policy()["keep_daily"] == 8),
         ("vault.mutable",
@@ -117,12 +125,11 @@ def test_every_critical_operation_waits_for_the_guard(guarded):
          lambda: vault_state() == "immutable",
          lambda: vault_state() == "mutable"),
         ("passphrase.change",
-         lambda: signed(s, mid, mkey, "PUT", "/machine/wrapped-key", json.dumps(
+         lambda: msigned("PUT", "/machine/wrapped-key", json.dumps(
              {"wrapped_key": base64.b64encode(new_key).decode()}).encode(),
              headers={"X-Arca-PIN": pin(s)}),
-         lambda: signed(s, mid, mkey, "GET", "/machine")[1]["wrapped_key"] == old_key,
-         lambda: base64.b64decode(signed(s, mid, mkey, "GET", "/machine")[1]["wrapped_key"])
-         == new_key),
+         lambda: msigned("GET", "/machine")[1]["wrapped_key"] == old_key,
+         lambda: base64.b64decode(msigned("GET", "/machine")[1]["wrapped_key"]) == new_key),
         ("user.remove",
          lambda: s.call("DELETE", "/users/bob")[:2],
          lambda: "bob" in users(),
@@ -133,9 +140,14 @@ def test_every_critical_operation_waits_for_the_guard(guarded):
          lambda: guard() == "guard2"),
         ("machine.delete",  # last: the machine goes
          lambda: call_pin(s, "DELETE", MACHINE, pin(s)),
-         lambda: signed(s, mid, mkey, "GET", "/recovery-points")[0] == 200,
-         lambda: signed(s, mid, mkey, "GET", "/recovery-points")[0] == 401),
+         lambda: msigned("GET", "/recovery-points")[0] == 200,
+         lambda: msigned("GET", "/recovery-points")[0] == 401),
     ]
+
+
+def test_every_critical_operation_waits_for_the_guard(guarded):
+    s, tmp, mid, mkey, rps, tok = guarded
+    ops = critical_ops(s, mid, mkey, rps, {"offset": 0})
     checked = set()
     name = "guard"
     for op, request, undone, done in ops:
@@ -271,21 +283,27 @@ def test_an_expired_request_cannot_be_approved(arcad_bin, tmp_path):
         mid, rps, tok = guard_world(s, tmp_path, mkey, mpub)
         st, body, _ = s.call("PUT", "/settings", {"approval_hours": 1})
         assert st == 200 and body["approval_hours"] == 1
-        st, body = call_pin(s, "DELETE", f"{MACHINE}/recovery-points/{rps[0]}", pin(s))
-        rid = held(st, body, "point.delete")
+        clock = {"offset": 0}
+        ops = critical_ops(s, mid, mkey, rps, clock)
+        rids = [held(*request(), op) for op, request, _, _ in ops]
         token = s.token
         s.stop()
         s = Service(arcad_bin, data, clock_offset=3601, port=port)
         s.token = token
+        clock["offset"] = 3601
+        ops = critical_ops(s, mid, mkey, rps, clock)  # the same state, the moved service
         st, body, _ = s.call("GET", "/approvals")
-        assert body["approvals"][0]["state"] == "expired", body
-        st, body = decide(s, tok["guard"], rid)
-        assert st == 409 and body["error"]["code"] == "expired", body
-        st, body = decide(s, tok["guard"], rid)
-        assert st == 409 and "expired already" in body["error"]["message"], body
-        assert "approval.expire" in audit_actions(s)
-        st, body, _ = s.call("GET", MACHINE + "/recovery-points")
-        assert not any("deleted" in p for p in body["recovery_points"]), body
+        assert {a["state"] for a in body["approvals"]} == {"expired"}, body
+        for rid, (op, _, undone, _) in zip(rids, ops):
+            st, body = decide(s, tok["guard"], rid)
+            assert st == 409 and body["error"]["code"] == "expired", (op, body)
+            st, body = decide(s, tok["guard"], rid)
+            assert st == 409 and "expired already" in body["error"]["message"], (op, body)
+            assert undone(), op
+        actions = audit_actions(s)
+        assert actions.count("approval.expire") == len(ops)
+        assert "approval.run" not in actions
+        print(f"\napproval: {len(ops)} expired requests refused, nothing done")
     finally:
         s.stop()
 
