@@ -11,7 +11,7 @@ FUZZ_LONG_SECONDS ?= 1200
 # is built). build-fuzz, fuzz and fuzz-long all take this list.
 FUZZ_TARGETS = fuzz_pack fuzz_tree fuzz_vaultcred fuzz_api fuzz_trees_cache fuzz_cache_index \
 	fuzz_kit fuzz_agent_json fuzz_reply fuzz_cookie fuzz_range fuzz_sealed fuzz_totp \
-	fuzz_chunk_cache fuzz_s3_xml
+	fuzz_chunk_cache fuzz_s3_xml fuzz_proxy
 
 
 .PHONY: all bootstrap build build-asan build-fuzz build-clock run test soak fuzz fuzz-long bench \

@@ -697,3 +697,73 @@ int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
 {
 	return c->ops->audit_list(c->b, subscription, limit, out, n, e);
 }
+
+int catalog_tables(struct catalog *c, struct catalog_table **out, size_t *n, struct err *e)
+{
+	return c->ops->tables(c->b, out, n, e);
+}
+
+int catalog_rows_read(struct catalog *c, const char *table, catalog_row_fn fn, void *arg,
+		      struct err *e)
+{
+	return c->ops->rows_read(c->b, table, fn, arg, e);
+}
+
+int catalog_rows_write(struct catalog *c, catalog_fill_fn fill, void *arg, struct err *e)
+{
+	return c->ops->rows_write(c->b, fill, arg, e);
+}
+
+void catalog_tables_free(struct catalog_table *t, size_t n)
+{
+	for (size_t i = 0; t && i < n; i++)
+		free(t[i].cols);
+	free(t);
+}
+
+/* Whether table NAME is among the first N of T. */
+static bool placed_before(const struct catalog_table *t, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(t[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+int catalog_tables_order(struct catalog_table *t, size_t n,
+			 const char *(*refs)(void *arg, const char *table, size_t i), void *arg,
+			 struct err *e)
+{
+	/* Selection of a table whose references are all placed (or are itself,
+	 * or name no table listed): N rounds at most, each places one. */
+	for (size_t done = 0; done < n; done++) {
+		size_t pick = n;
+
+		for (size_t i = done; i < n && pick == n; i++) {
+			const char *r;
+			bool ready = true;
+
+			for (size_t k = 0; ready && (r = refs(arg, t[i].name, k)) != NULL; k++) {
+				bool listed = false;
+
+				for (size_t j = 0; j < n && !listed; j++)
+					listed = strcmp(t[j].name, r) == 0;
+				if (listed && strcmp(r, t[i].name) != 0 && !placed_before(t, done, r))
+					ready = false;
+			}
+			if (ready)
+				pick = i;
+		}
+		if (pick == n)
+			return err_set(e, ERR_CORRUPT, "catalog: the foreign keys of table %s and "
+				       "others make a cycle; their rows cannot be ordered",
+				       t[done].name);
+		if (pick != done) {
+			struct catalog_table tmp = t[pick];
+
+			memmove(&t[done + 1], &t[done], (pick - done) * sizeof(*t));
+			t[done] = tmp;
+		}
+	}
+	return 0;
+}

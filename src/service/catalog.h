@@ -395,6 +395,53 @@ typedef int (*catalog_keep_fn)(void *arg, const int64_t *created, size_t n, int6
 typedef int (*catalog_ca_key_fn)(void *arg, const char *vault_id, const char *key_text,
 				 char **replacement, struct err *e);
 
+/*
+ * Every row, backend-neutral (arcad migrate): what the members tables,
+ * rows_read and rows_write below move between any two backends.
+ *
+ * A table is listed with its columns as the backend stores them, less the
+ * backend's own bookkeeping: its schema version, SQLite's internal tables,
+ * and an ordering column that stands for SQLite's rowid (a PostgreSQL
+ * column filled from a sequence that is not in the primary key). Rows are
+ * read in their insertion order (SQLite's rowid, that ordering column)
+ * and written in that order, so an ordering column comes out in the same
+ * order in the other backend.
+ */
+#define CATALOG_NAME_LEN 64 /* a table's or column's name and its NUL */
+
+enum catalog_vtype { CATALOG_VNULL, CATALOG_VINT, CATALOG_VTEXT, CATALOG_VBLOB };
+
+/* One value of a row: NULL, an integer, a text (P: LEN bytes and a NUL)
+ * or a blob (P: LEN bytes). P is the caller's, valid during the call. */
+struct catalog_value {
+	enum catalog_vtype type;
+	int64_t i;
+	const void *p;
+	size_t len;
+};
+
+struct catalog_table {
+	char name[CATALOG_NAME_LEN];
+	char (*cols)[CATALOG_NAME_LEN]; /* sorted by name; freed by catalog_tables_free */
+	size_t ncols;
+};
+
+/* Called by rows_read with each row, its N values in the order of the
+ * table's columns. 0 to go on, -1 with E set to stop (rows_read then
+ * fails). */
+typedef int (*catalog_row_fn)(void *arg, const struct catalog_value *v, size_t n,
+			      struct err *e);
+
+/* Where rows_write's FILL puts rows: PUT writes one row of TABLE, its N
+ * values in the order of the table's columns. 0, or -1 with E set. */
+struct catalog_sink {
+	int (*put)(struct catalog_sink *k, const char *table, const struct catalog_value *v,
+		   size_t n, struct err *e);
+};
+
+/* What rows_write calls, inside its transaction, to put every row. */
+typedef int (*catalog_fill_fn)(void *arg, struct catalog_sink *k, struct err *e);
+
 struct catalog_ops {
 	const char *name; /* "sqlite" */
 
@@ -967,6 +1014,27 @@ struct catalog_ops {
 		     struct err *e);
 	int (*audit_list)(struct catalog_backend *b, const char *subscription, int limit,
 			  struct audit_entry **out, size_t *n, struct err *e);
+
+	/* ---- every row, for moving a catalog to another backend ---- */
+
+	/* Every table of the catalog (as said above struct catalog_value),
+	 * each table after the tables its foreign keys reference (ERR_CORRUPT
+	 * for a cycle); caller frees with catalog_tables_free. */
+	int (*tables)(struct catalog_backend *b, struct catalog_table **out, size_t *n,
+		      struct err *e);
+	/* Every row of TABLE (one that tables lists; ERR_NOT_FOUND for
+	 * another name) to FN, in insertion order, from one snapshot, memory
+	 * bounded whatever the number of rows. */
+	int (*rows_read)(struct catalog_backend *b, const char *table, catalog_row_fn fn, void *arg,
+			 struct err *e);
+	/* In one transaction: refuse (ERR_EXISTS, naming the table) unless
+	 * every table is empty; call FILL, which puts rows through the sink
+	 * it is given, values typed as rows_read gives them, table after
+	 * table in the order tables lists them (a row may be checked against
+	 * its foreign keys when it is put); then set every counter (SQLite's
+	 * AUTOINCREMENT, PostgreSQL's sequences) past the largest value
+	 * written; commit. Any failure (FILL's too) changes nothing. */
+	int (*rows_write)(struct catalog_backend *b, catalog_fill_fn fill, void *arg, struct err *e);
 };
 
 /* The backends this arcad has. */
@@ -1197,5 +1265,20 @@ int catalog_audit(struct catalog *c, const char *subscription, int64_t now, cons
 		  const char *action, const char *target, const char *detail, struct err *e);
 int catalog_audit_list(struct catalog *c, const char *subscription, int limit,
 		       struct audit_entry **out, size_t *n, struct err *e);
+int catalog_tables(struct catalog *c, struct catalog_table **out, size_t *n, struct err *e);
+int catalog_rows_read(struct catalog *c, const char *table, catalog_row_fn fn, void *arg,
+		      struct err *e);
+int catalog_rows_write(struct catalog *c, catalog_fill_fn fill, void *arg, struct err *e);
+
+/* Free a list of tables (catalog_tables). T may be NULL. */
+void catalog_tables_free(struct catalog_table *t, size_t n);
+
+/* Sort the N tables T so that each comes after the tables REFS says it
+ * references: REFS(ARG, TABLE, I) is the name of TABLE's I-th referenced
+ * table, NULL after the last. 0; -1 with ERR_CORRUPT for a cycle. (For the
+ * backends' tables.) */
+int catalog_tables_order(struct catalog_table *t, size_t n,
+			 const char *(*refs)(void *arg, const char *table, size_t i), void *arg,
+			 struct err *e);
 
 #endif

@@ -36,6 +36,7 @@
  * transaction runs through txn, which rolls back when its body or the
  * commit fails.
  */
+#include "buf.h"
 #include "bytes.h"
 #include "catalog.h"
 #include "catalog_pg.h"
@@ -241,7 +242,13 @@ static const char *const migrations[] = {
 	"ALTER TABLE api_tokens ADD COLUMN role TEXT COLLATE \"C\" NOT NULL DEFAULT 'owner';"
 	"ALTER TABLE api_tokens ADD COLUMN maker TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
 	"ALTER TABLE subscriptions ADD COLUMN require_totp BIGINT NOT NULL DEFAULT 0;",
-	/* 18: multi-user approval, as SQLite's schema 18 */
+	/* 6: pins.seq was the primary key, a column SQLite's pins has not:
+	 * as every other seq, it is now only the stand-in for SQLite's rowid
+	 * (rows in the order they were made), so that every table has the
+	 * same columns in both backends (rows_read, rows_write) */
+	"ALTER TABLE pins DROP CONSTRAINT pins_pkey;"
+	"CREATE UNIQUE INDEX pins_seq ON pins (seq);",
+	/* 7: multi-user approval, as SQLite's schema 18 */
 	"ALTER TABLE subscriptions ADD COLUMN guard TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
 	"ALTER TABLE subscriptions ADD COLUMN approval_hours BIGINT NOT NULL DEFAULT 24;"
 	"CREATE TABLE approvals (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL"
@@ -4750,6 +4757,539 @@ static int pg_alert_since(struct catalog_backend *c, const char *subscription, c
 	return rc;
 }
 
+/* ---- every row, for moving a catalog to another backend ---- */
+
+#define OID_BOOL 16
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_VARCHAR 1043
+#define ROWS_FETCH "1000" /* rows a read holds at once */
+
+/* Run SQL with the N text parameters P (NULL for none), its result in
+ * binary (BINARY) or text form into *RES (the caller clears it). 0, or -1
+ * with E set. Not prepared: these texts are made per table. */
+static int query(struct catalog_backend *c, const char *sql, int n, const char *const *p,
+		 int binary, PGresult **res, struct err *e)
+{
+	ExecStatusType s;
+
+	c->sqlstate[0] = 0;
+	*res = NULL;
+	if (connected(c, e) != 0)
+		return -1;
+	*res = PQexecParams(c->db, sql, n, NULL, p, NULL, NULL, binary);
+	s = *res ? PQresultStatus(*res) : PGRES_FATAL_ERROR;
+	if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK)
+		return 0;
+	pg_fail(c, *res, "copying rows", e);
+	PQclear(*res);
+	*res = NULL;
+	return -1;
+}
+
+/* Append NAME to B as a quoted identifier. 0, or -1 with E set. */
+static int put_name(struct catalog_backend *c, struct buf *b, const char *name, struct err *e)
+{
+	char *q = PQescapeIdentifier(c->db, name, strlen(name));
+	int rc;
+
+	if (q == NULL)
+		return err_set(e, ERR_IO, "catalog: cannot quote the name %.64s", name);
+	rc = buf_append(b, q, strlen(q), e);
+	PQfreemem(q);
+	return rc;
+}
+
+/* A table's ordering column, the backend's stand-in for SQLite's rowid,
+ * is one filled from a sequence that is not in the primary key: tables
+ * leaves it out, rows_read reads in its order. */
+struct fk_edges {
+	char (*v)[2][CATALOG_NAME_LEN];
+	size_t n;
+};
+
+static const char *fk_ref(void *arg, const char *table, size_t i)
+{
+	struct fk_edges *f = arg;
+
+	for (size_t k = 0; k < f->n; k++)
+		if (strcmp(f->v[k][0], table) == 0 && i-- == 0)
+			return f->v[k][1];
+	return NULL;
+}
+
+/* Column I of TABLE: its name, whether a sequence fills it, whether it is
+ * in the primary key. */
+static const char *const COLUMNS_SQL =
+	"SELECT a.attname,"
+	" pg_get_serial_sequence(quote_ident($1), a.attname) IS NOT NULL,"
+	" EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisprimary"
+	"         AND a.attnum = ANY (i.indkey))"
+	" FROM pg_attribute a"
+	" WHERE a.attrelid = to_regclass(quote_ident($1)) AND a.attnum > 0 AND NOT a.attisdropped"
+	" ORDER BY a.attname";
+
+/* The catalog's tables (in the current schema, schema_version left out),
+ * in the order of their foreign keys, each with its ordering column
+ * (ORDER may be NULL). Under LOCK. */
+static int tables_locked(struct catalog_backend *c, struct catalog_table **out,
+			 char (**order)[CATALOG_NAME_LEN], size_t *n, struct err *e)
+{
+	PGresult *res = NULL;
+	struct catalog_table *t = NULL;
+	char (*ord)[CATALOG_NAME_LEN] = NULL;
+	struct fk_edges f = { 0 };
+	size_t nt = 0;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (order)
+		*order = NULL;
+	if (query(c, "SELECT table_name FROM information_schema.tables WHERE table_schema ="
+		     " current_schema() AND table_type = 'BASE TABLE' AND table_name <>"
+		     " 'schema_version' ORDER BY table_name", 0, NULL, 0, &res, e) != 0)
+		return -1;
+	nt = (size_t)PQntuples(res);
+	if ((t = calloc(nt ? nt : 1, sizeof(*t))) == NULL ||
+	    (ord = calloc(nt ? nt : 1, sizeof(*ord))) == NULL) {
+		err_oom(e);
+		nt = 0;
+		goto out;
+	}
+	for (size_t i = 0; i < nt; i++)
+		snprintf(t[i].name, sizeof(t[i].name), "%s", PQgetvalue(res, (int)i, 0));
+	PQclear(res);
+	res = NULL;
+	for (size_t i = 0; i < nt; i++) {
+		const char *p[1] = { t[i].name };
+		int rows;
+
+		if (query(c, COLUMNS_SQL, 1, p, 0, &res, e) != 0)
+			goto out;
+		rows = PQntuples(res);
+		if ((t[i].cols = calloc(rows ? (size_t)rows : 1, sizeof(*t[i].cols))) == NULL) {
+			err_oom(e);
+			goto out;
+		}
+		for (int r = 0; r < rows; r++) {
+			const char *name = PQgetvalue(res, r, 0);
+
+			if (strcmp(PQgetvalue(res, r, 1), "t") == 0 &&
+			    strcmp(PQgetvalue(res, r, 2), "f") == 0)
+				snprintf(ord[i], CATALOG_NAME_LEN, "%s", name);
+			else
+				snprintf(t[i].cols[t[i].ncols++], CATALOG_NAME_LEN, "%s", name);
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	if (query(c, "SELECT cl.relname, ref.relname FROM pg_constraint k"
+		     " JOIN pg_class cl ON cl.oid = k.conrelid JOIN pg_class ref ON ref.oid = k.confrelid"
+		     " WHERE k.contype = 'f' AND k.connamespace = (SELECT oid FROM pg_namespace"
+		     " WHERE nspname = current_schema())", 0, NULL, 0, &res, e) != 0)
+		goto out;
+	f.n = (size_t)PQntuples(res);
+	if ((f.v = calloc(f.n ? f.n : 1, sizeof(*f.v))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (size_t k = 0; k < f.n; k++) {
+		snprintf(f.v[k][0], CATALOG_NAME_LEN, "%s", PQgetvalue(res, (int)k, 0));
+		snprintf(f.v[k][1], CATALOG_NAME_LEN, "%s", PQgetvalue(res, (int)k, 1));
+	}
+	/* The ordering columns follow their tables through the sort. */
+	{
+		struct catalog_table *before = malloc((nt ? nt : 1) * sizeof(*before));
+		char (*was)[CATALOG_NAME_LEN] = ord;
+
+		if (before == NULL || (ord = calloc(nt ? nt : 1, sizeof(*ord))) == NULL) {
+			free(before);
+			ord = was;
+			err_oom(e);
+			goto out;
+		}
+		memcpy(before, t, nt * sizeof(*t));
+		if (catalog_tables_order(t, nt, fk_ref, &f, e) != 0) {
+			free(before);
+			free(was);
+			goto out;
+		}
+		for (size_t i = 0; i < nt; i++)
+			for (size_t j = 0; j < nt; j++)
+				if (strcmp(t[i].name, before[j].name) == 0)
+					memcpy(ord[i], was[j], CATALOG_NAME_LEN);
+		free(before);
+		free(was);
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	free(f.v);
+	if (rc != 0) {
+		catalog_tables_free(t, nt);
+		free(ord);
+		return -1;
+	}
+	*out = t;
+	*n = nt;
+	if (order)
+		*order = ord;
+	else
+		free(ord);
+	return 0;
+}
+
+static int pg_tables(struct catalog_backend *c, struct catalog_table **out, size_t *n,
+		     struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = tables_locked(c, out, NULL, n, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* Column COL of row R of RES (binary form) as a value; -1 with E set for
+ * a type the catalog does not use. */
+static int column_value(PGresult *res, int r, int col, struct catalog_value *v, struct err *e)
+{
+	const uint8_t *p = (const uint8_t *)PQgetvalue(res, r, col);
+	int len = PQgetlength(res, r, col);
+	Oid type = PQftype(res, col);
+
+	memset(v, 0, sizeof(*v));
+	if (PQgetisnull(res, r, col)) {
+		v->type = CATALOG_VNULL;
+		return 0;
+	}
+	if (type == OID_INT8 || type == OID_INT4 || type == OID_INT2 || type == OID_BOOL) {
+		uint64_t x = 0;
+
+		for (int i = 0; i < len; i++)
+			x = (x << 8) | p[i];
+		if (len == 4)
+			x = (uint64_t)(int64_t)(int32_t)(uint32_t)x;
+		else if (len == 2)
+			x = (uint64_t)(int64_t)(int16_t)(uint16_t)x;
+		v->type = CATALOG_VINT;
+		v->i = (int64_t)x;
+		return 0;
+	}
+	if (type == OID_TEXT || type == OID_VARCHAR) {
+		v->type = CATALOG_VTEXT;
+	} else if (type == OID_BYTEA) {
+		v->type = CATALOG_VBLOB;
+	} else {
+		return err_set(e, ERR_UNSUPPORTED, "catalog: column %s has a type (oid %u) rows "
+			       "cannot be copied from", PQfname(res, col), (unsigned)type);
+	}
+	v->p = p;
+	v->len = (size_t)len;
+	return 0;
+}
+
+static int pg_rows_read(struct catalog_backend *c, const char *table, catalog_row_fn fn,
+			void *arg, struct err *e)
+{
+	struct catalog_table *t = NULL, *mine = NULL;
+	char (*ord)[CATALOG_NAME_LEN] = NULL;
+	struct catalog_value *v = NULL;
+	struct buf b = BUF_INIT;
+	PGresult *res = NULL;
+	size_t n = 0, at = 0;
+	int rc = -1;
+
+	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
+	if (tables_locked(c, &t, &ord, &n, e) != 0)
+		goto out;
+	for (size_t i = 0; i < n && mine == NULL; i++)
+		if (strcmp(t[i].name, table) == 0)
+			mine = &t[i], at = i;
+	if (mine == NULL) {
+		err_set(e, ERR_NOT_FOUND, "catalog: no table %.64s", table);
+		goto out;
+	}
+	if (buf_append(&b, "DECLARE arca_rows NO SCROLL CURSOR FOR SELECT ", 46, e) != 0)
+		goto out;
+	for (size_t i = 0; i < mine->ncols; i++)
+		if ((i && buf_append(&b, ", ", 2, e) != 0) || put_name(c, &b, mine->cols[i], e) != 0)
+			goto out;
+	if (mine->ncols == 0 && buf_append(&b, "1", 1, e) != 0)
+		goto out;
+	if (buf_append(&b, " FROM ", 6, e) != 0 || put_name(c, &b, table, e) != 0 ||
+	    (ord[at][0] && (buf_append(&b, " ORDER BY ", 10, e) != 0 ||
+			    put_name(c, &b, ord[at], e) != 0)) ||
+	    buf_append(&b, "", 1, e) != 0)
+		goto out;
+	if (query(c, (const char *)b.data, 0, NULL, 0, &res, e) != 0)
+		goto out;
+	PQclear(res);
+	res = NULL;
+	if ((v = calloc(mine->ncols ? mine->ncols : 1, sizeof(*v))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (;;) {
+		int rows;
+
+		if (query(c, "FETCH " ROWS_FETCH " FROM arca_rows", 0, NULL, 1, &res, e) != 0)
+			goto out;
+		if ((rows = PQntuples(res)) == 0)
+			break;
+		for (int r = 0; r < rows; r++) {
+			for (size_t i = 0; i < mine->ncols; i++)
+				if (column_value(res, r, (int)i, &v[i], e) != 0)
+					goto out;
+			if (fn(arg, v, mine->ncols, e) != 0)
+				goto out;
+		}
+		PQclear(res);
+		res = NULL;
+	}
+	rc = 0;
+out:
+	PQclear(res);
+	buf_free(&b);
+	free(v);
+	free(ord);
+	catalog_tables_free(t, n);
+	reads_end(c); /* the cursor ends with the transaction */
+	UNLOCK(c);
+	return rc;
+}
+
+/* rows_write's sink: the destination's tables, and the one whose COPY is
+ * open (-1: none). Why COPY: a row a statement cost a round trip a row
+ * (200,000 object rows took 15 s); COPY streams them (docs/SCALE.md). */
+struct pg_sink {
+	struct catalog_sink k;
+	struct catalog_backend *c;
+	struct catalog_table *t;
+	size_t n;
+	long copying;
+	struct buf row; /* the row being formatted */
+};
+
+/* End the open COPY: its rows are in when the server says so. ABORT: end
+ * it as failed (after an error: the transaction then rolls back). 0, or -1
+ * with E set. */
+static int copy_end(struct pg_sink *s, bool abort, struct err *e)
+{
+	PGresult *res;
+	int rc = 0;
+
+	if (s->copying < 0)
+		return 0;
+	s->copying = -1;
+	if (PQputCopyEnd(s->c->db, abort ? "arcad: the copy failed" : NULL) != 1 && !abort)
+		rc = pg_fail(s->c, NULL, "ending a copy of rows", e);
+	while ((res = PQgetResult(s->c->db)) != NULL) {
+		if (rc == 0 && !abort && PQresultStatus(res) != PGRES_COMMAND_OK)
+			rc = pg_fail(s->c, res, "copying rows", e);
+		PQclear(res);
+	}
+	return rc;
+}
+
+/* Start the COPY of table I. */
+static int copy_begin(struct pg_sink *s, size_t i, struct err *e)
+{
+	const struct catalog_table *t = &s->t[i];
+	struct buf b = BUF_INIT;
+	PGresult *res = NULL;
+	int rc = -1;
+
+	if (buf_append(&b, "COPY ", 5, e) != 0 || put_name(s->c, &b, t->name, e) != 0 ||
+	    buf_append(&b, " (", 2, e) != 0)
+		goto out;
+	for (size_t k = 0; k < t->ncols; k++)
+		if ((k && buf_append(&b, ", ", 2, e) != 0) || put_name(s->c, &b, t->cols[k], e) != 0)
+			goto out;
+	if (buf_append(&b, ") FROM STDIN", 13, e) != 0)
+		goto out;
+	res = PQexec(s->c->db, (const char *)b.data);
+	if (res == NULL || PQresultStatus(res) != PGRES_COPY_IN) {
+		pg_fail(s->c, res, "starting a copy of rows", e);
+		goto out;
+	}
+	s->copying = (long)i;
+	rc = 0;
+out:
+	PQclear(res);
+	buf_free(&b);
+	return rc;
+}
+
+/* Append the COPY text form of V (tab-separated, backslash escapes; a
+ * blob as bytea's \x hex with its backslash escaped). */
+static int copy_value(struct buf *b, const struct catalog_value *v, struct err *e)
+{
+	static const char hex[] = "0123456789abcdef";
+	char num[24];
+	const uint8_t *p = v->p;
+
+	switch (v->type) {
+	case CATALOG_VNULL:
+		return buf_append(b, "\\N", 2, e);
+	case CATALOG_VINT:
+		return buf_append(b, num, (size_t)snprintf(num, sizeof(num), "%" PRId64, v->i), e);
+	case CATALOG_VBLOB:
+		if (buf_append(b, "\\\\x", 3, e) != 0)
+			return -1;
+		for (size_t k = 0; k < v->len; k++) {
+			char two[2] = { hex[p[k] >> 4], hex[p[k] & 15] };
+
+			if (buf_append(b, two, 2, e) != 0)
+				return -1;
+		}
+		return 0;
+	default:
+		for (size_t k = 0; k < v->len; k++) {
+			const char *esc = p[k] == '\\' ? "\\\\" : p[k] == '\n' ? "\\n" :
+					  p[k] == '\r' ? "\\r" : p[k] == '\t' ? "\\t" : NULL;
+
+			if (p[k] == 0)
+				return err_set(e, ERR_INVALID, "catalog: a text holds a NUL byte");
+			if (esc ? buf_append(b, esc, 2, e) : buf_append(b, &p[k], 1, e))
+				return -1;
+		}
+		return 0;
+	}
+}
+
+static int pg_put(struct catalog_sink *k, const char *table, const struct catalog_value *v,
+		  size_t n, struct err *e)
+{
+	struct pg_sink *s = (struct pg_sink *)k;
+	size_t i;
+
+	for (i = 0; i < s->n && strcmp(s->t[i].name, table) != 0; i++)
+		;
+	if (i == s->n)
+		return err_set(e, ERR_NOT_FOUND, "catalog: no table %.64s", table);
+	if (n != s->t[i].ncols)
+		return err_set(e, ERR_INVALID, "catalog: a row of %zu values for table %s of %zu "
+			       "columns", n, table, s->t[i].ncols);
+	if (s->copying != (long)i && (copy_end(s, false, e) != 0 || copy_begin(s, i, e) != 0))
+		return err_prefix(e, "table %s: ", table);
+	buf_reset(&s->row);
+	for (size_t j = 0; j < n; j++)
+		if ((j && buf_append(&s->row, "\t", 1, e) != 0) || copy_value(&s->row, &v[j], e) != 0)
+			return -1;
+	if (buf_append(&s->row, "\n", 1, e) != 0)
+		return -1;
+	if (s->row.len > INT_MAX)
+		return err_set(e, ERR_TOO_LARGE, "catalog: a row of table %s is too large", table);
+	if (PQputCopyData(s->c->db, (const char *)s->row.data, (int)s->row.len) != 1) {
+		pg_fail(s->c, NULL, "copying rows", e);
+		return err_prefix(e, "table %s: ", table);
+	}
+	return 0;
+}
+
+struct rows_fill {
+	catalog_fill_fn fill;
+	void *arg;
+};
+
+/* Whether table T holds a row (1, 0, -1). */
+static int holds_rows(struct catalog_backend *c, const char *t, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	PGresult *res = NULL;
+	int r = -1;
+
+	if (buf_append(&b, "SELECT 1 FROM ", 14, e) == 0 && put_name(c, &b, t, e) == 0 &&
+	    buf_append(&b, " LIMIT 1", 9, e) == 0 &&
+	    query(c, (const char *)b.data, 0, NULL, 0, &res, e) == 0)
+		r = PQntuples(res) > 0;
+	PQclear(res);
+	buf_free(&b);
+	return r;
+}
+
+/* Every sequence of T's columns set past the largest value in them. */
+static int sequences_past(struct catalog_backend *c, const char *t, struct err *e)
+{
+	const char *p[1] = { t };
+	PGresult *cols = NULL, *res = NULL;
+	int rc = -1;
+
+	if (query(c, "SELECT a.attname, pg_get_serial_sequence(quote_ident($1), a.attname)"
+		     " FROM pg_attribute a WHERE a.attrelid = to_regclass(quote_ident($1))"
+		     " AND a.attnum > 0 AND NOT a.attisdropped"
+		     " AND pg_get_serial_sequence(quote_ident($1), a.attname) IS NOT NULL",
+		     1, p, 0, &cols, e) != 0)
+		return -1;
+	for (int r = 0; r < PQntuples(cols); r++) {
+		struct buf b = BUF_INIT;
+		const char *q[1] = { PQgetvalue(cols, r, 1) };
+		int bad = buf_append(&b, "SELECT setval($1, coalesce((SELECT max(", 39, e) != 0 ||
+			  put_name(c, &b, PQgetvalue(cols, r, 0), e) != 0 ||
+			  buf_append(&b, ") FROM ", 7, e) != 0 || put_name(c, &b, t, e) != 0 ||
+			  buf_append(&b, "), 0) + 1, false)", 18, e) != 0 ||
+			  query(c, (const char *)b.data, 1, q, 0, &res, e) != 0;
+
+		PQclear(res);
+		res = NULL;
+		buf_free(&b);
+		if (bad)
+			goto out;
+	}
+	rc = 0;
+out:
+	PQclear(cols);
+	return rc;
+}
+
+static int rows_write(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct rows_fill *f = arg;
+	struct pg_sink s = { { pg_put }, c, NULL, 0, -1, BUF_INIT };
+	int rc = -1, r;
+
+	if (tables_locked(c, &s.t, NULL, &s.n, e) != 0)
+		return -1;
+	for (size_t i = 0; i < s.n; i++) {
+		if ((r = holds_rows(c, s.t[i].name, e)) < 0)
+			goto out;
+		if (r == 1) {
+			err_set(e, ERR_EXISTS, "the catalog is not empty (table %s holds rows): rows "
+				"are copied only into a new, empty catalog", s.t[i].name);
+			goto out;
+		}
+	}
+	if (f->fill(f->arg, &s.k, e) != 0 || copy_end(&s, false, e) != 0)
+		goto out;
+	for (size_t i = 0; i < s.n; i++)
+		if (sequences_past(c, s.t[i].name, e) != 0)
+			goto out;
+	rc = 0;
+out:
+	copy_end(&s, true, NULL);
+	buf_free(&s.row);
+	catalog_tables_free(s.t, s.n);
+	return rc;
+}
+
+static int pg_rows_write(struct catalog_backend *c, catalog_fill_fn fill, void *arg,
+			 struct err *e)
+{
+	struct rows_fill f = { fill, arg };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, rows_write, &f, e);
+	UNLOCK(c);
+	return rc;
+}
+
 /* ---- Multi-user approval ---- */
 
 static int pg_guard_get(struct catalog_backend *c, const char *subscription, struct guard *g,
@@ -5224,4 +5764,7 @@ const struct catalog_ops catalog_pg_ops = {
 	.policy_updated = pg_policy_updated,
 	.job_since = pg_job_since,
 	.alert_since = pg_alert_since,
+	.tables = pg_tables,
+	.rows_read = pg_rows_read,
+	.rows_write = pg_rows_write,
 };

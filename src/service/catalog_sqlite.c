@@ -17,6 +17,7 @@
  * are read by read_list (whole, or an error); every write transaction runs
  * through txn, which rolls back when its body or the commit fails.
  */
+#include "buf.h"
 #include "bytes.h"
 #include "catalog.h"
 #include "catalog_sqlite.h"
@@ -4195,6 +4196,378 @@ static int sq_alert_since(struct catalog_backend *c, const char *subscription, c
 	return rc;
 }
 
+/* ---- every row, for moving a catalog to another backend ---- */
+
+/* SQL names are the schema's own (sqlite_master, table_info), quoted
+ * anyway: a double quote doubled. Appends to B; 0, or -1 with E set. */
+static int put_name(struct buf *b, const char *name, struct err *e)
+{
+	if (buf_append(b, "\"", 1, e) != 0)
+		return -1;
+	for (const char *p = name; *p; p++)
+		if (buf_append(b, p, 1, e) != 0 || (*p == '"' && buf_append(b, p, 1, e) != 0))
+			return -1;
+	return buf_append(b, "\"", 1, e);
+}
+
+/* The sorted columns of TABLE into *T (its name set). Under LOCK. */
+static int table_columns(struct catalog_backend *c, const char *table, struct catalog_table *t,
+			 struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "SELECT name FROM pragma_table_info(?) ORDER BY name", e);
+	size_t cap = 0;
+	int r;
+
+	memset(t, 0, sizeof(*t));
+	if (st == NULL)
+		return -1;
+	snprintf(t->name, sizeof(t->name), "%s", table);
+	bind_text(st, 1, table);
+	while ((r = step_row(c, st, e)) == 1) {
+		if (grow((void **)&t->cols, &cap, t->ncols, sizeof(*t->cols), e) != 0) {
+			r = -1;
+			break;
+		}
+		copy_col(t->cols[t->ncols++], CATALOG_NAME_LEN, st, 0);
+	}
+	done(c, st);
+	if (r < 0) {
+		free(t->cols);
+		memset(t, 0, sizeof(*t));
+		return -1;
+	}
+	return 0;
+}
+
+/* The catalog's tables, their columns, and which tables each references;
+ * SQLite's own (sqlite_sequence, ...) left out. Under LOCK. */
+struct fk_edges {
+	char (*v)[2][CATALOG_NAME_LEN];
+	size_t n;
+};
+
+static const char *fk_ref(void *arg, const char *table, size_t i)
+{
+	struct fk_edges *f = arg;
+
+	for (size_t k = 0; k < f->n; k++)
+		if (strcmp(f->v[k][0], table) == 0 && i-- == 0)
+			return f->v[k][1];
+	return NULL;
+}
+
+static int tables_locked(struct catalog_backend *c, struct catalog_table **out, size_t *n,
+			 struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND"
+				   " name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name", e);
+	sqlite3_stmt *fk = NULL;
+	struct catalog_table *t = NULL;
+	struct fk_edges f = { 0 };
+	size_t cap = 0, nt = 0, fcap = 0;
+	int r, rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	if (st == NULL)
+		return -1;
+	while ((r = step_row(c, st, e)) == 1) {
+		if (grow((void **)&t, &cap, nt, sizeof(*t), e) != 0)
+			break;
+		memset(&t[nt], 0, sizeof(*t));
+		copy_col(t[nt].name, sizeof(t[nt].name), st, 0);
+		nt++;
+	}
+	done(c, st);
+	if (r != 0)
+		goto out;
+	if ((fk = prep(c, "SELECT \"table\" FROM pragma_foreign_key_list(?)", e)) == NULL)
+		goto out;
+	for (size_t i = 0; i < nt; i++) {
+		char name[CATALOG_NAME_LEN];
+
+		snprintf(name, sizeof(name), "%s", t[i].name);
+		if (table_columns(c, name, &t[i], e) != 0)
+			goto out;
+		sqlite3_reset(fk);
+		bind_text(fk, 1, name);
+		while ((r = step_row(c, fk, e)) == 1) {
+			if (grow((void **)&f.v, &fcap, f.n, sizeof(*f.v), e) != 0) {
+				r = -1;
+				break;
+			}
+			snprintf(f.v[f.n][0], CATALOG_NAME_LEN, "%s", name);
+			copy_col(f.v[f.n][1], CATALOG_NAME_LEN, fk, 0);
+			f.n++;
+		}
+		if (r < 0)
+			goto out;
+	}
+	if (catalog_tables_order(t, nt, fk_ref, &f, e) != 0)
+		goto out;
+	*out = t;
+	*n = nt;
+	t = NULL;
+	rc = 0;
+out:
+	done(c, fk);
+	catalog_tables_free(t, nt);
+	free(f.v);
+	return rc;
+}
+
+static int sq_tables(struct catalog_backend *c, struct catalog_table **out, size_t *n,
+		     struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = tables_locked(c, out, n, e);
+	UNLOCK(c);
+	return rc;
+}
+
+/* The value of column COL of ST's row. */
+static void column_value(sqlite3_stmt *st, int col, struct catalog_value *v)
+{
+	memset(v, 0, sizeof(*v));
+	switch (sqlite3_column_type(st, col)) {
+	case SQLITE_INTEGER:
+		v->type = CATALOG_VINT;
+		v->i = sqlite3_column_int64(st, col);
+		break;
+	case SQLITE_TEXT:
+		v->type = CATALOG_VTEXT;
+		v->p = sqlite3_column_text(st, col);
+		v->len = (size_t)sqlite3_column_bytes(st, col);
+		break;
+	case SQLITE_BLOB:
+		v->type = CATALOG_VBLOB;
+		v->p = sqlite3_column_blob(st, col);
+		v->len = (size_t)sqlite3_column_bytes(st, col);
+		break;
+	case SQLITE_FLOAT: /* no column of the catalog holds one: as an integer */
+		v->type = CATALOG_VINT;
+		v->i = sqlite3_column_int64(st, col);
+		break;
+	default:
+		v->type = CATALOG_VNULL;
+	}
+}
+
+/* The statement that reads or writes every column of T (WRITE: an
+ * INSERT), prepared outside the cache: its text is made here. */
+static sqlite3_stmt *table_stmt(struct catalog_backend *c, const struct catalog_table *t,
+				bool write, bool rowid, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	sqlite3_stmt *st = NULL;
+
+	if (buf_append(&b, write ? "INSERT INTO " : "SELECT ", write ? 12 : 7, e) != 0 ||
+	    (write && (put_name(&b, t->name, e) != 0 || buf_append(&b, " (", 2, e) != 0)))
+		goto out;
+	for (size_t i = 0; i < t->ncols; i++)
+		if ((i && buf_append(&b, ", ", 2, e) != 0) || put_name(&b, t->cols[i], e) != 0)
+			goto out;
+	if (write) {
+		if (buf_append(&b, ") VALUES (", 10, e) != 0)
+			goto out;
+		for (size_t i = 0; i < t->ncols; i++)
+			if (buf_append(&b, i ? ", ?" : "?", i ? 3 : 1, e) != 0)
+				goto out;
+		if (buf_append(&b, ")", 1, e) != 0)
+			goto out;
+	} else if (buf_append(&b, " FROM ", 6, e) != 0 || put_name(&b, t->name, e) != 0 ||
+		   (rowid && buf_append(&b, " ORDER BY rowid", 15, e) != 0)) {
+		goto out;
+	}
+	if (buf_append(&b, "", 1, e) != 0)
+		goto out;
+	if (sqlite3_prepare_v2(c->db, (const char *)b.data, -1, &st, NULL) != SQLITE_OK) {
+		db_fail(c, e, "preparing a copy of a table");
+		st = NULL;
+	}
+out:
+	buf_free(&b);
+	return st;
+}
+
+/* Whether TABLE has SQLite's rowid (was not made WITHOUT ROWID): 1, 0, -1. */
+static int has_rowid(struct catalog_backend *c, const char *table, struct err *e)
+{
+	sqlite3_stmt *st = prep(c, "SELECT sql LIKE '%WITHOUT ROWID%' FROM sqlite_master"
+				   " WHERE type = 'table' AND name = ?", e);
+	int r;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, table);
+	r = step_row(c, st, e);
+	if (r == 1)
+		r = sqlite3_column_int(st, 0) ? 0 : 1;
+	else if (r == 0)
+		r = err_set(e, ERR_NOT_FOUND, "catalog: no table %.64s", table);
+	done(c, st);
+	return r;
+}
+
+static int sq_rows_read(struct catalog_backend *c, const char *table, catalog_row_fn fn,
+			void *arg, struct err *e)
+{
+	struct catalog_table *t = NULL, *mine = NULL;
+	struct catalog_value *v = NULL;
+	sqlite3_stmt *st = NULL;
+	size_t n = 0;
+	int rc = -1, r, rowid;
+
+	LOCK(c);
+	if (reads_begin(c, e) != 0) {
+		UNLOCK(c);
+		return -1;
+	}
+	if (tables_locked(c, &t, &n, e) != 0)
+		goto out;
+	for (size_t i = 0; i < n && mine == NULL; i++)
+		if (strcmp(t[i].name, table) == 0)
+			mine = &t[i];
+	if (mine == NULL) {
+		err_set(e, ERR_NOT_FOUND, "catalog: no table %.64s", table);
+		goto out;
+	}
+	if ((rowid = has_rowid(c, table, e)) < 0 ||
+	    (st = table_stmt(c, mine, false, rowid == 1, e)) == NULL)
+		goto out;
+	if ((v = calloc(mine->ncols ? mine->ncols : 1, sizeof(*v))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	while ((r = step_row(c, st, e)) == 1) {
+		for (size_t i = 0; i < mine->ncols; i++)
+			column_value(st, (int)i, &v[i]);
+		if (fn(arg, v, mine->ncols, e) != 0)
+			break;
+	}
+	if (r == 0)
+		rc = 0;
+out:
+	sqlite3_finalize(st);
+	free(v);
+	catalog_tables_free(t, n);
+	reads_end(c);
+	UNLOCK(c);
+	return rc;
+}
+
+/* rows_write's sink: the destination's tables, each with its INSERT
+ * once prepared. */
+struct sq_sink {
+	struct catalog_sink k;
+	struct catalog_backend *c;
+	struct catalog_table *t;
+	sqlite3_stmt **ins;
+	size_t n;
+};
+
+static int sq_put(struct catalog_sink *k, const char *table, const struct catalog_value *v,
+		  size_t n, struct err *e)
+{
+	struct sq_sink *s = (struct sq_sink *)k;
+	size_t i;
+
+	for (i = 0; i < s->n && strcmp(s->t[i].name, table) != 0; i++)
+		;
+	if (i == s->n)
+		return err_set(e, ERR_NOT_FOUND, "catalog: no table %.64s", table);
+	if (n != s->t[i].ncols)
+		return err_set(e, ERR_INVALID, "catalog: a row of %zu values for table %s of %zu "
+			       "columns", n, table, s->t[i].ncols);
+	if (s->ins[i] == NULL && (s->ins[i] = table_stmt(s->c, &s->t[i], true, false, e)) == NULL)
+		return -1;
+	sqlite3_reset(s->ins[i]);
+	sqlite3_clear_bindings(s->ins[i]);
+	for (size_t j = 0; j < n; j++) {
+		int col = (int)j + 1;
+
+		if (v[j].type == CATALOG_VINT)
+			sqlite3_bind_int64(s->ins[i], col, v[j].i);
+		else if (v[j].type == CATALOG_VTEXT)
+			sqlite3_bind_text64(s->ins[i], col, v[j].p, v[j].len, SQLITE_TRANSIENT,
+					    SQLITE_UTF8);
+		else if (v[j].type == CATALOG_VBLOB)
+			sqlite3_bind_blob64(s->ins[i], col, v[j].len ? v[j].p : "", v[j].len,
+					    SQLITE_TRANSIENT);
+		else
+			sqlite3_bind_null(s->ins[i], col);
+	}
+	if (sqlite3_step(s->ins[i]) != SQLITE_DONE)
+		return db_fail(s->c, e, "writing a row"), err_prefix(e, "table %s: ", table);
+	return 0;
+}
+
+struct rows_fill {
+	catalog_fill_fn fill;
+	void *arg;
+};
+
+static int rows_write(struct catalog_backend *c, void *arg, struct err *e)
+{
+	struct rows_fill *f = arg;
+	struct sq_sink s = { { sq_put }, c, NULL, NULL, 0 };
+	int rc = -1;
+
+	/* Foreign keys are checked at the commit: rows arrive table by table. */
+	if (exec1(c, "PRAGMA defer_foreign_keys = ON", e) != 0 ||
+	    tables_locked(c, &s.t, &s.n, e) != 0)
+		return -1;
+	if ((s.ins = calloc(s.n ? s.n : 1, sizeof(*s.ins))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	for (size_t i = 0; i < s.n; i++) {
+		struct buf b = BUF_INIT;
+		sqlite3_stmt *st = NULL;
+		int r = -1;
+
+		if (buf_append(&b, "SELECT 1 FROM ", 14, e) == 0 && put_name(&b, s.t[i].name, e) == 0 &&
+		    buf_append(&b, " LIMIT 1", 9, e) == 0) {
+			if (sqlite3_prepare_v2(c->db, (const char *)b.data, -1, &st, NULL) != SQLITE_OK)
+				db_fail(c, e, "reading a table");
+			else
+				r = step_row(c, st, e);
+		}
+		sqlite3_finalize(st);
+		buf_free(&b);
+		if (r < 0)
+			goto out;
+		if (r == 1) {
+			err_set(e, ERR_EXISTS, "the catalog is not empty (table %s holds rows): rows "
+				"are copied only into a new, empty catalog", s.t[i].name);
+			goto out;
+		}
+	}
+	/* AUTOINCREMENT counters follow by themselves: SQLite raises a
+	 * table's counter to any larger rowid written into it. */
+	rc = f->fill(f->arg, &s.k, e);
+out:
+	for (size_t i = 0; s.ins && i < s.n; i++)
+		sqlite3_finalize(s.ins[i]);
+	free(s.ins);
+	catalog_tables_free(s.t, s.n);
+	return rc;
+}
+
+static int sq_rows_write(struct catalog_backend *c, catalog_fill_fn fill, void *arg,
+			 struct err *e)
+{
+	struct rows_fill f = { fill, arg };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, rows_write, &f, e);
+	UNLOCK(c);
+	return rc;
+}
+
 /* ---- Multi-user approval ---- */
 
 static int sq_guard_get(struct catalog_backend *c, const char *subscription, struct guard *g,
@@ -4669,4 +5042,7 @@ const struct catalog_ops catalog_sqlite_ops = {
 	.policy_updated = sq_policy_updated,
 	.job_since = sq_job_since,
 	.alert_since = sq_alert_since,
+	.tables = sq_tables,
+	.rows_read = sq_rows_read,
+	.rows_write = sq_rows_write,
 };

@@ -25,6 +25,7 @@
  * closes the socket, so the watcher never shuts down a reused descriptor.
  */
 #include "http.h"
+#include "proxyproto.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,6 +39,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,6 +59,12 @@
  * up to it, an oversized body is read and discarded so that its client
  * reads the 413 (admit_request). */
 #define HTTP_DRAIN_MAX (16u << 20)
+
+/* Connections from a balancer whose PROXY header is awaited at once, and
+ * the seconds each may take to send it: a balancer sends it with its
+ * first packet, so a slow one is not a balancer at work. */
+#define GREETING_MAX 64
+#define GREETING_SECONDS 5
 
 /* A connection the watcher keeps an eye on: its deadline, or 0 while it is
  * not waiting for a request to be whole. */
@@ -89,6 +97,17 @@ struct http_server {
 	struct watch watch[HTTP_CONNECTIONS_MAX];
 	int64_t log_minute; /* guarded by MU, like the two counts */
 	unsigned logged, log_dropped;
+	/* Behind trusted balancers (http_limits.proxies): our own listening
+	 * socket, the thread accepting on it, their addresses, and the
+	 * connections whose PROXY header is being read (descriptors, -1 for a
+	 * free slot; guarded by MU with N_GREETING and CLOSING). */
+	int lfd;
+	bool accepting, closing;
+	pthread_t acceptor;
+	struct sockaddr_storage proxy[HTTP_PROXIES_MAX];
+	size_t n_proxy;
+	int greeting[GREETING_MAX];
+	unsigned n_greeting;
 };
 
 /* libmicrohttpd's own messages (a connection refused by a limit, a client
@@ -688,11 +707,249 @@ static void done_cb(void *cls, struct MHD_Connection *c, void **state,
 	}
 }
 
+/* ---- behind a load balancer: the PROXY protocol ---- */
+
+/* Whether SA (an accepted peer) is one of the trusted balancers. An IPv4
+ * balancer reached over an IPv6 socket shows as ::ffff:a.b.c.d. */
+static bool is_proxy(const struct http_server *s, const struct sockaddr *sa)
+{
+	struct in_addr v4;
+	bool have_v4 = false;
+
+	if (sa->sa_family == AF_INET) {
+		v4 = ((const struct sockaddr_in *)sa)->sin_addr;
+		have_v4 = true;
+	} else if (sa->sa_family == AF_INET6 &&
+		   IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr)) {
+		memcpy(&v4, ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12, 4);
+		have_v4 = true;
+	}
+	for (size_t i = 0; i < s->n_proxy; i++) {
+		const struct sockaddr *p = (const struct sockaddr *)&s->proxy[i];
+
+		if (p->sa_family == AF_INET && have_v4 &&
+		    ((const struct sockaddr_in *)p)->sin_addr.s_addr == v4.s_addr)
+			return true;
+		if (p->sa_family == AF_INET6 && sa->sa_family == AF_INET6 &&
+		    memcmp(&((const struct sockaddr_in6 *)p)->sin6_addr,
+			   &((const struct sockaddr_in6 *)sa)->sin6_addr, 16) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Read exactly N bytes from FD (a blocking socket with a receive timeout).
+ * 0, or -1 on a timeout, an error or the peer gone. */
+static int read_exact(int fd, uint8_t *buf, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = recv(fd, buf, n, 0);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		buf += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void say(struct http_server *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_cb(s, fmt, ap);
+	va_end(ap);
+}
+
+struct greeting {
+	struct http_server *s;
+	int slot, fd;
+	struct sockaddr_storage peer;
+	socklen_t peer_len;
+};
+
+/* One balancer's connection: read its PROXY header (the bytes of the
+ * header only, never a byte of the TLS or HTTP stream behind it), then
+ * give the connection to libmicrohttpd as the client's. A LOCAL header
+ * (the balancer's health check) keeps the balancer's own address. */
+static void *greet(void *arg)
+{
+	struct greeting *g = arg;
+	struct http_server *s = g->s;
+	uint8_t hdr[PROXY_V2_FIXED + PROXY_V2_REST_MAX];
+	struct sockaddr_storage client;
+	socklen_t client_len;
+	struct timeval tv = { GREETING_SECONDS, 0 }, none = { 0, 0 };
+	size_t rest = 0;
+	bool local = true, ok = false, closing;
+	struct err e;
+
+	err_clear(&e);
+	setsockopt(g->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (read_exact(g->fd, hdr, PROXY_V2_FIXED) != 0)
+		err_set(&e, ERR_IO, "no PROXY protocol header within %d seconds", GREETING_SECONDS);
+	else if (proxy_v2_begin(hdr, &rest, &e) == 0) {
+		if (read_exact(g->fd, hdr + PROXY_V2_FIXED, rest) != 0)
+			err_set(&e, ERR_IO, "a PROXY protocol header cut short");
+		else if (proxy_v2_parse(hdr, PROXY_V2_FIXED + rest, &client, &client_len, &local,
+					&e) == 0)
+			ok = true;
+	}
+	setsockopt(g->fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof(none));
+	/* Out of the slots under MU first, so that http_stop no longer shuts
+	 * the socket down; handed over without MU held (libmicrohttpd calls
+	 * back into this module, which takes it); counted out last: http_stop
+	 * waits for the count to reach zero before it stops the daemon that
+	 * MHD_add_connection needs. */
+	pthread_mutex_lock(&s->mu);
+	s->greeting[g->slot] = -1;
+	closing = s->closing;
+	pthread_mutex_unlock(&s->mu);
+	if (ok && !closing) {
+		const struct sockaddr *sa = local ? (const struct sockaddr *)&g->peer
+						  : (const struct sockaddr *)&client;
+		socklen_t sl = local ? g->peer_len : client_len;
+
+		MHD_add_connection(s->d, g->fd, sa, sl); /* it closes the socket if it fails */
+	} else {
+		close(g->fd);
+	}
+	pthread_mutex_lock(&s->mu);
+	s->n_greeting--;
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	if (!ok && e.code != ERR_OK)
+		say(s, "a connection from the load balancer closed: %s\n", e.msg);
+	free(g);
+	return NULL;
+}
+
+/* Start reading the PROXY header of balancer connection FD from PEER on a
+ * thread of its own, in one of GREETING_MAX slots; with none free (or no
+ * thread to be had) the connection is closed. */
+static void greet_later(struct http_server *s, int fd, const struct sockaddr_storage *peer,
+			socklen_t peer_len)
+{
+	struct greeting *g = calloc(1, sizeof(*g));
+	pthread_attr_t attr;
+	pthread_t t;
+	int slot = -1;
+
+	pthread_mutex_lock(&s->mu);
+	for (int i = 0; g && i < GREETING_MAX && slot < 0; i++)
+		if (s->greeting[i] < 0)
+			slot = i;
+	if (slot >= 0) {
+		s->greeting[slot] = fd;
+		s->n_greeting++;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (slot < 0) {
+		free(g);
+		close(fd);
+		say(s, "more than %d connections from the load balancer await their PROXY header; "
+		    "one closed\n", GREETING_MAX);
+		return;
+	}
+	*g = (struct greeting){ s, slot, fd, *peer, peer_len };
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&t, &attr, greet, g) != 0) {
+		pthread_mutex_lock(&s->mu);
+		s->greeting[slot] = -1;
+		s->n_greeting--;
+		pthread_cond_broadcast(&s->cv);
+		pthread_mutex_unlock(&s->mu);
+		close(fd);
+		free(g);
+	}
+	pthread_attr_destroy(&attr);
+}
+
+/* The acceptor: a balancer's connections go to greet, any other client's
+ * straight to libmicrohttpd with its own address (a header it might send
+ * is then just bad HTTP or TLS). */
+static void *acceptor_main(void *arg)
+{
+	struct http_server *s = arg;
+
+	for (;;) {
+		struct pollfd p = { s->lfd, POLLIN, 0 };
+		struct sockaddr_storage peer;
+		socklen_t len = sizeof(peer);
+		bool closing;
+		int fd;
+
+		pthread_mutex_lock(&s->mu);
+		closing = s->closing;
+		pthread_mutex_unlock(&s->mu);
+		if (closing)
+			break;
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		if ((fd = accept4(s->lfd, (struct sockaddr *)&peer, &len, SOCK_CLOEXEC)) < 0) {
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+				poll(NULL, 0, 100); /* out of descriptors: let some close */
+			continue;
+		}
+		if (is_proxy(s, (struct sockaddr *)&peer))
+			greet_later(s, fd, &peer, len);
+		else
+			MHD_add_connection(s->d, fd, (struct sockaddr *)&peer, len);
+	}
+	return NULL;
+}
+
+/* Take the balancers' addresses from LIM into S. 0, or -1 with E set. */
+static int set_proxies(struct http_server *s, const struct http_limits *lim, struct err *e)
+{
+	if (lim->n_proxies > HTTP_PROXIES_MAX)
+		return err_set(e, ERR_INVALID, "at most %d load balancer addresses, not %zu",
+			       HTTP_PROXIES_MAX, lim->n_proxies);
+	for (size_t i = 0; i < lim->n_proxies; i++) {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)&s->proxy[i];
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&s->proxy[i];
+
+		if (inet_pton(AF_INET, lim->proxies[i], &a4->sin_addr) == 1)
+			a4->sin_family = AF_INET;
+		else if (inet_pton(AF_INET6, lim->proxies[i], &a6->sin6_addr) == 1)
+			a6->sin6_family = AF_INET6;
+		else
+			return err_set(e, ERR_INVALID, "load balancer address '%s' is not an IPv4 or "
+				       "IPv6 address", lim->proxies[i]);
+	}
+	s->n_proxy = lim->n_proxies;
+	return 0;
+}
+
+/* Our own listening socket on SS (its family's size SL), for the acceptor.
+ * The descriptor, or -1 with E set. */
+static int listen_on(const struct sockaddr_storage *ss, socklen_t sl, struct err *e)
+{
+	int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+
+	if (fd < 0) {
+		err_set(e, ERR_IO, "cannot make a listening socket: %s", strerror(errno));
+		return -1;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (ss->ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)ss, sl) != 0 || listen(fd, SOMAXCONN) != 0) {
+		close(fd);
+		return -1; /* the caller says "cannot listen" */
+	}
+	return fd;
+}
+
 struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
 			       const char *key_pem, const struct http_limits *lim, http_handler h,
 			       void *ctx, struct err *e)
 {
-	const struct http_limits def = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
+	const struct http_limits def = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT, NULL, 0 };
 	struct sockaddr_storage ss;
 	struct sockaddr_in *a4 = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)&ss;
@@ -738,8 +995,36 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 	s->h = h;
 	s->ctx = ctx;
 	s->timeout = lim->timeout;
+	s->lfd = -1;
+	for (size_t i = 0; i < GREETING_MAX; i++)
+		s->greeting[i] = -1;
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	if (set_proxies(s, lim, e) != 0) {
+		http_stop(s);
+		return NULL;
+	}
+	/* Behind balancers we accept ourselves, to read each one's PROXY
+	 * header before libmicrohttpd (and TLS) sees a byte; the daemon then
+	 * has no socket of its own. */
+	if (s->n_proxy > 0) {
+		socklen_t sl = ss.ss_family == AF_INET ? sizeof(*a4) : sizeof(*a6);
+
+		if ((s->lfd = listen_on(&ss, sl, e)) < 0) {
+			if (e->code == ERR_OK)
+				err_set(e, ERR_IO, "cannot listen on %s port %u (in use, or not an "
+					"address of this machine)", host, port);
+			http_stop(s);
+			return NULL;
+		}
+		if (getsockname(s->lfd, (struct sockaddr *)&ss, &sl) != 0) {
+			err_set(e, ERR_IO, "cannot read the listening socket's port: %s",
+				strerror(errno));
+			http_stop(s);
+			return NULL;
+		}
+		flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+	}
 	if (cert_pem)
 		flags |= MHD_USE_TLS;
 	s->tls = cert_pem != NULL;
@@ -777,6 +1062,16 @@ struct http_server *http_start(const char *host, uint16_t port, const char *cert
 		return NULL;
 	}
 	s->watching = true;
+	if (s->lfd >= 0) {
+		s->port = ntohs(ss.ss_family == AF_INET ? a4->sin_port : a6->sin6_port);
+		if (pthread_create(&s->acceptor, NULL, acceptor_main, s) != 0) {
+			err_set(e, ERR_IO, "cannot start the thread that accepts connections");
+			http_stop(s);
+			return NULL;
+		}
+		s->accepting = true;
+		return s;
+	}
 	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
 	s->port = info ? info->port : port;
 	return s;
@@ -791,6 +1086,20 @@ void http_stop(struct http_server *s)
 {
 	if (s == NULL)
 		return;
+	/* Behind balancers: no new connection, and none half-greeted, may
+	 * reach the daemon once it is stopping. */
+	pthread_mutex_lock(&s->mu);
+	s->closing = true;
+	for (size_t i = 0; i < GREETING_MAX; i++)
+		if (s->greeting[i] >= 0)
+			shutdown(s->greeting[i], SHUT_RDWR);
+	pthread_mutex_unlock(&s->mu);
+	if (s->accepting)
+		pthread_join(s->acceptor, NULL);
+	pthread_mutex_lock(&s->mu);
+	while (s->n_greeting > 0)
+		pthread_cond_wait(&s->cv, &s->mu);
+	pthread_mutex_unlock(&s->mu);
 	if (s->d)
 		MHD_stop_daemon(s->d);
 	if (s->watching) {
@@ -800,6 +1109,8 @@ void http_stop(struct http_server *s)
 		pthread_mutex_unlock(&s->mu);
 		pthread_join(s->watcher, NULL);
 	}
+	if (s->lfd >= 0)
+		close(s->lfd); /* after the daemon: its threads may still refer to it */
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);

@@ -37,7 +37,18 @@
 struct http_limits {
 	unsigned timeout;     /* seconds, 1 to 3600 */
 	unsigned per_address; /* 1 to HTTP_CONNECTIONS_MAX */
+	/* The addresses (IPv4 or IPv6 literals) of load balancers whose
+	 * connections begin with a PROXY protocol version 2 header naming the
+	 * client (HAProxy's send-proxy-v2), at most HTTP_PROXIES_MAX; none by
+	 * default. A connection from one of them must carry the header (else
+	 * it is closed), and the client it names is the connection's address
+	 * for every limit and log; a connection from anywhere else is taken
+	 * as it comes, any header in it unbelieved. */
+	const char *const *proxies;
+	size_t n_proxies;
 };
+
+#define HTTP_PROXIES_MAX 8
 
 struct http_request {
 	const char *method;
@@ -98,7 +109,8 @@ bool http_is_loopback(const char *host);
 /* Start serving on HOST:PORT. With CERT_PEM and KEY_PEM, HTTPS; with both
  * NULL, plain HTTP, refused (ERR_INVALID) unless HOST is loopback. PORT 0
  * picks a free port (see http_port). LIM: the limits, or NULL for the
- * defaults. NULL with E set. */
+ * defaults; a proxy address that is not an address literal is
+ * ERR_INVALID. NULL with E set. */
 struct http_server *http_start(const char *host, uint16_t port, const char *cert_pem,
 			       const char *key_pem, const struct http_limits *lim, http_handler h,
 			       void *ctx, struct err *e);

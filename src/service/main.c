@@ -24,6 +24,7 @@
 #include "ops.h"
 #include "passphrase.h"
 #include "http.h"
+#include "migrate.h"
 #include "pack.h"
 #include "portal.h"
 #include "service.h"
@@ -307,7 +308,8 @@ static void say_sealing(FILE *f, const struct service *s)
 static int cmd_serve(int argc, char **argv)
 {
 	const char *data = NULL, *listen = DEFAULT_LISTEN, *catalog = NULL;
-	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT };
+	struct http_limits lim = { HTTP_TIMEOUT_DEFAULT, HTTP_PER_ADDRESS_DEFAULT, NULL, 0 };
+	const char *proxies[HTTP_PROXIES_MAX];
 	int plain = 0, rc = 1;
 	char host[256];
 	unsigned port;
@@ -317,7 +319,7 @@ static int cmd_serve(int argc, char **argv)
 	struct err e;
 	struct sigaction sa;
 	pthread_t purge_thread;
-	int have_purger = 0;
+	int have_purger = 0, lock = -1;
 
 	for (int i = 1; i < argc; i++) {
 		const char *v = NULL;
@@ -339,11 +341,17 @@ static int cmd_serve(int argc, char **argv)
 			if (parse_limit(v, 1, HTTP_CONNECTIONS_MAX, &lim.per_address))
 				return usage_error("serve", "--connections-per-address takes 1 to 256, not",
 						   v);
+		} else if (strcmp(argv[i], "--proxy") == 0 && (v = optval(argc, argv, &i))) {
+			if (lim.n_proxies >= HTTP_PROXIES_MAX)
+				return usage_error("serve", "--proxy may be given at most 8 times; one "
+						   "more was", v);
+			proxies[lim.n_proxies++] = v;
+			lim.proxies = proxies;
 		} else {
 			if (i < argc && strcmp(argv[i], "--data") && strcmp(argv[i], "--listen") &&
 			    strcmp(argv[i], "--catalog") &&
 			    strcmp(argv[i], "--connection-timeout") &&
-			    strcmp(argv[i], "--connections-per-address"))
+			    strcmp(argv[i], "--connections-per-address") && strcmp(argv[i], "--proxy"))
 				return usage_error("serve", "unknown option", argv[i]);
 			return 2;
 		}
@@ -351,7 +359,7 @@ static int cmd_serve(int argc, char **argv)
 	if (data == NULL) {
 		fprintf(stderr, "usage: arcad serve --data DIR [--listen HOST:PORT] [--http]\n"
 				"         [--connection-timeout SECONDS] [--connections-per-address N]\n"
-				"         [--catalog postgresql://...]\n");
+				"         [--catalog postgresql://...] [--proxy BALANCER_ADDRESS]...\n");
 		return 2;
 	}
 	if (parse_listen(listen, host, sizeof(host), &port) != 0) {
@@ -368,8 +376,15 @@ static int cmd_serve(int argc, char **argv)
 				"(postgresql://...), not '%s'\n", catalog);
 		return 2;
 	}
+	/* Held until the process ends: arcad migrate does not copy a folder
+	 * that is served, nor is a folder served while it is copied. */
+	if (service_lock(data, false, &lock, &e) != 0) {
+		fprintf(stderr, "arcad serve: %s\n", e.msg);
+		return 1;
+	}
 	if (service_open_catalog(&s, data, catalog, &e) != 0) {
 		fprintf(stderr, "arcad serve: %s\n", e.msg);
+		service_unlock(lock);
 		return 1;
 	}
 	if (!plain) {
@@ -421,6 +436,7 @@ out:
 	free(key);
 	free(cert);
 	service_close(&s);
+	service_unlock(lock);
 	return rc;
 }
 
@@ -1148,6 +1164,108 @@ static int cmd_verify(int argc, char **argv)
 	return rc;
 }
 
+/* ---- arcad migrate: a whole service moved to other backends ---- */
+
+/* A progress line per pack copy, at most every half second (and the last). */
+struct migrate_line {
+	struct timespec last;
+};
+
+static void migrate_progress(void *arg, int64_t done, int64_t total, int64_t bytes,
+			     int64_t bytes_total)
+{
+	struct migrate_line *l = arg;
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (done < total && (now.tv_sec - l->last.tv_sec) * 1000000000L +
+	    (now.tv_nsec - l->last.tv_nsec) < 500000000L)
+		return;
+	l->last = now;
+	fprintf(stderr, "migrate: %lld of %lld pack copies, %.1f of %.1f MiB copied\n",
+		(long long)done, (long long)total, (double)bytes / 1048576.0,
+		(double)bytes_total / 1048576.0);
+}
+
+static int cmd_migrate(int argc, char **argv)
+{
+	const char *data = NULL, *to = NULL;
+	struct service from, dest;
+	struct migrate_report r;
+	struct migrate_line line = { { 0, 0 } };
+	char a[PATH_MAX], b[PATH_MAX], conf[PATH_MAX];
+	int lock_from = -1, lock_to = -1, rc = 1, opened = 0;
+	struct err e;
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--data") == 0 || strcmp(argv[i], "--to") == 0) {
+			const char **slot = strcmp(argv[i], "--data") == 0 ? &data : &to;
+
+			if ((*slot = optval(argc, argv, &i)) == NULL)
+				return 2;
+		} else if (argv[i][0] == '-') {
+			return usage_error("migrate", "unknown option", argv[i]);
+		} else {
+			return usage_error("migrate", "unexpected argument", argv[i]);
+		}
+	}
+	if (data == NULL || to == NULL) {
+		fprintf(stderr, "usage: arcad migrate --data DIR --to NEWDIR\n");
+		return 2;
+	}
+	if (realpath(data, a) == NULL) {
+		fprintf(stderr, "arcad migrate: %s: %s\n", data, strerror(errno));
+		return 1;
+	}
+	if ((mkdir(to, 0700) != 0 && errno != EEXIST) || realpath(to, b) == NULL) {
+		fprintf(stderr, "arcad migrate: cannot create %s: %s\n", to, strerror(errno));
+		return 1;
+	}
+	if (strcmp(a, b) == 0) {
+		fprintf(stderr, "arcad migrate: --to must be another data folder than --data\n");
+		return 2;
+	}
+	if (service_lock(data, true, &lock_from, &e) != 0 ||
+	    service_lock(to, true, &lock_to, &e) != 0 ||
+	    service_open_stores(&from, data, false, &e) != 0)
+		goto fail;
+	opened = 1;
+	/* No arcad.json in the destination: the embedded defaults, with the
+	 * source's regions. */
+	snprintf(conf, sizeof(conf), "%s/arcad.json", to);
+	if (access(conf, F_OK) != 0 && service_write_folders_config(&from, to, &e) != 0)
+		goto fail;
+	if (service_open_stores(&dest, to, true, &e) != 0)
+		goto fail;
+	opened = 2;
+	fprintf(stderr, "migrate: from %s (catalog on %s) to %s (catalog on %s)\n", data,
+		catalog_backend_name(from.cat), to, catalog_backend_name(dest.cat));
+	/* The refusals first, then the secrets (a destination refused keeps
+	 * its own), then the copy. */
+	if (migrate_check(&from, &dest, NULL, NULL, &e) != 0 ||
+	    service_copy_secrets(&from, &dest, &e) != 0 ||
+	    migrate_run(&from, &dest, migrate_progress, &line, &r, &e) != 0)
+		goto fail;
+	printf("Migrated %s to %s: %lld tables, %lld rows; %lld packs in %lld copies (%lld "
+	       "copied now, %lld there already), %lld bytes copied, in %.1f s.\n", data, to,
+	       (long long)r.tables, (long long)r.rows, (long long)r.packs, (long long)r.copies,
+	       (long long)r.copied, (long long)r.skipped, (long long)r.bytes, r.seconds);
+	printf("The catalog key and the service CA were copied to %s; keep its catalog key "
+	       "with it. Start the service with: arcad serve --data %s\n", to, to);
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "arcad migrate: %s\n", e.msg);
+out:
+	if (opened == 2)
+		service_close(&dest);
+	if (opened >= 1)
+		service_close(&from);
+	service_unlock(lock_to);
+	service_unlock(lock_from);
+	return rc;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -1164,12 +1282,14 @@ static void usage(FILE *f)
 		"                     --catalog postgresql://... (kept in arcad.json)\n"
 		"  serve --data DIR [--listen HOST:PORT] [--http]\n"
 		"        [--connection-timeout SECONDS] [--connections-per-address N]\n"
-		"        [--catalog URL]\n"
+		"        [--catalog URL] [--proxy ADDRESS]...\n"
 		"                     serve the API over HTTPS (default %s);\n"
 		"                     --http serves plain HTTP, on a loopback address only;\n"
 		"                     a connection idle 120 s is closed, and one address may\n"
-		"                     hold 64 connections (raise it to 256 behind a proxy);\n"
-		"                     --catalog postgresql://... overrides arcad.json's\n",
+		"                     hold 64 connections; --catalog postgresql://...\n"
+		"                     overrides arcad.json's; --proxy names a load balancer\n"
+		"                     whose connections carry the client's address in a\n"
+		"                     PROXY protocol v2 header (HAProxy's send-proxy-v2)\n",
 		ARCA_VERSION, DEFAULT_LISTEN);
 	for (size_t i = 0; i < N_ADMIN_CMDS; i++)
 		fprintf(f, "  %s %s\n                     %s\n", admin_cmds[i].name, admin_cmds[i].usage,
@@ -1182,6 +1302,12 @@ static void usage(FILE *f)
 		"                     holds a copy, by size and SHA-256, list stray packs and\n"
 		"                     name the damaged recovery points (needs no keys; safe\n"
 		"                     while the service runs); exit code 3 when damage is found\n"
+		"  migrate --data DIR --to NEWDIR\n"
+		"                     copy the whole service (catalog, packs, catalog key,\n"
+		"                     service CA) to the catalog and stores NEWDIR/arcad.json\n"
+		"                     names (PostgreSQL, S3), or to the embedded defaults when\n"
+		"                     NEWDIR has none; the service must be stopped; a run\n"
+		"                     that was interrupted can be run again\n"
 		"  version [--json]   print the service's version\n"
 		"  help               print this help\n"
 		"\n"
@@ -1208,6 +1334,8 @@ int main(int argc, char **argv)
 		return cmd_serve(argc - 1, argv + 1);
 	if (strcmp(cmd, "verify") == 0)
 		return cmd_verify(argc - 1, argv + 1);
+	if (strcmp(cmd, "migrate") == 0)
+		return cmd_migrate(argc - 1, argv + 1);
 	if (admin_word(cmd))
 		return cmd_admin(argc - 1, argv + 1);
 	return usage_error(NULL, "unknown command", cmd);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -847,4 +848,213 @@ const char *service_pair_of(void *s, const char *region)
 	const struct region *r = service_region(s, region);
 
 	return r && r->pair[0] ? r->pair : NULL;
+}
+
+/* ---- for arcad migrate: a data folder's parts, its lock, its secrets ---- */
+
+int service_lock(const char *data, bool exclusive, int *fd, struct err *e)
+{
+	char path[PATH_MAX];
+
+	*fd = -1;
+	if (path_join(path, sizeof(path), data, "arcad.lock", e) != 0)
+		return -1;
+	if ((*fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+		if (errno == ENOENT)
+			return err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder; run "
+				       "`arcad init --data %s` first", data, data);
+		return err_errno(e, "open the lock %s", path);
+	}
+	if (flock(*fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) == 0)
+		return 0;
+	if (errno == EWOULDBLOCK) {
+		if (exclusive)
+			err_set(e, ERR_LOCKED, "a service is running on %s (arcad serve holds its "
+				"lock %s); stop every arcad serve of this data folder first", data,
+				path);
+		else
+			err_set(e, ERR_LOCKED, "%s is being migrated (arcad migrate holds its lock "
+				"%s); start the service when the migration has ended", data, path);
+	} else {
+		err_errno(e, "lock %s", path);
+	}
+	close(*fd);
+	*fd = -1;
+	return -1;
+}
+
+void service_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+int service_open_stores(struct service *s, const char *data, bool create, struct err *e)
+{
+	char path[PATH_MAX];
+
+	memset(s, 0, sizeof(*s));
+	if (sodium_init() < 0)
+		return err_set(e, ERR_CRYPTO, "libsodium failed to initialise");
+	if (snprintf(s->data, sizeof(s->data), "%s", data) >= (int)sizeof(s->data))
+		return err_set(e, ERR_TOO_LARGE, "path %s is too long", data);
+	if (path_join(path, sizeof(path), data, "arcad.json", e) != 0)
+		return -1;
+	if (access(path, R_OK) != 0)
+		return err_set(e, ERR_NOT_FOUND, "%s has no arcad.json: it is not an initialised "
+			       "data folder", data);
+	if (load_config(s, e) != 0)
+		goto fail;
+	if (!create && !service_catalog_is_server(s->catalog) && access(s->catalog, R_OK) != 0) {
+		err_set(e, ERR_NOT_FOUND, "%s is not an initialised data folder (no catalog %s)",
+			data, s->catalog);
+		goto fail;
+	}
+	if ((s->cat = catalog_open(s->catalog, e)) == NULL)
+		goto fail;
+	for (size_t i = 0; i < s->n_regions; i++)
+		if ((create && !s->regions[i].on_s3 && mkdir_p(s->regions[i].store_path, 0700, e)) ||
+		    open_store(&s->regions[i], e) != 0)
+			goto fail;
+	return 0;
+fail:
+	service_close(s);
+	return -1;
+}
+
+int service_write_folders_config(const struct service *from, const char *data, struct err *e)
+{
+	json_t *conf = json_object(), *regions = json_array();
+	char path[PATH_MAX], rel[PATH_MAX];
+	char *text = NULL;
+	int rc = -1;
+
+	if (conf == NULL || regions == NULL || json_object_set(conf, "regions", regions) != 0 ||
+	    json_object_set_new(conf, "url", json_string(from->url)) != 0) {
+		err_oom(e);
+		goto out;
+	}
+	if (mkdir_p(data, 0700, e) != 0)
+		goto out;
+	for (size_t i = 0; i < from->n_regions; i++) {
+		const struct region *g = &from->regions[i];
+		json_t *r = json_pack("{s:s,s:s}", "name", g->name, "store", "");
+
+		snprintf(rel, sizeof(rel), "store/%s", g->name);
+		if (r == NULL || json_object_set_new(r, "store", json_string(rel)) != 0 ||
+		    (g->pair[0] && json_object_set_new(r, "pair", json_string(g->pair)) != 0) ||
+		    json_array_append_new(regions, r) != 0) {
+			json_decref(r);
+			err_oom(e);
+			goto out;
+		}
+		if (path_join(path, sizeof(path), data, rel, e) != 0 || mkdir_p(path, 0700, e) != 0)
+			goto out;
+	}
+	if ((text = json_dumps(conf, JSON_INDENT(2))) == NULL) {
+		err_oom(e);
+		goto out;
+	}
+	if (path_join(path, sizeof(path), data, "arcad.json", e) != 0 ||
+	    write_file(path, text, strlen(text), 0600, e) != 0)
+		goto out;
+	rc = 0;
+out:
+	free(text);
+	json_decref(regions);
+	json_decref(conf);
+	return rc;
+}
+
+/* The whole small file PATH (a key, a certificate) into *OUT of *LEN
+ * bytes, the caller wipes and frees it. 0; 1 when there is no such file;
+ * -1 with E set. */
+static int slurp(const char *path, uint8_t **out, size_t *len, struct err *e)
+{
+	struct buf b = BUF_INIT;
+	uint8_t chunk[4096];
+	ssize_t got;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	*out = NULL;
+	*len = 0;
+	if (fd < 0)
+		return errno == ENOENT ? 1 : err_errno(e, "read %s", path);
+	while ((got = read(fd, chunk, sizeof(chunk))) > 0)
+		if (b.len + (size_t)got > (1u << 20) || buf_append(&b, chunk, (size_t)got, e) != 0) {
+			close(fd);
+			buf_wipe(&b);
+			return err_set(e, ERR_TOO_LARGE, "%s is too large for a key file", path);
+		}
+	sodium_memzero(chunk, sizeof(chunk));
+	close(fd);
+	if (got < 0) {
+		buf_wipe(&b);
+		return err_errno(e, "read %s", path);
+	}
+	*out = b.data ? b.data : calloc(1, 1);
+	*len = b.len;
+	return *out ? 0 : err_oom(e);
+}
+
+/* Copy FROM to TO (mode MODE) when TO is missing; when TO is there it must
+ * hold the same bytes. WHAT names the file for messages. */
+static int copy_same(const char *from, const char *to, mode_t mode, const char *what,
+		     struct err *e)
+{
+	uint8_t *a = NULL, *b = NULL;
+	size_t na = 0, nb = 0;
+	char dir[PATH_MAX], *slash;
+	int r, rc = -1;
+
+	if ((r = slurp(from, &a, &na, e)) != 0) {
+		if (r == 1)
+			err_set(e, ERR_NOT_FOUND, "the source has no %s %s; put it back before "
+				"migrating", what, from);
+		return -1;
+	}
+	if ((r = slurp(to, &b, &nb, e)) < 0)
+		goto out;
+	if (r == 0) {
+		if (na != nb || sodium_memcmp(a, b, na) != 0) {
+			err_set(e, ERR_EXISTS, "the destination holds another %s %s than the "
+				"source's %s; remove it (the source's is copied) or migrate into a new "
+				"data folder", what, to, from);
+			goto out;
+		}
+		rc = 0;
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s", to);
+	if ((slash = strrchr(dir, '/')) != NULL) {
+		*slash = 0;
+		if (dir[0] && mkdir_p(dir, 0700, e) != 0)
+			goto out;
+	}
+	rc = write_file(to, a, na, mode, e);
+out:
+	if (a)
+		sodium_memzero(a, na);
+	if (b)
+		sodium_memzero(b, nb);
+	free(a);
+	free(b);
+	return rc;
+}
+
+int service_copy_secrets(const struct service *from, const struct service *to, struct err *e)
+{
+	char a[PATH_MAX], b[PATH_MAX];
+
+	if (secfile_check(from->catalog_key, e) != 0 ||
+	    copy_same(from->catalog_key, to->catalog_key, 0600, "catalog key", e) != 0)
+		return -1;
+	if (path_join(a, sizeof(a), from->data, "tls/ca.key", e) ||
+	    path_join(b, sizeof(b), to->data, "tls/ca.key", e) ||
+	    copy_same(a, b, 0600, "service CA key", e) ||
+	    path_join(a, sizeof(a), from->data, "tls/ca.pem", e) ||
+	    path_join(b, sizeof(b), to->data, "tls/ca.pem", e) ||
+	    copy_same(a, b, 0644, "service CA certificate", e))
+		return -1;
+	return 0;
 }

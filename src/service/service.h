@@ -10,12 +10,14 @@
  * catalog key that seals the vaults' CA keys in the catalog, mode 0600:
  * seal.h; arcad.json's "catalog_key" may put it elsewhere) and
  * store/<region>/, unless a region's "store" names a bucket on an S3
- * endpoint instead of a folder (docs/SCALE.md, "The S3 store").
+ * endpoint instead of a folder (docs/SCALE.md, "The S3 store"), and
+ * arcad.lock, the folder's lock between serve and migrate (service_lock).
  */
 #ifndef ARCA_SERVICE_H
 #define ARCA_SERVICE_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -160,6 +162,37 @@ const struct region *service_region(const struct service *s, const char *name);
 /* The region GRS copies of REGION go to, or NULL (catalog_pair_fn; S is the
  * struct service). */
 const char *service_pair_of(void *s, const char *region);
+
+/*
+ * For arcad migrate (migrate.h), and serve's guard against it.
+ *
+ * The lock of data folder DATA: the file arcad.lock in it, held with
+ * flock while the process lives. arcad serve holds it shared (several
+ * services may share a folder), arcad migrate exclusive, so that neither
+ * starts while the other runs. 0 with *FD the lock's descriptor (released
+ * by service_unlock); -1 with ERR_LOCKED saying who holds it,
+ * ERR_NOT_FOUND when there is no folder DATA, or another error.
+ */
+int service_lock(const char *data, bool exclusive, int *fd, struct err *e);
+void service_unlock(int fd);
+
+/* Open only DATA's configuration, catalog and stores into S (no keys, no
+ * TLS, nothing written to the folder), for service_close. CREATE: an SQLite
+ * catalog not there yet is made; else one missing is ERR_NOT_FOUND. 0, or
+ * -1 with E set. */
+int service_open_stores(struct service *s, const char *data, bool create, struct err *e);
+
+/* Write DATA/arcad.json for the embedded defaults with FROM's regions (the
+ * same names and pairs), each a folder store/<name> of DATA (made). 0 or
+ * -1. */
+int service_write_folders_config(const struct service *from, const char *data, struct err *e);
+
+/* The secrets a data folder's catalog needs, copied from FROM's folder to
+ * TO's: the catalog key (at each one's configured place: the sealed vault
+ * CA keys open with it alone) and the service CA (tls/ca.pem, tls/ca.key:
+ * the agents' trust anchor). A file TO has already must be the same
+ * (ERR_EXISTS otherwise); one FROM lacks is ERR_NOT_FOUND. 0 or -1. */
+int service_copy_secrets(const struct service *from, const struct service *to, struct err *e);
 
 /* The service's clock, in Unix seconds. Retention, expiry and commit times
  * all come from here. In a test build (-Dtest_clock=true) the environment

@@ -32,12 +32,18 @@ def wait_port(port, seconds=20):
     raise AssertionError(f"nothing listens on 127.0.0.1:{port}")
 
 
+# The balancer's address towards the services, the one they trust for
+# PROXY protocol headers (the clients reach the balancer from 127.0.0.1).
+BALANCER = "127.0.0.2"
+
+
 class Balancer:
     """HAProxy from contrib/haproxy.cfg on 127.0.0.1:PORT over BACKENDS."""
 
     def __init__(self, tmp, port, backends):
         conf = open(os.path.join(ROOT, "contrib", "haproxy.cfg")).read()
-        servers = "\n".join(f"    server arcad{i} 127.0.0.1:{p} check inter 300ms fall 2 rise 2"
+        servers = "\n".join(f"    server arcad{i} 127.0.0.1:{p} send-proxy-v2 check "
+                            f"check-send-proxy inter 300ms fall 2 rise 2 source {BALANCER}"
                             for i, p in enumerate(backends))
         conf = conf.replace("@LISTEN@", f"127.0.0.1:{port}").replace("@SERVERS@", servers)
         path = tmp / "haproxy.cfg"
@@ -81,7 +87,7 @@ def test_three_services_behind_a_balancer(arcad_bin, arca_bin, tmp_path, pg_url,
     try:
         for d, p in zip(datas, ports):
             svcs.append(Service(arcad_bin, d, port=p,
-                                extra=("--connections-per-address", "256")))
+                                extra=("--proxy", BALANCER)))
         lb = Balancer(tmp_path, lb_port, ports)
         svcs[0].sign_in()
         via = Through(svcs[0], f"https://127.0.0.1:{lb_port}")

@@ -5,11 +5,13 @@
  * expiry and attempts, the vault and point limits, a reopened catalog
  * keeping its rows, the references the space collector marks and its
  * re-checks, doomed packs and who may read them, leases, spent nonces,
- * failure limits. A
+ * failure limits, every row moved to another catalog. A
  * backend's own tests (its schema, its migrations) live in a file of its
  * own: test_catalog_sqlite.c.
  */
 #include "catalog_suite.h"
+
+#include <sodium.h>
 
 static void test_point_soft_delete_and_purge(void **state)
 {
@@ -1100,6 +1102,240 @@ static void test_holds_claims_and_duties(void **state)
 	assert_int_equal(catalog_duty_take(f->c, "collector", "svc-a", 1200, 1300, &e), 0);
 }
 
+/* ---- every row, moved to another catalog (arcad migrate) ---- */
+
+/* An order-free digest of a table's rows: the sum of each row's hash. */
+struct rows_digest {
+	uint64_t sum[2];
+	int64_t rows;
+};
+
+static int digest_row(void *arg, const struct catalog_value *v, size_t n, struct err *e)
+{
+	struct rows_digest *d = arg;
+	crypto_generichash_state h;
+	uint64_t out[2];
+
+	(void)e;
+	crypto_generichash_init(&h, NULL, 0, sizeof(out));
+	for (size_t i = 0; i < n; i++) {
+		uint8_t t = (uint8_t)v[i].type;
+		uint64_t len = v[i].len;
+
+		crypto_generichash_update(&h, &t, 1);
+		if (v[i].type == CATALOG_VINT)
+			crypto_generichash_update(&h, (const uint8_t *)&v[i].i, sizeof(v[i].i));
+		else if (v[i].type != CATALOG_VNULL) {
+			crypto_generichash_update(&h, (const uint8_t *)&len, sizeof(len));
+			crypto_generichash_update(&h, v[i].p, v[i].len);
+		}
+	}
+	crypto_generichash_final(&h, (uint8_t *)out, sizeof(out));
+	d->sum[0] += out[0];
+	d->sum[1] += out[1];
+	d->rows++;
+	return 0;
+}
+
+/* Every table of A has the same columns and rows in B, and B no other
+ * table; the number of rows. */
+static int64_t assert_same_rows(struct catalog *a, struct catalog *b)
+{
+	struct catalog_table *ta = NULL, *tb = NULL;
+	size_t na = 0, nb = 0;
+	int64_t rows = 0;
+	struct err e;
+
+	assert_int_equal(catalog_tables(a, &ta, &na, &e), 0);
+	assert_int_equal(catalog_tables(b, &tb, &nb, &e), 0);
+	assert_int_equal(na, nb);
+	for (size_t i = 0; i < na; i++) {
+		struct rows_digest da = { { 0, 0 }, 0 }, db = { { 0, 0 }, 0 };
+		size_t j = 0;
+
+		while (j < nb && strcmp(ta[i].name, tb[j].name) != 0)
+			j++;
+		if (j == nb || ta[i].ncols != tb[j].ncols)
+			print_error("table %s: %zu columns, and %zu in the other catalog\n",
+				    ta[i].name, ta[i].ncols, j < nb ? tb[j].ncols : 0);
+		assert_true(j < nb);
+		assert_int_equal(ta[i].ncols, tb[j].ncols);
+		for (size_t k = 0; k < ta[i].ncols; k++)
+			assert_string_equal(ta[i].cols[k], tb[j].cols[k]);
+		assert_int_equal(catalog_rows_read(a, ta[i].name, digest_row, &da, &e), 0);
+		assert_int_equal(catalog_rows_read(b, ta[i].name, digest_row, &db, &e), 0);
+		assert_int_equal(da.rows, db.rows);
+		assert_true(da.sum[0] == db.sum[0] && da.sum[1] == db.sum[1]);
+		rows += da.rows;
+	}
+	catalog_tables_free(ta, na);
+	catalog_tables_free(tb, nb);
+	return rows;
+}
+
+struct copy_put {
+	struct catalog_sink *k;
+	const char *table;
+	int64_t rows, fail_after; /* fail_after: -1 never */
+};
+
+static int copy_row(void *arg, const struct catalog_value *v, size_t n, struct err *e)
+{
+	struct copy_put *p = arg;
+
+	if (p->fail_after >= 0 && p->rows == p->fail_after)
+		return err_set(e, ERR_IO, "a failure on purpose");
+	p->rows++;
+	return p->k->put(p->k, p->table, v, n, e);
+}
+
+struct copy {
+	struct catalog *from;
+	int64_t fail_after;
+};
+
+/* rows_write's FILL: every table of the source, in the destination's
+ * order (its tables, which are the source's). */
+static int copy_fill(void *arg, struct catalog_sink *k, struct err *e)
+{
+	struct copy *c = arg;
+	struct catalog_table *t = NULL;
+	size_t n = 0;
+	struct copy_put p = { k, NULL, 0, c->fail_after };
+	int rc = 0;
+
+	if (catalog_tables(c->from, &t, &n, e) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		p.table = t[i].name;
+		rc = catalog_rows_read(c->from, t[i].name, copy_row, &p, e);
+	}
+	catalog_tables_free(t, n);
+	return rc;
+}
+
+/* A catalog with a bit of everything: users, a token, points, audit,
+ * alerts, a policy, a job. */
+static void fill_everything(struct fx *f)
+{
+	struct recovery_point rp;
+	struct principal p;
+	struct job j;
+	catalog_id tok;
+
+	commit_point(f, 2000, &rp);
+	assert_int_equal(catalog_user_create(f->c, f->sub, "alice", "hash-a", 1000, NULL), 0);
+	memset(&p, 0, sizeof(p));
+	strcpy(p.subscription, f->sub);
+	strcpy(p.role, "owner");
+	assert_int_equal(catalog_token_create(f->c, &p, "tok", "th", 1000, tok, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(catalog_audit(f->c, f->sub, 1000 + i, "alice", "act", "tgt",
+					       i ? "detail" : NULL, NULL), 0);
+	assert_int_equal(catalog_alert(f->c, f->sub, 1000, "kind", "tgt", "msg", NULL), 0);
+	assert_int_equal(catalog_policy_set(f->c, f->m.id, NULL, "{\"a\":1}", 1000, NULL, NULL,
+					    NULL, NULL), 0);
+	assert_int_equal(catalog_job_start(f->c, f->m.id, "backup", 1000, &j, NULL), 0);
+}
+
+/* Every row moves to a new catalog of the same backend exactly; the
+ * counters go on past the rows copied; a catalog that holds rows, and a
+ * copy that fails half-way, are refused whole. */
+static void test_rows_copy(void **state)
+{
+	struct fx *f = *state;
+	char path[128], path2[128];
+	struct catalog *d, *d2;
+	struct copy c = { f->c, -1 };
+	struct audit_entry *a = NULL;
+	struct catalog_table *t = NULL;
+	size_t n = 0;
+	catalog_id first;
+	uint8_t *blob = NULL;
+	size_t blen = 0;
+	struct err e;
+
+	fill_everything(f);
+	snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+	snprintf(path2, sizeof(path2), "%s/copy2.db", f->dir);
+	d = opener->open(path, &e);
+	assert_non_null(d);
+	assert_int_equal(catalog_rows_write(d, copy_fill, &c, &e), 0);
+	assert_true(assert_same_rows(f->c, d) > 10);
+	/* What the copy holds works as the source did. */
+	assert_int_equal(catalog_subscription_first(d, first, &e), 0);
+	assert_string_equal(first, f->sub);
+	assert_int_equal(catalog_machine_wrapped_key(d, f->m.id, &blob, &blen, &e), 0);
+	assert_int_equal(blen, KEYS_WRAPPED_LEN);
+	free(blob);
+	assert_int_equal(catalog_audit(d, f->sub, 5000, "bob", "act", "tgt", NULL, &e), 0);
+	assert_int_equal(catalog_audit_list(d, f->sub, 10, &a, &n, &e), 0);
+	assert_int_equal(n, 4);
+	assert_string_equal(a[0].actor, "bob");
+	assert_true(a[0].id > a[1].id);
+	free(a);
+	/* Not into a catalog that holds rows. */
+	assert_int_equal(catalog_rows_write(d, copy_fill, &c, &e), -1);
+	assert_int_equal(e.code, ERR_EXISTS);
+	assert_non_null(strstr(e.msg, "not empty"));
+	/* A copy that fails half-way leaves nothing. */
+	d2 = opener->open(path2, &e);
+	assert_non_null(d2);
+	c.fail_after = 5;
+	assert_int_equal(catalog_rows_write(d2, copy_fill, &c, &e), -1);
+	assert_int_equal(catalog_tables(d2, &t, &n, &e), 0);
+	for (size_t i = 0; i < n; i++) {
+		struct rows_digest dg = { { 0, 0 }, 0 };
+
+		assert_int_equal(catalog_rows_read(d2, t[i].name, digest_row, &dg, &e), 0);
+		assert_int_equal(dg.rows, 0);
+	}
+	catalog_tables_free(t, n);
+	assert_int_equal(catalog_rows_read(d2, "no_such_table", digest_row, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	catalog_close(d2);
+	catalog_close(d);
+}
+
+/* catalog_tables_order, which the backends' tables use: parents first,
+ * a self-reference or a reference to a table not listed ignored, a cycle
+ * refused. */
+static const char *const (*order_edges)[2];
+
+static const char *order_ref(void *arg, const char *table, size_t i)
+{
+	(void)arg;
+	for (size_t k = 0; order_edges[k][0]; k++)
+		if (strcmp(order_edges[k][0], table) == 0 && i-- == 0)
+			return order_edges[k][1];
+	return NULL;
+}
+
+static void test_tables_order(void **state)
+{
+	static const char *const edges[][2] = {
+		{ "a", "b" }, { "b", "c" }, { "a", "c" }, { "c", "c" }, { "d", "elsewhere" },
+		{ NULL, NULL },
+	};
+	static const char *const cycle[][2] = { { "a", "b" }, { "b", "a" }, { NULL, NULL } };
+	struct catalog_table t[4];
+	struct err e;
+
+	(void)state;
+	memset(t, 0, sizeof(t));
+	strcpy(t[0].name, "a"), strcpy(t[1].name, "b"), strcpy(t[2].name, "c");
+	strcpy(t[3].name, "d");
+	order_edges = edges;
+	assert_int_equal(catalog_tables_order(t, 4, order_ref, NULL, &e), 0);
+	assert_string_equal(t[0].name, "c");
+	assert_string_equal(t[1].name, "b");
+	assert_string_equal(t[2].name, "a");
+	assert_string_equal(t[3].name, "d");
+	order_edges = cycle;
+	assert_int_equal(catalog_tables_order(t, 4, order_ref, NULL, &e), -1);
+	assert_int_equal(e.code, ERR_CORRUPT);
+}
+
 /* Multi-user approval: the first guard is named at once and only then;
  * a request is decided once, by the guard of that moment, never by its
  * requester; an expired one expires once; an approved guard.change
@@ -1297,6 +1533,8 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_immutable_point_delete, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_purge_and_forget, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_immutable_unevaluated, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_copy, setup, teardown),
+		cmocka_unit_test(test_tables_order),
 		cmocka_unit_test_setup_teardown(test_approvals, setup, teardown),
 	};
 	int failed = 0;

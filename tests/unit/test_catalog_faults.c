@@ -1006,6 +1006,68 @@ static int r_point_refs(struct catalog *c, struct ans *a, struct err *e)
 	return 0;
 }
 
+/* Every table's rows (tables, rows_read): per table its columns, its
+ * number of rows and an order-free sum of their hashes. */
+struct rows_sum {
+	int64_t rows;
+	uint64_t sum;
+};
+
+static int sum_row(void *arg, const struct catalog_value *v, size_t n, struct err *e)
+{
+	struct rows_sum *r = arg;
+	uint64_t h = 1469598103934665603ull;
+
+	(void)e;
+	for (size_t i = 0; i < n; i++) {
+		const uint8_t *p = v[i].p;
+
+		h = (h ^ (uint64_t)v[i].type) * 1099511628211ull;
+		h = (h ^ (uint64_t)v[i].i) * 1099511628211ull;
+		for (size_t k = 0; v[i].type >= CATALOG_VTEXT && k < v[i].len; k++)
+			h = (h ^ p[k]) * 1099511628211ull;
+	}
+	r->sum += h;
+	r->rows++;
+	return 0;
+}
+
+static int r_rows(struct catalog *c, struct ans *a, struct err *e)
+{
+	struct catalog_table *t = NULL;
+	size_t n = 0;
+	int rc = 0;
+
+	if (catalog_tables(c, &t, &n, e) != 0)
+		return -1;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct rows_sum r = { 0, 0 };
+
+		say(a, "%s:", t[i].name);
+		for (size_t k = 0; k < t[i].ncols; k++)
+			say(a, " %s", t[i].cols[k]);
+		if ((rc = catalog_rows_read(c, t[i].name, sum_row, &r, e)) == 0)
+			say(a, " = %lld rows %016llx\n", (long long)r.rows, (unsigned long long)r.sum);
+	}
+	catalog_tables_free(t, n);
+	return rc;
+}
+
+/* rows_write into this catalog, which holds rows: refused (ERR_EXISTS)
+ * before its fill is called. */
+static int no_fill(void *arg, struct catalog_sink *k, struct err *e)
+{
+	(void)arg;
+	(void)k;
+	return err_set(e, ERR_INVALID, "fill called on a catalog that holds rows");
+}
+
+static int w_rows_refused(struct catalog *c, struct ans *a, struct err *e)
+{
+	(void)a;
+	return catalog_rows_write(c, no_fill, NULL, e);
+}
+
 static const struct call calls[] = {
 	{ "open", r_open, false, true },
 	{ "user_find", r_user, false, false },
@@ -1100,6 +1162,8 @@ static const struct call calls[] = {
 	{ "doomed_claim", w_claim, true, false },
 	{ "doomed_done", w_doomed_done, true, false },
 	{ "pack_forget", w_pack_forget, true, false },
+	{ "tables and rows_read", r_rows, false, false },
+	{ "rows_write refused", w_rows_refused, true, false },
 	{ "collector's pass", w_collector_pass, true, false },
 };
 

@@ -120,9 +120,9 @@ static void test_migration_from_empty(void **state)
 	 * written once. */
 	schema_of("/migration/catalog.db", schema, sizeof(schema));
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.schema_version", schema);
-	assert_int_equal(admin_scalar(sql), 6);
+	assert_int_equal(admin_scalar(sql), 7);
 	snprintf(sql, sizeof(sql), "SELECT max(version) FROM %s.schema_version", schema);
-	assert_int_equal(admin_scalar(sql), 6);
+	assert_int_equal(admin_scalar(sql), 7);
 	snprintf(sql, sizeof(sql), "INSERT INTO %s.schema_version VALUES (99)", schema);
 	assert_int_equal(admin_exec(sql), 0);
 	assert_null(c = catalog_open(url, &e));
@@ -594,6 +594,55 @@ static void stop_server(void)
 		fprintf(stderr, "could not remove %s\n", server_dir);
 }
 
+/* SQLite's catalog moves to PostgreSQL and back, every row exactly: the
+ * two backends list the same tables with the same columns (PostgreSQL's
+ * ordering columns and schema table left out), and the order those
+ * columns keep comes out the same (the first subscription stays first). */
+static void test_rows_between_backends(void **state)
+{
+	struct fx *f = *state; /* on PostgreSQL: emptied below, the target */
+	struct fx *s = NULL;
+	const struct catalog_opener *was = opener;
+	static const struct catalog_opener sq = { "sqlite", catalog_open, &catalog_sqlite_ops };
+	struct catalog *back;
+	struct copy c;
+	char path[160], other[CATALOG_ID_LEN + 1], first[CATALOG_ID_LEN + 1];
+	struct err e;
+
+	/* The source: an SQLite fixture with a second subscription made
+	 * after the first, at the same time: only the order of the rows
+	 * tells which is first. */
+	opener = &sq;
+	assert_int_equal(setup((void **)&s), 0);
+	fill_everything(s);
+	assert_int_equal(catalog_subscription_create(s->c, "second", 1000, other, &e), 0);
+	opener = was;
+	/* The target: an empty PostgreSQL catalog of its own. */
+	snprintf(path, sizeof(path), "%s/empty-target", f->dir);
+	catalog_close(f->c);
+	f->c = opener->open(path, &e);
+	assert_non_null(f->c);
+	c.from = s->c;
+	c.fail_after = -1;
+	assert_int_equal(catalog_rows_write(f->c, copy_fill, &c, &e), 0);
+	assert_true(assert_same_rows(s->c, f->c) > 10);
+	assert_int_equal(catalog_subscription_first(f->c, first, &e), 0);
+	assert_string_equal(first, s->sub);
+	/* And back to a new SQLite file. */
+	snprintf(path, sizeof(path), "%s/back.db", s->dir);
+	back = catalog_open(path, &e);
+	assert_non_null(back);
+	c.from = f->c;
+	assert_int_equal(catalog_rows_write(back, copy_fill, &c, &e), 0);
+	assert_true(assert_same_rows(s->c, back) > 10);
+	assert_int_equal(catalog_subscription_first(back, first, &e), 0);
+	assert_string_equal(first, s->sub);
+	catalog_close(back);
+	opener = &sq;
+	teardown((void **)&s);
+	opener = was;
+}
+
 static const struct catalog_opener pg_opener = { "postgresql", pg_catalog_at, &pg_ops_at };
 
 int main(void)
@@ -608,6 +657,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_vault_limit_under_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_point_limit_under_race, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_single_use_under_race, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rows_between_backends, setup, teardown),
 	};
 	int failed;
 
