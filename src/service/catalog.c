@@ -645,9 +645,9 @@ int catalog_guard_get(struct catalog *c, const char *subscription, struct guard 
 }
 
 int catalog_guard_set(struct catalog *c, const char *subscription, const char *guard_name, int hours,
-		      struct err *e)
+		      bool replace, struct err *e)
 {
-	return c->ops->guard_set(c->b, subscription, guard_name, hours, e);
+	return c->ops->guard_set(c->b, subscription, guard_name, hours, replace, e);
 }
 
 int catalog_approval_create(struct catalog *c, const struct approval *a, struct err *e)

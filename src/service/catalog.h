@@ -963,6 +963,8 @@ struct catalog_ops {
 	 * changing or removing a guard is a request the guard approves); a
 	 * NULL GUARD_NAME names nobody; HOURS > 0 sets how long requests
 	 * wait (1..CATALOG_APPROVAL_HOURS_MAX, else ERR_INVALID), 0 keeps it.
+	 * REPLACE (the host's admin commands only, never a route): name
+	 * GUARD_NAME, or nobody for NULL, whoever is the guard now.
 	 * While a user is the guard, user_change refuses (ERR_LOCKED) every
 	 * change of that user: a reset, a role or a removal would hand the
 	 * guard's powers to whoever makes it.
@@ -970,7 +972,7 @@ struct catalog_ops {
 	int (*guard_get)(struct catalog_backend *b, const char *subscription, struct guard *g,
 			 struct err *e);
 	int (*guard_set)(struct catalog_backend *b, const char *subscription, const char *guard_name,
-			 int hours, struct err *e);
+			 int hours, bool replace, struct err *e);
 	/* Store A (its id, subscription, operation, summary, args, requester,
 	 * requested_by, created and expires filled by the caller) as a
 	 * pending request. ERR_LOCKED when the subscription has no guard;
@@ -1249,7 +1251,7 @@ int catalog_policy_set(struct catalog *c, const char *machine_id, const char *pr
 		       catalog_keep_fn keep, void *keep_arg, struct err *e);
 int catalog_guard_get(struct catalog *c, const char *subscription, struct guard *g, struct err *e);
 int catalog_guard_set(struct catalog *c, const char *subscription, const char *guard_name, int hours,
-		      struct err *e);
+		      bool replace, struct err *e);
 int catalog_approval_create(struct catalog *c, const struct approval *a, struct err *e);
 int catalog_approval_list(struct catalog *c, const char *subscription, const char *requester,
 			  int64_t now, struct approval **out, size_t *n, struct err *e);

@@ -4632,6 +4632,7 @@ static int guard_user(struct catalog_backend *c, const char *subscription, const
 struct guard_change {
 	const char *subscription, *name;
 	int hours;
+	bool replace;
 };
 
 static int guard_set(struct catalog_backend *c, void *arg, struct err *e)
@@ -4645,13 +4646,14 @@ static int guard_set(struct catalog_backend *c, void *arg, struct err *e)
 	if ((has = scalar(c, "SELECT count(*) FROM subscriptions WHERE id = ?1 AND guard != ''",
 			  a->subscription, NULL, 0, e)) < 0)
 		return -1;
-	if (a->name && has)
+	if (a->name && has && !a->replace)
 		return err_set(e, ERR_LOCKED, "this subscription has a guard already: changing or "
 			       "removing it is a request the guard approves");
 	if (a->name && guard_user(c, a->subscription, a->name, id, e) != 0)
 		return -1;
-	if (a->name && update(c, "UPDATE subscriptions SET guard = ?2 WHERE id = ?1", 0, 0,
-			      a->subscription, id, e) < 0)
+	if ((a->name || a->replace) &&
+	    update(c, "UPDATE subscriptions SET guard = ?2 WHERE id = ?1", 0, 0, a->subscription, id,
+		   e) < 0)
 		return -1;
 	if (a->hours > 0 && update(c, "UPDATE subscriptions SET approval_hours = ?1 WHERE id = ?2",
 				   a->hours, 1, a->subscription, NULL, e) < 0)
@@ -4660,9 +4662,9 @@ static int guard_set(struct catalog_backend *c, void *arg, struct err *e)
 }
 
 static int sq_guard_set(struct catalog_backend *c, const char *subscription, const char *guard_name,
-			int hours, struct err *e)
+			int hours, bool replace, struct err *e)
 {
-	struct guard_change a = { subscription, guard_name, hours };
+	struct guard_change a = { subscription, guard_name, hours, replace };
 	int rc;
 
 	LOCK(c);

@@ -758,6 +758,34 @@ static int admin_user_add(struct admin *a, struct err *e)
 	return 0;
 }
 
+/* `arcad guard set NAME|none`: the host's admin names the guard, or
+ * nobody, whoever the guard is now (a guard who lost their password and
+ * second factor could approve nothing, a change of guard included). Not
+ * held for approval: the host's admin can change the catalog anyway
+ * (docs/THREAT-MODEL.md); audited, and alerted so that the subscription's
+ * people hear of it. */
+static int admin_guard_set(struct admin *a, struct err *e)
+{
+	const char *name = strcmp(a->arg[0], "none") == 0 ? NULL : a->arg[0];
+	char msg[256];
+
+	if (catalog_guard_set(a->s.cat, a->sub, name, 0, true, e) != 0)
+		return -1;
+	snprintf(msg, sizeof(msg), "the service's administrator %s (arcad guard set)",
+		 name ? "named a new guard" : "removed the guard");
+	if (admin_audit(a, "guard.set", name ? name : "none", e) != 0 ||
+	    catalog_alert(a->s.cat, a->sub, a->now, "guard.set", name ? name : "none", msg, e) != 0) {
+		fprintf(stderr, "arcad guard set: the guard was changed, but %s\n", e->msg);
+		return 1;
+	}
+	if (a->json)
+		print_json(json_pack("{s:s?}", "guard", name));
+	else
+		printf(name ? "The guard is %s.\n" : "No guard%s: critical operations run at once.\n",
+		       name ? name : "");
+	return 0;
+}
+
 static int admin_token_create(struct admin *a, struct err *e)
 {
 	struct principal p;
@@ -943,6 +971,8 @@ static const struct admin_cmd {
 	  "a user with ROLE (default owner); a password is generated and printed once unless "
 	  "given" },
 	{ "token create", "--data DIR NAME", 1, admin_token_create, "an API token, printed once" },
+	{ "guard set", "--data DIR NAME|none", 1, admin_guard_set,
+	  "name the guard (a security-admin) or none, whoever it is now; not held for approval" },
 	{ "pack list", "--data DIR", 0, admin_pack_list, "the packs the catalog lists, in every vault" },
 	{ "pack forget", "--data DIR PACK", 1, admin_pack_forget,
 	  "forget a lost or damaged pack; the next backup resends its objects" },

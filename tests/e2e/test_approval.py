@@ -363,3 +363,24 @@ def test_arcad_user_add_with_a_role(svc):
     p = run([s.arcad, "user", "add", "--data", str(s.data), "hal", "--role", "admin"])
     assert p.returncode != 0 and "--role must be" in p.stderr, p.stderr
     assert "hal" not in {u["name"] for u in s.call("GET", "/users")[1]["users"]}
+
+
+def test_the_hosts_admin_replaces_a_lost_guard(guarded):
+    """A guard who lost their way in approves nothing, a change of guard
+    included; `arcad guard set` (the host's, not held) names another, or
+    none, audited and alerted."""
+    from helpers import run
+    s, tmp, mid, mkey, rps, tok = guarded
+    p = run([s.arcad, "guard", "set", "--data", str(s.data), "bob"])
+    assert p.returncode != 0 and "security-admin" in p.stderr, p.stderr
+    p = run([s.arcad, "guard", "set", "--data", str(s.data), "guard2", "--json"])
+    assert p.returncode == 0, p.stderr
+    assert s.call("GET", "/settings")[1]["guard"] == "guard2"
+    st, body = call_pin(s, "DELETE", f"{MACHINE}/recovery-points/{rps[0]}", pin(s))
+    held(st, body, "point.delete", "guard2")
+    p = run([s.arcad, "guard", "set", "--data", str(s.data), "none"])
+    assert p.returncode == 0 and "No guard" in p.stdout, p.stderr
+    st, body = call_pin(s, "DELETE", f"{MACHINE}/recovery-points/{rps[0]}", pin(s))
+    assert st == 200, body
+    st, body, _ = s.call("GET", "/alerts")
+    assert [a for a in body["alerts"] if a["kind"] == "guard.set" and "administrator" in a["message"]]

@@ -1362,15 +1362,15 @@ static void test_approvals(void **state)
 	assert_string_equal(g.user_id, "");
 	assert_int_equal(g.hours, CATALOG_APPROVAL_HOURS);
 	/* Not a guard: no password yet, then a reader, then nobody. */
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, &e), -1);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
 	assert_int_equal(catalog_user_accept(f->c, "gina", "c1", "ghash", 1001, NULL), 0);
 	assert_int_equal(catalog_user_accept(f->c, "gus", "c2", "uhash", 1001, NULL), 0);
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "gus", 0, &e), -1);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gus", 0, false, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "nobody", 0, &e), -1);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "nobody", 0, false, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", CATALOG_APPROVAL_HOURS_MAX + 1, &e), -1);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", CATALOG_APPROVAL_HOURS_MAX + 1, false, &e), -1);
 	assert_int_equal(e.code, ERR_INVALID);
 	/* No guard: nothing waits. */
 	memset(&a, 0, sizeof(a));
@@ -1384,16 +1384,16 @@ static void test_approvals(void **state)
 	a.created = 1000, a.expires = 1000 + 3600;
 	assert_int_equal(catalog_approval_create(f->c, &a, &e), -1);
 	assert_int_equal(e.code, ERR_LOCKED);
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 2, NULL), 0);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 2, false, NULL), 0);
 	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
 	assert_string_equal(g.name, "gina");
 	assert_int_equal(g.hours, 2);
 	assert_int_equal(catalog_user_find(f->c, "gina", hash, sizeof(hash), &g1, NULL), 0);
 	assert_string_equal(g.user_id, g1.user_id);
 	/* Named once; a change is a request. */
-	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, &e), -1);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
 	assert_int_equal(e.code, ERR_LOCKED);
-	assert_int_equal(catalog_guard_set(f->c, f->sub, NULL, 3, NULL), 0);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, NULL, 3, false, NULL), 0);
 	/* The guard cannot be reset, demoted or removed. */
 	assert_int_equal(catalog_user_change(f->c, f->sub, "gina", &ch, &e), -1);
 	assert_int_equal(e.code, ERR_LOCKED);
@@ -1493,6 +1493,18 @@ static void test_approvals(void **state)
 	assert_int_equal(e.code, ERR_DENIED);
 	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g2.user_id, "hal", true, 1300,
 						 &b, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.user_id, "");
+	/* The host's admin replaces the guard, or clears it, whoever it is. */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "hal", 0, false, NULL), 0);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, true, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.name, "gina");
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gus", 0, true, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID); /* still only a security admin */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, NULL, 0, true, NULL), 0);
 	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
 	assert_string_equal(g.user_id, "");
 	ch.what = USER_REMOVE;

@@ -562,7 +562,7 @@ int guard_settings(struct call *c, json_t *j)
 		if ((gj && name == NULL) && hours == 0)
 			return 0; /* no guard, and none asked for */
 		if (catalog_guard_set(c->s->cat, c->who.subscription, g.user_id[0] ? NULL : name,
-				      hours, &e) != 0) {
+				      hours, false, &e) != 0) {
 			reply_err(c, &e);
 			return -1;
 		}
