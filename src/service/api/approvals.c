@@ -456,7 +456,8 @@ static void decide(struct call *c, bool approve)
 	json_t *j = body_json(c);
 	struct approval *a = NULL;
 	char msg[512];
-	struct err e, re;
+	struct err e, rec, ae;
+	bool recorded;
 
 	if (j == NULL)
 		return;
@@ -480,7 +481,7 @@ static void decide(struct call *c, bool approve)
 		snprintf(msg, sizeof(msg), "request %s (%s, by %s) expired before it was decided; "
 			 "nothing was done", a->id, a->summary, a->requested_by);
 		(void)audit_log(c->s, a->subscription, c->now, "approvals", "approval.expire", a->id,
-				a->operation, &re);
+				a->operation, &ae);
 		reply_json(c, 409, json_pack("{s:{s:s,s:s}}", "error", "code", "expired", "message",
 					     msg));
 		goto out;
@@ -488,11 +489,12 @@ static void decide(struct call *c, bool approve)
 	snprintf(msg, sizeof(msg), "%.64s %s request %s: %.200s (asked by %.64s)", c->who.name,
 		 approve ? "approved" : "refused", a->id, a->summary, a->requested_by);
 	/* Decided in the catalog already: a record that fails is answered as
-	 * the error, and an approval still runs. */
-	if (record(c->s, a->subscription, c->now, c->who.name,
-		   approve ? "approval.approve" : "approval.refuse", a->id, a->operation, msg,
-		   &e) != 0 && !approve) {
-		reply_err(c, &e);
+	 * the error (it is on stderr in full), after an approval has run. */
+	recorded = record(c->s, a->subscription, c->now, c->who.name,
+			  approve ? "approval.approve" : "approval.refuse", a->id, a->operation, msg,
+			  &rec) == 0;
+	if (!recorded && !approve) {
+		reply_err(c, &rec);
 		goto out;
 	}
 	if (approve) {
@@ -500,14 +502,20 @@ static void decide(struct call *c, bool approve)
 
 		snprintf(a->result, sizeof(a->result), "%.250s", ran == 0 ? "done" : e.msg);
 		if (strcmp(a->operation, "guard.change") != 0 &&
-		    catalog_approval_result(c->s->cat, a->id, a->result, &re) != 0)
+		    catalog_approval_result(c->s->cat, a->id, a->result, &ae) != 0)
 			fprintf(stderr, "arcad: the result of request %s (%s) could not be stored: %s\n",
-				a->id, a->result, re.msg);
-		(void)audit_log(c->s, a->subscription, c->now, c->who.name, "approval.run", a->id,
-				a->result, &re);
+				a->id, a->result, ae.msg);
+		if (audit_log(c->s, a->subscription, c->now, c->who.name, "approval.run", a->id,
+			      a->result, recorded ? &rec : &ae) != 0)
+			recorded = false;
 		if (ran != 0) {
 			err_prefix(&e, "request %s was approved, and running it failed: ", a->id);
 			reply_err(c, &e);
+			goto out;
+		}
+		if (!recorded) {
+			err_prefix(&rec, "request %s was approved and ran, but ", a->id);
+			reply_err(c, &rec);
 			goto out;
 		}
 	}
