@@ -109,8 +109,9 @@ int approval_gate(struct call *c, const char *operation, const char *target, con
 	}
 	snprintf(msg, sizeof(msg), "%s asks to %s; it waits for %s's approval (request %s)",
 		 c->who.name, summary, g.name, a.id);
-	/* A request nobody hears of is one the guard cannot decide: it is
-	 * answered with the error, and, never approved, expires. */
+	/* A request nobody hears of: the asker gets the error (the record is
+	 * on stderr); the request stays in the list, and expires unless the
+	 * guard decides it. */
 	if (record(c->s, c->who.subscription, c->now, c->who.name, "approval.request", target,
 		   a.id, msg, &e) != 0) {
 		reply_err(c, &e);
