@@ -251,7 +251,8 @@ static const char *const migrations[] = {
 	/* 7: multi-user approval, as SQLite's schema 18 */
 	"ALTER TABLE subscriptions ADD COLUMN guard TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
 	"ALTER TABLE subscriptions ADD COLUMN approval_hours BIGINT NOT NULL DEFAULT 24;"
-	"CREATE TABLE approvals (id TEXT COLLATE \"C\" PRIMARY KEY, subscription TEXT COLLATE \"C\" NOT NULL"
+	"CREATE TABLE approvals (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  subscription TEXT COLLATE \"C\" NOT NULL"
 	"  REFERENCES subscriptions(id), operation TEXT COLLATE \"C\" NOT NULL, summary TEXT NOT NULL,"
 	"  args TEXT NOT NULL, requester TEXT COLLATE \"C\" NOT NULL, requested_by TEXT NOT NULL,"
 	"  created BIGINT NOT NULL, expires BIGINT NOT NULL, state TEXT COLLATE \"C\" NOT NULL DEFAULT 'pending',"
@@ -5485,9 +5486,9 @@ static int pg_approval_list(struct catalog_backend *c, const char *subscription,
 	LOCK(c);
 	/* LIMIT is CATALOG_APPROVALS_LIST. */
 	if ((st = prep(c, requester ? "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
-				      " AND requester = ?3 ORDER BY created DESC, id LIMIT 200" :
+				      " AND requester = ?3 ORDER BY created DESC, seq DESC LIMIT 200" :
 				      "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
-				      " ORDER BY created DESC, id LIMIT 200", e))) {
+				      " ORDER BY created DESC, seq DESC LIMIT 200", e))) {
 		bind_text(st, 1, subscription);
 		pq_bind_int64(st, 2, now);
 		if (requester)

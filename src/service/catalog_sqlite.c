@@ -4763,9 +4763,9 @@ static int sq_approval_list(struct catalog_backend *c, const char *subscription,
 	LOCK(c);
 	/* LIMIT is CATALOG_APPROVALS_LIST. */
 	if ((st = prep(c, requester ? "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
-				      " AND requester = ?3 ORDER BY created DESC, id LIMIT 200" :
+				      " AND requester = ?3 ORDER BY created DESC, rowid DESC LIMIT 200" :
 				      "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
-				      " ORDER BY created DESC, id LIMIT 200", e))) {
+				      " ORDER BY created DESC, rowid DESC LIMIT 200", e))) {
 		bind_text(st, 1, subscription);
 		sqlite3_bind_int64(st, 2, now);
 		if (requester)
