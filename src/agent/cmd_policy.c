@@ -251,10 +251,28 @@ int cmd_policy(int argc, char **argv)
 	if (state_load(&s, home, 0, &e) || (c = state_client(&s, &e)) == NULL)
 		goto fail;
 	if (strcmp(verb, "set") == 0) {
+		long status = 0;
+
 		/* No PIN to send: the service refuses a shorter retention from a
-		 * machine whatever it sends, and says who can set it and where. */
-		if ((ans = client_json(c, "PUT", "/machine/policy", body, NULL, NULL, &e)) == NULL)
+		 * machine whatever it sends, and says who can set it and where;
+		 * with a guard, it holds it for the guard's approval (202). */
+		if ((ans = client_json(c, "PUT", "/machine/policy", body, NULL, &status, &e)) == NULL)
 			goto fail;
+		if (status == 202) {
+			json_t *a = json_object_get(ans, "approval");
+			const char *id = json_string_value(json_object_get(a, "id"));
+			const char *until = json_string_value(json_object_get(a, "expires"));
+
+			if (json)
+				cmd_print_json(ans);
+			else
+				printf("This policy shortens retention: it waits for the guard's "
+				       "approval (request %s, until %s).\nThe current policy stays in "
+				       "force until then; `arca policy show` shows which.\n",
+				       id ? id : "?", until ? until : "?");
+			rc = EXIT_PENDING;
+			goto out;
+		}
 	} else if ((ans = client_json(c, "GET", strcmp(verb, "show") == 0 ? "/machine/policy"
 								    : "/machine/policy/preview",
 				      NULL, NULL, NULL, &e)) == NULL) {

@@ -134,12 +134,15 @@ static int write_kit(const struct state *s, const struct buf *blob, const char *
 }
 
 /* Give the service BLOB, the master key under the new passphrase, with the
- * person's security PIN (PIN, or asked), then keep the same here. */
+ * person's security PIN (PIN, or asked), then keep the same here. 0; 1
+ * when the change waits for the guard's approval (the blob kept as
+ * wrapped-pending.key, the request's id in APPROVAL); -1 with E set. */
 static int send_wrapped(struct state *s, const struct buf *blob, const char *pin,
-			struct err *e)
+			char approval[64], struct err *e)
 {
 	struct client *c;
 	json_t *body, *ans;
+	long status = 0;
 	char b64[512], hdr[64], pinb[32] = "";
 	const char *hs[] = { hdr, NULL };
 
@@ -152,11 +155,20 @@ static int send_wrapped(struct state *s, const struct buf *blob, const char *pin
 	if ((c = state_client(s, e)) == NULL)
 		return -1;
 	body = json_pack("{s:s}", "wrapped_key", b64);
-	ans = client_json(c, "PUT", "/machine/wrapped-key", body, hs, NULL, e);
+	ans = client_json(c, "PUT", "/machine/wrapped-key", body, hs, &status, e);
 	json_decref(body);
 	client_free(c);
 	if (ans == NULL)
 		return -1;
+	if (status == 202) {
+		const char *id = json_string_value(json_object_get(json_object_get(ans, "approval"),
+								   "id"));
+
+		snprintf(approval, 64, "%s", id ? id : "?");
+		json_decref(ans);
+		return state_write_file(s->home, "wrapped-pending.key", blob->data, blob->len, 0600,
+					e) == 0 ? 1 : -1;
+	}
 	json_decref(ans);
 	/* The service holds the new blob: keep the same here. */
 	return state_write_file(s->home, "wrapped.key", blob->data, blob->len, 0600, e);
@@ -164,13 +176,14 @@ static int send_wrapped(struct state *s, const struct buf *blob, const char *pin
 
 /* A new passphrase (from PASS_FILE, or asked twice): a second one beside
  * the first (ADD, its kit written to KIT when given), or one that replaces
- * it on the service and here. 0, or -1 with E set. */
+ * it on the service and here. 0; 1 when the change waits for the guard's
+ * approval; -1 with E set. */
 static int new_passphrase(struct state *s, int add, const char *pass_file, const char *kit,
 			  const char *pin, int json, struct err *e)
 {
-	char pass[PASSPHRASE_MAX_BYTES + 2], again[PASSPHRASE_MAX_BYTES + 2];
+	char pass[PASSPHRASE_MAX_BYTES + 2], again[PASSPHRASE_MAX_BYTES + 2], approval[64] = "";
 	struct buf blob = BUF_INIT;
-	int rc = -1;
+	int rc = -1, sent = 0;
 
 	if (pass_file ? term_read_secret_file(pass_file, pass, sizeof(pass), e)
 		      : term_ask("New passphrase (at least 16 characters): ", 1, pass,
@@ -193,7 +206,18 @@ static int new_passphrase(struct state *s, int add, const char *pass_file, const
 		if (state_write_file(s->home, "wrapped-2.key", blob.data, blob.len, 0600, e) ||
 		    (kit && write_kit(s, &blob, kit, e)))
 			goto out;
-	} else if (send_wrapped(s, &blob, pin, e)) {
+	} else if ((sent = send_wrapped(s, &blob, pin, approval, e)) < 0) {
+		goto out;
+	}
+	if (sent == 1) {
+		if (json)
+			printf("{\"pending\": true, \"approval\": \"%s\"}\n", approval);
+		else
+			printf("The passphrase change waits for the guard's approval (request %s).\n"
+			       "Until the guard approves it, the old passphrase stays in force; once\n"
+			       "approved, the new one replaces it on the service, and here at the next\n"
+			       "`arca properties`. Keep both until then.\n", approval);
+		rc = 1;
 		goto out;
 	}
 	if (!json)
@@ -251,6 +275,19 @@ int cmd_properties(int argc, char **argv)
 		state_free(&s);
 		return EXIT_FAIL;
 	}
+	{
+		/* A passphrase change the guard approved since: keep the same here. */
+		struct client *c = state_client(&s, &e);
+		int r = c ? state_sync_wrapped(&s, c, &e) : -1;
+
+		client_free(c);
+		if (r < 0)
+			fprintf(stderr, "arca properties: warning: cannot check the passphrase change "
+				"waiting for approval: %s\n", e.msg);
+		else if (r == 1 && !json)
+			printf("The passphrase change was approved: the new passphrase is in force.\n");
+		err_clear(&e);
+	}
 	if (no_proxy || proxy) {
 		free(s.proxy), free(s.proxy_user);
 		s.proxy = proxy ? strdup(proxy) : NULL;
@@ -295,9 +332,18 @@ int cmd_properties(int argc, char **argv)
 		s.cache = strdup(cache);
 		changed = 1;
 	}
-	if ((change_pass || add_pass) && new_passphrase(&s, add_pass, new_pass_file, kit, pin,
-						       json, &e))
-		goto fail;
+	if (change_pass || add_pass) {
+		int r = new_passphrase(&s, add_pass, new_pass_file, kit, pin, json, &e);
+
+		if (r < 0)
+			goto fail;
+		if (r == 1) {
+			rc = EXIT_PENDING;
+			if (changed && state_save(&s, &e))
+				goto fail;
+			goto out;
+		}
+	}
 	if (changed && state_save(&s, &e))
 		goto fail;
 	show(&s, json);

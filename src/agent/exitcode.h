@@ -16,6 +16,7 @@ enum {
 	EXIT_PASSPHRASE = 6,   /* the passphrase is wrong or breaks the rules */
 	EXIT_CACHE_SPACE = 7,  /* the cache folder has less free space than the backup needs */
 	EXIT_DAMAGED = 8,      /* verify ran and found damaged recovery points (listed) */
+	EXIT_PENDING = 9,      /* the change waits for the guard's approval (request id printed) */
 };
 
 #endif

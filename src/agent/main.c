@@ -88,7 +88,8 @@ static void usage(FILE *f)
 		"  5  partial: done, but some entries were skipped or not restored (listed)\n"
 		"  6  the passphrase is wrong or breaks the rules\n"
 		"  7  the cache folder has less free space than the backup needs\n"
-		"  8  verify found damaged recovery points (listed)\n",
+		"  8  verify found damaged recovery points (listed)\n"
+		"  9  the change waits for the guard's approval (the request id is printed)\n",
 		ARCA_VERSION);
 }
 

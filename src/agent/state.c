@@ -134,6 +134,7 @@ const char *state_home_arg(int argc, char **argv)
  * the agent sends them (agent.json names the service and the proxy). */
 static const char *const private_files[] = {
 	"agent.json", "machine.key", "master.key", "wrapped.key", "wrapped-2.key", "proxy.pass",
+	"wrapped-pending.key",
 };
 
 int state_check_private(const char *home, struct err *e)
@@ -285,6 +286,46 @@ struct client *state_client(const struct state *s, struct err *e)
 		client_set_rate(c, state_rate_now(s));
 	}
 	return c;
+}
+
+int state_sync_wrapped(const struct state *s, struct client *c, struct err *e)
+{
+	struct buf pending = BUF_INIT;
+	uint8_t blob[1024];
+	char path[4200];
+	const char *b64;
+	json_t *me = NULL;
+	size_t len = 0;
+	int rc = -1;
+
+	snprintf(path, sizeof(path), "%s/wrapped-pending.key", s->home);
+	if (access(path, F_OK) != 0)
+		return 0;
+	if (state_read_file(path, sizeof(blob), &pending, e) != 0 ||
+	    (me = client_json(c, "GET", "/machine", NULL, NULL, NULL, e)) == NULL)
+		goto out;
+	if ((b64 = json_string_value(json_object_get(me, "wrapped_key"))) == NULL ||
+	    sodium_base642bin(blob, sizeof(blob), b64, strlen(b64), NULL, &len, NULL,
+			      sodium_base64_VARIANT_ORIGINAL) != 0) {
+		err_set(e, ERR_IO, "the service's answer about this machine has no wrapped key");
+		goto out;
+	}
+	rc = 0;
+	if (len != pending.len || memcmp(blob, pending.data, len) != 0)
+		goto out; /* still waiting, or refused: the service holds the old one */
+	if (state_write_file(s->home, "wrapped.key", blob, len, 0600, e) != 0) {
+		rc = -1;
+		goto out;
+	}
+	if (unlink(path) != 0) {
+		rc = err_errno(e, "cannot remove %s", path);
+		goto out;
+	}
+	rc = 1;
+out:
+	json_decref(me);
+	buf_wipe(&pending);
+	return rc;
 }
 
 /* When the certificate in PATH ends, or 0 when it cannot be read. */

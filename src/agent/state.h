@@ -81,6 +81,13 @@ uint64_t state_rate_now(const struct state *s);
 /* A client for S's service, signed as S's machine. */
 struct client *state_client(const struct state *s, struct err *e);
 
+/* A passphrase change that waits for the guard's approval keeps its new
+ * wrapped key in wrapped-pending.key; wrapped.key stays the one the
+ * service holds. Once the service holds the pending one (the guard
+ * approved), it becomes wrapped.key here too. 1 when it did, 0 when
+ * nothing is pending or it still waits, -1 with E set. */
+int state_sync_wrapped(const struct state *s, struct client *c, struct err *e);
+
 /* Renew the machine's certificate (machine.pem in S's home) when it ends
  * within STATE_CERT_RENEW_DAYS by the agent's clock, or cannot be read: the
  * service then issues a new one for a year. 1 when renewed, 0 when not due,

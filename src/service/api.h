@@ -8,6 +8,7 @@
 #ifndef ARCA_API_H
 #define ARCA_API_H
 
+#include <stdbool.h>
 #include "http.h"
 #include "service.h"
 
@@ -28,5 +29,9 @@ int api_admit(void *ctx, const struct http_request *req, void **ticket, struct h
 /* The http_release_fn matching api_admit: gives back the reservation and
  * frees TICKET (NULL does nothing). */
 void api_release(void *ctx, void *ticket);
+
+/* Whether NAME is one of the roles of a subscription's users (owner,
+ * backup-operator, restore-operator, reader, security-admin). */
+bool api_role_exists(const char *name);
 
 #endif

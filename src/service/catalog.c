@@ -669,6 +669,41 @@ int catalog_policy_set(struct catalog *c, const char *machine_id, const char *pr
 	return c->ops->policy_set(c->b, machine_id, prev, json, now, alert, keep, keep_arg, e);
 }
 
+int catalog_guard_get(struct catalog *c, const char *subscription, struct guard *g, struct err *e)
+{
+	return c->ops->guard_get(c->b, subscription, g, e);
+}
+
+int catalog_guard_set(struct catalog *c, const char *subscription, const char *guard_name, int hours,
+		      bool replace, struct err *e)
+{
+	return c->ops->guard_set(c->b, subscription, guard_name, hours, replace, e);
+}
+
+int catalog_approval_create(struct catalog *c, const struct approval *a, struct err *e)
+{
+	return c->ops->approval_create(c->b, a, e);
+}
+
+int catalog_approval_list(struct catalog *c, const char *subscription, const char *requester,
+			  int64_t now, struct approval **out, size_t *n, struct err *e)
+{
+	return c->ops->approval_list(c->b, subscription, requester, now, out, n, e);
+}
+
+int catalog_approval_decide(struct catalog *c, const char *subscription, const char *id,
+			    const char *guard_id, const char *guard_name, bool approve, int64_t now,
+			    struct approval *a, struct err *e)
+{
+	return c->ops->approval_decide(c->b, subscription, id, guard_id, guard_name, approve, now, a,
+				       e);
+}
+
+int catalog_approval_result(struct catalog *c, const char *id, const char *result, struct err *e)
+{
+	return c->ops->approval_result(c->b, id, result, e);
+}
+
 int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
 		  const char *target, const char *message, struct err *e)
 {

@@ -303,6 +303,44 @@ struct replica_lag {
 };
 
 /*
+ * Multi-user approval (docs/API.md, "Approvals"). A subscription may name
+ * a guard: one of its users with the role security-admin. While it has
+ * one, each critical operation is stored as a request (struct approval)
+ * that runs only after the guard approves it. The request holds exactly
+ * what to run: its operation and ARGS (JSON text the service wrote). The
+ * catalog decides each request once: pending becomes approved, refused or
+ * expired in one transaction, by the guard of that moment, never by the
+ * user (or machine) that asked.
+ */
+#define CATALOG_APPROVAL_HOURS 24      /* a request's default time to be decided */
+#define CATALOG_APPROVAL_HOURS_MAX (30 * 24)
+#define CATALOG_APPROVAL_ARGS_MAX 4096 /* bytes of a request's ARGS, its NUL included */
+#define CATALOG_APPROVALS_PENDING 100  /* pending requests of a subscription at once */
+#define CATALOG_APPROVALS_LIST 200     /* newest requests approval_list answers */
+
+struct approval {
+	catalog_id id;
+	catalog_id subscription;
+	char operation[32];      /* "point.delete", "machine.delete", ... (docs/API.md) */
+	char summary[256];       /* what it does, for a person */
+	char args[CATALOG_APPROVAL_ARGS_MAX]; /* what to run: JSON text */
+	catalog_id requester;    /* the user id, or the machine id, that asked */
+	char requested_by[128];  /* its name as the audit log has it */
+	int64_t created, expires;
+	char state[16];          /* "pending", "approved", "refused" or "expired" */
+	char decided_by[128];    /* the guard's name, "" while pending or expired */
+	int64_t decided;         /* when, 0 while pending */
+	char result[256];        /* after an approval: "done", or why the run failed */
+};
+
+/* A subscription's guard and how long its requests wait. */
+struct guard {
+	catalog_id user_id;      /* "" for none */
+	char name[128];
+	int hours;               /* a request expires this long after it was made */
+};
+
+/*
  * The product's rules (SPEC sections 1, 2 and 7). They live here, above
  * the backends: catalog_open hands arca's (catalog_rules) to the backend it
  * opens, and a backend enforces them with these numbers inside its
@@ -968,6 +1006,53 @@ struct catalog_ops {
 	int (*policy_set)(struct catalog_backend *b, const char *machine_id, const char *prev,
 			  const char *json, int64_t now, const struct job_alert *alert,
 			  catalog_keep_fn keep, void *keep_arg, struct err *e);
+	/*
+	 * Multi-user approval. guard_get: SUBSCRIPTION's guard into *G
+	 * (user_id "" for none). guard_set: name the user GUARD_NAME (of the
+	 * subscription, enabled, role security-admin; else ERR_INVALID)
+	 * the guard, only while the subscription has none (else ERR_LOCKED:
+	 * changing or removing a guard is a request the guard approves); a
+	 * NULL GUARD_NAME names nobody; HOURS > 0 sets how long requests
+	 * wait (1..CATALOG_APPROVAL_HOURS_MAX, else ERR_INVALID), 0 keeps it.
+	 * REPLACE (the host's admin commands only, never a route): name
+	 * GUARD_NAME, or nobody for NULL, whoever is the guard now.
+	 * While a user is the guard, user_change refuses (ERR_LOCKED) every
+	 * change of that user: a reset, a role or a removal would hand the
+	 * guard's powers to whoever makes it.
+	 */
+	int (*guard_get)(struct catalog_backend *b, const char *subscription, struct guard *g,
+			 struct err *e);
+	int (*guard_set)(struct catalog_backend *b, const char *subscription, const char *guard_name,
+			 int hours, bool replace, struct err *e);
+	/* Store A (its id, subscription, operation, summary, args, requester,
+	 * requested_by, created and expires filled by the caller) as a
+	 * pending request. ERR_LOCKED when the subscription has no guard;
+	 * ERR_LIMIT past CATALOG_APPROVALS_PENDING pending requests. */
+	int (*approval_create)(struct catalog_backend *b, const struct approval *a, struct err *e);
+	/* The newest CATALOG_APPROVALS_LIST requests of SUBSCRIPTION, newest
+	 * first (*OUT: caller frees); a pending one past its expiry at NOW is
+	 * shown "expired". REQUESTER non-NULL: only the requests it made. */
+	int (*approval_list)(struct catalog_backend *b, const char *subscription,
+			     const char *requester, int64_t now, struct approval **out, size_t *n,
+			     struct err *e);
+	/* Decide request ID of SUBSCRIPTION as the user GUARD_ID at NOW:
+	 * APPROVE or refuse it. In one transaction: ERR_NOT_FOUND for no such
+	 * request; ERR_DENIED when GUARD_ID is not the subscription's guard
+	 * now, or is the request's requester; ERR_LOCKED when it is not
+	 * pending (decided already: one approval runs a request once). A
+	 * pending request past its expiry becomes "expired" and the call
+	 * succeeds with A->state "expired" (nothing else changes): the
+	 * caller records the expiry and refuses. Else the request becomes
+	 * "approved" or "refused" with GUARD_NAME and NOW; an approved
+	 * "guard.change" also sets the guard (ARGS {"guard": user id or ""})
+	 * in the same transaction, the new one checked as guard_set does.
+	 * Fills *A with the request after the change. */
+	int (*approval_decide)(struct catalog_backend *b, const char *subscription, const char *id,
+			       const char *guard_id, const char *guard_name, bool approve,
+			       int64_t now, struct approval *a, struct err *e);
+	/* Record RESULT ("done", or why it failed) of approved request ID. */
+	int (*approval_result)(struct catalog_backend *b, const char *id, const char *result,
+			       struct err *e);
 	/* Raise an alert for a subscription at NOW; list the newest LIMIT
 	 * (*OUT: caller frees). */
 	int (*alert)(struct catalog_backend *b, const char *subscription, int64_t now,
@@ -1225,6 +1310,16 @@ int catalog_policy_machines(struct catalog *c, catalog_id **ids, size_t *n, stru
 int catalog_policy_set(struct catalog *c, const char *machine_id, const char *prev,
 		       const char *json, int64_t now, const struct job_alert *alert,
 		       catalog_keep_fn keep, void *keep_arg, struct err *e);
+int catalog_guard_get(struct catalog *c, const char *subscription, struct guard *g, struct err *e);
+int catalog_guard_set(struct catalog *c, const char *subscription, const char *guard_name, int hours,
+		      bool replace, struct err *e);
+int catalog_approval_create(struct catalog *c, const struct approval *a, struct err *e);
+int catalog_approval_list(struct catalog *c, const char *subscription, const char *requester,
+			  int64_t now, struct approval **out, size_t *n, struct err *e);
+int catalog_approval_decide(struct catalog *c, const char *subscription, const char *id,
+			    const char *guard_id, const char *guard_name, bool approve, int64_t now,
+			    struct approval *a, struct err *e);
+int catalog_approval_result(struct catalog *c, const char *id, const char *result, struct err *e);
 int catalog_alert(struct catalog *c, const char *subscription, int64_t now, const char *kind,
 		  const char *target, const char *message, struct err *e);
 int catalog_alert_list(struct catalog *c, const char *subscription, int limit, struct alert **out,

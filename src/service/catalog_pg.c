@@ -257,6 +257,17 @@ static const char *const migrations[] = {
 	"  error TEXT COLLATE \"C\" NOT NULL DEFAULT '');"
 	"CREATE INDEX replicas_due ON replicas (next_try);"
 	"CREATE INDEX replicas_vault ON replicas (vault_id, enqueued);",
+	/* 8: multi-user approval, as SQLite's schema 19 */
+	"ALTER TABLE subscriptions ADD COLUMN guard TEXT COLLATE \"C\" NOT NULL DEFAULT '';"
+	"ALTER TABLE subscriptions ADD COLUMN approval_hours BIGINT NOT NULL DEFAULT 24;"
+	"CREATE TABLE approvals (id TEXT COLLATE \"C\" PRIMARY KEY, seq BIGSERIAL NOT NULL,"
+	"  subscription TEXT COLLATE \"C\" NOT NULL"
+	"  REFERENCES subscriptions(id), operation TEXT COLLATE \"C\" NOT NULL, summary TEXT NOT NULL,"
+	"  args TEXT NOT NULL, requester TEXT COLLATE \"C\" NOT NULL, requested_by TEXT NOT NULL,"
+	"  created BIGINT NOT NULL, expires BIGINT NOT NULL, state TEXT COLLATE \"C\" NOT NULL DEFAULT 'pending',"
+	"  decided_by TEXT NOT NULL DEFAULT '', decided BIGINT NOT NULL DEFAULT 0,"
+	"  result TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX approvals_by_subscription ON approvals (subscription, created);",
 };
 
 #define N_MIGRATIONS ((int)(sizeof(migrations) / sizeof(migrations[0])))
@@ -1493,7 +1504,7 @@ static int user_change(struct catalog_backend *c, void *arg, struct err *e)
 	char role[CATALOG_ROLE_LEN];
 	catalog_id id;
 	int r, rc = 0;
-	int64_t owners;
+	int64_t owners, guards;
 
 	if (st == NULL)
 		return -1;
@@ -1508,6 +1519,14 @@ static int user_change(struct catalog_backend *c, void *arg, struct err *e)
 		return -1;
 	if (r == 0)
 		return err_set(e, ERR_NOT_FOUND, "no user %s in this subscription", a->name);
+	/* Why: a reset, a new role or a removal of the guard would hand the
+	 * guard's approvals to whoever makes it. */
+	if ((guards = scalar(c, "SELECT count(*) FROM subscriptions WHERE guard = ?1", id, NULL, 0,
+			     e)) < 0)
+		return -1;
+	if (guards)
+		return err_set(e, ERR_LOCKED, "%s is the subscription's guard: change the guard first "
+			       "(a request the guard approves)", a->name);
 	if (!ch->may_touch_owner && (strcmp(role, CATALOG_OWNER) == 0 ||
 				     (ch->what == USER_ROLE && strcmp(ch->role, CATALOG_OWNER) == 0)))
 		return err_set(e, ERR_DENIED, "only an owner may change an owner or make one");
@@ -5423,6 +5442,384 @@ static int pg_rows_write(struct catalog_backend *c, catalog_fill_fn fill, void *
 	return rc;
 }
 
+/* ---- Multi-user approval ---- */
+
+static int pg_guard_get(struct catalog_backend *c, const char *subscription, struct guard *g,
+			struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1, r;
+
+	memset(g, 0, sizeof(*g));
+	LOCK(c);
+	if ((st = prep(c, "SELECT s.guard, coalesce(u.name, ''), s.approval_hours FROM subscriptions s"
+			  " LEFT JOIN users u ON u.id = s.guard WHERE s.id = ?", e))) {
+		bind_text(st, 1, subscription);
+		if ((r = step_row(c, st, e)) == 1) {
+			copy_col(g->user_id, sizeof(g->user_id), st, 0);
+			copy_col(g->name, sizeof(g->name), st, 1);
+			g->hours = (int)pq_column_int64(st, 2);
+			rc = 0;
+		} else if (r == 0) {
+			err_set(e, ERR_NOT_FOUND, "no subscription %s", subscription);
+		}
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* The id of user NAME of SUBSCRIPTION into ID when it may be the guard:
+ * enabled, with a password, role security-admin. 0, or -1 (ERR_INVALID). */
+static int guard_user(struct catalog_backend *c, const char *subscription, const char *name,
+		      catalog_id id, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "SELECT id, role, disabled, CASE WHEN password_hash <> '' THEN 1 ELSE 0 END FROM users"
+				   " WHERE subscription = ? AND name = ?", e);
+	char role[CATALOG_ROLE_LEN];
+	int r, disabled = 0, active = 0;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, subscription);
+	bind_text(st, 2, name);
+	if ((r = step_row(c, st, e)) == 1) {
+		copy_col(id, sizeof(catalog_id), st, 0);
+		copy_col(role, sizeof(role), st, 1);
+		disabled = (int)pq_column_int64(st, 2);
+		active = (int)pq_column_int64(st, 3);
+	}
+	done(c, st);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return err_set(e, ERR_INVALID, "no user %s in this subscription to be its guard", name);
+	if (strcmp(role, "security-admin") != 0)
+		return err_set(e, ERR_INVALID, "%s has the role %s; the guard must be a security-admin:"
+			       " change their role first", name, role);
+	if (disabled || !active)
+		return err_set(e, ERR_INVALID, "%s is disabled or has not set a password yet, so "
+			       "could never approve anything: choose an active security-admin", name);
+	return 0;
+}
+
+struct guard_change {
+	const char *subscription, *name;
+	int hours;
+	bool replace;
+};
+
+static int guard_set(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct guard_change *a = arg;
+	catalog_id id = "";
+	int64_t has;
+
+	if (a->hours < 0 || a->hours > CATALOG_APPROVAL_HOURS_MAX)
+		return err_set(e, ERR_INVALID, "requests wait 1 to %d hours", CATALOG_APPROVAL_HOURS_MAX);
+	if ((has = scalar(c, "SELECT count(*) FROM subscriptions WHERE id = ?1 AND guard != ''",
+			  a->subscription, NULL, 0, e)) < 0)
+		return -1;
+	if (a->name && has && !a->replace)
+		return err_set(e, ERR_LOCKED, "this subscription has a guard already: changing or "
+			       "removing it is a request the guard approves");
+	if (a->name && guard_user(c, a->subscription, a->name, id, e) != 0)
+		return -1;
+	if ((a->name || a->replace) &&
+	    update(c, "UPDATE subscriptions SET guard = ?2 WHERE id = ?1", 0, 0, a->subscription, id,
+		   e) < 0)
+		return -1;
+	if (a->hours > 0 && update(c, "UPDATE subscriptions SET approval_hours = ?1 WHERE id = ?2",
+				   a->hours, 1, a->subscription, NULL, e) < 0)
+		return -1;
+	return 0;
+}
+
+static int pg_guard_set(struct catalog_backend *c, const char *subscription, const char *guard_name,
+			int hours, bool replace, struct err *e)
+{
+	struct guard_change a = { subscription, guard_name, hours, replace };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, guard_set, &a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+#define APPROVAL_COLS                                                                          \
+	"id, subscription, operation, summary, args, requester, requested_by, created, expires,"  \
+	" CASE WHEN state = 'pending' AND expires <= ?2 THEN 'expired' ELSE state END,"          \
+	" decided_by, decided, result"
+
+static int approval_fill(struct pq_stmt *st, void *elem, struct err *e)
+{
+	struct approval *a = elem;
+
+	(void)e;
+	copy_col(a->id, sizeof(a->id), st, 0);
+	copy_col(a->subscription, sizeof(a->subscription), st, 1);
+	copy_col(a->operation, sizeof(a->operation), st, 2);
+	copy_col(a->summary, sizeof(a->summary), st, 3);
+	copy_col(a->args, sizeof(a->args), st, 4);
+	copy_col(a->requester, sizeof(a->requester), st, 5);
+	copy_col(a->requested_by, sizeof(a->requested_by), st, 6);
+	a->created = pq_column_int64(st, 7);
+	a->expires = pq_column_int64(st, 8);
+	copy_col(a->state, sizeof(a->state), st, 9);
+	copy_col(a->decided_by, sizeof(a->decided_by), st, 10);
+	a->decided = pq_column_int64(st, 11);
+	copy_col(a->result, sizeof(a->result), st, 12);
+	return 0;
+}
+
+static int approval_create(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct approval *a = arg;
+	struct pq_stmt *st;
+	int64_t n;
+	int rc;
+
+	if (strlen(a->args) >= sizeof(a->args) - 1)
+		return err_set(e, ERR_TOO_LARGE, "the request's arguments are over %d bytes",
+			       CATALOG_APPROVAL_ARGS_MAX - 1);
+	if ((n = scalar(c, "SELECT count(*) FROM subscriptions WHERE id = ?1 AND guard != ''",
+			a->subscription, NULL, 0, e)) < 0)
+		return -1;
+	if (n == 0)
+		return err_set(e, ERR_LOCKED, "this subscription has no guard: nothing waits for "
+			       "approval");
+	if ((n = scalar(c, "SELECT count(*) FROM approvals WHERE subscription = ?1 AND"
+			" state = 'pending' AND expires > ?3", a->subscription, NULL, a->created,
+			e)) < 0)
+		return -1;
+	if (n >= CATALOG_APPROVALS_PENDING)
+		return err_set(e, ERR_LIMIT, "this subscription has %d requests waiting for approval "
+			       "already (the most at once): have the guard decide some first",
+			       CATALOG_APPROVALS_PENDING);
+	if ((st = prep(c, "INSERT INTO approvals (id, subscription, operation, summary, args,"
+			  " requester, requested_by, created, expires) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		       e)) == NULL)
+		return -1;
+	bind_text(st, 1, a->id);
+	bind_text(st, 2, a->subscription);
+	bind_text(st, 3, a->operation);
+	bind_text(st, 4, a->summary);
+	bind_text(st, 5, a->args);
+	bind_text(st, 6, a->requester);
+	bind_text(st, 7, a->requested_by);
+	pq_bind_int64(st, 8, a->created);
+	pq_bind_int64(st, 9, a->expires);
+	rc = step_done(c, st, "a request with that id exists already", e);
+	done(c, st);
+	return rc;
+}
+
+static int pg_approval_create(struct catalog_backend *c, const struct approval *a, struct err *e)
+{
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, approval_create, (void *)a, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_approval_list(struct catalog_backend *c, const char *subscription,
+			    const char *requester, int64_t now, struct approval **out, size_t *n,
+			    struct err *e)
+{
+	struct pq_stmt *st;
+	int rc = -1;
+
+	*out = NULL;
+	*n = 0;
+	LOCK(c);
+	/* LIMIT is CATALOG_APPROVALS_LIST. */
+	if ((st = prep(c, requester ? "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
+				      " AND requester = ?3 ORDER BY created DESC, seq DESC LIMIT 200" :
+				      "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
+				      " ORDER BY created DESC, seq DESC LIMIT 200", e))) {
+		bind_text(st, 1, subscription);
+		pq_bind_int64(st, 2, now);
+		if (requester)
+			bind_text(st, 3, requester);
+		rc = read_list(c, st, sizeof(**out), approval_fill, NULL, (void **)out, n, e);
+		done(c, st);
+	}
+	UNLOCK(c);
+	return rc;
+}
+
+/* Request ID of SUBSCRIPTION as it is at NOW into *A. 0, or -1 (ERR_NOT_FOUND). */
+static int approval_get(struct catalog_backend *c, const char *subscription, const char *id,
+			int64_t now, struct approval *a, struct err *e)
+{
+	struct pq_stmt *st = prep(c, "SELECT " APPROVAL_COLS " FROM approvals WHERE subscription = ?1"
+				   " AND id = ?3", e);
+	int r;
+
+	if (st == NULL)
+		return -1;
+	bind_text(st, 1, subscription);
+	pq_bind_int64(st, 2, now);
+	bind_text(st, 3, id);
+	memset(a, 0, sizeof(*a));
+	if ((r = step_row(c, st, e)) == 1)
+		approval_fill(st, a, e);
+	done(c, st);
+	if (r < 0)
+		return -1;
+	if (r == 0)
+		return err_set(e, ERR_NOT_FOUND, "no request %s in this subscription", id);
+	return 0;
+}
+
+struct decision {
+	const char *subscription, *id, *guard_id, *guard_name;
+	bool approve;
+	int64_t now;
+	struct approval *a;
+};
+
+/* The guard ARGS of a "guard.change" request: {"guard": "user id" or ""},
+ * written by the service; the id into ID. 0, or -1 (ERR_CORRUPT). */
+static int guard_arg(const char *args, catalog_id id, struct err *e)
+{
+	const char *p = strstr(args, "\"guard\":\"");
+	size_t n;
+
+	if (p == NULL)
+		return err_set(e, ERR_CORRUPT, "catalog: a guard.change request without its guard");
+	p += 9;
+	n = strcspn(p, "\"");
+	if (p[n] != '"' || (n != 0 && n != CATALOG_ID_LEN))
+		return err_set(e, ERR_CORRUPT, "catalog: a guard.change request with a bad guard");
+	memcpy(id, p, n);
+	id[n] = 0;
+	return 0;
+}
+
+static int approval_decide(struct catalog_backend *c, void *arg, struct err *e)
+{
+	const struct decision *d = arg;
+	struct approval *a = d->a;
+	catalog_id guard = "", next;
+	int64_t n;
+
+	if (approval_get(c, d->subscription, d->id, d->now, a, e) != 0)
+		return -1;
+	/* Pending until NOW: it expires here, once, and the caller records it. */
+	if ((n = update(c, "UPDATE approvals SET state = 'expired', decided = ?1 WHERE id = ?2 AND"
+			" state = 'pending' AND expires <= ?1", d->now, 1, a->id, NULL, e)) < 0)
+		return -1;
+	if (n == 1) {
+		a->decided = d->now;
+		return 0;
+	}
+	if (strcmp(a->state, "pending") != 0)
+		return err_set(e, ERR_LOCKED, "request %s is %s already: a request is decided once",
+			       a->id, a->state);
+	{
+		struct pq_stmt *st = prep(c, "SELECT guard FROM subscriptions WHERE id = ?", e);
+		int r;
+
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, d->subscription);
+		if ((r = step_row(c, st, e)) == 1)
+			copy_col(guard, sizeof(guard), st, 0);
+		done(c, st);
+		if (r < 0)
+			return -1;
+	}
+	if (guard[0] == 0 || strcmp(guard, d->guard_id) != 0)
+		return err_set(e, ERR_DENIED, "only the subscription's guard decides requests");
+	if (strcmp(a->requester, d->guard_id) == 0)
+		return err_set(e, ERR_DENIED, "the guard cannot decide their own request: another "
+			       "user asks, the guard approves");
+	if (d->approve && strcmp(a->operation, "guard.change") == 0) {
+		if (guard_arg(a->args, next, e) != 0)
+			return -1;
+		if (next[0]) {
+			/* The new guard must still be one: checked as guard_set does. */
+			char name[128] = "";
+			struct pq_stmt *st = prep(c, "SELECT name FROM users WHERE id = ? AND"
+						   " subscription = ?", e);
+			int r;
+
+			if (st == NULL)
+				return -1;
+			bind_text(st, 1, next);
+			bind_text(st, 2, d->subscription);
+			if ((r = step_row(c, st, e)) == 1)
+				copy_col(name, sizeof(name), st, 0);
+			done(c, st);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				return err_set(e, ERR_INVALID, "the user this request names as the "
+					       "guard is gone");
+			if (guard_user(c, d->subscription, name, next, e) != 0)
+				return -1;
+		}
+		if (update(c, "UPDATE subscriptions SET guard = ?2 WHERE id = ?1", 0, 0,
+			   d->subscription, next, e) < 0)
+			return -1;
+	}
+	{
+		struct pq_stmt *st = prep(c, "UPDATE approvals SET state = ?1, decided_by = ?2,"
+					   " decided = ?3, result = ?4 WHERE id = ?5 AND"
+					   " state = 'pending'", e);
+		int rc;
+
+		if (st == NULL)
+			return -1;
+		bind_text(st, 1, d->approve ? "approved" : "refused");
+		bind_text(st, 2, d->guard_name);
+		pq_bind_int64(st, 3, d->now);
+		bind_text(st, 4, d->approve && strcmp(a->operation, "guard.change") == 0 ? "done" : "");
+		bind_text(st, 5, a->id);
+		rc = step_done(c, st, NULL, e);
+		n = rc == 0 ? c->changes : -1;
+		done(c, st);
+		if (rc != 0)
+			return -1;
+		if (n != 1)
+			return err_set(e, ERR_LOCKED, "request %s was decided meanwhile", a->id);
+	}
+	return approval_get(c, d->subscription, d->id, d->now, a, e);
+}
+
+static int pg_approval_decide(struct catalog_backend *c, const char *subscription, const char *id,
+			      const char *guard_id, const char *guard_name, bool approve, int64_t now,
+			      struct approval *a, struct err *e)
+{
+	struct decision d = { subscription, id, guard_id, guard_name, approve, now, a };
+	int rc;
+
+	LOCK(c);
+	rc = txn(c, approval_decide, &d, e);
+	UNLOCK(c);
+	return rc;
+}
+
+static int pg_approval_result(struct catalog_backend *c, const char *id, const char *result,
+			      struct err *e)
+{
+	int64_t changed;
+
+	LOCK(c);
+	changed = update(c, "UPDATE approvals SET result = ?2 WHERE id = ?1 AND state = 'approved'", 0,
+			 0, id, result, e);
+	UNLOCK(c);
+	if (changed < 0)
+		return -1;
+	if (changed == 0)
+		return err_set(e, ERR_NOT_FOUND, "no approved request %s", id);
+	return 0;
+}
+
 const struct catalog_ops catalog_pg_ops = {
 	.name = "postgresql",
 	.open = pg_open,
@@ -5457,6 +5854,12 @@ const struct catalog_ops catalog_pg_ops = {
 	.credential_latest = pg_credential_latest,
 	.audit = pg_audit,
 	.audit_list = pg_audit_list,
+	.guard_get = pg_guard_get,
+	.guard_set = pg_guard_set,
+	.approval_create = pg_approval_create,
+	.approval_list = pg_approval_list,
+	.approval_decide = pg_approval_decide,
+	.approval_result = pg_approval_result,
 	.machine_register = pg_machine_register,
 	.machine_list = pg_machine_list,
 	.machine_get = pg_machine_get,

@@ -481,7 +481,7 @@ out:
 /* ---- admin commands: the same code as the API, on the data folder ---- */
 
 struct admin {
-	const char *data, *region, *redundancy, *out, *password_file, *url;
+	const char *data, *region, *redundancy, *out, *password_file, *url, *role;
 	const char *arg[2];
 	int nargs, json;
 	int64_t now;    /* the service's clock when the command started */
@@ -509,6 +509,8 @@ static int admin_parse(const char *label, int argc, char **argv, struct admin *a
 			slot = &a->password_file;
 		else if (strcmp(argv[i], "--url") == 0)
 			slot = &a->url;
+		else if (strcmp(argv[i], "--role") == 0)
+			slot = &a->role;
 		else if (strcmp(argv[i], "--json") == 0) {
 			a->json = 1;
 			continue;
@@ -759,6 +761,9 @@ static int admin_user_add(struct admin *a, struct err *e)
 	struct err ae;
 	int audited;
 
+	if (a->role && !api_role_exists(a->role))
+		return err_set(e, ERR_INVALID, "--role must be owner, backup-operator, "
+			       "restore-operator, reader or security-admin, not %s", a->role);
 	if (admin_password(a, pw, e) != 0)
 		return -1;
 	if (crypto_pwhash_str(hash, pw, strlen(pw), crypto_pwhash_OPSLIMIT_INTERACTIVE,
@@ -767,21 +772,67 @@ static int admin_user_add(struct admin *a, struct err *e)
 		sodium_memzero(pw, sizeof(pw));
 		return -1;
 	}
+	/* A user is created an owner; another role is set at once, and a user
+	 * whose role could not be set is removed again rather than left an
+	 * owner. */
+	if (a->role && strcmp(a->role, CATALOG_OWNER) != 0) {
+		struct user_change ch = { .what = USER_ROLE, .role = a->role, .may_touch_owner = true };
+		struct user_change rm = { .what = USER_REMOVE, .may_touch_owner = true };
+		struct err re;
+
+		if (catalog_user_change(a->s.cat, a->sub, a->arg[0], &ch, e) != 0) {
+			sodium_memzero(pw, sizeof(pw));
+			if (catalog_user_change(a->s.cat, a->sub, a->arg[0], &rm, &re) != 0)
+				return err_prefix(e, "user %s was added as an owner, and could not be "
+						  "removed (%s): remove them: ", a->arg[0], re.msg);
+			return err_prefix(e, "user %s was not added: ", a->arg[0]);
+		}
+	}
 	/* Unrecorded, the user exists all the same: the password is shown
 	 * (it is shown only once), then the failure. */
 	audited = admin_audit(a, "user.create", a->arg[0], &ae) == 0;
 	if (a->json)
-		print_json(json_pack("{s:s,s:s?}", "user", a->arg[0], "password",
+		print_json(json_pack("{s:s,s:s,s:s?}", "user", a->arg[0], "role",
+				     a->role ? a->role : CATALOG_OWNER, "password",
 				     a->password_file ? NULL : pw));
 	else if (a->password_file)
-		printf("Added user %s.\n", a->arg[0]);
+		printf("Added user %s (%s).\n", a->arg[0], a->role ? a->role : CATALOG_OWNER);
 	else
-		printf("Added user %s.\nPassword: %s\n(shown once)\n", a->arg[0], pw);
+		printf("Added user %s (%s).\nPassword: %s\n(shown once)\n", a->arg[0],
+		       a->role ? a->role : CATALOG_OWNER, pw);
 	sodium_memzero(pw, sizeof(pw));
 	if (!audited) {
 		fprintf(stderr, "arcad user add: user %s was added, but %s\n", a->arg[0], ae.msg);
 		return 1;
 	}
+	return 0;
+}
+
+/* `arcad guard set NAME|none`: the host's admin names the guard, or
+ * nobody, whoever the guard is now (a guard who lost their password and
+ * second factor could approve nothing, a change of guard included). Not
+ * held for approval: the host's admin can change the catalog anyway
+ * (docs/THREAT-MODEL.md); audited, and alerted so that the subscription's
+ * people hear of it. */
+static int admin_guard_set(struct admin *a, struct err *e)
+{
+	const char *name = strcmp(a->arg[0], "none") == 0 ? NULL : a->arg[0];
+	char msg[256];
+
+	if (catalog_guard_set(a->s.cat, a->sub, name, 0, true, e) != 0)
+		return -1;
+	snprintf(msg, sizeof(msg), "the service's administrator %s (arcad guard set)",
+		 name ? "named a new guard" : "removed the guard");
+	if (admin_audit(a, "guard.set", name ? name : "none", e) != 0 ||
+	    catalog_alert(a->s.cat, a->sub, a->now, "guard.set", name ? name : "none", msg, e) != 0) {
+		fprintf(stderr, "arcad guard set: the guard was changed, but %s\n", e->msg);
+		return 1;
+	}
+	if (a->json)
+		print_json(json_pack("{s:s?}", "guard", name));
+	else
+		printf(name ? "The guard is %s.\n" : "No guard%s: critical operations run at once.\n",
+		       name ? name : "");
 	return 0;
 }
 
@@ -966,9 +1017,12 @@ static const struct admin_cmd {
 	{ "vault credentials", "--data DIR NAME -o FILE [--url URL]", 1, admin_vault_credentials,
 	  "vault credentials, written to FILE (mode 0600)" },
 	{ "machine list", "--data DIR VAULT", 1, admin_machine_list, "a vault's machines" },
-	{ "user add", "--data DIR NAME [--password-file FILE]", 1, admin_user_add,
-	  "a user; a password is generated and printed once unless given" },
+	{ "user add", "--data DIR NAME [--role ROLE] [--password-file FILE]", 1, admin_user_add,
+	  "a user with ROLE (default owner); a password is generated and printed once unless "
+	  "given" },
 	{ "token create", "--data DIR NAME", 1, admin_token_create, "an API token, printed once" },
+	{ "guard set", "--data DIR NAME|none", 1, admin_guard_set,
+	  "name the guard (a security-admin) or none, whoever it is now; not held for approval" },
 	{ "pack list", "--data DIR", 0, admin_pack_list, "the packs the catalog lists, in every vault" },
 	{ "pack forget", "--data DIR PACK", 1, admin_pack_forget,
 	  "forget a lost or damaged pack; the next backup resends its objects" },

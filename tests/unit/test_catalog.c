@@ -1465,6 +1465,183 @@ static void test_tables_order(void **state)
 	assert_int_equal(e.code, ERR_CORRUPT);
 }
 
+/* Multi-user approval: the first guard is named at once and only then;
+ * a request is decided once, by the guard of that moment, never by its
+ * requester; an expired one expires once; an approved guard.change
+ * changes the guard in the same transaction; the guard cannot be changed
+ * around it. */
+static void test_approvals(void **state)
+{
+	struct fx *f = *state;
+	struct user_change ch = { .what = USER_RESET, .code_hash = "c", .expires = 9000,
+				  .may_touch_owner = true };
+	struct approval a, b, *l = NULL;
+	struct principal owner, g1, g2;
+	struct guard g;
+	char hash[64], args[128];
+	size_t n = 0;
+	struct err e;
+
+	assert_int_equal(catalog_user_create(f->c, f->sub, "alice", "ahash", 1000, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "alice", hash, sizeof(hash), &owner, NULL), 0);
+	assert_int_equal(catalog_user_invite(f->c, f->sub, "gina", "security-admin", "c1", 5000, 1000,
+					     NULL), 0);
+	assert_int_equal(catalog_user_invite(f->c, f->sub, "gus", "reader", "c2", 5000, 1000, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.user_id, "");
+	assert_int_equal(g.hours, CATALOG_APPROVAL_HOURS);
+	/* Not a guard: no password yet, then a reader, then nobody. */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(catalog_user_accept(f->c, "gina", "c1", "ghash", 1001, NULL), 0);
+	assert_int_equal(catalog_user_accept(f->c, "gus", "c2", "uhash", 1001, NULL), 0);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gus", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "nobody", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", CATALOG_APPROVAL_HOURS_MAX + 1, false, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	/* No guard: nothing waits. */
+	memset(&a, 0, sizeof(a));
+	catalog_new_id(a.id);
+	strcpy(a.subscription, f->sub);
+	strcpy(a.operation, "point.delete");
+	strcpy(a.summary, "delete a point");
+	strcpy(a.args, "{}");
+	strcpy(a.requester, owner.user_id);
+	strcpy(a.requested_by, "alice");
+	a.created = 1000, a.expires = 1000 + 3600;
+	assert_int_equal(catalog_approval_create(f->c, &a, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 2, false, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.name, "gina");
+	assert_int_equal(g.hours, 2);
+	assert_int_equal(catalog_user_find(f->c, "gina", hash, sizeof(hash), &g1, NULL), 0);
+	assert_string_equal(g.user_id, g1.user_id);
+	/* Named once; a change is a request. */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, NULL, 3, false, NULL), 0);
+	/* The guard cannot be reset, demoted or removed. */
+	assert_int_equal(catalog_user_change(f->c, f->sub, "gina", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	ch.what = USER_REMOVE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "gina", &ch, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_approval_create(f->c, &a, NULL), 0);
+	assert_int_equal(catalog_approval_create(f->c, &a, &e), -1);
+	assert_int_equal(e.code, ERR_EXISTS);
+	/* Only the guard decides; never its requester. */
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, owner.user_id, "alice", true,
+						 1100, &b, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, "0123", g1.user_id, "gina", true, 1100,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_approval_decide(f->c, "othersub", a.id, g1.user_id, "gina", true,
+						 1100, &b, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 1100,
+						 &b, NULL), 0);
+	assert_string_equal(b.state, "approved");
+	assert_string_equal(b.decided_by, "gina");
+	assert_int_equal(b.decided, 1100);
+	assert_string_equal(b.args, "{}");
+	/* Once. */
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", false, 1101,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_approval_result(f->c, a.id, "done", NULL), 0);
+	/* The guard's own request is not theirs to decide. */
+	catalog_new_id(a.id);
+	strcpy(a.requester, g1.user_id);
+	a.created = 1050; /* the list's order below is by time */
+	assert_int_equal(catalog_approval_create(f->c, &a, NULL), 0);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 1100,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	/* Past its expiry: expired once, then decided already. */
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 4600,
+						 &b, NULL), 0);
+	assert_string_equal(b.state, "expired");
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 4601,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_approval_result(f->c, a.id, "done", &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+	/* The list: newest first, expired shown so, the requester's own. */
+	catalog_new_id(a.id);
+	strcpy(a.requester, owner.user_id);
+	a.created = 1200;
+	assert_int_equal(catalog_approval_create(f->c, &a, NULL), 0);
+	assert_int_equal(catalog_approval_list(f->c, f->sub, NULL, 1300, &l, &n, NULL), 0);
+	assert_int_equal(n, 3);
+	assert_string_equal(l[0].id, a.id);
+	assert_string_equal(l[0].state, "pending");
+	assert_string_equal(l[1].state, "expired");
+	free(l);
+	assert_int_equal(catalog_approval_list(f->c, f->sub, NULL, 4800, &l, &n, NULL), 0);
+	assert_string_equal(l[0].state, "expired"); /* shown so, not decided */
+	free(l);
+	assert_int_equal(catalog_approval_list(f->c, f->sub, g1.user_id, 1300, &l, &n, NULL), 0);
+	assert_int_equal(n, 1);
+	free(l);
+	/* guard.change: approved, the guard changes in the same transaction,
+	 * to a user who must still be a security admin. */
+	assert_int_equal(catalog_user_invite(f->c, f->sub, "hal", "security-admin", "c3", 5000, 1000,
+					     NULL), 0);
+	assert_int_equal(catalog_user_accept(f->c, "hal", "c3", "hhash", 1001, NULL), 0);
+	assert_int_equal(catalog_user_find(f->c, "hal", hash, sizeof(hash), &g2, NULL), 0);
+	catalog_new_id(a.id);
+	strcpy(a.operation, "guard.change");
+	snprintf(args, sizeof(args), "{\"guard\":\"%s\"}", g2.user_id);
+	strcpy(a.args, args);
+	assert_int_equal(catalog_approval_create(f->c, &a, NULL), 0);
+	ch.what = USER_ROLE, ch.role = "reader";
+	assert_int_equal(catalog_user_change(f->c, f->sub, "hal", &ch, NULL), 0);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 1300,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.name, "gina"); /* rolled back: still pending */
+	ch.role = "security-admin";
+	assert_int_equal(catalog_user_change(f->c, f->sub, "hal", &ch, NULL), 0);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 1300,
+						 &b, NULL), 0);
+	assert_string_equal(b.result, "done");
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.name, "hal");
+	/* gina is no longer the guard: she decides nothing, and can change. */
+	catalog_new_id(a.id);
+	strcpy(a.operation, "guard.change");
+	strcpy(a.args, "{\"guard\":\"\"}");
+	assert_int_equal(catalog_approval_create(f->c, &a, NULL), 0);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g1.user_id, "gina", true, 1300,
+						 &b, &e), -1);
+	assert_int_equal(e.code, ERR_DENIED);
+	assert_int_equal(catalog_approval_decide(f->c, f->sub, a.id, g2.user_id, "hal", true, 1300,
+						 &b, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.user_id, "");
+	/* The host's admin replaces the guard, or clears it, whoever it is. */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "hal", 0, false, NULL), 0);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, false, &e), -1);
+	assert_int_equal(e.code, ERR_LOCKED);
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gina", 0, true, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.name, "gina");
+	assert_int_equal(catalog_guard_set(f->c, f->sub, "gus", 0, true, &e), -1);
+	assert_int_equal(e.code, ERR_INVALID); /* still only a security admin */
+	assert_int_equal(catalog_guard_set(f->c, f->sub, NULL, 0, true, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+	assert_string_equal(g.user_id, "");
+	ch.what = USER_REMOVE;
+	assert_int_equal(catalog_user_change(f->c, f->sub, "gina", &ch, NULL), 0);
+	assert_int_equal(catalog_guard_get(f->c, "nosub", &g, &e), -1);
+	assert_int_equal(e.code, ERR_NOT_FOUND);
+}
+
 /* Run the conformance suite on each of the N backends of LIST; the number
  * of tests that failed. (test_catalog_pg.c runs it on PostgreSQL, with a
  * server it starts for the purpose.) */
@@ -1500,6 +1677,7 @@ __attribute__((unused)) static int run_conformance(const struct catalog_opener *
 		cmocka_unit_test_setup_teardown(test_immutable_unevaluated, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rows_copy, setup, teardown),
 		cmocka_unit_test(test_tables_order),
+		cmocka_unit_test_setup_teardown(test_approvals, setup, teardown),
 	};
 	int failed = 0;
 

@@ -116,13 +116,13 @@ static void test_migration_from_empty(void **state)
 	assert_non_null(c = catalog_open(url, NULL));
 	assert_int_equal(catalog_subscription_first(c, id, NULL), 0);
 	catalog_close(c);
-	/* One row per migration (the last: the GRS replication queue),
-	 * each written once. */
+	/* One row per migration (the last: multi-user approval), each
+	 * written once. */
 	schema_of("/migration/catalog.db", schema, sizeof(schema));
 	snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s.schema_version", schema);
-	assert_int_equal(admin_scalar(sql), 7);
+	assert_int_equal(admin_scalar(sql), 8);
 	snprintf(sql, sizeof(sql), "SELECT max(version) FROM %s.schema_version", schema);
-	assert_int_equal(admin_scalar(sql), 7);
+	assert_int_equal(admin_scalar(sql), 8);
 	snprintf(sql, sizeof(sql), "INSERT INTO %s.schema_version VALUES (99)", schema);
 	assert_int_equal(admin_exec(sql), 0);
 	assert_null(c = catalog_open(url, &e));

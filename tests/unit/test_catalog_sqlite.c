@@ -42,6 +42,8 @@ static void test_migration_of_references(void **state)
 		 "ALTER TABLE users DROP COLUMN totp_step; ALTER TABLE api_tokens DROP COLUMN role;"
 		 "ALTER TABLE api_tokens DROP COLUMN maker;"
 		 "ALTER TABLE subscriptions DROP COLUMN require_totp;"
+		 "ALTER TABLE subscriptions DROP COLUMN guard;"
+		 "ALTER TABLE subscriptions DROP COLUMN approval_hours; DROP TABLE approvals;"
 		 "ALTER TABLE vaults DROP COLUMN immutability;"
 		 "ALTER TABLE points DROP COLUMN retain_until;"
 		 "DROP TABLE limits; DROP TABLE holds; DROP TABLE duties; DROP TABLE replicas;"
@@ -64,6 +66,14 @@ static void test_migration_of_references(void **state)
 		assert_int_equal(v.immutability, IMMUT_MUTABLE);
 		assert_int_equal(catalog_point_get(f->c, f->m.id, rp.id, &got, NULL), 0);
 		assert_int_equal(got.retain_until, 0);
+	}
+	/* Migration 19: no guard, requests wait 24 hours. */
+	{
+		struct guard g;
+
+		assert_int_equal(catalog_guard_get(f->c, f->sub, &g, NULL), 0);
+		assert_string_equal(g.user_id, "");
+		assert_int_equal(g.hours, CATALOG_APPROVAL_HOURS);
 	}
 }
 

@@ -78,6 +78,9 @@ static const struct access {
 	{ "DELETE", "/api/v1/vaults/*/machines/*/recovery-points/*", O, false },
 	{ "POST", "/api/v1/vaults/*/machines/*/recovery-points/*/undelete", O | B, false },
 	{ "POST", "/api/v1/pin", O | S, false },
+	{ "GET", "/api/v1/approvals", ALL, false },
+	{ "POST", "/api/v1/approvals/*/approve", S, false },
+	{ "POST", "/api/v1/approvals/*/refuse", S, false },
 	{ "PUT", "/api/v1/vaults/*/machines/*/policy", O | B, false },
 	{ "GET", "/api/v1/vaults/*/machines/*/policy", ALL, false },
 	{ "GET", "/api/v1/vaults/*/machines/*/policy/preview", ALL, false },
@@ -94,6 +97,11 @@ unsigned role_bit(const char *name)
 		if (strcmp(roles[i].name, name) == 0)
 			return roles[i].bit;
 	return 0;
+}
+
+bool api_role_exists(const char *name)
+{
+	return role_bit(name) != 0;
 }
 
 bool role_covers(const char *holder, const char *role)

@@ -253,6 +253,24 @@ void h_pin(struct call *c);
 /* A critical operation WHAT on TARGET needs the X-Arca-PIN header, which it
  * consumes, raising an alert. 0, or -1 after replying. */
 int require_pin(struct call *c, const char *what, const char *target);
+/* api/approvals.c: multi-user approval */
+void h_approval_list(struct call *c);
+void h_approval_approve(struct call *c);
+void h_approval_refuse(struct call *c);
+/* Hold critical operation OPERATION on TARGET (SUMMARY says what it does,
+ * for a person) when the caller's subscription has a guard: store ARGS
+ * (what to run; the caller keeps its reference) as a pending request,
+ * audited and alerted, and answer 202 {"approval": {...}}. Call it after
+ * every check of the operation and before doing anything. 0 when there is
+ * no guard (go on); 1 after replying 202; -1 after replying an error. For
+ * a machine's request c->who.subscription and c->who.name must be set. */
+int approval_gate(struct call *c, const char *operation, const char *target, const char *summary,
+		  json_t *args);
+/* The "guard" and "approval_hours" members of a PUT /settings body J:
+ * the first guard is named at once, a change or removal becomes a
+ * request. 0 when the caller goes on; -1 after replying (202 for a
+ * request, or an error). */
+int guard_settings(struct call *c, json_t *j);
 /* api/packs.c: the packs */
 void h_pack_put(struct call *c);
 void h_pack_progress(struct call *c);

@@ -494,12 +494,20 @@ void h_machine_delete(struct call *c)
 	struct vault v;
 	struct machine m;
 	char target[160], msg[512];
+	json_t *args;
 	struct err e;
+	int gate;
 
 	if (vault_machine(c, &v, &m) != 0)
 		return;
 	snprintf(target, sizeof(target), "%s/%s", v.name, m.name);
 	if (require_pin(c, "delete machine", target) != 0)
+		return;
+	snprintf(msg, sizeof(msg), "delete machine %s and its recovery points", target);
+	args = json_pack("{s:s,s:s,s:s}", "vault_id", v.id, "machine_id", m.id, "target", target);
+	gate = approval_gate(c, "machine.delete", target, msg, args);
+	json_decref(args);
+	if (gate != 0)
 		return;
 	if (catalog_machine_delete(c->s->cat, v.id, m.name, c->now, &e) != 0) {
 		reply_err(c, &e);
@@ -559,9 +567,10 @@ void h_machine_rewrap(struct call *c)
 	uint8_t blob[KEYS_WRAPPED_LEN + 1], kid[KEY_ID_LEN], *old = NULL;
 	size_t len = 0, old_len = 0;
 	char key_id[33], target[160], msg[256];
+	json_t *args;
 	struct vault v;
 	struct err e;
-	int bad = 0;
+	int bad = 0, gate;
 
 	if (j == NULL)
 		return;
@@ -589,6 +598,19 @@ void h_machine_rewrap(struct call *c)
 		goto out;
 	}
 	if (require_pin(c, "change the passphrase of", target) != 0)
+		goto out;
+	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
+	/* Held or not, another master key is no passphrase change. */
+	if (strcmp(key_id, c->machine.key_id) != 0) {
+		reply_msg(c, ERR_INVALID, "this wrapped key holds another master key: a passphrase "
+			  "change must wrap the same key");
+		goto out;
+	}
+	snprintf(msg, sizeof(msg), "change the passphrase of machine %s", target);
+	args = json_pack("{s:s,s:s,s:s}", "vault_id", v.id, "wrapped_key", b64, "target", target);
+	gate = approval_gate(c, "passphrase.change", target, msg, args);
+	json_decref(args);
+	if (gate != 0)
 		goto out;
 	sodium_bin2hex(key_id, sizeof(key_id), kid, sizeof(kid));
 	if (catalog_machine_set_wrapped_key(c->s->cat, c->machine.id, blob, len, key_id, &e) != 0) {

@@ -312,15 +312,29 @@ void h_machine_points(struct call *c)
 
 void h_point_delete(struct call *c)
 {
+	struct recovery_point rp;
 	struct vault v;
 	struct machine m;
-	char target[256];
+	char target[256], summary[300];
+	json_t *args;
 	struct err e;
+	int gate;
 
 	if (vault_machine(c, &v, &m) != 0)
 		return;
 	snprintf(target, sizeof(target), "%s/%s/%.40s", v.name, m.name, c->arg[2]);
+	if (catalog_point_get(c->s->cat, m.id, c->arg[2], &rp, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
 	if (require_pin(c, "delete recovery point", target) != 0)
+		return;
+	snprintf(summary, sizeof(summary), "delete recovery point %s", target);
+	args = json_pack("{s:s,s:s,s:s,s:s}", "vault_id", v.id, "machine_id", m.id, "point",
+			 c->arg[2], "target", target);
+	gate = approval_gate(c, "point.delete", target, summary, args);
+	json_decref(args);
+	if (gate != 0)
 		return;
 	if (catalog_point_delete(c->s->cat, m.id, c->arg[2], c->now, &e) != 0) {
 		reply_err(c, &e);

@@ -1,6 +1,8 @@
 /*
  * api/policy.c: backup policies, set by a person (a shortening needs the
- * security PIN) or by a machine (never a shortening), read, and previewed.
+ * security PIN) or by a machine (never a shortening on its own), read, and
+ * previewed. While the subscription has a guard, a shortening, a person's
+ * or a machine's, waits for the guard's approval (api/approvals.c).
  */
 #include "internal.h"
 
@@ -84,6 +86,32 @@ static void policy_change_store(struct call *c, const struct vault *v, const str
 	free(text);
 }
 
+/* Hold PC's shortening of machine M's retention for the guard's approval
+ * (approval_gate), BY "user" or "machine". 0 when there is no guard; else
+ * -1 after replying (202 when held). */
+static int hold(struct call *c, const struct vault *v, const struct machine *m,
+		const struct policy_change *pc, const char *by, const char *target)
+{
+	char *text = policy_json(&pc->new_), summary[256];
+	json_t *args;
+	int gate;
+
+	if (text == NULL) {
+		reply_msg(c, ERR_NOMEM, "out of memory");
+		return -1;
+	}
+	snprintf(summary, sizeof(summary), "shorten the retention of %s: its new policy removes "
+		 "recovery points sooner", target);
+	args = json_pack("{s:s,s:s,s:s,s:s,s:o}", "vault_id", v->id, "machine_id", m->id, "target",
+			 target, "by", by, "policy", json_loads(text, 0, NULL));
+	free(text);
+	gate = args ? approval_gate(c, "policy.shorten", target, summary, args) : -1;
+	if (args == NULL)
+		reply_msg(c, ERR_NOMEM, "out of memory");
+	json_decref(args);
+	return gate == 0 ? 0 : -1;
+}
+
 /* PUT /vaults/{v}/machines/{m}/policy (user). A change that would remove
  * any recovery point sooner than the stored policy (a first policy
  * included: without one nothing expires) needs the security PIN and raises
@@ -111,6 +139,8 @@ void h_policy_set(struct call *c)
 	}
 	if (require_pin(c, "shorten the retention of", target) != 0)
 		goto out;
+	if (hold(c, &v, &m, &pc, "user", target) != 0)
+		goto out;
 	snprintf(msg, sizeof(msg), "retention of %s was shortened by %s: its new policy removes "
 		 "recovery points sooner than the one before", target, c->who.name);
 	alert.subscription = c->who.subscription;
@@ -132,7 +162,7 @@ void h_machine_policy_set(struct call *c)
 	struct policy_change pc;
 	struct vault v;
 	struct err e;
-	char msg[512];
+	char msg[512], target[160];
 
 	if (catalog_vault_by_id(c->s->cat, c->machine.vault_id, &v, &e) != 0) {
 		reply_err(c, &e);
@@ -142,7 +172,12 @@ void h_machine_policy_set(struct call *c)
 	snprintf(c->who.name, sizeof(c->who.name), "machine:%s", c->machine.name);
 	if (policy_change_load(c, &c->machine, &pc) != 0)
 		return;
-	if (pc.shortens) {
+	snprintf(target, sizeof(target), "%s/%s", v.name, c->machine.name);
+	/* Rule 4 holds with a guard too: a person, the guard, makes the
+	 * shortening by approving it; without a guard it is refused. */
+	if (!pc.shortens) {
+		policy_change_store(c, &v, &c->machine, &pc, NULL);
+	} else if (hold(c, &v, &c->machine, &pc, "machine", target) == 0) {
 		snprintf(msg, sizeof(msg), "a machine can never shorten retention, even with a "
 			 "security PIN: this policy would remove recovery points sooner than the "
 			 "current one. A signed-in user can set it in the portal, or through PUT "
@@ -150,8 +185,6 @@ void h_machine_policy_set(struct call *c)
 			 v.name, c->machine.name);
 		reply_json(c, 403, json_pack("{s:{s:s,s:s}}", "error", "code", "forbidden",
 					     "message", msg));
-	} else {
-		policy_change_store(c, &v, &c->machine, &pc, NULL);
 	}
 	policy_change_clear(&pc);
 }

@@ -231,7 +231,16 @@ out:
 void h_user_delete(struct call *c)
 {
 	struct user_change ch = { .what = USER_REMOVE };
+	char summary[200];
+	json_t *args;
+	int gate;
 
+	snprintf(summary, sizeof(summary), "remove user %s", c->arg[0]);
+	args = json_pack("{s:s}", "user", c->arg[0]);
+	gate = approval_gate(c, "user.remove", c->arg[0], summary, args);
+	json_decref(args);
+	if (gate != 0)
+		return;
 	if (change(c, &ch, "user.remove", "") != 0)
 		return;
 	reply_json(c, 200, json_pack("{s:s}", "removed", c->arg[0]));
@@ -323,10 +332,21 @@ out:
 
 void h_settings_get(struct call *c)
 {
-	reply_json(c, 200, json_pack("{s:b}", "require_totp", c->who.totp_required));
+	struct guard g;
+	struct err e;
+
+	if (catalog_guard_get(c->s->cat, c->who.subscription, &g, &e) != 0) {
+		reply_err(c, &e);
+		return;
+	}
+	reply_json(c, 200, json_pack("{s:b,s:s?,s:i}", "require_totp", c->who.totp_required,
+				     "guard", g.name[0] ? g.name : NULL, "approval_hours", g.hours));
 }
 
-/* PUT /settings {"require_totp": bool} */
+/* PUT /settings {"require_totp"?: bool, "guard"?: name or null,
+ * "approval_hours"?: 1..720}. The guard's part is api/approvals.c's: the
+ * first guard is named at once; changing or removing one waits for the
+ * guard's approval (202, and nothing else of the body is changed). */
 void h_settings_put(struct call *c)
 {
 	json_t *j = body_json(c), *req;
@@ -337,22 +357,30 @@ void h_settings_put(struct call *c)
 	if (j == NULL)
 		return;
 	req = json_object_get(j, "require_totp");
-	if (!json_is_boolean(req)) {
-		reply_msg(c, ERR_INVALID, "send {\"require_totp\": true or false}");
+	if ((req && !json_is_boolean(req)) ||
+	    (!req && !json_object_get(j, "guard") && !json_object_get(j, "approval_hours"))) {
+		reply_msg(c, ERR_INVALID, "send {\"require_totp\": true or false}, {\"guard\": a "
+			  "security-admin's name, or null}, {\"approval_hours\": 1 to 720}, or several");
 		goto out;
 	}
-	on = json_is_true(req);
-	if (catalog_subscription_require_totp(c->s->cat, c->who.subscription, on, &e) != 0) {
-		reply_err(c, &e);
+	if (guard_settings(c, j) != 0)
 		goto out;
+	if (req) {
+		on = json_is_true(req);
+		if (catalog_subscription_require_totp(c->s->cat, c->who.subscription, on, &e) != 0) {
+			reply_err(c, &e);
+			goto out;
+		}
+		snprintf(msg, sizeof(msg), "%s %s the second factor for every user", c->who.name,
+			 on ? "requires" : "no longer requires");
+		if (record(c, "settings.require_totp", "subscription", on ? "on" : "off", msg,
+			   &e) != 0) {
+			reply_err(c, &e); /* changed all the same */
+			goto out;
+		}
+		c->who.totp_required = on;
 	}
-	snprintf(msg, sizeof(msg), "%s %s the second factor for every user", c->who.name,
-		 on ? "requires" : "no longer requires");
-	if (record(c, "settings.require_totp", "subscription", on ? "on" : "off", msg, &e) != 0) {
-		reply_err(c, &e); /* changed all the same */
-		goto out;
-	}
-	reply_json(c, 200, json_pack("{s:b}", "require_totp", on));
+	h_settings_get(c);
 out:
 	json_decref(j);
 }

@@ -114,9 +114,9 @@ void h_vault_get(struct call *c)
 }
 
 /* The immutability change of a PATCH or PUT: STATE to vault NAME. Turning
- * an immutable vault back to mutable needs the security PIN (and, once a
- * subscription can name a guard, the guard's approval: this is where it
- * hooks in); the catalog refuses to unlock a locked vault whoever asks. */
+ * an immutable vault back to mutable needs the security PIN and, while the
+ * subscription has a guard, the guard's approval (api/approvals.c); the
+ * catalog refuses to unlock a locked vault whoever asks. */
 static int set_immutability(struct call *c, const char *state, struct vault *v)
 {
 	struct vault now;
@@ -140,9 +140,21 @@ static int set_immutability(struct call *c, const char *state, struct vault *v)
 		reply_role(c, ROLE_OWNER, "making a vault mutable again");
 		return -1;
 	}
-	if (st == IMMUT_MUTABLE && now.immutability == IMMUT_IMMUTABLE &&
-	    require_pin(c, "make vault mutable", c->arg[0]) != 0)
-		return -1;
+	if (st == IMMUT_MUTABLE && now.immutability == IMMUT_IMMUTABLE) {
+		char summary[200];
+		json_t *args;
+		int gate;
+
+		if (require_pin(c, "make vault mutable", c->arg[0]) != 0)
+			return -1;
+		snprintf(summary, sizeof(summary), "make vault %s mutable: its recovery points could "
+			 "be deleted before their retention ends", c->arg[0]);
+		args = json_pack("{s:s}", "vault", c->arg[0]);
+		gate = approval_gate(c, "vault.mutable", c->arg[0], summary, args);
+		json_decref(args);
+		if (gate != 0)
+			return -1;
+	}
 	if (ops_vault_immutability(c->s, c->who.subscription, c->who.name, c->arg[0], st, c->now, v,
 				   &e) != 0) {
 		reply_err(c, &e);

@@ -1,5 +1,6 @@
 // app.js: the portal's shell: which page a location (#/...) shows, who is
-// signed in, signing out. Pages live in pages.js, vault.js and machine.js.
+// signed in, signing out. Pages live in pages.js, vault.js, machine.js,
+// users.js and approvals.js.
 
 import { api, setCsrf, setSignedOutHandler } from "./api.js";
 import { h, notice, timeZone } from "./ui.js";
@@ -7,6 +8,7 @@ import * as pages from "./pages.js";
 import * as vault from "./vault.js";
 import * as machine from "./machine.js";
 import * as users from "./users.js";
+import * as approvals from "./approvals.js";
 import { can } from "./roles.js";
 
 const ROUTES = [
@@ -23,6 +25,7 @@ const ROUTES = [
   [/^#\/vault\/([^/]+)\/usage$/, vault.usage, false, ["vault"]],
   [/^#\/vault\/([^/]+)\/machine\/([^/]+)$/, machine.points, false, ["vault", "machine"]],
   [/^#\/vault\/([^/]+)\/machine\/([^/]+)\/policy$/, machine.policy, false, ["vault", "machine"]],
+  [/^#\/approvals$/, approvals.approvals],
   [/^#\/alerts$/, pages.alerts],
   [/^#\/security$/, pages.security],
   [/^#\/tokens$/, pages.tokens],

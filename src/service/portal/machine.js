@@ -7,6 +7,7 @@ import { h, field, notice, pagedTable, time, timeText, bytes, count } from "./ui
 import { title, errorOf, formStatus } from "./pages.js";
 import { vaultHref } from "./vault.js";
 import { can } from "./roles.js";
+import { pendingText } from "./approvals.js";
 
 const DAYS = [["mon", "Monday"], ["tue", "Tuesday"], ["wed", "Wednesday"], ["thu", "Thursday"],
   ["fri", "Friday"], ["sat", "Saturday"], ["sun", "Sunday"]];
@@ -88,7 +89,12 @@ export async function points(main, { vault, machine }, app) {
     try {
       const used = method === "DELETE" ? pin.input.value : "";
       if (used) pin.input.value = ""; // a PIN serves one operation
-      await api(method, path, undefined, used ? { pin: used } : {});
+      const r = await api(method, path, undefined, used ? { pin: used } : {});
+      if (r.approval) {
+        st.show("warn", pendingText(r));
+        await load();
+        return;
+      }
       const msg = method === "DELETE"
         ? `Recovery point of ${timeText(p.created)} was deleted; it can be undeleted for 14 days.`
         : `Recovery point of ${timeText(p.created)} was undeleted.`;
@@ -110,8 +116,10 @@ export async function points(main, { vault, machine }, app) {
       return;
     }
     try {
-      await api("DELETE", base(vault, machine), undefined, { pin: pin.input.value });
-      dst.show("ok", `Machine ${machine} was deleted; it can be undeleted for 14 days.`);
+      const r = await api("DELETE", base(vault, machine), undefined, { pin: pin.input.value });
+      pin.input.value = ""; // a PIN serves one operation
+      if (r.approval) dst.show("warn", pendingText(r));
+      else dst.show("ok", `Machine ${machine} was deleted; it can be undeleted for 14 days.`);
     } catch (e) {
       dst.show("error", errorOf(e));
     }
@@ -187,6 +195,11 @@ export async function policy(main, { vault, machine }, app) {
     body.verify = verifyOn.checked ? { every_days: Number(verifyDays.value || 0), sample: Number(verifySample.value || 0) } : null;
     try {
       const saved = await api("PUT", `${base(vault, machine)}/policy`, body, { pin: pin.input.value || undefined });
+      if (saved.approval) {
+        pin.input.value = "";
+        st.show("warn", pendingText(saved));
+        return;
+      }
       const verify = saved.verify ? ` Verifies every ${count(saved.verify.every_days, "day")}, reading ${saved.verify.sample}% of the data.` : "";
       const msg = `Policy saved: ${saved.schedule.join(", ")} UTC; keeps at most ${count(saved.max_points, "recovery point")}.${verify}`;
       st.show("ok", msg);

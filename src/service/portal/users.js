@@ -9,6 +9,7 @@ import { api } from "./api.js";
 import { h, field, notice, pagedTable, time, timeText } from "./ui.js";
 import { title, errorOf, formStatus } from "./pages.js";
 import { ROLES, can } from "./roles.js";
+import { guardSettings, pendingText } from "./approvals.js";
 
 function roleSelect(id, value, app) {
   // Only an owner makes an owner: the others do not see the choice.
@@ -72,9 +73,15 @@ export async function users(main, _params, app) {
                 st.show("error", errorOf(e));
               }
             }), " ",
-            b("Remove", () => {
+            b("Remove", async () => {
               if (!window.confirm(`Remove user ${u.name}? Their sessions and API tokens end.`)) return;
-              act(`${u.name} was removed.`, () => api("DELETE", `/users/${encodeURIComponent(u.name)}`));
+              try {
+                const r2 = await api("DELETE", `/users/${encodeURIComponent(u.name)}`);
+                st.show(r2.approval ? "warn" : "ok", r2.approval ? pendingText(r2) : `${u.name} was removed.`);
+                await load();
+              } catch (e) {
+                st.show("error", errorOf(e));
+              }
             }, "danger"));
         } },
       ],
@@ -96,9 +103,11 @@ export async function users(main, _params, app) {
   const req = h("input", { id: "require-totp", type: "checkbox", checked: s.require_totp });
   req.addEventListener("change", () => act(req.checked ? "Every user now needs a second factor." : "A second factor is no longer required.",
     () => api("PUT", "/settings", { require_totp: req.checked })));
-  main.append(form, st, list, h("section", { class: "card" }, h("h2", {}, "Security settings"),
+  const everyone = (await api("GET", "/users")).users;
+  main.append(form, st, list, h("section", { class: "card", id: "security-settings" }, h("h2", {}, "Security settings"),
     h("label", {}, req, " Require a second factor (an authenticator app's codes) of every user"),
-    h("p", { class: "hint" }, "A user without one must enrol on their account page at their next sign-in before doing anything else.")));
+    h("p", { class: "hint" }, "A user without one must enrol on their account page at their next sign-in before doing anything else."),
+    await guardSettings(s, everyone, app)));
   await load();
 }
 

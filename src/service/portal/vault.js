@@ -5,6 +5,7 @@ import { api } from "./api.js";
 import { h, notice, pagedTable, time, timeText, bytes, count, saveBlob } from "./ui.js";
 import { title, errorOf, formStatus } from "./pages.js";
 import { can } from "./roles.js";
+import { pendingText } from "./approvals.js";
 
 const TABS = [
   ["", "Quick Start"], ["properties", "Properties"], ["machines", "Machines"],
@@ -110,7 +111,11 @@ function immutabilityCard(main, v, vault, app) {
   const card = h("section", { class: "card", id: "immutability-card" }, h("h2", {}, "Immutability"));
   const change = async (state) => {
     try {
-      await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { immutability: state });
+      const r = await api("PATCH", `/vaults/${encodeURIComponent(v.name)}`, { immutability: state });
+      if (r.approval) {
+        st.show("warn", pendingText(r));
+        return;
+      }
       main.replaceChildren();
       await properties(main, { vault }, app);
     } catch (e) {
