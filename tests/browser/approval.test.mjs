@@ -8,11 +8,10 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, PASSWORD } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, PASSWORD, pageReady, pageGo, totp, watchErrors } from "./harness.mjs";
 
 const SUITE = "approval";
 const VAULT = "guarded-vault";
@@ -26,10 +25,7 @@ before(async () => {
   svc = await startService(dir);
   ({ browser, context } = await startBrowser());
   page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 40[0-9]/.test(m.text())) errors.push(m.text());
-  });
+  watchErrors(page, (t) => errors.push(t));
 });
 
 after(async () => {
@@ -38,26 +34,13 @@ after(async () => {
 });
 
 async function ready(hash) {
-  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+  await pageReady(page, hash);
 }
 
 async function go(hash) {
-  await page.goto(svc.url + "/" + hash);
-  await ready(hash);
+  await pageGo(page, svc.url, hash);
 }
 
-// RFC 6238 (HMAC-SHA-1, 6 digits, 30 s): what an authenticator app shows.
-function totp(secret, t = Date.now() / 1000) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of secret) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const off = mac[mac.length - 1] & 15;
-  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, "0");
-}
 
 async function signIn(user) {
   await page.goto(svc.url + "/");

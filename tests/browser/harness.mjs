@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join, dirname, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createInterface } from "node:readline";
+import { createHmac } from "node:crypto";
 import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
@@ -133,4 +134,38 @@ export function register(dir, name, creds) {
   const p = arca(home, "register", "--vault-credentials", creds, "--cache", join(dir, `cache-${name}`),
     "--machine-name", name, "--passphrase-file", pf, "--passphrase-out", join(dir, `kit-${name}.txt`));
   return { home, ...p };
+}
+
+// RFC 6238 (HMAC-SHA-1, 6 digits, 30 s): what an authenticator app shows
+// for the Base32 SECRET at T (seconds).
+export function totp(secret, t = Date.now() / 1000) {
+  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+  let bits = "";
+  for (const ch of secret) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
+  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
+  const counter = Buffer.alloc(8);
+  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
+  const mac = createHmac("sha1", key).update(counter).digest();
+  const off = mac[mac.length - 1] & 15;
+  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, "0");
+}
+
+// Call ADD(text) for each script error of PAGE and each console error but
+// the 40x answers the API is expected to give (a refused role, say).
+export function watchErrors(page, add) {
+  page.on("pageerror", (e) => add(String(e)));
+  page.on("console", (m) => {
+    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 40[0-9]/.test(m.text())) add(m.text());
+  });
+}
+
+// Wait until the portal's page HASH has rendered in PAGE.
+export async function pageReady(page, hash) {
+  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+}
+
+// Open the portal at URL on page HASH, and wait until it has rendered.
+export async function pageGo(page, url, hash) {
+  await page.goto(url + "/" + hash);
+  await pageReady(page, hash);
 }

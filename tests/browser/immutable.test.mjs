@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startService, startBrowser, tempDir, shot, pageFetch, PASSWORD } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, PASSWORD, pageReady, pageGo, watchErrors } from "./harness.mjs";
 
 const SUITE = "immutable";
 const VAULT = "locked-vault";
@@ -17,10 +17,7 @@ before(async () => {
   svc = await startService(tempDir());
   ({ browser, context } = await startBrowser());
   page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 40[0-9]/.test(m.text())) errors.push(m.text());
-  });
+  watchErrors(page, (t) => errors.push(t));
 });
 
 after(async () => {
@@ -29,12 +26,11 @@ after(async () => {
 });
 
 async function ready(hash) {
-  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+  await pageReady(page, hash);
 }
 
 async function go(hash) {
-  await page.goto(svc.url + "/" + hash);
-  await ready(hash);
+  await pageGo(page, svc.url, hash);
 }
 
 test("a vault is made immutable, then locked after a confirmation that locking is forever", async () => {

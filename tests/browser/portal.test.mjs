@@ -9,9 +9,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync, writeFileSync, readFileSync, appendFileSync } from "node:fs";
 import { join } from "node:path";
-import {
-  startService, startBrowser, tempDir, shot, register, arca, pageFetch, PASSWORD,
-} from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, register, arca, pageFetch, PASSWORD, pageReady, pageGo } from "./harness.mjs";
 
 const SUITE = "quick-start";
 const VAULT = "web-vault";
@@ -38,12 +36,11 @@ after(async () => {
 
 // Wait until the portal has rendered the page at HASH.
 async function ready(hash) {
-  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+  await pageReady(page, hash);
 }
 
 async function go(hash) {
-  await page.goto(svc.url + "/" + hash);
-  await ready(hash);
+  await pageGo(page, svc.url, hash);
 }
 
 // What Chromium shows for ISO in the test's time zone, as the portal formats it.

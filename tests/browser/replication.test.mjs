@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, PASSWORD } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, PASSWORD, pageReady, pageGo, watchErrors } from "./harness.mjs";
 
 const SUITE = "replication";
 const VAULT = "geo-vault";
@@ -30,10 +30,7 @@ before(async () => {
   pairPacks = join(svc.data, "store", "local-2", "packs");
   ({ browser, context } = await startBrowser());
   page = await context.newPage();
-  page.on("pageerror", (e) => errors.push(String(e)));
-  page.on("console", (m) => {
-    if (m.type() === "error" && !/^Failed to load resource: the server responded with a status of 40[0-9]/.test(m.text())) errors.push(m.text());
-  });
+  watchErrors(page, (t) => errors.push(t));
 });
 
 after(async () => {
@@ -43,12 +40,11 @@ after(async () => {
 });
 
 async function ready(hash) {
-  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+  await pageReady(page, hash);
 }
 
 async function go(hash) {
-  await page.goto(svc.url + "/" + hash);
-  await ready(hash);
+  await pageGo(page, svc.url, hash);
 }
 
 // The properties page read afresh (the same hash again loads nothing).

@@ -7,8 +7,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { createHmac } from "node:crypto";
-import { startService, startBrowser, tempDir, shot, pageFetch, PASSWORD } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, PASSWORD, pageReady, pageGo, totp } from "./harness.mjs";
 
 const SUITE = "roles";
 const VAULT = "role-vault";
@@ -33,26 +32,13 @@ after(async () => {
 });
 
 async function ready(hash) {
-  await page.waitForFunction((h) => document.getElementById("main").dataset.ready === h, hash);
+  await pageReady(page, hash);
 }
 
 async function go(hash) {
-  await page.goto(svc.url + "/" + hash);
-  await ready(hash);
+  await pageGo(page, svc.url, hash);
 }
 
-// RFC 6238 (HMAC-SHA-1, 6 digits, 30 s): what an authenticator app shows.
-function totp(secret, t = Date.now() / 1000) {
-  const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-  let bits = "";
-  for (const ch of secret) bits += alphabet.indexOf(ch).toString(2).padStart(5, "0");
-  const key = Buffer.from(bits.match(/.{8}/g).map((b) => parseInt(b, 2)));
-  const counter = Buffer.alloc(8);
-  counter.writeBigUInt64BE(BigInt(Math.floor(t / 30)));
-  const mac = createHmac("sha1", key).update(counter).digest();
-  const off = mac[mac.length - 1] & 15;
-  return String((mac.readUInt32BE(off) & 0x7fffffff) % 1000000).padStart(6, "0");
-}
 
 async function signIn(user, password) {
   await page.goto(svc.url + "/");

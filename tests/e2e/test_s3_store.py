@@ -175,6 +175,27 @@ class FaultyRelay:
         self.server.server_close()
 
 
+def grs_agent(s, arca_bin, tmp_path):
+    """Sign in to service S, make the GRS vault backup-vault in local-1 and
+    register an agent in it as server-01: the agent."""
+    s.sign_in()
+    st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1",
+                                             "redundancy": "GRS"})
+    assert st == 201, body
+    st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
+    assert st == 201
+    creds = tmp_path / "creds.VaultCredentials"
+    creds.write_bytes(xml)
+    pf = tmp_path / "pass"
+    pf.write_text(PASSPHRASE + "\n")
+    a = Agent(arca_bin, tmp_path / "home", tmp_path / "cache")
+    p = a.run("register", "--vault-credentials", str(creds), "--cache",
+              str(tmp_path / "cache"), "--machine-name", "server-01",
+              "--passphrase-file", str(pf), "--passphrase-out", str(tmp_path / "kit.txt"))
+    assert p.returncode == 0, p.stderr
+    return a
+
+
 @pytest.mark.parametrize("faults", [False, True], ids=["direct", "through-faults"])
 def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw, faults):
     data = init(arcad_bin, tmp_path)
@@ -186,21 +207,7 @@ def test_backup_restore_verify_on_s3(arcad_bin, arca_bin, tmp_path, rgw, faults)
                        data, tag, part_size_mib=1, multipart_above_mib=2)
     s = Service(arcad_bin, data)
     try:
-        s.sign_in()
-        st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1",
-                                                 "redundancy": "GRS"})
-        assert st == 201, body
-        st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
-        assert st == 201
-        creds = tmp_path / "creds.VaultCredentials"
-        creds.write_bytes(xml)
-        pf = tmp_path / "pass"
-        pf.write_text(PASSPHRASE + "\n")
-        a = Agent(arca_bin, tmp_path / "home", tmp_path / "cache")
-        p = a.run("register", "--vault-credentials", str(creds), "--cache",
-                  str(tmp_path / "cache"), "--machine-name", "server-01",
-                  "--passphrase-file", str(pf), "--passphrase-out", str(tmp_path / "kit.txt"))
-        assert p.returncode == 0, p.stderr
+        a = grs_agent(s, arca_bin, tmp_path)
         src = tmp_path / "src"
         tree(src)
         r1 = a.json("backup", str(src))
@@ -322,21 +329,7 @@ def test_restore_from_the_pair_bucket_when_the_primary_endpoint_is_unreachable(
     (data / "arcad.json").write_text(json.dumps(conf, indent=2))
     s = Service(arcad_bin, data)
     try:
-        s.sign_in()
-        st, body, _ = s.call("POST", "/vaults", {"name": "backup-vault", "region": "local-1",
-                                                 "redundancy": "GRS"})
-        assert st == 201, body
-        st, xml, _ = s.call("POST", "/vaults/backup-vault/credentials", raw=True)
-        assert st == 201
-        creds = tmp_path / "creds.VaultCredentials"
-        creds.write_bytes(xml)
-        pf = tmp_path / "pass"
-        pf.write_text(PASSPHRASE + "\n")
-        a = Agent(arca_bin, tmp_path / "home", tmp_path / "cache")
-        p = a.run("register", "--vault-credentials", str(creds), "--cache",
-                  str(tmp_path / "cache"), "--machine-name", "server-01",
-                  "--passphrase-file", str(pf), "--passphrase-out", str(tmp_path / "kit.txt"))
-        assert p.returncode == 0, p.stderr
+        a = grs_agent(s, arca_bin, tmp_path)
         src = tmp_path / "src"
         tree(src)
         r = a.json("backup", str(src))
