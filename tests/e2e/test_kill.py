@@ -219,7 +219,10 @@ def collection_kills(k, world, b, b_src, b_point, b_copy, rng, wanted):
     backups leave (their commits refused by B's relay, their leases given
     back): the store stays consistent and B's committed point restores."""
     landed = 0
-    for i in range(wanted * 3):
+    # A pass over a few garbage packs takes milliseconds (less since a GRS
+    # pack's pair copy is made later), so many kills land after it ended:
+    # try up to six times as often as kills are wanted.
+    for i in range(wanted * 6):
         if landed == wanted:
             break
         (b_src / f"garbage-{i}").write_bytes(rng.randbytes(256 << 10))
