@@ -1083,6 +1083,20 @@ static int cmd_admin(int argc, char **argv)
 
 #define EXIT_DAMAGE 3 /* verify found damage */
 
+/* Whether a progress line is due: always for the last one (DONE), else
+ * when EVERY_NS have passed since *LAST, which it then moves to now. */
+static bool progress_due(struct timespec *last, long every_ns, bool done)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!done && (now.tv_sec - last->tv_sec) * 1000000000L + (now.tv_nsec - last->tv_nsec) <
+			     every_ns)
+		return false;
+	*last = now;
+	return true;
+}
+
 /* The progress line on a terminal, redrawn at most ten times a second. */
 struct verify_line {
 	bool on;
@@ -1093,13 +1107,9 @@ static void verify_progress(void *arg, int64_t copies, int64_t copies_total, int
 			    int64_t bytes_total)
 {
 	struct verify_line *l = arg;
-	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (copies < copies_total && (now.tv_sec - l->last.tv_sec) * 1000000000L +
-	    (now.tv_nsec - l->last.tv_nsec) < 100000000L)
+	if (!progress_due(&l->last, 100000000L, copies >= copies_total))
 		return;
-	l->last = now;
 	fprintf(stderr, "\rverify: %lld of %lld pack copies, %.1f of %.1f MiB checked ",
 		(long long)copies, (long long)copies_total, (double)bytes / 1048576.0,
 		(double)bytes_total / 1048576.0);
@@ -1260,13 +1270,9 @@ static void migrate_progress(void *arg, int64_t done, int64_t total, int64_t byt
 			     int64_t bytes_total)
 {
 	struct migrate_line *l = arg;
-	struct timespec now;
 
-	clock_gettime(CLOCK_MONOTONIC, &now);
-	if (done < total && (now.tv_sec - l->last.tv_sec) * 1000000000L +
-	    (now.tv_nsec - l->last.tv_nsec) < 500000000L)
+	if (!progress_due(&l->last, 500000000L, done >= total))
 		return;
-	l->last = now;
 	fprintf(stderr, "migrate: %lld of %lld pack copies, %.1f of %.1f MiB copied\n",
 		(long long)done, (long long)total, (double)bytes / 1048576.0,
 		(double)bytes_total / 1048576.0);

@@ -5,10 +5,10 @@
  * (every listed pack in its vault's region and, for a GRS vault, in the
  * paired region, unless it is still queued for replication and the pair
  * has no copy yet; every pack waiting to be deleted that is still stored),
- * then each is streamed through a reader that pulls it from the source's
+ * then each is copied by store_copy, which streams it from the source's
  * store in pieces, hashes it and fails the destination's put (which then
- * keeps nothing) unless the bytes are the catalog's size and hash to the
- * pack's id. Then the catalog, table by table in the destination's order
+ * keeps nothing) unless the bytes hash to the pack's id; its size is
+ * checked against the catalog's first. Then the catalog, table by table in the destination's order
  * (tables before those whose foreign keys reference them), in the one
  * transaction of catalog_rows_write, each table's rows digested on the
  * way. Last the destination is read back: each table's digest and number
@@ -27,8 +27,6 @@
 #include "catalog.h"
 #include "service.h"
 #include "store.h"
-
-#define PIECE (1u << 20) /* bytes a put pulls at most at once */
 
 /* ---- the catalog ---- */
 
@@ -269,49 +267,6 @@ out:
 	return rc;
 }
 
-/* The reader a destination's put pulls a pack from: the source's bytes in
- * pieces, hashed; the end is told only when they were all there and
- * hash to the id. */
-struct pull {
-	struct store *from;
-	const struct copy *c;
-	uint64_t off, size;
-	crypto_hash_sha256_state h;
-};
-
-static int pull_read(void *arg, uint8_t *buf, size_t cap, size_t *got, struct err *e)
-{
-	struct pull *p = arg;
-	uint8_t md[crypto_hash_sha256_BYTES];
-	char hex[65];
-
-	*got = 0;
-	if (p->off == p->size) {
-		crypto_hash_sha256_final(&p->h, md);
-		sodium_bin2hex(hex, sizeof(hex), md, sizeof(md));
-		if (strcmp(hex, p->c->pack) != 0)
-			return err_set(e, ERR_CORRUPT, "pack %s in region %s of the source is damaged: "
-				       "its SHA-256 is not its id; run `arcad verify` on the source",
-				       p->c->pack, p->c->from->name);
-		return 0;
-	}
-	if (cap > p->size - p->off)
-		cap = (size_t)(p->size - p->off);
-	if (cap > PIECE)
-		cap = PIECE;
-	if (store_read(p->from, p->c->pack, p->off, buf, cap, got, e) != 0)
-		return err_prefix(e, "reading pack %s in region %s of the source: ", p->c->pack,
-				  p->c->from->name);
-	if (*got == 0)
-		return err_set(e, ERR_CORRUPT, "pack %s in region %s of the source ends at byte "
-			       "%llu of %llu; run `arcad verify` on the source", p->c->pack,
-			       p->c->from->name, (unsigned long long)p->off,
-			       (unsigned long long)p->size);
-	crypto_hash_sha256_update(&p->h, buf, *got);
-	p->off += *got;
-	return 0;
-}
-
 /* Make copy C: 1 when the destination had it at its size already, 0 when
  * copied (adding its bytes to *BYTES), 2 for a pack waiting to be deleted
  * (or a pair copy still queued for replication) that the source does not
@@ -319,8 +274,6 @@ static int pull_read(void *arg, uint8_t *buf, size_t cap, size_t *got, struct er
 static int copy_one(const struct copy *c, int64_t *bytes, struct err *e)
 {
 	uint64_t size = 0, have = 0;
-	struct pull p;
-	struct store_reader rd = { pull_read, &p };
 	int st;
 
 	if ((st = store_stat(c->from->store, c->pack, &size, e)) < 0)
@@ -341,13 +294,22 @@ static int copy_one(const struct copy *c, int64_t *bytes, struct err *e)
 				  c->to->name);
 	if (st == 1 && have == size)
 		return 1;
-	memset(&p, 0, sizeof(p));
-	p.from = c->from->store;
-	p.c = c;
-	p.size = size;
-	crypto_hash_sha256_init(&p.h);
-	if (store_put(c->to->store, c->pack, size, &rd, e) != 0)
+	/* A copy of another size (damaged) goes; store_copy keeps one there. */
+	if (st == 1 && store_remove(c->to->store, c->pack, e) != 0)
+		return err_prefix(e, "pack %s in region %s of the destination, of the wrong size: ",
+				  c->pack, c->to->name);
+	/* The bytes are hashed on the way; a damaged source is never copied. */
+	if (store_copy(c->from->store, c->to->store, c->pack, e) != 0) {
+		if (e->code == ERR_INVALID || e->code == ERR_NOT_FOUND) {
+			char why[sizeof(e->msg)];
+
+			snprintf(why, sizeof(why), "%s", e->msg);
+			return err_set(e, ERR_CORRUPT, "pack %s in region %s of the source is damaged "
+				       "(%s); run `arcad verify` on the source", c->pack,
+				       c->from->name, why);
+		}
 		return err_prefix(e, "copying pack %s to region %s: ", c->pack, c->to->name);
+	}
 	*bytes += (int64_t)size;
 	return 0;
 }

@@ -42,13 +42,14 @@
 
 int64_t replicate_backoff(int64_t attempts)
 {
+	int64_t wait;
+
 	if (attempts <= 0)
 		return 0;
 	if (attempts > 9) /* 2^9 = 512 > REPLICATE_BACKOFF_MAX */
 		return REPLICATE_BACKOFF_MAX;
-	return (int64_t)1 << (attempts - 1) < REPLICATE_BACKOFF_MAX
-		       ? (int64_t)1 << (attempts - 1)
-		       : REPLICATE_BACKOFF_MAX;
+	wait = (int64_t)1 << (attempts - 1);
+	return wait < REPLICATE_BACKOFF_MAX ? wait : REPLICATE_BACKOFF_MAX;
 }
 
 /* Copy row R's pack from its region's store to its pair's and check the

@@ -169,3 +169,18 @@ export async function pageGo(page, url, hash) {
   await page.goto(url + "/" + hash);
   await pageReady(page, hash);
 }
+
+// Sign in to the portal at URL as the owner, then make vault NAME (in
+// local-1, REDUNDANCY) through the API as the page would: the status of
+// that request and the session's CSRF token.
+export async function ownerMakesVault(page, url, name, redundancy) {
+  await page.goto(url + "/");
+  await pageReady(page, "#/signin");
+  await page.getByLabel("Password").fill(PASSWORD);
+  await page.keyboard.press("Enter");
+  await pageReady(page, "#/vaults");
+  const { csrf } = (await pageFetch(page, "GET", "/session")).body;
+  const { status } = await pageFetch(page, "POST", "/vaults", { name, region: "local-1", redundancy },
+    { "X-CSRF-Token": csrf });
+  return { status, csrf };
+}

@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startService, startBrowser, tempDir, shot, pageFetch, PASSWORD, pageReady, pageGo, watchErrors } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, pageReady, pageGo, watchErrors, ownerMakesVault } from "./harness.mjs";
 
 const SUITE = "immutable";
 const VAULT = "locked-vault";
@@ -34,14 +34,8 @@ async function go(hash) {
 }
 
 test("a vault is made immutable, then locked after a confirmation that locking is forever", async () => {
-  await page.goto(svc.url + "/");
-  await ready("#/signin");
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.keyboard.press("Enter");
-  await ready("#/vaults");
-  const { csrf } = (await pageFetch(page, "GET", "/session")).body;
-  assert.equal((await pageFetch(page, "POST", "/vaults", { name: VAULT, region: "local-1", redundancy: "GRS" },
-    { "X-CSRF-Token": csrf })).status, 201);
+  const { status, csrf } = await ownerMakesVault(page, svc.url, VAULT, "GRS");
+  assert.equal(status, 201);
 
   const props = `#/vault/${VAULT}/properties`;
   await go(props);

@@ -10,7 +10,7 @@ import { spawnSync } from "node:child_process";
 import { mkdirSync, writeFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
-import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, PASSWORD, pageReady, pageGo, watchErrors } from "./harness.mjs";
+import { startService, startBrowser, tempDir, shot, pageFetch, arca, register, BUILD, pageReady, pageGo, watchErrors, ownerMakesVault } from "./harness.mjs";
 
 const SUITE = "replication";
 const VAULT = "geo-vault";
@@ -54,14 +54,8 @@ async function reload(hash) {
 }
 
 test("the vault page shows the packs waiting for the paired region, the lag and the last error, then up to date", async () => {
-  await page.goto(svc.url + "/");
-  await ready("#/signin");
-  await page.getByLabel("Password").fill(PASSWORD);
-  await page.keyboard.press("Enter");
-  await ready("#/vaults");
-  const { csrf } = (await pageFetch(page, "GET", "/session")).body;
-  assert.equal((await pageFetch(page, "POST", "/vaults", { name: VAULT, region: "local-1", redundancy: "GRS" },
-    { "X-CSRF-Token": csrf })).status, 201);
+  const { status, csrf } = await ownerMakesVault(page, svc.url, VAULT, "GRS");
+  assert.equal(status, 201);
   const props = `#/vault/${VAULT}/properties`;
   await go(props);
   assert.equal(await page.locator("#replication").innerText(), "Up to date");
